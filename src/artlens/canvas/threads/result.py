@@ -1,0 +1,144 @@
+"""The result of counting threads over a plate: per-window maps in physical units."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DIRECTIONS = ("horizontal", "vertical")
+"""Thread directions (DESIGN.md): ``horizontal`` threads run left-right in the displayed image and
+are counted along the vertical axis; ``vertical`` threads run top-bottom, counted along x."""
+
+
+@dataclass
+class DirectionMaps:
+    """Per-window maps of one thread direction, each of shape ``(ny, nx)``.
+
+    Attributes:
+        density: threads/cm; NaN where no peak was found in the search band.
+        angle: degrees, deviation of the threads from their axis, counter-clockwise positive.
+        confidence: 0..1, ``1 - background / peak`` of the spectral peak (its prominence).
+        outlier: True where the window disagrees with its neighbours or has too weak a peak;
+            such windows are kept in the maps and in ``windows.csv`` but left out of the summary.
+    """
+
+    density: np.ndarray
+    angle: np.ndarray
+    confidence: np.ndarray
+    outlier: np.ndarray
+
+    def stats(self) -> dict[str, Any]:
+        """Summary over the valid (finite, not outlier) windows."""
+        ok = np.isfinite(self.density) & ~self.outlier
+        d = self.density[ok]
+        a = self.angle[ok]
+
+        def _f(x: float) -> float | None:
+            return None if not math.isfinite(x) else round(float(x), 4)
+
+        if d.size == 0:
+            dens = {"mean": None, "std": None, "median": None}
+            ang = {"mean": None, "std": None}
+        else:
+            dens = {"mean": _f(d.mean()), "std": _f(d.std()), "median": _f(np.median(d))}
+            ang = {"mean": _f(a.mean()), "std": _f(a.std())}
+        return {
+            "threads_per_cm": dens,
+            "angle_deg": ang,
+            "valid_windows": int(ok.sum()),
+            "outlier_windows": int((self.outlier & np.isfinite(self.density)).sum()),
+            "no_peak_windows": int((~np.isfinite(self.density)).sum()),
+            "confidence_mean": _f(self.confidence[ok].mean()) if d.size else None,
+        }
+
+
+@dataclass
+class ThreadCountResult:
+    """Thread densities and angles on a grid of windows over one plate.
+
+    Window ``(i, j)`` is centred at ``(y_cm[i], x_cm[j])`` cm from the plate's top-left corner and
+    is ``window_cm`` wide. ``horizontal`` and ``vertical`` follow :data:`DIRECTIONS`.
+    """
+
+    method: str
+    px_per_cm: float
+    window_cm: float
+    step_cm: float
+    x_cm: np.ndarray
+    y_cm: np.ndarray
+    horizontal: DirectionMaps
+    vertical: DirectionMaps
+    plate_shape_px: tuple[int, int]
+    parameters: dict[str, Any] = field(default_factory=dict)
+    model_checksum: str | None = None
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.x_cm.size * self.y_cm.size)
+
+    def direction(self, name: str) -> DirectionMaps:
+        if name not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {name!r}")
+        return self.horizontal if name == "horizontal" else self.vertical
+
+    def summary(self) -> dict[str, Any]:
+        """The ``summary.json`` contract of DESIGN.md, plus provenance fields."""
+        from artlens import __version__
+
+        return {
+            "method": self.method,
+            "artlens_version": __version__,
+            "px_per_cm": float(self.px_per_cm),
+            "window_cm": float(self.window_cm),
+            "step_cm": float(self.step_cm),
+            "windows": self.n_windows,
+            "plate_cm": [
+                round(self.plate_shape_px[0] / self.px_per_cm, 4),
+                round(self.plate_shape_px[1] / self.px_per_cm, 4),
+            ],
+            "horizontal": self.horizontal.stats(),
+            "vertical": self.vertical.stats(),
+            "parameters": self.parameters,
+            "model_checksum": self.model_checksum,
+        }
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One record per window, in cm coordinates (the ``windows.csv`` rows)."""
+        out = []
+        for i, yc in enumerate(self.y_cm):
+            for j, xc in enumerate(self.x_cm):
+                row: dict[str, Any] = {"row": i, "col": j, "x_cm": round(float(xc), 4), "y_cm": round(float(yc), 4)}
+                for name in DIRECTIONS:
+                    m = self.direction(name)
+                    short = name[0]  # h / v
+                    d = m.density[i, j]
+                    row[f"{short}_threads_per_cm"] = "" if not np.isfinite(d) else round(float(d), 4)
+                    a = m.angle[i, j]
+                    row[f"{short}_angle_deg"] = "" if not np.isfinite(a) else round(float(a), 3)
+                    row[f"{short}_confidence"] = round(float(m.confidence[i, j]), 4)
+                    row[f"{short}_outlier"] = int(bool(m.outlier[i, j]))
+                out.append(row)
+        return out
+
+    def write_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        rows = self.rows()
+        with open(path, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0].keys()))
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+
+    def write_summary(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        path = Path(path)
+        data = self.summary()
+        if extra:
+            data.update(extra)
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path

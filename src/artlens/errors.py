@@ -1,0 +1,52 @@
+"""Errors that artlens reports to users as one line, with a stable exit code.
+
+Library code raises these; the CLI catches :class:`ArtlensError`, prints ``error: <message>`` on
+stderr and exits with :attr:`ArtlensError.exit_code`. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class ArtlensError(Exception):
+    """Base class of every error meant for the user (exit code 1)."""
+
+    exit_code = 1
+
+
+class InputNotFoundError(ArtlensError, FileNotFoundError):
+    """A file named by the user does not exist (exit code 3)."""
+
+    exit_code = 3
+
+
+class UnreadableInputError(ArtlensError):
+    """A file exists but cannot be decoded: empty, truncated, corrupt or of an unsupported format
+    (exit code 4)."""
+
+    exit_code = 4
+
+
+class InvalidImageError(ArtlensError):
+    """An image decodes but its content cannot be used: NaN/inf pixels, too many pixels, too small
+    for the requested window (exit code 5)."""
+
+    exit_code = 5
+
+
+class MissingResolutionError(ArtlensError):
+    """The physical resolution (px/cm) is needed but neither the file nor the user gives it
+    (exit code 6)."""
+
+    exit_code = 6
+
+
+class InvalidParameterError(ArtlensError, ValueError):
+    """A parameter is out of its valid range (exit code 7)."""
+
+    exit_code = 7
+
+
+class CatalogError(ArtlensError):
+    """The catalog database cannot be opened or written (exit code 8)."""
+
+    exit_code = 8
