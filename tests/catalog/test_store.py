@@ -21,17 +21,28 @@ SHA = "0" * 64
 
 def test_round_trip(tmp_path: Path) -> None:
     with Catalog(tmp_path / "artlens.db") as cat:
-        image_id = cat.add_image(tmp_path / "plate.tif", SHA, "xray", px_per_cm=200.0, width_px=640,
-                                 height_px=480)
-        first = cat.add_analysis(image_id, "spectral", {"window_cm": 1.5}, "0.1.0", {"windows": 81},
-                                 [str(tmp_path / "out" / "summary.json")])
+        image_id = cat.add_image(
+            tmp_path / "plate.tif", SHA, "xray", px_per_cm=200.0, width_px=640, height_px=480
+        )
+        first = cat.add_analysis(
+            image_id,
+            "spectral",
+            {"window_cm": 1.5},
+            "0.1.0",
+            {"windows": 81},
+            [str(tmp_path / "out" / "summary.json")],
+        )
         second = cat.add_analysis(None, "cnn", {}, "0.1.0", {"ok": True}, [], model_checksum="abc")
 
         (image,) = cat.images()
         assert image["id"] == image_id
         assert image["path"] == str((tmp_path / "plate.tif").resolve())
         assert (image["modality"], image["px_per_cm"], image["width_px"], image["height_px"]) == (
-            "xray", 200.0, 640, 480)
+            "xray",
+            200.0,
+            640,
+            480,
+        )
         assert image["artwork_id"] is None
 
         rows = cat.analyses()
@@ -167,8 +178,13 @@ def test_two_processes_write_concurrently(tmp_path: Path, precreate: bool) -> No
         Catalog(db).close()
     env = dict(os.environ, PYTHONPATH=str(Path(artlens.__file__).parents[1]))
     procs = [
-        subprocess.Popen([sys.executable, "-c", _WRITER, str(db), str(go), tag, str(n)], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(db), str(go), tag, str(n)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for tag in ("a", "b")
     ]
     time.sleep(0.3)  # let both interpreters start, then release them together
@@ -181,7 +197,8 @@ def test_two_processes_write_concurrently(tmp_path: Path, precreate: bool) -> No
         rows = cat.analyses()
         assert len(rows) == 2 * n
         assert sorted((r["parameters"]["writer"], r["parameters"]["i"]) for r in rows) == sorted(
-            (tag, i) for tag in ("a", "b") for i in range(n))
+            (tag, i) for tag in ("a", "b") for i in range(n)
+        )
         assert len(cat.images()) == 1
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

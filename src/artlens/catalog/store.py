@@ -48,6 +48,7 @@ def default_catalog_path(explicit: str | os.PathLike[str] | None = None) -> Path
 
 # --- schema -----------------------------------------------------------------------------------------
 
+
 def _v1(conn: sqlite3.Connection) -> None:
     conn.execute(
         """CREATE TABLE artworks (
@@ -93,6 +94,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 # --- helpers ------------------------------------------------------------------------------------------
 
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -130,6 +132,7 @@ def _check_location(path: Path) -> None:
 
 
 # --- the catalog --------------------------------------------------------------------------------------
+
 
 class Catalog:
     """An open catalog database.
@@ -170,8 +173,9 @@ class Catalog:
     def _error(self, exc: sqlite3.Error) -> CatalogError:
         msg = str(exc)
         if "locked" in msg or "busy" in msg:
-            return CatalogError(f"catalog {self.path} stayed locked by another process for over "
-                                f"{BUSY_TIMEOUT_S:g} s")
+            return CatalogError(
+                f"catalog {self.path} stayed locked by another process for over {BUSY_TIMEOUT_S:g} s"
+            )
         if "not a database" in msg or "malformed" in msg:
             return CatalogError(f"catalog {self.path} is corrupt or not a SQLite database ({msg})")
         if "readonly" in msg or "unable to open" in msg:
@@ -196,16 +200,19 @@ class Catalog:
         tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "schema_version" not in tables:
             if tables:
-                raise CatalogError(f"{self.path} is a SQLite database but not an artlens catalog; "
-                                   "left untouched")
+                raise CatalogError(
+                    f"{self.path} is a SQLite database but not an artlens catalog; left untouched"
+                )
             return None
         row = self._conn.execute("SELECT version FROM schema_version").fetchone()
         return int(row[0]) if row else 0
 
     def _check_not_newer(self, version: int | None) -> None:
         if version is not None and version > SCHEMA_VERSION:
-            raise CatalogError(f"catalog {self.path} has schema version {version}, newer than this artlens "
-                               f"understands ({SCHEMA_VERSION}); upgrade artlens")
+            raise CatalogError(
+                f"catalog {self.path} has schema version {version}, newer than this artlens "
+                f"understands ({SCHEMA_VERSION}); upgrade artlens"
+            )
 
     def _enable_wal(self) -> None:
         # Switching a fresh file to WAL while another process opens it can report "locked" at once,
@@ -303,8 +310,16 @@ class Catalog:
             outputs: paths of the files written.
             model_checksum: checksum of the model weights used, for learned methods.
         """
-        record = (image_id, method, _dumps(parameters), artlens_version, model_checksum, _dumps(summary),
-                  _dumps([os.fspath(p) for p in outputs]), _now())
+        record = (
+            image_id,
+            method,
+            _dumps(parameters),
+            artlens_version,
+            model_checksum,
+            _dumps(summary),
+            _dumps([os.fspath(p) for p in outputs]),
+            _now(),
+        )
         with self._write() as conn:
             cur = conn.execute(
                 """INSERT INTO analyses (image_id, method, parameters, artlens_version, model_checksum,

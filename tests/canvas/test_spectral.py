@@ -1,0 +1,133 @@
+"""Tests of artlens.canvas.threads.spectral (windowed 2-D FFT thread counting)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from artlens.canvas.threads import SpectralParams, count_threads_spectral
+from artlens.errors import InvalidImageError, InvalidParameterError
+
+PPC = 200.0
+
+
+def grating(shape, h_density, v_density, h_angle=0.0, v_angle=0.0, ppc=PPC, harmonic=0.0):
+    """Two cosine gratings with the DESIGN.md conventions: horizontal threads at density d and
+    angle t have spatial frequency (f_row, f_x) = d (cos t, sin t); vertical (-sin t, cos t)."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64) / ppc  # cm
+    th, tv = np.radians(h_angle), np.radians(v_angle)
+    ph = 2 * np.pi * h_density * (yy * np.cos(th) + xx * np.sin(th))
+    pv = 2 * np.pi * v_density * (-yy * np.sin(tv) + xx * np.cos(tv))
+    img = 100 + 20 * np.cos(ph) + 20 * np.cos(pv)
+    if harmonic:
+        img += 20 * harmonic * (np.cos(2 * ph) + np.cos(2 * pv))
+    return img
+
+
+@pytest.mark.parametrize(
+    ("h", "v", "ha", "va", "window"),
+    [
+        (12.0, 15.0, 0.0, 0.0, 1.0),
+        (7.3, 9.87, 2.5, -1.5, 1.0),
+        (12.37, 12.91, -3.0, 3.0, 1.5),
+        (23.45, 29.1, 1.0, 0.5, 1.0),
+        (35.2, 18.6, 0.0, -2.0, 0.7),
+    ],
+)
+def test_pure_gratings_recovered_within_0_02(h, v, ha, va, window):
+    img = grating((500, 600), h, v, ha, va)
+    r = count_threads_spectral(img, SpectralParams(window_cm=window, step_cm=0.5), px_per_cm=PPC)
+    for maps, truth, angle in ((r.horizontal, h, ha), (r.vertical, v, va)):
+        assert np.all(np.abs(maps.density - truth) < 0.02), (maps.density, truth)
+        assert np.all(np.abs(maps.angle - angle) < 0.05)
+        assert not maps.outlier.any()
+        assert maps.confidence.min() > 0.9
+
+
+def test_summary_contract_and_grid():
+    img = grating((600, 800), 12.0, 15.5)
+    r = count_threads_spectral(img, SpectralParams(window_cm=1.5, step_cm=0.5), px_per_cm=PPC)
+    s = r.summary()
+    # 3 x 4 cm plate, 1.5 cm windows every 0.5 cm -> 4 x 6 windows
+    assert (r.y_cm.size, r.x_cm.size) == (4, 6)
+    assert s["windows"] == 24
+    assert s["method"] == "spectral" and s["px_per_cm"] == PPC
+    assert s["window_cm"] == 1.5 and s["step_cm"] == 0.5
+    assert abs(s["horizontal"]["threads_per_cm"]["mean"] - 12.0) < 0.01
+    assert abs(s["vertical"]["threads_per_cm"]["median"] - 15.5) < 0.01
+    assert set(s["horizontal"]["angle_deg"]) == {"mean", "std"}
+    # window centres are in cm from the top-left corner, symmetric on the plate
+    assert r.x_cm[0] == pytest.approx(0.75) and r.x_cm[-1] == pytest.approx(3.25)
+
+
+def test_strong_second_harmonic_does_not_double_the_count():
+    img = grating((400, 400), 10.0, 13.0, harmonic=1.1)  # 2nd harmonic stronger than the fundamental
+    r = count_threads_spectral(img, px_per_cm=PPC)
+    assert np.all(np.abs(r.horizontal.density - 10.0) < 0.05)
+    assert np.all(np.abs(r.vertical.density - 13.0) < 0.05)
+
+
+def test_robust_to_paint_and_a_lead_white_stroke():
+    rng = np.random.default_rng(1)
+    img = grating((600, 600), 14.0, 16.0)
+    yy, xx = np.mgrid[0:600, 0:600]
+    img += 40 * np.sin(xx / 180.0) * np.cos(yy / 250.0)  # smooth brushwork
+    img[200:240, 50:550] += 120  # a sharp bright stroke
+    img += rng.normal(0, 10, img.shape)
+    r = count_threads_spectral(img, px_per_cm=PPC)
+    s = r.summary()
+    assert abs(s["horizontal"]["threads_per_cm"]["median"] - 14.0) < 0.1
+    assert abs(s["vertical"]["threads_per_cm"]["median"] - 16.0) < 0.1
+
+
+def test_noise_window_is_flagged_not_averaged():
+    rng = np.random.default_rng(0)
+    img = grating((1000, 1000), 12.0, 15.0)
+    img[400:600, 400:600] = rng.normal(100, 40, (200, 200))  # one window's worth of pure noise
+    r = count_threads_spectral(img, SpectralParams(window_cm=1.0, step_cm=1.0), px_per_cm=PPC)
+    assert r.horizontal.outlier[2, 2] and r.vertical.outlier[2, 2]
+    assert r.horizontal.outlier.sum() == 1
+    s = r.summary()
+    assert s["horizontal"]["outlier_windows"] + s["horizontal"]["no_peak_windows"] == 1
+    assert abs(s["horizontal"]["threads_per_cm"]["mean"] - 12.0) < 0.01
+
+
+def test_plate_smaller_than_window_is_a_clear_error():
+    with pytest.raises(InvalidImageError, match="smaller than the 1.5 cm window"):
+        count_threads_spectral(np.zeros((100, 400)), SpectralParams(window_cm=1.5), px_per_cm=PPC)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SpectralParams(band=(30.0, 10.0)),
+        SpectralParams(band=(5.0, 150.0)),  # above Nyquist at 200 px/cm
+        SpectralParams(window_cm=0.0),
+        SpectralParams(window_cm=0.2, band=(5.0, 40.0)),  # fewer than 2 threads per window
+    ],
+)
+def test_bad_parameters(params):
+    with pytest.raises(InvalidParameterError):
+        count_threads_spectral(np.zeros((400, 400)), params, px_per_cm=PPC)
+
+
+def test_spectral_counting_does_not_import_torch(tmp_path: Path):
+    src = Path(__file__).resolve().parents[2] / "src"
+    code = (
+        "import sys, numpy as np\n"
+        "from artlens.canvas.threads.run import count_plate_file\n"
+        "import tifffile\n"
+        f"p = r'{tmp_path / 'p.tif'}'\n"
+        "tifffile.imwrite(p, (np.random.default_rng(0).random((300, 300)) * 255).astype('uint8'),"
+        " resolution=(200, 200), resolutionunit='CENTIMETER')\n"
+        f"count_plate_file(p, r'{tmp_path / 'out'}', use_catalog=False)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "assert 'lightning' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
