@@ -1,1 +1,35 @@
-def demo(): pass
+"""``artlens demo``: synthetic plates counted and reported, no external files needed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def demo(
+    out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."),
+    no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analyses in the catalog."),
+    as_json: bool = typer.Option(False, "--json", help="Print the demo manifest as JSON."),
+) -> None:
+    """Generate three synthetic canvas X-rays (two from one roll, one from another), count their
+    threads and write one report."""
+    from artlens.demo import run_demo
+
+    say = None if as_json else (lambda msg: typer.echo(msg, err=True))
+    manifest = run_demo(out, catalog=catalog, use_catalog=not no_catalog, progress=say)
+    if as_json:
+        typer.echo(json.dumps(manifest))
+        return
+    typer.echo("")
+    typer.echo(f"{'plate':<18} {'direction':<11} {'measured':>9} {'truth':>7} {'error':>7}   threads/cm")
+    for p in manifest["plates"]:
+        for d in ("horizontal", "vertical"):
+            m = p["measured"][d]
+            e = p["error"][d]
+            typer.echo(f"{p['name']:<18} {d:<11} {'-' if m is None else f'{m:.2f}':>9} {p['truth'][d]:>7.2f} "
+                       f"{'-' if e is None else f'{e:+.2f}':>7}")
+    typer.echo("")
+    typer.echo(f"report: {Path(manifest['report']).resolve()}")

@@ -19,7 +19,7 @@ Per window:
 5. confidence = ``1 - median / peak`` of the spectrum magnitude in the search sector.
 
 Windows whose density departs from the median of their 3×3 neighbours by more than
-``outlier_threads_per_cm`` (or by more than 4 robust standard deviations of such departures,
+``outlier_threads_per_cm`` (or by more than 5 robust standard deviations of such departures,
 whichever is larger), or whose confidence is below ``min_confidence``, are flagged as outliers:
 kept in the maps and in ``windows.csv``, left out of the summary.
 
@@ -68,7 +68,7 @@ class SpectralParams:
     band: tuple[float, float] = (5.0, 40.0)
     max_angle_deg: float = 10.0
     harmonic_ratio: float = 0.8
-    outlier_threads_per_cm: float = 0.5
+    outlier_threads_per_cm: float = 1.0
     min_confidence: float = 0.3
     workers: int = 2
 
@@ -239,7 +239,7 @@ def flag_outliers(density: np.ndarray, confidence: np.ndarray, p: SpectralParams
         finite = np.isfinite(dev)
         if finite.any():
             robust_sigma = 1.4826 * np.median(dev[finite])
-            limit = max(p.outlier_threads_per_cm, 4.0 * robust_sigma)
+            limit = max(p.outlier_threads_per_cm, 5.0 * robust_sigma)
             outlier |= finite & (dev > limit)
     return outlier
 
