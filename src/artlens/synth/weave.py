@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage, special
+from scipy import ndimage, spatial, special
 
 from artlens.errors import InvalidParameterError
 
@@ -51,7 +51,13 @@ MAX_PIXELS = 40_000_000
 _HALF_WIDTH = 0.42  # half-width of an average thread, in threads (0.5 = threads touch)
 _KNOT_STEP_CM = 0.7  # scale of the slow thickness variation along a thread
 _ALONG_STEP_CM = 0.02  # sampling step of the along-thread thickness tables
-_FABRIC_FIELDS = ("horizontal_density", "vertical_density", "spacing_jitter", "thickness_variation", "slub_rate")
+_FABRIC_FIELDS = (
+    "horizontal_density",
+    "vertical_density",
+    "spacing_jitter",
+    "thickness_variation",
+    "slub_rate",
+)
 
 
 @dataclass
@@ -133,8 +139,10 @@ class WeaveParams:
         for name in ("horizontal", "vertical"):
             density = getattr(self, f"{name}_density")
             need(density > 0, f"{name}_density must be positive (threads/cm)")
-            need(self.px_per_cm / density >= 3.0,
-                 f"{name}_density {density} threads/cm is under 3 px per thread at {self.px_per_cm} px/cm")
+            need(
+                self.px_per_cm / density >= 3.0,
+                f"{name}_density {density} threads/cm is under 3 px per thread at {self.px_per_cm} px/cm",
+            )
             need(abs(getattr(self, f"{name}_angle_deg")) < 30.0, f"{name}_angle_deg must lie in (-30, 30)")
         need(0 <= self.spacing_jitter <= 0.3, "spacing_jitter must lie in [0, 0.3]")
         need(0 <= self.thickness_variation <= 0.5, "thickness_variation must lie in [0, 0.5]")
@@ -142,7 +150,10 @@ class WeaveParams:
         need(0 <= self.weave_contrast <= 1, "weave_contrast must lie in [0, 1]")
         need(abs(self.density_gradient) < 1, "density_gradient must lie in (-1, 1)")
         need(0 <= self.cusping_amplitude < 1, "cusping_amplitude must lie in [0, 1)")
-        need(self.cusping_depth_cm > 0 and self.cusping_period_cm > 0, "cusping depth and period must be > 0 (cm)")
+        need(
+            self.cusping_depth_cm > 0 and self.cusping_period_cm > 0,
+            "cusping depth and period must be > 0 (cm)",
+        )
         need(self.cusping_edge in CUSPING_EDGES, f"cusping_edge must be one of {', '.join(CUSPING_EDGES)}")
         for name in ("paint", "craquelure", "holes"):
             need(0 <= getattr(self, name) <= 1, f"{name} must lie in [0, 1]")
@@ -164,7 +175,9 @@ def _with_overrides(params: WeaveParams | None, overrides: dict[str, Any]) -> We
     valid = {f.name for f in fields(WeaveParams)}
     unknown = sorted(set(overrides) - valid)
     if unknown:
-        raise InvalidParameterError(f"unknown WeaveParams field(s) {unknown}; valid: {', '.join(sorted(valid))}")
+        raise InvalidParameterError(
+            f"unknown WeaveParams field(s) {unknown}; valid: {', '.join(sorted(valid))}"
+        )
     return replace(params or WeaveParams(), **overrides).validate()
 
 
@@ -191,7 +204,7 @@ class SyntheticPlate:
     image: np.ndarray
     px_per_cm: float
     params: WeaveParams
-    truth: dict[str, np.ndarray]
+    truth: dict[str, np.ndarray] = field(repr=False)
     thread_phase: dict[str, np.ndarray] = field(repr=False)
     roll_origin_cm: tuple[float, float] | None = None
 
@@ -199,14 +212,18 @@ class SyntheticPlate:
         """Mean of each truth map over rows ``y0:y0+h`` and columns ``x0:x0+w`` (pixels)."""
         rows, cols = self.image.shape
         if h <= 0 or w <= 0 or y0 < 0 or x0 < 0 or y0 + h > rows or x0 + w > cols:
-            raise InvalidParameterError(f"window ({y0}, {x0}, {h}, {w}) is not inside the {rows}x{cols} plate")
+            raise InvalidParameterError(
+                f"window ({y0}, {x0}, {h}, {w}) is not inside the {rows}x{cols} plate"
+            )
         return {k: float(v[y0 : y0 + h, x0 : x0 + w].mean(dtype=np.float64)) for k, v in self.truth.items()}
 
     def mean_truth(self) -> dict[str, float]:
         """Mean of each truth map over the whole plate."""
         return self.truth_in_window(0, 0, *self.image.shape)
 
-    def count_threads_along(self, direction: str, start: tuple[float, float], stop: tuple[float, float]) -> int:
+    def count_threads_along(
+        self, direction: str, start: tuple[float, float], stop: tuple[float, float]
+    ) -> int:
         """Number of ``direction`` thread centre lines crossed by the segment ``start -> stop``.
 
         Args:
@@ -352,8 +369,8 @@ def _geometry(params: WeaveParams, origin_cm: tuple[float, float], tack_phase: f
 
     # Material warp: where the fabric point now seen at (y, x) lies in the relaxed fabric.
     g = params.density_gradient
-    big_x = x + g * (x - w_cm / 2) ** 2 / (2 * w_cm) + 0.0 * y
-    big_y = y + g * (y - h_cm / 2) ** 2 / (2 * h_cm) + 0.0 * x
+    big_x = np.broadcast_to(x + g * (x - w_cm / 2) ** 2 / (2 * w_cm), (rows, cols))
+    big_y = np.broadcast_to(y + g * (y - h_cm / 2) ** 2 / (2 * h_cm), (rows, cols))
     a, depth, period = params.cusping_amplitude, params.cusping_depth_cm, params.cusping_period_cm
     if a > 0:
         edge = params.cusping_edge
@@ -384,9 +401,11 @@ def _geometry(params: WeaveParams, origin_cm: tuple[float, float], tack_phase: f
     )
 
 
-def _truth(psi: np.ndarray, family: ThreadFamily, direction: str, px_per_cm: float) -> tuple[np.ndarray, np.ndarray]:
+def _truth(
+    psi: np.ndarray, family: ThreadFamily, direction: str, px_per_cm: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Density (threads/cm) and angle (deg) maps: ``|grad phi|`` and the direction of ``grad psi``."""
-    g_row, g_x = np.gradient(psi, 1.0 / px_per_cm)
+    g_row, g_x = np.gradient(psi, 1.0 / px_per_cm, edge_order=2)
     density = np.hypot(g_row, g_x) / family.cell_spacing(psi)
     if direction == "horizontal":
         angle = np.degrees(np.arctan2(g_x, g_row))
@@ -400,7 +419,12 @@ def _truth(psi: np.ndarray, family: ThreadFamily, direction: str, px_per_cm: flo
 
 
 def _thread_heights(
-    family: ThreadFamily, phi: np.ndarray, along: np.ndarray, other_phi: np.ndarray, contrast: float, shift: float
+    family: ThreadFamily,
+    phi: np.ndarray,
+    along: np.ndarray,
+    other_phi: np.ndarray,
+    contrast: float,
+    shift: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-surface height and material of one direction's threads, both ``(H, W)``.
 
@@ -418,6 +442,9 @@ def _thread_heights(
     jv = (along - v_lo) / _ALONG_STEP_CM
     j0 = np.clip(np.floor(jv).astype(np.intp), 0, n_v - 2)
     frac = jv - j0
+    flat_table = table.ravel()
+    # cos(pi * (other_phi + k + shift)) = (-1) ** (k + shift) * cos(pi * other_phi) for integer k
+    undulation = contrast * np.cos(np.pi * other_phi)
 
     k_near = np.rint(phi)
     delta = phi - k_near
@@ -425,12 +452,13 @@ def _thread_heights(
     height = np.zeros_like(phi)
     material = np.zeros_like(phi)
     for k, d in ((k_near, delta), (k_near + side, delta - side)):
-        ki = np.clip(k.astype(np.intp), k_lo, k_hi) - k_lo
-        w = table[ki, j0] * (1 - frac) + table[ki, j0 + 1] * frac
+        ki = np.clip(k.astype(np.intp), k_lo, k_hi)
+        flat = (ki - k_lo) * n_v + j0
+        w = flat_table[flat] * (1 - frac) + flat_table[flat + 1] * frac
         half = np.clip(_HALF_WIDTH * w, 0.08, 0.95)
         profile = np.where(np.abs(d) < half, np.cos(0.5 * np.pi * d / half) ** 2, 0.0) * (0.75 + 0.25 * w)
-        crimp = 1.0 + contrast * np.cos(np.pi * (other_phi + k + shift))
-        np.maximum(height, profile * crimp, out=height)
+        parity = 1.0 - 2.0 * ((ki + int(shift)) % 2)
+        np.maximum(height, profile * (1.0 + parity * undulation), out=height)
         material += profile
     return height, material
 
@@ -449,7 +477,11 @@ def _upsample(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _smooth_field(
-    rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, scale_cm: float, elongation: float = 1.0
+    rng: np.random.Generator,
+    shape: tuple[int, int],
+    px_per_cm: float,
+    scale_cm: float,
+    elongation: float = 1.0,
 ) -> np.ndarray:
     """Zero-mean, unit-std random field with correlation length ~``scale_cm``, stretched ``elongation``
     times along a random direction (brush streaks)."""
@@ -480,45 +512,48 @@ def _brushwork(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: floa
     return f / f.std()
 
 
-def _lead_white_strokes(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, n: int) -> np.ndarray:
-    """``n`` bright strokes: curved bands with sharp (1 px) edges, tapered ends and bristle streaks."""
+def _lead_white_strokes(
+    rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, n: int
+) -> np.ndarray:
+    """``n`` bright strokes: curved bands with sharp (1 px) edges, tapered ends and bristle streaks.
+
+    Each stroke is 0.5-4 cm long (at most 80 % of the plate's short side) and 0.06-0.3 cm wide.
+    """
     rows, cols = shape
     out = np.zeros(shape)
     for _ in range(n):
-        length = rng.uniform(0.3, 0.8) * min(rows, cols)
+        length = rng.uniform(0.5, max(0.6, min(4.0, 0.8 * min(rows, cols) / px_per_cm))) * px_per_cm
         half_width = rng.uniform(0.03, 0.15) * px_per_cm
         p0 = np.array([rng.uniform(0, rows), rng.uniform(0, cols)])
         direction = rng.uniform(0, 2 * np.pi)
         p2 = p0 + length * np.array([math.sin(direction), math.cos(direction)])
         p1 = (p0 + p2) / 2 + rng.normal(0, 0.2 * length, 2)  # bend
-        t = np.linspace(0, 1, max(16, int(length / 2)))[:, None]
+        # The path (a quadratic Bezier curve) sampled every ~0.3 px, so that the distance to the
+        # nearest sample is the distance to the curve within ~0.01 px.
+        t = np.linspace(0, 1, int(3 * length) + 2)[:, None]
         path = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
-        pad = half_width + 2
+        pad = 1.1 * half_width + 2
         r0, r1 = int(max(path[:, 0].min() - pad, 0)), int(min(path[:, 0].max() + pad, rows))
         c0, c1 = int(max(path[:, 1].min() - pad, 0)), int(min(path[:, 1].max() + pad, cols))
         if r1 <= r0 or c1 <= c0:
             continue
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        # Distance to the path: nearest of its vertices (spaced <= 2 px), then refined on that segment.
-        best_d = np.full(rr.shape, np.inf)
-        best_t = np.zeros(rr.shape)
-        for i in range(len(path) - 1):
-            a, b = path[i], path[i + 1]
-            ab = b - a
-            s = np.clip(((rr - a[0]) * ab[0] + (cc - a[1]) * ab[1]) / (ab @ ab + 1e-12), 0, 1)
-            d = np.hypot(rr - a[0] - s * ab[0], cc - a[1] - s * ab[1])
-            closer = d < best_d
-            best_d[closer] = d[closer]
-            best_t[closer] = (i + s[closer]) / (len(path) - 1)
-        width_here = half_width * (0.6 + 0.4 * np.sin(np.pi * best_t))
-        edge = np.clip(width_here - best_d + 0.5, 0, 1)  # 1 px anti-aliased edge
-        bristles = 1 + 0.15 * np.sin(2 * np.pi * best_d / rng.uniform(2, 6) + rng.uniform(0, 2 * np.pi))
-        taper = np.clip(np.minimum(best_t, 1 - best_t) / 0.08, 0, 1)
-        out[r0:r1, c0:c1] += rng.uniform(0.25, 0.6) * edge * bristles * taper
+        pixels = np.stack(np.mgrid[r0:r1, c0:c1], axis=-1).reshape(-1, 2)
+        dist, nearest = spatial.cKDTree(path).query(pixels, distance_upper_bound=pad)
+        inside = np.isfinite(dist)
+        dist, along = dist[inside], t[nearest[inside], 0]
+        width_here = half_width * (0.6 + 0.4 * np.sin(np.pi * along))
+        edge = np.clip(width_here - dist + 0.5, 0, 1)  # 1 px anti-aliased edge
+        bristles = 1 + 0.15 * np.sin(2 * np.pi * dist / rng.uniform(2, 6) + rng.uniform(0, 2 * np.pi))
+        taper = np.clip(np.minimum(along, 1 - along) / 0.08, 0, 1)
+        value = np.zeros(pixels.shape[0])
+        value[inside] = rng.uniform(0.25, 0.6) * edge * bristles * taper
+        out[r0:r1, c0:c1] += value.reshape(r1 - r0, c1 - c0)
     return out
 
 
-def _craquelure(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, strength: float) -> np.ndarray:
+def _craquelure(
+    rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, strength: float
+) -> np.ndarray:
     """Crack network: boundaries of a jittered Voronoi tessellation, ~1.5 px wide, mostly dark.
 
     Cells are ``0.9 - 0.6 * strength`` cm across; a fraction ``0.5 + 0.5 * strength`` of the
@@ -593,8 +628,8 @@ def render(
     # Canvas: the ground fills everything above the canvas surface, so the X-ray is bright where the
     # canvas is low (interstices) and dark on the threads, darkest where a thread passes over.
     c = params.weave_contrast
-    top_h, mat_h = _thread_heights(fam_h, phi_h, geo.along["horizontal"], phi_v, c, 0.0)
-    top_v, mat_v = _thread_heights(fam_v, phi_v, geo.along["vertical"], phi_h, c, 1.0)
+    top_h, mat_h = _thread_heights(fam_h, phi_h, geo.along["horizontal"], phi_v, c, 0)
+    top_v, mat_v = _thread_heights(fam_v, phi_v, geo.along["vertical"], phi_h, c, 1)
     canvas = 0.6 * np.maximum(top_h, top_v) + 0.08 * (mat_h + mat_v)
     shape = phi_h.shape
 
@@ -605,7 +640,9 @@ def render(
     if params.paint > 0:
         brush = _brushwork(rng, shape, ppc)
         thickness = np.clip(0.5 + 0.3 * brush, 0, 1)
-        intensity = 1.0 - (1.0 - intensity) * (1.0 - 0.5 * params.paint * thickness) + 0.25 * params.paint * brush
+        intensity = (
+            1.0 - (1.0 - intensity) * (1.0 - 0.5 * params.paint * thickness) + 0.25 * params.paint * brush
+        )
     if params.lead_white_strokes:
         intensity += _lead_white_strokes(rng, shape, ppc, params.lead_white_strokes)
     if params.craquelure > 0:
@@ -652,7 +689,9 @@ def make_plate(params: WeaveParams | None = None, **overrides: Any) -> Synthetic
         True
     """
     params = _with_overrides(params, overrides)
-    fabric_h, fabric_v, nuisance = (np.random.default_rng(s) for s in np.random.SeedSequence(params.seed).spawn(3))
+    fabric_h, fabric_v, nuisance = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(params.seed).spawn(3)
+    )
     tack_phase = float(nuisance.uniform())
     geo = _geometry(params, (0.0, 0.0), tack_phase)
     families = {}

@@ -1,0 +1,203 @@
+"""Tests of artlens.synth (weave.py and roll.py): truth consistency, conventions, output formats."""
+
+import math
+
+import numpy as np
+import pytest
+import tifffile
+
+from artlens.errors import InvalidParameterError
+from artlens.synth import Roll, WeaveParams, make_plate, write_plate_tiff
+
+CLEAN = dict(noise=0.0, blur_px=0.0, spacing_jitter=0.0, thickness_variation=0.0)
+
+
+def test_same_seed_same_plate_and_other_seed_differs():
+    kw = dict(
+        height_cm=1.5,
+        width_cm=1.5,
+        paint=0.5,
+        craquelure=0.5,
+        holes=0.1,
+        slub_rate=0.5,
+        lead_white_strokes=2,
+        cusping_amplitude=0.2,
+        seed=7,
+    )
+    a, b = make_plate(**kw), make_plate(**kw)
+    assert np.array_equal(a.image, b.image)
+    for key in a.truth:
+        assert np.array_equal(a.truth[key], b.truth[key])
+    c = make_plate(**{**kw, "seed": 8})
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_params_object_and_overrides_agree():
+    p = WeaveParams(height_cm=1.0, width_cm=1.0, seed=3)
+    assert np.array_equal(make_plate(p).image, make_plate(height_cm=1.0, width_cm=1.0, seed=3).image)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mean_truth_matches_requested_densities(seed):
+    plate = make_plate(seed=seed, px_per_cm=100.0)
+    truth = plate.mean_truth()
+    assert truth["horizontal_density"] == pytest.approx(12.0, rel=0.01)
+    assert truth["vertical_density"] == pytest.approx(15.0, rel=0.01)
+    assert truth["horizontal_angle"] == pytest.approx(0.0, abs=1e-6)
+    assert plate.truth["horizontal_density"].dtype == np.float32
+    assert plate.truth["vertical_angle"].shape == plate.image.shape == (300, 300)
+
+
+def test_truth_in_window_is_the_window_mean():
+    plate = make_plate(height_cm=1.0, width_cm=1.0, density_gradient=0.3)
+    win = plate.truth_in_window(10, 20, 30, 40)
+    assert win["vertical_density"] == pytest.approx(
+        plate.truth["vertical_density"][10:40, 20:60].mean(), rel=1e-6
+    )
+    with pytest.raises(InvalidParameterError):
+        plate.truth_in_window(190, 0, 20, 20)
+
+
+def test_density_gradient_increases_to_the_right_and_down():
+    plate = make_plate(density_gradient=0.2, spacing_jitter=0.0)
+    v = plate.truth["vertical_density"].mean(axis=0)
+    h = plate.truth["horizontal_density"].mean(axis=1)
+    assert v[-1] / v[0] == pytest.approx(1.1 / 0.9, rel=0.01)  # +-10 % at the sides
+    assert h[-1] / h[0] == pytest.approx(1.1 / 0.9, rel=0.01)  # +-10 % at the sides
+
+
+@pytest.mark.parametrize(
+    ("edge", "direction"),
+    [("left", "vertical"), ("right", "vertical"), ("top", "horizontal"), ("bottom", "horizontal")],
+)
+def test_cusping_raises_density_near_the_tacking_edge(edge, direction):
+    plate = make_plate(cusping_amplitude=0.3, cusping_depth_cm=0.5, cusping_edge=edge, spacing_jitter=0.0)
+    d = plate.truth[f"{direction}_density"]
+    if direction == "horizontal":
+        d = d.T
+    near, far = (d[:, :20], d[:, -20:]) if edge in ("left", "top") else (d[:, -20:], d[:, :20])
+    assert near.mean() > 1.08 * far.mean()
+    assert far.mean() == pytest.approx(getattr(plate.params, f"{direction}_density"), rel=0.02)
+    # The threads parallel to the edge bend into scallops: their angle varies near the edge.
+    angle = plate.truth[f"{direction}_angle"]
+    assert np.ptp(angle) > 2.0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"density_gradient": 0.25, "spacing_jitter": 0.1},
+        {"cusping_amplitude": 0.3, "cusping_edge": "top", "cusping_depth_cm": 1.0},
+    ],
+)
+def test_direct_count_matches_integral_of_truth_density(overrides):
+    plate = make_plate(**overrides)
+    rows, cols = plate.image.shape
+    for c in (5, cols // 2, cols - 5):
+        counted = plate.count_threads_along("horizontal", (0, c), (rows - 1, c))
+        integral = plate.truth["horizontal_density"][:, c].astype(np.float64).sum() / plate.px_per_cm
+        assert abs(counted - integral) <= 1.0
+    for r in (5, rows // 2):
+        counted = plate.count_threads_along("vertical", (r, 0), (r, cols - 1))
+        integral = plate.truth["vertical_density"][r, :].astype(np.float64).sum() / plate.px_per_cm
+        assert abs(counted - integral) <= 1.0
+
+
+def _spectral_peak(image, px_per_cm, row_band, x_band):
+    """(f_row, f_x) in cycles/cm of the strongest peak with f_row, f_x in the given bands."""
+    img = image.astype(np.float64)
+    img -= img.mean()
+    img *= np.outer(np.hanning(img.shape[0]), np.hanning(img.shape[1]))
+    n = 2048
+    spec = np.abs(np.fft.fft2(img, s=(n, n)))
+    f = np.fft.fftfreq(n, d=1.0 / px_per_cm)
+    fr, fx = np.meshgrid(f, f, indexing="ij")
+    band = (fr > row_band[0]) & (fr < row_band[1]) & (fx > x_band[0]) & (fx < x_band[1])
+    i = np.argmax(np.where(band, spec, -1.0))
+    return fr.ravel()[i], fx.ravel()[i]
+
+
+def test_angle_convention_matches_the_fft_peak():
+    ppc = 100.0
+    # Horizontal threads at +3 deg: peak at (f_row, f_x) = d (cos t, sin t), f_x > 0 when f_row > 0.
+    plate = make_plate(height_cm=6, width_cm=6, px_per_cm=ppc, horizontal_angle_deg=3.0, **CLEAN)
+    fr, fx = _spectral_peak(plate.image, ppc, (8, 16), (-3, 3))
+    assert fx / fr == pytest.approx(math.tan(math.radians(3.0)), abs=0.01)
+    assert math.hypot(fr, fx) == pytest.approx(12.0, abs=0.1)
+    assert plate.mean_truth()["horizontal_angle"] == pytest.approx(3.0, abs=1e-4)
+    # Vertical threads at +3 deg: peak at (-d sin t, d cos t).
+    plate = make_plate(height_cm=6, width_cm=6, px_per_cm=ppc, vertical_angle_deg=3.0, **CLEAN)
+    fr, fx = _spectral_peak(plate.image, ppc, (-3, 3), (11, 19))
+    assert fr / fx == pytest.approx(-math.tan(math.radians(3.0)), abs=0.01)
+    assert math.hypot(fr, fx) == pytest.approx(15.0, abs=0.1)
+    assert plate.mean_truth()["vertical_angle"] == pytest.approx(3.0, abs=1e-4)
+
+
+def test_output_formats_inversion_and_equalisation():
+    kw = dict(height_cm=1.5, width_cm=1.5, seed=4)
+    p8 = make_plate(**kw)
+    p16 = make_plate(bit_depth=16, **kw)
+    assert p8.image.dtype == np.uint8 and p16.image.dtype == np.uint16
+    assert p16.image.max() > 255
+    inv = make_plate(invert=True, **kw)
+    assert np.abs(inv.image.astype(int) - (255 - p8.image.astype(int))).max() <= 1
+    eq = make_plate(equalize=True, paint=0.5, **kw)
+    counts = np.histogram(eq.image, bins=8, range=(0, 256))[0]
+    assert counts.min() > 0.5 * eq.image.size / 8 and counts.max() < 1.5 * eq.image.size / 8
+    assert eq.image.min() == 0 and eq.image.max() == 255
+
+
+def test_invalid_parameters_are_refused():
+    with pytest.raises(InvalidParameterError, match="valid"):
+        make_plate(no_such_field=1)
+    with pytest.raises(InvalidParameterError):
+        make_plate(bit_depth=12)
+    with pytest.raises(InvalidParameterError):
+        make_plate(cusping_edge="middle")
+    with pytest.raises(InvalidParameterError):
+        make_plate(vertical_density=90.0)  # under 3 px per thread at 200 px/cm
+
+
+def test_write_plate_tiff_records_resolution_and_params(tmp_path):
+    plate = make_plate(height_cm=1.0, width_cm=1.5, bit_depth=16)
+    path = write_plate_tiff(tmp_path / "plate.tif", plate)
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        assert np.array_equal(page.asarray(), plate.image)
+        x_num, x_den = page.tags["XResolution"].value
+        assert x_num / x_den == pytest.approx(200.0)
+        assert page.tags["ResolutionUnit"].value == tifffile.RESUNIT.CENTIMETER
+        assert '"artlens_synth"' in page.description and '"vertical_density": 15.0' in page.description
+    write_plate_tiff(path, plate)  # overwriting is allowed
+
+
+def test_roll_cuts_share_the_warp_sequence_and_other_rolls_differ():
+    roll = Roll(12.0, 15.0, seed=11, length_cm=50, width_cm=30, spacing_jitter=0.08)
+    a = roll.cut(2.0, 5.0, 2.0, 3.0, seed=1, paint=0.3)
+    b = roll.cut(3.5, 40.0, 2.0, 3.0, seed=2, horizontal_angle_deg=1.0)
+    ka, xa = a.thread_centres("vertical")
+    kb, xb = b.thread_centres("vertical")
+    common = np.intersect1d(ka, kb)
+    assert common.size >= 20
+    pos_a = xa[np.isin(ka, common)] + 2.0  # positions on the roll (cm)
+    pos_b = xb[np.isin(kb, common)] + 3.5
+    assert np.allclose(pos_a, pos_b, atol=1e-3)
+    assert np.allclose(np.diff(pos_a), roll.warp_spacings_cm()[common[:-1]], atol=1e-3)
+    # The truth of the overlap agrees too (same threads, same spacings), up to pixels on a centre line.
+    same = np.isclose(a.truth["vertical_density"][:, 300:], b.truth["vertical_density"][:, :300], atol=1e-3)
+    assert same.mean() > 0.99
+
+    other = Roll(12.0, 15.0, seed=12, length_cm=50, width_cm=30, spacing_jitter=0.08)
+    c = other.cut(2.0, 5.0, 2.0, 3.0, seed=1)
+    kc, xc = c.thread_centres("vertical")
+    n = min(xa.size, xc.size) - 1
+    assert not np.allclose(np.diff(xa)[:n], np.diff(xc)[:n], atol=0.01)
+
+
+def test_roll_refuses_fabric_overrides_and_cuts_off_the_roll():
+    roll = Roll(12.0, 15.0, seed=0, length_cm=10, width_cm=10)
+    with pytest.raises(InvalidParameterError):
+        roll.cut(0.0, 0.0, 1.0, 1.0, vertical_density=20.0)
+    with pytest.raises(InvalidParameterError):
+        roll.cut(9.5, 0.0, 1.0, 1.0)
