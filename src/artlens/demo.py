@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from artlens.canvas.threads.run import prepare_out_dir, record_in_catalog, source_record, write_count_outputs

@@ -12,7 +12,9 @@ app = typer.Typer(help="Inspect the embedded catalog of images and analyses.", n
 
 @app.command("list")
 def list_(
-    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
+    ),
     limit: int = typer.Option(50, "--limit", help="Show at most this many analyses (newest first)."),
     as_json: bool = typer.Option(False, "--json", help="Print the analyses as JSON."),
 ) -> None:

@@ -18,7 +18,9 @@ app = typer.Typer(help="Count threads in canvas X-rays.", no_args_is_help=True)
 def count(
     plate: Path = typer.Argument(..., help="X-ray plate: TIFF (8/16-bit, BigTIFF, tiled), PNG, JPEG or BMP."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for summary.json, windows.csv, maps, report."),
-    px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm (overrides the file's tags)."),
+    px_per_cm: float | None = typer.Option(
+        None, "--px-per-cm", help="Resolution in px/cm (overrides the file's tags)."
+    ),
     window_cm: float = typer.Option(1.0, "--window-cm", help="Window side, cm."),
     step_cm: float = typer.Option(0.5, "--step-cm", help="Distance between window centres, cm."),
     band: tuple[float, float] = typer.Option((5.0, 40.0), "--band", help="Density search band MIN MAX, threads/cm."),
@@ -26,7 +28,9 @@ def count(
     method: str = typer.Option("spectral", "--method", help="Counting method (spectral)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
-    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."),
+    catalog: Path | None = typer.Option(
+        None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
+    ),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json on stdout instead of prose."),
 ) -> None:

@@ -49,7 +49,8 @@ class ImageInfo:
         path: absolute path of the file.
         format: ``"tiff"``, ``"png"``, ``"jpeg"`` or ``"bmp"``.
         shape: ``(height, width)`` in pixels.
-        channels: samples per pixel in the file (1 for grayscale, 3 or 4 for colour).
+        channels: samples per pixel in the file (1 for grayscale, 2 for grayscale + alpha, 3 or 4
+            for colour; 3 for a colour-palette PNG/BMP).
         dtype: numpy dtype name of the stored samples.
         page: index of the TIFF page read (0 for other formats).
         n_pages: number of pages (1 for other formats).
@@ -116,7 +117,8 @@ class Plate:
         return self.px_per_cm
 
     # -- pixels ---------------------------------------------------------------------------------
-    def read(self, y0: int = 0, x0: int = 0, height: int | None = None, width: int | None = None) -> np.ndarray:
+    def read(self, y0: int = 0, x0: int = 0, height: int | None = None,
+             width: int | None = None) -> np.ndarray:
         """Read a window as ``float32`` grayscale of shape ``(height, width)``.
 
         The window is clipped to the image. Raises :class:`InvalidImageError` when it holds NaN
@@ -240,7 +242,9 @@ def open_plate(
         plate = _open_tiff(p, page, modality)
     elif kind in ("png", "jpeg", "bmp"):
         if page != 0:
-            raise InvalidParameterError(f"{p.name} is a {kind.upper()} file with one page; --page {page} is invalid")
+            raise InvalidParameterError(
+                f"{p.name} is a {kind.upper()} file with one page; --page {page} is invalid"
+            )
         plate = _open_pil(p, kind, modality)
     else:
         raise UnreadableInputError(
@@ -256,7 +260,7 @@ def open_plate(
     if h < 2 or w < 2:
         plate.close()
         raise InvalidImageError(f"{p.name} is only {h}x{w} pixels")
-    if plate.info.channels > 1 and modality != "rgb":
+    if plate.info.channels >= 3 and modality != "rgb":  # gray + alpha (2) is not colour
         warnings.warn(f"{p.name} has {plate.info.channels} channels; converted to grayscale (luminance)",
                       UserWarning, stacklevel=2)
     if np.dtype(plate.info.dtype).kind == "f" and h * w <= _CHECK_FINITE_AT_OPEN:
@@ -323,7 +327,36 @@ def _tiff_px_per_cm(page: Any, name: str) -> float | None:
     return xres / _INCH_CM if unit == 2 else xres
 
 
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(" ".join(record.getMessage().split()))
+
+
 def _open_tiff(p: Path, page_index: int, modality: str) -> Plate:
+    """Open a TIFF page with tifffile's log messages captured: they would otherwise reach stderr
+    as stray lines; when the file is unreadable the first one is added to the error message."""
+    tiff_log = logging.getLogger("tifffile")
+    capture, propagate = _LogCapture(), tiff_log.propagate
+    tiff_log.addHandler(capture)
+    tiff_log.propagate = False
+    try:
+        return _open_tiff_page(p, page_index, modality)
+    except UnreadableInputError as exc:
+        if capture.messages:
+            raise UnreadableInputError(f"{exc} [tifffile: {capture.messages[0]}]") from exc
+        raise
+    finally:
+        tiff_log.removeHandler(capture)
+        tiff_log.propagate = propagate
+        for message in capture.messages:
+            log.debug("%s: tifffile: %s", p.name, message)
+
+
+def _open_tiff_page(p: Path, page_index: int, modality: str) -> Plate:
     import tifffile
 
     try:
@@ -403,10 +436,17 @@ def _open_pil(p: Path, kind: str, modality: str) -> Plate:
             im.load()
             dpi = im.info.get("dpi")
             mode = im.mode
+            channels = len(im.getbands())  # samples per pixel in the file (gray + alpha: 2, RGBA: 4)
             if mode in ("I;16", "I;16B", "I;16L"):
                 arr = np.asarray(im, dtype=np.uint16)
-            elif mode in ("1", "L", "P"):
-                arr = np.asarray(im.convert("L"))
+            elif mode in ("1", "L", "LA", "La"):
+                arr = np.asarray(im.convert("L"))  # alpha dropped: not a colour image
+            elif mode in ("P", "PA"):
+                rgb = np.asarray(im.convert("RGB"))
+                if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
+                    arr, channels = rgb[..., 0].copy(), 1  # gray palette
+                else:
+                    arr, channels = rgb, 3  # colour palette: converted (with a notice) like RGB
             elif mode in ("I", "F"):
                 arr = np.asarray(im)
             else:
@@ -421,7 +461,6 @@ def _open_pil(p: Path, kind: str, modality: str) -> Plate:
         x = float(dpi[0])
         if x > 0 and round(x) not in (72, 96):
             ppc = x / _INCH_CM
-    channels = 1 if arr.ndim == 2 else int(arr.shape[2])
     info = ImageInfo(str(p.resolve()), kind, (int(arr.shape[0]), int(arr.shape[1])), channels,
                      arr.dtype.name, 0, 1, ppc, "memory")
     return Plate(info, arr, None, None, modality)
