@@ -349,10 +349,13 @@ def plate_figure(result: ThreadCountResult, preview: np.ndarray, *, title: str =
 # --------------------------------------------------------------------------------------------------
 
 
+_PNG_FAST = {"compress_level": 1}  # files ~1.5x larger, encoding ~5x faster
+
+
 def figure_to_png_bytes(fig: Figure, dpi: int = DEFAULT_DPI) -> bytes:
     """Render a figure to PNG bytes (for embedding as a data URI)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata=_PNG_METADATA)
+    fig.savefig(buf, format="png", dpi=dpi, metadata=_PNG_METADATA, pil_kwargs=_PNG_FAST)
     return buf.getvalue()
 
 
@@ -361,6 +364,8 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = DEFAULT_DPI) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
-    metadata = _PNG_METADATA if fmt == "png" else None
-    fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+    if fmt == "png":
+        fig.savefig(path, format=fmt, dpi=dpi, metadata=_PNG_METADATA, pil_kwargs=_PNG_FAST)
+    else:
+        fig.savefig(path, format=fmt, dpi=dpi)
     return path

@@ -9,7 +9,8 @@ origin, in cycles/cm, is the thread density in threads/cm; its direction is the 
 Per window:
 
 1. multiply by a periodic 2-D Hann taper (which confines the window's mean to the lowest bins);
-2. real 2-D FFT of the window at its own size (no zero padding: step 4 refines the peak);
+2. 2-D FFT of the window at its own size (no zero padding: step 4 refines the peak), computed
+   only up to the band's highest frequency;
 3. in each direction's search sector (density within ``band``, angle within ``max_angle_deg`` of the
    axis) take the strongest bin; if the spectrum also peaks at half that frequency with at least
    ``harmonic_ratio`` of its strength, the strongest bin was a harmonic and the half is taken;
@@ -92,8 +93,9 @@ class _Geometry:
     nx: int
     y0: int  # top-left corner of the first window, px
     x0: int
-    sectors: dict[str, np.ndarray]  # direction -> flat indices into the rfft2 spectrum (n * (n//2+1))
-    kr: np.ndarray  # signed row frequency (bins) of each rfft2 element, flat
+    nk: int  # column frequencies kept: 0 <= kx < nk
+    sectors: dict[str, np.ndarray]  # direction -> flat indices into a (nk, n) spectrum [kx, kr mod n]
+    kr: np.ndarray  # signed row frequency (bins) of each spectrum element, flat
     kx: np.ndarray  # column frequency (bins), flat
 
 
@@ -126,8 +128,10 @@ def _geometry(shape: tuple[int, int], ppc: float, p: SpectralParams) -> _Geometr
     y0 = (h - n - (ny - 1) * step) // 2
     x0 = (w - n - (nx - 1) * step) // 2
 
-    kr = np.fft.fftfreq(n, 1.0 / n)[:, None] * np.ones((1, n // 2 + 1))
-    kx = np.arange(n // 2 + 1)[None, :] * np.ones((n, 1))
+    # Only column frequencies up to the band's top (+ 2 bins for refinement) are ever looked at.
+    nk = min(n // 2 + 1, int(np.ceil(hi * n / ppc)) + 3)
+    kx = np.arange(nk)[:, None] * np.ones((1, n))
+    kr = np.fft.fftfreq(n, 1.0 / n)[None, :] * np.ones((nk, 1))
     radius = np.hypot(kr, kx) * ppc / n  # threads/cm
     in_band = (radius >= lo) & (radius <= hi)
     tan_max = np.tan(np.radians(p.max_angle_deg))
@@ -135,7 +139,7 @@ def _geometry(shape: tuple[int, int], ppc: float, p: SpectralParams) -> _Geometr
         "horizontal": np.flatnonzero(in_band & (kx <= tan_max * np.abs(kr))),
         "vertical": np.flatnonzero(in_band & (np.abs(kr) <= tan_max * kx)),
     }
-    return _Geometry(n, step, ny, nx, y0, x0, sectors, kr.ravel(), kx.ravel())
+    return _Geometry(n, step, ny, nx, y0, x0, nk, sectors, kr.ravel(), kx.ravel())
 
 
 def _hann_offset(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -149,17 +153,18 @@ def _hann_offset(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.
 
 
 def _analyse_band(spec: np.ndarray, geo: _Geometry, p: SpectralParams, ppc: float) -> dict[str, tuple]:
-    """Peaks of one band of windows. ``spec``: (m, n, n//2+1) complex rfft2 of the tapered windows.
+    """Peaks of one band of windows. ``spec``: (m, nk, n) complex spectra of the tapered windows,
+    indexed ``[window, kx, kr mod n]``.
 
     Magnitudes are taken only where they are needed (search sectors and a few bins around the
     peaks), which keeps this step cheap next to the FFT itself.
     """
-    m, n, nh = spec.shape
+    m, nh, n = spec.shape
     flat = spec.reshape(m, -1)
     rows = np.arange(m)
 
     def mag(r: np.ndarray, x: np.ndarray) -> np.ndarray:
-        return np.abs(spec[rows, r % n, x])
+        return np.abs(spec[rows, x, r % n])
 
     out = {}
     for name, idx in geo.sectors.items():
@@ -294,23 +299,22 @@ def count_threads_spectral(
 
     geo = _geometry(shape, ppc, p)
     n = geo.n
-    taper1 = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann
-    taper = np.outer(taper1, taper1)
-
-    buf = np.empty((n, n), dtype=np.float32)
-    spec = np.empty((geo.nx, n, n // 2 + 1), dtype=np.complex64)
+    taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
+    stack = np.empty((geo.nx, n, n), dtype=np.float32)
     maps = {d: np.full((3, geo.ny, geo.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
     for i in range(geo.ny):
         top = geo.y0 + i * geo.step
         rows = read_rows(top, top + n)
-        # No mean subtraction: the periodic Hann taper confines the mean to bins |k| <= 1, and the
-        # search band starts at 2 bins or more (checked in _geometry).
-        # One window at a time through the FFT: a contiguous 2-D transform is faster than a
-        # batched one (cache), and the per-window Python overhead is ~10 us.
-        for j in range(geo.nx):
-            x = geo.x0 + j * geo.step
-            np.multiply(rows[:, x: x + n], taper, out=buf)
-            spec[j] = scipy.fft.rfft2(buf, workers=p.workers, overwrite_x=True)
+        span = rows[:, geo.x0: geo.x0 + (geo.nx - 1) * geo.step + n]
+        windows = sliding_window_view(span, n, axis=1)[:, :: geo.step]  # (n, nx, n) view, no copy
+        # The 2-D FFT in two passes, pruned: rows first (real FFT along x), keeping only the nk column
+        # frequencies the search can reach, then columns. No mean subtraction: the periodic Hann
+        # taper confines the mean to bins |k| <= 1, and the band starts at 2 bins or more.
+        np.multiply(windows.transpose(1, 0, 2), taper, out=stack)
+        half = scipy.fft.rfft(stack, axis=2, workers=p.workers)[:, :, : geo.nk]
+        half = np.ascontiguousarray(half.transpose(0, 2, 1))  # (nx, nk, n)
+        half *= taper
+        spec = scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
         for name, (dens, ang, conf) in _analyse_band(spec, geo, p, ppc).items():
             maps[name][0, i] = dens
             maps[name][1, i] = ang
