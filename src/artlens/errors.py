@@ -50,3 +50,10 @@ class CatalogError(ArtlensError):
     """The catalog database cannot be opened or written (exit code 8)."""
 
     exit_code = 8
+
+
+class NetworkError(ArtlensError):
+    """A remote source cannot be reached, refuses the request, or answers with something unusable
+    (HTML or malformed JSON where JSON was expected) after the allowed retries (exit code 9)."""
+
+    exit_code = 9

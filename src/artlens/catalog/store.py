@@ -87,8 +87,15 @@ def _v1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX analyses_image ON analyses(image_id)")
 
 
+def _v2(conn: sqlite3.Connection) -> None:
+    """Where an artwork came from (``artlens collect``): source, its id there, licence, labels."""
+    for column in ("source", "source_id", "license", "source_url", "medium", "classification", "style", "genre"):
+        conn.execute(f"ALTER TABLE artworks ADD COLUMN {column} TEXT")
+    conn.execute("CREATE UNIQUE INDEX artworks_source ON artworks(source, source_id) WHERE source IS NOT NULL")
+
+
 # Step i brings the schema from version i to version i + 1. Append new steps; never edit old ones.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -267,6 +274,7 @@ class Catalog:
         px_per_cm: float | None = None,
         width_px: int | None = None,
         height_px: int | None = None,
+        artwork_id: int | None = None,
     ) -> int:
         """Record an image and return its id; the same (absolute path, sha256) returns the existing id.
 
@@ -276,18 +284,66 @@ class Catalog:
             modality: ``xray``, ``rgb``, ``ir``, ``band@NNNnm``, ...
             px_per_cm: physical resolution in pixels per centimetre, if known.
             width_px, height_px: image size in pixels, if known.
+            artwork_id: the artwork shown (from :meth:`add_artwork`); set on an existing row too.
         """
         abs_path = str(Path(path).expanduser().resolve())
         with self._write() as conn:
             conn.execute(
-                """INSERT INTO images (path, sha256, modality, px_per_cm, width_px, height_px, added_utc)
-                   VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path, sha256) DO NOTHING""",
-                (abs_path, sha256, modality, px_per_cm, width_px, height_px, _now()),
+                """INSERT INTO images (path, sha256, modality, px_per_cm, width_px, height_px, artwork_id, added_utc)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path, sha256) DO NOTHING""",
+                (abs_path, sha256, modality, px_per_cm, width_px, height_px, artwork_id, _now()),
             )
+            if artwork_id is not None:
+                conn.execute("UPDATE images SET artwork_id = ? WHERE path = ? AND sha256 = ?",
+                             (artwork_id, abs_path, sha256))
             row = conn.execute(
                 "SELECT id FROM images WHERE path = ? AND sha256 = ?", (abs_path, sha256)
             ).fetchone()
         return int(row[0])
+
+    _ARTWORK_FIELDS = ("title", "artist", "date", "notes", "license", "source_url", "medium", "classification",
+                       "style", "genre")
+
+    def add_artwork(self, title: str | None = None, artist: str | None = None, date: str | None = None, *,
+                    source: str | None = None, source_id: str | None = None, **fields: str | None) -> int:
+        """Record an artwork and return its id.
+
+        With ``source`` and ``source_id`` (e.g. ``"met"``, ``"436535"``) the call is an upsert: the
+        same pair returns the existing id and updates its fields, so collecting twice adds nothing.
+
+        Args:
+            title, artist, date: as the source gives them (``date`` is free text, e.g. ``"ca. 1889"``).
+            source, source_id: where the record came from and its id there.
+            **fields: ``notes``, ``license``, ``source_url``, ``medium``, ``classification``, ``style``, ``genre``.
+        """
+        unknown = set(fields) - set(self._ARTWORK_FIELDS)
+        if unknown:
+            raise TypeError(f"unknown artwork fields: {sorted(unknown)}")
+        values = {"title": title, "artist": artist, "date": date, **fields}
+        names = list(values)
+        with self._write() as conn:
+            if source is not None and source_id is not None:
+                row = conn.execute("SELECT id FROM artworks WHERE source = ? AND source_id = ?",
+                                   (source, str(source_id))).fetchone()
+                if row is not None:
+                    conn.execute(f"UPDATE artworks SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
+                                 [*values.values(), row[0]])
+                    return int(row[0])
+            marks = ", ".join("?" * (len(names) + 2))
+            cur = conn.execute(
+                f"INSERT INTO artworks ({', '.join(names)}, source, source_id) VALUES ({marks})",
+                [*values.values(), source, None if source_id is None else str(source_id)],
+            )
+        return int(cur.lastrowid)
+
+    def artworks(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Artworks, oldest first; only those from ``source`` when given."""
+        sql, args = "SELECT * FROM artworks", []
+        if source is not None:
+            sql += " WHERE source = ?"
+            args.append(source)
+        with self._sqlite_errors():
+            return [dict(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
 
     def add_analysis(
         self,

@@ -25,7 +25,8 @@ def count(
     step_cm: float = typer.Option(0.5, "--step-cm", help="Distance between window centres, cm."),
     band: tuple[float, float] = typer.Option((5.0, 40.0), "--band", help="Density search band MIN MAX, threads/cm."),
     max_angle: float = typer.Option(10.0, "--max-angle", help="Largest thread angle searched, degrees."),
-    method: str = typer.Option("spectral", "--method", help="Counting method (spectral)."),
+    method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
+    model: Path | None = typer.Option(None, "--model", help="CNN checkpoint folder (default: shipped weights)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
     catalog: Path | None = typer.Option(
@@ -35,10 +36,6 @@ def count(
     as_json: bool = typer.Option(False, "--json", help="Print summary.json on stdout instead of prose."),
 ) -> None:
     """Map thread densities (threads/cm) and angles (degrees) over a canvas X-ray by windowed 2-D FFT."""
-    if method != "spectral":
-        from artlens.errors import InvalidParameterError
-
-        raise InvalidParameterError(f"--method {method!r} is not available yet; use --method spectral")
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm, band=band, max_angle_deg=max_angle)
     show_progress = not as_json and sys.stderr.isatty()
     if show_progress:
@@ -47,18 +44,80 @@ def count(
         with Progress(transient=True) as bar:
             task = bar.add_task("counting", total=None)
             outputs = count_plate_file(
-                plate, out, params, px_per_cm=px_per_cm, page=page, allow_huge=allow_huge,
+                plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page, allow_huge=allow_huge,
                 catalog=catalog, use_catalog=not no_catalog,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     else:
-        outputs = count_plate_file(plate, out, params, px_per_cm=px_per_cm, page=page, allow_huge=allow_huge,
-                                   catalog=catalog, use_catalog=not no_catalog)
+        outputs = count_plate_file(plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page,
+                                   allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog)
     if as_json:
         typer.echo(json.dumps(outputs.summary))
         return
     s = outputs.summary
     typer.echo(f"{plate.name}: {s['plate_cm'][0]:.2f} x {s['plate_cm'][1]:.2f} cm at {s['px_per_cm']:g} px/cm, "
                f"{s['windows']} windows of {s['window_cm']:g} cm every {s['step_cm']:g} cm")
-    typer.echo(summary_line(s))
+    if s["method"] == "both":
+        for name in ("spectral", "cnn"):
+            typer.echo(f"[{name}]")
+            typer.echo(summary_line(s[name]))
+        for d, c in s["disagreement"].items():
+            typer.echo(f"{d}: cnn - spectral = {c['mean_difference']:+.2f} threads/cm on average, "
+                       f"{c['mean_abs_difference']:.2f} mean absolute, {c['max_abs_difference']:.2f} largest")
+    else:
+        typer.echo(summary_line(s))
     typer.echo(f"report: {outputs.files['report_html']}")
+
+
+@app.command("train")
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, checkpoints, model/)."),
+    data: Path | None = typer.Option(None, "--data", help="Labelled dataset folder (from 'threads import-labels')."),
+    synthetic: int = typer.Option(0, "--synthetic", help="Also train on N generated synthetic plates."),
+    model: str = typer.Option("regvgg_small", "--model", help="Registered model name (see artlens.models)."),
+    init_from: Path | None = typer.Option(None, "--init-from",
+                                          help="Fine-tune from a checkpoint folder ('shipped' = artlens' own)."),
+    epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    loss: str = typer.Option("nmae", "--loss", help="nmae, mae or mse."),
+    input_px_per_cm: float = typer.Option(100.0, "--input-px-per-cm", help="Resolution the model sees, px/cm."),
+    crops_per_plate: int = typer.Option(8, "--crops-per-plate", help="Crops cut from each synthetic plate."),
+    devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
+) -> None:
+    """Train a thread-density CNN on labelled crops and/or synthetic plates."""
+    import logging
+
+    from artlens.train.threads import TrainConfig, train_thread_counter
+
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    if init_from is not None and str(init_from) == "shipped":
+        from artlens.canvas.threads.cnn import shipped_model_path
+
+        init_from = shipped_model_path()
+    cfg = TrainConfig(
+        model=model, data=str(data) if data else None, synthetic=synthetic, max_epochs=epochs, batch_size=batch_size,
+        lr=lr, loss=loss, input_px_per_cm=input_px_per_cm, crops_per_plate=crops_per_plate, seed=seed,
+        devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
+        strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+        init_from=str(init_from) if init_from else None,
+    )
+    result = train_thread_counter(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    m = result["metrics"]
+    typer.echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation {cfg.loss} "
+               f"{m['best_val_loss']}; validation MAE {m.get('val_mae', float('nan')):.3f} threads/cm")
+    typer.echo(f"model: {result['model']}  (use: artlens threads count PLATE --method cnn --model {result['model']})")
+
+
+from artlens.cli.threads_labels import import_labels, sample  # noqa: E402  (label pipeline, issue 3)
+
+app.command("sample")(sample)
+app.command("import-labels")(import_labels)

@@ -6,11 +6,15 @@ This is what ``artlens threads count`` runs; the CLI only parses arguments.
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from artlens.canvas.threads.result import ThreadCountResult
 from artlens.canvas.threads.spectral import SpectralParams, count_threads_spectral
@@ -117,11 +121,16 @@ def record_in_catalog(catalog_path: str | os.PathLike[str] | None, plate: Plate,
         )
 
 
+METHODS = ("spectral", "cnn", "both")
+
+
 def count_plate_file(
     path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     params: SpectralParams | None = None,
     *,
+    method: str = "spectral",
+    model: str | os.PathLike[str] | None = None,
     px_per_cm: float | None = None,
     page: int = 0,
     allow_huge: bool = False,
@@ -134,7 +143,11 @@ def count_plate_file(
     Args:
         path: the plate (TIFF, PNG, JPEG, BMP); it is only read.
         out_dir: output folder (created if missing).
-        params: :class:`SpectralParams`.
+        params: :class:`SpectralParams` (window and step also set the CNN's step).
+        method: ``"spectral"``, ``"cnn"`` or ``"both"``. With ``"both"`` each method writes its own
+            subfolder, the spectral window is set to the CNN's crop size so the grids match, and
+            ``summary.json`` / ``disagreement.csv`` / ``report.html`` compare them window by window.
+        model: checkpoint folder of a thread CNN (default: the weights shipped with artlens).
         px_per_cm: resolution override, px/cm. Required when the file has no resolution tags.
         page: TIFF page.
         allow_huge: accept more than 2**31 pixels.
@@ -142,14 +155,111 @@ def count_plate_file(
         use_catalog: record the image and analysis in the catalog.
         progress: ``progress(done, total)`` callback over bands of windows.
     """
+    if method not in METHODS:
+        raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if model is not None and method == "spectral":
+        raise InvalidParameterError("--model is used by --method cnn or both")
     src = Path(path).expanduser()
+    params = params or SpectralParams()
     with open_plate(src, px_per_cm, page=page, allow_huge=allow_huge, require_resolution=True) as plate:
-        params = params or SpectralParams()
-        result = count_threads_spectral(plate, params, progress=progress)
+        counter = None
+        if method in ("cnn", "both"):
+            from artlens.canvas.threads.cnn import CNNCounter
+
+            counter = CNNCounter.load(model)
+            if method == "both":
+                params = replace(params, window_cm=counter.crop_cm)
         out = prepare_out_dir(out_dir, [src])
-        summary, files = write_count_outputs(out, result, plate)
-        analysis_id = record_in_catalog(catalog, plate, result, summary, files) if use_catalog else None
-    return CountOutputs(result, summary, out, files, analysis_id)
+        results: dict[str, ThreadCountResult] = {}
+        if method in ("spectral", "both"):
+            results["spectral"] = count_threads_spectral(plate, params, progress=progress)
+        if counter is not None:
+            from artlens.canvas.threads.cnn import count_threads_cnn
+
+            results["cnn"] = count_threads_cnn(plate, counter, step_cm=params.step_cm, progress=progress)
+        if method != "both":
+            result = results[method]
+            summary, files = write_count_outputs(out, result, plate)
+            analysis_id = record_in_catalog(catalog, plate, result, summary, files) if use_catalog else None
+            return CountOutputs(result, summary, out, files, analysis_id)
+
+        summaries, all_files = {}, {}
+        for name, result in results.items():
+            sub = out / name
+            sub.mkdir(exist_ok=True)
+            summaries[name], files = write_count_outputs(sub, result, plate, report=False)
+            all_files.update({f"{name}_{k}": v for k, v in files.items()})
+            if use_catalog:
+                record_in_catalog(catalog, plate, result, summaries[name], files)
+        comparison = compare_results(results["spectral"], results["cnn"])
+        all_files["disagreement_csv"] = write_disagreement_csv(out / "disagreement.csv", results["spectral"],
+                                                               results["cnn"])
+        summary = {"method": "both", "spectral": summaries["spectral"], "cnn": summaries["cnn"],
+                   "disagreement": comparison}
+        for key in ("artlens_version", "px_per_cm", "window_cm", "step_cm", "windows", "plate_cm", "source"):
+            summary[key] = summaries["cnn"][key]
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        all_files["summary_json"] = out / "summary.json"
+        all_files["report_html"] = _write_both_report(out, plate, results, comparison)
+    return CountOutputs(results["cnn"], summary, out, all_files, None)
+
+
+def compare_results(a: ThreadCountResult, b: ThreadCountResult) -> dict[str, Any]:
+    """Per-direction disagreement of two results on the same window grid, threads/cm."""
+    if a.horizontal.density.shape != b.horizontal.density.shape:
+        raise InvalidParameterError("the two results do not share a window grid")
+    out: dict[str, Any] = {}
+    for d in ("horizontal", "vertical"):
+        diff = b.direction(d).density - a.direction(d).density
+        ok = np.isfinite(diff)
+        out[d] = {
+            "windows_compared": int(ok.sum()),
+            "mean_difference": round(float(diff[ok].mean()), 4) if ok.any() else None,
+            "mean_abs_difference": round(float(np.abs(diff[ok]).mean()), 4) if ok.any() else None,
+            "max_abs_difference": round(float(np.abs(diff[ok]).max()), 4) if ok.any() else None,
+            "unit": "threads/cm (cnn - spectral)",
+        }
+    return out
+
+
+def write_disagreement_csv(path: Path, a: ThreadCountResult, b: ThreadCountResult) -> Path:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["row", "col", "x_cm", "y_cm", "h_spectral", "h_cnn", "h_difference",
+                    "v_spectral", "v_cnn", "v_difference"])
+        for i, yc in enumerate(a.y_cm):
+            for j, xc in enumerate(a.x_cm):
+                vals = []
+                for d in ("horizontal", "vertical"):
+                    s, c = a.direction(d).density[i, j], b.direction(d).density[i, j]
+                    vals += [_r(s), _r(c), _r(c - s)]
+                w.writerow([i, j, round(float(xc), 4), round(float(yc), 4), *vals])
+    return path
+
+
+def _r(x: float) -> Any:
+    return "" if not np.isfinite(x) else round(float(x), 4)
+
+
+def _write_both_report(out: Path, plate: Plate, results: dict[str, ThreadCountResult],
+                       comparison: dict[str, Any]) -> Path:
+    from artlens.report import PlateSection, write_threads_report
+
+    preview = plate.thumbnail(800)
+    source = source_record(plate)
+    sections = [
+        PlateSection(name=f"{plate.path.name} — {name}", result=r, preview=preview, source=source,
+                     figure_paths={k: str(v) for k, v in
+                                   ((m, out / name / f"{m}.png") for m in
+                                    ("density_horizontal", "density_vertical", "angle_horizontal",
+                                     "angle_vertical")) if v.exists()})
+        for name, r in results.items()
+    ]
+    notes = [f"{d}: CNN minus spectral over {c['windows_compared']} windows: mean {c['mean_difference']}, "
+             f"mean absolute {c['mean_abs_difference']}, largest {c['max_abs_difference']} threads/cm "
+             "(per window in disagreement.csv)" for d, c in comparison.items()]
+    return write_threads_report(out, sections, title=f"Thread count — {plate.path.name} (spectral and CNN)",
+                                parameters=results["spectral"].parameters, notes=notes)
 
 
 def summary_line(summary: dict[str, Any]) -> str:
@@ -161,9 +271,10 @@ def summary_line(summary: dict[str, Any]) -> str:
         if d["mean"] is None:
             lines.append(f"{name:<10}  no thread peak found in the search band")
             continue
+        angle = ("angle not estimated" if a["mean"] is None
+                 else f"angle {a['mean']:+.2f} ± {a['std']:.2f}°")
         lines.append(
             f"{name:<10}  {d['mean']:6.2f} ± {d['std']:.2f} threads/cm (median {d['median']:.2f})"
-            f"   angle {a['mean']:+.2f} ± {a['std']:.2f}°   windows {s['valid_windows']}"
-            f" (+{s['outlier_windows']} outliers)"
+            f"   {angle}   windows {s['valid_windows']} (+{s['outlier_windows']} outliers)"
         )
     return "\n".join(lines)

@@ -1,0 +1,337 @@
+"""Training the thread-density CNN with Lightning (CPU, one GPU or many by flags).
+
+Data are arrays of crops ``(N, S, S)`` in 0..1 with labels ``(N, 2)`` = (horizontal, vertical)
+threads/cm and a group id per crop (the X-ray plate it came from): splits keep each plate's crops
+on one side. Two sources go through the same code path:
+
+- ``synthetic_crops``: plates from :mod:`artlens.synth` with random densities (7–32 threads/cm),
+  angles (±3°) and nuisances; labels are the generator's mean truth inside each crop;
+- ``labelled_crops``: a dataset folder written by ``artlens threads import-labels`` (crops + thread
+  masks); random sub-crops with mask-derived densities (DL4ART's augmentation: sub-crops × flips,
+  small rotations).
+
+Online augmentation: left-right / top-bottom flips (labels unchanged) and 90° rotation (labels
+swapped). A run directory holds ``config.json`` (resolved), ``metrics.csv``, ``last.ckpt`` (Lightning
+state for ``--resume``, loaded with ``weights_only=True``) and ``model/`` (best weights as safetensors
++ JSON config, what ``artlens threads count --method cnn --model RUN/model`` loads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from artlens.canvas.threads.cnn import normalise_crops, resample_crop
+from artlens.errors import InvalidParameterError
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run (saved as ``RUN/config.json``)."""
+
+    model: str = "regvgg_small"
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    input_px_per_cm: float = 100.0
+    crop_cm: float = 1.0
+    loss: str = "nmae"
+    lr: float = 1e-3
+    batch_size: int = 32
+    max_epochs: int = 20
+    patience: int = 4
+    seed: int = 0
+    data: str | None = None
+    synthetic: int = 0  # number of synthetic plates
+    crops_per_plate: int = 8
+    subcrops_per_sample: int = 8
+    val_fraction: float = 0.2
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_workers: int = 0
+    checkpoint_every_n_steps: int = 20
+    init_from: str | None = None  # checkpoint folder to fine-tune from
+    max_steps: int = -1
+    max_time: str | None = None  # wall-clock cap "DD:HH:MM:SS"
+
+    @property
+    def size(self) -> int:
+        return int(round(self.crop_cm * self.input_px_per_cm))
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+def _random_weave(rng: np.random.Generator, crop_cm: float) -> dict[str, Any]:
+    """Random plate parameters covering realistic canvases and nuisances (easy to hard)."""
+    level = rng.uniform()
+    p: dict[str, Any] = dict(
+        height_cm=crop_cm * 2.5, width_cm=crop_cm * 2.5, px_per_cm=200.0,
+        horizontal_density=float(rng.uniform(7, 32)), vertical_density=float(rng.uniform(7, 32)),
+        horizontal_angle_deg=float(rng.uniform(-3, 3)), vertical_angle_deg=float(rng.uniform(-3, 3)),
+        spacing_jitter=float(rng.uniform(0.0, 0.1)), thickness_variation=float(rng.uniform(0.05, 0.35)),
+        slub_rate=float(rng.uniform(0, 0.8) * level), weave_contrast=float(rng.uniform(0.1, 0.6)),
+        paint=float(rng.uniform(0, 0.8) * level), craquelure=float(rng.uniform(0, 0.8) * level),
+        lead_white_strokes=int(rng.integers(0, 3) * (level > 0.5)), holes=float(rng.uniform(0, 0.1) * level),
+        density_gradient=float(rng.uniform(0, 0.1) * level), noise=float(rng.uniform(0.01, 0.08)),
+        blur_px=float(rng.uniform(0.3, 1.5)), invert=bool(rng.uniform() < 0.2), equalize=bool(rng.uniform() < 0.3),
+        bit_depth=int(rng.choice([8, 16])), seed=int(rng.integers(1 << 31)),
+    )
+    if rng.uniform() < 0.3 * level:
+        p.update(cusping_amplitude=float(rng.uniform(0.03, 0.15)),
+                 cusping_edge=str(rng.choice(["left", "right", "top", "bottom"])))
+    return p
+
+
+def synthetic_crops(n_plates: int, cfg: TrainConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Crops, labels (threads/cm) and plate ids from ``n_plates`` synthetic plates."""
+    from artlens.synth import WeaveParams, make_plate
+
+    rng = np.random.default_rng(seed)
+    xs, ys, gs = [], [], []
+    for plate_id in range(n_plates):
+        params = _random_weave(rng, cfg.crop_cm)
+        plate = make_plate(WeaveParams(**params))
+        n = int(round(cfg.crop_cm * plate.px_per_cm))
+        h, w = plate.image.shape
+        for _ in range(cfg.crops_per_plate):
+            y0, x0 = int(rng.integers(0, h - n + 1)), int(rng.integers(0, w - n + 1))
+            crop = plate.image[y0: y0 + n, x0: x0 + n].astype(np.float32)
+            truth = plate.truth_in_window(y0, x0, n, n)
+            xs.append(resample_crop(crop, plate.px_per_cm, cfg.input_px_per_cm, cfg.size))
+            ys.append((truth["horizontal_density"], truth["vertical_density"]))
+            gs.append(plate_id)
+    return normalise_crops(np.stack(xs)), np.asarray(ys, np.float32), np.asarray(gs)
+
+
+def labelled_crops(dataset: str | os.PathLike[str], cfg: TrainConfig, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Random sub-crops of labelled samples with mask-derived densities; group = plate."""
+    from scipy import ndimage as ndi
+
+    from artlens.canvas.threads.labels import load_dataset, mask_density
+
+    rng = np.random.default_rng(seed)
+    samples = load_dataset(dataset)
+    if not samples:
+        raise InvalidParameterError(f"{dataset}: no labelled crops found (run 'artlens threads import-labels')")
+    plates = sorted({s.plate for s in samples})
+    xs, ys, gs = [], [], []
+    for s in samples:
+        from artlens.io import open_plate
+
+        with open_plate(s.image_path, s.px_per_cm) as pl:
+            image, ppc = pl.read(), pl.require_px_per_cm()
+        n = int(round(cfg.crop_cm * ppc))
+        for k in range(cfg.subcrops_per_sample):
+            img, hm, vm = image, s.h_mask, s.v_mask
+            if k % 2 == 1:  # a small rotation (1-6 degrees), masks rotated with the image
+                angle = float(rng.uniform(1, 6) * rng.choice([-1, 1]))
+                img = ndi.rotate(image, angle, reshape=False, order=1, mode="reflect")
+                hm = ndi.rotate(hm.astype(np.uint8), angle, reshape=False, order=0) > 0
+                vm = ndi.rotate(vm.astype(np.uint8), angle, reshape=False, order=0) > 0
+            h, w = img.shape
+            if n > min(h, w):
+                raise InvalidParameterError(f"{s.name}: sample ({h}x{w} px) smaller than a {cfg.crop_cm} cm crop")
+            y0, x0 = int(rng.integers(0, h - n + 1)), int(rng.integers(0, w - n + 1))
+            region = (y0, x0, n, n)
+            labels = (mask_density(hm, "horizontal", ppc, region), mask_density(vm, "vertical", ppc, region))
+            if not all(np.isfinite(labels)):
+                continue
+            xs.append(resample_crop(img[y0: y0 + n, x0: x0 + n], ppc, cfg.input_px_per_cm, cfg.size))
+            ys.append(labels)
+            gs.append(plates.index(s.plate))
+    return normalise_crops(np.stack(xs)), np.asarray(ys, np.float32), np.asarray(gs), plates
+
+
+def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of train and validation crops; all crops of one group (plate) fall on one side."""
+    uniq = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(uniq)
+    n_val = max(1, int(round(len(uniq) * val_fraction))) if len(uniq) > 1 else 0
+    val_groups = set(uniq[:n_val].tolist())
+    is_val = np.array([g in val_groups for g in groups])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Crops with online flips and 90° rotations (which swap the two labels). Each item is one
+    direction: ``(crop (1, S, S), horizontal-thread density)``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, augment: bool, seed: int = 0):
+        self.x, self.y, self.augment, self.seed = x, y, augment, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return 2 * len(self.x)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        j, rotate = divmod(i, 2)
+        crop, label = self.x[j], self.y[j, 1 if rotate else 0]
+        if rotate:
+            crop = np.rot90(crop)
+        if self.augment:
+            rng = np.random.default_rng((self.seed, self.epoch, i))
+            if rng.uniform() < 0.5:
+                crop = crop[:, ::-1]
+            if rng.uniform() < 0.5:
+                crop = crop[::-1, :]
+        return torch.from_numpy(np.ascontiguousarray(crop)).unsqueeze(0), torch.tensor(float(label))
+
+
+# -- Lightning -------------------------------------------------------------------------------------
+
+def _lightning_module(cfg: TrainConfig):  # noqa: ANN202 - Lightning imported lazily
+    import lightning as L
+
+    from artlens.models import create_model
+    from artlens.models.losses import get_loss
+
+    class ThreadRegression(L.LightningModule):
+        def __init__(self, config: dict[str, Any]):
+            super().__init__()
+            self.save_hyperparameters({"config": config})
+            c = TrainConfig(**config)
+            if c.init_from:
+                from artlens.models.checkpoint import load_checkpoint
+
+                self.model, _ = load_checkpoint(c.init_from)
+                self.model.train()
+            else:
+                self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
+            self.loss = get_loss(c.loss)
+            self.lr = c.lr
+
+        def forward(self, x):  # noqa: ANN001, ANN202
+            return self.model(x)
+
+        def _step(self, batch, stage: str):  # noqa: ANN001, ANN202
+            x, y = batch
+            pred = self(x)
+            loss = self.loss(pred, y)
+            self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+            self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False, batch_size=len(y))
+            return loss
+
+        def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+            return self._step(batch, "train")
+
+        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+            self._step(batch, "val")
+
+        def configure_optimizers(self):  # noqa: ANN201
+            return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+        def on_train_epoch_start(self) -> None:
+            ds = self.trainer.train_dataloader.dataset
+            if isinstance(ds, CropDataset):
+                ds.epoch = self.current_epoch
+
+    return ThreadRegression(cfg.model_dump())
+
+
+def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
+    """Build the crop arrays and the plate-grouped split."""
+    parts = []
+    if cfg.synthetic:
+        x, y, g = synthetic_crops(cfg.synthetic, cfg, cfg.seed)
+        parts.append((x, y, g, "synthetic"))
+    if cfg.data:
+        x, y, g, _ = labelled_crops(cfg.data, cfg, cfg.seed)
+        parts.append((x, y, g + 1_000_000, "labelled"))
+    if not parts:
+        raise InvalidParameterError("nothing to train on: give --data DIR and/or --synthetic N")
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    g = np.concatenate([p[2] for p in parts])
+    train_idx, val_idx = grouped_split(g, cfg.val_fraction, cfg.seed)
+    return {"x": x, "y": y, "groups": g, "train": train_idx, "val": val_idx,
+            "sources": [p[3] for p in parts]}
+
+
+def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
+                         data: dict[str, Any] | None = None, enable_progress_bar: bool = False) -> dict[str, Any]:
+    """Train (or resume) a run; returns the final metrics and the path of the exported model.
+
+    The run directory is self-describing: ``config.json``, ``metrics.csv``, ``last.ckpt``,
+    ``model/`` (safetensors + config). With ``resume=True`` the config is read from the run
+    directory and training continues from ``last.ckpt`` (epoch, step, optimizer state).
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from artlens import __version__
+    from artlens.models.checkpoint import save_checkpoint
+
+    run = Path(run_dir)
+    ckpt = run / "last.ckpt"
+    if resume:
+        if not (run / "config.json").is_file():
+            raise InvalidParameterError(f"{run}: no config.json to resume from")
+        cfg = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
+    elif (run / "config.json").exists():
+        raise InvalidParameterError(f"{run} already holds a run; use --resume or another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if not resume:
+        (run / "config.json").write_text(json.dumps(
+            {"config": cfg.model_dump(), "artlens_version": __version__, "torch": torch.__version__}, indent=2) + "\n")
+
+    if resume and (run / "metrics.csv").exists():  # keep the interrupted attempt's log beside the new one
+        k = len(list(run.glob("metrics.attempt-*.csv"))) + 1
+        (run / "metrics.csv").rename(run / f"metrics.attempt-{k}.csv")
+    data = data or prepare_data(cfg)
+    x, y = data["x"], data["y"]
+    train_ds = CropDataset(x[data["train"]], y[data["train"]], augment=True, seed=cfg.seed)
+    val_ds = CropDataset(x[data["val"]], y[data["val"]], augment=False)
+    g = torch.Generator().manual_seed(cfg.seed)
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=g,
+                                           num_workers=cfg.num_workers)
+    val_dl = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers)
+
+    module = _lightning_module(cfg)
+    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", mode="min",
+                           save_top_k=1, save_weights_only=True)
+    last = ModelCheckpoint(dirpath=run, filename="last", every_n_train_steps=cfg.checkpoint_every_n_steps,
+                           save_top_k=1, monitor=None, enable_version_counter=False)
+    trainer = L.Trainer(
+        default_root_dir=run, max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, max_time=cfg.max_time,
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, deterministic=True,
+        callbacks=[best, last, EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")],
+        logger=CSVLogger(run, name="", version=""), enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False, log_every_n_steps=1,
+    )
+    trainer.fit(module, train_dl, val_dl, ckpt_path=str(ckpt) if resume and ckpt.exists() else None,
+                weights_only=True)
+    trainer.save_checkpoint(ckpt)
+
+    # Export the best weights (or the last ones when no validation ran) as safetensors + config.
+    if best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
+    metrics["epochs"] = trainer.current_epoch
+    metrics["global_step"] = trainer.global_step
+    model_kwargs = {"input_size": cfg.size, **cfg.model_kwargs}
+    if cfg.init_from:
+        from artlens.models.checkpoint import read_config
+
+        base = read_config(cfg.init_from)[1]
+        model_name, model_kwargs = base["model"], base["kwargs"]
+    else:
+        model_name = cfg.model
+    out = save_checkpoint(module.model, model_name, model_kwargs, run / "model", extra={
+        "input_px_per_cm": cfg.input_px_per_cm, "crop_cm": cfg.crop_cm, "task": "thread_density",
+        "output": "density of horizontal threads, threads/cm (vertical: rotate the crop by 90 degrees)",
+        "training": {"config": cfg.model_dump(), "sources": data["sources"], "n_crops": int(len(x)),
+                     "n_train": int(len(data["train"])), "n_val": int(len(data["val"]))},
+        "metrics": metrics, "artlens_version": __version__,
+    })
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return {"model": str(out), "metrics": metrics, "run": str(run)}

@@ -1,0 +1,102 @@
+"""Training the thread CNN: a one-epoch --synthetic run through the CLI, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from artlens.cli.main import main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_one_epoch_synthetic_training_then_count(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "threads", "train", "--out", str(run), "--synthetic", "4", "--model",
+                             "regvgg_test", "--input-px-per-cm", "40", "--epochs", "1", "--batch-size", "8",
+                             "--accelerator", "cpu", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["metrics"]["epochs"] == 1 and result["metrics"]["global_step"] > 0
+    for name in ("config.json", "metrics.csv", "last.ckpt", "model/model.safetensors", "model/config.json"):
+        assert (run / name).is_file(), name
+    cfg = json.loads((run / "model" / "config.json").read_text())
+    assert cfg["input_px_per_cm"] == 40 and cfg["crop_cm"] == 1.0 and cfg["training"]["sources"] == ["synthetic"]
+    # a second run into the same folder is refused (no silent overwrite)
+    code, _, err = run_cli(capsys, "threads", "train", "--out", str(run), "--synthetic", "2", "--model",
+                           "regvgg_test", "--epochs", "1")
+    assert code == 7 and "--resume" in err
+
+    from artlens.synth import make_plate, write_plate_tiff
+
+    plate = write_plate_tiff(tmp_path / "p.tif", make_plate(height_cm=2.0, width_cm=2.0, seed=1))
+    code, out, err = run_cli(capsys, "threads", "count", str(plate), "--out", str(tmp_path / "o"), "--method",
+                             "cnn", "--model", str(run / "model"), "--no-catalog", "--json")
+    assert code == 0, err
+    s = json.loads(out)
+    assert s["method"] == "cnn" and s["windows"] == 9 and s["model_checksum"] == cfg["sha256"]
+
+
+def test_unknown_model_name_is_a_clear_error(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "threads", "train", "--out", str(tmp_path / "r"), "--synthetic", "1",
+                           "--model", "nope")
+    assert code == 7 and "valid models" in err and "Traceback" not in err
+
+
+TRAIN = """
+import sys
+from artlens.train.threads import TrainConfig, train_thread_counter
+cfg = TrainConfig(model="regvgg_test", input_px_per_cm=40, synthetic=6, crops_per_plate=8, batch_size=8,
+                  max_epochs=4, patience=100, accelerator="cpu", checkpoint_every_n_steps=3, val_fraction=0.2)
+r = train_thread_counter(cfg, sys.argv[1], resume=len(sys.argv) > 2)
+print("GLOBAL_STEP", r["metrics"]["global_step"])
+"""
+
+
+@pytest.mark.slow
+def test_resume_after_kill_mid_run(tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    full = subprocess.run([sys.executable, "-c", TRAIN, str(tmp_path / "ref")], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert full.returncode == 0, full.stderr
+    total = int(full.stdout.split("GLOBAL_STEP")[1])
+
+    proc = subprocess.Popen([sys.executable, "-c", TRAIN, str(run)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (run / "last.ckpt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    import torch
+
+    state = torch.load(run / "last.ckpt", map_location="cpu", weights_only=True)
+    killed_at = state["global_step"]
+    assert 0 < killed_at < total
+
+    resumed = subprocess.run([sys.executable, "-c", TRAIN, str(run), "resume"], env=env, capture_output=True,
+                             text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert int(resumed.stdout.split("GLOBAL_STEP")[1]) == total
+    assert list(run.glob("metrics.attempt-*.csv")) or killed_at < 10  # the first attempt's log is kept
+    assert (run / "model" / "model.safetensors").is_file()
