@@ -100,3 +100,42 @@ def test_resume_after_kill_mid_run(tmp_path):
     assert int(resumed.stdout.split("GLOBAL_STEP")[1]) == total
     assert list(run.glob("metrics.attempt-*.csv")) or killed_at < 10  # the first attempt's log is kept
     assert (run / "model" / "model.safetensors").is_file()
+
+
+def test_fine_tune_on_labelled_crops_end_to_end(capsys, tmp_path):
+    """labelled samples (DL4ART-style masks) -> import-labels -> train --init-from -> count --model."""
+    import numpy as np
+
+    from artlens.models import create_model, save_checkpoint
+    from artlens.synth import make_plate, write_plate_tiff
+
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    rows = ["name,plate"]
+    for i in range(4):
+        plate = make_plate(height_cm=1.5, width_cm=1.5, horizontal_density=10 + i, vertical_density=14 - i, seed=i)
+        name = f"Crop{i:04d}"
+        write_plate_tiff(samples / f"{name}.tif", plate)
+        for d, key in (("horizontal", "H"), ("vertical", "V")):
+            phase = plate.thread_phase[d]
+            mask = np.abs(phase - np.round(phase)) < 0.25  # a thread's central half
+            np.savez_compressed(samples / f"{name}_{key}.npz", arr_0=mask)
+        rows.append(f"{name},plate-{i // 2}")
+    (samples / "plates.csv").write_text("\n".join(rows) + "\n")
+
+    code, out, err = run_cli(capsys, "threads", "import-labels", str(samples), "--out", str(tmp_path / "ds"), "--json")
+    assert code == 0, err
+
+    base = save_checkpoint(create_model("regvgg_test", input_size=40), "regvgg_test", {"input_size": 40},
+                           tmp_path / "base", extra={"input_px_per_cm": 40.0, "crop_cm": 1.0})
+    run = tmp_path / "ft"
+    code, out, err = run_cli(capsys, "threads", "train", "--out", str(run), "--data", str(tmp_path / "ds"),
+                             "--init-from", str(base), "--input-px-per-cm", "40", "--epochs", "1",
+                             "--batch-size", "8", "--accelerator", "cpu", "--json")
+    assert code == 0, err
+    cfg = json.loads((run / "model" / "config.json").read_text())
+    assert cfg["model"] == "regvgg_test" and cfg["training"]["sources"] == ["labelled"]
+    assert cfg["training"]["n_val"] > 0  # one of the two plates is held out whole
+    code, out, err = run_cli(capsys, "threads", "count", str(samples / "Crop0000.tif"), "--out", str(tmp_path / "o"),
+                             "--method", "cnn", "--model", str(run / "model"), "--no-catalog", "--json")
+    assert code == 0, err
