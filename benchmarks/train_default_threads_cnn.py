@@ -32,7 +32,8 @@ def main() -> None:
                       input_px_per_cm=100.0, crop_cm=1.0, loss="nmae", lr=1e-3, batch_size=32,
                       max_epochs=args.epochs, patience=5, seed=0, synthetic=args.plates,
                       crops_per_plate=args.crops_per_plate, val_fraction=0.1, max_time=args.max_time,
-                      checkpoint_every_n_steps=100, devices=int(args.devices) if args.devices.isdigit() else args.devices)
+                      checkpoint_every_n_steps=100,
+                      devices=int(args.devices) if args.devices.isdigit() else args.devices)
     t = time.perf_counter()
     data = prepare_data(cfg)
     print(f"data: {len(data['x'])} crops in {time.perf_counter() - t:.0f} s", flush=True)

@@ -94,7 +94,6 @@ def test_filters(server: ReplayServer, tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_fault_run(server: ReplayServer, site: ReplaySite, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """404, 500-then-OK, 429 with Retry-After, corrupt image, duplicate image, HTML and malformed JSON for objects."""
-    site.met_objects_extra = None
     site.fault(OBJECTS + "436105", "404", times=None)
     site.fault(OBJECTS + "336222", "500", times=1)
     site.fault(OBJECTS + "11170", "429", times=1, retry_after="1")

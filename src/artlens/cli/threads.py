@@ -55,8 +55,8 @@ def count(
         typer.echo(json.dumps(outputs.summary))
         return
     s = outputs.summary
-    typer.echo(f"{plate.name}: {s['plate_cm'][0]:.2f} x {s['plate_cm'][1]:.2f} cm at {s['px_per_cm']:g} px/cm, "
-               f"{s['windows']} windows of {s['window_cm']:g} cm every {s['step_cm']:g} cm")
+    typer.echo(f"{plate.name}: {s['plate_cm'][1]:.2f} cm wide x {s['plate_cm'][0]:.2f} cm high at {s['px_per_cm']:g}"
+               f" px/cm, {s['windows']} windows of {s['window_cm']:g} cm every {s['step_cm']:g} cm")
     if s["method"] == "both":
         for name in ("spectral", "cnn"):
             typer.echo(f"[{name}]")

@@ -152,7 +152,7 @@ class ReplaySite:
         if path == "/robots.txt":
             return 200, {"Content-Type": "text/plain"}, self.robots_txt.encode()
         if path.startswith("/img/") or path.startswith("/iiif/"):
-            name = path.rsplit("/", 4)[1] if path.startswith("/iiif/") else path
+            name = "/iiif/" + path.split("/")[3] if path.startswith("/iiif/") else path
             data = self.images.get(path) or self.images.get(name) or make_image(name)
             return 200, {"Content-Type": "image/jpeg"}, data
         if path.startswith("/public/collection/v1/"):

@@ -1,0 +1,54 @@
+"""The shipped thread CNN (artlens/canvas/threads/weights/threads_cnn_default)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn, shipped_model_path
+from artlens.synth import make_plate
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+@pytest.fixture(scope="module")
+def counter() -> CNNCounter:
+    return CNNCounter.load()
+
+
+def test_shipped_model_is_small_and_described(counter):
+    folder = shipped_model_path()
+    assert (folder / "model.safetensors").stat().st_size < 25 * 2**20
+    assert (folder / "MODEL_CARD.md").is_file()
+    cfg = json.loads((folder / "config.json").read_text())
+    assert cfg["sha256"] == counter.config["sha256"] and cfg["crop_cm"] == counter.crop_cm
+
+
+@pytest.mark.parametrize(("h", "v", "seed"), [(11.0, 15.5, 1), (18.0, 13.0, 2), (24.5, 21.0, 3)])
+def test_shipped_model_counts_a_synthetic_plate(counter, h, v, seed):
+    plate = make_plate(height_cm=3.0, width_cm=3.0, horizontal_density=h, vertical_density=v, paint=0.3,
+                       craquelure=0.3, seed=seed)
+    r = count_threads_cnn(plate.image, counter, px_per_cm=plate.px_per_cm)
+    s = r.summary()
+    truth = plate.mean_truth()
+    assert r.method == "cnn" and r.model_checksum == counter.config["sha256"]
+    assert abs(s["horizontal"]["threads_per_cm"]["mean"] - truth["horizontal_density"]) < 0.5
+    assert abs(s["vertical"]["threads_per_cm"]["mean"] - truth["vertical_density"]) < 0.5
+    assert np.isnan(r.horizontal.angle).all()  # the CNN does not estimate angles
+
+
+def test_cnn_inference_imports_no_lightning(tmp_path):
+    code = (
+        "import sys, numpy as np\n"
+        "from artlens.canvas.threads.cnn import count_threads_cnn\n"
+        "count_threads_cnn(np.random.default_rng(0).random((250, 250)), px_per_cm=200.0)\n"
+        "assert 'lightning' not in sys.modules, 'lightning was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
