@@ -107,7 +107,8 @@ def memory(n: int, tmp: Path) -> dict:
     at = lambda k: next((rss for items, rss in s if items >= k), s[-1][1])  # noqa: E731
     early = at(n // 10)
     return {"items": r["new"], "elapsed_s": r["elapsed_s"], "items_per_s": r["new"] / r["elapsed_s"],
-            "rss_mb_at_10pct": early / 1024, "rss_mb_at_end": s[-1][1] / 1024, "rss_mb_peak": max(x for _, x in s) / 1024,
+            "rss_mb_at_10pct": early / 1024, "rss_mb_at_end": s[-1][1] / 1024,
+            "rss_mb_peak": max(x for _, x in s) / 1024,
             "growth_mb": (s[-1][1] - early) / 1024, "samples": len(s)}
 
 
@@ -176,8 +177,8 @@ def main() -> None:
     print(f"\npolite default: {p['items_per_s']:.2f} items/s, {p['requests_per_s']:.3f} requests/s, "
           f"smallest gap {p['min_gap_s']:.3f} s (target >= 1 s)")
     print(f"rate raised:    {f['items_per_s']:.0f} items/s ({f['requests_per_s']:.0f} requests/s) over {f['items']}")
-    print(f"memory:         RSS {m['rss_mb_at_10pct']:.1f} MB at 10 % -> {m['rss_mb_at_end']:.1f} MB after {m['items']} "
-          f"items (growth {m['growth_mb']:+.1f} MB)")
+    print(f"memory:         RSS {m['rss_mb_at_10pct']:.1f} MB at 10 % -> {m['rss_mb_at_end']:.1f} MB after "
+          f"{m['items']} items (growth {m['growth_mb']:+.1f} MB)")
     print(f"faults:         {x['every_good_once_every_bad_listed']} ({x['labels_rows']} kept, {x['skipped_rows']} "
           f"skipped, killed after {x['killed_after_items']}, resumed {x['resumed_new']}, third run "
           f"{x['third_run_new']} new)")

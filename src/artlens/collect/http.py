@@ -2,8 +2,9 @@
 
 Politeness, per host:
 
-- at most ``rate`` requests per second (default 1), and never more than one request in flight
-  (a per-host lock is held for the whole request, body included);
+- at most ``rate`` requests per second (default 1): a request starts at least ``1 / rate`` seconds
+  after the previous one to the host *finished*, and never more than one is in flight (a per-host
+  lock is held for the whole request, body included);
 - ``Retry-After`` honoured on 429 and 503 (seconds or an HTTP date), up to ``max_retry_after_s``;
 - retries with exponential backoff on other 5xx answers and on connection errors / timeouts:
   ``backoff_s * 2**attempt`` seconds, plus a random jitter of up to ``backoff_s`` unless
@@ -252,10 +253,15 @@ class PoliteClient:
             self._sleep(seconds)
 
     def _wait_turn(self, host: str) -> None:
-        """Called with the host lock held: sleep until the host's next slot, then book the one after."""
+        """Called with the host lock held: sleep until the host's next slot."""
         now = self._clock()
         self._wait(self._next_ok.get(host, now) - now)
-        self._next_ok[host] = self._clock() + self._interval.get(host, 1.0 / self.rate)
+
+    def _book_next(self, host: str, extra_wait: float = 0.0) -> None:
+        """Called with the host lock held when a request has finished: the next may start 1/rate later
+        (counted from the end, so the server never sees two requests closer than that, whatever the latency)."""
+        ready = self._clock() + max(self._interval.get(host, 1.0 / self.rate), extra_wait)
+        self._next_ok[host] = max(self._next_ok.get(host, 0.0), ready)
 
     def _backoff(self, attempt: int) -> float:
         delay = self.backoff_s * (2**attempt)
@@ -305,7 +311,7 @@ class PoliteClient:
         lock = self._lock_for(host)
         attempt = 0
         while True:
-            wait_after = None
+            wait_after = 0.0
             with lock:
                 self._wait_turn(host)
                 self.stats.requests += 1
@@ -336,8 +342,9 @@ class PoliteClient:
                         raise NetworkError(f"cannot fetch {url}: {reason} "
                                            f"(after {attempt + 1} attempt{'s' if attempt else ''})") from None
                     wait_after = self._backoff(attempt)
-                # book the wait on the host so that no other request slips in before it
-                self._next_ok[host] = max(self._next_ok.get(host, 0.0), self._clock() + wait_after)
+                finally:
+                    # book the next slot (and any retry wait) on the host, so no other request slips in before it
+                    self._book_next(host, wait_after)
             attempt += 1
             self.stats.retries += 1
 
