@@ -253,6 +253,18 @@ def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
             "sources": [p[3] for p in parts]}
 
 
+def _quiet_lightning() -> None:
+    """Keep Lightning's banners and advice out of artlens' output; real warnings still show."""
+    import logging
+    import warnings
+
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
+    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+
+
 def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
                          data: dict[str, Any] | None = None, enable_progress_bar: bool = False) -> dict[str, Any]:
     """Train (or resume) a run; returns the final metrics and the path of the exported model.
@@ -268,6 +280,7 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     from artlens import __version__
     from artlens.models.checkpoint import save_checkpoint
 
+    _quiet_lightning()
     run = Path(run_dir)
     ckpt = run / "last.ckpt"
     if resume:
@@ -308,7 +321,7 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     )
     trainer.fit(module, train_dl, val_dl, ckpt_path=str(ckpt) if resume and ckpt.exists() else None,
                 weights_only=True)
-    trainer.save_checkpoint(ckpt)
+    trainer.save_checkpoint(ckpt, weights_only=False)  # full state (optimizer, loops) for --resume
 
     # Export the best weights (or the last ones when no validation ran) as safetensors + config.
     if best.best_model_path:
