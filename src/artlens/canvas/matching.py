@@ -10,7 +10,8 @@ after a shift; conservators correlate them to establish "same roll" and the rela
 
 :func:`match_density_maps` aligns the profiles of two :class:`ThreadCountResult` maps over every
 shift, the 8 orientations of plate B (rotations by 0/90/180/270 degrees, each with and without a
-left-right flip) and a small scale tolerance, with the Pearson correlation over the overlap, and
+left-right flip) and a small scale tolerance, scoring each alignment by the Pearson correlation over
+the overlap (maximising its Fisher z-score, so long overlaps are preferred), and
 measures the significance of the best correlation against phase-randomised surrogates of B's
 profiles put through the very same search (so the p-value accounts for every shift, orientation and
 scale tried). :func:`density_match_figure` overlays the aligned profiles.
@@ -370,9 +371,9 @@ class DensityMatch:
 
     Attributes:
         correlation: Pearson r of the warp profiles over the overlap at the best alignment.
-        p_value: fraction of phase-randomised surrogates of B's profiles whose best correlation,
-            over the same shifts, orientations and scales, reaches ``correlation`` (with the usual
-            +1 in numerator and denominator, so never 0).
+        p_value: fraction of phase-randomised surrogates of B's profiles whose best score (the
+            statistic maximised, see ``score``), over the same families, shifts, orientations and
+            scales, reaches the observed one (with +1 in numerator and denominator, so never 0).
         offset_cm: ``(dx, dy)``: ``dx`` = position (cm) of oriented B's origin in A's frame measured
             across A's warp threads (along the warp profile); ``dy`` = the same across the weft
             threads, from the weft-profile alignment -- meaningful only when ``weft_p_value`` is
