@@ -12,28 +12,17 @@ import pytest
 import tifffile
 
 from artlens import __version__
-from artlens.cli.main import main
 from artlens.synth import make_plate, write_plate_tiff
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_version(capsys):
-    code, out, _ = run(capsys, "--version")
+def test_version(cli):
+    code, out, _ = cli("--version")
     assert code == 0 and out.strip() == f"artlens {__version__}"
 
 
-def test_help_everywhere(capsys):
+def test_help_everywhere(cli):
     for args in ([], ["threads"], ["threads", "count"], ["synth", "plate"], ["catalog", "list"], ["demo"]):
-        code, out, _ = run(capsys, *args, "--help")
+        code, out, _ = cli(*args, "--help")
         assert code == 0 and "Usage" in out, args
 
 
@@ -45,11 +34,11 @@ def small_plate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     return path, plate.mean_truth()
 
 
-def test_threads_count_writes_the_contract(capsys, tmp_path, small_plate, _isolated_catalog):
+def test_threads_count_writes_the_contract(cli, tmp_path, small_plate, _isolated_catalog):
     path, truth = small_plate
     before = path.read_bytes()
     out_dir = tmp_path / "out"
-    code, out, err = run(capsys, "threads", "count", str(path), "--out", str(out_dir), "--window-cm", "1.0",
+    code, out, err = cli("threads", "count", str(path), "--out", str(out_dir), "--window-cm", "1.0",
                          "--step-cm", "0.5", "--json")
     assert code == 0, err
     printed = json.loads(out)
@@ -75,16 +64,16 @@ def test_threads_count_writes_the_contract(capsys, tmp_path, small_plate, _isola
     assert "threads/cm" in html and __version__ in html
     assert path.read_bytes() == before  # the input is never written
 
-    code, out, _ = run(capsys, "catalog", "list", "--json")
+    code, out, _ = cli("catalog", "list", "--json")
     assert code == 0
     analyses = json.loads(out)
     assert len(analyses) == 1 and analyses[0]["method"] == "threads.spectral"
     assert analyses[0]["image_path"] == str(path.resolve())
 
 
-def test_px_per_cm_override_changes_the_units(capsys, tmp_path, small_plate):
+def test_px_per_cm_override_changes_the_units(cli, tmp_path, small_plate):
     path, truth = small_plate
-    code, out, err = run(capsys, "threads", "count", str(path), "--out", str(tmp_path / "o"), "--px-per-cm", "100",
+    code, out, err = cli("threads", "count", str(path), "--out", str(tmp_path / "o"), "--px-per-cm", "100",
                          "--band", "3", "20", "--no-catalog", "--json")
     assert code == 0, err
     s = json.loads(out)
@@ -93,16 +82,16 @@ def test_px_per_cm_override_changes_the_units(capsys, tmp_path, small_plate):
     assert abs(s["horizontal"]["threads_per_cm"]["median"] - truth["horizontal_density"] / 2) < 0.15
 
 
-def test_prose_output_and_report_path(capsys, tmp_path, small_plate):
+def test_prose_output_and_report_path(cli, tmp_path, small_plate):
     path, _ = small_plate
-    code, out, err = run(capsys, "threads", "count", str(path), "--out", str(tmp_path / "o"), "--no-catalog")
+    code, out, err = cli("threads", "count", str(path), "--out", str(tmp_path / "o"), "--no-catalog")
     assert code == 0, err
     assert "threads/cm" in out and "report:" in out and out.count("\n") >= 3
 
 
-def test_synth_plate_command(capsys, tmp_path):
+def test_synth_plate_command(cli, tmp_path):
     target = tmp_path / "s.tif"
-    code, out, err = run(capsys, "synth", "plate", str(target), "--height-cm", "1.5", "--width-cm", "2",
+    code, out, err = cli("synth", "plate", str(target), "--height-cm", "1.5", "--width-cm", "2",
                          "--horizontal", "9.5", "--vertical", "17", "--bit-depth", "16", "--seed", "4", "--json")
     assert code == 0, err
     info = json.loads(out)
@@ -114,11 +103,11 @@ def test_synth_plate_command(capsys, tmp_path):
     assert json.loads(Path(info["truth"]).read_text())["mean_truth"] == info["mean_truth"]
 
 
-def test_demo_small(capsys, tmp_path, monkeypatch):
+def test_demo_small(cli, tmp_path, monkeypatch):
     import artlens.demo as demo
 
     monkeypatch.setattr(demo, "SIZE_CM", (2.0, 2.5))  # the real demo uses larger plates
-    code, out, err = run(capsys, "demo", "--out", str(tmp_path / "demo"), "--json")
+    code, out, err = cli("demo", "--out", str(tmp_path / "demo"), "--json")
     assert code == 0, err
     manifest = json.loads(out)
     assert Path(manifest["report"]).is_file()
@@ -127,5 +116,5 @@ def test_demo_small(capsys, tmp_path, monkeypatch):
     for p in manifest["plates"]:
         for d in ("horizontal", "vertical"):
             assert abs(p["error"][d]) < 0.3, p
-    code, out, _ = run(capsys, "catalog", "list", "--json")
+    code, out, _ = cli("catalog", "list", "--json")
     assert len(json.loads(out)) == 3

@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from artlens.cli.main import main
-
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def test_one_epoch_synthetic_training_then_count(capsys, tmp_path):
+def test_one_epoch_synthetic_training_then_count(cli, tmp_path):
     run = tmp_path / "run"
-    code, out, err = run_cli(capsys, "threads", "train", "--out", str(run), "--synthetic", "4", "--model",
+    code, out, err = cli("threads", "train", "--out", str(run), "--synthetic", "4", "--model",
                              "regvgg_test", "--input-px-per-cm", "40", "--epochs", "1", "--batch-size", "8",
                              "--accelerator", "cpu", "--json")
     assert code == 0, err
@@ -40,22 +30,22 @@ def test_one_epoch_synthetic_training_then_count(capsys, tmp_path):
     cfg = json.loads((run / "model" / "config.json").read_text())
     assert cfg["input_px_per_cm"] == 40 and cfg["crop_cm"] == 1.0 and cfg["training"]["sources"] == ["synthetic"]
     # a second run into the same folder is refused (no silent overwrite)
-    code, _, err = run_cli(capsys, "threads", "train", "--out", str(run), "--synthetic", "2", "--model",
+    code, _, err = cli("threads", "train", "--out", str(run), "--synthetic", "2", "--model",
                            "regvgg_test", "--epochs", "1")
     assert code == 7 and "--resume" in err
 
     from artlens.synth import make_plate, write_plate_tiff
 
     plate = write_plate_tiff(tmp_path / "p.tif", make_plate(height_cm=2.0, width_cm=2.0, seed=1))
-    code, out, err = run_cli(capsys, "threads", "count", str(plate), "--out", str(tmp_path / "o"), "--method",
+    code, out, err = cli("threads", "count", str(plate), "--out", str(tmp_path / "o"), "--method",
                              "cnn", "--model", str(run / "model"), "--no-catalog", "--json")
     assert code == 0, err
     s = json.loads(out)
     assert s["method"] == "cnn" and s["windows"] == 9 and s["model_checksum"] == cfg["sha256"]
 
 
-def test_unknown_model_name_is_a_clear_error(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "threads", "train", "--out", str(tmp_path / "r"), "--synthetic", "1",
+def test_unknown_model_name_is_a_clear_error(cli, tmp_path):
+    code, _, err = cli("threads", "train", "--out", str(tmp_path / "r"), "--synthetic", "1",
                            "--model", "nope")
     assert code == 7 and "valid models" in err and "Traceback" not in err
 
@@ -102,7 +92,7 @@ def test_resume_after_kill_mid_run(tmp_path):
     assert (run / "model" / "model.safetensors").is_file()
 
 
-def test_fine_tune_on_labelled_crops_end_to_end(capsys, tmp_path):
+def test_fine_tune_on_labelled_crops_end_to_end(cli, tmp_path):
     """labelled samples (DL4ART-style masks) -> import-labels -> train --init-from -> count --model."""
     import numpy as np
 
@@ -123,19 +113,19 @@ def test_fine_tune_on_labelled_crops_end_to_end(capsys, tmp_path):
         rows.append(f"{name},plate-{i // 2}")
     (samples / "plates.csv").write_text("\n".join(rows) + "\n")
 
-    code, out, err = run_cli(capsys, "threads", "import-labels", str(samples), "--out", str(tmp_path / "ds"), "--json")
+    code, out, err = cli("threads", "import-labels", str(samples), "--out", str(tmp_path / "ds"), "--json")
     assert code == 0, err
 
     base = save_checkpoint(create_model("regvgg_test", input_size=40), "regvgg_test", {"input_size": 40},
                            tmp_path / "base", extra={"input_px_per_cm": 40.0, "crop_cm": 1.0})
     run = tmp_path / "ft"
-    code, out, err = run_cli(capsys, "threads", "train", "--out", str(run), "--data", str(tmp_path / "ds"),
+    code, out, err = cli("threads", "train", "--out", str(run), "--data", str(tmp_path / "ds"),
                              "--init-from", str(base), "--input-px-per-cm", "40", "--epochs", "1",
                              "--batch-size", "8", "--accelerator", "cpu", "--json")
     assert code == 0, err
     cfg = json.loads((run / "model" / "config.json").read_text())
     assert cfg["model"] == "regvgg_test" and cfg["training"]["sources"] == ["labelled"]
     assert cfg["training"]["n_val"] > 0  # one of the two plates is held out whole
-    code, out, err = run_cli(capsys, "threads", "count", str(samples / "Crop0000.tif"), "--out", str(tmp_path / "o"),
+    code, out, err = cli("threads", "count", str(samples / "Crop0000.tif"), "--out", str(tmp_path / "o"),
                              "--method", "cnn", "--model", str(run / "model"), "--no-catalog", "--json")
     assert code == 0, err
