@@ -1,5 +1,6 @@
-"""Canvas analysis: thread counting (:mod:`artlens.canvas.threads`); canvas matching and the Siamese
-fabric model arrive with the canvas-comparison issue.
+"""Canvas analysis: thread counting (:mod:`artlens.canvas.threads`), density-map matching
+(:mod:`artlens.canvas.matching`), the Siamese fabric model (:mod:`artlens.canvas.fabric`, imports torch)
+and collection-wide comparison (:mod:`artlens.canvas.collection`).
 
 The domains (canvas, paintings, beneath) never import each other.
 """

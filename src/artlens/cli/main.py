@@ -12,6 +12,7 @@ import warnings
 import typer
 
 from artlens import __version__
+from artlens.cli import canvas as canvas_cmd
 from artlens.cli import catalog as catalog_cmd
 from artlens.cli import collect as collect_cmd
 from artlens.cli import demo as demo_cmd
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(threads_cmd.app, name="threads")
 app.add_typer(synth_cmd.app, name="synth")
+app.add_typer(canvas_cmd.app, name="canvas")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(collect_cmd.app, name="collect")
 app.command("demo")(demo_cmd.demo)

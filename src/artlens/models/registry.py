@@ -3,6 +3,8 @@
 >>> from artlens.models import create_model, list_models
 >>> list_models("regvgg*")  # doctest: +SKIP
 ['regvgg', 'regvgg_small', 'regvgg_test']
+>>> list_models("siamese*")  # doctest: +SKIP
+['siamese_fabric', 'siamese_fabric_test']
 >>> model = create_model("regvgg_test")  # doctest: +SKIP
 
 A model builder is a function returning an ``nn.Module``; ``@register_model`` adds it under its
@@ -38,7 +40,7 @@ def register_model(fn: Callable[..., Any] | None = None, *, family: str = "") ->
 
 def _ensure_builtin_models() -> None:
     # Importing the modules registers their builders.
-    from artlens.models import regression  # noqa: F401
+    from artlens.models import regression, siamese  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -1,0 +1,388 @@
+"""Canvas comparison over a collection: both methods, every pair, each plate counted and embedded once.
+
+:class:`CanvasComparer` opens, counts (spectral maps, 1 cm windows every 0.25 cm by default) and --
+when a fabric model is given -- embeds each plate the first time it is needed and keeps the result
+in memory, so scoring N plates pairwise costs N counts and N embeddings plus N(N-1)/2 cheap
+comparisons (density alignment and the Siamese head on cached embeddings). :func:`match_collection`
+runs all pairs of a folder or catalog, clusters likely roll-mates and writes the report.
+
+**Same-roll probability** (even prior odds, ``prior=0.5``)::
+
+    logit P = logit(prior) + log BF_density + logit_siamese
+
+- ``BF_density`` is the Sellke-Bayarri-Berger bound on the Bayes factor that a p-value ``q`` can
+  carry, ``1 / (-e q ln q)`` for ``q < 1/e`` and 1 otherwise: an *upper bound* on the evidence of
+  the density alignment (q = 0.001 gives at most 0.98, q = 0.05 at most 0.71, q ≥ 0.37 gives 0.5).
+  Density matching can only raise the probability: pieces of one roll that share no threads look
+  like pieces of different rolls, so a poor alignment is no evidence against a common roll.
+- ``logit_siamese`` is the Siamese canvas logit after the Platt scaling fitted on held-out canvas
+  pairs with balanced classes (:func:`artlens.train.fabric.fit_platt`), i.e. a log-likelihood ratio.
+
+The two are added as independent evidence (naive Bayes), which overstates the certainty when both
+see the same shared threads; ``benchmarks/bench_fabric.py`` compares it with a fitted logistic
+combination. Without a fabric model the probability comes from density matching alone and the
+output says so (``"siamese": null`` and a note).
+
+References:
+    T. Sellke, M. J. Bayarri, J. O. Berger, "Calibration of p values for testing precise null
+    hypotheses", The American Statistician 55(1), 62-71, 2001.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from artlens.canvas.matching import DensityMatch, match_density_maps
+from artlens.canvas.threads import SpectralParams, ThreadCountResult, count_threads_spectral
+from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
+
+if TYPE_CHECKING:
+    from artlens.canvas.fabric import CanvasEmbedding, FabricModel
+
+__all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "cluster_plates", "combine_evidence",
+           "density_bayes_factor", "list_plates", "match_collection"]
+
+PLATE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+MATCH_PARAMS = SpectralParams(window_cm=1.0, step_cm=0.25)
+"""Spectral maps for matching: 1 cm windows every 0.25 cm (see docs/canvas-matching.md, Limits)."""
+
+
+def density_bayes_factor(p_value: float | None) -> float:
+    """Upper bound of the Bayes factor for "same roll" carried by a density-match p-value.
+
+    Example:
+        >>> round(density_bayes_factor(0.001), 1), density_bayes_factor(0.5)
+        (53.3, 1.0)
+    """
+    if p_value is None or not math.isfinite(p_value) or p_value >= 1 / math.e:
+        return 1.0
+    q = max(p_value, 1e-12)
+    return 1.0 / (-math.e * q * math.log(q))
+
+
+def combine_evidence(density_p: float | None, siamese_logit: float | None, prior: float = 0.5) -> float:
+    """Same-roll probability from the density p-value and the calibrated Siamese logit (either may be
+    ``None``); see the module docstring."""
+    z = math.log(prior / (1 - prior)) + math.log(density_bayes_factor(density_p)) + (siamese_logit or 0.0)
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+
+@dataclass
+class CanvasEntry:
+    """One plate, opened, counted and (with a fabric model) embedded once."""
+
+    path: Path
+    name: str
+    px_per_cm: float | None = None
+    px_per_cm_source: str | None = None
+    sha256: str | None = None
+    shape: tuple[int, int] | None = None
+    counts: ThreadCountResult | None = None
+    count_error: str | None = None
+    embedding: CanvasEmbedding | None = None
+    embed_error: str | None = None
+    error: ArtlensError | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class CanvasComparer:
+    """Compare plates pairwise with density matching and (optionally) the Siamese fabric model,
+    caching each plate's thread count and embeddings.
+
+    Args:
+        fabric_model: a loaded :class:`~artlens.canvas.fabric.FabricModel`, or ``None`` for density only.
+        px_per_cm: resolution override for every plate (px/cm).
+        params: spectral counting parameters for the density maps.
+        n_permutations: surrogates of the density-match p-value.
+        n_patches, aggregation, n_boot: Siamese patches per plate, aggregation, bootstrap replicates.
+        prior: prior probability of "same roll" for :func:`combine_evidence`.
+        seed: seed of the surrogates, patch positions and bootstrap.
+
+    Example:
+        >>> cmp = CanvasComparer(None, n_permutations=199)  # doctest: +SKIP
+        >>> cmp.compare("A.tif", "B.tif")["same_roll_probability"]  # doctest: +SKIP
+        0.97
+    """
+
+    def __init__(self, fabric_model: FabricModel | None = None, *, px_per_cm: float | None = None,
+                 params: SpectralParams = MATCH_PARAMS, n_permutations: int = 999, n_patches: int | None = None,
+                 aggregation: str | None = None, n_boot: int = 1000, prior: float = 0.5, seed: int = 0):
+        if not 0 < prior < 1:
+            raise InvalidParameterError(f"prior must lie strictly between 0 and 1, got {prior}")
+        self.model, self.px_per_cm, self.params = fabric_model, px_per_cm, params
+        self.n_permutations, self.n_patches, self.aggregation = n_permutations, n_patches, aggregation
+        self.n_boot, self.prior, self.seed = n_boot, prior, seed
+        self._cache: dict[str, CanvasEntry] = {}
+        self._warned: set[tuple[float, float]] = set()
+        self.counts_computed = 0
+        self.embeddings_computed = 0
+
+    def entry(self, path: str | os.PathLike[str]) -> CanvasEntry:
+        """The cached entry of a plate; opened, counted and embedded on first use. A plate that cannot
+        be read gives an entry with ``error`` set (and is not retried)."""
+        from artlens.io import open_plate
+
+        p = Path(path).expanduser()
+        key = str(p.resolve())
+        if key in self._cache:
+            return self._cache[key]
+        e = CanvasEntry(p, p.name)
+        self._cache[key] = e
+        try:
+            with open_plate(p, self.px_per_cm, require_resolution=True) as plate:
+                e.px_per_cm, e.px_per_cm_source = plate.require_px_per_cm(), plate.px_per_cm_source
+                e.sha256, e.shape = plate.sha256, plate.shape
+                params = self.params
+                nyquist = 0.5 * e.px_per_cm
+                if params.band[1] >= nyquist:  # a coarse plate: search below its Nyquist limit
+                    params = replace(params, band=(params.band[0], 0.9 * nyquist))
+                    e.notes.append(f"{e.name}: density band limited to {0.9 * nyquist:g} threads/cm "
+                                   f"(Nyquist limit at {e.px_per_cm:g} px/cm)")
+                try:
+                    e.counts = count_threads_spectral(plate, params)
+                    self.counts_computed += 1
+                except ArtlensError as exc:
+                    e.count_error = str(exc)
+                if self.model is not None:
+                    from artlens.canvas.fabric import canvas_embeddings
+
+                    try:
+                        e.embedding = canvas_embeddings(plate, self.model, self.n_patches, seed=self.seed,
+                                                        name=p.name)
+                        self.embeddings_computed += 1
+                    except ArtlensError as exc:
+                        e.embed_error = str(exc)
+        except ArtlensError as exc:
+            e.error = exc
+        return e
+
+    def compare(self, a: str | os.PathLike[str], b: str | os.PathLike[str], *, keep_match: bool = False
+                ) -> dict[str, Any]:
+        """Compare two plates; raises the plate's :class:`ArtlensError` when one cannot be read.
+
+        Returns:
+            ``{"a", "b", "same_roll_probability", "evidence", "density_match": DensityMatch.to_dict() | None,
+            "siamese": {"score", "logit", "ci95", "pairs", ...} | None, "notes": [...]}`` (plus
+            ``"_match"``, the :class:`DensityMatch`, when ``keep_match``).
+        """
+        ea, eb = self.entry(a), self.entry(b)
+        for e in (ea, eb):
+            if e.error is not None:
+                raise e.error
+        notes: list[str] = [*ea.notes, *eb.notes]
+        if abs(ea.px_per_cm - eb.px_per_cm) > 1e-6 * max(ea.px_per_cm, eb.px_per_cm):
+            msg = (f"{ea.name} ({ea.px_per_cm:g} px/cm) and {eb.name} ({eb.px_per_cm:g} px/cm) differ in "
+                   "resolution: density profiles are resampled to a common grid in cm and patches to the "
+                   "model's px/cm")
+            notes.append(msg)
+            key = (min(ea.px_per_cm, eb.px_per_cm), max(ea.px_per_cm, eb.px_per_cm))
+            if key not in self._warned:
+                self._warned.add(key)
+                warnings.warn(msg, UserWarning, stacklevel=2)
+        match: DensityMatch | None = None
+        if ea.counts is None or eb.counts is None:
+            notes.append("density matching skipped: " + "; ".join(x for x in (ea.count_error, eb.count_error) if x))
+        else:
+            try:
+                match = match_density_maps(ea.counts, eb.counts, n_permutations=self.n_permutations, seed=self.seed)
+            except InvalidParameterError as exc:
+                notes.append(f"density matching not possible: {exc}")
+        siamese = None
+        if self.model is None:
+            notes.append("no fabric model: the same-roll probability comes from density matching alone "
+                         "(an upper bound from its p-value; never below 0.5, since pieces of one roll that share "
+                         "no threads look unrelated)")
+        elif ea.embedding is None or eb.embedding is None:
+            notes.append("Siamese score skipped: " + "; ".join(x for x in (ea.embed_error, eb.embed_error) if x))
+        else:
+            from artlens.canvas.fabric import compare_canvases
+
+            siamese = compare_canvases(ea.embedding, eb.embedding, self.model, method=self.aggregation,
+                                       n_boot=self.n_boot, seed=self.seed)
+            notes += siamese.pop("notes", [])
+            if not siamese["calibrated"]:
+                notes.append("the fabric model has no fitted calibration: its score is sigmoid(logit)")
+        density = match.to_dict() if match is not None else None
+        q = density["p_value"] if density is not None else None
+        logit = None
+        if siamese is not None:
+            cal = self.model.calibration
+            logit = cal["a"] * siamese["logit"] + cal["b"]
+        evidence = "+".join(x for x, used in (("density", density is not None), ("siamese", siamese is not None))
+                            if used) or "none"
+        out = {
+            "a": str(a), "b": str(b),
+            "same_roll_probability": round(combine_evidence(q, logit, self.prior), 6),
+            "evidence": evidence,
+            "prior": self.prior,
+            "density_match": density,
+            "siamese": siamese,
+            "notes": notes,
+        }
+        if keep_match:
+            out["_match"] = match
+        return out
+
+
+def list_plates(source: str | os.PathLike[str]) -> list[Path]:
+    """Plates of a folder (by suffix, sorted) or of a catalog database (its images, oldest first)."""
+    p = Path(source).expanduser()
+    if p.is_dir():
+        return sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PLATE_SUFFIXES)
+    if p.is_file():
+        from artlens.catalog import Catalog
+
+        with Catalog(p) as cat:
+            return [Path(r["path"]) for r in cat.images() if r.get("modality", "xray") == "xray"]
+    raise InputNotFoundError(f"{p}: no such folder or catalog")
+
+
+def cluster_plates(prob: np.ndarray, threshold: float = 0.5, linkage: str = "average") -> list[int]:
+    """Cluster labels (0-based, in order of first appearance) from a same-roll probability matrix.
+
+    Hierarchical clustering on the distance ``1 − p`` cut so that, with ``single`` linkage, two plates
+    share a cluster when a chain of pairs each with probability above ``threshold`` joins them, and
+    with ``average`` linkage when the mean probability between the merged groups is above it. Missing
+    pairs (NaN) count as probability 0.
+
+    Example:
+        >>> cluster_plates(np.array([[1, .9, .1], [.9, 1, .2], [.1, .2, 1]]))
+        [0, 0, 1]
+    """
+    from scipy.cluster.hierarchy import fcluster
+    from scipy.cluster.hierarchy import linkage as hlinkage
+    from scipy.spatial.distance import squareform
+
+    if linkage not in ("single", "average", "complete"):
+        raise InvalidParameterError(f"linkage must be single, average or complete, got {linkage!r}")
+    if not 0 < threshold < 1:
+        raise InvalidParameterError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+    n = prob.shape[0]
+    if n < 2:
+        return [0] * n
+    d = 1.0 - np.nan_to_num(np.asarray(prob, float), nan=0.0)
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, 0.0)
+    z = hlinkage(squareform(np.clip(d, 0, 1), checks=False), method=linkage)
+    raw = fcluster(z, t=(1.0 - threshold) - 1e-9, criterion="distance")  # strictly above the threshold
+    order: dict[int, int] = {}
+    return [order.setdefault(int(c), len(order)) for c in raw]
+
+
+def _fmt(x: Any, nd: int = 3) -> str:
+    return "" if x is None else (f"{x:.{nd}g}" if isinstance(x, float) else str(x))
+
+
+def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+                     comparer: CanvasComparer, *, threshold: float = 0.5, linkage: str = "average",
+                     catalog: str | os.PathLike[str] | None = None, use_catalog: bool = True,
+                     max_evidence_figures: int = 12) -> dict[str, Any]:
+    """All pairs of the plates of a folder or catalog: ``pairs.csv``, ``clusters.json``,
+    ``similarity.png``, ``report.html`` in ``out_dir``, and one analysis per plate in the catalog.
+
+    Returns:
+        The content of ``clusters.json`` plus ``files`` (paths written).
+    """
+    from artlens import __version__
+    from artlens.report.figures import save_figure
+    from artlens.report.matching import similarity_matrix_figure, write_match_report
+
+    paths = [Path(p) for p in source] if isinstance(source, list) else list_plates(source)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = [comparer.entry(p) for p in paths]
+    ok = [e for e in entries if e.error is None]
+    skipped = [{"plate": str(e.path), "error": str(e.error)} for e in entries if e.error is not None]
+    for s in skipped:
+        warnings.warn(f"skipped {s['plate']}: {s['error']}", UserWarning, stacklevel=2)
+    if len(ok) < 2:
+        raise InvalidParameterError(f"{source}: fewer than 2 readable plates to compare ({len(ok)} of {len(entries)})")
+    n = len(ok)
+    names = [e.name for e in ok]
+    prob = np.eye(n)
+    dens_p = np.full((n, n), np.nan)
+    siam = np.full((n, n), np.nan)
+    rows, matches = [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            r = comparer.compare(ok[i].path, ok[j].path, keep_match=True)
+            m = r.pop("_match")
+            prob[i, j] = prob[j, i] = r["same_roll_probability"]
+            d, s = r["density_match"], r["siamese"]
+            if d is not None and d["p_value"] is not None:
+                dens_p[i, j] = dens_p[j, i] = d["p_value"]
+            if s is not None:
+                siam[i, j] = siam[j, i] = s["score"]
+            rows.append({"a": names[i], "b": names[j], "same_roll_probability": r["same_roll_probability"],
+                         "evidence": r["evidence"],
+                         "density_correlation": d and d["correlation"], "density_p_value": d and d["p_value"],
+                         "offset_x_cm": d and d["offset_cm"][0], "offset_y_cm": d and d["offset_cm"][1],
+                         "orientation": d and d["orientation"], "siamese_score": s and s["score"],
+                         "siamese_ci95_lo": s and s["ci95"][0], "siamese_ci95_hi": s and s["ci95"][1],
+                         "siamese_pairs": s and s["pairs"], "notes": " | ".join(r["notes"])})
+            matches.append((r["same_roll_probability"], names[i], names[j], m))
+    labels = cluster_plates(prob, threshold, linkage)
+    clusters = []
+    for c in sorted(set(labels)):
+        idx = [k for k in range(n) if labels[k] == c]
+        if len(idx) < 2:
+            continue
+        sub = prob[np.ix_(idx, idx)][np.triu_indices(len(idx), 1)]
+        clusters.append({"id": len(clusters) + 1, "members": [names[k] for k in idx],
+                         "mean_probability": round(float(sub.mean()), 4),
+                         "min_probability": round(float(sub.min()), 4)})
+    singletons = [names[k] for k in range(n) if labels.count(labels[k]) == 1]
+
+    with (out / "pairs.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows([{k: _fmt(v, 6) for k, v in r.items()} for r in rows])
+    evidence = "density+siamese" if comparer.model is not None else "density"
+    summary = {
+        "threshold": threshold, "linkage": linkage,
+        "rule": f"plates joined by {linkage} linkage of same-roll probability above {threshold:g}",
+        "evidence": evidence, "prior": comparer.prior,
+        "fabric_model": None if comparer.model is None else {"path": str(comparer.model.path),
+                                                             "sha256": comparer.model.config.get("sha256")},
+        "plates": [{"name": e.name, "path": str(e.path), "px_per_cm": e.px_per_cm, "sha256": e.sha256,
+                    "cluster": next((c["id"] for c in clusters if e.name in c["members"]), None)} for e in ok],
+        "clusters": clusters, "singletons": singletons, "skipped": skipped, "n_pairs": len(rows),
+        "parameters": {"window_cm": comparer.params.window_cm, "step_cm": comparer.params.step_cm,
+                       "n_permutations": comparer.n_permutations, "n_patches": comparer.n_patches,
+                       "aggregation": comparer.aggregation, "seed": comparer.seed},
+        "artlens_version": __version__,
+    }
+    (out / "clusters.json").write_text(json.dumps(summary, indent=2) + "\n")
+    order = sorted(range(n), key=lambda k: (labels[k], k))
+    fig = similarity_matrix_figure(names, prob, dens_p if comparer.model is None else siam, order=order,
+                                   second_title=("density-match p-value" if comparer.model is None
+                                                 else "Siamese score"), threshold=threshold)
+    sim_png = save_figure(fig, out / "similarity.png")
+    best = sorted((t for t in matches if t[3] is not None), key=lambda t: -t[0])[:max_evidence_figures]
+    report = write_match_report(out, summary, rows, fig, best)
+    files = {"pairs_csv": str(out / "pairs.csv"), "clusters_json": str(out / "clusters.json"),
+             "similarity_png": str(sim_png), "report_html": str(report)}
+    if use_catalog:
+        from artlens.catalog import Catalog, default_catalog_path
+
+        with Catalog(default_catalog_path(None if catalog is None else str(catalog))) as cat:
+            for e, k in zip(ok, range(n), strict=True):
+                image_id = cat.add_image(e.path, e.sha256, "xray", e.px_per_cm, e.shape[1], e.shape[0])
+                mates = [{"plate": names[j], "same_roll_probability": float(prob[k, j])}
+                         for j in np.argsort(-prob[k]) if j != k and prob[k, j] > threshold]
+                cat.add_analysis(image_id, "canvas_match", summary["parameters"] | {"threshold": threshold,
+                                 "linkage": linkage, "evidence": evidence}, __version__,
+                                 {"cluster": summary["plates"][k]["cluster"], "roll_mates": mates,
+                                  "collection": [x.name for x in ok]}, list(files.values()),
+                                 model_checksum=None if comparer.model is None else comparer.model.config.get("sha256"))
+    summary["files"] = files
+    return summary

@@ -1,0 +1,391 @@
+"""Siamese fabric model at inference: canvas embeddings, patch-pair logits, aggregation into one
+calibrated canvas score.
+
+Imports torch, never Lightning (training lives in :mod:`artlens.train.fabric`). A canvas is encoded
+once (:func:`canvas_embeddings`: ``n_patches`` random ``patch_cm`` patches of the plate, resampled to
+the model's px/cm, min-max scaled, embedded); two canvases are compared from their cached embeddings
+(:func:`compare_canvases`): every patch of A against every patch of B through the model's head gives
+a ``(n_a, n_b)`` matrix of logits, :func:`aggregate` pools it into one canvas logit, a bootstrap over
+the patches gives its 95 % interval, and the Platt scaling fitted at training time on held-out canvas
+pairs (``config.json`` → ``calibration``) turns it into a probability.
+
+References:
+    J. J. Murillo-Fuentes, P. M. Olmos, L. Alba-Carcelén, "Canvas comparison with Siamese networks on
+    X-ray patches" (arXiv:2506.20272), 2025.
+
+    J. Platt, "Probabilistic outputs for support vector machines and comparisons to regularized
+    likelihood methods", in *Advances in Large Margin Classifiers*, MIT Press, 1999.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from artlens.canvas.threads.cnn import normalise_crops, resample_crop
+from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError
+from artlens.io.image import Plate
+
+__all__ = [
+    "AGGREGATIONS",
+    "DEFAULT_FABRIC_MODEL",
+    "CanvasEmbedding",
+    "FabricModel",
+    "aggregate",
+    "aggregate_with_ci",
+    "canvas_embeddings",
+    "compare_canvases",
+    "pair_logits",
+    "sample_patches",
+    "shipped_fabric_model_path",
+]
+
+Aggregation = Literal["mean", "trimmed", "median"]
+AGGREGATIONS = ("mean", "trimmed", "median")
+DEFAULT_FABRIC_MODEL = "fabric_default"
+"""Folder name of fabric weights shipped inside the package (``artlens/canvas/fabric_weights/``);
+none is shipped yet, see :func:`shipped_fabric_model_path`."""
+
+
+def shipped_fabric_model_path(name: str = DEFAULT_FABRIC_MODEL) -> Path | None:
+    """Path of a fabric model shipped with artlens, or ``None`` when there is none."""
+    path = Path(str(resources.files("artlens.canvas") / "fabric_weights" / name))
+    return path if (path / "model.safetensors").is_file() else None
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+@dataclass
+class FabricModel:
+    """A loaded Siamese fabric model and how it wants its input.
+
+    Attributes:
+        model: torch module in eval mode with ``embed`` and ``score_embeddings``.
+        config: the checkpoint's ``config.json`` (``sha256``, ``input_px_per_cm``, ``patch_cm``,
+            ``calibration`` = ``{"a", "b"}`` of ``p = sigmoid(a · logit + b)``, ``aggregation``).
+        path: the checkpoint folder.
+    """
+
+    model: Any
+    config: dict[str, Any]
+    path: Path
+
+    @property
+    def px_per_cm(self) -> float:
+        return float(self.config["input_px_per_cm"])
+
+    @property
+    def patch_cm(self) -> float:
+        return float(self.config["patch_cm"])
+
+    @property
+    def size(self) -> int:
+        return int(round(self.patch_cm * self.px_per_cm))
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """``{"a": ..., "b": ..., "fitted": bool}``; identity (a=1, b=0, not fitted) when absent."""
+        c = self.config.get("calibration") or {}
+        return {"a": float(c.get("a", 1.0)), "b": float(c.get("b", 0.0)), "fitted": bool(c.get("fitted", False)),
+                **{k: v for k, v in c.items() if k not in ("a", "b", "fitted")}}
+
+    @property
+    def aggregation(self) -> dict[str, Any]:
+        """Aggregation the calibration was fitted for: ``{"method", "trim", "n_patches"}``."""
+        a = self.config.get("aggregation") or {}
+        return {"method": a.get("method", "mean"), "trim": float(a.get("trim", 0.1)),
+                "n_patches": int(a.get("n_patches", 64))}
+
+    def calibrate(self, logit: float) -> float:
+        """Probability ``sigmoid(a · logit + b)`` of an aggregated canvas logit."""
+        c = self.calibration
+        return _sigmoid(c["a"] * logit + c["b"])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, device: str = "cpu") -> FabricModel:
+        """Load a checkpoint folder (default: the model shipped with artlens, if any)."""
+        from artlens.models.checkpoint import load_checkpoint
+
+        if path is None:
+            shipped = shipped_fabric_model_path()
+            if shipped is None:
+                raise InputNotFoundError("no fabric model is shipped with this artlens; train one with "
+                                         "'artlens canvas train' and pass --fabric-model RUN/model")
+            path = shipped
+        folder = Path(path)
+        model, config = load_checkpoint(folder, map_location=device)
+        for key in ("input_px_per_cm", "patch_cm"):
+            if key not in config:
+                raise InvalidParameterError(f"{folder}: config.json lacks {key!r}; not a fabric model")
+        if not hasattr(model, "embed") or not hasattr(model, "score_embeddings"):
+            raise InvalidParameterError(f"{folder}: {config['model']!r} is not a Siamese fabric model")
+        return cls(model.to(device), config, folder)
+
+    def embed(self, patches: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Embeddings ``(N, D)`` float32 of normalised patches ``(N, S, S)``."""
+        import torch
+
+        if patches.ndim != 3 or patches.shape[1:] != (self.size, self.size):
+            raise InvalidParameterError(f"patches must be (N, {self.size}, {self.size}), got {patches.shape}")
+        device = next(self.model.parameters()).device
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(patches), batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(patches[i: i + batch_size])).unsqueeze(1).to(device)
+                out.append(self.model.embed(x).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def score(self, ea: np.ndarray, eb: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+        """Logits ``(P,)`` of embedding pairs ``(P, D)``, ``(P, D)`` (the head only; no encoder)."""
+        import torch
+
+        device = next(self.model.parameters()).device
+        out = np.empty(len(ea), np.float64)
+        with torch.inference_mode():
+            for i in range(0, len(ea), batch_size):
+                a = torch.from_numpy(np.ascontiguousarray(ea[i: i + batch_size])).to(device)
+                b = torch.from_numpy(np.ascontiguousarray(eb[i: i + batch_size])).to(device)
+                out[i: i + len(a)] = self.model.score_embeddings(a, b).float().cpu().numpy()
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Patches and embeddings
+# --------------------------------------------------------------------------------------------------
+
+
+def sample_patches(plate: Plate | np.ndarray, n_patches: int, patch_cm: float, out_px_per_cm: float, *,
+                   px_per_cm: float | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n_patches`` random square patches of ``patch_cm``, resampled to ``out_px_per_cm`` and min-max
+    scaled (:func:`~artlens.canvas.threads.cnn.normalise_crops`).
+
+    Returns:
+        ``(patches (N, S, S) float32, centres (N, 2) in cm as (y, x))``.
+    """
+    if isinstance(plate, np.ndarray):
+        if px_per_cm is None:
+            raise InvalidParameterError("px_per_cm is required for an array")
+        ppc = float(px_per_cm)
+        h, w = plate.shape
+
+        def read(y0: int, x0: int, n: int) -> np.ndarray:
+            return plate[y0: y0 + n, x0: x0 + n]
+    else:
+        ppc = float(px_per_cm) if px_per_cm is not None else plate.require_px_per_cm()
+        h, w = plate.shape
+
+        def read(y0: int, x0: int, n: int) -> np.ndarray:
+            return plate.read(y0, x0, n, n)
+    if n_patches < 1:
+        raise InvalidParameterError("the number of patches must be at least 1")
+    n = int(round(patch_cm * ppc))
+    size = int(round(patch_cm * out_px_per_cm))
+    if n > h or n > w:
+        raise InvalidImageError(f"the plate ({h / ppc:.2f} x {w / ppc:.2f} cm) is smaller than a "
+                                f"{patch_cm:g} cm patch")
+    rng = np.random.default_rng(seed)
+    ys = rng.integers(0, h - n + 1, n_patches)
+    xs = rng.integers(0, w - n + 1, n_patches)
+    crops = np.stack([resample_crop(np.asarray(read(int(y), int(x), n), np.float32), ppc, out_px_per_cm, size)
+                      for y, x in zip(ys, xs, strict=True)])
+    centres = np.stack([(ys + n / 2) / ppc, (xs + n / 2) / ppc], axis=1)
+    return normalise_crops(crops), centres
+
+
+@dataclass
+class CanvasEmbedding:
+    """The patch embeddings of one canvas, computed once and reused for every pair it is in.
+
+    Attributes:
+        embeddings: ``(n_patches, D)`` float32.
+        centres_cm: ``(n_patches, 2)`` patch centres ``(y, x)`` in cm on the plate.
+        px_per_cm: the plate's resolution.
+        model_checksum: sha256 of the weights that produced them.
+    """
+
+    embeddings: np.ndarray
+    centres_cm: np.ndarray
+    px_per_cm: float
+    model_checksum: str | None = None
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def canvas_embeddings(plate: Plate | np.ndarray, model: FabricModel, n_patches: int | None = None, seed: int = 0,
+                      *, px_per_cm: float | None = None, name: str = "") -> CanvasEmbedding:
+    """Embed ``n_patches`` random patches of one plate (default: the number the model was calibrated with).
+
+    Example:
+        >>> emb = canvas_embeddings(plate, FabricModel.load("RUN/model"), 64)  # doctest: +SKIP
+        >>> emb.embeddings.shape  # doctest: +SKIP
+        (64, 128)
+    """
+    n_patches = n_patches or model.aggregation["n_patches"]
+    ppc = float(px_per_cm) if px_per_cm is not None else (
+        plate.require_px_per_cm() if isinstance(plate, Plate) else None)
+    patches, centres = sample_patches(plate, n_patches, model.patch_cm, model.px_per_cm, px_per_cm=ppc, seed=seed)
+    return CanvasEmbedding(model.embed(patches), centres, float(ppc), model.config.get("sha256"), name)
+
+
+def pair_logits(a: CanvasEmbedding, b: CanvasEmbedding, model: FabricModel) -> np.ndarray:
+    """The ``(n_a, n_b)`` matrix of logits of every patch of A against every patch of B."""
+    na, nb = len(a.embeddings), len(b.embeddings)
+    ea = np.repeat(a.embeddings, nb, axis=0)
+    eb = np.tile(b.embeddings, (na, 1))
+    return model.score(ea, eb).reshape(na, nb)
+
+
+# --------------------------------------------------------------------------------------------------
+# Aggregation
+# --------------------------------------------------------------------------------------------------
+
+
+def _pool(x: np.ndarray, method: str, trim: float, axis: int = -1) -> np.ndarray:
+    if method == "mean":
+        return x.mean(axis=axis)
+    if method == "median":
+        return np.median(x, axis=axis)
+    if method == "trimmed":
+        from scipy.stats import trim_mean
+
+        return trim_mean(x, trim, axis=axis)
+    raise InvalidParameterError(f"unknown aggregation {method!r}; valid: {', '.join(AGGREGATIONS)}")
+
+
+def aggregate(logits: np.ndarray, method: Aggregation = "mean", trim: float = 0.1) -> float:
+    """Pool patch-pair logits into one canvas logit.
+
+    Args:
+        logits: any shape (a ``(n_a, n_b)`` matrix or a flat list); NaNs are an error.
+        method: ``"mean"`` of the logits, ``"trimmed"`` mean (``trim`` of the values cut at each end),
+            or ``"median"``.
+        trim: fraction cut at each end by ``"trimmed"`` (0 ≤ trim < 0.5).
+
+    Example:
+        >>> aggregate([1.0, 2.0, 3.0])
+        2.0
+        >>> aggregate([-50.0, 1.0, 2.0, 3.0, 50.0], "trimmed", trim=0.2)
+        2.0
+    """
+    x = np.asarray(logits, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise InvalidParameterError("no patch pairs to aggregate")
+    if not np.all(np.isfinite(x)):
+        raise InvalidParameterError("patch-pair logits contain NaN or infinite values")
+    if not 0 <= trim < 0.5:
+        raise InvalidParameterError(f"trim must be in [0, 0.5), got {trim}")
+    return float(_pool(x, method, trim))
+
+
+def aggregate_with_ci(logits: np.ndarray, method: Aggregation = "mean", trim: float = 0.1, *, n_boot: int = 1000,
+                      level: float = 0.95, seed: int = 0) -> dict[str, Any]:
+    """The aggregated logit, its bootstrap confidence interval and the number of pairs used.
+
+    A flat array of logits is resampled pair by pair (i.i.d. pairs). A ``(n_a, n_b)`` matrix -- all
+    patches of A against all patches of B -- is resampled *by patches*: each replicate draws ``n_a``
+    rows and ``n_b`` columns with replacement and pools the sub-matrix, so the interval accounts for
+    the pairs that share a patch (a pair-level bootstrap of the matrix would be too narrow).
+    Percentile interval; seeded.
+
+    Returns:
+        ``{"logit": float, "ci95": [lo, hi], "pairs": n, "aggregation": method, "bootstrap": n_boot}``
+        (``ci95`` holds the interval at ``level``; ``[logit, logit]`` when ``n_boot`` is 0).
+
+    Example:
+        >>> r = aggregate_with_ci([1.0, 2.0, 3.0, 2.5, 1.5], n_boot=500)
+        >>> r["logit"], r["pairs"], r["ci95"][0] < 2.0 < r["ci95"][1]
+        (2.0, 5, True)
+    """
+    x = np.asarray(logits, dtype=np.float64)
+    value = aggregate(x, method, trim)
+    n_pairs = int(x.size)
+    lo = hi = value
+    if n_boot > 0 and n_pairs > 1:
+        rng = np.random.default_rng(seed)
+        if x.ndim == 2 and min(x.shape) > 1:
+            na, nb = x.shape
+            chunk = max(1, 4_000_000 // (na * nb))
+            reps = []
+            for start in range(0, n_boot, chunk):
+                k = min(chunk, n_boot - start)
+                ri = rng.integers(0, na, (k, na))
+                ci = rng.integers(0, nb, (k, nb))
+                sub = x[ri[:, :, None], ci[:, None, :]].reshape(k, -1)
+                reps.append(_pool(sub, method, trim, axis=1))
+            boot = np.concatenate(reps)
+        else:
+            flat = x.ravel()
+            chunk = max(1, 4_000_000 // flat.size)
+            boot = np.concatenate([
+                _pool(flat[rng.integers(0, flat.size, (min(chunk, n_boot - s), flat.size))], method, trim, axis=1)
+                for s in range(0, n_boot, chunk)])
+        alpha = (1 - level) / 2
+        lo, hi = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
+    return {"logit": value, "ci95": [lo, hi], "pairs": n_pairs, "aggregation": method, "bootstrap": int(n_boot)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Canvas comparison
+# --------------------------------------------------------------------------------------------------
+
+
+def compare_canvases(a: CanvasEmbedding | Plate | np.ndarray, b: CanvasEmbedding | Plate | np.ndarray,
+                     model: FabricModel, *, method: Aggregation | None = None, trim: float | None = None,
+                     n_patches: int | None = None, n_boot: int = 1000, seed: int = 0,
+                     px_per_cm: tuple[float | None, float | None] = (None, None)) -> dict[str, Any]:
+    """Siamese same-roll score of two canvases.
+
+    Args:
+        a, b: :class:`CanvasEmbedding` (computed once per canvas, the usual case in a collection) or
+            plates/arrays, which are embedded here.
+        model: a loaded :class:`FabricModel`.
+        method, trim: aggregation (default: the one the calibration was fitted for).
+        n_patches: patches per plate when embedding here (default: the calibrated number).
+        n_boot: bootstrap replicates for the interval (by patches, see :func:`aggregate_with_ci`).
+        seed: seed of the patch positions and of the bootstrap.
+        px_per_cm: resolutions of arrays ``a`` and ``b``.
+
+    Returns:
+        ``{"score": calibrated probability, "logit": aggregated logit, "ci95": [lo, hi] (probability),
+        "logit_ci95": [lo, hi], "pairs": n, "patches": [n_a, n_b], "aggregation": method,
+        "calibrated": bool, "model_checksum": sha256}``.
+    """
+    agg = model.aggregation
+    method = method or agg["method"]
+    trim = agg["trim"] if trim is None else trim
+    embs = []
+    for i, x in enumerate((a, b)):
+        if isinstance(x, CanvasEmbedding):
+            embs.append(x)
+        else:
+            embs.append(canvas_embeddings(x, model, n_patches, seed=seed + i, px_per_cm=px_per_cm[i]))
+    logits = pair_logits(embs[0], embs[1], model)
+    r = aggregate_with_ci(logits, method, trim, n_boot=n_boot, seed=seed)
+    cal = model.calibration
+    if method != agg["method"] or logits.shape[0] != agg["n_patches"]:
+        cal_note = (f"calibration was fitted for {agg['method']} aggregation of {agg['n_patches']} patches per "
+                    f"canvas; here {method} of {logits.shape[0]}")
+    else:
+        cal_note = None
+    out = {
+        "score": round(model.calibrate(r["logit"]), 6),
+        "logit": round(r["logit"], 6),
+        "ci95": sorted(round(model.calibrate(v), 6) for v in r["ci95"]),
+        "logit_ci95": [round(v, 6) for v in r["ci95"]],
+        "pairs": r["pairs"],
+        "patches": [int(logits.shape[0]), int(logits.shape[1])],
+        "aggregation": method if method != "trimmed" else f"trimmed({trim:g})",
+        "calibrated": cal["fitted"],
+        "model_checksum": model.config.get("sha256"),
+    }
+    if cal_note:
+        out["notes"] = [cal_note]
+    return out

@@ -1,0 +1,197 @@
+"""``artlens canvas ...``: are canvases cut from the same roll? Density matching and the Siamese fabric model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
+
+app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_is_help=True)
+
+
+def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: float, step_cm: float,
+              permutations: int, patches: int | None, aggregation: str | None, seed: int):  # noqa: ANN202
+    from artlens.canvas.collection import CanvasComparer
+    from artlens.canvas.threads import SpectralParams
+
+    model = None
+    if fabric_model is not None:
+        from artlens.canvas.fabric import FabricModel
+
+        model = FabricModel.load(fabric_model)
+    else:
+        from artlens.canvas.fabric import shipped_fabric_model_path
+
+        if shipped_fabric_model_path() is not None:
+            from artlens.canvas.fabric import FabricModel
+
+            model = FabricModel.load()
+    if aggregation is not None and aggregation not in ("mean", "trimmed", "median"):
+        raise InvalidParameterError(f"--aggregation must be mean, trimmed or median, got {aggregation!r}")
+    params = SpectralParams(window_cm=window_cm, step_cm=step_cm)
+    params.validate()
+    return CanvasComparer(model, px_per_cm=px_per_cm, params=params, n_permutations=permutations,
+                          n_patches=patches, aggregation=aggregation, seed=seed)
+
+
+def _prose(r: dict) -> str:
+    lines = [f"{Path(r['a']).name} vs {Path(r['b']).name}: same-roll probability {r['same_roll_probability']:.3f} "
+             f"(evidence: {r['evidence']})"]
+    d, s = r["density_match"], r["siamese"]
+    if d is not None:
+        lines.append(f"  density match: r = {d['correlation']}, p = {d['p_value']}, offset {d['offset_cm']} cm, "
+                     f"orientation {d['orientation']}")
+    if s is not None:
+        lines.append(f"  Siamese: score {s['score']:.3f} (95 % CI {s['ci95'][0]:.3f}-{s['ci95'][1]:.3f}, "
+                     f"{s['pairs']} patch pairs, {s['aggregation']})")
+    lines += [f"  note: {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+def _read_pairs(path: Path) -> list[tuple[str, str]]:
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such file")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if rows and not {"a", "b"} <= set(rows[0]):
+        raise InvalidParameterError(f"{path}: needs columns 'a' and 'b'")
+
+    def where(p: str) -> str:
+        q = Path(p)
+        return str(q if q.is_absolute() or q.exists() else path.parent / q)
+
+    return [(where(r["a"]), where(r["b"])) for r in rows]
+
+
+@app.command("compare")
+def compare(
+    a: Path | None = typer.Argument(None, help="First X-ray plate."),
+    b: Path | None = typer.Argument(None, help="Second X-ray plate."),
+    pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns a,b: score many pairs in one process."),
+    px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm (overrides the files)."),
+    fabric_model: Path | None = typer.Option(None, "--fabric-model",
+                                             help="Siamese fabric model folder (RUN/model from 'canvas train')."),
+    window_cm: float = typer.Option(1.0, "--window-cm", help="Counting window for the density maps, cm."),
+    step_cm: float = typer.Option(0.25, "--step-cm", help="Step of the density maps, cm."),
+    permutations: int = typer.Option(999, "--permutations", help="Surrogates of the density-match p-value."),
+    patches: int | None = typer.Option(None, "--patches", help="Siamese patches per plate (default: calibrated)."),
+    aggregation: str | None = typer.Option(None, "--aggregation", help="mean, trimmed or median (default: calibrated).",
+                                             ),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per pair, one per line)."),
+) -> None:
+    """Same-roll probability of two plates (or of every pair in --pairs), from density-map matching and,
+    with a fabric model, the Siamese score."""
+    if pairs is None and (a is None or b is None):
+        raise InvalidParameterError("give two plates A B, or --pairs PAIRS.csv")
+    if pairs is not None and (a is not None or b is not None):
+        raise InvalidParameterError("give either two plates or --pairs, not both")
+    cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed)
+    if pairs is None:
+        r = cmp.compare(a, b)
+        typer.echo(json.dumps(r) if as_json else _prose(r))
+        return
+    failed = 0
+    for pa, pb in _read_pairs(pairs):
+        try:
+            r = cmp.compare(pa, pb)
+        except ArtlensError as exc:
+            failed += 1
+            r = {"a": pa, "b": pb, "error": str(exc), "exit_code": exc.exit_code}
+        if as_json:
+            typer.echo(json.dumps(r))
+        elif "error" in r:
+            typer.echo(f"{Path(pa).name} vs {Path(pb).name}: error: {r['error']}")
+        else:
+            typer.echo(_prose(r))
+    if failed:
+        print(f"notice: {failed} pair(s) could not be compared (see their 'error' field)", file=sys.stderr)
+
+
+@app.command("match")
+def match(
+    source: Path = typer.Argument(..., help="Folder of plates, or a catalog database (its X-ray images)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (pairs.csv, clusters.json, report)."),
+    px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm for every plate."),
+    fabric_model: Path | None = typer.Option(None, "--fabric-model", help="Siamese fabric model folder."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Same-roll probability above which plates are linked."),
+    linkage: str = typer.Option("average", "--linkage", help="single or average (or complete) linkage."),
+    window_cm: float = typer.Option(1.0, "--window-cm"),
+    step_cm: float = typer.Option(0.25, "--step-cm"),
+    permutations: int = typer.Option(199, "--permutations", help="Surrogates per density match (smallest p 1/(N+1))."),
+    patches: int | None = typer.Option(None, "--patches"),
+    aggregation: str | None = typer.Option(None, "--aggregation"),
+    seed: int = typer.Option(0, "--seed"),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG)."),
+    no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
+    as_json: bool = typer.Option(False, "--json", help="Print clusters.json on stdout."),
+) -> None:
+    """All pairs of a collection: clusters of likely roll-mates, a similarity matrix and an HTML report."""
+    from artlens.canvas.collection import match_collection
+
+    cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed)
+    s = match_collection(source, out, cmp, threshold=threshold, linkage=linkage, catalog=catalog,
+                         use_catalog=not no_catalog)
+    if as_json:
+        typer.echo(json.dumps(s))
+        return
+    typer.echo(f"{len(s['plates'])} plates, {s['n_pairs']} pairs ({s['evidence']}); {s['rule']}")
+    for c in s["clusters"]:
+        typer.echo(f"cluster {c['id']}: {', '.join(c['members'])} (mean probability {c['mean_probability']:.2f})")
+    if not s["clusters"]:
+        typer.echo("no likely roll-mates")
+    typer.echo(f"report: {s['files']['report_html']}")
+
+
+@app.command("train")
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, last.ckpt, model/)."),
+    synthetic: int = typer.Option(0, "--synthetic", help="Train on N synthetic rolls."),
+    data: Path | None = typer.Option(None, "--data", help="CSV with columns plate,roll (optional px_per_cm)."),
+    model: str = typer.Option("siamese_fabric", "--model", help="Registered model name (siamese_fabric*)."),
+    backbone: str | None = typer.Option(None, "--backbone", help="Encoder: multikernel or timm:NAME."),
+    epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr"),
+    input_px_per_cm: float = typer.Option(100.0, "--input-px-per-cm", help="Resolution the model sees, px/cm."),
+    patch_cm: float = typer.Option(1.0, "--patch-cm", help="Patch side, cm (1-1.5)."),
+    canvases_per_roll: int = typer.Option(4, "--canvases-per-roll"),
+    canvas_cm: float = typer.Option(4.0, "--canvas-cm", help="Side of the synthetic canvases, cm."),
+    patches_per_canvas: int = typer.Option(32, "--patches-per-canvas"),
+    pairs_per_epoch: int = typer.Option(2048, "--pairs-per-epoch"),
+    calib_patches: int = typer.Option(32, "--calib-patches", help="Patches per canvas for calibration (and default)."),
+    devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
+) -> None:
+    """Train the Siamese fabric model on synthetic rolls and/or a lab's canvases (CSV plate,roll)."""
+    from artlens.train.fabric import FabricTrainConfig, train_fabric_model
+
+    if not model.startswith("siamese"):
+        from artlens.models import list_models
+
+        valid = ", ".join(list_models("siamese*"))
+        raise InvalidParameterError(f"--model must be a fabric model; valid models: {valid}")
+    cfg = FabricTrainConfig(
+        model=model, model_kwargs={"backbone": backbone} if backbone else {}, data=str(data) if data else None,
+        synthetic=synthetic, max_epochs=epochs, batch_size=batch_size, lr=lr, input_px_per_cm=input_px_per_cm,
+        patch_cm=patch_cm, canvases_per_roll=canvases_per_roll, canvas_cm=canvas_cm,
+        patches_per_canvas=patches_per_canvas, pairs_per_epoch=pairs_per_epoch, calib_patches=calib_patches,
+        seed=seed, devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
+        strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+    )
+    result = train_fabric_model(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    m, c = result["metrics"], result["calibration"]
+    typer.echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation loss {m['best_val_loss']}; "
+               f"held-out canvas AUC {c.get('canvas_auc')}; calibration a={c['a']:.3g}, b={c['b']:.3g}")
+    typer.echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")

@@ -1,0 +1,520 @@
+"""Training the Siamese fabric model with Lightning (CPU, one GPU or many by flags).
+
+Data are canvases grouped by roll. Two sources go through the same code path:
+
+- :func:`synthetic_collection`: rolls from :class:`artlens.synth.Roll` in *families* of
+  ``family_size`` rolls whose nominal densities lie within ``hard_spread`` (0.3) threads/cm of each
+  other -- the hard negatives that density alone cannot separate -- each roll with its own yarn
+  statistics (spacing jitter, thickness spread, slubs, weave contrast); canvases cut at random,
+  generally distant offsets, in a random orientation (rotations by 90° and flips), with paint,
+  cracks, thread angles, blur and noise drawn per canvas;
+- :func:`labelled_collection`: a lab's own plates from a CSV with columns ``plate,roll`` (optional
+  ``px_per_cm``; relative paths are relative to the CSV's folder).
+
+From each canvas ``patches_per_canvas`` random ``patch_cm`` patches are cut, resampled to the model's
+px/cm and min-max scaled. :class:`PairDataset` draws pairs afresh every epoch: half same-roll (patches
+of two *different* canvases of one roll whenever the roll has two), half different-roll, of which
+``hard_fraction`` come from a roll of similar density (within ``hard_spread`` threads/cm in both
+directions, or the nearest roll when none is that close); each patch is independently rotated by a
+multiple of 90° and flipped. Splits are grouped by roll: validation rolls are never seen in training.
+Loss: binary cross-entropy on the logit. Early stopping on the validation loss.
+
+After training, the canvas score is calibrated: every validation canvas is embedded once
+(``calib_patches`` patches), all pairs of validation canvases are scored by the aggregated logit
+(``aggregation``), and a Platt scaling ``p = sigmoid(a · logit + b)`` is fitted on them (Platt's
+smoothed targets, so separable data give finite ``a``). ``config.json`` of the exported model holds
+``input_px_per_cm``, ``patch_cm``, ``calibration`` and ``aggregation``.
+
+A run directory holds ``config.json`` (resolved), ``metrics.csv``, ``last.ckpt`` (Lightning state for
+``--resume``, loaded with ``weights_only=True``), ``model/`` (safetensors + JSON config, what
+``artlens canvas compare --fabric-model RUN/model`` loads) and ``calibration.csv`` (the canvas pairs
+the calibration was fitted on).
+
+References:
+    J. J. Murillo-Fuentes, P. M. Olmos, L. Alba-Carcelén, "Canvas comparison with Siamese networks on
+    X-ray patches" (arXiv:2506.20272), 2025.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from artlens.canvas.fabric import sample_patches
+from artlens.errors import InputNotFoundError, InvalidParameterError
+
+
+class FabricTrainConfig(BaseModel):
+    """Everything that defines a fabric training run (saved as ``RUN/config.json``)."""
+
+    model: str = "siamese_fabric"
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    input_px_per_cm: float = 100.0
+    patch_cm: float = 1.0
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 32
+    max_epochs: int = 20
+    patience: int = 4
+    seed: int = 0
+    data: str | None = None  # CSV plate,roll
+    synthetic: int = 0  # number of synthetic rolls
+    family_size: int = 3  # rolls per family of similar density
+    hard_spread: float = 0.3  # threads/cm: densities of one family lie within this of each other
+    canvases_per_roll: int = 4
+    canvas_cm: float = 4.0
+    render_px_per_cm: float = 100.0
+    patches_per_canvas: int = 32
+    pairs_per_epoch: int = 2048
+    val_pairs: int = 512
+    hard_fraction: float = 0.5
+    val_fraction: float = 0.25
+    calib_patches: int = 32
+    aggregation: str = "mean"
+    trim: float = 0.1
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    num_workers: int = 0
+    checkpoint_every_n_steps: int = 50
+    max_steps: int = -1
+    max_time: str | None = None
+
+    @property
+    def size(self) -> int:
+        return int(round(self.patch_cm * self.input_px_per_cm))
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Canvas:
+    """One canvas of a collection: its plate, resolution, roll and the roll's nominal densities."""
+
+    image: np.ndarray
+    px_per_cm: float
+    roll: int
+    densities: tuple[float, float]  # (horizontal, vertical) nominal threads/cm of its roll
+    name: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def synthetic_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: float | tuple[float, float] = 4.0,
+                         px_per_cm: float = 100.0, family_size: int = 3, hard_spread: float = 0.3, seed: int = 0,
+                         roll_length_cm: float = 120.0, roll_width_cm: float = 80.0) -> list[Canvas]:
+    """Canvases cut from ``n_rolls`` synthetic rolls (``canvases_per_roll`` each).
+
+    Rolls come in families of ``family_size`` whose nominal (horizontal, vertical) densities lie
+    within ``hard_spread`` threads/cm of each other. Canvases of ``canvas_cm`` (side, or
+    ``(height, width)``) are cut at independent uniform positions on the roll -- generally far apart,
+    so they share no threads -- each in a random orientation (``np.rot90`` by 0–3 quarter turns, a
+    left-right flip half of the time) with its own paint, cracks, thread angles, blur and noise.
+    ``meta`` holds the cut (offset, orientation) and the roll's yarn statistics.
+    """
+    from artlens.synth import Roll
+
+    rng = np.random.default_rng(seed)
+    h_cm, w_cm = (canvas_cm, canvas_cm) if np.isscalar(canvas_cm) else canvas_cm
+    out: list[Canvas] = []
+    base = (0.0, 0.0)
+    for r in range(n_rolls):
+        if r % max(1, family_size) == 0:
+            base = (float(rng.uniform(9.0, 20.0)), float(rng.uniform(9.0, 20.0)))
+        dens = tuple(float(b + rng.uniform(-hard_spread / 2, hard_spread / 2)) for b in base)
+        yarn = dict(spacing_jitter=float(rng.uniform(0.02, 0.08)), thickness_variation=float(rng.uniform(0.08, 0.3)),
+                    slub_rate=float(rng.uniform(0.0, 0.6)))
+        contrast = float(rng.uniform(0.15, 0.5))
+        roll = Roll(dens[0], dens[1], seed=int(rng.integers(1 << 31)), length_cm=roll_length_cm,
+                    width_cm=roll_width_cm, **yarn)
+        for c in range(canvases_per_roll):
+            x0 = float(rng.uniform(1.0, roll_width_cm - w_cm - 1.0))
+            y0 = float(rng.uniform(1.0, roll_length_cm - h_cm - 1.0))
+            plate = roll.cut(x0, y0, h_cm, w_cm, seed=int(rng.integers(1 << 31)), px_per_cm=px_per_cm,
+                             weave_contrast=contrast, horizontal_angle_deg=float(rng.uniform(-1, 1)),
+                             vertical_angle_deg=float(rng.uniform(-1, 1)), paint=float(rng.uniform(0, 0.4)),
+                             craquelure=float(rng.uniform(0, 0.4)), noise=float(rng.uniform(0.01, 0.05)),
+                             blur_px=float(rng.uniform(0.4, 1.2)))
+            k, flip = int(rng.integers(4)), bool(rng.uniform() < 0.5)
+            img = np.rot90(np.fliplr(plate.image) if flip else plate.image, k)
+            out.append(Canvas(np.ascontiguousarray(img), px_per_cm, r, dens, f"roll{r:02d}-canvas{c:02d}",
+                              {"x_offset_cm": x0, "y_offset_cm": y0, "rot90": k, "flip": flip, **yarn,
+                               "weave_contrast": contrast}))
+    return out
+
+
+def labelled_collection(csv_path: str | os.PathLike[str]) -> tuple[list[Canvas], list[str]]:
+    """Canvases of a lab's CSV (``plate,roll`` and optional ``px_per_cm``); returns them and the roll names.
+
+    The nominal densities used to pick hard negatives are the medians of a spectral count (1 cm
+    windows) of each plate's central region (at most 4 × 4 cm), sorted per plate so orientation does
+    not matter.
+    """
+    from artlens.canvas.threads import SpectralParams, count_threads_spectral
+    from artlens.io import open_plate
+
+    path = Path(csv_path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such file")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"plate", "roll"} <= set(rows[0]):
+        raise InvalidParameterError(f"{path}: needs columns 'plate' and 'roll'")
+    rolls = sorted({r["roll"] for r in rows})
+    out = []
+    for r in rows:
+        p = Path(r["plate"])
+        p = p if p.is_absolute() else path.parent / p
+        ppc = float(r["px_per_cm"]) if r.get("px_per_cm") else None
+        with open_plate(p, ppc, require_resolution=True) as pl:
+            ppc = pl.require_px_per_cm()
+            h, w = pl.shape
+            n = int(min(4 * ppc, h, w))
+            image = pl.read() if h * w <= 4e7 else pl.read((h - n) // 2, (w - n) // 2, n, n)
+        cy, cx = image.shape[0] // 2, image.shape[1] // 2
+        centre = image[max(0, cy - n // 2): cy + n // 2, max(0, cx - n // 2): cx + n // 2]
+        res = count_threads_spectral(centre, SpectralParams(window_cm=1.0, step_cm=0.5), px_per_cm=ppc)
+        d = sorted(float(np.nanmedian(m.density)) if np.isfinite(m.density).any() else 0.0
+                   for m in (res.horizontal, res.vertical))
+        out.append(Canvas(image, ppc, rolls.index(r["roll"]), (d[0], d[1]), p.name, {"path": str(p)}))
+    return out, rolls
+
+
+def hard_neighbours(densities: dict[int, tuple[float, float]], spread: float) -> dict[int, list[int]]:
+    """For each roll, the other rolls whose densities (orientation-free: sorted pairs) lie within
+    ``spread`` threads/cm in both directions; the nearest roll when none does."""
+    keys = sorted(densities)
+    d = {k: np.sort(np.asarray(densities[k], float)) for k in keys}
+    out: dict[int, list[int]] = {}
+    for k in keys:
+        others = [j for j in keys if j != k]
+        close = [j for j in others if np.all(np.abs(d[j] - d[k]) <= spread + 1e-9)]
+        if not close and others:
+            close = [min(others, key=lambda j: float(np.abs(d[j] - d[k]).max()))]
+        out[k] = close
+    return out
+
+
+def collection_patches(canvases: list[Canvas], cfg: FabricTrainConfig, seed: int) -> dict[str, Any]:
+    """Patches of every canvas, with their canvas and roll ids."""
+    xs, canvas_of = [], []
+    for i, c in enumerate(canvases):
+        p, _ = sample_patches(c.image, cfg.patches_per_canvas, cfg.patch_cm, cfg.input_px_per_cm,
+                              px_per_cm=c.px_per_cm, seed=seed * 100_003 + i)
+        xs.append(p)
+        canvas_of += [i] * len(p)
+    return {"x": np.concatenate(xs), "canvas": np.asarray(canvas_of), "roll": np.asarray([c.roll for c in canvases])}
+
+
+def roll_split(rolls: np.ndarray, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
+    """Train and validation roll ids; at least 2 validation rolls when there are 4 or more."""
+    uniq = np.unique(rolls)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(uniq)
+    n_val = max(2 if len(uniq) >= 4 else 1, int(round(len(uniq) * val_fraction))) if len(uniq) > 1 else 0
+    return set(uniq[n_val:].tolist()), set(uniq[:n_val].tolist())
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Balanced patch pairs, redrawn every epoch (or fixed when ``fixed=True``, for validation).
+
+    Item ``i`` is same-roll when ``i`` is even. Same-roll pairs take patches of two different canvases
+    of one roll when it has two; different-roll pairs take a hard (similar-density) roll with
+    probability ``hard_fraction``. Each patch is rotated by ``k × 90°`` and flipped at random.
+    Returns ``(a (1, S, S), b (1, S, S), label float)``.
+    """
+
+    def __init__(self, x: np.ndarray, canvas_of_patch: np.ndarray, roll_of_canvas: np.ndarray, canvases: list[int],
+                 hard: dict[int, list[int]], n_pairs: int, hard_fraction: float, seed: int, fixed: bool = False):
+        self.x, self.n_pairs, self.hard_fraction, self.seed, self.fixed = x, n_pairs, hard_fraction, seed, fixed
+        self.epoch = 0
+        cset = set(canvases)
+        self.patches_of = {c: np.flatnonzero(canvas_of_patch == c) for c in canvases}
+        self.canvases_of: dict[int, list[int]] = {}
+        for c in canvases:
+            self.canvases_of.setdefault(int(roll_of_canvas[c]), []).append(c)
+        self.rolls = sorted(self.canvases_of)
+        if len(self.rolls) < 2:
+            raise InvalidParameterError("pair sampling needs at least 2 rolls on each side of the split")
+        self.hard = {r: [j for j in hard.get(r, []) if j in self.canvases_of] for r in self.rolls}
+        del cset
+
+    def __len__(self) -> int:
+        return self.n_pairs
+
+    def _patch(self, rng: np.random.Generator, canvas: int) -> np.ndarray:
+        p = self.x[int(rng.choice(self.patches_of[canvas]))]
+        p = np.rot90(p, int(rng.integers(4)))
+        return p[:, ::-1] if rng.uniform() < 0.5 else p
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng((self.seed, 0 if self.fixed else self.epoch, i))
+        same = i % 2 == 0
+        r1 = int(rng.choice(self.rolls))
+        if same:
+            cs = self.canvases_of[r1]
+            c1, c2 = (rng.choice(cs, 2, replace=False) if len(cs) > 1 else (cs[0], cs[0]))
+        else:
+            if self.hard[r1] and rng.uniform() < self.hard_fraction:
+                r2 = int(rng.choice(self.hard[r1]))
+            else:
+                r2 = int(rng.choice([r for r in self.rolls if r != r1]))
+            c1, c2 = rng.choice(self.canvases_of[r1]), rng.choice(self.canvases_of[r2])
+        a, b = self._patch(rng, int(c1)), self._patch(rng, int(c2))
+        t = [torch.from_numpy(np.ascontiguousarray(p)).unsqueeze(0) for p in (a, b)]
+        return t[0], t[1], torch.tensor(float(same))
+
+
+def prepare_data(cfg: FabricTrainConfig) -> dict[str, Any]:
+    """Canvases, patches, the roll-grouped split and the hard-negative table."""
+    canvases: list[Canvas] = []
+    sources = []
+    if cfg.synthetic:
+        if cfg.synthetic < 4:
+            raise InvalidParameterError("--synthetic needs at least 4 rolls (2 for training, 2 held out)")
+        canvases += synthetic_collection(cfg.synthetic, cfg.canvases_per_roll, canvas_cm=cfg.canvas_cm,
+                                         px_per_cm=cfg.render_px_per_cm, family_size=cfg.family_size,
+                                         hard_spread=cfg.hard_spread, seed=cfg.seed)
+        sources.append("synthetic")
+    if cfg.data:
+        lab, _ = labelled_collection(cfg.data)
+        offset = cfg.synthetic
+        for c in lab:
+            c.roll += offset
+        canvases += lab
+        sources.append("labelled")
+    if not canvases:
+        raise InvalidParameterError("nothing to train on: give --data CSV and/or --synthetic N_ROLLS")
+    patches = collection_patches(canvases, cfg, cfg.seed)
+    train_rolls, val_rolls = roll_split(patches["roll"], cfg.val_fraction, cfg.seed)
+    dens = {c.roll: c.densities for c in canvases}
+    return {"canvases": canvases, **patches, "train_rolls": train_rolls, "val_rolls": val_rolls,
+            "hard": hard_neighbours(dens, cfg.hard_spread), "sources": sources}
+
+
+# -- calibration -----------------------------------------------------------------------------------
+
+
+def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """Platt scaling ``p = sigmoid(a · logit + b)`` by maximum likelihood, ``a ≥ 0``.
+
+    Platt's smoothed targets ``(N+ + 1) / (N+ + 2)`` and ``1 / (N- + 2)`` keep ``a`` finite on
+    separable data, and the two classes are weighted equally, so the probability is for even prior
+    odds (the logit is then a log-likelihood ratio that other evidence can be added to) whatever the
+    share of same-roll pairs among the calibration pairs. ``a`` is kept non-negative: a calibration
+    never turns the model's ranking upside down (``a = 0`` means the scores carry no information).
+
+    Example:
+        >>> a, b = fit_platt(np.array([-2.0, -1.0, 1.0, 2.0]), np.array([0, 0, 1, 1]))
+        >>> a > 0 and abs(b) < 1e-6
+        True
+    """
+    from scipy.optimize import minimize
+
+    x = np.asarray(logits, float)
+    y = np.asarray(labels, float)
+    n_pos, n_neg = y.sum(), (1 - y).sum()
+    t = np.where(y > 0, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    w = np.where(y > 0, 0.5 / max(n_pos, 1), 0.5 / max(n_neg, 1))
+
+    def nll(p: np.ndarray) -> float:
+        z = p[0] * x + p[1]
+        return float(np.sum(w * (np.logaddexp(0, z) - t * z)))
+
+    res = minimize(nll, np.array([1.0, 0.0]), method="L-BFGS-B", bounds=[(0.0, None), (None, None)])
+    return float(res.x[0]), float(res.x[1])
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with ties at half); NaN when one class is missing."""
+    from scipy.stats import rankdata
+
+    s, y = np.asarray(scores, float), np.asarray(labels).astype(bool)
+    n1, n0 = int(y.sum()), int((~y).sum())
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(s)
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def calibrate_on_canvases(model: Any, canvases: list[Canvas], cfg: FabricTrainConfig, *, seed: int = 0
+                          ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Fit the Platt scaling of the aggregated canvas logit on all pairs of ``canvases``.
+
+    Returns:
+        ``(calibration dict, rows of the pairs used)``; ``fitted`` is False (identity) when the pairs
+        lack same-roll or different-roll examples.
+    """
+    from artlens.canvas.fabric import FabricModel, aggregate, canvas_embeddings, pair_logits
+
+    fm = FabricModel(model.eval(), {"input_px_per_cm": cfg.input_px_per_cm, "patch_cm": cfg.patch_cm,
+                                    "aggregation": {"method": cfg.aggregation, "trim": cfg.trim,
+                                                    "n_patches": cfg.calib_patches}}, Path("."))
+    embs = [canvas_embeddings(c.image, fm, cfg.calib_patches, seed=seed + i, px_per_cm=c.px_per_cm)
+            for i, c in enumerate(canvases)]
+    rows = []
+    for i in range(len(canvases)):
+        for j in range(i + 1, len(canvases)):
+            logit = aggregate(pair_logits(embs[i], embs[j], fm), cfg.aggregation, cfg.trim)
+            rows.append({"a": canvases[i].name, "b": canvases[j].name, "logit": logit,
+                         "same_roll": int(canvases[i].roll == canvases[j].roll)})
+    x = np.array([r["logit"] for r in rows], float)
+    y = np.array([r["same_roll"] for r in rows], int)
+    cal: dict[str, Any] = {"method": "platt", "aggregation": cfg.aggregation, "n_patches": cfg.calib_patches,
+                           "n_pairs": len(rows), "n_same_roll": int(y.sum()), "n_canvases": len(canvases)}
+    if len(rows) and 0 < y.sum() < len(y):
+        a, b = fit_platt(x, y)
+        cal.update(a=a, b=b, fitted=True, canvas_auc=roc_auc(x, y))
+    else:
+        cal.update(a=1.0, b=0.0, fitted=False, canvas_auc=float("nan"),
+                   note="validation canvases lack same-roll or different-roll pairs; identity calibration")
+    return cal, rows
+
+
+# -- Lightning -------------------------------------------------------------------------------------
+
+
+def _lightning_module(cfg: FabricTrainConfig):  # noqa: ANN202 - Lightning imported lazily
+    import lightning as L
+
+    from artlens.models import create_model
+
+    class FabricSiamese(L.LightningModule):
+        def __init__(self, config: dict[str, Any]):
+            super().__init__()
+            self.save_hyperparameters({"config": config})
+            c = FabricTrainConfig(**config)
+            self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
+            self.loss = torch.nn.BCEWithLogitsLoss()
+            self.lr, self.wd = c.lr, c.weight_decay
+
+        def forward(self, a, b):  # noqa: ANN001, ANN202
+            return self.model(a, b)
+
+        def _step(self, batch, stage: str):  # noqa: ANN001, ANN202
+            a, b, y = batch
+            logit = self(a, b)
+            loss = self.loss(logit, y)
+            self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+            self.log(f"{stage}_acc", ((logit > 0).float() == y).float().mean(), on_epoch=True, on_step=False,
+                     batch_size=len(y))
+            return loss
+
+        def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+            return self._step(batch, "train")
+
+        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
+            self._step(batch, "val")
+
+        def configure_optimizers(self):  # noqa: ANN201
+            return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.wd)
+
+        def on_train_epoch_start(self) -> None:
+            ds = self.trainer.train_dataloader.dataset
+            if isinstance(ds, PairDataset):
+                ds.epoch = self.current_epoch
+
+    return FabricSiamese(cfg.model_dump())
+
+
+def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
+                       data: dict[str, Any] | None = None, enable_progress_bar: bool = False) -> dict[str, Any]:
+    """Train (or resume) a fabric run; returns the final metrics and the path of the exported model.
+
+    The run directory is self-describing (``config.json``, ``metrics.csv``, ``last.ckpt``,
+    ``model/``, ``calibration.csv``). With ``resume=True`` the config is read from the run directory
+    and training continues from ``last.ckpt`` (epoch, step, optimizer state).
+    """
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from artlens import __version__
+    from artlens.models.checkpoint import save_checkpoint
+    from artlens.train.threads import _quiet_lightning
+
+    _quiet_lightning()
+    run = Path(run_dir)
+    ckpt = run / "last.ckpt"
+    if resume:
+        if not (run / "config.json").is_file():
+            raise InvalidParameterError(f"{run}: no config.json to resume from")
+        cfg = FabricTrainConfig(**json.loads((run / "config.json").read_text())["config"])
+    elif (run / "config.json").exists():
+        raise InvalidParameterError(f"{run} already holds a run; use --resume or another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    if not resume:
+        (run / "config.json").write_text(json.dumps(
+            {"config": cfg.model_dump(), "artlens_version": __version__, "torch": torch.__version__}, indent=2) + "\n")
+    if resume and (run / "metrics.csv").exists():
+        k = len(list(run.glob("metrics.attempt-*.csv"))) + 1
+        (run / "metrics.csv").rename(run / f"metrics.attempt-{k}.csv")
+
+    data = data or prepare_data(cfg)
+    canvases = data["canvases"]
+    train_c = [i for i, c in enumerate(canvases) if c.roll in data["train_rolls"]]
+    val_c = [i for i, c in enumerate(canvases) if c.roll in data["val_rolls"]]
+    common = (data["x"], data["canvas"], data["roll"])
+    train_ds = PairDataset(*common, train_c, data["hard"], cfg.pairs_per_epoch, cfg.hard_fraction, cfg.seed)
+    val_ds = PairDataset(*common, val_c, data["hard"], cfg.val_pairs, cfg.hard_fraction, cfg.seed + 1, fixed=True)
+    g = torch.Generator().manual_seed(cfg.seed)
+    train_dl = torch.utils.data.DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=g,
+                                           num_workers=cfg.num_workers)
+    val_dl = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers)
+
+    module = _lightning_module(cfg)
+    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", mode="min",
+                           save_top_k=1, save_weights_only=True)
+    last = ModelCheckpoint(dirpath=run, filename="last", every_n_train_steps=cfg.checkpoint_every_n_steps,
+                           save_top_k=1, monitor=None, enable_version_counter=False)
+    trainer = L.Trainer(
+        default_root_dir=run, max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, max_time=cfg.max_time,
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, deterministic=True,
+        callbacks=[best, last, EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")],
+        logger=CSVLogger(run, name="", version=""), enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False, log_every_n_steps=1,
+    )
+    trainer.fit(module, train_dl, val_dl, ckpt_path=str(ckpt) if resume and ckpt.exists() else None,
+                weights_only=True)
+    trainer.save_checkpoint(ckpt, weights_only=False)
+
+    if best.best_model_path:
+        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    module.model.cpu().eval()
+    metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
+    metrics["epochs"] = trainer.current_epoch
+    metrics["global_step"] = trainer.global_step
+
+    cal, rows = calibrate_on_canvases(module.model, [canvases[i] for i in val_c], cfg, seed=cfg.seed + 7)
+    with (run / "calibration.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["a", "b", "logit", "same_roll"])
+        w.writeheader()
+        w.writerows(rows)
+    metrics["val_canvas_auc"] = cal["canvas_auc"]
+    metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    cal = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in cal.items()}
+    model_kwargs = {"input_size": cfg.size, **cfg.model_kwargs}
+    out = save_checkpoint(module.model, cfg.model, model_kwargs, run / "model", extra={
+        "input_px_per_cm": cfg.input_px_per_cm, "patch_cm": cfg.patch_cm, "task": "fabric_similarity",
+        "output": "logit that two patches come from the same roll; canvas score = calibrated aggregate",
+        "calibration": cal,
+        "aggregation": {"method": cfg.aggregation, "trim": cfg.trim, "n_patches": cfg.calib_patches},
+        "training": {"config": cfg.model_dump(), "sources": data["sources"], "n_canvases": len(canvases),
+                     "n_patches": int(len(data["x"])), "train_rolls": sorted(int(r) for r in data["train_rolls"]),
+                     "val_rolls": sorted(int(r) for r in data["val_rolls"])},
+        "metrics": metrics, "artlens_version": __version__,
+    })
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return {"model": str(out), "metrics": metrics, "calibration": cal, "run": str(run)}

@@ -1,0 +1,99 @@
+"""Training the Siamese fabric model: a one-epoch --synthetic run through the CLI, the pair sampler and
+the roll-grouped split, calibration."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from artlens.cli.main import main
+from artlens.train.fabric import (
+    FabricTrainConfig,
+    PairDataset,
+    fit_platt,
+    hard_neighbours,
+    prepare_data,
+    roc_auc,
+    synthetic_collection,
+)
+
+TINY = ["--model", "siamese_fabric_test", "--input-px-per-cm", "24", "--canvases-per-roll", "2", "--canvas-cm",
+        "2.5", "--patches-per-canvas", "8", "--pairs-per-epoch", "64", "--calib-patches", "6", "--batch-size", "16",
+        "--accelerator", "cpu"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_one_epoch_synthetic_training_then_compare(capsys, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "canvas", "train", "--out", str(run), "--synthetic", "4", "--epochs", "1",
+                             *TINY, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["metrics"]["epochs"] == 1 and result["metrics"]["global_step"] > 0
+    for name in ("config.json", "metrics.csv", "last.ckpt", "model/model.safetensors", "model/config.json",
+                 "calibration.csv"):
+        assert (run / name).is_file(), name
+    cfg = json.loads((run / "model" / "config.json").read_text())
+    assert cfg["model"] == "siamese_fabric_test" and cfg["input_px_per_cm"] == 24 and cfg["patch_cm"] == 1.0
+    cal = cfg["calibration"]
+    assert {"a", "b", "fitted", "n_pairs"} <= set(cal) and cal["a"] >= 0 and cal["n_pairs"] == 6  # 4 held-out canvases
+    assert cfg["aggregation"] == {"method": "mean", "trim": 0.1, "n_patches": 6}
+    assert not set(cfg["training"]["train_rolls"]) & set(cfg["training"]["val_rolls"])
+    # a second run into the same folder is refused
+    code, _, err = run_cli(capsys, "canvas", "train", "--out", str(run), "--synthetic", "4", *TINY)
+    assert code == 7 and "--resume" in err
+    # the exported model scores canvases
+    from artlens.canvas.fabric import FabricModel, compare_canvases
+
+    canv = synthetic_collection(2, 1, canvas_cm=2.0, seed=5)
+    r = compare_canvases(canv[0].image, canv[1].image, FabricModel.load(run / "model"), n_boot=50,
+                         px_per_cm=(100.0, 100.0))
+    assert 0 <= r["score"] <= 1 and r["pairs"] == 36
+
+
+def test_synthetic_rolls_have_hard_negatives_and_the_sampler_is_balanced():
+    cfg = FabricTrainConfig(synthetic=6, canvases_per_roll=2, canvas_cm=2.0, patches_per_canvas=4,
+                            input_px_per_cm=24, family_size=3)
+    data = prepare_data(cfg)
+    dens = {c.roll: c.densities for c in data["canvases"]}
+    for r in (0, 3):  # each family of 3 lies within 0.3 threads/cm
+        fam = np.array([dens[r + k] for k in range(3)])
+        assert np.ptp(fam, axis=0).max() <= 0.3
+    hard = data["hard"]
+    assert set(hard[0]) >= {1, 2}
+    assert not data["train_rolls"] & data["val_rolls"] and len(data["val_rolls"]) >= 2
+    train_c = [i for i, c in enumerate(data["canvases"]) if c.roll in data["train_rolls"]]
+    ds = PairDataset(data["x"], data["canvas"], data["roll"], train_c, hard, 200, 1.0, seed=0)
+    labels = [float(ds[i][2]) for i in range(200)]
+    assert sum(labels) == 100
+    a, b, y = ds[0]
+    assert a.shape == (1, 24, 24) and float(y) == 1.0
+    ds.epoch = 1
+    assert not np.array_equal(ds[1][0].numpy(), PairDataset(data["x"], data["canvas"], data["roll"], train_c, hard,
+                                                              200, 1.0, seed=0)[1][0].numpy())
+
+
+def test_hard_neighbours_fall_back_to_the_nearest_roll():
+    h = hard_neighbours({0: (10.0, 12.0), 1: (12.1, 10.1), 2: (20.0, 20.0)}, 0.3)
+    assert h[0] == [1] and h[1] == [0] and h[2] in ([0], [1])
+
+
+def test_platt_and_auc():
+    x = np.array([-2.0, -1.0, 0.5, 1.0, 2.0])
+    y = np.array([0, 0, 1, 1, 1])
+    a, b = fit_platt(x, y)
+    assert a > 0
+    assert roc_auc(x, y) == 1.0 and roc_auc(-x, y) == 0.0 and np.isnan(roc_auc(x, np.ones(5)))
+    a, _ = fit_platt(-x, y)  # an inverted ranking is not turned round: the slope stops at 0
+    assert a == pytest.approx(0.0, abs=1e-6)
