@@ -4,6 +4,7 @@ Synthetic plates only (the DL4ART data may not be redistributed), covering 7-32 
 degrees, and random nuisances from clean to hard. Reproducible: seed 0.
 
     python benchmarks/train_default_threads_cnn.py RUN_DIR [--plates 1500] [--max-time 00:01:00:00]
+    python benchmarks/train_default_threads_cnn.py RUN2 --init-from RUN_DIR/model --lr 3e-4 --seed 1 ...
     # then copy RUN_DIR/model/* into src/artlens/canvas/threads/weights/threads_cnn_default/
 """
 
@@ -26,11 +27,15 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--max-time", default="00:01:00:00")
     ap.add_argument("--devices", default="1")
+    ap.add_argument("--init-from", default=None, help="continue from a model folder (second, lower-lr phase)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic data and of training")
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = TrainConfig(model="regvgg_small", model_kwargs={"filters": [6, 12, 24, 32], "blocks": [1, 2, 2, 2]},
-                      input_px_per_cm=100.0, crop_cm=1.0, loss="nmae", lr=1e-3, batch_size=32,
-                      max_epochs=args.epochs, patience=5, seed=0, synthetic=args.plates,
+                      input_px_per_cm=100.0, crop_cm=1.0, loss="nmae", lr=args.lr, batch_size=32,
+                      max_epochs=args.epochs, patience=5, seed=args.seed, synthetic=args.plates,
+                      init_from=args.init_from,
                       crops_per_plate=args.crops_per_plate, val_fraction=0.1, max_time=args.max_time,
                       checkpoint_every_n_steps=100,
                       devices=int(args.devices) if args.devices.isdigit() else args.devices)

@@ -24,3 +24,15 @@ def test_crop0139_spectral_counts(shared_data):
     assert abs(h - 12.0) <= 0.5
     assert abs(v - 12.0) <= 1.0
     assert abs(s["horizontal"]["angle_deg"]["mean"]) < 3 and abs(s["vertical"]["angle_deg"]["mean"]) < 3
+
+
+def test_crop0139_shipped_cnn_counts(shared_data):
+    from artlens.canvas.threads.cnn import count_threads_cnn
+
+    path = shared_data / "canvas" / "dl4art_crop0139" / "Crop0139.tif"
+    with open_plate(path) as plate:
+        r = count_threads_cnn(plate, step_cm=0.5)  # the model's 1 cm windows: 2 x 2 on the 1.5 cm crop
+    s = r.summary()
+    assert r.n_windows == 4
+    assert abs(s["horizontal"]["threads_per_cm"]["mean"] - 12.0) <= 0.5
+    assert abs(s["vertical"]["threads_per_cm"]["mean"] - 12.0) <= 0.5
