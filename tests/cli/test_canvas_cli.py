@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from artlens.catalog import Catalog
-from artlens.cli.main import main
 from artlens.models import create_model
 from artlens.models.checkpoint import save_checkpoint
 from artlens.synth import Roll, write_plate_tiff
@@ -18,14 +17,6 @@ from artlens.synth import Roll, write_plate_tiff
 CONTRACT = {"correlation", "p_value", "offset_cm", "orientation"}
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +43,8 @@ def tiny_model(tmp_path_factory) -> Path:
                                   "aggregation": {"method": "mean", "trim": 0.1, "n_patches": 6}})
 
 
-def test_compare_density_only_says_so(capsys, plates):
-    code, out, err = run(capsys, "canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "199",
+def test_compare_density_only_says_so(cli, plates):
+    code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "199",
                          "--json")
     assert code == 0, err
     r = json.loads(out)
@@ -61,12 +52,12 @@ def test_compare_density_only_says_so(capsys, plates):
     assert r["siamese"] is None and r["evidence"] == "density"
     assert any("no fabric model" in n for n in r["notes"])
     assert r["density_match"]["p_value"] <= 0.02 and r["same_roll_probability"] > 0.8  # overlapping pieces
-    code, out, _ = run(capsys, "canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "99")
+    code, out, _ = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "99")
     assert code == 0 and "same-roll probability" in out
 
 
-def test_compare_with_fabric_model(capsys, plates, tiny_model):
-    code, out, err = run(capsys, "canvas", "compare", str(plates["a"]), str(plates["c"]), "--permutations", "49",
+def test_compare_with_fabric_model(cli, plates, tiny_model):
+    code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["c"]), "--permutations", "49",
                          "--fabric-model", str(tiny_model), "--json")
     assert code == 0, err
     r = json.loads(out)
@@ -76,12 +67,12 @@ def test_compare_with_fabric_model(capsys, plates, tiny_model):
     assert s["model_checksum"] == json.loads((tiny_model / "config.json").read_text())["sha256"]
 
 
-def test_pairs_with_an_unreadable_plate(capsys, plates, tmp_path):
+def test_pairs_with_an_unreadable_plate(cli, plates, tmp_path):
     bad = tmp_path / "broken.tif"
     bad.write_bytes(b"II*\x00garbage")
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(f"a,b\n{plates['a']},{plates['b']}\n{plates['a']},broken.tif\n{plates['c']},{plates['d']}\n")
-    code, out, err = run(capsys, "canvas", "compare", "--pairs", str(pairs), "--permutations", "49", "--json")
+    code, out, err = cli("canvas", "compare", "--pairs", str(pairs), "--permutations", "49", "--json")
     assert code == 0, err
     lines = [json.loads(ln) for ln in out.splitlines()]
     assert len(lines) == 3
@@ -93,17 +84,17 @@ def test_pairs_with_an_unreadable_plate(capsys, plates, tmp_path):
     assert "notice:" in err and "80 px/cm" in err and "1 pair(s) could not be compared" in err
 
 
-def test_bad_arguments_are_one_line_errors(capsys, plates):
-    code, _, err = run(capsys, "canvas", "compare", str(plates["a"]))
+def test_bad_arguments_are_one_line_errors(cli, plates):
+    code, _, err = cli("canvas", "compare", str(plates["a"]))
     assert code == 7 and err.startswith("error:")
-    code, _, err = run(capsys, "canvas", "compare", str(plates["a"]), "/nope.tif")
+    code, _, err = cli("canvas", "compare", str(plates["a"]), "/nope.tif")
     assert code == 3 and "no such file" in err and "Traceback" not in err
 
 
-def test_match_four_plates(capsys, plates, tiny_model, tmp_path, _isolated_catalog):
+def test_match_four_plates(cli, plates, tiny_model, tmp_path, _isolated_catalog):
     folder = plates["a"].parent
     out = tmp_path / "match"
-    code, stdout, err = run(capsys, "canvas", "match", str(folder), "--out", str(out), "--permutations", "49",
+    code, stdout, err = cli("canvas", "match", str(folder), "--out", str(out), "--permutations", "49",
                             "--fabric-model", str(tiny_model), "--json")
     assert code == 0, err
     s = json.loads(stdout)
@@ -120,9 +111,9 @@ def test_match_four_plates(capsys, plates, tiny_model, tmp_path, _isolated_catal
         assert len(cat.images()) == 4 and len(cat.analyses(method="canvas_match")) == 4
 
 
-def test_match_density_only_clusters_the_overlapping_pair(capsys, plates, tmp_path):
+def test_match_density_only_clusters_the_overlapping_pair(cli, plates, tmp_path):
     out = tmp_path / "m"
-    code, stdout, err = run(capsys, "canvas", "match", str(plates["a"].parent), "--out", str(out),
+    code, stdout, err = cli("canvas", "match", str(plates["a"].parent), "--out", str(out),
                             "--permutations", "99", "--no-catalog", "--json")
     assert code == 0, err
     s = json.loads(stdout)

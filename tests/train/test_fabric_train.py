@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 
-from artlens.cli.main import main
 from artlens.train.fabric import (
     FabricTrainConfig,
     PairDataset,
@@ -24,19 +23,11 @@ TINY = ["--model", "siamese_fabric_test", "--input-px-per-cm", "24", "--canvases
         "--accelerator", "cpu"]
 
 
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
-def test_one_epoch_synthetic_training_then_compare(capsys, tmp_path):
+def test_one_epoch_synthetic_training_then_compare(cli, tmp_path):
     run = tmp_path / "run"
-    code, out, err = run_cli(capsys, "canvas", "train", "--out", str(run), "--synthetic", "4", "--epochs", "1",
+    code, out, err = cli("canvas", "train", "--out", str(run), "--synthetic", "4", "--epochs", "1",
                              *TINY, "--json")
     assert code == 0, err
     result = json.loads(out)
@@ -51,7 +42,7 @@ def test_one_epoch_synthetic_training_then_compare(capsys, tmp_path):
     assert cfg["aggregation"] == {"method": "mean", "trim": 0.1, "n_patches": 6}
     assert not set(cfg["training"]["train_rolls"]) & set(cfg["training"]["val_rolls"])
     # a second run into the same folder is refused
-    code, _, err = run_cli(capsys, "canvas", "train", "--out", str(run), "--synthetic", "4", *TINY)
+    code, _, err = cli("canvas", "train", "--out", str(run), "--synthetic", "4", *TINY)
     assert code == 7 and "--resume" in err
     # the exported model scores canvases
     from artlens.canvas.fabric import FabricModel, compare_canvases

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -253,18 +252,6 @@ def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
             "sources": [p[3] for p in parts]}
 
 
-def _quiet_lightning() -> None:
-    """Keep Lightning's banners and advice out of artlens' output; real warnings still show."""
-    import logging
-    import warnings
-
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
-    warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
 def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
                          data: dict[str, Any] | None = None, enable_progress_bar: bool = False) -> dict[str, Any]:
     """Train (or resume) a run; returns the final metrics and the path of the exported model.
@@ -273,31 +260,11 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     ``model/`` (safetensors + config). With ``resume=True`` the config is read from the run
     directory and training continues from ``last.ckpt`` (epoch, step, optimizer state).
     """
-    import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
-
     from artlens import __version__
     from artlens.models.checkpoint import save_checkpoint
+    from artlens.train.runs import fit, open_run
 
-    _quiet_lightning()
-    run = Path(run_dir)
-    ckpt = run / "last.ckpt"
-    if resume:
-        if not (run / "config.json").is_file():
-            raise InvalidParameterError(f"{run}: no config.json to resume from")
-        cfg = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
-    elif (run / "config.json").exists():
-        raise InvalidParameterError(f"{run} already holds a run; use --resume or another --out")
-    run.mkdir(parents=True, exist_ok=True)
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    if not resume:
-        (run / "config.json").write_text(json.dumps(
-            {"config": cfg.model_dump(), "artlens_version": __version__, "torch": torch.__version__}, indent=2) + "\n")
-
-    if resume and (run / "metrics.csv").exists():  # keep the interrupted attempt's log beside the new one
-        k = len(list(run.glob("metrics.attempt-*.csv"))) + 1
-        (run / "metrics.csv").rename(run / f"metrics.attempt-{k}.csv")
+    run, cfg = open_run(run_dir, cfg, resume=resume)
     data = data or prepare_data(cfg)
     x, y = data["x"], data["y"]
     train_ds = CropDataset(x[data["train"]], y[data["train"]], augment=True, seed=cfg.seed)
@@ -308,25 +275,8 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     val_dl = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers)
 
     module = _lightning_module(cfg)
-    best = ModelCheckpoint(dirpath=run / "checkpoints", filename="best", monitor="val_loss", mode="min",
-                           save_top_k=1, save_weights_only=True)
-    last = ModelCheckpoint(dirpath=run, filename="last", every_n_train_steps=cfg.checkpoint_every_n_steps,
-                           save_top_k=1, monitor=None, enable_version_counter=False)
-    trainer = L.Trainer(
-        default_root_dir=run, max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, max_time=cfg.max_time,
-        accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, deterministic=True,
-        callbacks=[best, last, EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")],
-        logger=CSVLogger(run, name="", version=""), enable_progress_bar=enable_progress_bar,
-        enable_model_summary=False, log_every_n_steps=1,
-    )
-    trainer.fit(module, train_dl, val_dl, ckpt_path=str(ckpt) if resume and ckpt.exists() else None,
-                weights_only=True)
-    trainer.save_checkpoint(ckpt, weights_only=False)  # full state (optimizer, loops) for --resume
+    trainer, best = fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=enable_progress_bar)
 
-    # Export the best weights (or the last ones when no validation ran) as safetensors + config.
-    if best.best_model_path:
-        state = torch.load(best.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
     metrics["epochs"] = trainer.current_epoch
