@@ -16,7 +16,7 @@ runs all pairs of a folder or catalog, clusters likely roll-mates and writes the
   Density matching can only raise the probability: pieces of one roll that share no threads look
   like pieces of different rolls, so a poor alignment is no evidence against a common roll.
 - ``logit_siamese`` is the Siamese canvas logit after the Platt scaling fitted on held-out canvas
-  pairs with balanced classes (:func:`artlens.train.fabric.fit_platt`), i.e. a log-likelihood ratio.
+  pairs with balanced classes (:func:`artlens.models.calibration.fit_platt`), i.e. a log-likelihood ratio.
 
 The two are added as independent evidence (naive Bayes), which overstates the certainty when both
 see the same shared threads; ``benchmarks/bench_fabric.py`` compares it with a fitted logistic

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
 
 import typer
 
-from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
+from artlens.cli.common import read_pairs_csv
+from artlens.errors import ArtlensError, InvalidParameterError
 
 app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_is_help=True)
 
@@ -53,21 +53,6 @@ def _prose(r: dict) -> str:
     return "\n".join(lines)
 
 
-def _read_pairs(path: Path) -> list[tuple[str, str]]:
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: no such file")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if rows and not {"a", "b"} <= set(rows[0]):
-        raise InvalidParameterError(f"{path}: needs columns 'a' and 'b'")
-
-    def where(p: str) -> str:
-        q = Path(p)
-        return str(q if q.is_absolute() or q.exists() else path.parent / q)
-
-    return [(where(r["a"]), where(r["b"])) for r in rows]
-
-
 @app.command("compare")
 def compare(
     a: Path | None = typer.Argument(None, help="First X-ray plate."),
@@ -97,7 +82,7 @@ def compare(
         typer.echo(json.dumps(r) if as_json else _prose(r))
         return
     failed = 0
-    for pa, pb in _read_pairs(pairs):
+    for pa, pb in read_pairs_csv(pairs):
         try:
             r = cmp.compare(pa, pb)
         except ArtlensError as exc:

@@ -16,8 +16,11 @@ from artlens.cli import canvas as canvas_cmd
 from artlens.cli import catalog as catalog_cmd
 from artlens.cli import collect as collect_cmd
 from artlens.cli import demo as demo_cmd
+from artlens.cli import paintings as paintings_cmd
+from artlens.cli import search as search_cmd
 from artlens.cli import synth as synth_cmd
 from artlens.cli import threads as threads_cmd
+from artlens.cli import verify as verify_cmd
 from artlens.errors import ArtlensError
 
 app = typer.Typer(
@@ -33,7 +36,13 @@ app.add_typer(synth_cmd.app, name="synth")
 app.add_typer(canvas_cmd.app, name="canvas")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(collect_cmd.app, name="collect")
+app.add_typer(paintings_cmd.app, name="paintings")
 app.command("demo")(demo_cmd.demo)
+app.command("index")(search_cmd.index)
+app.command("search")(search_cmd.search)
+app.command("map")(search_cmd.map_)
+app.command("verify")(verify_cmd.verify)
+paintings_cmd.app.command("train-verifier")(verify_cmd.train_verifier)
 
 
 def _version(value: bool) -> None:

@@ -62,7 +62,7 @@ def open_run(run_dir: str | os.PathLike[str], cfg: BaseModel, *, resume: bool) -
 
 
 def fit(module: Any, train_dl: Any, val_dl: Any, cfg: Any, run: Path, *, resume: bool,
-        enable_progress_bar: bool = False) -> tuple[Any, Any]:
+        enable_progress_bar: bool = False, extra_callbacks: list[Any] | None = None) -> tuple[Any, Any]:
     """Fit ``module`` (resuming from ``run/last.ckpt`` when asked), save the final state and load the
     best epoch's weights back into ``module``. Returns ``(trainer, best_checkpoint_callback)``."""
     import lightning as L
@@ -77,7 +77,8 @@ def fit(module: Any, train_dl: Any, val_dl: Any, cfg: Any, run: Path, *, resume:
     trainer = L.Trainer(
         default_root_dir=run, max_epochs=cfg.max_epochs, max_steps=cfg.max_steps, max_time=cfg.max_time,
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy, deterministic=True,
-        callbacks=[best, last, EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min")],
+        callbacks=[best, last, EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"),
+                   *(extra_callbacks or [])],
         logger=CSVLogger(run, name="", version=""), enable_progress_bar=enable_progress_bar,
         enable_model_summary=False, log_every_n_steps=1,
     )

