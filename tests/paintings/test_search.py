@@ -231,7 +231,7 @@ def test_empty_or_unreadable_collection_is_refused(tmp_path: Path) -> None:
 
 def test_another_embedder_is_refused_unless_rebuilding(tmp_path: Path) -> None:
     make_collection(tmp_path / "coll", per_artist=2)
-    build_index(tmp_path / "coll", tmp_path / "idx", "colour-histogram", progress=False)
+    build_index(tmp_path / "coll", tmp_path / "idx", "colour-histogram", progress=True)  # rich bar on stderr
     lab = create_embedder("colour-histogram", space="lab")
     with pytest.raises(InvalidParameterError, match=r"built with embedder colour-histogram.*--rebuild"):
         build_index(tmp_path / "coll", tmp_path / "idx", lab, progress=False)
@@ -314,3 +314,20 @@ def test_mean_average_precision_by_hand() -> None:
     assert mean_average_precision_at_k(vecs, ["a", "b", "a", "b"], k=3) == pytest.approx(11 / 24)
     # unlabelled items are no queries; a label seen once has no relevant partner
     assert np.isnan(mean_average_precision_at_k(vecs, ["a", "b", "c", None], k=3))
+
+
+def test_auto_switches_to_hnsw_above_the_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    from artlens.paintings import search
+
+    paths = make_collection(tmp_path / "coll", per_artist=2)
+    monkeypatch.setattr(search, "AUTO_APPROX_THRESHOLD", 5)
+    summary = build_index(tmp_path / "coll", tmp_path / "idx", "colour-histogram", progress=False)
+    assert summary.faiss["type"] == "hnsw" and summary.faiss["efSearch"] == search.HNSW_EF_SEARCH
+    idx = SearchIndex.open(tmp_path / "idx", ef_search=40)
+    assert faiss.downcast_index(idx._index).hnsw.efSearch == 40
+    assert idx.search_image(paths[0], k=1)[0].path == str(paths[0].resolve())
+    summary = build_index(tmp_path / "coll", tmp_path / "ivf", "colour-histogram", progress=False, index_type="ivf")
+    assert summary.faiss["type"] == "ivf" and summary.faiss["nlist"] == 1
+    assert SearchIndex.open(tmp_path / "ivf").search_image(paths[3], k=1)[0].path == str(paths[3].resolve())

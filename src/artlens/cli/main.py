@@ -14,8 +14,10 @@ import typer
 from artlens import __version__
 from artlens.cli import canvas as canvas_cmd
 from artlens.cli import catalog as catalog_cmd
+from artlens.cli import classify as classify_cmd
 from artlens.cli import collect as collect_cmd
 from artlens.cli import demo as demo_cmd
+from artlens.cli import encoders as encoders_cmd
 from artlens.cli import paintings as paintings_cmd
 from artlens.cli import search as search_cmd
 from artlens.cli import synth as synth_cmd
@@ -37,12 +39,14 @@ app.add_typer(canvas_cmd.app, name="canvas")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(collect_cmd.app, name="collect")
 app.add_typer(paintings_cmd.app, name="paintings")
+app.add_typer(classify_cmd.app, name="classify")
 app.command("demo")(demo_cmd.demo)
 app.command("index")(search_cmd.index)
 app.command("search")(search_cmd.search)
 app.command("map")(search_cmd.map_)
 app.command("verify")(verify_cmd.verify)
 paintings_cmd.app.command("train-verifier")(verify_cmd.train_verifier)
+paintings_cmd.app.command("train-encoder")(encoders_cmd.train_encoder)
 
 
 def _version(value: bool) -> None:

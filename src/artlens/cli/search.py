@@ -52,7 +52,7 @@ def index(
     batch_size: int = typer.Option(32, "--batch-size", help="Images per embedding call and per saved part."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Discard the folder's index and embed everything again."),
     index_type: str = typer.Option("auto", "--index-type",
-                                   help="auto (exact below 100 000 images, HNSW above), flat, hnsw or ivf."),
+                                   help="auto (exact below 50 000 images, HNSW above), flat, hnsw or ivf."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Embed every image of a collection once and build a similarity-search index."""

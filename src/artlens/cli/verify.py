@@ -131,8 +131,13 @@ def train_verifier(
     n_patches: int = typer.Option(4, "--patches", help="Full-resolution patches per image (metric kind)."),
     epochs: int = typer.Option(40, "--epochs"),
     pairs_per_epoch: int = typer.Option(16384, "--pairs-per-epoch"),
-    unseen_artists: int = typer.Option(0, "--unseen-artists", help="Hold out this many artists entirely."),
+    unseen_artists: int = typer.Option(0, "--unseen-artists", help="Hold out this many artists for the final test."),
+    val_artists: int = typer.Option(0, "--val-artists",
+                                    help="Hold out this many artists to choose the blend weight and calibrate."),
+    blend: float | None = typer.Option(None, "--blend", help="Fixed weight of the trained head (metric kind)."),
     lr: float = typer.Option(1e-3, "--lr"),
+    feature_cache: Path | None = typer.Option(None, "--feature-cache",
+                                              help="Reuse frozen features from this .npz (default RUN/features.npz)."),
     seed: int = typer.Option(0, "--seed"),
     accelerator: str = typer.Option("auto", "--accelerator"),
     devices: str = typer.Option("1", "--devices"),
@@ -149,7 +154,9 @@ def train_verifier(
         label_column = "label"
     cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=kind, backbone=backbone,
                               n_patches=n_patches if kind == "metric" else 0, max_epochs=epochs,
-                              pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, lr=lr, seed=seed,
+                              pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
+                              blend=blend, lr=lr, seed=seed,
+                              feature_cache=str(feature_cache) if feature_cache else None,
                               accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices)
     result = run_training(cfg, out, resume=resume)
     if as_json:

@@ -436,7 +436,8 @@ def open_modality(path: str | os.PathLike[str], *, modality: str | None = None,
     rgb = data[..., :3]
     if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all() and modality != "rgb":
         mod = modality or ("band" if wavelength_nm is not None else "gray")
-        return Band(rgb[..., 0], mod, wavelength_nm, source, bits, [*notes, "grey image stored as RGB; one channel kept"])
+        note = "grey image stored as RGB; one channel kept"
+        return Band(rgb[..., 0], mod, wavelength_nm, source, bits, [*notes, note])
     bands = [Band(rgb[..., i], m, None, source, bits, list(notes)) for i, m in enumerate(("rgb-r", "rgb-g", "rgb-b"))]
     stack = BandStack(bands)
     if modality == "rgb" or (modality is None and wavelength_nm is None):

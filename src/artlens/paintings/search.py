@@ -25,7 +25,9 @@ here too.
 FAISS index types (``index_type``): ``"flat"`` is exact (``IndexFlatIP``); ``"hnsw"`` is
 ``IndexHNSWFlat`` (M = 32, efConstruction = 80, efSearch = 128, inner product); ``"ivf"`` is
 ``IVF{nlist},Flat`` with nlist ≈ 4·√n and nprobe = nlist / 8. ``"auto"`` picks exact search below
-:data:`AUTO_APPROX_THRESHOLD` vectors and HNSW from there on.
+:data:`AUTO_APPROX_THRESHOLD` (50 000) vectors and HNSW from there on. Approximate indexes do well on
+image features (clustered, low intrinsic dimension) but poorly on structureless data: on vectors
+uniform on the 512-d sphere HNSW reached recall@10 = 0.58 at efSearch 512 (100 000 vectors).
 """
 
 from __future__ import annotations
@@ -71,11 +73,12 @@ __all__ = [
 INDEX_FORMAT = "artlens-search-index"
 FORMAT_VERSION = 1
 
-AUTO_APPROX_THRESHOLD = 100_000
+AUTO_APPROX_THRESHOLD = 50_000
 """With ``index_type="auto"``, collections of at least this many images get an HNSW index, smaller
-ones exact search. An exact query reads all n × dim floats: at 100 000 × 512 that is 200 MB, about
-10 ms on one core, the latency target of the search issue; beyond it the approximate index wins
-(see ``benchmarks/bench_search_scale.py``)."""
+ones exact search. An exact query reads all n × dim floats, so its time grows linearly with n: on the
+2-core development machine (``benchmarks/bench_search_scale.py``, 512-d, one thread) the median was
+4-5 ms at 20 000 vectors and 24 ms at 100 000, so about 50 000 is where exact search leaves the
+10 ms target of the search issue; HNSW answered feature-like vectors in < 1 ms at recall@10 = 1.0."""
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -174,11 +177,13 @@ class Collection:
         paths: absolute image paths, in order, without duplicates.
         labels: ``{absolute path: {column: value}}``.
         source: what the collection was read from (folder, CSV or ``None``).
+        missing: ``(path, reason)`` of listed images that do not exist (reported as failures).
     """
 
     paths: list[str]
     labels: dict[str, dict[str, str]] = field(default_factory=dict)
     source: str | None = None
+    missing: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _clean_label(v: Any) -> str | None:
@@ -253,7 +258,8 @@ def _from_dataset(dataset: Any, root: Path | None = None) -> Collection:
                       if str(k) not in _RESERVED and (c := _clean_label(v)) is not None}
         if rec_labels:
             labels[full] = rec_labels
-    return Collection(paths, labels, None if root is None else str(root))
+    missing = [(str(p), str(r)) for p, r in (getattr(dataset, "missing", None) or [])]
+    return Collection(paths, labels, None if root is None else str(root), missing)
 
 
 def load_collection(source: Any) -> Collection:
@@ -312,7 +318,7 @@ def load_collection(source: Any) -> Collection:
         coll = Collection([resolve_path(x) for x in source], {}, None)
     seen: set[str] = set()
     paths = [p for p in coll.paths if not (p in seen or seen.add(p))]
-    return Collection(paths, coll.labels, coll.source)
+    return Collection(paths, coll.labels, coll.source, list(coll.missing))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -337,8 +343,8 @@ def build_faiss_index(vectors: np.ndarray, index_type: str = "auto", *, hnsw_m: 
         vectors: ``(n, dim)`` float32, rows L2-normalised.
         index_type: ``"flat"`` (exact ``IndexFlatIP``), ``"hnsw"`` (``IndexHNSWFlat``,
             ``METRIC_INNER_PRODUCT``), ``"ivf"`` (``IVF{nlist},Flat``, trained by k-means on up to
-            256 vectors per list) or ``"auto"`` (flat below :data:`AUTO_APPROX_THRESHOLD` vectors,
-            HNSW from there on).
+            256 vectors per list) or ``"auto"`` (flat below :data:`AUTO_APPROX_THRESHOLD` = 50 000
+            vectors, HNSW from there on).
         hnsw_m: HNSW links per node.
         ef_construction: HNSW candidate list while building.
         ef_search: HNSW candidate list while searching (higher: better recall, slower).
@@ -624,7 +630,7 @@ def build_index(
     next_part = 1 + max((int(f.stem.split("-")[1]) for f in part_files if f.stem.split("-")[1].isdigit()),
                         default=-1)
 
-    failures: list[tuple[str, str]] = []
+    failures: list[tuple[str, str]] = list(coll.missing)
     label_columns = sorted({k for v in all_labels.values() for k in v})
     shas: dict[str, str] = {}
     embedded = 0
@@ -672,12 +678,13 @@ def build_index(
     _write_failures(fail_csv, failures)
     if failures:
         first_path, first_reason = failures[0]
-        warnings.warn(f"{len(failures)} of {len(coll.paths)} images could not be read and were skipped "
+        warnings.warn(f"{len(failures)} of {len(coll.paths) + len(coll.missing)} images could not be read and were "
+                      f"skipped "
                       f"(first: {first_reason if first_path in first_reason else f'{first_path}: {first_reason}'}); "
                       f"see {fail_csv}", stacklevel=2)
     if not final:
-        raise InvalidParameterError(f"{coll.source or 'collection'}: none of the {len(coll.paths)} images could be "
-                                    f"read; see {fail_csv}")
+        raise InvalidParameterError(f"{coll.source or 'collection'}: none of the {len(coll.paths) + len(coll.missing)} "
+                                    f"images could be read; see {fail_csv}")
     where = [cache[(p, shas[p])] for p in final]
     vectors = np.empty((len(final), dim), dtype=np.float32)
     by_block: dict[int, list[tuple[int, int]]] = {}
@@ -707,7 +714,7 @@ def build_index(
         "count": len(final),
         "faiss": params,
         "label_columns": label_columns,
-        "collection": {"source": coll.source, "images": len(coll.paths), "indexed": len(final),
+        "collection": {"source": coll.source, "images": len(coll.paths) + len(coll.missing), "indexed": len(final),
                        "reused": reused, "embedded": embedded, "failures": len(failures)},
         "artlens_version": __version__,
         "provenance": provenance("search-index", settings, record["checksum"]),

@@ -26,6 +26,7 @@ References:
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,29 @@ class PairHead(nn.Module):
         return self.fc(self.drop(d)).squeeze(-1)
 
 
+def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blend: float = 1.0) -> torch.Tensor:
+    """Unit codes of images for the metric verifier, ``(n, E)`` or ``(n, E + 2D)`` with a blend.
+
+    ``blend`` = 1 uses the trained head's code alone. Below 1 the code is
+    ``[√blend · head(x), √(1 − blend) · frozen(x)]`` with ``frozen`` the L2-normalised multi-crop
+    backbone features (:func:`~artlens.paintings.features.combine_views`), so the cosine of two codes
+    is ``blend · cos_head + (1 − blend) · cos_frozen``: the frozen ImageNet similarity keeps the
+    verifier honest on artists the head never saw, the head sharpens it on the ones it did. The
+    weight is chosen at training time on validation artists held out of training.
+    """
+    from artlens.paintings.features import combine_views
+
+    g = torch.from_numpy(np.ascontiguousarray(global_, dtype=np.float32))
+    p = torch.from_numpy(patches.mean(axis=1).astype(np.float32)) if patches.shape[1] else None
+    head.eval()
+    with torch.inference_mode():
+        z = head(g, p)
+    if blend >= 1.0:
+        return z
+    frozen = torch.from_numpy(combine_views(global_, patches))
+    return torch.cat([math.sqrt(blend) * z, math.sqrt(1.0 - blend) * frozen], dim=1)
+
+
 def contrastive_loss(za: torch.Tensor, zb: torch.Tensor, same: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
     """Hadsell et al.'s contrastive loss on cosine distance ``d = 1 − cos``:
     ``same · d² + (1 − same) · max(0, margin − d)²``, averaged."""
@@ -115,6 +139,7 @@ class VerifierConfig:
     hidden: int = 512
     embed_dim: int = 256
     dropout: float = 0.2
+    blend: float = 1.0  # metric kind: weight of the trained head's code; 1 - blend for the frozen features
     calibration: dict[str, float] | None = None  # {"a": ..., "b": ...}
 
     def head_kwargs(self) -> dict[str, Any]:
@@ -154,10 +179,7 @@ class Verifier:
             if f.maps is None:
                 raise ValueError("siamese verifier needs feature maps")
             return torch.from_numpy(np.ascontiguousarray(f.maps))
-        g = torch.from_numpy(np.ascontiguousarray(f.global_))
-        p = torch.from_numpy(f.patches.mean(axis=1)) if f.patches.shape[1] else None
-        with torch.inference_mode():
-            return self.head(g, p)
+        return metric_codes(self.head, f.global_, f.patches, self.config.blend)
 
     def encode(self, paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], torch.Tensor, list[tuple[str, str]]]:
         """Codes of every readable image; returns ``(paths, codes, failures)``."""

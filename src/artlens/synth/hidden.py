@@ -285,7 +285,7 @@ def builtin_pigments(wavelengths_nm: Sequence[float] | np.ndarray | None = None)
         "Carbon black": (3.0 + 0.2 * (wl - 400.0) / 600.0, 0.08 + 0.0 * wl),
         "Yellow ochre": (0.03 + 1.3 * (1.0 - _smooth_step(wl, 515.0, 18.0)) + 0.05 * _bump(wl, 900.0, 60.0),
                          0.55 * r**2.0),
-        "Vermilion (approx.)": (0.02 + 3.0 * (1.0 - _smooth_step(wl, 585.0, 10.0)), 0.9 * (600.0 / wl) ** 3.0),
+        "Vermilion (approx.)": (0.02 + 8.0 * (1.0 - _smooth_step(wl, 580.0, 12.0)), 0.9 * (600.0 / wl) ** 3.0),
         "Ultramarine (approx.)": (0.02 + 1.6 * _bump(wl, 600.0, 55.0) + 0.4 * _smooth_step(wl, 520.0, 20.0)
                                   * (1.0 - _smooth_step(wl, 720.0, 20.0)), 0.35 * r**2.5),
         "Green earth": (0.03 + 0.7 * _bump(wl, 430.0, 45.0) + 0.9 * _bump(wl, 660.0, 55.0), 0.3 * r**2.0),
@@ -573,8 +573,10 @@ class HiddenScene:
         decoy_mask: ``(H, W)`` bool, black strokes painted on top (dark in RGB and IR).
         hidden_mask: ``(H, W)`` bool, the whole hidden layer (including parts under decoys).
         patch_map: ``(H, W)`` ``int`` index of the visible paint (into ``parameters["paints"]``).
-        spectra: reflectance spectra (``wavelengths_nm``, ``ground``, ``hidden``, ``paint/<name>``,
-            ``paint_over_hidden/<name>``) of the layers.
+        spectra: reflectance spectra of the layers: ``wavelengths_nm``, ``ground``, ``hidden/line`` and/or
+            ``hidden/shape`` (hidden material on the ground), ``hidden`` (the first of them),
+            ``paint/<name>`` and ``paint_over_hidden/<name>`` (each paint at its hiding thickness over
+            the ground and over ``hidden``).
         parameters: JSON-serialisable description (seed, kind, pigments, paints with thickness and
             predicted contrasts, rejected paints, camera).
         reflectance: ``(H, W, L)`` ``float32`` spectral cube when requested, else ``None``.
@@ -810,17 +812,18 @@ def make_hidden_scene(
     shape_recipe = {roles["umber"]: 0.7, roles["black"]: 0.3} if roles["umber"] else {roles["black"]: 1.0}
     shape_ks = ps.mix(shape_recipe)
     shape_x = 1.5
-    under = []
+    hidden_spectra: dict[str, np.ndarray] = {}
     if kind in ("underdrawing", "mixed"):
-        under.append(km_reflectance_layer(*line_ks, line_x, ground))
+        hidden_spectra["hidden/line"] = km_reflectance_layer(*line_ks, line_x, ground)
     if kind in ("composition", "mixed"):
-        under.append(km_reflectance_layer(*shape_ks, shape_x, ground))
+        hidden_spectra["hidden/shape"] = km_reflectance_layer(*shape_ks, shape_x, ground)
+    under = list(hidden_spectra.values())
 
     # visible paints that hide the hidden layer in RGB and not in IR
     paints: list[dict[str, Any]] = []
     rejected: dict[str, str] = {}
     paint_ks: list[tuple[np.ndarray, np.ndarray]] = []
-    spectra: dict[str, np.ndarray] = {"wavelengths_nm": wl, "ground": ground, "hidden": under[0]}
+    spectra: dict[str, np.ndarray] = {"wavelengths_nm": wl, "ground": ground, "hidden": under[0], **hidden_spectra}
     seen: set[tuple[tuple[str, float], ...]] = set()
     for name, recipe in PAINT_RECIPES.items():
         if any(roles[r] is None for r in recipe):

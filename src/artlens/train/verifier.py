@@ -26,9 +26,10 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
+from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc, sigmoid
 from artlens.paintings.features import FeatureExtractor, Features, cached_features
-from artlens.paintings.verify import VerifierConfig, contrastive_loss, make_head, save_verifier
+from artlens.paintings.verify import VerifierConfig, contrastive_loss, make_head, metric_codes, save_verifier
 
 
 class VerifierTrainConfig(BaseModel):
@@ -52,13 +53,16 @@ class VerifierTrainConfig(BaseModel):
     val_pairs: int = 4000
     hard_negative_fraction: float = 0.5
     neighbours: int = 10
-    unseen_artists: int = 0
+    unseen_artists: int = 0  # held out entirely for the final test of unseen artists
     unseen: list[str] | None = None
+    val_artists: int = 0  # held out entirely to choose the blend weight (and calibrate) on unseen artists
+    blend: float | None = None  # fixed blend weight; None: chosen on validation pairs
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     fine_tune_epochs: int = 0
     fine_tune_blocks: int = 2
     fine_tune_lr: float = 1e-5
+    feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
     seed: int = 0
     # Lightning
     max_epochs: int = 40
@@ -132,14 +136,33 @@ def _lightning_module(head: torch.nn.Module, cfg: VerifierTrainConfig) -> Any:
 
 
 def split_indices(labels: list[str], cfg: VerifierTrainConfig) -> dict[str, np.ndarray]:
-    """Train / val / test_seen / test_unseen indices; unseen artists never reach train or val."""
+    """Indices of ``train``, ``val`` (held-out images of training artists), ``val_unseen`` (every image
+    of ``val_artists`` artists), ``test_seen`` and ``test_unseen`` (every image of ``unseen_artists``
+    artists). Held-out artists never reach training; test images are never used to choose anything."""
     from artlens.paintings.datasets import seen_unseen_split
 
-    kwargs: dict[str, Any] = {"n_unseen": cfg.unseen_artists, "val_fraction": cfg.val_fraction,
-                              "test_fraction": cfg.test_fraction, "seed": cfg.seed}
+    artists = sorted(set(labels))
+    rng = np.random.default_rng(cfg.seed)
     if cfg.unseen:
-        kwargs["unseen_groups"] = list(cfg.unseen)
-    return {k: np.asarray(v, int) for k, v in seen_unseen_split(labels, **kwargs).items()}
+        unknown = set(cfg.unseen) - set(artists)
+        if unknown:
+            raise InvalidParameterError(f"unseen artists not in the data: {sorted(unknown)}")
+        test_unseen = list(cfg.unseen)
+    else:
+        test_unseen = [str(a) for a in rng.choice(artists, size=cfg.unseen_artists, replace=False)]
+    rest = [a for a in artists if a not in set(test_unseen)]
+    val_unseen = [str(a) for a in rng.choice(rest, size=min(cfg.val_artists, len(rest)), replace=False)]
+    held = test_unseen + val_unseen
+    if len(artists) - len(held) < 2:
+        raise InvalidParameterError(f"only {len(artists) - len(held)} artists left for training")
+    parts = seen_unseen_split(labels, unseen_groups=held, val_fraction=cfg.val_fraction,
+                              test_fraction=cfg.test_fraction, seed=cfg.seed)
+    lab = np.asarray(labels)
+    out = {k: np.asarray(v, int) for k, v in parts.items()}
+    pooled = out.pop("test_unseen")
+    out["val_unseen"] = pooled[np.isin(lab[pooled], val_unseen)]
+    out["test_unseen"] = pooled[np.isin(lab[pooled], test_unseen)]
+    return out
 
 
 def _frozen_neighbours(f: Features, idx: np.ndarray, k: int) -> np.ndarray:
@@ -154,22 +177,29 @@ def _frozen_neighbours(f: Features, idx: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-sim, axis=1)[:, :k]
 
 
-def pair_scores(head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str, n_patches: int) -> np.ndarray:
+def pair_scores(head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str, blend: float = 1.0) -> np.ndarray:
     """Raw scores (cosine or logit) of index pairs over cached features."""
     head.eval()
+    if kind != "siamese":
+        z = metric_codes(head, f.global_, f.patches, blend).numpy()
+        return (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(-1).astype(float)
     out = []
     with torch.inference_mode():
         for s in range(0, len(pairs), 512):
             p = pairs[s : s + 512]
-            if kind == "siamese":
-                out.append(head(torch.from_numpy(f.maps[p[:, 0]]), torch.from_numpy(f.maps[p[:, 1]])).numpy())
-            else:
-                pm = torch.from_numpy(f.patches.mean(axis=1)) if n_patches else None
-                g = torch.from_numpy(f.global_)
-                za = head(g[p[:, 0]], pm[p[:, 0]] if pm is not None else None)
-                zb = head(g[p[:, 1]], pm[p[:, 1]] if pm is not None else None)
-                out.append((za * zb).sum(-1).numpy())
+            out.append(head(torch.from_numpy(f.maps[p[:, 0]]), torch.from_numpy(f.maps[p[:, 1]])).numpy())
     return np.concatenate(out).astype(float) if out else np.zeros(0)
+
+
+def choose_blend(head: torch.nn.Module, sets: list[tuple[Features, np.ndarray]]) -> tuple[float, dict[str, float]]:
+    """The blend weight in 0, 0.1, ..., 1 with the highest mean AUC over the validation pair sets
+    (held-out images of training artists, and artists held out of training)."""
+    table = {}
+    for w in np.round(np.linspace(0, 1, 11), 2):
+        aucs = [roc_auc(pair_scores(head, f, p, "metric", float(w)), p[:, 2]) for f, p in sets if len(p)]
+        table[f"{w:.1f}"] = float(np.mean(aucs))
+    best = max(table, key=lambda k: (table[k], float(k)))
+    return float(best), table
 
 
 def evaluate_pairs(raw: np.ndarray, y: np.ndarray, calibration: dict[str, float] | None) -> dict[str, float]:
@@ -209,7 +239,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
             given["model"], given["preprocess"] = create_backbone(cfg.backbone, pretrained=False)
         extractor = FeatureExtractor(cfg.backbone, n_patches=vcfg.n_patches, max_side=cfg.max_side,
                                      return_maps=cfg.kind == "siamese", workers=cfg.workers, **given)
-    f = cached_features(ds.paths(), extractor, run / "features.npz")
+    f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
     if f.failures:
         import warnings
 
@@ -259,19 +289,31 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
         extra_callbacks=[_Redraw()])
     head = module.head.eval()
 
-    # calibration on validation pairs, evaluation on test pairs of seen and unseen artists
-    raw_val = pair_scores(head, fva, val_pairs, cfg.kind, vcfg.n_patches)
-    a, b = fit_platt(raw_val, val_pairs[:, 2])
-    vcfg.calibration = {"a": a, "b": b}
-    evaluation: dict[str, Any] = {"val": evaluate_pairs(raw_val, val_pairs[:, 2], vcfg.calibration)}
-    for name in ("test_seen", "test_unseen"):
-        idx = split[name]
+    def eval_pairs(idx: np.ndarray, max_pairs: int = 20000) -> np.ndarray:
         if len(idx) < 2 or len(set(lab[idx])) < 2:
-            evaluation[name] = {"pairs": 0}
-            continue
-        pairs = balanced_eval_pairs(list(lab[idx]), max_pairs=20000, seed=cfg.seed)
-        evaluation[name] = evaluate_pairs(pair_scores(head, sub(idx), pairs, cfg.kind, vcfg.n_patches), pairs[:, 2],
-                                          vcfg.calibration)
+            return np.zeros((0, 3), np.int64)
+        return balanced_eval_pairs(list(lab[idx]), max_pairs=max_pairs, seed=cfg.seed)
+
+    # blend weight and calibration on validation pairs (seen artists' held-out images + held-out artists)
+    fvu, vu_pairs = sub(split["val_unseen"]), eval_pairs(split["val_unseen"], cfg.val_pairs)
+    blend_table = None
+    if cfg.kind == "metric":
+        if cfg.blend is not None:
+            vcfg.blend = float(cfg.blend)
+        else:
+            vcfg.blend, blend_table = choose_blend(head, [(fva, val_pairs), (fvu, vu_pairs)])
+    raw_val = np.concatenate([pair_scores(head, fva, val_pairs, cfg.kind, vcfg.blend),
+                              pair_scores(head, fvu, vu_pairs, cfg.kind, vcfg.blend)])
+    y_val = np.concatenate([val_pairs[:, 2], vu_pairs[:, 2]])
+    a, b = fit_platt(raw_val, y_val)
+    vcfg.calibration = {"a": a, "b": b}
+    evaluation: dict[str, Any] = {"val": evaluate_pairs(raw_val, y_val, vcfg.calibration)}
+    for name in ("test_seen", "test_unseen"):
+        pairs = eval_pairs(split[name])
+        evaluation[name] = evaluate_pairs(pair_scores(head, sub(split[name]), pairs, cfg.kind, vcfg.blend),
+                                          pairs[:, 2], vcfg.calibration) if len(pairs) else {"pairs": 0}
+    if blend_table is not None:
+        evaluation["blend_auc_on_validation"] = blend_table
     split_record = {k: sorted(set(lab[v])) for k, v in split.items()}
     counts = {k: int(len(v)) for k, v in split.items()}
     save_verifier(head, vcfg, run / "model", extra={

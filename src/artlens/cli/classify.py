@@ -1,0 +1,256 @@
+"""``artlens classify``: train, evaluate, apply and blend style / genre / medium classifiers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from artlens.errors import InputNotFoundError, InvalidParameterError
+
+app = typer.Typer(help="Classify paintings by style, genre, medium... (two-branch model: composition + brushwork).",
+                  no_args_is_help=True)
+
+
+def _echo_json(obj: object) -> None:
+    typer.echo(json.dumps(obj, default=float))
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f} %"
+
+
+@app.command("train")
+def train(
+    data: Path = typer.Option(..., "--data", help="CSV (path|file + label columns) or folder of <label>/ subfolders."),
+    label: str = typer.Option(..., "--label", help="Label column to learn (style, genre, medium...)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory; the model goes to RUN/model."),
+    split_column: str = typer.Option("split", "--split-column",
+                                     help="CSV column with train/val/test; without it: a seeded stratified split."),
+    images: Path | None = typer.Option(None, "--images", help="Folder that the CSV's relative paths resolve against."),
+    variant: str = typer.Option("two_branch", "--variant", help="two_branch, global (whole image) or patch (tiles)."),
+    backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone", help="timm backbone name."),
+    pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained",
+                                    help="ImageNet weights (offline for Lite0); --no-pretrained for tests."),
+    tiles: int = typer.Option(8, "--tiles", help="Full-resolution tiles per image (cached; all used at evaluation)."),
+    tiles_per_step: int = typer.Option(4, "--tiles-per-step", help="Random tiles per image in each training step."),
+    max_side: int = typer.Option(1024, "--max-side", help="Long side (px) that images are reduced to before tiling."),
+    hidden: int = typer.Option(512, "--hidden", help="Branch width (0: linear on the features)."),
+    dropout: float = typer.Option(0.3, "--dropout"),
+    pooling: str = typer.Option("attention", "--pooling", help="attention or mean pooling of tiles."),
+    epochs: int = typer.Option(60, "--epochs", help="Epochs of the frozen-backbone stage."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the frozen-backbone stage."),
+    stages: str | None = typer.Option(None, "--stages",
+                                      help="All stages as UNFREEZE:EPOCHS:LR,... e.g. 0:60:1e-3,2:4:1e-4 "
+                                           "(overrides --epochs/--lr)."),
+    balance: str = typer.Option("loss", "--balance", help="loss (class-weighted), sampler (balanced batches) or none."),
+    label_smoothing: float = typer.Option(0.1, "--label-smoothing"),
+    color_jitter: float = typer.Option(0.0, "--color-jitter",
+                                       help="Colour jitter in end-to-end stages (off by default: colour is evidence)."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    patience: int = typer.Option(10, "--patience", help="Early stopping: epochs without a better val loss."),
+    refit: bool = typer.Option(False, "--refit-train-val",
+                               help="Finally retrain the head on train + val for the epochs chosen on val."),
+    drop_rare: bool = typer.Option(False, "--drop-rare", help="Leave out classes with fewer than 2 images."),
+    tta: bool = typer.Option(False, "--tta", help="Evaluate with test-time augmentation (mirrored view)."),
+    feature_cache: Path | None = typer.Option(None, "--feature-cache",
+                                              help="Folder for the frozen-backbone feature caches (default: RUN)."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(2, "--workers", help="Image decoding threads / data-loader workers."),
+    accelerator: str = typer.Option("auto", "--accelerator"),
+    devices: str = typer.Option("1", "--devices"),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    report: str = typer.Option("report.html", "--report", help="HTML report, relative to RUN."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Train a classifier for a label column (frozen backbone on cached features, then optional
+    end-to-end stages), evaluate it on the test split and write RUN/model and RUN/report.html."""
+    from artlens.train.classify import ClassifierTrainConfig, Stage, parse_stages, train_classifier
+
+    if not data.exists():
+        raise InputNotFoundError(f"{data}: no such file or folder")
+    if variant not in ("two_branch", "global", "patch"):
+        raise InvalidParameterError(f"--variant must be two_branch, global or patch, got {variant!r}")
+    if balance not in ("loss", "sampler", "none"):
+        raise InvalidParameterError(f"--balance must be loss, sampler or none, got {balance!r}")
+    if pooling not in ("attention", "mean"):
+        raise InvalidParameterError(f"--pooling must be attention or mean, got {pooling!r}")
+    if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1:
+        raise InvalidParameterError("--epochs, --tiles-per-step and --batch-size must be >= 1, --tiles >= 0")
+    try:
+        cfg = ClassifierTrainConfig(
+            data=str(data), label_column=label, split_column=split_column or None,
+            images_dir=str(images) if images else None, variant=variant, backbone=backbone,
+            pretrained_backbone=pretrained, n_tiles=tiles, tiles_per_step=tiles_per_step, max_side=max_side,
+            hidden=hidden, dropout=dropout, pooling=pooling, balance=balance, label_smoothing=label_smoothing,
+            color_jitter=color_jitter, batch_size=batch_size, patience=patience, refit_train_val=refit,
+            drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
+            workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+            stages=parse_stages(stages) if stages else [Stage(unfreeze=0, epochs=epochs, lr=lr)])
+    except ValueError as exc:  # pydantic's range checks
+        raise InvalidParameterError(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
+    result = train_classifier(cfg, out, resume=resume, report=report)
+    if as_json:
+        _echo_json(result)
+        return
+    typer.echo(f"classifier saved in {result['model']} ({len(result['classes'])} classes)")
+    for name, m in result["evaluation"].items():
+        typer.echo(f"  {name}: top-1 {_pct(m.get('top1'))}, top-3 {_pct(m.get('top3'))}, "
+                   f"macro-F1 {_pct(m.get('macro_f1'))} on {m['n']} images")
+    if result.get("report"):
+        typer.echo(f"  report: {result['report']}")
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Path = typer.Option(..., "--model", help="Training run, its model/ folder, or a blend folder."),
+    data: Path = typer.Option(..., "--data", help="CSV or folder of <label>/ subfolders."),
+    label: str | None = typer.Option(None, "--label", help="Column with the true labels (default: the trained one)."),
+    split: str | None = typer.Option(None, "--split", help="Only the images of this split (e.g. test)."),
+    split_column: str = typer.Option("split", "--split-column"),
+    images: Path | None = typer.Option(None, "--images", help="Folder that the CSV's relative paths resolve against."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored view."),
+    tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
+    report: Path | None = typer.Option(None, "--report", help="HTML report (default: RUN/evaluation-<split>.html)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Write no HTML report."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+) -> None:
+    """Accuracy, top-k, macro-F1, per-class recall, confusion matrix and most confused pairs."""
+    from artlens.paintings.classify import load_classifier
+    from artlens.train.classify import evaluate_classifier
+
+    if not data.exists():
+        raise InputNotFoundError(f"{data}: no such file or folder")
+    clf = load_classifier(model)
+    metrics, items = evaluate_classifier(clf, data, label_column=label, split=split, split_column=split_column,
+                                         tta=tta, tiles=tiles, images_dir=str(images) if images else None)
+    summary = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "n", "unknown_labels") if k in metrics}
+    summary.update({"split": split, "tta": tta,
+                    "per_class_recall": {c: v["recall"] for c, v in metrics["per_class"].items()},
+                    "most_confused": [{k: p[k] for k in ("true", "predicted", "count")}
+                                      for p in metrics["most_confused"]],
+                    "skipped": len(items["failures"])})
+    if not no_report:
+        from artlens.report.classify import write_classification_report
+
+        if report is None:
+            folder = model if model.is_dir() else model.parent
+            report = folder / f"evaluation-{split or 'all'}.html"
+        write_classification_report(report, metrics, items["paths"], items["true"], items["probs"], clf.record(),
+                                    title="Classifier evaluation", split=split)
+        summary["report"] = str(report)
+    if as_json:
+        _echo_json(summary)
+        return
+    typer.echo(f"{metrics['n']} images{f' ({split})' if split else ''}: top-1 {_pct(metrics.get('top1'))}, "
+               f"top-3 {_pct(metrics.get('top3'))}, macro-F1 {_pct(metrics.get('macro_f1'))}")
+    for p in metrics["most_confused"][:5]:
+        typer.echo(f"  {p['true']} -> {p['predicted']}: {p['count']}")
+    if "report" in summary:
+        typer.echo(f"  report: {summary['report']}")
+
+
+@app.command("predict")
+def predict(
+    images: list[Path] = typer.Argument(..., help="Painting image(s)."),
+    model: Path = typer.Option(..., "--model", help="Training run, its model/ folder, or a blend folder."),
+    top_k: int = typer.Option(5, "--top-k", help="Classes to list per image."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored view."),
+    tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
+    heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays (whole image, tiles) here."),
+    report: Path | None = typer.Option(None, "--report", help="Write an HTML report (with Grad-CAM) to this file."),
+    as_json: bool = typer.Option(False, "--json",
+                                 help="Print JSON: {path, predictions} for one image, {images: [...]} for several."),
+) -> None:
+    """The most probable classes of each painting, with Grad-CAM explanations on request."""
+    from artlens.paintings.classify import load_classifier
+
+    for p in images:
+        if not p.exists():
+            raise InputNotFoundError(f"{p}: no such file")
+    if top_k < 1:
+        raise InvalidParameterError(f"--top-k must be at least 1, got {top_k}")
+    clf = load_classifier(model)
+    rows = clf.predict([str(p) for p in images], top_k=top_k, tta=tta, tiles=tiles)
+    if len(rows) == 1 and "error" in rows[0]:
+        from artlens.errors import UnreadableInputError
+
+        raise UnreadableInputError(rows[0]["error"])
+    maps: dict[str, list[dict[str, str]]] = {}
+    if heatmap is not None or report is not None:
+        folder = heatmap or report.parent / (report.stem + "_gradcam")
+        for r in rows:
+            if "error" not in r:
+                maps[r["path"]] = _heatmaps(clf, r["path"], folder, tiles)
+                r["heatmaps"] = [m["png"] for m in maps[r["path"]]]
+    if report is not None:
+        from artlens.report.classify import write_prediction_report
+
+        write_prediction_report(report, rows, clf.record(), heatmaps=maps)
+    if as_json:
+        if len(rows) == 1:
+            _echo_json({**rows[0], "model": str(model), **({"report": str(report)} if report else {})})
+        else:
+            _echo_json({"images": rows, "model": str(model), **({"report": str(report)} if report else {})})
+        return
+    for r in rows:
+        if "error" in r:
+            typer.echo(f"{r['path']}: error: {r['error']}")
+            continue
+        typer.echo(f"{Path(r['path']).name}:")
+        for q in r["predictions"]:
+            typer.echo(f"  {q['probability']:.3f}  {q['label']}")
+        for h in r.get("heatmaps", []):
+            typer.echo(f"  Grad-CAM: {h}")
+    if report is not None:
+        typer.echo(f"report: {report}")
+
+
+def _heatmaps(clf, path: str, folder: Path, tiles: str | None) -> list[dict[str, str]]:  # noqa: ANN001
+    import numpy as np
+
+    from artlens.report.overlays import save_heatmap_overlay
+
+    cam = clf.grad_cam(path, n_tiles=tiles)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = Path(path).stem
+    out = []
+    for tag, m, what in (("global", cam.global_map, "whole image (global view)"),
+                         ("tiles", cam.tile_map, "full-resolution tiles")):
+        if m is None:
+            continue
+        png = folder / f"gradcam_{tag}_{stem}.png"
+        save_heatmap_overlay(cam.image, m, png, title=f"Grad-CAM for {cam.label} ({cam.probability:.2f}), {what}",
+                             label="contribution to the class score", vmin=0.0, vmax=1.0)
+        np.save(png.with_suffix(".npy"), m)
+        out.append({"png": str(png), "caption": f"Grad-CAM of {cam.label}, {what}: {png.name}"})
+    return out
+
+
+@app.command("blend")
+def blend(
+    models: list[Path] = typer.Option(..., "--model", help="Member classifiers (repeat --model)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the blend."),
+    method: str = typer.Option("average", "--method", help="average or stacked (fitted on --data --split)."),
+    weights: str | None = typer.Option(None, "--weights", help="Comma-separated member weights (average)."),
+    data: Path | None = typer.Option(None, "--data", help="Held-out images to fit a stacked blend on."),
+    label: str | None = typer.Option(None, "--label"),
+    split: str | None = typer.Option("val", "--split", help="Split of --data used to fit the stacked blend."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Combine trained classifiers: average of probabilities, or a stacked logistic regression."""
+    from artlens.train.classify import blend_classifiers
+
+    w = None
+    if weights:
+        try:
+            w = [float(v) for v in weights.split(",")]
+        except ValueError:
+            raise InvalidParameterError(f"--weights must be numbers separated by commas, got {weights!r}") from None
+    result = blend_classifiers([str(m) for m in models], out, method=method, weights=w,
+                               data=str(data) if data else None, label_column=label, split=split)
+    if as_json:
+        _echo_json(result)
+    else:
+        typer.echo(f"blend ({method}) of {len(models)} classifiers saved in {out}")

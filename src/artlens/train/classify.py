@@ -1,0 +1,875 @@
+"""Training and evaluating painting classifiers (``artlens classify train`` / ``evaluate``).
+
+Any label column of an imported dataset (:func:`artlens.paintings.datasets.load_dataset`: a CSV
+with ``path``/``file`` and label columns, or a folder of ``<label>/<image>`` subfolders) can be
+learned: style, genre, medium, depiction.
+
+Training runs in **stages** (:class:`Stage`), each a Lightning fit with its own learning rate,
+cosine schedule after a linear warm-up, early stopping on the validation loss and a resumable
+checkpoint (``RUN/stage-N/``):
+
+- a stage with ``unfreeze = 0`` keeps the backbone frozen: every image's features (global view,
+  ``n_tiles`` grid tiles at full resolution and the mirrored global view) are computed **once** and
+  cached (``RUN/features_*.npz``, :func:`~artlens.paintings.features.cached_features`); the head
+  then trains in seconds per epoch. Each step sees a random subset of ``tiles_per_step`` of an
+  image's cached tiles and, half of the time, its mirrored global view (augmentation).
+- a stage with ``unfreeze = n > 0`` trains the backbone's last ``n`` layer groups
+  (:func:`~artlens.paintings.classify.set_trainable`) and the head end to end on images: random
+  resized crop (area ≥ ``crop_scale``) and mirroring of the whole image, ``tiles_per_step`` tiles at
+  random places at full resolution; colour jitter only when asked (colour is evidence of style).
+
+Class imbalance is handled by a class-weighted loss (``balance="loss"``, weights
+:func:`~artlens.paintings.datasets.class_weights`) or by balanced sampling (``"sampler"``), with
+label smoothing. Splits come from the CSV's split column (``train``/``val``/``test``); without one
+a seeded stratified split is made (:func:`stratified_split`). With ``refit_train_val`` (frozen
+backbone only) a fresh head is finally trained on train + val for the number of epochs chosen on
+val.
+
+Evaluation (:func:`classification_metrics`): top-1/top-k accuracy, macro-F1, per-class recall and
+precision, the confusion matrix and the most confused pairs with example images.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from artlens.errors import InvalidParameterError
+from artlens.paintings.classify import (
+    Classifier,
+    ClassifierConfig,
+    ImageClassifier,
+    TwoBranchHead,
+    ViewExtractor,
+    normalise_views,
+    save_classifier,
+    set_trainable,
+    softmax,
+    tile_boxes,
+    tile_grid_size,
+)
+from artlens.paintings.features import Features, cached_features
+
+VAL_NAMES = ("val", "valid", "validation")
+
+
+class Stage(BaseModel):
+    """One training stage: how many backbone layer groups are trainable, for how many epochs, at
+    which peak learning rate."""
+
+    unfreeze: int = Field(0, ge=-1)
+    epochs: int = Field(..., ge=1)
+    lr: float = Field(1e-3, gt=0)
+
+
+def parse_stages(text: str) -> list[Stage]:
+    """Stages from ``"UNFREEZE:EPOCHS:LR,..."``, e.g. ``"0:60:1e-3,2:4:1e-4,4:4:3e-5"``.
+
+    Example:
+        >>> [s.unfreeze for s in parse_stages("0:30:1e-3,2:3:1e-4")]
+        [0, 2]
+    """
+    stages = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        bits = part.split(":")
+        try:
+            if len(bits) != 3:
+                raise ValueError
+            stages.append(Stage(unfreeze=int(bits[0]), epochs=int(bits[1]), lr=float(bits[2])))
+        except ValueError:
+            raise InvalidParameterError(f"bad stage {part!r}: use UNFREEZE:EPOCHS:LR, e.g. 2:4:1e-4") from None
+    if not stages:
+        raise InvalidParameterError("no training stage given")
+    return stages
+
+
+class ClassifierTrainConfig(BaseModel):
+    """Everything that defines a classifier training run (saved in ``RUN/config.json``)."""
+
+    data: str
+    label_column: str = "label"
+    split_column: str | None = "split"
+    images_dir: str | None = None
+    variant: Literal["two_branch", "global", "patch"] = "two_branch"
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained_backbone: bool = True
+    n_tiles: int = Field(8, ge=0)  # grid tiles per image: cached for training, all used at evaluation
+    tiles_per_step: int = Field(4, ge=1)  # random subset seen per image and step
+    max_side: int = Field(1024, ge=64)
+    hidden: int = Field(512, ge=0)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    pooling: Literal["attention", "mean"] = "attention"
+    balance: Literal["loss", "sampler", "none"] = "loss"
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    mirror: bool = True  # mirrored global views: augmentation (frozen stage) and TTA
+    tta: bool = False  # evaluate with test-time augmentation (mirrored global view)
+    stages: list[Stage] = Field(default_factory=lambda: [Stage(unfreeze=0, epochs=60, lr=1e-3)])
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 2
+    batch_size: int = 32
+    image_batch_size: int = 8
+    color_jitter: float = Field(0.0, ge=0, le=0.5)
+    crop_scale: float = Field(0.8, gt=0, le=1)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    drop_rare: bool = False
+    min_per_class: int = 2
+    refit_train_val: bool = False
+    feature_cache: str | None = None  # folder for feature caches (default: the run folder)
+    seed: int = 0
+    # Lightning
+    max_steps: int = -1
+    max_time: str | None = None
+    patience: int = 10
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    checkpoint_every_n_steps: int = 200
+    workers: int = 2
+
+    def classifier_config(self, classes: list[str], dim: int) -> ClassifierConfig:
+        return ClassifierConfig(classes=list(classes), label_column=self.label_column, variant=self.variant,
+                                backbone=self.backbone, pretrained_backbone=self.pretrained_backbone, feature_dim=dim,
+                                n_tiles=self.n_tiles if self.variant != "global" else 0, max_side=self.max_side,
+                                hidden=self.hidden, dropout=self.dropout, pooling=self.pooling)
+
+
+# -- splits ---------------------------------------------------------------------------------------------------
+
+
+def stratified_split(labels: Sequence[str], *, val_fraction: float, test_fraction: float, seed: int
+                     ) -> dict[str, np.ndarray]:
+    """Seeded stratified split: each class's items are shuffled and cut into test, val and train.
+
+    Per class of ``n`` items, ``round(test_fraction · n)`` go to test and ``round(val_fraction · n)``
+    to val, raised to one each when the class has enough items (2 for val, 3 for test); one item
+    always stays in train, and a class too small for all three fills val before test.
+
+    Returns:
+        ``{"train", "val", "test"}`` → sorted ``int64`` indices, disjoint and covering every item.
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise InvalidParameterError("val_fraction and test_fraction must be in [0, 1) and sum below 1")
+    rng = np.random.default_rng(seed)
+    lab = np.asarray(labels)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    for c in sorted(set(labels)):
+        idx = rng.permutation(np.flatnonzero(lab == c))
+        n = idx.size
+        n_test = max(1 if n >= 3 else 0, round(test_fraction * n)) if test_fraction > 0 else 0
+        n_val = max(1 if n >= 2 else 0, round(val_fraction * n)) if val_fraction > 0 else 0
+        n_val = min(n_val, max(0, n - 1))  # validation first: early stopping needs every class
+        n_test = min(n_test, max(0, n - 1 - n_val))
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    return {k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in parts.items()}
+
+
+def dataset_splits(labels: Sequence[str], split_values: Sequence[str] | None, cfg: ClassifierTrainConfig
+                   ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Train / val / test indices of labelled items and the classes to learn.
+
+    Items with an empty label are left out (with a notice). Classes with fewer than
+    ``min_per_class`` images raise an error, or are dropped with a notice when ``drop_rare``.
+    ``split_values`` (the split column) is used when given: ``train``, ``val`` (or ``valid``,
+    ``validation``), ``test``; a missing val split is cut from train (stratified).
+
+    Raises:
+        InvalidParameterError: too few images per class, fewer than two classes, no train split.
+    """
+    lab = np.asarray(labels, dtype=object)
+    keep = np.array([bool(str(v).strip()) for v in lab])
+    if not keep.all():
+        warnings.warn(f"{int((~keep).sum())} images have no {cfg.label_column!r} label and were left out",
+                      stacklevel=3)
+    counts = Counter(lab[keep])
+    rare = sorted(c for c, n in counts.items() if n < cfg.min_per_class)
+    if rare:
+        listing = ", ".join(f"{c!r} ({counts[c]})" for c in rare[:10])
+        if not cfg.drop_rare:
+            raise InvalidParameterError(
+                f"{len(rare)} classes of {cfg.label_column!r} have fewer than {cfg.min_per_class} images: {listing}; "
+                "one image is needed for training and one for validation (add images or pass --drop-rare)")
+        warnings.warn(f"left out {len(rare)} classes with fewer than {cfg.min_per_class} images: {listing}",
+                      stacklevel=3)
+        keep &= ~np.isin(lab, rare)
+    items = np.flatnonzero(keep)
+    if len(set(lab[items])) < 2:
+        raise InvalidParameterError(f"column {cfg.label_column!r} has fewer than two classes to learn")
+    if split_values is not None:
+        sv = np.asarray([str(s).strip().lower() for s in split_values], dtype=object)[items]
+        if not (sv == "train").any():
+            raise InvalidParameterError(f"no image has {cfg.split_column} = 'train'; values are: "
+                                        f"{', '.join(sorted(set(sv)))}")
+        split = {"train": items[sv == "train"], "val": items[np.isin(sv, VAL_NAMES)], "test": items[sv == "test"]}
+        if split["val"].size == 0:
+            warnings.warn(f"no validation split in {cfg.split_column!r}: {cfg.val_fraction:.0%} of train is held out "
+                          "(stratified)", stacklevel=3)
+            inner = stratified_split(list(lab[split["train"]]), val_fraction=cfg.val_fraction, test_fraction=0,
+                                     seed=cfg.seed)
+            split = {"train": split["train"][inner["train"]], "val": split["train"][inner["val"]],
+                     "test": split["test"]}
+    else:
+        inner = stratified_split(list(lab[items]), val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                                 seed=cfg.seed)
+        split = {k: items[v] for k, v in inner.items()}
+    classes = sorted(set(lab[split["train"]]))
+    if len(classes) < 2:
+        raise InvalidParameterError("the training split holds fewer than two classes")
+    unseen = sorted(set(lab[np.concatenate([split["val"], split["test"]])]) - set(classes))
+    if unseen:
+        warnings.warn(f"{len(unseen)} classes appear in val/test but not in train and cannot be predicted: "
+                      f"{', '.join(map(str, unseen[:10]))}", stacklevel=3)
+        split["val"] = split["val"][np.isin(lab[split["val"]], classes)]
+    if split["val"].size == 0:
+        raise InvalidParameterError("no validation images: add a 'val' split or more images per class")
+    return split, classes
+
+
+# -- metrics ---------------------------------------------------------------------------------------------------
+
+
+def classification_metrics(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str], *,
+                           ks: Sequence[int] = (1, 3, 5), n_pairs: int = 10, n_examples: int = 4) -> dict[str, Any]:
+    """Accuracy, top-k, macro-F1, per-class recall / precision / F1, confusion matrix, most confused pairs.
+
+    Args:
+        y_true: true labels (strings); a label the model does not know counts as an error.
+        probs: ``(n, K)`` predicted probabilities, columns in ``classes`` order.
+        classes: the model's classes.
+        ks: top-k accuracies to report (``k`` above ``K`` is skipped).
+        n_pairs: most confused (true, predicted) pairs to list.
+        n_examples: example item indices per confused pair.
+
+    Returns:
+        ``{"n", "top1", "top3", ..., "macro_f1", "per_class": {c: {"recall", "precision", "f1",
+        "support"}}, "confusion": K × K counts (rows: true, columns: predicted), "classes",
+        "most_confused": [{"true", "predicted", "count", "examples": [item indices]}],
+        "unknown_labels": n}``. Macro-F1 averages the F1 of the classes present in ``y_true``.
+    """
+    classes = list(classes)
+    probs = np.asarray(probs, dtype=np.float64)
+    n, k = probs.shape[0], len(classes)
+    if probs.ndim != 2 or probs.shape[1] != k or len(y_true) != n:
+        raise InvalidParameterError(f"probabilities {probs.shape} do not match {len(y_true)} labels and {k} classes")
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.array([index.get(str(v), -1) for v in y_true], dtype=np.int64)
+    out: dict[str, Any] = {"n": int(n), "classes": classes, "unknown_labels": int((y < 0).sum())}
+    if n == 0:
+        return {**out, "top1": float("nan"), "macro_f1": float("nan"), "per_class": {}, "confusion": [],
+                "most_confused": []}
+    order = np.argsort(-probs, axis=1, kind="stable")
+    for kk in ks:
+        if kk <= k:
+            out[f"top{kk}"] = float((order[:, :kk] == y[:, None]).any(axis=1).mean())
+    pred = order[:, 0]
+    cm = np.zeros((k, k), dtype=np.int64)
+    known = y >= 0
+    np.add.at(cm, (y[known], pred[known]), 1)
+    per_class, f1s = {}, []
+    for i, c in enumerate(classes):
+        support = int((y == i).sum())
+        tp = int(cm[i, i])
+        predicted = int((pred == i).sum())
+        recall = tp / support if support else float("nan")
+        precision = tp / predicted if predicted else 0.0
+        f1 = 2 * tp / (support + predicted) if support + predicted else 0.0
+        per_class[c] = {"recall": recall, "precision": precision, "f1": f1, "support": support}
+        if support:
+            f1s.append(f1)
+    out["macro_f1"] = float(np.mean(f1s)) if f1s else float("nan")
+    out["per_class"] = per_class
+    out["confusion"] = cm.tolist()
+    pairs = [(int(cm[i, j]), i, j) for i in range(k) for j in range(k) if i != j and cm[i, j] > 0]
+    pairs.sort(key=lambda t: (-t[0], classes[t[1]], classes[t[2]]))
+    out["most_confused"] = [
+        {"true": classes[i], "predicted": classes[j], "count": c,
+         "examples": [int(e) for e in np.flatnonzero((y == i) & (pred == j))[:n_examples]]}
+        for c, i, j in pairs[:n_pairs]]
+    return out
+
+
+# -- datasets ---------------------------------------------------------------------------------------------------
+
+
+class FeatureSet(torch.utils.data.Dataset):
+    """Cached features of labelled images: ``(global (D,), tiles (k, D), label)`` per item.
+
+    In training mode each item gets a random subset of ``tiles_per_step`` of its cached tiles and,
+    with probability ½, its mirrored global view; the draw depends on (seed, epoch, item) only.
+    In evaluation mode all tiles and the plain global view are returned.
+    """
+
+    def __init__(self, global_: np.ndarray, tiles: np.ndarray, y: np.ndarray, *, mirrored: np.ndarray | None = None,
+                 train: bool = False, tiles_per_step: int = 4, seed: int = 0) -> None:
+        self.g, self.t, self.y, self.m = global_, tiles, np.asarray(y, np.int64), mirrored
+        self.train, self.k, self.seed, self.epoch = train, int(tiles_per_step), int(seed), 0
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, np.int64]:
+        g, t = self.g[i], self.t[i]
+        if self.train:
+            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+            if self.m is not None and rng.random() < 0.5:
+                g = self.m[i]
+            if t.shape[0] > self.k:
+                t = t[np.sort(rng.choice(t.shape[0], self.k, replace=False))]
+        return np.asarray(g, np.float32), np.asarray(t, np.float32), self.y[i]
+
+
+class ImageSet(torch.utils.data.Dataset):
+    """Labelled images as view stacks ``(1 + T, 3, S, S)`` for end-to-end stages.
+
+    Training: random resized crop of the whole image (area fraction in [``crop_scale``, 1], aspect
+    ratio in [3/4, 4/3]) for the global view, random mirroring of the image, ``tiles_per_step``
+    tiles at random places at full resolution (long side capped at ``max_side``), colour jitter of
+    brightness / contrast / saturation by ± ``color_jitter`` (0 by default). Evaluation: the global
+    view and the ``n_tiles`` grid tiles, as at inference.
+    """
+
+    def __init__(self, paths: Sequence[str], y: Sequence[int], *, size: int, preprocess: Any, max_side: int,
+                 n_tiles: int, tiles_per_step: int, train: bool, crop_scale: float = 0.8, color_jitter: float = 0.0,
+                 seed: int = 0) -> None:
+        self.paths, self.y = list(paths), np.asarray(y, np.int64)
+        self.size, self.prep, self.max_side = size, preprocess, max_side
+        self.n_tiles, self.k, self.train = n_tiles, tiles_per_step, train
+        self.crop_scale, self.jitter, self.seed, self.epoch = crop_scale, color_jitter, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, np.int64]:
+        from PIL import Image, ImageEnhance, ImageOps
+
+        from artlens.paintings.images import load_rgb
+
+        s = self.size
+        img = load_rgb(self.paths[i], notify=False, min_side=s, min_long_side=self.max_side)
+        w, h = tile_grid_size(img.size[0], img.size[1], self.max_side, s)
+        grid = img if (w, h) == img.size else img.resize((w, h), Image.BILINEAR, reducing_gap=3.0)
+        if not self.train:
+            boxes = tile_boxes(w, h, s, self.n_tiles) if self.n_tiles else []
+            crops = [img.resize((s, s), Image.BILINEAR, reducing_gap=3.0), *(grid.crop(b) for b in boxes)]
+            return torch.from_numpy(normalise_views(crops, self.prep.mean, self.prep.std)), self.y[i]
+        info = torch.utils.data.get_worker_info()  # worker seeds change every epoch; in-process: the epoch
+        rng = np.random.default_rng([self.seed, info.seed if info is not None else self.epoch, int(i)])
+        if rng.random() < 0.5:
+            img, grid = ImageOps.mirror(img), ImageOps.mirror(grid)
+        iw, ih = img.size
+        area = rng.uniform(self.crop_scale, 1.0) * iw * ih
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        cw = int(min(iw, round(math.sqrt(area * aspect))))
+        ch = int(min(ih, round(math.sqrt(area / aspect))))
+        x0, y0 = int(rng.integers(0, iw - cw + 1)), int(rng.integers(0, ih - ch + 1))
+        crops = [img.crop((x0, y0, x0 + cw, y0 + ch)).resize((s, s), Image.BILINEAR, reducing_gap=3.0)]
+        if self.n_tiles:
+            for _ in range(self.k):
+                tx, ty = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
+                crops.append(grid.crop((tx, ty, tx + s, ty + s)))
+        if self.jitter > 0:
+            enhancers = (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color)
+            factors = [1 + rng.uniform(-self.jitter, self.jitter) for _ in enhancers]
+            for k, c in enumerate(crops):
+                for enh, f in zip(enhancers, factors, strict=True):
+                    c = enh(c).enhance(f)
+                crops[k] = c
+        return torch.from_numpy(normalise_views(crops, self.prep.mean, self.prep.std)), self.y[i]
+
+
+# -- Lightning ----------------------------------------------------------------------------------------------------
+
+
+def lightning_module(model: torch.nn.Module, *, kind: str, lr: float, epochs: int, weight_decay: float = 1e-2,
+                     warmup_epochs: int = 2, class_weights: torch.Tensor | None = None,
+                     label_smoothing: float = 0.0) -> Any:
+    """A LightningModule training ``model`` (``kind="features"``: a :class:`TwoBranchHead` on
+    ``(global, tiles, y)`` batches; ``"images"``: an :class:`ImageClassifier` on ``(views, y)``).
+
+    The loss is cross-entropy with optional class weights and label smoothing; validation logs the
+    plain cross-entropy (``val_loss``, used for early stopping and the best checkpoint) and
+    accuracy. AdamW over the trainable parameters, linear warm-up then cosine decay per epoch.
+    """
+    import lightning as L
+
+    class ClassifierModule(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            if class_weights is not None:
+                self.register_buffer("class_weights", class_weights.float())
+            else:
+                self.class_weights = None
+
+        def _logits(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            if kind == "images":
+                views, y = batch
+                return self.model(views), y
+            g, t, y = batch
+            head = self.model
+            return head(g if head.use_global else None, t if head.use_tiles else None), y
+
+        def training_step(self, batch: Any, _: int) -> torch.Tensor:
+            logits, y = self._logits(batch)
+            loss = torch.nn.functional.cross_entropy(logits, y, weight=self.class_weights,
+                                                     label_smoothing=label_smoothing)
+            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
+            return loss
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            logits, y = self._logits(batch)
+            self.log("val_loss", torch.nn.functional.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+            self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
+
+        def configure_optimizers(self) -> Any:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+            def factor(epoch: int) -> float:
+                if epoch < warmup_epochs:
+                    return (epoch + 1) / (warmup_epochs + 1)
+                span = max(1, epochs - warmup_epochs)
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - warmup_epochs) / span)))
+
+            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(opt, factor)}
+
+    return ClassifierModule()
+
+
+def _epoch_timer() -> Any:
+    import lightning as L
+
+    class EpochTimer(L.Callback):
+        """Wall time of each training epoch (seconds), and the data sets' epoch counters."""
+
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+            self._t = 0.0
+
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            ds = getattr(trainer.train_dataloader, "dataset", None)
+            if ds is not None and hasattr(ds, "epoch"):
+                ds.epoch = trainer.current_epoch
+            self._t = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+            self.seconds.append(time.perf_counter() - self._t)
+
+    return EpochTimer()
+
+
+def _loader(ds: torch.utils.data.Dataset, y: np.ndarray, cfg: ClassifierTrainConfig, batch: int, *, train: bool,
+            workers: int = 0) -> torch.utils.data.DataLoader:
+    from artlens.paintings.datasets import sample_weights
+
+    g = torch.Generator().manual_seed(cfg.seed)
+    kw: dict[str, Any] = {"batch_size": batch, "num_workers": workers}
+    if train and cfg.balance == "sampler":
+        w = torch.as_tensor(sample_weights(list(y)), dtype=torch.double)
+        sampler = torch.utils.data.WeightedRandomSampler(w, num_samples=len(y), replacement=True, generator=g)
+        return torch.utils.data.DataLoader(ds, sampler=sampler, **kw)
+    return torch.utils.data.DataLoader(ds, shuffle=train, generator=g if train else None, **kw)
+
+
+def loss_class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Per-class loss weights ``N / (K · n_c)`` (:func:`~artlens.paintings.datasets.class_weights`) in
+    class-index order; a class absent from ``y`` gets weight 1."""
+    from artlens.paintings.datasets import class_weights
+
+    w = class_weights([int(v) for v in y])
+    return torch.tensor([w.get(c, 1.0) for c in range(n_classes)], dtype=torch.float32)
+
+
+def _stage_cfg(cfg: ClassifierTrainConfig, epochs: int) -> SimpleNamespace:
+    return SimpleNamespace(max_epochs=epochs, max_steps=cfg.max_steps, max_time=cfg.max_time,
+                           accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+                           checkpoint_every_n_steps=cfg.checkpoint_every_n_steps, patience=cfg.patience)
+
+
+def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple | None,
+             cfg: ClassifierTrainConfig, run: str | os.PathLike[str], *, stage: Stage | None = None,
+             mirrored: np.ndarray | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train a head on cached features with Lightning (one frozen-backbone stage).
+
+    Args:
+        head: the head to train (its normalisation is set from ``train``'s features here).
+        train: ``(global (n, D), tiles (n, T, D), y (n,))`` of the training images.
+        val: the same for validation images; ``None`` trains for the stage's epochs without
+            validation (refit on train + val).
+        cfg: balance, label smoothing, batch size, tiles per step, seed, Lightning settings.
+        run: folder of this stage (checkpoints, ``metrics.csv``).
+        stage: epochs and learning rate (default: the config's first stage).
+        mirrored: ``(n, D)`` mirrored global views of the training images (augmentation).
+        resume: continue from ``run/last.ckpt``.
+
+    Returns:
+        ``{"epochs", "best_epoch", "seconds_per_epoch", "best_val_loss"}``.
+    """
+    import lightning as L
+
+    from artlens.train.runs import fit, quiet_lightning
+
+    quiet_lightning()
+    stage = stage or cfg.stages[0]
+    g, t, y = train
+    head.set_normalisation(g, t if t.shape[1] else None)
+    k = len(head.classifier.bias)
+    cw = loss_class_weights(y, k) if cfg.balance == "loss" else None
+    module = lightning_module(head, kind="features", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
+                              warmup_epochs=cfg.warmup_epochs, class_weights=cw, label_smoothing=cfg.label_smoothing)
+    train_ds = FeatureSet(g, t, y, mirrored=mirrored, train=True, tiles_per_step=cfg.tiles_per_step, seed=cfg.seed)
+    train_dl = _loader(train_ds, y, cfg, cfg.batch_size, train=True)
+    timer = _epoch_timer()
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    if val is None:
+        from lightning.pytorch.loggers import CSVLogger
+
+        warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")
+
+        trainer = L.Trainer(default_root_dir=run, max_epochs=stage.epochs, accelerator=cfg.accelerator,
+                            devices=cfg.devices, strategy=cfg.strategy, deterministic=True, callbacks=[timer],
+                            logger=CSVLogger(run, name="", version=""), enable_progress_bar=False,
+                            enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
+        trainer.fit(module, train_dl)
+        head.eval()
+        return {"epochs": trainer.current_epoch, "best_epoch": None, "seconds_per_epoch": _mean(timer.seconds),
+                "best_val_loss": None}
+    val_ds = FeatureSet(*val, train=False)
+    val_dl = _loader(val_ds, val[2], cfg, 256, train=False)
+    trainer, best = fit(module, train_dl, val_dl, _stage_cfg(cfg, stage.epochs), run, resume=resume,
+                        extra_callbacks=[timer])
+    head.eval()
+    best_epoch = None
+    if best.best_model_path:
+        best_epoch = int(torch.load(best.best_model_path, map_location="cpu", weights_only=True).get("epoch", -1))
+    score = best.best_model_score
+    return {"epochs": trainer.current_epoch, "best_epoch": best_epoch, "seconds_per_epoch": _mean(timer.seconds),
+            "best_val_loss": float(score) if score is not None else None}
+
+
+def fit_images(model: ImageClassifier, stage: Stage, train: ImageSet, val: ImageSet, cfg: ClassifierTrainConfig,
+               run: str | os.PathLike[str], *, resume: bool = False) -> dict[str, Any]:
+    """One end-to-end stage: unfreeze the backbone's last ``stage.unfreeze`` groups and train on images."""
+    from artlens.train.runs import fit, quiet_lightning
+
+    quiet_lightning()
+    trainable = set_trainable(model.backbone, stage.unfreeze)
+    k = len(model.head.classifier.bias)
+    cw = loss_class_weights(train.y, k) if cfg.balance == "loss" else None
+    module = lightning_module(model, kind="images", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
+                              warmup_epochs=min(cfg.warmup_epochs, stage.epochs - 1), class_weights=cw,
+                              label_smoothing=cfg.label_smoothing)
+    timer = _epoch_timer()
+    model.train()  # frozen batch-norm layers stay in eval mode (ImageClassifier.train)
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+    train_dl = _loader(train, train.y, cfg, cfg.image_batch_size, train=True, workers=cfg.workers)
+    val_dl = _loader(val, val.y, cfg, cfg.image_batch_size, train=False, workers=cfg.workers)
+    trainer, best = fit(module, train_dl, val_dl, _stage_cfg(cfg, stage.epochs), Path(run), resume=resume,
+                        extra_callbacks=[timer])
+    model.eval()
+    score = best.best_model_score
+    return {"epochs": trainer.current_epoch, "trainable_parameters": len(trainable),
+            "seconds_per_epoch": _mean(timer.seconds), "best_val_loss": float(score) if score is not None else None}
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+# -- the whole run ------------------------------------------------------------------------------------------------
+
+
+def _backbone(cfg: ClassifierTrainConfig) -> tuple[Any, Any]:
+    from artlens.models.backbones import create_backbone
+
+    return create_backbone(cfg.backbone, pretrained=cfg.pretrained_backbone)
+
+
+def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, preprocess: Any, cache_dir: Path
+                ) -> tuple[Features, Features | None]:
+    """Grid features (global + ``n_tiles`` tiles) and mirrored global features of ``paths``, cached
+    in ``cache_dir`` (``features_grid{T}.npz``, ``features_mirror0.npz``)."""
+    n_tiles = cfg.n_tiles if cfg.variant != "global" else 0
+    ex = ViewExtractor(cfg.backbone, view="grid", n_patches=n_tiles, max_side=cfg.max_side, workers=cfg.workers,
+                       model=backbone, preprocess=preprocess)
+    folder = Path(cache_dir)
+    f = cached_features(paths, ex, folder / f"features_grid{n_tiles}.npz")
+    m = None
+    if cfg.mirror and cfg.variant != "patch":
+        exm = ViewExtractor(cfg.backbone, view="mirror", n_patches=0, max_side=cfg.max_side, workers=cfg.workers,
+                            model=backbone, preprocess=preprocess)
+        m = cached_features(f.paths, exm, folder / "features_mirror0.npz")
+        if m.paths != f.paths:  # an image readable once and not twice: keep the common ones
+            common = set(m.paths)
+            f = _subset_features(f, [i for i, p in enumerate(f.paths) if p in common])
+            row = {p: i for i, p in enumerate(m.paths)}
+            m = _subset_features(m, [row[p] for p in f.paths])
+    return f, m
+
+
+def _subset_features(f: Features, idx: Sequence[int]) -> Features:
+    idx = np.asarray(idx, dtype=np.int64)
+    return Features(paths=[f.paths[i] for i in idx], global_=f.global_[idx], patches=f.patches[idx],
+                    failures=f.failures)
+
+
+def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *, resume: bool = False,
+                     report: str | os.PathLike[str] | None = "report.html", progress: bool = False) -> dict[str, Any]:
+    """Train, evaluate and save a classifier into ``out/model``; returns a summary.
+
+    The run folder holds ``config.json`` (this config), ``features_*.npz`` (cached frozen-backbone
+    features), ``stage-N/`` (Lightning checkpoints and ``metrics.csv`` of each stage), ``model/``
+    (the classifier: ``head.safetensors`` [+ ``backbone.safetensors``] + ``config.json``),
+    ``evaluation.json`` and the HTML report (``report``, relative to the run; ``None``: none).
+
+    Raises:
+        InvalidParameterError: unknown label column (the message lists the columns), too few images
+            per class, no train or val images, a tile count of 0 for a model with a patch branch.
+    """
+    from artlens.paintings.datasets import load_dataset
+    from artlens.train.runs import open_run
+
+    if resume and (Path(out) / "config.json").is_file():  # a resumed run keeps its own settings
+        cfg = type(cfg)(**json.loads((Path(out) / "config.json").read_text())["config"])
+    if cfg.variant != "global" and cfg.n_tiles < 1:
+        raise InvalidParameterError(f"the {cfg.variant} model needs tiles: n_tiles >= 1")
+    ds = load_dataset(cfg.data, label_column=cfg.label_column, images_dir=cfg.images_dir)
+    labels_all = ds.labels(cfg.label_column)  # raises for an unknown column, listing the columns
+    split_values = ds.labels(cfg.split_column) if cfg.split_column and cfg.split_column in ds.columns() else None
+    split, classes = dataset_splits(labels_all, split_values, cfg)  # bad input fails before RUN is created
+    run, cfg = open_run(out, cfg, resume=resume)
+    index = {c: i for i, c in enumerate(classes)}
+    backbone, preprocess = _backbone(cfg)
+    cache_dir = Path(cfg.feature_cache) if cfg.feature_cache and cfg.pretrained_backbone else run
+    t0 = time.perf_counter()
+    f, m = extract_all(ds.paths(), cfg, backbone, preprocess, cache_dir)
+    extract_seconds = time.perf_counter() - t0
+    if f.failures:
+        warnings.warn(f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})",
+                      stacklevel=2)
+    row = {p: i for i, p in enumerate(f.paths)}
+    paths = ds.paths()
+
+    def rows(idx: np.ndarray) -> np.ndarray:
+        return np.array([row[paths[i]] for i in idx if paths[i] in row], dtype=np.int64)
+
+    def labels_of(idx: np.ndarray) -> np.ndarray:
+        return np.array([index[labels_all[i]] for i in idx if paths[i] in row], dtype=np.int64)
+
+    def data(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r = rows(idx)
+        return f.global_[r], f.patches[r], labels_of(idx)
+
+    tr, va = data(split["train"]), data(split["val"])
+    if len(tr[2]) == 0 or len(va[2]) == 0:
+        raise InvalidParameterError("no readable training or validation image")
+    ccfg = cfg.classifier_config(classes, int(f.global_.shape[1]))
+    head = ccfg.head()
+    history: list[dict[str, Any]] = []
+    model = ImageClassifier(backbone, head)
+    fine_tuned = False
+    for k, stage in enumerate(cfg.stages):
+        stage_dir = run / f"stage-{k + 1}"
+        done = stage_dir / "done.json"
+        weights = stage_dir / "weights.safetensors"
+        if resume and done.is_file() and weights.is_file():
+            from safetensors.torch import load_file
+
+            model.load_state_dict(load_file(str(weights)), strict=True)
+            history.append(json.loads(done.read_text()))
+            fine_tuned |= stage.unfreeze != 0
+            continue
+        stage_resume = resume and (stage_dir / "last.ckpt").is_file()
+        if stage.unfreeze == 0:
+            if fine_tuned:
+                raise InvalidParameterError("a frozen stage (unfreeze 0) must come before end-to-end stages")
+            set_trainable(backbone, 0)
+            info = fit_head(head, tr, va, cfg, stage_dir, stage=stage, resume=stage_resume,
+                            mirrored=m.global_[rows(split["train"])] if m is not None else None)
+            info["kind"] = "frozen backbone, cached features"
+        else:
+            if k == 0:  # no frozen stage first: set the head's input statistics from the frozen features
+                head.set_normalisation(tr[0], tr[1] if tr[1].shape[1] else None)
+            sets = [ImageSet([f.paths[i] for i in rows(split[name])], labels_of(split[name]),
+                             size=int(preprocess.input_size), preprocess=preprocess, max_side=cfg.max_side,
+                             n_tiles=ccfg.n_tiles, tiles_per_step=cfg.tiles_per_step, train=name == "train",
+                             crop_scale=cfg.crop_scale, color_jitter=cfg.color_jitter, seed=cfg.seed)
+                    for name in ("train", "val")]
+            info = fit_images(model, stage, sets[0], sets[1], cfg, stage_dir, resume=stage_resume)
+            info["kind"] = f"end to end, last {stage.unfreeze} backbone groups trainable"
+            fine_tuned = True
+        info.update({"stage": k + 1, "unfreeze": stage.unfreeze, "lr": stage.lr, "max_epochs": stage.epochs})
+        from safetensors.torch import save_file
+
+        save_file({n: v.detach().cpu().contiguous() for n, v in model.state_dict().items()}, str(weights))
+        done.write_text(json.dumps(info, indent=2) + "\n")
+        history.append(info)
+    set_trainable(backbone, 0)
+    backbone.eval()
+    refit = None
+    if cfg.refit_train_val:
+        if fine_tuned:
+            warnings.warn("refit on train + val applies to frozen-backbone models only; skipped", stacklevel=2)
+        else:
+            best_epoch = history[0].get("best_epoch")
+            epochs = (best_epoch + 1) if best_epoch is not None and best_epoch >= 0 else cfg.stages[0].epochs
+            both = np.concatenate([split["train"], split["val"]])
+            head = ccfg.head()
+            both_rows = rows(both)
+            refit = fit_head(head, data(both), None, cfg, run / "refit",
+                             stage=Stage(unfreeze=0, epochs=epochs, lr=cfg.stages[0].lr),
+                             mirrored=m.global_[both_rows] if m is not None else None)
+            refit["epochs_from_validation"] = epochs
+            model.head = head
+    clf = Classifier(ccfg, head, backbone=backbone, preprocess=preprocess)
+    # evaluation: cached features when the backbone stayed frozen, fresh ones otherwise
+    evaluation: dict[str, Any] = {}
+    items: dict[str, dict[str, Any]] = {}
+    for name in ("val", "test"):
+        idx = split[name]
+        if idx.size == 0:
+            continue
+        r = rows(idx)
+        if fine_tuned:
+            ok, probs, _ = clf.predict_proba([f.paths[i] for i in r], tta=cfg.tta)
+        else:
+            fsub = _subset_features(f, r)
+            msub = _subset_features(m, r) if (cfg.tta and m is not None and ccfg.uses_global) else None
+            ok, probs = fsub.paths, clf.probabilities(fsub, msub)
+        truth = [labels_all[i] for i in idx if paths[i] in row]
+        evaluation[name] = classification_metrics(truth, probs, classes)
+        items[name] = {"paths": ok, "true": truth, "probs": probs}
+    counts = {k: int(v.size) for k, v in split.items()}
+    class_counts = Counter(labels_all[i] for i in split["train"])
+    extra = {"trained_on": {"data": cfg.data, "label_column": cfg.label_column, "images": counts,
+                            "class_counts": {c: int(class_counts[c]) for c in classes}},
+             "stages": history, "refit_train_val": refit, "train_config": cfg.model_dump(),
+             "evaluation": {k: _summary(v) for k, v in evaluation.items()}}
+    save_classifier(head, ccfg, run / "model", extra=extra,
+                    backbone=backbone if (fine_tuned or not cfg.pretrained_backbone) else None)
+    result = {"run": str(run), "model": str(run / "model"), "classes": classes, "split_sizes": counts,
+              "stages": history, "refit_train_val": refit, "feature_seconds": round(extract_seconds, 2),
+              "evaluation": {k: _summary(v) for k, v in evaluation.items()}}
+    (run / "evaluation.json").write_text(json.dumps({**result, "metrics": evaluation}, indent=2, default=float) + "\n")
+    if report is not None:
+        from artlens.report.classify import write_classification_report
+
+        name = "test" if "test" in items else "val"
+        rep = Path(report) if Path(report).is_absolute() else run / report
+        write_classification_report(rep, evaluation[name], items[name]["paths"], items[name]["true"],
+                                    items[name]["probs"], clf.record(),
+                                    title=f"Classifier training: {cfg.label_column}",
+                                    split=name, training={"stages": history, "split_sizes": counts,
+                                                          "refit_train_val": refit})
+        result["report"] = str(rep)
+    return result
+
+
+def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("n", "top1", "top3", "top5", "macro_f1", "unknown_labels")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+# -- evaluation of a saved model ----------------------------------------------------------------------------------
+
+
+def evaluate_classifier(model: Any, data: str | os.PathLike[str], *, label_column: str | None = None,
+                        split: str | None = None, split_column: str = "split", tta: bool = False,
+                        tiles: int | str | None = None, images_dir: str | None = None
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate a classifier (or blend) on a labelled collection.
+
+    Args:
+        model: a :class:`~artlens.paintings.classify.Classifier` / blend, or its folder.
+        data: CSV or folder of ``<label>/`` subfolders.
+        label_column: the true labels (default: the column the model was trained on; ``label`` for
+            a folder).
+        split: keep the images whose ``split_column`` has this value (``None``: all images).
+        tta: test-time augmentation (mirrored global view).
+        tiles: tiles per image (``None``: as trained; ``"all"``: covering tiles).
+
+    Returns:
+        ``(metrics, items)``: :func:`classification_metrics` and ``{"paths", "true", "probs",
+        "failures"}``.
+    """
+    from artlens.paintings.classify import load_classifier
+    from artlens.paintings.datasets import load_dataset
+
+    clf = load_classifier(model) if isinstance(model, str | os.PathLike) else model
+    column = label_column or (clf.members[0].config.label_column if hasattr(clf, "members")
+                              else clf.config.label_column)
+    folder = Path(data).is_dir()
+    ds = load_dataset(data, label_column=column, images_dir=images_dir)
+    if folder and column not in ds.columns():
+        ds = load_dataset(data, label_column=column)
+    if split is not None:
+        ds = ds.split(split, column=split_column)
+    truth_all = dict(zip(ds.paths(), ds.labels(column), strict=True))
+    ok, probs, failures = clf.predict_proba(ds.paths(), tta=tta, tiles=tiles)
+    if failures:
+        warnings.warn(f"{len(failures)} images could not be read and were left out (first: {failures[0][1]})",
+                      stacklevel=2)
+    truth = [truth_all[p] for p in ok]
+    metrics = classification_metrics(truth, probs, clf.classes)
+    return metrics, {"paths": ok, "true": truth, "probs": probs, "failures": failures}
+
+
+def blend_classifiers(models: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
+                      method: str = "average", weights: Sequence[float] | None = None,
+                      data: str | None = None, label_column: str | None = None, split: str | None = "val",
+                      split_column: str = "split", tta: bool = False) -> dict[str, Any]:
+    """Save a blend of trained classifiers into ``out``; a stacked blend is fitted on ``data``'s
+    ``split`` (held-out images: never those the members were trained on).
+
+    Returns:
+        ``{"model": out, "method", "members", "fitted_on"}``.
+    """
+    from artlens.paintings.classify import BlendedClassifier, fit_stacker, load_classifier, save_blend
+
+    members = [load_classifier(m) for m in models]
+    if any(not isinstance(m, Classifier) for m in members):
+        raise InvalidParameterError("blend members must be single classifiers, not blends")
+    BlendedClassifier(members, method="average", weights=weights)  # checks classes and weights
+    stacker = None
+    fitted_on = None
+    if method == "stacked":
+        if data is None:
+            raise InvalidParameterError("a stacked blend is fitted on held-out images: give --data (and --split)")
+        probs, truth = [], None
+        for mdl in members:
+            _, items = evaluate_classifier(mdl, data, label_column=label_column, split=split,
+                                           split_column=split_column, tta=tta)
+            if truth is not None and items["paths"] != truth[0]:
+                raise InvalidParameterError("members read different images; cannot stack")
+            truth = (items["paths"], items["true"])
+            probs.append(items["probs"])
+        classes = members[0].classes
+        known = [i for i, t in enumerate(truth[1]) if t in classes]
+        y = np.array([classes.index(truth[1][i]) for i in known])
+        stacker = fit_stacker([p[known] for p in probs], y)
+        fitted_on = {"data": str(data), "split": split, "images": len(known)}
+    elif method != "average":
+        raise InvalidParameterError(f"unknown blend method {method!r}; use average or stacked")
+    save_blend(out, list(models), method=method, weights=weights, stacker=stacker,
+               extra={"fitted_on": fitted_on})
+    return {"model": str(out), "method": method, "members": [str(m) for m in models], "fitted_on": fitted_on}
+
+
+def probabilities_from_logits(logits: np.ndarray) -> np.ndarray:
+    """Softmax of ``(n, K)`` logits (re-exported for scripts)."""
+    return softmax(logits)

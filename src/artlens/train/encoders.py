@@ -1,0 +1,236 @@
+"""Training a feature autoencoder (``artlens paintings train-encoder``): DAE or SWAE.
+
+The backbone is frozen, so every image's multi-crop features are computed once and cached
+(``RUN/features.npz``, or ``feature_cache``); the autoencoder (:mod:`artlens.paintings.encoders`)
+then trains on those vectors through Lightning (CPU, GPU or DDP by flags), with early stopping on the
+validation loss and resume after an interruption (:mod:`artlens.train.runs`). Labels are never used
+for training; when the collection has a label column (``label_column``, or ``label`` / ``artist``)
+the run also reports the mAP@10 of same-label retrieval over the whole collection with the frozen
+features and with the codes (``evaluation.json``), so a run says whether its codes help search.
+
+The run directory holds ``config.json``, ``features.npz``, ``metrics.csv``, ``last.ckpt``,
+``checkpoints/best.ckpt``, ``evaluation.json`` and the saved encoder in ``model/``
+(:func:`~artlens.paintings.encoders.save_autoencoder`), which the embedders ``"dae"`` / ``"swae"``
+load (``create_embedder("swae", model="RUN/model")``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from artlens.errors import InvalidParameterError
+from artlens.paintings.encoders import (
+    AutoencoderConfig,
+    encode_vectors,
+    feature_vectors,
+    make_autoencoder,
+    sample_prior,
+    save_autoencoder,
+    sliced_wasserstein,
+)
+from artlens.paintings.features import FeatureExtractor, cached_features
+
+
+class EncoderTrainConfig(BaseModel):
+    """Everything that defines an autoencoder training run (saved in ``RUN/config.json``)."""
+
+    data: str
+    kind: Literal["dae", "swae"] = "dae"
+    label_column: str | None = None  # evaluation only; default: "label" or "artist" when present
+    backbone: str = "tf_efficientnet_lite0"
+    pretrained_backbone: bool = True
+    n_patches: int = Field(4, ge=0)
+    max_side: int = 1024
+    code_dim: int = Field(128, ge=1)
+    hidden: int = Field(512, ge=1)
+    noise_std: float = Field(0.5, ge=0)
+    mask_prob: float = Field(0.25, ge=0, lt=1)
+    prior: Literal["sphere", "gaussian"] = "sphere"
+    swd_weight: float = Field(10.0, ge=0)
+    swd_projections: int = Field(50, ge=1)
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = Field(128, ge=2)
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
+    seed: int = 0
+    # Lightning
+    max_epochs: int = 60
+    max_steps: int = -1
+    max_time: str | None = None
+    patience: int = 8
+    accelerator: str = "auto"
+    devices: Any = 1
+    strategy: str = "auto"
+    checkpoint_every_n_steps: int = 200
+    workers: int = 2
+
+    def autoencoder_config(self, in_dim: int) -> AutoencoderConfig:
+        return AutoencoderConfig(kind=self.kind, in_dim=in_dim, code_dim=self.code_dim, hidden=self.hidden,
+                                 noise_std=self.noise_std, mask_prob=self.mask_prob, prior=self.prior,
+                                 swd_weight=self.swd_weight, swd_projections=self.swd_projections,
+                                 backbone=self.backbone, pretrained_backbone=self.pretrained_backbone,
+                                 n_patches=self.n_patches, max_side=self.max_side)
+
+
+def autoencoder_loss(model: Any, x: torch.Tensor, *, train: bool,
+                     generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The training objective of a batch of feature vectors ``(B, in_dim)``.
+
+    DAE: ``MSE(decoder(encoder(corrupt(x̃))), x̃)`` with ``x̃`` the standardised input (no corruption when
+    ``train`` is false). SWAE: ``MSE(decoder(encoder(x̃)), x̃) + λ · SW_2²(codes, prior samples)``
+    (Kolouri et al. 2018). ``generator`` makes the prior samples and projections reproducible
+    (validation).
+
+    Returns:
+        ``{"loss", "recon"}`` and, for SWAE, ``"swd"`` (scalar tensors).
+    """
+    cfg = model.config
+    xs = model.standardise(x)
+    inp = model.corrupt(xs) if (train and cfg.kind == "dae") else xs
+    z = model.encoder(inp)
+    recon = torch.nn.functional.mse_loss(model.decoder(z), xs)
+    out = {"loss": recon, "recon": recon}
+    if cfg.kind == "swae":
+        prior = sample_prior(cfg.prior, z.shape[0], z.shape[1], generator=generator, device=z.device).to(z.dtype)
+        swd = sliced_wasserstein(z, prior, cfg.swd_projections, generator=generator)
+        out["swd"] = swd
+        out["loss"] = recon + cfg.swd_weight * swd
+    return out
+
+
+def _lightning_module(model: Any, cfg: EncoderTrainConfig) -> Any:
+    import lightning as L
+
+    class AutoencoderModule(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def training_step(self, batch: Any, _: int) -> torch.Tensor:
+            (x,) = batch
+            parts = autoencoder_loss(self.model, x, train=True)
+            for k, v in parts.items():
+                self.log(f"train_{k}", v, on_epoch=True, on_step=False, batch_size=len(x))
+            return parts["loss"]
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            (x,) = batch
+            g = torch.Generator().manual_seed(cfg.seed + 1000 + batch_idx)
+            parts = autoencoder_loss(self.model, x, train=False, generator=g)
+            for k, v in parts.items():
+                self.log(f"val_{k}" if k != "loss" else "val_loss", v, on_epoch=True, batch_size=len(x))
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    return AutoencoderModule()
+
+
+def _label_column(ds: Any, wanted: str | None) -> str | None:
+    cols = ds.columns()
+    if wanted:
+        ds.labels(wanted)  # unknown column: fails naming the available ones
+        return wanted
+    return next((c for c in ("label", "artist") if c in cols), None)
+
+
+def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resume: bool = False,
+                  extractor: FeatureExtractor | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train a DAE or SWAE on a collection's cached backbone features and save it into ``out/model``.
+
+    Args:
+        cfg: the run's settings.
+        out: run directory (``config.json``, ``features.npz``, ``metrics.csv``, checkpoints, ``model/``,
+            ``evaluation.json``).
+        resume: continue an interrupted run in ``out``.
+        extractor: a ready :class:`FeatureExtractor` (tests pass a tiny one); by default the
+            configured backbone.
+        progress: show Lightning's progress bar.
+
+    Returns:
+        ``{"run", "model", "kind", "code_dim", "images", "train", "val", "val_loss", "evaluation",
+        "embedder"}`` (``embedder``: the index record name and config that use the encoder).
+
+    Raises:
+        InvalidParameterError: fewer than 4 readable images, an unknown label column, or a run
+            folder that already holds a run (without ``resume``).
+    """
+    from artlens.paintings.datasets import load_dataset
+    from artlens.paintings.search import mean_average_precision_at_k
+    from artlens.train.runs import fit, open_run
+
+    run, cfg = open_run(out, cfg, resume=resume)
+    ds = load_dataset(cfg.data)
+    label_col = _label_column(ds, cfg.label_column)
+    if extractor is None:
+        given: dict[str, Any] = {}
+        if not cfg.pretrained_backbone:
+            from artlens.models.backbones import create_backbone
+
+            given["model"], given["preprocess"] = create_backbone(cfg.backbone, pretrained=False)
+        extractor = FeatureExtractor(cfg.backbone, n_patches=cfg.n_patches, max_side=cfg.max_side,
+                                     workers=cfg.workers, **given)
+    f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
+    if f.failures:
+        import warnings
+
+        warnings.warn(f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})",
+                      stacklevel=2)
+    n = len(f.paths)
+    if n < 4:
+        raise InvalidParameterError(f"{cfg.data}: {n} readable images; an autoencoder needs at least 4")
+    x = feature_vectors(f.global_, f.patches)
+    rng = np.random.default_rng(cfg.seed)
+    order = rng.permutation(n)
+    n_val = min(n - 2, max(2, round(cfg.val_fraction * n)))
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+    model = make_autoencoder(cfg.autoencoder_config(x.shape[1]))
+    model.set_standardisation(torch.from_numpy(x[train_idx]))
+    module = _lightning_module(model, cfg)
+    g = torch.Generator().manual_seed(cfg.seed)
+    bs = min(cfg.batch_size, len(train_idx))
+    train_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x[train_idx])),
+                                           batch_size=bs, shuffle=True, generator=g, drop_last=len(train_idx) > bs)
+    val_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x[val_idx])),
+                                         batch_size=max(2, min(cfg.batch_size, len(val_idx))))
+    trainer, best = fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=progress)
+    model = module.model.eval()
+
+    with torch.inference_mode():  # the best epoch's weights, on the whole validation set
+        parts = autoencoder_loss(model, torch.from_numpy(x[val_idx]), train=False,
+                                 generator=torch.Generator().manual_seed(cfg.seed + 1000))
+    evaluation: dict[str, Any] = {f"val_{k}": float(v) for k, v in parts.items()}
+    evaluation["epochs"] = int(trainer.current_epoch)
+    if label_col:
+        labels_all = ds.labels(label_col)
+        keep = {p: i for i, p in enumerate(ds.paths())}
+        ys = [labels_all[keep[p]] or None for p in f.paths]
+        codes = encode_vectors(model, x)
+        evaluation["retrieval"] = {
+            "label_column": label_col, "k": 10, "images": n,
+            "map_at_10_frozen": mean_average_precision_at_k(x, ys, k=10),
+            "map_at_10_codes": mean_average_precision_at_k(codes, ys, k=10),
+            "note": "every image is a query against the whole collection; labels are not used in training",
+        }
+    save_autoencoder(model, run / "model", extra={
+        "trained_on": {"data": cfg.data, "images": {"train": int(len(train_idx)), "val": int(len(val_idx))},
+                       "features": str(cfg.feature_cache or run / "features.npz")},
+        "evaluation": evaluation, "train_config": cfg.model_dump(),
+        "best_checkpoint": str(best.best_model_path or "")},
+        backbone=None if cfg.pretrained_backbone else extractor.model, backbone_checksum=extractor.checksum)
+    (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "kind": cfg.kind,
+                                                     "images": {"train": int(len(train_idx)),
+                                                                "val": int(len(val_idx))}}, indent=2) + "\n")
+    model_dir = str((run / "model").resolve())
+    return {"run": str(run), "model": model_dir, "kind": cfg.kind, "code_dim": cfg.code_dim, "images": n,
+            "train": int(len(train_idx)), "val": int(len(val_idx)), "evaluation": evaluation,
+            "embedder": {"name": cfg.kind, "config": {"model": model_dir}}}
+

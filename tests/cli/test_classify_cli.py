@@ -1,0 +1,171 @@
+"""``artlens classify train / evaluate / predict / blend`` end to end on small synthetic images with
+timm's tiny random ``test_efficientnet`` (no weights needed), and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+
+TINY = ["--backbone", "test_efficientnet", "--no-pretrained", "--tiles", "2", "--tiles-per-step", "1",
+        "--max-side", "256", "--hidden", "16", "--workers", "0", "--accelerator", "cpu"]
+
+
+def _image(path, kind: int, seed: int) -> None:
+    """Solid colours (kind 0), vertical stripes (1), horizontal stripes (2), with noise."""
+    rng = np.random.default_rng(seed)
+    a = np.full((170, 200, 3), (60, 90, 160), np.float32)
+    if kind == 0:
+        a[:] = (200, 60, 40)
+    elif kind == 1:
+        a[:, ::10] = (250, 250, 250)
+    else:
+        a[::10, :] = (20, 20, 20)
+    Image.fromarray(np.clip(a + rng.normal(0, 15, a.shape), 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory):
+    root = tmp_path_factory.mktemp("medium")
+    rows = []
+    for kind, name in enumerate(["oil", "etching", "woodcut"]):
+        (root / name).mkdir()
+        for k in range(6):
+            _image(root / name / f"{name}{k}.png", kind, 10 * kind + k)
+            rows.append([f"{name}/{name}{k}.png", name, ["train", "train", "train", "val", "test", "test"][k]])
+    with open(root / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "medium", "split"])
+        w.writerows(rows)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(collection, tmp_path_factory):
+    from artlens.cli.main import main
+
+    run = tmp_path_factory.mktemp("runs") / "medium"
+    try:
+        main(["classify", "train", "--data", str(collection / "labels.csv"), "--label", "medium", "--out", str(run),
+              "--epochs", "2", *TINY])
+    except SystemExit as exc:
+        assert not exc.code
+    return run
+
+
+def test_train_writes_model_and_report(trained):
+    assert (trained / "model" / "head.safetensors").is_file()
+    assert (trained / "model" / "config.json").is_file()
+    assert (trained / "report.html").is_file()
+    ev = json.loads((trained / "evaluation.json").read_text())
+    assert ev["split_sizes"] == {"train": 9, "val": 3, "test": 6}
+
+
+def test_evaluate_prints_the_contract_json(cli, trained, collection):
+    code, out, err = cli("classify", "evaluate", "--model", trained, "--data", collection / "labels.csv",
+                         "--label", "medium", "--split", "test", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["n"] == 6 and 0 <= r["top1"] <= r["top3"] <= 1 and 0 <= r["macro_f1"] <= 1
+    assert (trained / "evaluation-test.html").is_file()
+    code, out, err = cli("classify", "evaluate", "--model", trained, "--data", collection / "labels.csv",
+                         "--split", "test", "--tta", "--no-report")
+    assert code == 0, err
+    assert "top-1" in out
+
+
+def test_predict_json_top_k_and_report_with_grad_cam(cli, trained, collection, tmp_path):
+    img = collection / "oil" / "oil0.png"
+    code, out, err = cli("classify", "predict", img, "--model", trained, "--json", "--top-k", "2")
+    assert code == 0, err
+    preds = json.loads(out)["predictions"]
+    assert len(preds) == 2 and {"label", "probability"} <= set(preds[0])
+    assert preds[0]["probability"] >= preds[1]["probability"]
+    report = tmp_path / "pred.html"
+    code, out, err = cli("classify", "predict", img, collection / "etching" / "etching0.png", "--model",
+                         trained / "model", "--report", report, "--tta", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert len(r["images"]) == 2 and len(r["images"][0]["heatmaps"]) == 2
+    html = report.read_text()
+    assert "Grad-CAM" in html and html.count("data:image") >= 6
+
+
+def test_folder_of_label_subfolders_with_any_label_name(cli, collection, tmp_path):
+    # the CSV sits in the folder too; only image subfolders count
+    code, out, err = cli("classify", "train", "--data", collection, "--label", "technique", "--out", tmp_path / "r",
+                         "--epochs", "1", "--variant", "patch", "--pooling", "mean", "--json", *TINY)
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["classes"] == ["etching", "oil", "woodcut"]
+    assert sum(r["split_sizes"].values()) == 18  # seeded stratified split of a folder
+    code, out, err = cli("classify", "evaluate", "--model", tmp_path / "r", "--data", collection, "--json",
+                         "--no-report")
+    assert code == 0, err
+    assert json.loads(out)["n"] == 18
+
+
+def test_blend_average_cli(cli, trained, collection, tmp_path):
+    code, out, err = cli("classify", "blend", "--model", trained, "--model", trained, "--out", tmp_path / "b",
+                         "--json")
+    assert code == 0, err
+    code, out, err = cli("classify", "predict", collection / "oil" / "oil1.png", "--model", tmp_path / "b", "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["predictions"]) == 3
+
+
+# -- bad input ------------------------------------------------------------------------------------------------
+
+
+def test_missing_label_column_is_a_one_line_error(cli, collection, tmp_path):
+    code, out, err = cli("classify", "train", "--data", collection / "labels.csv", "--label", "genre",
+                         "--out", tmp_path / "r", *TINY)
+    assert code == 7
+    assert err.startswith("error: unknown label column 'genre'") and "medium" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_class_with_one_image_is_refused(cli, collection, tmp_path):
+    csv_path = tmp_path / "one.csv"  # relative paths resolve against the CSV's folder: use absolute ones
+    with open(collection / "labels.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
+    rows = [rows[0]] + [[str(collection / r[0]), *r[1:]] for r in rows[1:]]
+    rows.append([str(collection / "oil" / "oil5.png"), "pastel", "train"])
+    with open(csv_path, "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    code, out, err = cli("classify", "train", "--data", csv_path, "--label", "medium", "--out", tmp_path / "r", *TINY)
+    assert code == 7 and "'pastel' (1)" in err and "--drop-rare" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_predict_bad_inputs(cli, trained, tmp_path):
+    code, _, err = cli("classify", "predict", tmp_path / "missing.jpg", "--model", trained)
+    assert code == 3 and "no such file" in err
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 truncated")
+    code, _, err = cli("classify", "predict", bad, "--model", trained)
+    assert code == 4 and err.startswith("error:")
+    code, _, err = cli("classify", "predict", bad, "--model", tmp_path / "nomodel")
+    assert code == 3
+    code, _, err = cli("classify", "predict", bad, "--model", trained, "--top-k", "0")
+    assert code == 7
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "I;16"])
+def test_predict_converts_grayscale_cmyk_and_16_bit_with_a_notice(cli, trained, tmp_path, mode):
+    rng = np.random.default_rng(0)
+    if mode == "I;16":
+        img, name = Image.fromarray(rng.integers(0, 65535, (170, 200), dtype=np.uint16)), "p16.png"
+    elif mode == "CMYK":
+        img, name = Image.fromarray(rng.integers(0, 255, (170, 200, 4), dtype=np.uint8), "CMYK"), "p.jpg"
+    else:
+        img, name = Image.fromarray(rng.integers(0, 255, (170, 200), dtype=np.uint8), "L"), "g.png"
+    img.save(tmp_path / name)
+    code, out, err = cli("classify", "predict", tmp_path / name, "--model", trained, "--json")
+    assert code == 0, err
+    assert "notice:" in err and len(json.loads(out)["predictions"]) == 3
