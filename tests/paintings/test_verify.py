@@ -145,3 +145,25 @@ def test_heads_and_loss_shapes():
     pair = PairHead(8).eval()
     assert pair(torch.randn(3, 8, 2, 2), torch.randn(3, 8, 2, 2)).shape == (3,)
     assert VerifierConfig().kind == "metric"
+
+
+def test_fine_tuning_unfreezes_the_scheduled_blocks_and_saves_the_backbone(collection, tmp_path):
+    from artlens.models.backbones import create_backbone
+    from artlens.train.verifier import VerifierTrainConfig, train_verifier, unfreeze_last_blocks
+
+    model, _ = create_backbone(TINY, pretrained=False)
+    names = unfreeze_last_blocks(model, 1)
+    last = len(model.blocks) - 1
+    assert names and all(n.startswith((f"blocks.{last}.", "conv_head", "bn2")) for n in names)
+    assert not any(p.requires_grad for p in model.blocks[0].parameters())
+
+    cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
+                              n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
+                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=1,
+                              val_artists=1, accelerator="cpu", workers=0, fine_tune_epochs=1, fine_tune_blocks=1)
+    train_verifier(cfg, tmp_path / "ft")
+    assert (tmp_path / "ft" / "model" / "backbone.safetensors").is_file()
+    assert (tmp_path / "ft" / "fine_tune" / "metrics.csv").is_file()
+    v = load_verifier(tmp_path / "ft")
+    a = str(collection / "artist0" / "p0.png")
+    assert verify_pairs(v, [(a, a)])[0]["score"] == pytest.approx(1.0, abs=1e-4)

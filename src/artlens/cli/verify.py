@@ -136,6 +136,9 @@ def train_verifier(
                                     help="Hold out this many artists to choose the blend weight and calibrate."),
     blend: float | None = typer.Option(None, "--blend", help="Fixed weight of the trained head (metric kind)."),
     lr: float = typer.Option(1e-3, "--lr"),
+    fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs",
+                                         help="Stage 2: epochs of end-to-end fine-tuning (metric kind; slow on CPU)."),
+    fine_tune_blocks: int = typer.Option(2, "--fine-tune-blocks", help="Backbone stages unfrozen in stage 2."),
     feature_cache: Path | None = typer.Option(None, "--feature-cache",
                                               help="Reuse frozen features from this .npz (default RUN/features.npz)."),
     seed: int = typer.Option(0, "--seed"),
@@ -155,7 +158,8 @@ def train_verifier(
     cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=kind, backbone=backbone,
                               n_patches=n_patches if kind == "metric" else 0, max_epochs=epochs,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
-                              blend=blend, lr=lr, seed=seed,
+                              blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
+                              fine_tune_blocks=fine_tune_blocks,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices)
     result = run_training(cfg, out, resume=resume)

@@ -31,6 +31,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*exists and is not empty.*")
     warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode at the start of training.*")
 
 
 def open_run(run_dir: str | os.PathLike[str], cfg: BaseModel, *, resume: bool) -> tuple[Path, Any]:

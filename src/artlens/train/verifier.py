@@ -211,6 +211,93 @@ def evaluate_pairs(raw: np.ndarray, y: np.ndarray, calibration: dict[str, float]
     return {"pairs": int(len(y)), "auc": roc_auc(raw, y), "accuracy": float(((p > 0.5) == (y > 0)).mean())}
 
 
+def unfreeze_last_blocks(backbone: torch.nn.Module, n_blocks: int) -> list[str]:
+    """Freeze a timm EfficientNet-style backbone except its last ``n_blocks`` stages of ``blocks`` and
+    the final ``conv_head`` / ``bn2``; returns the names of the trainable parameters."""
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    stages = list(getattr(backbone, "blocks", []))
+    parts = stages[len(stages) - n_blocks :] if n_blocks > 0 else []
+    parts += [getattr(backbone, n) for n in ("conv_head", "bn2") if hasattr(backbone, n)]
+    for part in parts:
+        for p in part.parameters():
+            p.requires_grad_(True)
+    return [n for n, p in backbone.named_parameters() if p.requires_grad]
+
+
+class _ImagePairs(torch.utils.data.Dataset):
+    """Pairs of images as stacked views (global + patches), for end-to-end fine-tuning."""
+
+    def __init__(self, extractor: FeatureExtractor, paths: list[str], pairs: np.ndarray) -> None:
+        self.ex, self.paths, self.pairs = extractor, paths, pairs
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, k: int) -> tuple[Any, Any, Any]:
+        from artlens.paintings.images import load_rgb
+
+        i, j, y = (int(v) for v in self.pairs[k])
+        va = self.ex.views(load_rgb(self.paths[i], notify=False))
+        vb = self.ex.views(load_rgb(self.paths[j], notify=False))
+        return torch.from_numpy(va), torch.from_numpy(vb), torch.tensor(float(y))
+
+
+def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierTrainConfig, run: Any,
+              train_paths: list[str], train_pairs_fn: Any, val_paths: list[str], val_pairs: np.ndarray) -> None:
+    """Stage 2: the last ``cfg.fine_tune_blocks`` backbone stages and the head trained end to end on
+    image pairs (metric kind) at ``cfg.fine_tune_lr``; BatchNorm statistics stay frozen. Updates
+    ``extractor.model`` and ``head`` in place."""
+    import lightning as L
+
+    backbone = extractor.model
+    unfreeze_last_blocks(backbone, cfg.fine_tune_blocks)
+    use_p = cfg.n_patches > 0
+
+    def codes(views: torch.Tensor) -> torch.Tensor:  # (B, V, 3, S, S) → (B, E)
+        b, v = views.shape[:2]
+        pooled = backbone.forward_head(backbone.forward_features(views.flatten(0, 1)), pre_logits=True)
+        pooled = pooled.view(b, v, -1)
+        return head(pooled[:, 0], pooled[:, 1:].mean(1) if use_p else None)
+
+    class FineTune(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone, self.head = backbone, head
+
+        def on_train_epoch_start(self) -> None:
+            self.backbone.eval()  # keep BatchNorm statistics (small batches on CPU)
+
+        def training_step(self, batch: Any, _: int) -> torch.Tensor:
+            va, vb, y = batch
+            loss = contrastive_loss(codes(va), codes(vb), y, cfg.margin)
+            self.log("train_loss", loss, on_epoch=True, on_step=False)
+            return loss
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            va, vb, y = batch
+            self.log("val_loss", contrastive_loss(codes(va), codes(vb), y, cfg.margin), on_epoch=True)
+
+        def configure_optimizers(self) -> Any:
+            params = [p for p in self.parameters() if p.requires_grad]
+            return torch.optim.AdamW(params, lr=cfg.fine_tune_lr, weight_decay=cfg.weight_decay)
+
+    ft_cfg = cfg.model_copy(update={"max_epochs": cfg.fine_tune_epochs, "max_steps": -1})
+    n = max(2, cfg.pairs_per_epoch // 16)
+    train_dl = torch.utils.data.DataLoader(_ImagePairs(extractor, train_paths, train_pairs_fn(n)), batch_size=4,
+                                           shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
+    val_dl = torch.utils.data.DataLoader(_ImagePairs(extractor, val_paths, val_pairs[: max(2, n // 4)]), batch_size=4)
+    from artlens.train.runs import fit
+
+    stage = run / "fine_tune"
+    stage.mkdir(exist_ok=True)
+    fit(FineTune(), train_dl, val_dl, ft_cfg, stage, resume=False)
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+    backbone.eval()
+    head.eval()
+
+
 def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, resume: bool = False,
                    extractor: FeatureExtractor | None = None, progress: bool = False) -> dict[str, Any]:
     """Train, calibrate, evaluate and save a verifier into ``out/model``; returns the metrics.
@@ -288,6 +375,14 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=progress,
         extra_callbacks=[_Redraw()])
     head = module.head.eval()
+    fine_tuned = False
+    if cfg.fine_tune_epochs > 0 and cfg.kind == "metric":
+        paths_tr = [f.paths[i] for i in split["train"]]
+        paths_va = [f.paths[i] for i in split["val"]]
+        fine_tune(head, extractor, cfg, run, paths_tr, lambda n: sampler.sample(n, epoch=10_000), paths_va, val_pairs)
+        f = extractor.extract(f.paths)  # features of the tuned backbone (never cached: same settings, new weights)
+        fva = sub(split["val"])
+        fine_tuned = True
 
     def eval_pairs(idx: np.ndarray, max_pairs: int = 20000) -> np.ndarray:
         if len(idx) < 2 or len(set(lab[idx])) < 2:
@@ -320,7 +415,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
         "trained_on": {"data": cfg.data, "label_column": cfg.label_column, "images": counts,
                        "unseen_artists": split_record["test_unseen"]},
         "backbone_checksum": extractor.checksum, "evaluation": evaluation, "train_config": cfg.model_dump()},
-        backbone=None if cfg.pretrained_backbone else extractor.model)
+        backbone=None if cfg.pretrained_backbone and not fine_tuned else extractor.model)
     (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "split_sizes": counts,
                                                      "artists": split_record, "verifier": asdict(vcfg)},
                                                     indent=2) + "\n")
