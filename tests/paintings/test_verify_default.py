@@ -1,0 +1,31 @@
+"""The verifier shipped with artlens loads offline and scores a pair through the CLI contract."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+
+
+def test_shipped_verifier_loads_and_scores(tmp_path, cli):
+    from artlens.paintings.verify import load_verifier, shipped_verifier_path
+
+    assert shipped_verifier_path() is not None
+    v = load_verifier()
+    assert v.config.kind == "metric" and v.config.calibration is not None and 0 < v.config.blend <= 1
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(2):
+        img = (rng.random((300, 260, 3)) * 255).astype(np.uint8)
+        paths.append(tmp_path / f"p{k}.jpg")
+        Image.fromarray(img).save(paths[-1])
+    code, out, err = cli("verify", *paths, "--json")
+    assert code == 0, err
+    row = json.loads(out)
+    assert 0.0 <= row["same_artist_probability"] <= 1.0
+    assert row["verifier"]["model_checksum"] == json.loads(
+        (shipped_verifier_path() / "config.json").read_text())["sha256"]
