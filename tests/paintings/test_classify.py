@@ -286,3 +286,48 @@ def test_blends_average_and_stacked_round_trip(clf, image, tmp_path):
     with pytest.raises(InvalidParameterError, match="same classes"):
         BlendedClassifier([clf, Classifier(ClassifierConfig(**{**clf.config.__dict__, "classes": ["x", "y", "z"]}),
                                            backbone=backbone, preprocess=prep)])
+
+
+# -- "stats" feature pooling ------------------------------------------------------------------------------
+
+
+def test_stats_pooling_is_channel_mean_and_std_of_the_last_stages():
+    from artlens.paintings.classify import feature_levels, forward_pooled
+
+    backbone, _ = _tiny_backbone()
+    levels = feature_levels(backbone, "stats")
+    n = len(backbone.blocks)
+    assert levels == [f"blocks.{i}" for i in range(n - 4, n)]
+    assert feature_levels(backbone, "avg") == []
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        pooled, maps = forward_pooled(backbone, x, "stats", levels)
+        h = backbone.bn1(backbone.conv_stem(x))
+        outs = []
+        for k, block in enumerate(backbone.blocks):
+            h = block(h)
+            if k >= n - 4:
+                outs.append(h)
+    expected = torch.cat([torch.cat([o.mean((2, 3)), o.flatten(2).std(2, correction=0)], 1) for o in outs], 1)
+    assert torch.allclose(pooled, expected, atol=1e-5)
+    assert [m.shape[1] for m in maps] == [o.shape[1] for o in outs]
+    with pytest.raises(InvalidParameterError):
+        feature_levels(backbone, "max")
+
+
+def test_stats_classifier_predicts_and_explains(image, tmp_path):
+    backbone, prep = _tiny_backbone()
+    cfg = ClassifierConfig(classes=["a", "b"], backbone=TINY, pretrained_backbone=False, n_tiles=2, max_side=400,
+                           hidden=8, feature_pooling="stats")
+    clf = Classifier(cfg, backbone=backbone, preprocess=prep)
+    chans = sum(backbone.blocks[int(name.split(".")[1])][-1].conv_pwl.out_channels for name in cfg.feature_levels)
+    assert cfg.feature_dim == 2 * chans == clf.extractor("grid").dim
+    assert clf.extractor("grid").config()["pooling"] == "stats"
+    [row] = clf.predict([image], tta=True)
+    assert len(row["predictions"]) == 2
+    cam = clf.grad_cam(image)
+    assert cam.global_map.shape == (180, 230) and cam.tile_map.shape == (180, 230)
+    assert cam.global_map.max() == pytest.approx(1.0, abs=0.01)  # resized from the 160-px view
+    loaded = load_classifier(save_classifier(clf.head, cfg, tmp_path / "m", backbone=backbone))
+    assert loaded.config.feature_levels == cfg.feature_levels
+    assert np.allclose(loaded.predict_proba([image])[1], clf.predict_proba([image])[1], atol=1e-5)

@@ -184,3 +184,30 @@ def test_cli_trains_a_swae_and_its_codes_index_and_search(cli, collection, tmp_p
 
     code, _, err = cli("paintings", "train-encoder", "--data", collection, "--kind", "vae", "--out", tmp_path / "x")
     assert code == 7 and "dae or swae" in err
+
+
+def test_folded_batchnorm_features_match_the_plain_backbone() -> None:
+    # the encoders read FeatureExtractor features, computed with batch norms folded into the convolutions
+    # (a speed-up); they must equal the unfolded backbone's to float rounding, also after its weights change
+    from artlens.models.backbones import create_backbone
+    from artlens.paintings.features import FeatureExtractor, fold_batchnorm
+
+    torch.manual_seed(0)
+    model, prep = create_backbone(TINY, pretrained=False)
+    for m in model.modules():  # non-trivial statistics, so that folding matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2.0)
+    fx = FeatureExtractor(TINY, model=model, preprocess=prep, n_patches=0)
+    x = torch.randn(3, 3, 64, 64)
+    for _ in range(2):
+        with torch.inference_mode():
+            maps = model.forward_features(x)
+            ref = model.forward_head(maps, pre_logits=True)
+        pooled, got_maps = fx.forward_views(x)
+        torch.testing.assert_close(pooled, ref, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(got_maps, maps, rtol=1e-4, atol=1e-5)
+        with torch.no_grad():
+            model.conv_stem.weight.mul_(1.5)  # weights change: the folded copy must follow
+    assert fx._folded is not None and type(model.bn1).__name__ == "BatchNormAct2d"  # the original is untouched
+    assert fold_batchnorm(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.BatchNorm2d(3))) is None

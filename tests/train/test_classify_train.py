@@ -198,7 +198,7 @@ def test_one_epoch_per_stage_training_writes_a_loadable_model(two_stage_run, col
     assert result["split_sizes"] == {"train": 9, "val": 3, "test": 6}
     assert [s["unfreeze"] for s in result["stages"]] == [0, 1]
     assert result["stages"][0]["seconds_per_epoch"] > 0
-    assert (run / "features_grid2.npz").is_file() and (run / "features_mirror0.npz").is_file()
+    assert (run / "features_stats_grid2.npz").is_file() and (run / "features_stats_mirror0.npz").is_file()
     assert (run / "model" / "backbone.safetensors").is_file()  # fine-tuned backbone is saved
     assert not list(run.rglob("*.pt")) and not list(run.rglob("*.pkl"))
     doc = json.loads((run / "model" / "config.json").read_text())
@@ -219,7 +219,7 @@ def test_resume_skips_finished_stages(two_stage_run, collection):
 
 
 def test_refit_on_train_and_val_with_sampler_and_global_variant(collection, tmp_path):
-    cfg = _cfg(collection, variant="global", balance="sampler", refit_train_val=True,
+    cfg = _cfg(collection, variant="global", balance="sampler", refit_train_val=True, feature_pooling="avg",
                stages=[Stage(unfreeze=0, epochs=2, lr=1e-3)])
     result = train_classifier(cfg, tmp_path / "run", report=None)
     assert result["refit_train_val"]["epochs_from_validation"] in (1, 2)

@@ -10,8 +10,9 @@ Hidden content does not follow the visible edges: an underdrawing line two pixel
 visible paint hides is cut across by visible-only superpixels and diluted in them, whereas regions
 drawn on both views follow it. On synthetic scenes (256 px, lines 2-5 px wide) the best pixel
 average precision that *any* per-region map can reach (each region painted with its true hidden
-fraction) was 0.79 for visible-only regions of 48 px and 0.92 for stacked ones
-(``benchmarks/bench_beneath.py`` prints the learned method's score for each segmentation).
+fraction) was 0.79 for visible-only regions of 48 px and 0.92 for stacked ones; the default regions
+are 32 px (``benchmarks/bench_beneath.py`` prints these ceilings and the learned method's score for
+each segmentation).
 
 **Node features.** Every region has the same feature layout in both graphs, so one encoder with
 shared weights reads both:
@@ -20,9 +21,9 @@ shared weights reads both:
   intensity in the region, its mean gradient magnitude and mean absolute Laplacian (texture). In
   the *other* graph the intensity is the other view itself (robustly normalised, and inverted for
   ``polarity="bright"``); in the *visible* graph it is the other view *as predicted from the
-  visible colours* by a robust quadratic regression fitted on the whole image
-  (:func:`artlens.beneath.heatmaps.fit_other_from_visible`). Where the visible image explains the
-  other view, the two view blocks agree;
+  visible colours* by a robust regression fitted on the image itself (the median other-view value
+  of each of 32 colour clusters, :func:`artlens.beneath.heatmaps.fit_other_from_visible`). Where
+  the visible image explains the other view, the two view blocks agree;
 - a *context block* (17 values), identical in both graphs: per visible band (R, G, B) the mean,
   standard deviation, minimum and maximum, the luminance texture (2 values), the centroid (row,
   column as fractions of the image height and width) and the log of the region's area relative to
@@ -228,7 +229,7 @@ def normalise_other(other: np.ndarray, *, polarity: str = "dark", valid: np.ndar
 
 
 # -- segmentation ----------------------------------------------------------------------------------------
-def segment(visible: np.ndarray, other: np.ndarray, *, on: str = "stacked", region_px: float = 48.0,
+def segment(visible: np.ndarray, other: np.ndarray, *, on: str = "stacked", region_px: float = 32.0,
             compactness: float = 0.2, sigma: float = 0.5, other_weight: float = 1.5) -> np.ndarray:
     """SLIC superpixels of the visible colours, the other view or both stacked.
 
@@ -374,7 +375,7 @@ def build_graphs(
     other: np.ndarray,
     *,
     segmentation: str = "stacked",
-    region_px: float = 48.0,
+    region_px: float = 32.0,
     compactness: float = 0.2,
     polarity: str = "dark",
     valid: np.ndarray | None = None,

@@ -9,16 +9,18 @@ content, and is named for what it is:
     is the other view *predicted* from the colours, and the other graph's. Range ``[0, 2]``
     (unit-length embeddings). Constant within a region.
 ``attention``
-    The GAT encoder's own attention (``return_attention_weights``): for each region, the attention
-    it receives from its neighbours in the *other* graph minus what it receives in the *visible*
-    graph, averaged over the heads and layers. Attention of a target region sums to one over its
-    incoming edges (softmax), so a region that its neighbours attend to more in the other view than
-    the visible view explains scores high. It explains the model, not the painting; only GAT models
-    have it.
+    The GAT encoder's own attention (``return_attention_weights``) of its last layer, averaged over
+    the heads: for each region, the attention it receives from its neighbours in the *visible*
+    graph minus what it receives in the *other* graph. The attention of each target region sums to
+    one over its incoming edges (softmax), so a region scores high when its neighbours stop
+    attending to it in the other view: when it looks unlike them there but not in the visible view.
+    It explains the model, not the painting, and ranks hidden content less well than the embedding
+    distance (``docs/beneath.md``); only GAT models have it.
 ``residual``
     Training-free baseline: the other view predicted from the visible colours by a robust
-    (Huber) quadratic regression fitted on the whole image, minus the observed other view (after
-    the polarity is applied, so that hidden content reads dark). Positive where the other view is
+    regression fitted on the image itself (the median other-view value of each of 32 colour
+    clusters; or one Huber-fitted quadratic of R, G, B), minus the observed other view (after the
+    polarity is applied, so that hidden content reads dark). Positive where the other view is
     darker than the colours explain. Per pixel.
 ``dark``
     The benchmark's naive baseline "the other view is dark": ``1 - other``. Per pixel.
@@ -50,7 +52,9 @@ __all__ = [
     "dark_map",
     "embedding_distance",
     "fit_other_from_visible",
+    "REGRESSIONS",
     "model_heatmaps",
+    "received_attention",
     "residual_map",
     "save_heatmap",
 ]
@@ -63,17 +67,17 @@ HEATMAPS: dict[str, dict[str, str]] = {
                    "shows what the visible colours do not explain, in the context of the neighbouring regions",
     },
     "attention": {
-        "label": "attention received: other minus visible graph",
-        "title": "GAT attention shift per region",
-        "meaning": "how much more attention the region receives from its neighbours in the other-view graph "
-                   "than in the visible graph (softmax attention of the GAT layers, mean over heads and layers); "
-                   "explains the model, not the painting",
+        "label": "attention received: visible minus other graph",
+        "title": "GAT attention withdrawn per region",
+        "meaning": "how much less attention the region receives from its neighbours in the other-view graph than "
+                   "in the visible graph (softmax attention of the last GAT layer, mean over heads); explains the "
+                   "model, not the painting",
     },
     "residual": {
         "label": "regression residual (predicted − observed)",
-        "title": "Robust RGB→other regression residual",
-        "meaning": "the other view predicted from the visible colours by a robust quadratic regression, minus the "
-                   "observed other view; positive where the other view is darker than the colours explain",
+        "title": "Robust colour→other regression residual",
+        "meaning": "the other view predicted from the visible colours (median of each of 32 colour clusters), minus "
+                   "the observed other view; positive where the other view is darker than the colours explain",
     },
     "dark": {
         "label": "1 − other view",
@@ -93,37 +97,63 @@ def _design(rgb: np.ndarray, degree: int) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def fit_other_from_visible(visible: np.ndarray, other: np.ndarray, *, valid: np.ndarray | None = None,
-                           degree: int = 2, max_samples: int = 100_000, iterations: int = 10, seed: int = 0
-                           ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Predict the other view from the visible colours: robust polynomial regression, one fit per image.
+KMEANS_SAMPLES = 20_000
+"""Pixels whose colours the k-means of ``model="clusters"`` runs on (the medians use the whole sample)."""
+REGRESSIONS = ("clusters", "polynomial")
+"""How :func:`fit_other_from_visible` predicts the other view: per colour cluster, or one polynomial."""
 
-    Iteratively reweighted least squares with Huber weights (``k = 1.345`` robust standard
-    deviations, the scale re-estimated by the median absolute deviation at each step), on at most
-    ``max_samples`` random pixels. Hidden content and decoys are a minority of the pixels, so the
-    fit follows the paint and the residual shows what the paint does not explain.
+
+def fit_other_from_visible(visible: np.ndarray, other: np.ndarray, *, model: str = "clusters", clusters: int = 32,
+                           degree: int = 2, valid: np.ndarray | None = None, max_samples: int = 100_000,
+                           iterations: int = 10, seed: int = 0) -> tuple[np.ndarray, dict[str, Any]]:
+    """Predict the other view from the visible colours by a robust regression fitted on the image itself.
+
+    ``model="clusters"`` (default): a robust piecewise-constant regression. The colours of a random
+    pixel sample are grouped by k-means (``clusters`` groups, k-means++ seeding); each group predicts
+    the *median* other-view value of its sampled pixels, and every pixel gets the prediction of the
+    group whose centre is nearest to its colour. Each paint of a painting has its own response in the
+    infrared (or to X-rays) that no single formula of its colour captures; the median per colour
+    group follows each paint and ignores hidden content as long as it covers under half of the group.
+
+    ``model="polynomial"``: one polynomial of R, G, B (``degree`` 1 or 2) fitted by iteratively
+    reweighted least squares with Huber weights (``k = 1.345`` robust standard deviations, the scale
+    re-estimated by the median absolute deviation at each step).
+
+    In both cases hidden content and decoys are a minority of the pixels, so the fit follows the
+    paint and the residual shows what the paint does not explain.
 
     Args:
         visible: ``(H, W, 3)`` colours in ``[0, 1]`` (or uint8).
         other: ``(H, W)`` other view (e.g. normalised by :func:`artlens.beneath.graphs.normalise_other`).
+        model: :data:`REGRESSIONS`.
+        clusters: colour groups of ``model="clusters"``.
+        degree: polynomial degree of ``model="polynomial"``: 1 (affine) or 2 (with the six products).
         valid: ``(H, W)`` bool pixels to fit on (default all).
-        degree: 1 (affine in R, G, B) or 2 (with the six products).
         max_samples: pixels sampled for the fit.
-        iterations: IRLS iterations.
-        seed: seed of the pixel sample.
+        iterations: IRLS (polynomial) or k-means (clusters) iterations.
+        seed: seed of the pixel sample and of the k-means seeding.
 
     Returns:
-        ``(predicted (H, W) float32, info)`` with ``info = {"coefficients", "scale", "r2"}`` (``scale``:
-        robust standard deviation of the residual).
+        ``(predicted (H, W) float32, info)``; ``info`` holds ``model``, ``scale`` (robust standard
+        deviation of the residual on the sample), ``r2`` and ``coefficients`` (polynomial) or
+        ``centres`` and ``medians`` (clusters).
+
+    References:
+        Huber, P. J. (1964); Arthur, D. and Vassilvitskii, S. (2007). k-means++: the advantages of careful
+        seeding. SODA, 1027-1035.
 
     Example:
         >>> rgb = np.random.default_rng(0).random((8, 8, 3))
-        >>> pred, info = fit_other_from_visible(rgb, 0.2 + 0.5 * rgb[..., 0], degree=1)
+        >>> pred, info = fit_other_from_visible(rgb, 0.2 + 0.5 * rgb[..., 0], model="polynomial", degree=1)
         >>> bool(np.allclose(pred, 0.2 + 0.5 * rgb[..., 0], atol=1e-6))
         True
     """
+    if model not in REGRESSIONS:
+        raise InvalidParameterError(f"unknown regression {model!r}; expected one of {', '.join(REGRESSIONS)}")
     if degree not in (1, 2):
         raise InvalidParameterError(f"degree must be 1 or 2, got {degree}")
+    if not 2 <= clusters <= 1024:
+        raise InvalidParameterError(f"clusters must lie in 2..1024, got {clusters}")
     rgb = np.asarray(visible)
     rgb = rgb.astype(np.float64) / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
     oth = np.asarray(other, dtype=np.float64)
@@ -134,38 +164,78 @@ def fit_other_from_visible(visible: np.ndarray, other: np.ndarray, *, valid: np.
     idx = np.flatnonzero(valid.ravel()) if valid is not None else np.arange(y_all.size)
     if idx.size < 16:
         raise InvalidImageError("too few valid pixels to fit the regression")
+    rng = np.random.default_rng(seed)
     if idx.size > max_samples:
-        idx = np.random.default_rng(seed).choice(idx, max_samples, replace=False)
-    X, y = _design(flat_rgb[idx], degree), y_all[idx]
+        idx = rng.choice(idx, max_samples, replace=False)
+    y = y_all[idx]
+    if model == "clusters":
+        pred, info = _fit_clusters(flat_rgb, flat_rgb[idx], y, clusters, iterations, rng)
+    else:
+        pred, info = _fit_polynomial(flat_rgb, flat_rgb[idx], y, degree, iterations)
+    r = y - pred[idx]
+    info["scale"] = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-6
+    info["r2"] = 1.0 - float(np.var(r)) / max(float(np.var(y)), 1e-12)
+    return pred.reshape(oth.shape).astype(np.float32), info
+
+
+def _fit_clusters(flat_rgb: np.ndarray, x: np.ndarray, y: np.ndarray, k: int, iterations: int,
+                  rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    import warnings
+
+    from scipy.cluster.vq import kmeans2
+    from scipy.spatial import cKDTree
+
+    xs = x[rng.choice(len(x), min(len(x), KMEANS_SAMPLES), replace=False)]
+    k = min(k, len(np.unique(xs, axis=0)))
+    with warnings.catch_warnings():  # "One of the clusters is empty": handled below
+        warnings.simplefilter("ignore")
+        centres, lab = kmeans2(xs, k, iter=iterations, minit="++", seed=rng)
+    counts = np.bincount(lab, minlength=len(centres))
+    centres = centres[counts >= min(5, counts.max())]
+    lab = cKDTree(centres).query(x)[1]
+    order = np.argsort(lab, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(lab, minlength=len(centres)))]
+    ys = y[order]
+    medians = np.array([np.median(ys[a:b]) if b > a else np.median(y) for a, b in zip(starts[:-1], starts[1:],
+                                                                                      strict=True)])
+    pred = np.empty(len(flat_rgb))
+    tree = cKDTree(centres)
+    step = 1 << 20
+    for a in range(0, len(flat_rgb), step):
+        pred[a : a + step] = medians[tree.query(flat_rgb[a : a + step])[1]]
+    return pred, {"model": "clusters", "clusters": int(len(centres)), "centres": centres.round(5).tolist(),
+                  "medians": medians.round(5).tolist()}
+
+
+def _fit_polynomial(flat_rgb: np.ndarray, x: np.ndarray, y: np.ndarray, degree: int, iterations: int
+                    ) -> tuple[np.ndarray, dict[str, Any]]:
+    X = _design(x, degree)
     w = np.ones(len(y))
     beta = np.zeros(X.shape[1])
-    scale = 1.0
     ridge = 1e-6 * np.eye(X.shape[1])
     for _ in range(iterations):
         Xw = X * w[:, None]
         beta = np.linalg.solve(Xw.T @ X + ridge, Xw.T @ y)
         r = y - X @ beta
         scale = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-6
-        k = 1.345 * scale
-        w = np.where(np.abs(r) <= k, 1.0, k / np.maximum(np.abs(r), 1e-12))
-    pred = np.empty(y_all.size)
+        kh = 1.345 * scale
+        w = np.where(np.abs(r) <= kh, 1.0, kh / np.maximum(np.abs(r), 1e-12))
+    pred = np.empty(len(flat_rgb))
     step = 1 << 20
-    for a in range(0, y_all.size, step):
+    for a in range(0, len(flat_rgb), step):
         pred[a : a + step] = _design(flat_rgb[a : a + step], degree) @ beta
-    r = y - X @ beta
-    r2 = 1.0 - float(np.var(r)) / max(float(np.var(y)), 1e-12)
-    return pred.reshape(oth.shape).astype(np.float32), {"coefficients": [float(b) for b in beta],
-                                                        "scale": scale, "r2": r2, "degree": degree}
+    return pred, {"model": "polynomial", "degree": degree, "coefficients": [float(b) for b in beta]}
 
 
-def residual_map(visible: np.ndarray, other: np.ndarray, *, valid: np.ndarray | None = None, degree: int = 2,
-                 seed: int = 0) -> np.ndarray:
-    """The ``residual`` heatmap: other view predicted from the colours minus the observed other view.
+def residual_map(visible: np.ndarray, other: np.ndarray, *, valid: np.ndarray | None = None, model: str = "clusters",
+                 seed: int = 0, **kwargs: Any) -> np.ndarray:
+    """The ``residual`` heatmap: other view predicted from the colours (:func:`fit_other_from_visible`,
+    default ``model="clusters"``) minus the observed other view.
 
     ``other`` should already read dark where hidden content is (``normalise_other``). Returns
     ``(H, W)`` float32 in the other view's units.
     """
-    pred, _ = fit_other_from_visible(visible, other, valid=valid, degree=degree, seed=seed)
+    pred, _ = fit_other_from_visible(visible, other, valid=valid, model=model, seed=seed, **kwargs)
     return (pred - np.asarray(other, dtype=np.float32)).astype(np.float32)
 
 
@@ -192,22 +262,20 @@ def model_heatmaps(model: Any, graphs: GraphPair) -> dict[str, np.ndarray]:
         out = {"embedding_distance": model.distance(zv, zo).numpy().astype(np.float32)}
         if att_v:
             n = graphs.num_nodes
-            out["attention"] = (_received(att_o, n) - _received(att_v, n)).astype(np.float32)
+            out["attention"] = (received_attention(att_v, n) - received_attention(att_o, n)).astype(np.float32)
         if getattr(model, "head", None) is not None:
             out["head"] = torch.sigmoid(model.head_logit(zv, zo)).numpy().astype(np.float32)
     return out
 
 
-def _received(attentions: list[tuple[Any, Any]], n: int) -> np.ndarray:
-    """Attention each node receives as a *source* (summed over the edges leaving it, self-loops
-    excluded), averaged over heads and layers."""
-    total = np.zeros(n)
-    for edge_index, alpha in attentions:
-        src, dst = edge_index[0].numpy(), edge_index[1].numpy()
-        a = alpha.numpy().mean(axis=1)
-        keep = src != dst
-        total += np.bincount(src[keep], weights=a[keep], minlength=n)
-    return total / max(len(attentions), 1)
+def received_attention(attentions: list[tuple[Any, Any]], n: int) -> np.ndarray:
+    """Attention each node receives as a *source* in the last layer: summed over the edges leaving it
+    (self-loops excluded), averaged over the heads. ``(n,)``."""
+    edge_index, alpha = attentions[-1]
+    src, dst = edge_index[0].numpy(), edge_index[1].numpy()
+    a = alpha.numpy().mean(axis=1)
+    keep = src != dst
+    return np.bincount(src[keep], weights=a[keep], minlength=n)
 
 
 def embedding_distance(model: Any, graphs: GraphPair) -> np.ndarray:

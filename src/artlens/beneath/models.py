@@ -99,6 +99,8 @@ class BeneathEncoder(nn.Module):
             raise InvalidParameterError(f"hidden ({hidden}) must be divisible by heads ({heads})")
         gnn = pyg().nn
         self.conv_kind, self.in_dim = conv, in_dim
+        self.config = {"in_dim": in_dim, "hidden": hidden, "out_dim": out_dim, "layers": layers, "heads": heads,
+                       "dropout": dropout, "head": head}
         self.register_buffer("feature_mean", torch.zeros(in_dim))
         self.register_buffer("feature_std", torch.ones(in_dim))
         self.inp = nn.Linear(in_dim, hidden)
@@ -114,6 +116,11 @@ class BeneathEncoder(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(hidden, out_dim)
         self.head = nn.Sequential(nn.Linear(2 * out_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1)) if head else None
+
+    def architecture(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this architecture (saved in checkpoints; ``conv`` is implied by
+        the registered name)."""
+        return dict(self.config)
 
     def set_feature_scaling(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Store the training features' mean and standard deviation (used to standardise inputs)."""
@@ -185,14 +192,14 @@ def contrastive_loss(d: torch.Tensor, same: torch.Tensor, margin: float = 1.0,
 
 @register_model(family="beneath")
 def beneath_gat(**kwargs: Any) -> BeneathEncoder:
-    """Siamese GAT (GATv2) encoder: 2 layers, 32 wide, 4 heads, 16-d embeddings."""
-    return BeneathEncoder(**{"hidden": 32, "out_dim": 16, "layers": 2, "heads": 4, **kwargs, "conv": "gat"})
+    """Siamese GAT (GATv2) encoder: 2 layers, 64 wide, 4 heads, 32-d embeddings."""
+    return BeneathEncoder(**{"hidden": 64, "out_dim": 32, "layers": 2, "heads": 4, **kwargs, "conv": "gat"})
 
 
 @register_model(family="beneath")
 def beneath_gcn(**kwargs: Any) -> BeneathEncoder:
-    """Siamese GCN encoder: 2 layers, 32 wide, 16-d embeddings."""
-    return BeneathEncoder(**{"hidden": 32, "out_dim": 16, "layers": 2, **kwargs, "conv": "gcn"})
+    """Siamese GCN encoder: 2 layers, 64 wide, 32-d embeddings."""
+    return BeneathEncoder(**{"hidden": 64, "out_dim": 32, "layers": 2, **kwargs, "conv": "gcn"})
 
 
 @register_model(family="beneath")

@@ -33,8 +33,10 @@ def train(
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone", help="timm backbone name."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained",
                                     help="ImageNet weights (offline for Lite0); --no-pretrained for tests."),
-    tiles: int = typer.Option(8, "--tiles", help="Full-resolution tiles per image (cached; all used at evaluation)."),
-    tiles_per_step: int = typer.Option(4, "--tiles-per-step", help="Random tiles per image in each training step."),
+    feature_pooling: str = typer.Option("stats", "--features",
+                                        help="stats (channel mean/std of mid-level stages) or avg (pooled output)."),
+    tiles: int = typer.Option(4, "--tiles", help="Full-resolution tiles per image (cached; all used at evaluation)."),
+    tiles_per_step: int = typer.Option(2, "--tiles-per-step", help="Random tiles per image in each training step."),
     max_side: int = typer.Option(1024, "--max-side", help="Long side (px) that images are reduced to before tiling."),
     hidden: int = typer.Option(512, "--hidden", help="Branch width (0: linear on the features)."),
     dropout: float = typer.Option(0.3, "--dropout"),
@@ -74,6 +76,8 @@ def train(
         raise InvalidParameterError(f"--variant must be two_branch, global or patch, got {variant!r}")
     if balance not in ("loss", "sampler", "none"):
         raise InvalidParameterError(f"--balance must be loss, sampler or none, got {balance!r}")
+    if feature_pooling not in ("stats", "avg"):
+        raise InvalidParameterError(f"--features must be stats or avg, got {feature_pooling!r}")
     if pooling not in ("attention", "mean"):
         raise InvalidParameterError(f"--pooling must be attention or mean, got {pooling!r}")
     if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1:
@@ -82,7 +86,8 @@ def train(
         cfg = ClassifierTrainConfig(
             data=str(data), label_column=label, split_column=split_column or None,
             images_dir=str(images) if images else None, variant=variant, backbone=backbone,
-            pretrained_backbone=pretrained, n_tiles=tiles, tiles_per_step=tiles_per_step, max_side=max_side,
+            pretrained_backbone=pretrained, feature_pooling=feature_pooling, n_tiles=tiles,
+            tiles_per_step=tiles_per_step, max_side=max_side,
             hidden=hidden, dropout=dropout, pooling=pooling, balance=balance, label_smoothing=label_smoothing,
             color_jitter=color_jitter, batch_size=batch_size, patience=patience, refit_train_val=refit,
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,

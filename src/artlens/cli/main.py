@@ -12,6 +12,7 @@ import warnings
 import typer
 
 from artlens import __version__
+from artlens.cli import beneath as beneath_cmd
 from artlens.cli import canvas as canvas_cmd
 from artlens.cli import catalog as catalog_cmd
 from artlens.cli import classify as classify_cmd
@@ -39,6 +40,7 @@ app.add_typer(canvas_cmd.app, name="canvas")
 app.add_typer(catalog_cmd.app, name="catalog")
 app.add_typer(collect_cmd.app, name="collect")
 app.add_typer(paintings_cmd.app, name="paintings")
+app.add_typer(beneath_cmd.app, name="beneath")
 app.add_typer(classify_cmd.app, name="classify")
 app.command("demo")(demo_cmd.demo)
 app.command("index")(search_cmd.index)

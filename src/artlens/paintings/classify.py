@@ -10,7 +10,9 @@ A painting is seen twice (see :mod:`artlens.paintings.features`):
   by gated attention (Ilse et al. 2018) or by their mean, so any number of tiles can be given.
 
 The two branch vectors are concatenated (fused) before one linear classifier.
-``variant="global"`` and ``variant="patch"`` keep one branch only, for comparisons.
+``variant="global"`` and ``variant="patch"`` keep one branch only, for comparisons. Each view
+becomes one vector either as the backbone's pooled output (``"avg"``) or as the channel means and
+standard deviations of its last block stages (``"stats"``, :data:`FEATURE_POOLINGS`).
 
 The backbone is a timm model (:func:`artlens.models.backbones.create_backbone`; offline
 ImageNet Lite0 by default). With a frozen backbone only the head is trained, on cached features;
@@ -26,6 +28,8 @@ References:
     M. Ilse, J. M. Tomczak, M. Welling, "Attention-based deep multiple instance learning", ICML 2018.
     R. R. Selvaraju et al., "Grad-CAM: Visual explanations from deep networks via gradient-based
     localization", ICCV 2017.
+    X. Huang, S. Belongie, "Arbitrary style transfer in real-time with adaptive instance
+    normalization", ICCV 2017 (channel mean and standard deviation as style statistics).
     A. Lecoutre, B. Negrevergne, F. Yger, "Recognizing art style automatically in painting with deep
     learning", ACML 2017 (RASTA; the Wikipaintings style labels).
 
@@ -114,6 +118,62 @@ def normalise_views(crops: Sequence[Image.Image], mean: Sequence[float], std: Se
     return ((arr - m) / s).transpose(0, 3, 1, 2).copy()
 
 
+FEATURE_POOLINGS = ("avg", "stats")
+"""How backbone feature maps become one vector per view: ``"avg"`` — the backbone's own pooled
+features (global average of the last feature maps, 1280-d for Lite0); ``"stats"`` — the mean and
+standard deviation over space of every channel of several intermediate stages (for Lite0 the last
+four block stages, 80 + 112 + 192 + 320 channels → 1408-d). Channel statistics of mid-level maps
+describe texture and colour handling rather than objects, which is what style is about (the Gram
+and moment statistics of Gatys et al. 2016 and Huang & Belongie 2017)."""
+
+
+def feature_levels(backbone: nn.Module, pooling: str = "stats", n: int = 4) -> list[str]:
+    """Names of the backbone modules whose outputs ``"stats"`` pooling summarises: the last ``n``
+    stages of ``backbone.blocks`` (EfficientNet, MobileNet... in timm), otherwise the last ``n``
+    modules of timm's ``feature_info``; ``[]`` for ``"avg"`` pooling."""
+    if pooling not in FEATURE_POOLINGS:
+        raise InvalidParameterError(f"unknown feature pooling {pooling!r}; use avg or stats")
+    if pooling == "avg":
+        return []
+    blocks = getattr(backbone, "blocks", None)
+    if isinstance(blocks, nn.Sequential) and len(blocks) >= 2:
+        return [f"blocks.{i}" for i in range(max(0, len(blocks) - n), len(blocks))]
+    info = getattr(backbone, "feature_info", None)
+    names = [f["module"] for f in info] if isinstance(info, list) else list(info.module_name()) if info else []
+    if not names:
+        raise InvalidParameterError("this backbone exposes no stages for 'stats' pooling; use avg")
+    return [n.replace("_", ".") if n not in dict(backbone.named_modules()) else n for n in names[-n:]]
+
+
+def forward_pooled(backbone: nn.Module, x: torch.Tensor, pooling: str = "avg", levels: Sequence[str] = ()
+                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One feature vector per view and the feature maps it was pooled from.
+
+    Shape:
+        x: ``(B, 3, S, S)`` normalised views → ``(B, D)`` and a list of ``(B, C_l, h_l, w_l)`` maps
+        (the last feature maps for ``"avg"``; the outputs of ``levels`` for ``"stats"``, whose
+        per-channel mean and standard deviation are concatenated level by level).
+    """
+    if pooling == "avg":
+        maps = backbone.forward_features(x)
+        return backbone.forward_head(maps, pre_logits=True), [maps]
+    if pooling != "stats":
+        raise InvalidParameterError(f"unknown feature pooling {pooling!r}; use avg or stats")
+    modules = dict(backbone.named_modules())
+    missing = [n for n in levels if n not in modules]
+    if missing or not levels:
+        raise InvalidParameterError(f"backbone has no module(s) {missing or 'given'} for 'stats' pooling")
+    outs: list[torch.Tensor] = []
+    handles = [modules[n].register_forward_hook(lambda _m, _i, o: outs.append(o)) for n in levels]
+    try:
+        backbone.forward_features(x)
+    finally:
+        for h in handles:
+            h.remove()
+    stats = [torch.cat([o.mean(dim=(2, 3)), o.flatten(2).std(dim=2, correction=0)], dim=1) for o in outs]
+    return torch.cat(stats, dim=1), outs
+
+
 class ViewExtractor(FeatureExtractor):
     """:class:`~artlens.paintings.features.FeatureExtractor` with other views of the same image.
 
@@ -124,15 +184,32 @@ class ViewExtractor(FeatureExtractor):
     - ``"mirror"`` — the same views of the image mirrored left-right (augmentation and TTA);
     - ``"centre"`` — one view: shorter side resized to the input size, centre crop (the usual
       ImageNet evaluation view; used by the logistic-regression baseline).
+
+    ``pooling`` (:data:`FEATURE_POOLINGS`): ``"avg"`` keeps the extractor's features (and cache
+    key); ``"stats"`` returns channel statistics of intermediate stages (:func:`forward_pooled`).
     """
 
-    def __init__(self, backbone: str | None = None, *, view: str = "grid", **kwargs: Any) -> None:
+    def __init__(self, backbone: str | None = None, *, view: str = "grid", pooling: str = "avg",
+                 **kwargs: Any) -> None:
         if view not in ("grid", "mirror", "centre"):
             raise InvalidParameterError(f"unknown view {view!r}; use grid, mirror or centre")
         if view == "centre":
             kwargs["n_patches"] = 0
+        self.pooling, self.levels = "avg", []
         super().__init__(backbone, **kwargs)
         self.view = view
+        self.levels = feature_levels(self.model, pooling)
+        self.pooling = pooling
+        if pooling != "avg":
+            self.dim = self._probe_dim()
+
+    def forward_views(self, x: Any) -> tuple[Any, Any]:
+        if self.pooling == "avg":
+            return super().forward_views(x)
+        with torch.inference_mode():
+            x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+            pooled, maps = forward_pooled(self.model, x, self.pooling, self.levels)
+        return pooled, maps[-1]
 
     def views(self, img: Image.Image) -> np.ndarray:
         if self.view == "mirror":
@@ -152,6 +229,8 @@ class ViewExtractor(FeatureExtractor):
         c = super().config()
         if self.view != "grid":
             c["view"] = self.view
+        if self.pooling != "avg":
+            c["pooling"], c["levels"] = self.pooling, list(self.levels)
         return c
 
 
@@ -300,14 +379,16 @@ class ImageClassifier(nn.Module):
         views: ``(B, 1 + T, 3, S, S)`` — the global view first, then ``T`` tiles → logits ``(B, K)``.
     """
 
-    def __init__(self, backbone: nn.Module, head: TwoBranchHead) -> None:
+    def __init__(self, backbone: nn.Module, head: TwoBranchHead, *, pooling: str = "avg",
+                 levels: Sequence[str] = ()) -> None:
         super().__init__()
         self.backbone, self.head = backbone, head
+        self.pooling, self.levels = pooling, list(levels)
 
     def pooled(self, views: torch.Tensor) -> torch.Tensor:
         """Pooled backbone features ``(B, 1 + T, D)`` of ``(B, 1 + T, 3, S, S)`` views."""
         b, v = views.shape[:2]
-        feats = self.backbone.forward_head(self.backbone.forward_features(views.flatten(0, 1)), pre_logits=True)
+        feats, _ = forward_pooled(self.backbone, views.flatten(0, 1), self.pooling, self.levels)
         return feats.reshape(b, v, -1)
 
     def forward(self, views: torch.Tensor) -> torch.Tensor:
@@ -341,7 +422,9 @@ class ClassifierConfig:
     pretrained_backbone: bool = True
     backbone_checkpoint: str | None = None
     feature_dim: int = 0
-    n_tiles: int = 8  # grid tiles per image at evaluation (and cached for training)
+    feature_pooling: str = "avg"
+    feature_levels: list[str] = field(default_factory=list)
+    n_tiles: int = 4  # grid tiles per image at evaluation (and cached for training)
     max_side: int = 1024
     hidden: int = 512
     dropout: float = 0.3
@@ -427,11 +510,13 @@ class Classifier:
                                                    and config.backbone_checkpoint is None,
                                                    checkpoint=config.backbone_checkpoint)
         self.backbone, self.preprocess = backbone.eval(), preprocess
-        if not config.feature_dim:
-            config.feature_dim = int(getattr(backbone, "num_features", 0))
-        self.head = (head if head is not None else config.head()).eval()
+        if config.feature_pooling != "avg" and not config.feature_levels:
+            config.feature_levels = feature_levels(backbone, config.feature_pooling)
         self.checksum, self.source = checksum, source
         self._extractors: dict[tuple[str, int], ViewExtractor] = {}
+        if not config.feature_dim:
+            config.feature_dim = self.extractor("grid", 0).dim
+        self.head = (head if head is not None else config.head()).eval()
 
     @property
     def classes(self) -> list[str]:
@@ -451,7 +536,7 @@ class Classifier:
 
             name = self.config.backbone
             ex = ViewExtractor(name, view=view, n_patches=n, max_side=self.config.max_side, workers=workers,
-                               model=self.backbone, preprocess=self.preprocess)
+                               model=self.backbone, preprocess=self.preprocess, pooling=self.config.feature_pooling)
             if name == LITE0 and (not self.config.pretrained_backbone or self.config.backbone_checkpoint):
                 ex.checksum = None  # not the stock weights
             self._extractors[key] = ex
@@ -494,7 +579,7 @@ class Classifier:
         paths = [str(p) for p in paths]
         if tiles == "all" and self.config.uses_tiles:
             return self._predict_all_tiles(paths, tta)
-        n = None if tiles is None else _tile_count(tiles)
+        n = None if tiles is None or not self.config.uses_tiles else _tile_count(tiles)
         f = self.extractor("grid", n).extract(paths)
         mirrored = self.extractor("mirror", 0).extract(f.paths) if tta and self.config.uses_global else None
         return f.paths, self.probabilities(f, mirrored), f.failures
@@ -523,7 +608,8 @@ class Classifier:
 
     def _pooled(self, views: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            return self.backbone.forward_head(self.backbone.forward_features(views), pre_logits=True).float().numpy()
+            pooled, _ = forward_pooled(self.backbone, views, self.config.feature_pooling, self.config.feature_levels)
+            return pooled.float().numpy()
 
     def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool = False,
                 tiles: int | str | None = None) -> list[dict[str, Any]]:
@@ -558,11 +644,14 @@ class Classifier:
                  n_tiles: int | str | None = None) -> GradCam:
         """Grad-CAM of the prediction for ``path`` over the global view and over every tile.
 
-        The gradient of the class logit with respect to the backbone's last feature maps of each
-        view, averaged over space, weights those maps; the positive part of the weighted sum,
-        upsampled to the view, shows which regions raised the class's score. The global view's map
-        is stretched back onto the image; the tiles' maps are pasted at their places (their common
-        maximum keeps them comparable, so a tile that mattered little stays dark).
+        The gradient of the class logit with respect to the feature maps that the features are
+        pooled from (the last feature maps for ``"avg"`` pooling; each summarised stage for
+        ``"stats"``), averaged over space, weights those maps; the positive part of the weighted
+        sum, upsampled to the view, shows which regions raised the class's score. With several
+        stages, each stage's maps are scaled by their maximum over all views and averaged. The
+        global view's map is stretched back onto the image; the tiles' maps are pasted at their
+        places (their common maximum keeps them comparable, so a tile that mattered little stays
+        dark).
 
         Args:
             path: the image.
@@ -580,20 +669,21 @@ class Classifier:
         views, grid, boxes = self.image_views(img, n)
         x = torch.from_numpy(views)
         self.head.eval()
+        s = self.size
         with torch.enable_grad():
-            with torch.no_grad():
-                maps = self.backbone.forward_features(x)
-            maps = maps.detach().float().requires_grad_(True)
-            pooled = self.backbone.forward_head(maps, pre_logits=True)
+            x.requires_grad_(True)  # builds the graph even when the backbone's weights are frozen
+            pooled, maps = forward_pooled(self.backbone, x, self.config.feature_pooling, self.config.feature_levels)
             tiles = pooled[None, 1:] if len(boxes) else None
             logits = self.head(pooled[:1] if self.config.uses_global else None, tiles)[0]
             c = int(torch.argmax(logits)) if target is None else self._class_index(target)
-            grads = torch.autograd.grad(logits[c], maps)[0]
+            grads = torch.autograd.grad(logits[c], maps)
         prob = float(torch.softmax(logits.detach(), 0)[c])
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        cams = torch.relu((weights * maps.detach()).sum(1, keepdim=True))
-        s = self.size
-        cams = nn.functional.interpolate(cams, size=(s, s), mode="bilinear", align_corners=False)[:, 0].numpy()
+        cams = np.zeros((len(views), s, s), np.float32)
+        for m, g in zip(maps, grads, strict=True):
+            cam = torch.relu((g.mean(dim=(2, 3), keepdim=True) * m.detach()).sum(1, keepdim=True)).float()
+            cam = nn.functional.interpolate(cam, size=(s, s), mode="bilinear", align_corners=False)[:, 0].numpy()
+            cams += cam / cam.max() if cam.max() > 0 else cam
+        cams /= len(maps)
         gw, gh = grid.size
         out_w, out_h = _map_size(img.size, self.config.max_side)
         global_map = tile_map = None
@@ -605,7 +695,7 @@ class Classifier:
             tc = cams[1:]
             top = float(tc.max()) if tc.size and tc.max() > 0 else 1.0
             with torch.inference_mode():
-                wts = self.head.tile_weights(pooled[None, 1:].detach())[0].numpy()
+                wts = self.head.tile_weights(pooled[None, 1:].detach().float())[0].numpy()
             canvas = np.zeros((gh, gw), np.float32)
             for b, m, wt in zip(boxes, tc, wts, strict=True):
                 m = (m / top).astype(np.float32)
@@ -702,11 +792,12 @@ class BlendedClassifier:
             if tiles == "all":
                 results.append(m.predict_proba(paths, tta=tta, tiles=tiles))
                 continue
+            n = None if tiles is None or not m.config.uses_tiles else _tile_count(tiles)
             key = (m.config.backbone, m.config.backbone_checkpoint, m.config.pretrained_backbone,
-                   m.config.n_tiles if tiles is None or not m.config.uses_tiles else tiles,
-                   m.config.uses_tiles, m.config.max_side)
+                   m.config.feature_pooling, tuple(m.config.feature_levels),
+                   (m.config.n_tiles if n is None else n) if m.config.uses_tiles else 0, m.config.max_side)
             if key not in cache:
-                f = m.extractor("grid", None if tiles is None else _tile_count(tiles)).extract(paths)
+                f = m.extractor("grid", n).extract(paths)
                 mir = m.extractor("mirror", 0).extract(f.paths) if tta else None
                 cache[key] = (f, mir)
             f, mir = cache[key]

@@ -82,7 +82,7 @@ class BeneathTrainConfig(BaseModel):
     nir_absorption: float = 0.6  # largest random extra K above 750 nm
     pairs: str | None = None  # CSV visible,other of real band pairs
     segmentation: str = "stacked"
-    region_px: float = 48.0
+    region_px: float = 32.0
     compactness: float = 0.2
     margin: float = 1.0
     consistent_below: float = 0.1
@@ -427,7 +427,8 @@ def train_beneath_model(cfg: BeneathTrainConfig, run_dir: str | os.PathLike[str]
     if not cfg.model.startswith("beneath_"):
         from artlens.models import list_models
 
-        raise InvalidParameterError(f"model must be a beneath model; valid models: {', '.join(list_models('beneath_*'))}")
+        valid = ", ".join(list_models("beneath_*"))
+        raise InvalidParameterError(f"model must be a beneath model; valid models: {valid}")
     if cfg.synthetic < 1 and not cfg.pairs:
         raise InvalidParameterError("nothing to train on: give synthetic scenes (--synthetic N) and/or --pairs CSV")
     run, cfg = open_run(run_dir, cfg, resume=resume)
@@ -463,10 +464,7 @@ def train_beneath_model(cfg: BeneathTrainConfig, run_dir: str | os.PathLike[str]
             a.append(b["area"].numpy())
         metrics["val_pixel_ap"] = pixel_average_precision(np.concatenate(d), np.concatenate(h), np.concatenate(a))
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
-    kwargs = dict(cfg.model_kwargs)
-    if cfg.head_weight > 0:
-        kwargs["head"] = True
-    out = save_checkpoint(model, cfg.model, kwargs, run / "model", extra={
+    out = save_checkpoint(model, cfg.model, model.architecture(), run / "model", extra={
         "task": "beneath_difference",
         "output": "per-region embedding distance between the visible and the other view (higher = differs)",
         "graphs": {"segmentation": cfg.segmentation, "region_px": cfg.region_px, "compactness": cfg.compactness},

@@ -9,8 +9,9 @@ cosine schedule after a linear warm-up, early stopping on the validation loss an
 checkpoint (``RUN/stage-N/``):
 
 - a stage with ``unfreeze = 0`` keeps the backbone frozen: every image's features (global view,
-  ``n_tiles`` grid tiles at full resolution and the mirrored global view) are computed **once** and
-  cached (``RUN/features_*.npz``, :func:`~artlens.paintings.features.cached_features`); the head
+  ``n_tiles`` grid tiles at full resolution and the mirrored global view; ``feature_pooling``
+  ``"stats"`` by default, see :data:`~artlens.paintings.classify.FEATURE_POOLINGS`) are computed
+  **once** and cached (``RUN/features_*.npz``, :func:`~artlens.paintings.features.cached_features`); the head
   then trains in seconds per epoch. Each step sees a random subset of ``tiles_per_step`` of an
   image's cached tiles and, half of the time, its mirrored global view (augmentation).
 - a stage with ``unfreeze = n > 0`` trains the backbone's last ``n`` layer groups
@@ -105,8 +106,9 @@ class ClassifierTrainConfig(BaseModel):
     variant: Literal["two_branch", "global", "patch"] = "two_branch"
     backbone: str = "tf_efficientnet_lite0"
     pretrained_backbone: bool = True
-    n_tiles: int = Field(8, ge=0)  # grid tiles per image: cached for training, all used at evaluation
-    tiles_per_step: int = Field(4, ge=1)  # random subset seen per image and step
+    feature_pooling: Literal["avg", "stats"] = "stats"  # see artlens.paintings.classify.FEATURE_POOLINGS
+    n_tiles: int = Field(4, ge=0)  # grid tiles per image: cached for training, all used at evaluation
+    tiles_per_step: int = Field(2, ge=1)  # random subset seen per image and step
     max_side: int = Field(1024, ge=64)
     hidden: int = Field(512, ge=0)
     dropout: float = Field(0.3, ge=0, lt=1)
@@ -139,9 +141,10 @@ class ClassifierTrainConfig(BaseModel):
     checkpoint_every_n_steps: int = 200
     workers: int = 2
 
-    def classifier_config(self, classes: list[str], dim: int) -> ClassifierConfig:
+    def classifier_config(self, classes: list[str], dim: int, levels: Sequence[str] = ()) -> ClassifierConfig:
         return ClassifierConfig(classes=list(classes), label_column=self.label_column, variant=self.variant,
                                 backbone=self.backbone, pretrained_backbone=self.pretrained_backbone, feature_dim=dim,
+                                feature_pooling=self.feature_pooling, feature_levels=list(levels),
                                 n_tiles=self.n_tiles if self.variant != "global" else 0, max_side=self.max_side,
                                 hidden=self.hidden, dropout=self.dropout, pooling=self.pooling)
 
@@ -432,7 +435,8 @@ def lightning_module(model: torch.nn.Module, *, kind: str, lr: float, epochs: in
 
         def validation_step(self, batch: Any, _: int) -> None:
             logits, y = self._logits(batch)
-            self.log("val_loss", torch.nn.functional.cross_entropy(logits, y), on_epoch=True, batch_size=len(y))
+            loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
+            self.log("val_loss", loss, on_epoch=True, batch_size=len(y))
             self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
 
         def configure_optimizers(self) -> Any:
@@ -600,26 +604,31 @@ def _backbone(cfg: ClassifierTrainConfig) -> tuple[Any, Any]:
     return create_backbone(cfg.backbone, pretrained=cfg.pretrained_backbone)
 
 
+def cache_name(view: str, n_tiles: int, pooling: str) -> str:
+    """File name of a feature cache: ``features_grid4.npz``, ``features_stats_mirror0.npz``..."""
+    return f"features_{'' if pooling == 'avg' else pooling + '_'}{view}{n_tiles}.npz"
+
+
 def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, preprocess: Any, cache_dir: Path
-                ) -> tuple[Features, Features | None]:
+                ) -> tuple[Features, Features | None, ViewExtractor]:
     """Grid features (global + ``n_tiles`` tiles) and mirrored global features of ``paths``, cached
-    in ``cache_dir`` (``features_grid{T}.npz``, ``features_mirror0.npz``)."""
+    in ``cache_dir`` (:func:`cache_name`), and the grid extractor."""
     n_tiles = cfg.n_tiles if cfg.variant != "global" else 0
-    ex = ViewExtractor(cfg.backbone, view="grid", n_patches=n_tiles, max_side=cfg.max_side, workers=cfg.workers,
-                       model=backbone, preprocess=preprocess)
+    kw = dict(max_side=cfg.max_side, workers=cfg.workers, model=backbone, preprocess=preprocess,
+              pooling=cfg.feature_pooling)
+    ex = ViewExtractor(cfg.backbone, view="grid", n_patches=n_tiles, **kw)
     folder = Path(cache_dir)
-    f = cached_features(paths, ex, folder / f"features_grid{n_tiles}.npz")
+    f = cached_features(paths, ex, folder / cache_name("grid", n_tiles, cfg.feature_pooling))
     m = None
     if cfg.mirror and cfg.variant != "patch":
-        exm = ViewExtractor(cfg.backbone, view="mirror", n_patches=0, max_side=cfg.max_side, workers=cfg.workers,
-                            model=backbone, preprocess=preprocess)
-        m = cached_features(f.paths, exm, folder / "features_mirror0.npz")
+        exm = ViewExtractor(cfg.backbone, view="mirror", n_patches=0, **kw)
+        m = cached_features(f.paths, exm, folder / cache_name("mirror", 0, cfg.feature_pooling))
         if m.paths != f.paths:  # an image readable once and not twice: keep the common ones
             common = set(m.paths)
             f = _subset_features(f, [i for i, p in enumerate(f.paths) if p in common])
             row = {p: i for i, p in enumerate(m.paths)}
             m = _subset_features(m, [row[p] for p in f.paths])
-    return f, m
+    return f, m, ex
 
 
 def _subset_features(f: Features, idx: Sequence[int]) -> Features:
@@ -657,7 +666,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
     backbone, preprocess = _backbone(cfg)
     cache_dir = Path(cfg.feature_cache) if cfg.feature_cache and cfg.pretrained_backbone else run
     t0 = time.perf_counter()
-    f, m = extract_all(ds.paths(), cfg, backbone, preprocess, cache_dir)
+    f, m, extractor = extract_all(ds.paths(), cfg, backbone, preprocess, cache_dir)
     extract_seconds = time.perf_counter() - t0
     if f.failures:
         warnings.warn(f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})",
@@ -678,10 +687,10 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
     tr, va = data(split["train"]), data(split["val"])
     if len(tr[2]) == 0 or len(va[2]) == 0:
         raise InvalidParameterError("no readable training or validation image")
-    ccfg = cfg.classifier_config(classes, int(f.global_.shape[1]))
+    ccfg = cfg.classifier_config(classes, int(f.global_.shape[1]), extractor.levels)
     head = ccfg.head()
     history: list[dict[str, Any]] = []
-    model = ImageClassifier(backbone, head)
+    model = ImageClassifier(backbone, head, pooling=ccfg.feature_pooling, levels=ccfg.feature_levels)
     fine_tuned = False
     for k, stage in enumerate(cfg.stages):
         stage_dir = run / f"stage-{k + 1}"

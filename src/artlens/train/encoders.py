@@ -49,10 +49,10 @@ class EncoderTrainConfig(BaseModel):
     max_side: int = 1024
     code_dim: int = Field(128, ge=1)
     hidden: int = Field(512, ge=1)
-    noise_std: float = Field(0.5, ge=0)
-    mask_prob: float = Field(0.25, ge=0, lt=1)
-    prior: Literal["sphere", "gaussian"] = "sphere"
-    swd_weight: float = Field(10.0, ge=0)
+    noise_std: float = Field(0.2, ge=0)
+    mask_prob: float = Field(0.5, ge=0, lt=1)
+    prior: Literal["sphere", "gaussian"] = "gaussian"
+    swd_weight: float = Field(0.3, ge=0)
     swd_projections: int = Field(50, ge=1)
     lr: float = 1e-3
     weight_decay: float = 1e-4

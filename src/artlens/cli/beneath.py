@@ -1,0 +1,104 @@
+"""``artlens beneath ...``: compare a painting's visible image with its infrared / band / X-ray image."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="Look beneath the surface: where a second view (IR, band, X-ray) differs from the visible "
+                       "image.", no_args_is_help=True)
+
+
+@app.command("compare")
+def compare(
+    visible: Path = typer.Argument(..., help="Visible RGB image (8-bit PNG, TIFF, JPEG, BMP)."),
+    other: Path = typer.Argument(..., help="Other view: infrared, spectral band or X-ray (8/16-bit, one band)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (heatmaps .npy/.png, summary.json, report.html)."),
+    method: str = typer.Option("gat", "--method", help="gat (default), gcn or residual."),
+    model: Path | None = typer.Option(None, "--model", help="Siamese graph model folder (default: the shipped one)."),
+    modality: str = typer.Option("ir", "--modality", help="What OTHER is: ir, xray, band or gray."),
+    polarity: str | None = typer.Option(None, "--polarity",
+                                        help="dark (hidden content darker in OTHER, IR) or bright (X-ray); "
+                                             "default from --modality."),
+    segmentation: str | None = typer.Option(None, "--segmentation",
+                                            help="Superpixels on: stacked (both views), visible or other."),
+    region_px: float | None = typer.Option(None, "--region-px", help="Mean superpixel area, pixels."),
+    registration: str = typer.Option("auto", "--registration", help="auto, feature, intensity or none."),
+    nonrigid: bool = typer.Option(False, "--nonrigid", help="Add a non-rigid (optical flow) registration step."),
+    max_residual_px: float = typer.Option(2.0, "--max-residual-px", help="Largest accepted registration residual."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
+    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG)."),
+    no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
+) -> None:
+    """Heatmaps of where OTHER shows what VISIBLE does not explain (hidden or different content)."""
+    from artlens.beneath.compare import compare_views
+
+    s = compare_views(visible, other, out, method=method, model=model, segmentation=segmentation, region_px=region_px,
+                      polarity=polarity, other_modality=modality, registration=registration, nonrigid=nonrigid,
+                      max_residual_px=max_residual_px, report=not no_report, catalog=catalog,
+                      use_catalog=not no_catalog, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(s))
+        return
+    r = s["registration"]
+    reg = "skipped (already aligned)" if r["skipped"] else f"{r['method_used']}, residual {r['residual_px']} px"
+    typer.echo(f"{visible.name} vs {other.name}: method {s['method']}, registration {reg}")
+    for name, files in s["heatmaps"].items():
+        mark = " (this method's heatmap)" if name == s["heatmap_name"] else ""
+        typer.echo(f"  {name}{mark}: {files['npy']}")
+    if "report_html" in s["files"]:
+        typer.echo(f"report: {s['files']['report_html']}")
+
+
+@app.command("train")
+def train(
+    out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, last.ckpt, model/)."),
+    synthetic: int = typer.Option(200, "--synthetic", help="Synthetic training scenes (built-in pigments, jittered)."),
+    val_synthetic: int = typer.Option(40, "--val-synthetic", help="Synthetic validation scenes."),
+    pairs: Path | None = typer.Option(None, "--pairs", help="CSV visible,other of real band pairs (no masks)."),
+    model: str = typer.Option("beneath_gat", "--model", help="Registered model: beneath_gat, beneath_gcn, ..."),
+    size: int = typer.Option(256, "--size", help="Side of the synthetic scenes, px."),
+    segmentation: str = typer.Option("stacked", "--segmentation", help="stacked, visible or other."),
+    region_px: float = typer.Option(32.0, "--region-px", help="Mean superpixel area, px."),
+    head_weight: float = typer.Option(0.0, "--head-weight", help="Weight of a supervised head's BCE (0: none)."),
+    epochs: int = typer.Option(40, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Scenes per step."),
+    lr: float = typer.Option(3e-3, "--lr"),
+    prep_workers: int = typer.Option(1, "--prep-workers", help="Processes rendering the synthetic scenes."),
+    max_time: str | None = typer.Option(None, "--max-time", help="Stop after DD:HH:MM:SS."),
+    devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
+    seed: int = typer.Option(0, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
+) -> None:
+    """Train a Siamese GCN/GAT encoder contrastively on synthetic hidden layers (and real band pairs)."""
+    from artlens.errors import InvalidParameterError
+    from artlens.train.beneath import BeneathTrainConfig, train_beneath_model
+
+    if not model.startswith("beneath_"):
+        from artlens.models import list_models
+
+        valid = ", ".join(list_models("beneath_*"))
+        raise InvalidParameterError(f"--model must be a beneath model; valid models: {valid}")
+    cfg = BeneathTrainConfig(
+        model=model, synthetic=synthetic, val_synthetic=val_synthetic, pairs=str(pairs) if pairs else None, size=size,
+        segmentation=segmentation, region_px=region_px, head_weight=head_weight, max_epochs=epochs,
+        batch_size=batch_size, lr=lr, prep_workers=prep_workers, max_time=max_time, seed=seed,
+        devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
+        strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+    )
+    result = train_beneath_model(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    m = result["metrics"]
+    typer.echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation loss {m['best_val_loss']}; "
+               f"validation pixel AP (embedding distance) {m.get('val_pixel_ap')}")
+    typer.echo(f"model: {result['model']}  (use: artlens beneath compare VISIBLE OTHER --out DIR "
+               f"--model {result['model']})")
