@@ -6,10 +6,11 @@
    each heatmap against the hidden-content mask (decoys excluded from the mask), pooled over all
    pixels of a set and averaged per image. Two sets: the *measured* Wiersma pigments (when
    ``../shared/data`` is present; the models never saw them) and the *built-in* pigments. Methods:
-   ``dark`` (1 - IR), ``residual`` (robust RGB→IR regression), GCN and GAT embedding distance, GAT
-   attention; the GAT distance also with visible-only and other-only superpixels, and the best score
-   any per-region map could reach on each segmentation (each region painted with its true hidden
-   fraction).
+   ``dark`` (1 - IR), two training-free residuals (robust RGB→IR regressions: one Huber-fitted
+   quadratic of R, G, B; the median IR of each of 32 colour clusters, the default), GCN and GAT
+   embedding distance, GAT attention; the GAT distance also with visible-only and other-only
+   superpixels, and the best score any per-region map could reach on each segmentation (each
+   region painted with its true hidden fraction).
 2. **Time** for one 2 000 x 2 000 px pair (a synthetic scene upsampled, its IR rotated by 0.6°,
    scaled by 1.015 and shifted, so that registration has work to do): registration, graph building,
    inference of each model, the residual baseline; on the threads torch and numpy are given
@@ -69,7 +70,9 @@ def localisation(pigments, n_per_kind: int, size: int, models: dict) -> dict:  #
         kinds.append(kind)
         oth = normalise_other(s.ir)
         maps.setdefault("dark (1 − IR)", []).append(dark_map(oth))
-        maps.setdefault("residual (robust RGB→IR regression)", []).append(residual_map(s.visible_rgb, oth))
+        maps.setdefault("residual, one quadratic of RGB (Huber)", []).append(
+            residual_map(s.visible_rgb, oth, model="polynomial", degree=2))
+        maps.setdefault("residual, median per colour cluster (default)", []).append(residual_map(s.visible_rgb, oth))
         for seg in ("stacked", "visible", "other"):
             g = build_graphs(s.visible_rgb, oth, segmentation=seg, region_px=rpx, other_is_normalised=True)
             maps.setdefault(f"region ceiling, {seg} superpixels", []).append(g.paint(g.region_fraction(s.mask)))

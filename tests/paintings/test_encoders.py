@@ -182,6 +182,13 @@ def test_cli_trains_a_swae_and_its_codes_index_and_search(cli, collection, tmp_p
     assert hits[0].path == str(query.resolve()) and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert idx.embedder().name == "swae" and idx.record["embedder"]["config"]["model"] == result["model"]
 
+    # resuming a finished run reads its config back, trains no further and prints a summary
+    code, out, err = cli("paintings", "train-encoder", "--data", collection, "--kind", "swae", "--out", run,
+                         "--resume", "--accelerator", "cpu")
+    assert code == 0, err
+    assert "swae encoder (6-d codes) saved in" in out and "mAP@10" in out
+    code, _, err = cli("paintings", "train-encoder", "--data", collection, "--kind", "swae", "--out", run)
+    assert code == 7 and "already holds a run" in err
     code, _, err = cli("paintings", "train-encoder", "--data", collection, "--kind", "vae", "--out", tmp_path / "x")
     assert code == 7 and "dae or swae" in err
 

@@ -58,6 +58,6 @@ def train_encoder(
     typer.echo(f"{kind} encoder ({result['code_dim']}-d codes) saved in {result['model']}: trained on "
                f"{result['train']} images, validation loss {ev['val_loss']:.4f} after {ev['epochs'] + 1} epochs")
     r = ev.get("retrieval")
-    if r:
+    if r and r["map_at_10_frozen"] is not None and r["map_at_10_codes"] is not None:
         typer.echo(f"  same-{r['label_column']} mAP@10 over {r['images']} images: frozen features "
                    f"{r['map_at_10_frozen']:.3f}, codes {r['map_at_10_codes']:.3f}")

@@ -155,8 +155,11 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
         progress: show Lightning's progress bar.
 
     Returns:
-        ``{"run", "model", "kind", "code_dim", "images", "train", "val", "val_loss", "evaluation",
-        "embedder"}`` (``embedder``: the index record name and config that use the encoder).
+        ``{"run", "model", "kind", "code_dim", "images", "train", "val", "evaluation", "embedder"}``;
+        ``evaluation`` holds the best epoch's validation losses (``val_loss``, ``val_recon``,
+        ``val_swd``), ``epochs`` and, with labels, ``retrieval`` (mAP@10 of frozen features and of
+        codes; ``None`` where no label has two images); ``embedder`` is the registry name and config
+        that use the encoder (``create_embedder(**...)`` style: name ``"dae"``/``"swae"``, ``model``).
 
     Raises:
         InvalidParameterError: fewer than 4 readable images, an unknown label column, or a run
@@ -216,8 +219,8 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
         codes = encode_vectors(model, x)
         evaluation["retrieval"] = {
             "label_column": label_col, "k": 10, "images": n,
-            "map_at_10_frozen": mean_average_precision_at_k(x, ys, k=10),
-            "map_at_10_codes": mean_average_precision_at_k(codes, ys, k=10),
+            "map_at_10_frozen": _finite(mean_average_precision_at_k(x, ys, k=10)),
+            "map_at_10_codes": _finite(mean_average_precision_at_k(codes, ys, k=10)),
             "note": "every image is a query against the whole collection; labels are not used in training",
         }
     save_autoencoder(model, run / "model", extra={
@@ -234,3 +237,6 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
             "train": int(len(train_idx)), "val": int(len(val_idx)), "evaluation": evaluation,
             "embedder": {"name": cfg.kind, "config": {"model": model_dir}}}
 
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
