@@ -4,7 +4,7 @@ Both models are trained on the same prepared graphs: synthetic scenes rendered w
 variants of the *built-in* pigment set (no measured tables, no real images), so the weights carry no
 third-party data. The graphs are rendered once into ``OUT/data`` and reused by both runs.
 
-Usage (about 15 minutes on 2 busy CPU cores)::
+Usage (about 23 minutes on 2 busy CPU cores: 6 to render the graphs, 8 per model)::
 
     nice -n 10 python benchmarks/train_default_beneath.py /tmp/runs/beneath-default --install
 
