@@ -45,7 +45,7 @@ __all__ = [
 EmbedderFactory = Callable[..., Embedder]
 
 _REGISTRY: dict[str, EmbedderFactory] = {}
-_PLUGIN_MODULES = ("artlens.paintings.features",)
+_PLUGIN_MODULES = ("artlens.paintings.features", "artlens.paintings.encoders")
 _plugin_errors: dict[str, str] = {}
 _plugins_loaded = False
 
