@@ -246,6 +246,9 @@ def rasta(args, cache: Path, workdir: Path) -> dict:
     if args.refit:
         rows[f"stats, refit train+val, average blend of 3 variants x {args.seeds} seeds + TTA"] = _metrics(
             ytest, np.mean([r["probs_tta_refit"] for r in allm], axis=0), classes)
+        everything = allm + results["avg"]["two_branch"]
+        rows[f"stats + avg, refit train+val, average blend of all {len(everything)} heads + TTA"] = _metrics(
+            ytest, np.mean([r["probs_tta_refit"] for r in everything], axis=0), classes)
     timing = {"feature_extraction_s (748 images; 0 when cached)": {**sec_a, **sec_s},
               "cached_features_epoch_s (249 train images, incl. validation)": {
                   f"{p} {v}": float(np.mean([r["fit"]["seconds_per_epoch"] for r in rs]))

@@ -218,6 +218,17 @@ def test_resume_skips_finished_stages(two_stage_run, collection):
     assert again["evaluation"]["test"]["n"] == 6
 
 
+def test_an_end_to_end_stage_that_hurts_validation_is_undone(collection, tmp_path):
+    cfg = _cfg(collection, variant="global", stages=[Stage(unfreeze=0, epochs=2, lr=1e-3),
+                                                     Stage(unfreeze=-1, epochs=1, lr=50.0)])  # absurd rate
+    with pytest.warns(UserWarning, match="did not improve the validation loss"):
+        result = train_classifier(cfg, tmp_path / "run", report=None)
+    first, second = result["stages"]
+    assert second["kept"] is False and second["best_val_loss"] > first["best_val_loss"]
+    ev = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert ev["metrics"]["val"]["n"] == 3
+
+
 def test_refit_on_train_and_val_with_sampler_and_global_variant(collection, tmp_path):
     cfg = _cfg(collection, variant="global", balance="sampler", refit_train_val=True, feature_pooling="avg",
                stages=[Stage(unfreeze=0, epochs=2, lr=1e-3)])

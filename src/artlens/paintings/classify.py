@@ -139,10 +139,14 @@ def feature_levels(backbone: nn.Module, pooling: str = "stats", n: int = 4) -> l
     if isinstance(blocks, nn.Sequential) and len(blocks) >= 2:
         return [f"blocks.{i}" for i in range(max(0, len(blocks) - n), len(blocks))]
     info = getattr(backbone, "feature_info", None)
-    names = [f["module"] for f in info] if isinstance(info, list) else list(info.module_name()) if info else []
+    names: list[str] = []
+    if info is not None:
+        names = list(info.module_name()) if hasattr(info, "module_name") else [f["module"] for f in info]
+    modules = dict(backbone.named_modules())
+    names = [name for name in names if name in modules]
     if not names:
         raise InvalidParameterError("this backbone exposes no stages for 'stats' pooling; use avg")
-    return [n.replace("_", ".") if n not in dict(backbone.named_modules()) else n for n in names[-n:]]
+    return names[-n:]
 
 
 def forward_pooled(backbone: nn.Module, x: torch.Tensor, pooling: str = "avg", levels: Sequence[str] = ()

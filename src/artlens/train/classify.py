@@ -18,6 +18,7 @@ checkpoint (``RUN/stage-N/``):
   (:func:`~artlens.paintings.classify.set_trainable`) and the head end to end on images: random
   resized crop (area ≥ ``crop_scale``) and mirroring of the whole image, ``tiles_per_step`` tiles at
   random places at full resolution; colour jitter only when asked (colour is evidence of style).
+  A stage whose best validation loss is worse than the earlier stages' is undone (with a notice).
 
 Class imbalance is handled by a class-weighted loss (``balance="loss"``, weights
 :func:`~artlens.paintings.datasets.class_weights`) or by balanced sampling (``"sampler"``), with
@@ -692,6 +693,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
     history: list[dict[str, Any]] = []
     model = ImageClassifier(backbone, head, pooling=ccfg.feature_pooling, levels=ccfg.feature_levels)
     fine_tuned = False
+    best_loss = float("inf")  # best validation loss of the stages kept so far
     for k, stage in enumerate(cfg.stages):
         stage_dir = run / f"stage-{k + 1}"
         done = stage_dir / "done.json"
@@ -701,7 +703,9 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
 
             model.load_state_dict(load_file(str(weights)), strict=True)
             history.append(json.loads(done.read_text()))
-            fine_tuned |= stage.unfreeze != 0
+            fine_tuned |= stage.unfreeze != 0 and history[-1].get("kept", True)
+            if history[-1].get("kept", True) and history[-1].get("best_val_loss") is not None:
+                best_loss = min(best_loss, history[-1]["best_val_loss"])
             continue
         stage_resume = resume and (stage_dir / "last.ckpt").is_file()
         if stage.unfreeze == 0:
@@ -719,9 +723,20 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
                              n_tiles=ccfg.n_tiles, tiles_per_step=cfg.tiles_per_step, train=name == "train",
                              crop_scale=cfg.crop_scale, color_jitter=cfg.color_jitter, seed=cfg.seed)
                     for name in ("train", "val")]
+            before = {n: v.detach().clone() for n, v in model.state_dict().items()}
             info = fit_images(model, stage, sets[0], sets[1], cfg, stage_dir, resume=stage_resume)
             info["kind"] = f"end to end, last {stage.unfreeze} backbone groups trainable"
-            fine_tuned = True
+            if info["best_val_loss"] is not None and info["best_val_loss"] > best_loss:
+                # the stage made the validation loss worse than the previous stages did: undo it
+                model.load_state_dict(before)
+                info["kept"] = False
+                info["kind"] += " (undone: validation loss did not improve)"
+                warnings.warn(f"stage {k + 1} did not improve the validation loss ({info['best_val_loss']:.4f} > "
+                              f"{best_loss:.4f}); its weights were discarded", stacklevel=2)
+            else:
+                fine_tuned = True
+        if info.get("kept", True) and info.get("best_val_loss") is not None:
+            best_loss = min(best_loss, info["best_val_loss"])
         info.update({"stage": k + 1, "unfreeze": stage.unfreeze, "lr": stage.lr, "max_epochs": stage.epochs})
         from safetensors.torch import save_file
 
