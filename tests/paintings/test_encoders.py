@@ -182,6 +182,14 @@ def test_cli_trains_a_swae_and_its_codes_index_and_search(cli, collection, tmp_p
     assert hits[0].path == str(query.resolve()) and hits[0].score == pytest.approx(1.0, abs=1e-4)
     assert idx.embedder().name == "swae" and idx.record["embedder"]["config"]["model"] == result["model"]
 
+    # the CLI takes the trained encoder as NAME:FOLDER
+    code, out, err = cli("index", collection, "--index", tmp_path / "idx-cli", "--embedder",
+                         f"swae:{result['model']}", "--json")
+    assert code == 0, err
+    assert json.loads(out)["embedder"] == "swae" and json.loads(out)["images"] == 24
+    code, _, err = cli("index", collection, "--index", tmp_path / "idx-bad", "--embedder", "swae:")
+    assert code == 7 and "names no model folder" in err
+
     # resuming a finished run reads its config back, trains no further and prints a summary
     code, out, err = cli("paintings", "train-encoder", "--data", collection, "--kind", "swae", "--out", run,
                          "--resume", "--accelerator", "cpu")

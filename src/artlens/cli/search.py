@@ -30,8 +30,15 @@ def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool):
             if isinstance(recorded, dict) and isinstance(recorded.get("name"), str):
                 break
             recorded = None
+    model = None
+    if name and ":" in name:  # NAME:MODEL, e.g. swae:runs/swae/model (a trained encoder's folder)
+        name, model = name.split(":", 1)
+        if not model:
+            raise InvalidParameterError(f"--embedder {name}: names no model folder; use {name}:FOLDER")
     chosen = name or (recorded["name"] if recorded else DEFAULT_EMBEDDER)
     config = dict(recorded.get("config") or {}) if recorded and recorded["name"] == chosen else {}
+    if model is not None:
+        config = {"model": model}
     try:
         return create_embedder(chosen, **config)
     except InvalidParameterError as exc:
@@ -48,7 +55,8 @@ def index(
     index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder to write (resumes an interrupted build)."),
     embedder: str | None = typer.Option(None, "--embedder", "-e",
                                         help=f"Registered embedder (default: the index's own, else {DEFAULT_EMBEDDER}"
-                                             "; colour-histogram needs no model)."),
+                                             "; colour-histogram needs no model; a trained encoder as "
+                                             "dae:FOLDER or swae:FOLDER)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Images per embedding call and per saved part."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Discard the folder's index and embed everything again."),
     index_type: str = typer.Option("auto", "--index-type",
