@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from artlens import __version__
+from artlens.report.templating import render_template
 
 __all__ = ["write_beneath_report"]
 
@@ -63,8 +63,6 @@ def write_beneath_report(path: str | Path, summary: dict[str, Any], visible: np.
         visible: ``(H, W, 3)`` uint8 visible image.
         other_png: the registered, normalised other view as a PNG file.
     """
-    env = jinja2.Environment(loader=jinja2.PackageLoader("artlens.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]))
     reg = summary["registration"]
     reg_rows = [(k, _fmt(reg.get(k))) for k in ("method_used", "skipped", "residual_px", "scale", "rotation_deg",
                                                  "translation_px", "ncc", "inliers", "tiles_used", "nonrigid")]
@@ -87,5 +85,5 @@ def write_beneath_report(path: str | Path, summary: dict[str, Any], visible: np.
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(env.get_template("beneath.html").render(**ctx), encoding="utf-8")
+    path.write_text(render_template("beneath.html", ctx, strict=False), encoding="utf-8")
     return path

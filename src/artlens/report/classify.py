@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from artlens import __version__
 from artlens.report.figures import figure_to_png_bytes
+from artlens.report.templating import render_template
 from artlens.report.verification import thumbnail_uri
 
 
@@ -89,11 +89,6 @@ def _short(name: str, n: int = 28) -> str:
 
 def _png_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(figure_to_png_bytes(fig)).decode("ascii")
-
-
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("artlens.report", "templates"),
-                              autoescape=jinja2.select_autoescape(["html"]))
 
 
 def _pct(x: Any) -> str:
@@ -171,5 +166,5 @@ def write_prediction_report(path: str | Path, predictions: Sequence[dict[str, An
 def _write(path: str | Path, ctx: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_env().get_template("classify.html").render(**ctx), encoding="utf-8")
+    path.write_text(render_template("classify.html", ctx, strict=False), encoding="utf-8")
     return path

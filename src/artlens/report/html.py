@@ -12,11 +12,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 
 from artlens.canvas.threads.result import DIRECTIONS, ThreadCountResult
@@ -30,6 +28,7 @@ from artlens.report.figures import (
     plate_figure,
     save_figure,
 )
+from artlens.report.templating import render_template
 
 __all__ = ["PlateSection", "png_data_uri", "render_threads_report", "write_maps", "write_threads_report"]
 
@@ -216,13 +215,6 @@ def _section_context(
 # --------------------------------------------------------------------------------------------------
 
 
-def _template() -> jinja2.Template:
-    text = files("artlens.report").joinpath("templates", _TEMPLATE).read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(text)
-
-
 def render_threads_report(
     sections: Sequence[PlateSection],
     title: str,
@@ -238,14 +230,14 @@ def render_threads_report(
     if isinstance(notes, str):
         notes = [notes]
     created = created or datetime.now(UTC)
-    return _template().render(
-        title=title,
-        version=__version__,
-        created=created.isoformat(timespec="seconds"),
-        parameters=_pairs(parameters, first=("method", "window_cm", "step_cm", "band", "taper")),
-        notes=list(notes or []),
-        sections=[_section_context(i, s, parameters, dpi) for i, s in enumerate(sections)],
-    )
+    return render_template(_TEMPLATE, {
+        "title": title,
+        "version": __version__,
+        "created": created.isoformat(timespec="seconds"),
+        "parameters": _pairs(parameters, first=("method", "window_cm", "step_cm", "band", "taper")),
+        "notes": list(notes or []),
+        "sections": [_section_context(i, s, parameters, dpi) for i, s in enumerate(sections)],
+    })
 
 
 def write_threads_report(

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import numpy as np
 from matplotlib.figure import Figure
 
 from artlens.report.figures import figure_to_png_bytes
 from artlens.report.html import png_data_uri
+from artlens.report.templating import render_template
 
 __all__ = ["similarity_matrix_figure", "write_match_report"]
 
@@ -66,17 +65,15 @@ def write_match_report(out_dir: str | Path, summary: dict[str, Any], rows: list[
     from artlens import __version__
     from artlens.canvas.matching import density_match_figure
 
-    text = files("artlens.report").joinpath("templates", "canvas_match.html").read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     figs = [{"title": f"{a} ↔ {b}: probability {p:.2f}",
              "src": png_data_uri(figure_to_png_bytes(density_match_figure(m, (a, b))))} for p, a, b, m in evidence]
-    html = env.from_string(text).render(
-        title="Canvas comparison: likely roll-mates", version=__version__,
-        created=(created or datetime.now(UTC)).isoformat(timespec="seconds"), s=summary,
-        rows=sorted(rows, key=lambda r: -r["same_roll_probability"]),
-        matrix_src=png_data_uri(figure_to_png_bytes(matrix)),
-        evidence=figs,
-    )
+    html = render_template("canvas_match.html", {
+        "title": "Canvas comparison: likely roll-mates", "version": __version__,
+        "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"), "s": summary,
+        "rows": sorted(rows, key=lambda r: -r["same_roll_probability"]),
+        "matrix_src": png_data_uri(figure_to_png_bytes(matrix)),
+        "evidence": figs,
+    })
     path = Path(out_dir) / "report.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -11,13 +11,11 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from artlens.report.html import png_data_uri
+from artlens.report.templating import render_template
 
 __all__ = ["render_search_report", "thumbnail_data_uri", "write_search_report"]
 
@@ -91,23 +89,21 @@ def render_search_report(
         ("index built by artlens", str(index_record.get("artlens_version", "–"))),
         ("report by artlens", __version__),
     ]
-    text = files("artlens.report").joinpath("templates", "search.html").read_text(encoding="utf-8")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.from_string(text).render(
-        title=title or f"Similar images: {Path(query_path).name}",
-        version=__version__,
-        created=(created or datetime.now(UTC)).isoformat(timespec="seconds"),
-        thumb_px=int(thumb_px),
-        index={"count": index_record.get("count", "?"), "embedder": emb.get("name", "?"), "faiss": faiss_text},
-        query={"path": str(query_path), "src": thumbnail_data_uri(query_path, thumb_px * 2),
-               "labels": [(str(k), str(v)) for k, v in (query_labels or {}).items()], "artist": query_artist},
-        reranked=bool(reranked),
-        rerank={"top": "?", "weight": "?", "damping": "?", "graph": "",
-                **{k: str(v) for k, v in (rerank or {}).items()}},
-        rerank_note=rerank_note,
-        results=results,
-        provenance=provenance,
-    )
+    return render_template("search.html", {
+        "title": title or f"Similar images: {Path(query_path).name}",
+        "version": __version__,
+        "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "thumb_px": int(thumb_px),
+        "index": {"count": index_record.get("count", "?"), "embedder": emb.get("name", "?"), "faiss": faiss_text},
+        "query": {"path": str(query_path), "src": thumbnail_data_uri(query_path, thumb_px * 2),
+                  "labels": [(str(k), str(v)) for k, v in (query_labels or {}).items()], "artist": query_artist},
+        "reranked": bool(reranked),
+        "rerank": {"top": "?", "weight": "?", "damping": "?", "graph": "",
+                   **{k: str(v) for k, v in (rerank or {}).items()}},
+        "rerank_note": rerank_note,
+        "results": results,
+        "provenance": provenance,
+    })
 
 
 def write_search_report(

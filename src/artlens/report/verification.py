@@ -8,9 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from artlens import __version__
+from artlens.report.templating import render_template
 
 
 def thumbnail_uri(path: str | Path, max_side: int = 360) -> str:
@@ -32,8 +31,6 @@ def write_verification_report(path: str | Path, mode: str, result: Any, verifier
                               max_rows: int = 200) -> Path:
     """Write the report for ``mode`` ``"pair"`` (result: one pair dict, with ``heatmaps``),
     ``"reference"`` (:func:`~artlens.paintings.verify.verify_against_reference`) or ``"pairs"`` (list)."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("artlens.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]))
     ctx: dict[str, Any] = {"version": __version__, "created": datetime.now(UTC).isoformat(timespec="seconds"),
                            "v": verifier, "mode": mode, "r": result, "images": [], "rows": []}
     if mode == "pair":
@@ -55,5 +52,5 @@ def write_verification_report(path: str | Path, mode: str, result: Any, verifier
                                 "uri_b": thumbnail_uri(r["b"], 200)})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(env.get_template("verification.html").render(**ctx), encoding="utf-8")
+    path.write_text(render_template("verification.html", ctx, strict=False), encoding="utf-8")
     return path
