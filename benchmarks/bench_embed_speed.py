@@ -17,10 +17,12 @@ a user waits) and the process's CPU time (images per CPU-second, all threads sum
 oversubscribed machine the wall clock mostly measures the scheduler (under ``nice`` a process may get
 a quarter of a core), while CPU time still measures the work each pipeline does; on an idle machine
 with ``--threads 1`` the two agree. With ``--compile``, the artlens pipeline is also timed with
-``torch.compile`` on the backbone.
+``torch.compile`` on the backbone. With ``--bf16`` (default when the CPU has bfloat16 units, see
+:func:`artlens.paintings.features.bf16_is_fast`), also with ``precision="bf16"`` (``artlens index
+--precision bf16``).
 
     nice -n 10 python benchmarks/bench_embed_speed.py [--collection shazam_7artists] [--images 64] [--threads 2]
-        [--rounds 3] [--compile] [--unfolded]
+        [--rounds 3] [--compile] [--unfolded] [--bf16 | --no-bf16]
 """
 
 from __future__ import annotations
@@ -78,13 +80,15 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile on the artlens pipeline")
     ap.add_argument("--unfolded", action="store_true",
                     help="also time the artlens pipeline without folding batch norms into the convolutions")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="also time precision='bf16' (default: when the CPU has bfloat16 units)")
     args = ap.parse_args()
 
     import torch
 
     from artlens.models.backbones import create_backbone
     from artlens.paintings.datasets import load_dataset
-    from artlens.paintings.features import BackboneEmbedder
+    from artlens.paintings.features import BackboneEmbedder, bf16_is_fast
 
     torch.set_num_threads(args.threads)
     ds = load_dataset(SHARED / args.collection / "labels.csv")
@@ -113,6 +117,9 @@ def main() -> None:
         uemb = BackboneEmbedder(batch_size=args.batch_size, workers=args.threads)
         uemb.extractor._inference_model = lambda: uemb.extractor.model  # as before batch-norm folding
         ways["artlens, batch norm not folded"] = lambda: uemb.embed_paths(paths).vectors
+    if args.bf16 or (args.bf16 is None and bf16_is_fast()):
+        bemb = BackboneEmbedder(batch_size=args.batch_size, workers=args.threads, precision="bf16")
+        ways["artlens, precision bf16"] = lambda: bemb.embed_paths(paths).vectors
     if args.compile:
         cemb = BackboneEmbedder(batch_size=args.batch_size, workers=args.threads)
         m = cemb.extractor.model

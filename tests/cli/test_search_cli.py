@@ -167,3 +167,20 @@ def test_bad_input_gives_one_line_errors(cli, collection: Path, tmp_path: Path) 
 
     code, out, err = cli("search", tmp_path / "nope.png", "--index", tmp_path / "no-index")
     assert code == 3
+
+
+def test_bf16_index_records_its_precision_and_refuses_to_mix(cli, collection: Path, tmp_path: Path) -> None:
+    idx = tmp_path / "idx"
+    code, out, err = cli("index", collection, "--index", idx, "--embedder", "lite0-global", "--precision", "bf16",
+                         "--json")
+    assert code == 0, err
+    assert json.loads(out)["images"] == 12
+    record = json.loads((idx / "index.json").read_text())
+    assert record["embedder"]["config"]["precision"] == "bf16"
+    code, out, err = cli("search", collection / "img" / "hopper_1.png", "--index", idx, "-k", "3", "--json")
+    assert code == 0, err
+    assert Path(json.loads(out)["results"][0]["path"]).name == "hopper_1.png"  # query embedded in bf16 too
+    code, out, err = cli("index", collection, "--index", idx, "--precision", "fp32")
+    assert code == 7 and "--rebuild" in err  # fp32 vectors are not mixed into a bf16 index
+    code, out, err = cli("index", collection, "--index", tmp_path / "x", "--precision", "fp16")
+    assert code == 7 and "fp32 or bf16" in err

@@ -226,3 +226,22 @@ def test_folded_batchnorm_features_match_the_plain_backbone() -> None:
             model.conv_stem.weight.mul_(1.5)  # weights change: the folded copy must follow
     assert fx._folded is not None and type(model.bn1).__name__ == "BatchNormAct2d"  # the original is untouched
     assert fold_batchnorm(torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.BatchNorm2d(3))) is None
+
+
+def test_bf16_precision_gives_nearly_the_same_features_and_is_recorded() -> None:
+    from artlens.models.backbones import create_backbone
+    from artlens.paintings.features import FeatureExtractor
+
+    torch.manual_seed(0)
+    model, prep = create_backbone(TINY, pretrained=False)
+    fp32 = FeatureExtractor(TINY, model=model, preprocess=prep, n_patches=0)
+    bf16 = FeatureExtractor(TINY, model=model, preprocess=prep, n_patches=0, precision="bf16")
+    x = torch.randn(4, 3, 64, 64)
+    a, _ = fp32.forward_views(x)
+    b, maps = bf16.forward_views(x)
+    assert b.dtype == torch.float32 and maps.dtype == torch.float32  # callers always get float32
+    cos = torch.nn.functional.cosine_similarity(a, b)
+    assert cos.min().item() > 0.99 and not torch.equal(a, b)  # bfloat16 rounding, not the same numbers
+    assert "precision" not in fp32.config() and bf16.config()["precision"] == "bf16"  # caches keep apart
+    with pytest.raises(InvalidParameterError, match="unknown precision"):
+        FeatureExtractor(TINY, model=model, preprocess=prep, precision="fp16")

@@ -13,9 +13,10 @@ import typer
 DEFAULT_EMBEDDER = "lite0"
 
 
-def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool):
+def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool, precision: str | None = None):
     """The embedder to build with: ``name`` (its recorded config when the index already used it), else
-    the one the index was built with, else :data:`DEFAULT_EMBEDDER`."""
+    the one the index was built with, else :data:`DEFAULT_EMBEDDER`; ``precision`` (fp32 / bf16) is
+    passed on when given (an index built otherwise then refuses to mix vectors)."""
     from artlens.errors import InvalidParameterError
     from artlens.paintings.embedders import create_embedder, list_embedders
 
@@ -39,6 +40,13 @@ def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool):
     config = dict(recorded.get("config") or {}) if recorded and recorded["name"] == chosen else {}
     if model is not None:
         config = {"model": model}
+    if precision is not None:
+        if precision not in ("fp32", "bf16"):
+            raise InvalidParameterError(f"--precision must be fp32 or bf16, got {precision!r}")
+        if precision == "fp32":
+            config.pop("precision", None)
+        else:
+            config["precision"] = precision
     try:
         return create_embedder(chosen, **config)
     except InvalidParameterError as exc:
@@ -61,12 +69,16 @@ def index(
     rebuild: bool = typer.Option(False, "--rebuild", help="Discard the folder's index and embed everything again."),
     index_type: str = typer.Option("auto", "--index-type",
                                    help="auto (exact below 50 000 images, HNSW above), flat, hnsw or ivf."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32 (default) or bf16 for the CNN embedders: about 1.8x faster "
+                                              "on CPUs with bfloat16 units (AMX / AVX-512 BF16), vectors within "
+                                              "cosine 0.999; an index keeps the precision it was built with."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Embed every image of a collection once and build a similarity-search index."""
     from artlens.paintings.search import build_index
 
-    emb = _choose_embedder(embedder, index_dir, rebuild)
+    emb = _choose_embedder(embedder, index_dir, rebuild, precision)
     summary = build_index(collection, index_dir, emb, batch_size=batch_size, rebuild=rebuild,
                           progress=not as_json and sys.stderr.isatty(), index_type=index_type)
     if as_json:

@@ -210,10 +210,10 @@ class ViewExtractor(FeatureExtractor):
     def forward_views(self, x: Any) -> tuple[Any, Any]:
         if self.pooling == "avg":
             return super().forward_views(x)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast(x):
             x = x.to(self.device).contiguous(memory_format=torch.channels_last)
             pooled, maps = forward_pooled(self.model, x, self.pooling, self.levels)
-        return pooled, maps[-1]
+        return pooled.float(), maps[-1].float()
 
     def views(self, img: Image.Image) -> np.ndarray:
         if self.view == "mirror":
