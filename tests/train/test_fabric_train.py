@@ -52,6 +52,24 @@ def test_one_epoch_synthetic_training_then_compare(cli, tmp_path):
                          px_per_cm=(100.0, 100.0))
     assert 0 <= r["score"] <= 1 and r["pairs"] == 36
 
+    # fine-tuning starts from the exported weights (not from a fresh initialisation)
+    from artlens.models.checkpoint import load_checkpoint
+
+    start, _ = load_checkpoint(run / "model")
+    code, out, err = cli("canvas", "train", "--out", str(tmp_path / "tuned"), "--synthetic", "4", "--epochs", "1",
+                         "--lr", "0", *TINY, "--seed", "3", "--init-from", str(run / "model"), "--json")
+    assert code == 0, err
+    tuned, _ = load_checkpoint(json.loads(out)["model"])
+    for (name, w0), w1 in zip(start.state_dict().items(), tuned.state_dict().values()):
+        if w0.is_floating_point() and "running" not in name:  # lr 0: weights unchanged (batch-norm statistics move)
+            assert np.allclose(w0.numpy(), w1.numpy()), name
+    code, _, err = cli("canvas", "train", "--out", str(tmp_path / "x"), "--synthetic", "4", *TINY,
+                       "--init-from", str(tmp_path / "nothing"))
+    assert code == 3 and "not a fabric model folder" in err
+    code, _, err = cli("canvas", "train", "--out", str(tmp_path / "y"), "--synthetic", "4", *TINY[:-2],
+                       "--input-px-per-cm", "30", "--init-from", str(run / "model"))
+    assert code == 7 and "24-px patches" in err
+
 
 def test_synthetic_rolls_have_hard_negatives_and_the_sampler_is_balanced():
     cfg = FabricTrainConfig(synthetic=6, canvases_per_roll=2, canvas_cm=2.0, patches_per_canvas=4,

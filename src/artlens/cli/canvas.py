@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from artlens.cli.common import read_pairs_csv
-from artlens.errors import ArtlensError, InvalidParameterError
+from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
 
 app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_is_help=True)
 
@@ -153,6 +153,8 @@ def train(
     devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
     seed: int = typer.Option(0, "--seed"),
+    init_from: Path | None = typer.Option(None, "--init-from",
+                                          help="Fabric model folder to fine-tune from ('shipped': artlens' own)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
 ) -> None:
@@ -164,6 +166,14 @@ def train(
 
         valid = ", ".join(list_models("siamese*"))
         raise InvalidParameterError(f"--model must be a fabric model; valid models: {valid}")
+    if init_from is not None and str(init_from) == "shipped":
+        from artlens.canvas.fabric import shipped_fabric_model_path
+
+        init_from = shipped_fabric_model_path()
+        if init_from is None:
+            raise InvalidParameterError("--init-from shipped: this artlens ships no fabric model")
+    if init_from is not None and not (Path(init_from) / "config.json").is_file():
+        raise InputNotFoundError(f"--init-from {init_from}: not a fabric model folder (no config.json)")
     cfg = FabricTrainConfig(
         model=model, model_kwargs={"backbone": backbone} if backbone else {}, data=str(data) if data else None,
         synthetic=synthetic, max_epochs=epochs, batch_size=batch_size, lr=lr, input_px_per_cm=input_px_per_cm,
@@ -171,6 +181,7 @@ def train(
         patches_per_canvas=patches_per_canvas, pairs_per_epoch=pairs_per_epoch, calib_patches=calib_patches,
         seed=seed, devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
         strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+        init_from=str(init_from) if init_from else None,
     )
     result = train_fabric_model(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
     if as_json:

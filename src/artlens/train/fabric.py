@@ -87,6 +87,7 @@ class FabricTrainConfig(BaseModel):
     strategy: str = "auto"
     num_workers: int = 0
     checkpoint_every_n_steps: int = 50
+    init_from: str | None = None  # fabric model folder to fine-tune from (e.g. the shipped one)
     max_steps: int = -1
     max_time: str | None = None
 
@@ -352,7 +353,13 @@ def _lightning_module(cfg: FabricTrainConfig):  # noqa: ANN202 - Lightning impor
             super().__init__()
             self.save_hyperparameters({"config": config})
             c = FabricTrainConfig(**config)
-            self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
+            if c.init_from:
+                from artlens.models.checkpoint import load_checkpoint
+
+                self.model, _ = load_checkpoint(c.init_from)
+                self.model.train()
+            else:
+                self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
             self.loss = torch.nn.BCEWithLogitsLoss()
             self.lr, self.wd = c.lr, c.weight_decay
 
@@ -398,6 +405,13 @@ def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], 
     from artlens.train.runs import fit, open_run
 
     run, cfg = open_run(run_dir, cfg, resume=resume)
+    if cfg.init_from:
+        from artlens.models.checkpoint import read_config
+
+        size = read_config(cfg.init_from)[1]["kwargs"].get("input_size")
+        if size is not None and int(size) != cfg.size:
+            raise InvalidParameterError(f"{cfg.init_from} sees {size}-px patches, this run makes {cfg.size}-px ones "
+                                        "(patch_cm x input_px_per_cm); use the starting model's settings")
     data = data or prepare_data(cfg)
     canvases = data["canvases"]
     train_c = [i for i, c in enumerate(canvases) if c.roll in data["train_rolls"]]
@@ -426,8 +440,13 @@ def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], 
     metrics["val_canvas_auc"] = cal["canvas_auc"]
     metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
     cal = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in cal.items()}
-    model_kwargs = {"input_size": cfg.size, **cfg.model_kwargs}
-    out = save_checkpoint(module.model, cfg.model, model_kwargs, run / "model", extra={
+    model_name, model_kwargs = cfg.model, {"input_size": cfg.size, **cfg.model_kwargs}
+    if cfg.init_from:  # the architecture is the starting model's
+        from artlens.models.checkpoint import read_config
+
+        base = read_config(cfg.init_from)[1]
+        model_name, model_kwargs = base["model"], base["kwargs"]
+    out = save_checkpoint(module.model, model_name, model_kwargs, run / "model", extra={
         "input_px_per_cm": cfg.input_px_per_cm, "patch_cm": cfg.patch_cm, "task": "fabric_similarity",
         "output": "logit that two patches come from the same roll; canvas score = calibrated aggregate",
         "calibration": cal,
