@@ -20,7 +20,7 @@ Targets (issue 4): combined AUC >= 0.95; Siamese alone >= 0.90 on the non-contig
 density matching is near chance.
 
     python benchmarks/bench_fabric.py --model RUN/model [--rolls 12] [--canvases-per-roll 4]
-        [--permutations 199] [--patches 32] [--timing-sizes 10,25,50]
+        [--permutations 199] [--patches 32] [--timing-sizes 10,25,50] [--no-density]
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--patches", type=int, default=None)
     ap.add_argument("--timing-sizes", default="10,25,50")
     ap.add_argument("--seed", type=int, default=90210)
+    ap.add_argument("--no-density", action="store_true",
+                    help="Siamese only (no counting or density matching): fast on larger collections")
     args = ap.parse_args()
 
     from artlens.canvas.collection import CanvasComparer, combine_evidence
@@ -57,17 +59,21 @@ def main() -> None:
     t0 = time.perf_counter()
     canv = synthetic_collection(args.rolls, args.canvases_per_roll, canvas_cm=args.canvas_cm, seed=args.seed)
     print(f"collection: {len(canv)} canvases from {args.rolls} rolls ({time.perf_counter() - t0:.1f} s)")
-    counts = [count_threads_spectral(c.image, params, px_per_cm=c.px_per_cm) for c in canv]
+    counts = None if args.no_density else [count_threads_spectral(c.image, params, px_per_cm=c.px_per_cm)
+                                           for c in canv]
     model = FabricModel.load(args.model) if args.model else None
     embs = [canvas_embeddings(c.image, model, args.patches, seed=i, px_per_cm=c.px_per_cm)
             for i, c in enumerate(canv)] if model else None
 
     rows = []
     for i, j in itertools.combinations(range(len(canv)), 2):
-        try:
-            p = match_density_maps(counts[i], counts[j], n_permutations=args.permutations, seed=i * 1000 + j).p_value
-        except Exception:  # noqa: BLE001 - too little overlap: no density evidence
-            p = 1.0
+        p = 1.0  # no density evidence (too little overlap, or --no-density)
+        if counts is not None:
+            try:
+                p = match_density_maps(counts[i], counts[j], n_permutations=args.permutations,
+                                       seed=i * 1000 + j).p_value
+            except Exception:  # noqa: BLE001 - too little overlap
+                pass
         row = {"same": int(canv[i].roll == canv[j].roll), "roll_i": canv[i].roll, "roll_j": canv[j].roll, "p": p}
         if model:
             m = pair_logits(embs[i], embs[j], model)
@@ -77,13 +83,16 @@ def main() -> None:
     y = np.array([r["same"] for r in rows])
     neglogp = np.array([-math.log(r["p"]) for r in rows])
     print(f"pairs: {len(rows)} ({y.sum()} same-roll)")
-    print(f"ROC-AUC density matching (-log p): {roc_auc(neglogp, y):.3f}")
+    if counts is not None:
+        print(f"ROC-AUC density matching (-log p): {roc_auc(neglogp, y):.3f}")
     if model:
         for method in ("mean", "trimmed", "median"):
             print(f"ROC-AUC Siamese, {method:8s}: {roc_auc(np.array([r[method] for r in rows]), y):.3f}")
         cal = model.calibration
         s = np.array([r[model.aggregation['method']] for r in rows])
         nb = np.array([combine_evidence(r["p"], cal["a"] * v + cal["b"]) for r, v in zip(rows, s, strict=True)])
+        if counts is None:  # Siamese only
+            return
         print(f"ROC-AUC combined, naive Bayes (artlens canvas compare): {roc_auc(nb, y):.3f}")
         # logistic combination, 2 folds by roll (fit on pairs within one half, score pairs within the other)
         rolls = np.arange(args.rolls)
