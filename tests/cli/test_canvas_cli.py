@@ -45,15 +45,33 @@ def tiny_model(tmp_path_factory) -> Path:
 
 def test_compare_density_only_says_so(cli, plates):
     code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "199",
-                         "--json")
+                         "--density-only", "--json")
     assert code == 0, err
     r = json.loads(out)
     assert CONTRACT <= set(r["density_match"]) and len(r["density_match"]["offset_cm"]) == 2
     assert r["siamese"] is None and r["evidence"] == "density"
     assert any("no fabric model" in n for n in r["notes"])
     assert r["density_match"]["p_value"] <= 0.02 and r["same_roll_probability"] > 0.8  # overlapping pieces
-    code, out, _ = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "99")
+    code, out, _ = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "99",
+                       "--density-only")
     assert code == 0 and "same-roll probability" in out
+    code, _, err = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--density-only",
+                       "--fabric-model", str(plates["a"]))
+    assert code == 7 and "not both" in err
+
+
+def test_compare_uses_the_shipped_fabric_model_by_default(cli, plates):
+    from artlens.canvas.fabric import shipped_fabric_model_path
+
+    shipped = shipped_fabric_model_path()
+    assert shipped is not None, "artlens ships a fabric model (canvas/fabric_weights/fabric_default)"
+    code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "49", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    s = r["siamese"]
+    assert r["evidence"] == "density+siamese" and s["calibrated"] is True and s["pairs"] == 32 * 32
+    assert s["model_checksum"] == json.loads((shipped / "config.json").read_text())["sha256"]
+    assert 0 <= s["ci95"][0] <= s["score"] <= s["ci95"][1] <= 1
 
 
 def test_compare_with_fabric_model(cli, plates, tiny_model):
@@ -114,7 +132,7 @@ def test_match_four_plates(cli, plates, tiny_model, tmp_path, _isolated_catalog)
 def test_match_density_only_clusters_the_overlapping_pair(cli, plates, tmp_path):
     out = tmp_path / "m"
     code, stdout, err = cli("canvas", "match", str(plates["a"].parent), "--out", str(out),
-                            "--permutations", "99", "--no-catalog", "--json")
+                            "--permutations", "99", "--no-catalog", "--density-only", "--json")
     assert code == 0, err
     s = json.loads(stdout)
     assert s["evidence"] == "density" and s["fabric_model"] is None

@@ -15,12 +15,19 @@ app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_
 
 
 def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: float, step_cm: float,
-              permutations: int, patches: int | None, aggregation: str | None, seed: int):  # noqa: ANN202
+              permutations: int, patches: int | None, aggregation: str | None, seed: int,
+              density_only: bool = False):  # noqa: ANN202
+    """The comparer: ``--fabric-model``, else the shipped fabric model, else (or with ``--density-only``)
+    density matching alone."""
     from artlens.canvas.collection import CanvasComparer
     from artlens.canvas.threads import SpectralParams
 
     model = None
-    if fabric_model is not None:
+    if density_only and fabric_model is not None:
+        raise InvalidParameterError("give --fabric-model or --density-only, not both")
+    if density_only:
+        pass
+    elif fabric_model is not None:
         from artlens.canvas.fabric import FabricModel
 
         model = FabricModel.load(fabric_model)
@@ -60,7 +67,9 @@ def compare(
     pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns a,b: score many pairs in one process."),
     px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm (overrides the files)."),
     fabric_model: Path | None = typer.Option(None, "--fabric-model",
-                                             help="Siamese fabric model folder (RUN/model from 'canvas train')."),
+                                             help="Siamese fabric model folder (RUN/model from 'canvas train'; "
+                                                  "default: the model shipped with artlens)."),
+    density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no Siamese model."),
     window_cm: float = typer.Option(1.0, "--window-cm", help="Counting window for the density maps, cm."),
     step_cm: float = typer.Option(0.25, "--step-cm", help="Step of the density maps, cm."),
     permutations: int = typer.Option(999, "--permutations", help="Surrogates of the density-match p-value."),
@@ -70,13 +79,14 @@ def compare(
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per pair, one per line)."),
 ) -> None:
-    """Same-roll probability of two plates (or of every pair in --pairs), from density-map matching and,
-    with a fabric model, the Siamese score."""
+    """Same-roll probability of two plates (or of every pair in --pairs), from density-map matching and
+    the Siamese fabric model's score."""
     if pairs is None and (a is None or b is None):
         raise InvalidParameterError("give two plates A B, or --pairs PAIRS.csv")
     if pairs is not None and (a is not None or b is not None):
         raise InvalidParameterError("give either two plates or --pairs, not both")
-    cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed)
+    cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed,
+                    density_only)
     if pairs is None:
         r = cmp.compare(a, b)
         typer.echo(json.dumps(r) if as_json else _prose(r))
@@ -103,7 +113,9 @@ def match(
     source: Path = typer.Argument(..., help="Folder of plates, or a catalog database (its X-ray images)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (pairs.csv, clusters.json, report)."),
     px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm for every plate."),
-    fabric_model: Path | None = typer.Option(None, "--fabric-model", help="Siamese fabric model folder."),
+    fabric_model: Path | None = typer.Option(None, "--fabric-model",
+                                             help="Siamese fabric model folder (default: the shipped one)."),
+    density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no Siamese model."),
     threshold: float = typer.Option(0.5, "--threshold", help="Same-roll probability above which plates are linked."),
     linkage: str = typer.Option("average", "--linkage", help="single or average (or complete) linkage."),
     window_cm: float = typer.Option(1.0, "--window-cm"),
@@ -119,7 +131,8 @@ def match(
     """All pairs of a collection: clusters of likely roll-mates, a similarity matrix and an HTML report."""
     from artlens.canvas.collection import match_collection
 
-    cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed)
+    cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed,
+                    density_only)
     s = match_collection(source, out, cmp, threshold=threshold, linkage=linkage, catalog=catalog,
                          use_catalog=not no_catalog)
     if as_json:
