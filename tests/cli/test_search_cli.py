@@ -184,3 +184,5 @@ def test_bf16_index_records_its_precision_and_refuses_to_mix(cli, collection: Pa
     assert code == 7 and "--rebuild" in err  # fp32 vectors are not mixed into a bf16 index
     code, out, err = cli("index", collection, "--index", tmp_path / "x", "--precision", "fp16")
     assert code == 7 and "fp32 or bf16" in err
+    code, out, err = _index(cli, collection, tmp_path / "y", "--precision", "bf16")
+    assert code == 7 and "applies to the CNN backbone embedders" in err

@@ -54,6 +54,9 @@ def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool, precision
             hint = " (the CNN embedders come with artlens.paintings.features)" if chosen == DEFAULT_EMBEDDER else ""
             raise InvalidParameterError(f"{exc}{hint}; use --embedder colour-histogram for the training-free "
                                         f"colour and texture embedder") from None
+        if config.get("precision") and "precision" in str(exc):
+            raise InvalidParameterError(f"--precision applies to the CNN backbone embedders (lite0, lite0-global), "
+                                        f"not to {chosen}") from None
         raise
 
 
