@@ -210,7 +210,7 @@ class ViewExtractor(FeatureExtractor):
     def forward_views(self, x: Any) -> tuple[Any, Any]:
         if self.pooling == "avg":
             return super().forward_views(x)
-        with torch.inference_mode(), self._autocast(x):
+        with torch.inference_mode(), self._autocast():
             x = x.to(self.device).contiguous(memory_format=torch.channels_last)
             pooled, maps = forward_pooled(self.model, x, self.pooling, self.levels)
         return pooled.float(), maps[-1].float()

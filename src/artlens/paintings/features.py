@@ -200,7 +200,7 @@ class FeatureExtractor:
         import torch
 
         model = self._inference_model()
-        with torch.inference_mode(), self._autocast(x):
+        with torch.inference_mode(), self._autocast():
             x = x.to(self.device).contiguous(memory_format=_channels_last())
             # a batch of images holds (1 + n_patches) views each; on the CPU, passes of at most
             # VIEWS_PER_PASS views keep the activations in cache (about 25 % less time than 80 at once)
@@ -210,7 +210,7 @@ class FeatureExtractor:
             pooled = model.forward_head(maps, pre_logits=True)
         return pooled.float(), maps.float()
 
-    def _autocast(self, x: Any) -> Any:
+    def _autocast(self) -> Any:
         """``torch.autocast`` to bfloat16 when :attr:`precision` is ``"bf16"``, else a no-op context."""
         import contextlib
 
