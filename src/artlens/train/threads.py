@@ -11,7 +11,12 @@ on one side. Two sources go through the same code path:
   small rotations).
 
 Online augmentation: left-right / top-bottom flips (labels unchanged) and 90° rotation (labels
-swapped). A run directory holds ``config.json`` (resolved), ``metrics.csv``, ``last.ckpt`` (Lightning
+swapped).
+
+Phase networks (:mod:`artlens.models.phase`, task ``thread_phase``) learn per-pixel targets instead:
+samples are whole images (1.5 cm synthetic plates, or labelled crops) with their thread-phase maps
+(the generator's, or :func:`~artlens.canvas.threads.labels.mask_phase` of the masks), cut into random
+``crop_cm`` training crops; flips and the 90° rotation transform the phase with the image. A run directory holds ``config.json`` (resolved), ``metrics.csv``, ``last.ckpt`` (Lightning
 state for ``--resume``, loaded with ``weights_only=True``) and ``model/`` (best weights as safetensors
 + JSON config, what ``artlens threads count --method cnn --model RUN/model`` loads).
 """
@@ -39,6 +44,7 @@ class TrainConfig(BaseModel):
     crop_cm: float = 1.0
     loss: str = "nmae"
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine" (per epoch, over max_epochs)
     batch_size: int = 32
     max_epochs: int = 20
     patience: int = 4
@@ -182,6 +188,136 @@ class CropDataset(torch.utils.data.Dataset):
         return torch.from_numpy(np.ascontiguousarray(crop)).unsqueeze(0), torch.tensor(float(label))
 
 
+# -- phase networks ------------------------------------------------------------------------------
+
+PHASE_PLATE_CM = 1.5
+"""Side of the synthetic plates a phase network trains on, cm."""
+
+
+def task_of(cfg: TrainConfig) -> str:
+    """``"thread_density"`` (regression) or ``"thread_phase"``, from the model or ``init_from``."""
+    if cfg.init_from:
+        from artlens.models.checkpoint import read_config
+
+        return str(read_config(cfg.init_from)[1].get("task", "thread_density"))
+    from artlens.models import create_model
+
+    return str(getattr(create_model(cfg.model, **cfg.model_kwargs), "task", "thread_density"))
+
+
+def _pool_phase(phase: np.ndarray) -> np.ndarray:
+    """Mean of 2 × 2 blocks (the phase network's output grid); NaN where any input is NaN."""
+    h, w = phase.shape[0] // 2 * 2, phase.shape[1] // 2 * 2
+    return phase[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).astype(np.float32)
+
+
+def _phase_sample(image: np.ndarray, phases: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 normalised image (even size) and ``(2, H/2, W/2)`` pooled phase, origin moved near 0."""
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    x = normalise_crops(image[None, :h, :w].astype(np.float32))[0]
+    ph = np.stack([_pool_phase(p[:h, :w].astype(np.float64)) for p in phases])
+    for k in range(2):
+        if np.isfinite(ph[k]).any():
+            ph[k] -= np.floor(np.nanmin(ph[k]))
+    return np.round(x * 255).astype(np.uint8), ph
+
+
+def synthetic_phase_samples(n_plates: int, cfg: TrainConfig, seed: int
+                            ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """``n_plates`` synthetic 1.5 cm plates at the model's resolution: images, phase maps, plate ids."""
+    from artlens.synth import WeaveParams, make_plate
+
+    rng = np.random.default_rng(seed)
+    xs, phs = [], []
+    for _ in range(n_plates):
+        params = _random_weave(rng, PHASE_PLATE_CM / 2.5)
+        params["px_per_cm"] = cfg.input_px_per_cm
+        plate = make_plate(WeaveParams(**params))
+        x, ph = _phase_sample(plate.image, [plate.thread_phase["horizontal"], plate.thread_phase["vertical"]])
+        xs.append(x)
+        phs.append(ph)
+    return xs, phs, np.arange(n_plates)
+
+
+def labelled_phase_samples(dataset: str | os.PathLike[str], cfg: TrainConfig, seed: int
+                           ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[str]]:
+    """Labelled crops with mask-derived phase maps (and one slightly rotated copy each), resampled to
+    the model's resolution; group = plate."""
+    from scipy import ndimage as ndi
+
+    from artlens.canvas.threads.labels import load_dataset, mask_phase
+
+    rng = np.random.default_rng(seed)
+    samples = load_dataset(dataset)
+    if not samples:
+        raise InvalidParameterError(f"{dataset}: no labelled crops found (run 'artlens threads import-labels')")
+    plates = sorted({s.plate for s in samples})
+    xs, phs, gs = [], [], []
+    for s in samples:
+        image = s.read_image().astype(np.float32)
+        phases = [mask_phase(s.h_mask, "horizontal"), mask_phase(s.v_mask, "vertical")]
+        zoom = cfg.input_px_per_cm / s.px_per_cm
+        if abs(zoom - 1) > 1e-6:
+            image = ndi.zoom(image, zoom, order=1)
+            phases = [ndi.zoom(p, zoom, order=1, cval=np.nan) for p in phases]
+        if min(image.shape) < cfg.size:
+            raise InvalidParameterError(f"{s.name}: sample smaller than a {cfg.crop_cm} cm training crop")
+        for k in range(2):
+            img, ph = image, phases
+            if k == 1:  # a small rotation (1-6 degrees), phase rotated with the image
+                angle = float(rng.uniform(1, 6) * rng.choice([-1, 1]))
+                img = ndi.rotate(image, angle, reshape=False, order=1, mode="reflect")
+                ph = [ndi.rotate(p, angle, reshape=False, order=1, cval=np.nan) for p in phases]
+            x, p = _phase_sample(img, ph)
+            xs.append(x)
+            phs.append(p)
+            gs.append(plates.index(s.plate))
+    return xs, phs, np.asarray(gs), plates
+
+
+class PhaseCropDataset(torch.utils.data.Dataset):
+    """Random ``size``-px crops of phase samples, ``items_per_sample`` per sample and epoch.
+
+    Item: ``(crop (1, S, S) in 0..1, target (3, S/2, S/2))`` with the target's cosine, sine and
+    validity of the horizontal threads' phase. Half the items are rotated by 90° (the vertical
+    threads become horizontal); flips follow. The phase is kept increasing downwards: a top-bottom
+    flip or the rotation (which reverses the vertical threads' numbering) negates it.
+    """
+
+    def __init__(self, images: list[np.ndarray], phases: list[np.ndarray], size: int, items_per_sample: int,
+                 augment: bool, seed: int = 0):
+        if size % 2:
+            raise InvalidParameterError(f"phase networks need an even crop size, got {size} px")
+        self.images, self.phases, self.size = images, phases, size
+        self.items, self.augment, self.seed = items_per_sample, augment, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.images) * self.items
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        j = i // self.items
+        img, ph_all = self.images[j], self.phases[j]
+        rng = np.random.default_rng((self.seed, self.epoch, i) if self.augment else (self.seed, i))
+        s, h = self.size, self.size // 2
+        y0 = 2 * int(rng.integers(0, (img.shape[0] - s) // 2 + 1))
+        x0 = 2 * int(rng.integers(0, (img.shape[1] - s) // 2 + 1))
+        rotate = rng.uniform() < 0.5 if self.augment else i % 2 == 1
+        x = img[y0: y0 + s, x0: x0 + s].astype(np.float32) / 255.0
+        ph = ph_all[1 if rotate else 0, y0 // 2: y0 // 2 + h, x0 // 2: x0 // 2 + h].astype(np.float64)
+        if rotate:
+            x, ph = np.rot90(x), -np.rot90(ph)
+        if self.augment and rng.uniform() < 0.5:
+            x, ph = x[::-1], -ph[::-1]
+        if self.augment and rng.uniform() < 0.5:
+            x, ph = x[:, ::-1], ph[:, ::-1]
+        valid = np.isfinite(ph)
+        ph = np.where(valid, ph, 0.0)
+        target = np.stack([np.cos(2 * np.pi * ph) * valid, np.sin(2 * np.pi * ph) * valid, valid])
+        return (torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(0),
+                torch.from_numpy(target.astype(np.float32)))
+
+
 # -- Lightning -------------------------------------------------------------------------------------
 
 def _lightning_module(cfg: TrainConfig):  # noqa: ANN202 - Lightning imported lazily
@@ -202,7 +338,8 @@ def _lightning_module(cfg: TrainConfig):  # noqa: ANN202 - Lightning imported la
                 self.model.train()
             else:
                 self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
-            self.loss = get_loss(c.loss)
+            self.phase = getattr(self.model, "task", "") == "thread_phase"
+            self.loss = get_loss("phase_mse" if self.phase else c.loss)
             self.lr = c.lr
 
         def forward(self, x):  # noqa: ANN001, ANN202
@@ -213,7 +350,9 @@ def _lightning_module(cfg: TrainConfig):  # noqa: ANN202 - Lightning imported la
             pred = self(x)
             loss = self.loss(pred, y)
             self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
-            self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False, batch_size=len(y))
+            if not self.phase:
+                self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False,
+                         batch_size=len(y))
             return loss
 
         def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
@@ -223,18 +362,24 @@ def _lightning_module(cfg: TrainConfig):  # noqa: ANN202 - Lightning imported la
             self._step(batch, "val")
 
         def configure_optimizers(self):  # noqa: ANN201
-            return torch.optim.Adam(self.parameters(), lr=self.lr)
+            opt = torch.optim.Adam(self.parameters(), lr=self.lr)
+            if self.hparams["config"].get("lr_schedule", "constant") == "cosine":
+                epochs = max(1, int(self.hparams["config"]["max_epochs"]))
+                return [opt], [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=self.lr / 50)]
+            return opt
 
         def on_train_epoch_start(self) -> None:
             ds = self.trainer.train_dataloader.dataset
-            if isinstance(ds, CropDataset):
+            if isinstance(ds, CropDataset | PhaseCropDataset):
                 ds.epoch = self.current_epoch
 
     return ThreadRegression(cfg.model_dump())
 
 
 def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
-    """Build the crop arrays and the plate-grouped split."""
+    """Build the crop arrays (or, for phase networks, the samples) and the plate-grouped split."""
+    if task_of(cfg) == "thread_phase":
+        return _prepare_phase_data(cfg)
     parts = []
     if cfg.synthetic:
         x, y, g = synthetic_crops(cfg.synthetic, cfg, cfg.seed)
@@ -252,6 +397,41 @@ def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
             "sources": [p[3] for p in parts]}
 
 
+def _prepare_phase_data(cfg: TrainConfig) -> dict[str, Any]:
+    xs: list[np.ndarray] = []
+    phs: list[np.ndarray] = []
+    groups, sources = [], []
+    if cfg.synthetic:
+        x, p, g = synthetic_phase_samples(cfg.synthetic, cfg, cfg.seed)
+        xs += x
+        phs += p
+        groups.append(g)
+        sources.append("synthetic")
+    if cfg.data:
+        x, p, g, _ = labelled_phase_samples(cfg.data, cfg, cfg.seed)
+        xs += x
+        phs += p
+        groups.append(g + 1_000_000)
+        sources.append("labelled")
+    if not xs:
+        raise InvalidParameterError("nothing to train on: give --data DIR and/or --synthetic N")
+    g = np.concatenate(groups)
+    train_idx, val_idx = grouped_split(g, cfg.val_fraction, cfg.seed)
+    return {"x": xs, "phase": phs, "groups": g, "train": train_idx, "val": val_idx, "sources": sources}
+
+
+def _datasets(cfg: TrainConfig, data: dict[str, Any]) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset]:
+    x, tr, va = data["x"], data["train"], data["val"]
+    if "phase" in data:
+        ph = data["phase"]
+        return (PhaseCropDataset([x[i] for i in tr], [ph[i] for i in tr], cfg.size, cfg.crops_per_plate,
+                                 augment=True, seed=cfg.seed),
+                PhaseCropDataset([x[i] for i in va], [ph[i] for i in va], cfg.size, cfg.crops_per_plate,
+                                 augment=False, seed=cfg.seed))
+    y = data["y"]
+    return CropDataset(x[tr], y[tr], augment=True, seed=cfg.seed), CropDataset(x[va], y[va], augment=False)
+
+
 def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
                          data: dict[str, Any] | None = None, enable_progress_bar: bool = False) -> dict[str, Any]:
     """Train (or resume) a run; returns the final metrics and the path of the exported model.
@@ -266,9 +446,7 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
 
     run, cfg = open_run(run_dir, cfg, resume=resume)
     data = data or prepare_data(cfg)
-    x, y = data["x"], data["y"]
-    train_ds = CropDataset(x[data["train"]], y[data["train"]], augment=True, seed=cfg.seed)
-    val_ds = CropDataset(x[data["val"]], y[data["val"]], augment=False)
+    train_ds, val_ds = _datasets(cfg, data)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_ds, batch_size=cfg.batch_size, shuffle=True, generator=g,
                                            num_workers=cfg.num_workers)
@@ -289,10 +467,14 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
         model_name, model_kwargs = base["model"], base["kwargs"]
     else:
         model_name = cfg.model
+    phase = "phase" in data
     out = save_checkpoint(module.model, model_name, model_kwargs, run / "model", extra={
-        "input_px_per_cm": cfg.input_px_per_cm, "crop_cm": cfg.crop_cm, "task": "thread_density",
-        "output": "density of horizontal threads, threads/cm (vertical: rotate the crop by 90 degrees)",
-        "training": {"config": cfg.model_dump(), "sources": data["sources"], "n_crops": int(len(x)),
+        "input_px_per_cm": cfg.input_px_per_cm, "crop_cm": cfg.crop_cm,
+        "task": "thread_phase" if phase else "thread_density",
+        "output": ("(cos, sin) of 2 pi x the phase of the horizontal threads at half the input resolution "
+                   "(vertical: rotate the crop by 90 degrees)" if phase else
+                   "density of horizontal threads, threads/cm (vertical: rotate the crop by 90 degrees)"),
+        "training": {"config": cfg.model_dump(), "sources": data["sources"], "n_crops": int(len(data["x"])),
                      "n_train": int(len(data["train"])), "n_val": int(len(data["val"]))},
         "metrics": metrics, "artlens_version": __version__,
     })

@@ -80,6 +80,16 @@ class CNNCounter:
     def size(self) -> int:
         return int(round(self.crop_cm * self.px_per_cm))
 
+    @property
+    def task(self) -> str:
+        """``"thread_density"`` (one density per crop, regVGG) or ``"thread_phase"`` (phase maps)."""
+        return str(self.config.get("task", "thread_density"))
+
+    @property
+    def fixed_window_cm(self) -> float | None:
+        """The window a density regressor must use (its crop); ``None`` for phase networks (any window)."""
+        return None if self.task == "thread_phase" else self.crop_cm
+
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "cpu") -> CNNCounter:
         """Load a checkpoint folder (default: the weights shipped with artlens)."""
@@ -93,8 +103,12 @@ class CNNCounter:
         return cls(model.to(device), config, folder)
 
     def predict(self, crops: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Densities (threads/cm) of ``(N, 2)`` = (horizontal, vertical) for normalised ``(N, S, S)`` crops."""
+        """Densities (threads/cm) of ``(N, 2)`` = (horizontal, vertical) for normalised ``(N, S, S)`` crops
+        (density regressors only; a phase network counts with :func:`count_threads_cnn`)."""
         import torch
+
+        if self.task == "thread_phase":
+            raise InvalidParameterError("a phase network has no per-crop density output; use count_threads_cnn")
 
         device = next(self.model.parameters()).device
         out = np.empty((crops.shape[0], 2), dtype=np.float64)
@@ -111,21 +125,27 @@ def count_threads_cnn(
     counter: CNNCounter | None = None,
     *,
     step_cm: float = 0.5,
+    window_cm: float | None = None,
     px_per_cm: float | None = None,
-    batch_size: int = 64,
+    batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ThreadCountResult:
-    """Thread densities over a plate from a CNN, on windows of the model's own crop size.
+    """Thread densities over a plate from a CNN.
+
+    A phase network (the shipped default, see :mod:`artlens.canvas.threads.phase`) measures any
+    window (``window_cm``, default 1.0 cm) and also gives angles and a confidence. A density regressor
+    (regVGG) works on windows of its own crop size (``window_cm`` must be that or ``None``).
 
     Args:
         plate: :class:`~artlens.io.Plate` or 2-D array (then ``px_per_cm`` is required).
         counter: a loaded :class:`CNNCounter`; default: the shipped model.
         step_cm: distance between window centres, cm.
-        batch_size: crops per forward pass.
+        window_cm: window side, cm.
+        batch_size: crops (regressor, default 64) or tiles (phase network, default 4) per forward pass.
 
     Returns:
-        :class:`ThreadCountResult` with ``method="cnn"``; angles are not estimated by the CNN (NaN)
-        and confidence is NaN; outliers are windows that disagree with their 3×3 neighbours.
+        :class:`ThreadCountResult` with ``method="cnn"``. For a regressor, angles and confidence are
+        NaN and outliers are windows that disagree with their 3×3 neighbours.
     """
     counter = counter or CNNCounter.load()
     if isinstance(plate, np.ndarray):
@@ -141,7 +161,16 @@ def count_threads_cnn(
         shape, read_rows = plate.shape, plate.rows
     if step_cm <= 0:
         raise InvalidParameterError("--step-cm must be positive")
+    if counter.task == "thread_phase":
+        from artlens.canvas.threads.phase import count_threads_phase
 
+        source = plate if not isinstance(plate, np.ndarray) else array
+        return count_threads_phase(source, counter, ppc=ppc, shape=shape, window_cm=window_cm or 1.0,
+                                   step_cm=step_cm, batch_size=batch_size or 4, progress=progress)
+    if window_cm is not None and abs(window_cm - counter.crop_cm) > 1e-9:
+        raise InvalidParameterError(f"this CNN ({counter.config['model']}) counts {counter.crop_cm:g} cm windows "
+                                    f"only; use --window-cm {counter.crop_cm:g}")
+    batch_size = batch_size or 64
     window_cm = counter.crop_cm
     n = int(round(window_cm * ppc))
     step = max(1, int(round(step_cm * ppc)))

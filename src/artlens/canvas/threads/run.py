@@ -143,9 +143,10 @@ def count_plate_file(
     Args:
         path: the plate (TIFF, PNG, JPEG, BMP); it is only read.
         out_dir: output folder (created if missing).
-        params: :class:`SpectralParams` (window and step also set the CNN's step).
+        params: :class:`SpectralParams` (window and step also set the CNN's; a density regressor
+            such as regVGG always counts windows of its own crop size).
         method: ``"spectral"``, ``"cnn"`` or ``"both"``. With ``"both"`` each method writes its own
-            subfolder, the spectral window is set to the CNN's crop size so the grids match, and
+            subfolder (with a regVGG model the spectral window is set to its crop size so the grids match), and
             ``summary.json`` / ``disagreement.csv`` / ``report.html`` compare them window by window.
         model: checkpoint folder of a thread CNN (default: the weights shipped with artlens).
         px_per_cm: resolution override, px/cm. Required when the file has no resolution tags.
@@ -167,8 +168,8 @@ def count_plate_file(
             from artlens.canvas.threads.cnn import CNNCounter
 
             counter = CNNCounter.load(model)
-            if method == "both":
-                params = replace(params, window_cm=counter.crop_cm)
+            if method == "both" and counter.fixed_window_cm is not None:
+                params = replace(params, window_cm=counter.fixed_window_cm)
         out = prepare_out_dir(out_dir, [src])
         results: dict[str, ThreadCountResult] = {}
         if method in ("spectral", "both"):
@@ -176,7 +177,9 @@ def count_plate_file(
         if counter is not None:
             from artlens.canvas.threads.cnn import count_threads_cnn
 
-            results["cnn"] = count_threads_cnn(plate, counter, step_cm=params.step_cm, progress=progress)
+            window = params.window_cm if counter.fixed_window_cm is None else None
+            results["cnn"] = count_threads_cnn(plate, counter, step_cm=params.step_cm, window_cm=window,
+                                               progress=progress)
         if method != "both":
             result = results[method]
             summary, files = write_count_outputs(out, result, plate)
