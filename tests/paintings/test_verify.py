@@ -51,7 +51,8 @@ def trained(collection, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "verifier"
     cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
                               n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
-                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=1, val_artists=1,
+                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=1,
+                              val_artists=1,
                               accelerator="cpu", workers=0)
     result = train_verifier(cfg, run)
     return run, result

@@ -60,7 +60,7 @@ def test_one_epoch_synthetic_training_then_compare(cli, tmp_path):
                          "--lr", "0", *TINY, "--seed", "3", "--init-from", str(run / "model"), "--json")
     assert code == 0, err
     tuned, _ = load_checkpoint(json.loads(out)["model"])
-    for (name, w0), w1 in zip(start.state_dict().items(), tuned.state_dict().values()):
+    for (name, w0), w1 in zip(start.state_dict().items(), tuned.state_dict().values(), strict=True):
         if w0.is_floating_point() and "running" not in name:  # lr 0: weights unchanged (batch-norm statistics move)
             assert np.allclose(w0.numpy(), w1.numpy()), name
     code, _, err = cli("canvas", "train", "--out", str(tmp_path / "x"), "--synthetic", "4", *TINY,

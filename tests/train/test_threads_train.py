@@ -44,6 +44,17 @@ def test_one_epoch_synthetic_training_then_count(cli, tmp_path):
     assert s["method"] == "cnn" and s["windows"] == 9 and s["model_checksum"] == cfg["sha256"]
 
 
+def test_one_epoch_phase_cnn_training(cli, tmp_path):
+    run = tmp_path / "run"
+    code, out, err = cli("threads", "train", "--out", str(run), "--synthetic", "4", "--model", "weavephase_test",
+                         "--epochs", "1", "--batch-size", "8", "--crops-per-plate", "2", "--accelerator", "cpu",
+                         "--json")
+    assert code == 0, err
+    cfg = json.loads((run / "model" / "config.json").read_text())
+    assert cfg["task"] == "thread_phase" and cfg["input_px_per_cm"] == 200.0 and cfg["crop_cm"] == 0.64
+    assert cfg["training"]["config"]["loss"] == "phase_mse"
+
+
 def test_unknown_model_name_is_a_clear_error(cli, tmp_path):
     code, _, err = cli("threads", "train", "--out", str(tmp_path / "r"), "--synthetic", "1",
                            "--model", "nope")
@@ -92,8 +103,10 @@ def test_resume_after_kill_mid_run(tmp_path):
     assert (run / "model" / "model.safetensors").is_file()
 
 
-def test_fine_tune_on_labelled_crops_end_to_end(cli, tmp_path):
-    """labelled samples (DL4ART-style masks) -> import-labels -> train --init-from -> count --model."""
+@pytest.mark.parametrize("kind", ["regvgg_test", "weavephase_test"])
+def test_fine_tune_on_labelled_crops_end_to_end(cli, tmp_path, kind):
+    """labelled samples (DL4ART-style masks) -> import-labels -> train --init-from -> count --model,
+    for a density regressor and for a phase CNN (whose targets come from the masks' thread centres)."""
     import numpy as np
 
     from artlens.models import create_model, save_checkpoint
@@ -116,15 +129,21 @@ def test_fine_tune_on_labelled_crops_end_to_end(cli, tmp_path):
     code, out, err = cli("threads", "import-labels", str(samples), "--out", str(tmp_path / "ds"), "--json")
     assert code == 0, err
 
-    base = save_checkpoint(create_model("regvgg_test", input_size=40), "regvgg_test", {"input_size": 40},
-                           tmp_path / "base", extra={"input_px_per_cm": 40.0, "crop_cm": 1.0})
+    if kind == "regvgg_test":
+        base = save_checkpoint(create_model(kind, input_size=40), kind, {"input_size": 40},
+                               tmp_path / "base", extra={"input_px_per_cm": 40.0, "crop_cm": 1.0})
+    else:
+        base = save_checkpoint(create_model(kind), kind, {}, tmp_path / "base",
+                               extra={"input_px_per_cm": 200.0, "crop_cm": 0.64, "task": "thread_phase"})
     run = tmp_path / "ft"
     code, out, err = cli("threads", "train", "--out", str(run), "--data", str(tmp_path / "ds"),
-                             "--init-from", str(base), "--input-px-per-cm", "40", "--epochs", "1",
+                             "--init-from", str(base), "--epochs", "1",
                              "--batch-size", "8", "--accelerator", "cpu", "--json")
     assert code == 0, err
     cfg = json.loads((run / "model" / "config.json").read_text())
-    assert cfg["model"] == "regvgg_test" and cfg["training"]["sources"] == ["labelled"]
+    assert cfg["model"] == kind and cfg["training"]["sources"] == ["labelled"]
+    assert cfg["input_px_per_cm"] == (40.0 if kind == "regvgg_test" else 200.0)  # taken from the base model
+    assert cfg["task"] == ("thread_density" if kind == "regvgg_test" else "thread_phase")
     assert cfg["training"]["n_val"] > 0  # one of the two plates is held out whole
     code, out, err = cli("threads", "count", str(samples / "Crop0000.tif"), "--out", str(tmp_path / "o"),
                              "--method", "cnn", "--model", str(run / "model"), "--no-catalog", "--json")

@@ -26,7 +26,8 @@ def count(
     band: tuple[float, float] = typer.Option((5.0, 40.0), "--band", help="Density search band MIN MAX, threads/cm."),
     max_angle: float = typer.Option(10.0, "--max-angle", help="Largest thread angle searched, degrees."),
     method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
-    model: Path | None = typer.Option(None, "--model", help="CNN checkpoint folder (default: shipped weights)."),
+    model: Path | None = typer.Option(None, "--model", help="CNN checkpoint folder, or a shipped model by name "
+                                       "(threads_cnn_default = regVGG, the default; threads_phase = phase CNN)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
     catalog: Path | None = typer.Option(
@@ -74,14 +75,20 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, checkpoints, model/)."),
     data: Path | None = typer.Option(None, "--data", help="Labelled dataset folder (from 'threads import-labels')."),
     synthetic: int = typer.Option(0, "--synthetic", help="Also train on N generated synthetic plates."),
-    model: str = typer.Option("regvgg_small", "--model", help="Registered model name (see artlens.models)."),
+    model: str = typer.Option("regvgg_small", "--model",
+                              help="Registered model name: regvgg_small (the shipped default kind), regvgg, "
+                                   "weavephase (phase CNN), timm_regressor, ..."),
     init_from: Path | None = typer.Option(None, "--init-from",
-                                          help="Fine-tune from a checkpoint folder ('shipped' = artlens' own)."),
+                                          help="Fine-tune from a checkpoint folder, 'shipped' (the default "
+                                               "regVGG) or a shipped model's name (threads_phase)."),
     epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    loss: str = typer.Option("nmae", "--loss", help="nmae, mae or mse."),
-    input_px_per_cm: float = typer.Option(100.0, "--input-px-per-cm", help="Resolution the model sees, px/cm."),
+    loss: str = typer.Option("nmae", "--loss", help="Density regressors: nmae, mae or mse (phase CNNs: masked MSE)."),
+    input_px_per_cm: float | None = typer.Option(
+        None, "--input-px-per-cm",
+        help="Resolution the model sees, px/cm (default: the --init-from model's; 200 for phase CNNs, "
+             "100 for regVGG)."),
     crops_per_plate: int = typer.Option(8, "--crops-per-plate", help="Crops cut from each synthetic plate."),
     devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
@@ -89,20 +96,27 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
 ) -> None:
-    """Train a thread-density CNN on labelled crops and/or synthetic plates."""
+    """Train a thread-counting CNN (phase CNN or density regressor) on labelled crops and/or synthetic plates."""
     import logging
 
-    from artlens.train.threads import TrainConfig, train_thread_counter
+    from artlens.train.threads import TrainConfig, input_defaults, train_thread_counter
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    if init_from is not None and str(init_from) == "shipped":
+    if init_from is not None and not init_from.exists():
         from artlens.canvas.threads.cnn import shipped_model_path
 
-        init_from = shipped_model_path()
+        name = str(init_from)
+        if name == "shipped":
+            init_from = shipped_model_path()
+        elif shipped_model_path(name).is_dir():  # a shipped model by name, e.g. threads_phase
+            init_from = shipped_model_path(name)
+    defaults = input_defaults(model, str(init_from) if init_from else None)
+    phase = defaults["task"] == "thread_phase"
     cfg = TrainConfig(
         model=model, data=str(data) if data else None, synthetic=synthetic, max_epochs=epochs, batch_size=batch_size,
-        lr=lr, loss=loss, input_px_per_cm=input_px_per_cm, crops_per_plate=crops_per_plate, seed=seed,
+        lr=lr, loss="phase_mse" if phase else loss, crops_per_plate=crops_per_plate, seed=seed,
+        input_px_per_cm=input_px_per_cm or defaults["input_px_per_cm"], crop_cm=defaults["crop_cm"],
         devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
         strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
         init_from=str(init_from) if init_from else None,
@@ -112,8 +126,10 @@ def train(
         typer.echo(json.dumps(result))
         return
     m = result["metrics"]
-    typer.echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation {cfg.loss} "
-               f"{m['best_val_loss']}; validation MAE {m.get('val_mae', float('nan')):.3f} threads/cm")
+    line = f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation {cfg.loss} {m['best_val_loss']}"
+    if not phase:
+        line += f"; validation MAE {m.get('val_mae', float('nan')):.3f} threads/cm"
+    typer.echo(line)
     typer.echo(f"model: {result['model']}  (use: artlens threads count PLATE --method cnn --model {result['model']})")
 
 

@@ -16,7 +16,9 @@ swapped).
 Phase networks (:mod:`artlens.models.phase`, task ``thread_phase``) learn per-pixel targets instead:
 samples are whole images (1.5 cm synthetic plates, or labelled crops) with their thread-phase maps
 (the generator's, or :func:`~artlens.canvas.threads.labels.mask_phase` of the masks), cut into random
-``crop_cm`` training crops; flips and the 90° rotation transform the phase with the image. A run directory holds ``config.json`` (resolved), ``metrics.csv``, ``last.ckpt`` (Lightning
+``crop_cm`` training crops; flips and the 90° rotation transform the phase with the image.
+
+A run directory holds ``config.json`` (resolved), ``metrics.csv``, ``last.ckpt`` (Lightning
 state for ``--resume``, loaded with ``weights_only=True``) and ``model/`` (best weights as safetensors
 + JSON config, what ``artlens threads count --method cnn --model RUN/model`` loads).
 """
@@ -203,6 +205,25 @@ def task_of(cfg: TrainConfig) -> str:
     from artlens.models import create_model
 
     return str(getattr(create_model(cfg.model, **cfg.model_kwargs), "task", "thread_density"))
+
+
+def input_defaults(model: str, init_from: str | None = None) -> dict[str, Any]:
+    """Task, input resolution (px/cm) and training crop (cm) for a model name or a checkpoint to
+    fine-tune: the checkpoint's own values, else 200 px/cm and 0.64 cm crops for phase networks and
+    100 px/cm and 1 cm crops for density regressors."""
+    if init_from:
+        from artlens.models.checkpoint import read_config
+
+        base = read_config(init_from)[1]
+        task = str(base.get("task", "thread_density"))
+        return {"task": task, "input_px_per_cm": float(base.get("input_px_per_cm", 100.0)),
+                "crop_cm": float(base.get("crop_cm", 1.0))}
+    from artlens.models import create_model
+
+    task = str(getattr(create_model(model), "task", "thread_density"))
+    if task == "thread_phase":
+        return {"task": task, "input_px_per_cm": 200.0, "crop_cm": 0.64}
+    return {"task": task, "input_px_per_cm": 100.0, "crop_cm": 1.0}
 
 
 def _pool_phase(phase: np.ndarray) -> np.ndarray:

@@ -92,10 +92,13 @@ class CNNCounter:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "cpu") -> CNNCounter:
-        """Load a checkpoint folder (default: the weights shipped with artlens)."""
+        """Load a checkpoint folder, or a model shipped with artlens by name (default: the shipped
+        default, :data:`DEFAULT_MODEL`)."""
         from artlens.models.checkpoint import load_checkpoint
 
         folder = Path(path) if path is not None else shipped_model_path()
+        if path is not None and not folder.exists() and shipped_model_path(str(path)).is_dir():
+            folder = shipped_model_path(str(path))  # a shipped model by name, e.g. "threads_phase"
         model, config = load_checkpoint(folder, map_location=device)
         for key in ("input_px_per_cm", "crop_cm"):
             if key not in config:

@@ -90,7 +90,7 @@ def _phase_rows(counter: CNNCounter, band: np.ndarray, rotate: bool, batch_size:
             if rotate:
                 z = torch.rot90(z, -1, dims=(2, 3))
             z = z.cpu().numpy()
-            for k, (a, b, c0, c1) in enumerate(spans[i: i + batch_size]):
+            for k, (a, _, c0, c1) in enumerate(spans[i: i + batch_size]):
                 out[:, c0 // 2: c1 // 2] = (z[k, 0] + 1j * z[k, 1])[:, (c0 - a) // 2: (c1 - a) // 2]
     return out
 
