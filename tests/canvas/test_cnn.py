@@ -52,3 +52,28 @@ def test_cnn_inference_imports_no_lightning(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def phase_counter() -> CNNCounter:
+    return CNNCounter.load("threads_phase")  # a shipped model by name
+
+
+def test_shipped_phase_model_is_described(phase_counter):
+    folder = shipped_model_path("threads_phase")
+    assert phase_counter.path == folder and phase_counter.task == "thread_phase"
+    assert phase_counter.fixed_window_cm is None
+    assert (folder / "MODEL_CARD.md").is_file() and (folder / "model.safetensors").stat().st_size < 2**20
+
+
+@pytest.mark.parametrize(("h", "v", "ah", "av", "seed"), [(13.0, 21.0, 2.0, -1.0, 4), (25.0, 9.5, -1.5, 2.5, 5)])
+def test_shipped_phase_model_counts_a_synthetic_plate_with_angles(phase_counter, h, v, ah, av, seed):
+    plate = make_plate(height_cm=3.0, width_cm=3.0, horizontal_density=h, vertical_density=v,
+                       horizontal_angle_deg=ah, vertical_angle_deg=av, paint=0.3, craquelure=0.3, seed=seed)
+    r = count_threads_cnn(plate.image, phase_counter, window_cm=1.0, px_per_cm=plate.px_per_cm)
+    s = r.summary()
+    truth = plate.mean_truth()
+    assert r.model_checksum == phase_counter.config["sha256"] and r.horizontal.density.shape == (5, 5)
+    for d, angle in (("horizontal", ah), ("vertical", av)):
+        assert abs(s[d]["threads_per_cm"]["mean"] - truth[f"{d}_density"]) < 0.2
+        assert abs(s[d]["angle_deg"]["mean"] - angle) < 0.5
