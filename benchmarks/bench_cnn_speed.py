@@ -2,7 +2,7 @@
 200 px/cm: 9 801 windows).
 
 The regVGG regressor runs two forward passes per window (horizontal and rotated crop); the phase CNN
-(the shipped default) runs over the plate once in 512 px tiles (+48 px context), both directions,
+(the shipped threads_phase) runs over the plate once in 512 px tiles (+48 px context), both directions,
 and sums each window from the per-pixel phase steps, so its cost grows with the plate's area, not with
 the number of windows. ``--batch-size``: crops (regVGG) or tiles (phase CNN) per forward pass.
 

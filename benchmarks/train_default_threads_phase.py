@@ -1,4 +1,4 @@
-"""Train the weave-phase CNN shipped in artlens/canvas/threads/weights/threads_cnn_default.
+"""Train the weave-phase CNN shipped in artlens/canvas/threads/weights/threads_phase.
 
 Synthetic plates only (the DL4ART data may not be redistributed): 1.5 x 1.5 cm plates at 200 px/cm
 from the same random weave and nuisance distribution as the regression CNN (7-32 threads/cm, +-3
@@ -10,7 +10,7 @@ Generating the plates takes about 0.1 s each on one core; ``--cache FILE.npz`` k
 
     python benchmarks/train_default_threads_phase.py RUN_DIR --plates 6000 --seeds 100 101 \\
         --cache-dir /tmp/phase --epochs 6 --max-time 00:01:00:00
-    # then copy RUN_DIR/model/* into src/artlens/canvas/threads/weights/threads_cnn_default/
+    # then copy RUN_DIR/model/* into src/artlens/canvas/threads/weights/threads_phase/ (+ MODEL_CARD.md)
 """
 
 from __future__ import annotations

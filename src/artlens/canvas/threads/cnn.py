@@ -135,7 +135,7 @@ def count_threads_cnn(
 ) -> ThreadCountResult:
     """Thread densities over a plate from a CNN.
 
-    A phase network (the shipped default, see :mod:`artlens.canvas.threads.phase`) measures any
+    A phase network (the shipped ``threads_phase``, see :mod:`artlens.canvas.threads.phase`) measures any
     window (``window_cm``, default 1.0 cm) and also gives angles and a confidence. A density regressor
     (regVGG) works on windows of its own crop size (``window_cm`` must be that or ``None``).
 
