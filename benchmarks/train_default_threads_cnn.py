@@ -33,6 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = TrainConfig(model="regvgg_small", model_kwargs={"filters": [6, 12, 24, 32], "blocks": [1, 2, 2, 2]},
+                      yarn_texture=False,  # the shipped model predates the yarn-texture nuisances
                       input_px_per_cm=100.0, crop_cm=1.0, loss="nmae", lr=args.lr, batch_size=32,
                       max_epochs=args.epochs, patience=5, seed=args.seed, synthetic=args.plates,
                       init_from=args.init_from,

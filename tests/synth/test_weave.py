@@ -148,6 +148,54 @@ def test_output_formats_inversion_and_equalisation():
     assert eq.image.min() == 0 and eq.image.max() == 255
 
 
+def _on_thread_centres(plate, direction, near=0.08):
+    """Pixels within ``near`` threads of a centre line of ``direction`` and far from the other's."""
+    ph = plate.thread_phase[direction]
+    other = plate.thread_phase["vertical" if direction == "horizontal" else "horizontal"]
+    return (np.abs(ph - np.rint(ph)) < near) & (np.abs(other - np.rint(other)) > 0.45)
+
+
+def test_yarn_texture_ply_groove_and_twist():
+    kw = dict(height_cm=1.5, width_cm=1.5, seed=5, weave_contrast=0.0, **CLEAN)
+    plain, ply = make_plate(**kw), make_plate(ply_groove=0.9, **kw)
+    centre = _on_thread_centres(plain, "horizontal")
+    flank = (np.abs(plain.thread_phase["horizontal"] % 1 - 0.25) < 0.05) & ~_on_thread_centres(plain, "vertical", 0.3)
+    # threads are dark: the groove brightens the centre line of a thread, hardly its flanks
+    assert ply.image[centre].mean() - plain.image[centre].mean() > 20
+    assert abs(ply.image[flank].mean() - plain.image[flank].mean()) < 0.5 * (
+        ply.image[centre].mean() - plain.image[centre].mean())
+    twist = make_plate(twist=0.8, **kw)
+    assert twist.image[centre].std() > 2 * plain.image[centre].std() + 5
+    # the truth is the thread's, whatever its look
+    np.testing.assert_array_equal(ply.truth["horizontal_density"], plain.truth["horizontal_density"])
+
+
+def test_cell_variation_and_grain_add_texture_at_their_scales():
+    from scipy import ndimage
+
+    kw = dict(height_cm=1.5, width_cm=1.5, seed=6, **CLEAN)
+    plain, blotchy, grainy = make_plate(**kw), make_plate(cell_variation=1.0, **kw), make_plate(grain=1.0, **kw)
+    cells = (np.abs(plain.thread_phase["horizontal"] % 1 - 0.5) < 0.1) & (
+        np.abs(plain.thread_phase["vertical"] % 1 - 0.5) < 0.1)  # interstice centres
+    assert blotchy.image[cells].astype(float).std() > 3 * plain.image[cells].astype(float).std() + 5
+
+    def fine(img):  # energy below ~0.02 cm
+        f = img.astype(float)
+        return (f - ndimage.gaussian_filter(f, 2.0)).std()
+
+    assert fine(grainy.image) > 1.5 * fine(plain.image)
+    assert fine(blotchy.image) < 1.2 * fine(plain.image)
+
+
+def test_yarn_texture_draws_after_the_other_training_parameters():
+    from artlens.train.threads import _random_weave
+
+    a = _random_weave(np.random.default_rng(3), 1.0)
+    b = _random_weave(np.random.default_rng(3), 1.0, yarn_texture=True)
+    assert set(b) - set(a) == {"ply_groove", "twist", "cell_variation", "grain"}
+    assert all(b[k] == v for k, v in a.items())
+
+
 def test_invalid_parameters_are_refused():
     with pytest.raises(InvalidParameterError, match="valid"):
         make_plate(no_such_field=1)
@@ -157,6 +205,9 @@ def test_invalid_parameters_are_refused():
         make_plate(cusping_edge="middle")
     with pytest.raises(InvalidParameterError):
         make_plate(vertical_density=90.0)  # under 3 px per thread at 200 px/cm
+    for name in ("ply_groove", "twist", "cell_variation", "grain"):
+        with pytest.raises(InvalidParameterError, match=name):
+            make_plate(**{name: 1.5})
 
 
 def test_write_plate_tiff_records_resolution_and_params(tmp_path):

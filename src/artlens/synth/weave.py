@@ -76,6 +76,9 @@ class WeaveParams:
         slub_rate: slubs (short thick stretches of yarn, 0.15-0.5 cm long) per cm of thread.
         weave_contrast: 0..1, crimp of the threads: how much higher a thread is where it passes
             over a crossing than where it passes under; 0 gives a plain grid.
+        ply_groove: 0..1, relative depth of a groove along the middle of every thread (two-ply yarn
+            that shows as two thin lines per thread).
+        twist: 0..1, contrast of the diagonal striation that the fibres' twist draws on a thread.
         density_gradient: relative change of density across the plate: vertical threads get denser
             to the right, horizontal threads downwards, by this fraction from one side to the other;
             the plate centre keeps the nominal density.
@@ -92,6 +95,12 @@ class WeaveParams:
         craquelure: 0..1, density and visibility of the crack network (thin, mostly dark lines).
         holes: 0..1, fraction of interstices that show a spot (75 % bright: ground pushed through,
             25 % dark: an open hole).
+        cell_variation: 0..1, blotchiness at the scale of the weave: every interstice and every
+            crossing gets its own brightness (ground filling each cell unevenly, threads flattened
+            or thickened at a crossing); standard deviation ``0.25 * cell_variation``.
+        grain: 0..1, fine texture of real X-rays below the thread scale: band-pass noise of
+            0.003-0.006 cm (fibres, pigment grains) and sparse specks (lead-white particles),
+            standard deviation about ``0.15 * grain``.
         noise: standard deviation of the additive Gaussian noise, as a fraction of the full range.
         blur_px: standard deviation of the Gaussian blur (pixels), applied before the noise.
         bit_depth: 8 or 16 (bits of the unsigned output image).
@@ -111,6 +120,8 @@ class WeaveParams:
     thickness_variation: float = 0.15
     slub_rate: float = 0.0
     weave_contrast: float = 0.3
+    ply_groove: float = 0.0
+    twist: float = 0.0
     density_gradient: float = 0.0
     cusping_amplitude: float = 0.0
     cusping_depth_cm: float = 2.0
@@ -120,6 +131,8 @@ class WeaveParams:
     lead_white_strokes: int = 0
     craquelure: float = 0.0
     holes: float = 0.0
+    cell_variation: float = 0.0
+    grain: float = 0.0
     noise: float = 0.02
     blur_px: float = 0.7
     bit_depth: int = 8
@@ -148,6 +161,7 @@ class WeaveParams:
         need(0 <= self.thickness_variation <= 0.5, "thickness_variation must lie in [0, 0.5]")
         need(self.slub_rate >= 0, "slub_rate must be >= 0 (slubs/cm)")
         need(0 <= self.weave_contrast <= 1, "weave_contrast must lie in [0, 1]")
+        need(0 <= self.ply_groove <= 1 and 0 <= self.twist <= 1, "ply_groove and twist must lie in [0, 1]")
         need(abs(self.density_gradient) < 1, "density_gradient must lie in (-1, 1)")
         need(0 <= self.cusping_amplitude < 1, "cusping_amplitude must lie in [0, 1)")
         need(
@@ -155,7 +169,7 @@ class WeaveParams:
             "cusping depth and period must be > 0 (cm)",
         )
         need(self.cusping_edge in CUSPING_EDGES, f"cusping_edge must be one of {', '.join(CUSPING_EDGES)}")
-        for name in ("paint", "craquelure", "holes"):
+        for name in ("paint", "craquelure", "holes", "cell_variation", "grain"):
             need(0 <= getattr(self, name) <= 1, f"{name} must lie in [0, 1]")
         need(self.lead_white_strokes >= 0, "lead_white_strokes must be >= 0")
         need(self.noise >= 0 and self.blur_px >= 0, "noise and blur_px must be >= 0")
@@ -425,13 +439,18 @@ def _thread_heights(
     other_phi: np.ndarray,
     contrast: float,
     shift: int,
+    ply: float = 0.0,
+    twist: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-surface height and material of one direction's threads, both ``(H, W)``.
 
     Each pixel sees its nearest thread and the neighbour on its side (so wide threads and slubs can
     overlap). A thread's cross-section is a raised cosine of half-width ``0.42 * width`` threads;
     along the thread its height follows ``1 + contrast * cos(pi * (other_phi + k + shift))``: up
-    where it passes over a thread of the other direction, down where it passes under.
+    where it passes over a thread of the other direction, down where it passes under. ``ply`` cuts a
+    groove of that relative depth along the middle of every thread (two-ply yarn); ``twist`` adds
+    diagonal striation of that contrast (the fibres' twist, one period per 1.4 threads along the
+    thread, S-twist for horizontal and Z-twist for vertical threads).
     """
     k_lo = int(np.floor(phi.min())) - 1
     k_hi = int(np.ceil(phi.max())) + 1
@@ -457,6 +476,11 @@ def _thread_heights(
         w = flat_table[flat] * (1 - frac) + flat_table[flat + 1] * frac
         half = np.clip(_HALF_WIDTH * w, 0.08, 0.95)
         profile = np.where(np.abs(d) < half, np.cos(0.5 * np.pi * d / half) ** 2, 0.0) * (0.75 + 0.25 * w)
+        if ply > 0:
+            profile *= 1.0 - ply * np.exp(-0.5 * (d / (0.22 * half)) ** 2)
+        if twist > 0:
+            turns = 0.5 * d / half + (1 - 2 * (shift % 2)) * 0.7 * family.density * along
+            profile *= 1.0 - twist * (0.5 + 0.5 * np.cos(2 * np.pi * turns))
         parity = 1.0 - 2.0 * ((ki + int(shift)) % 2)
         np.maximum(height, profile * (1.0 + parity * undulation), out=height)
         material += profile
@@ -594,6 +618,39 @@ def _holes(rng: np.random.Generator, phi_h: np.ndarray, phi_v: np.ndarray, fract
     return value[i, j] * np.exp(-0.5 * r2 / radius[i, j] ** 2)
 
 
+def _cell_blotches(rng: np.random.Generator, phi_h: np.ndarray, phi_v: np.ndarray, strength: float) -> np.ndarray:
+    """A random brightness for every interstice and every crossing, as soft spots (radius ~0.3
+    thread) centred on them: the uneven look of real weaves at the scale of one cell."""
+    out = np.zeros_like(phi_h)
+    for offset in (0.5, 0.0):  # interstice centres, then crossings (thread centre lines)
+        ih, iv = np.floor(phi_h + 0.5 - offset), np.floor(phi_v + 0.5 - offset)
+        h0, v0 = int(ih.min()), int(iv.min())
+        n_h, n_v = int(ih.max()) - h0 + 1, int(iv.max()) - v0 + 1
+        value = rng.normal(0.0, 0.25 * strength, (n_h, n_v))
+        radius = rng.uniform(0.2, 0.4, (n_h, n_v))
+        i, j = (ih - h0).astype(np.intp), (iv - v0).astype(np.intp)
+        r2 = (phi_h - ih - offset) ** 2 + (phi_v - iv - offset) ** 2
+        out += value[i, j] * np.exp(-0.5 * r2 / radius[i, j] ** 2)
+    return out
+
+
+def _grain(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, strength: float) -> np.ndarray:
+    """Fine texture: band-pass noise (scale 0.003-0.006 cm) plus sparse specks, 80 % bright."""
+    sigma = rng.uniform(0.003, 0.006) * px_per_cm
+    white = rng.standard_normal(shape)
+    band = ndimage.gaussian_filter(white, sigma) - ndimage.gaussian_filter(white, 2 * sigma)
+    out = 0.15 * strength * band / (band.std() + 1e-12)
+    n_specks = rng.poisson(300 * strength * shape[0] * shape[1] / px_per_cm**2)  # ~300 per cm²
+    if n_specks:
+        specks = np.zeros(shape)
+        rows, cols = rng.integers(0, shape[0], n_specks), rng.integers(0, shape[1], n_specks)
+        value = np.where(rng.random(n_specks) < 0.8, 1.0, -1.0) * rng.uniform(0.2, 0.5, n_specks)
+        np.add.at(specks, (rows, cols), value)
+        radius = max(0.6, 0.006 * px_per_cm)
+        out += ndimage.gaussian_filter(specks, radius) * 2 * np.pi * radius**2
+    return out
+
+
 def _equalize(image: np.ndarray, levels: int) -> np.ndarray:
     """Histogram equalisation: map each grey level to its cumulative frequency (full range)."""
     hist = np.bincount(image.ravel(), minlength=levels)
@@ -628,8 +685,9 @@ def render(
     # Canvas: the ground fills everything above the canvas surface, so the X-ray is bright where the
     # canvas is low (interstices) and dark on the threads, darkest where a thread passes over.
     c = params.weave_contrast
-    top_h, mat_h = _thread_heights(fam_h, phi_h, geo.along["horizontal"], phi_v, c, 0)
-    top_v, mat_v = _thread_heights(fam_v, phi_v, geo.along["vertical"], phi_h, c, 1)
+    yarn = {"ply": params.ply_groove, "twist": params.twist}
+    top_h, mat_h = _thread_heights(fam_h, phi_h, geo.along["horizontal"], phi_v, c, 0, **yarn)
+    top_v, mat_v = _thread_heights(fam_v, phi_v, geo.along["vertical"], phi_h, c, 1, **yarn)
     canvas = 0.6 * np.maximum(top_h, top_v) + 0.08 * (mat_h + mat_v)
     shape = phi_h.shape
 
@@ -637,6 +695,8 @@ def render(
     intensity = 1.0 - canvas
     if params.holes > 0:
         intensity += _holes(rng, phi_h, phi_v, params.holes)
+    if params.cell_variation > 0:
+        intensity += _cell_blotches(rng, phi_h, phi_v, params.cell_variation)
     if params.paint > 0:
         brush = _brushwork(rng, shape, ppc)
         thickness = np.clip(0.5 + 0.3 * brush, 0, 1)
@@ -647,6 +707,8 @@ def render(
         intensity += _lead_white_strokes(rng, shape, ppc, params.lead_white_strokes)
     if params.craquelure > 0:
         intensity += _craquelure(rng, shape, ppc, params.craquelure)
+    if params.grain > 0:
+        intensity += _grain(rng, shape, ppc, params.grain)
     if params.blur_px > 0:
         intensity = ndimage.gaussian_filter(intensity, params.blur_px, mode="nearest")
     level = 0.1 + 0.75 * intensity  # fixed mapping: a clean canvas spans about 0.2..0.85

@@ -53,6 +53,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     data: str | None = None
     synthetic: int = 0  # number of synthetic plates
+    yarn_texture: bool = True  # synthetic plates also get ply grooves, twist, cell blotches and grain
     crops_per_plate: int = 8
     subcrops_per_sample: int = 8
     val_fraction: float = 0.2
@@ -72,8 +73,13 @@ class TrainConfig(BaseModel):
 
 # -- data ------------------------------------------------------------------------------------------
 
-def _random_weave(rng: np.random.Generator, crop_cm: float) -> dict[str, Any]:
-    """Random plate parameters covering realistic canvases and nuisances (easy to hard)."""
+def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool = False) -> dict[str, Any]:
+    """Random plate parameters covering realistic canvases and nuisances (easy to hard).
+
+    ``yarn_texture`` adds what real X-rays show and the plain renderer lacks: two-ply grooves and
+    twist striation inside the threads, blotchy cells and fine grain (half of the plates each). It
+    draws after everything else, so the other parameters stay those of the same seed without it.
+    """
     level = rng.uniform()
     p: dict[str, Any] = dict(
         height_cm=crop_cm * 2.5, width_cm=crop_cm * 2.5, px_per_cm=200.0,
@@ -90,6 +96,10 @@ def _random_weave(rng: np.random.Generator, crop_cm: float) -> dict[str, Any]:
     if rng.uniform() < 0.3 * level:
         p.update(cusping_amplitude=float(rng.uniform(0.03, 0.15)),
                  cusping_edge=str(rng.choice(["left", "right", "top", "bottom"])))
+    if yarn_texture:
+        on = rng.uniform(size=4) < 0.5
+        p.update(ply_groove=float(rng.uniform(0, 0.9) * on[0]), twist=float(rng.uniform(0, 0.8) * on[1]),
+                 cell_variation=float(rng.uniform(0, 1.0) * on[2]), grain=float(rng.uniform(0, 1.0) * on[3]))
     return p
 
 
@@ -100,7 +110,7 @@ def synthetic_crops(n_plates: int, cfg: TrainConfig, seed: int) -> tuple[np.ndar
     rng = np.random.default_rng(seed)
     xs, ys, gs = [], [], []
     for plate_id in range(n_plates):
-        params = _random_weave(rng, cfg.crop_cm)
+        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture)
         plate = make_plate(WeaveParams(**params))
         n = int(round(cfg.crop_cm * plate.px_per_cm))
         h, w = plate.image.shape
@@ -251,7 +261,7 @@ def synthetic_phase_samples(n_plates: int, cfg: TrainConfig, seed: int
     rng = np.random.default_rng(seed)
     xs, phs = [], []
     for _ in range(n_plates):
-        params = _random_weave(rng, PHASE_PLATE_CM / 2.5)
+        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture)
         params["px_per_cm"] = cfg.input_px_per_cm
         plate = make_plate(WeaveParams(**params))
         x, ph = _phase_sample(plate.image, [plate.thread_phase["horizontal"], plate.thread_phase["vertical"]])
