@@ -2,15 +2,24 @@
 
 Synthetic plates only (the DL4ART data may not be redistributed): 1.5 x 1.5 cm plates at 200 px/cm
 from the same random weave and nuisance distribution as the regression CNN (7-32 threads/cm, +-3
-degrees, clean to hard), with the generator's thread-phase maps as targets. The network trains on
-random 128 x 128 px crops (0.64 cm), 2 per plate and epoch, flips and 90-degree rotations.
+degrees, clean to hard), by default with the yarn-texture nuisances (two-ply grooves, twist, blotchy
+cells, grain; ``--no-yarn-texture`` leaves them out), with the generator's thread-phase maps as
+targets. The network trains on random 128 x 128 px crops (0.64 cm), 2 per plate and epoch, flips
+and 90-degree rotations.
 
-Generating the plates takes about 0.1 s each on one core; ``--cache FILE.npz`` keeps them
+Generating the plates takes about 0.1 s each on one core; ``--cache-dir DIR`` keeps them
 (``x``: uint8 images, ``ph``: pooled phase maps) so that a second run skips it.
 
-    python benchmarks/train_default_threads_phase.py RUN_DIR --plates 6000 --seeds 100 101 \\
-        --cache-dir /tmp/phase --epochs 6 --max-time 00:01:00:00
-    # then copy RUN_DIR/model/* into src/artlens/canvas/threads/weights/threads_phase/ (+ MODEL_CARD.md)
+The shipped model was trained in three stages, each from the previous one's weights (see its
+MODEL_CARD.md for the figures):
+
+    python benchmarks/train_default_threads_phase.py runs/phase1 --plates 6000 --seeds 100 101 \
+        --no-yarn-texture --cache-dir /tmp/phase --epochs 6 --max-time 00:01:00:00
+    python benchmarks/train_default_threads_phase.py runs/phase2 --plates 4000 --seeds 102 103 \
+        --cache-dir /tmp/phase --epochs 8 --lr 1e-3 --max-time 00:00:55:00 --init-from runs/phase1/model
+    python benchmarks/train_default_threads_phase.py runs/phase3 --plates 8000 --seeds 102 103 104 105 \
+        --cache-dir /tmp/phase --epochs 4 --lr 7e-4 --max-time 00:00:45:00 --init-from runs/phase2/model
+    # then copy runs/phase3/model/* into src/artlens/canvas/threads/weights/threads_phase/ (+ MODEL_CARD.md)
 """
 
 from __future__ import annotations
