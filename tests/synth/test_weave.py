@@ -196,6 +196,36 @@ def test_yarn_texture_draws_after_the_other_training_parameters():
     assert all(b[k] == v for k, v in a.items())
 
 
+def test_thread_balance_makes_one_system_fainter():
+    kw = dict(height_cm=1.5, width_cm=1.5, seed=5, **CLEAN)
+
+    def contrasts(plate):
+        ph, pv = plate.thread_phase["horizontal"], plate.thread_phase["vertical"]
+        gap = (np.abs(ph % 1 - 0.5) < 0.08) & (np.abs(pv % 1 - 0.5) < 0.08)  # interstices (bright)
+        img = plate.image.astype(float)
+        return (img[gap].mean() - img[_on_thread_centres(plate, "horizontal")].mean(),
+                img[gap].mean() - img[_on_thread_centres(plate, "vertical")].mean())
+
+    h0, v0 = contrasts(make_plate(**kw))
+    h1, v1 = contrasts(make_plate(thread_balance=0.5, **kw))
+    assert h1 < 0.6 * h0 and v1 > 1.2 * v0
+    h2, v2 = contrasts(make_plate(thread_balance=-0.5, **kw))
+    assert v2 < 0.6 * v0 and h2 > 1.2 * h0
+    with pytest.raises(InvalidParameterError, match="thread_balance"):
+        make_plate(thread_balance=0.95)
+
+
+def test_thread_balance_draws_after_the_other_training_parameters():
+    from artlens.train.threads import _random_weave
+
+    draws = [_random_weave(np.random.default_rng(s), 1.0, True, 0.6) for s in range(40)]
+    for s, b in enumerate(draws):
+        a = _random_weave(np.random.default_rng(s), 1.0, True)
+        assert set(b) - set(a) == {"thread_balance"} and all(b[k] == v for k, v in a.items())
+    balance = np.array([d["thread_balance"] for d in draws])
+    assert np.all(np.abs(balance) <= 0.6) and 8 < np.count_nonzero(balance) < 32
+
+
 def test_invalid_parameters_are_refused():
     with pytest.raises(InvalidParameterError, match="valid"):
         make_plate(no_such_field=1)

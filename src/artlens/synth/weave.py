@@ -79,6 +79,10 @@ class WeaveParams:
         ply_groove: 0..1, relative depth of a groove along the middle of every thread (two-ply yarn
             that shows as two thin lines per thread).
         twist: 0..1, contrast of the diagonal striation that the fibres' twist draws on a thread.
+        thread_balance: -0.9..0.9, how much more visible one thread system is than the other (in
+            real canvases warp and weft often differ in thickness, spin and filling): the relief of
+            the horizontal threads is multiplied by ``1 - thread_balance`` and that of the vertical
+            threads by ``1 + thread_balance``; 0.5 makes the vertical threads three times as visible.
         density_gradient: relative change of density across the plate: vertical threads get denser
             to the right, horizontal threads downwards, by this fraction from one side to the other;
             the plate centre keeps the nominal density.
@@ -122,6 +126,7 @@ class WeaveParams:
     weave_contrast: float = 0.3
     ply_groove: float = 0.0
     twist: float = 0.0
+    thread_balance: float = 0.0
     density_gradient: float = 0.0
     cusping_amplitude: float = 0.0
     cusping_depth_cm: float = 2.0
@@ -162,6 +167,7 @@ class WeaveParams:
         need(self.slub_rate >= 0, "slub_rate must be >= 0 (slubs/cm)")
         need(0 <= self.weave_contrast <= 1, "weave_contrast must lie in [0, 1]")
         need(0 <= self.ply_groove <= 1 and 0 <= self.twist <= 1, "ply_groove and twist must lie in [0, 1]")
+        need(abs(self.thread_balance) <= 0.9, "thread_balance must lie in [-0.9, 0.9]")
         need(abs(self.density_gradient) < 1, "density_gradient must lie in (-1, 1)")
         need(0 <= self.cusping_amplitude < 1, "cusping_amplitude must lie in [0, 1)")
         need(
@@ -688,6 +694,9 @@ def render(
     yarn = {"ply": params.ply_groove, "twist": params.twist}
     top_h, mat_h = _thread_heights(fam_h, phi_h, geo.along["horizontal"], phi_v, c, 0, **yarn)
     top_v, mat_v = _thread_heights(fam_v, phi_v, geo.along["vertical"], phi_h, c, 1, **yarn)
+    if params.thread_balance:
+        f_h, f_v = 1.0 - params.thread_balance, 1.0 + params.thread_balance
+        top_h, mat_h, top_v, mat_v = top_h * f_h, mat_h * f_h, top_v * f_v, mat_v * f_v
     canvas = 0.6 * np.maximum(top_h, top_v) + 0.08 * (mat_h + mat_v)
     shape = phi_h.shape
 

@@ -54,6 +54,7 @@ class TrainConfig(BaseModel):
     data: str | None = None
     synthetic: int = 0  # number of synthetic plates
     yarn_texture: bool = True  # synthetic plates also get ply grooves, twist, cell blotches and grain
+    thread_balance: float = 0.0  # > 0: half the synthetic plates get |thread_balance| up to this value
     crops_per_plate: int = 8
     subcrops_per_sample: int = 8
     val_fraction: float = 0.2
@@ -73,12 +74,15 @@ class TrainConfig(BaseModel):
 
 # -- data ------------------------------------------------------------------------------------------
 
-def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool = False) -> dict[str, Any]:
+def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool = False,
+                  thread_balance: float = 0.0) -> dict[str, Any]:
     """Random plate parameters covering realistic canvases and nuisances (easy to hard).
 
     ``yarn_texture`` adds what real X-rays show and the plain renderer lacks: two-ply grooves and
-    twist striation inside the threads, blotchy cells and fine grain (half of the plates each). It
-    draws after everything else, so the other parameters stay those of the same seed without it.
+    twist striation inside the threads, blotchy cells and fine grain (half of the plates each).
+    ``thread_balance`` > 0 makes one thread system fainter than the other on half the plates
+    (:class:`~artlens.synth.WeaveParams` ``thread_balance`` uniform in ``±thread_balance``). Both
+    draw after everything else, so the other parameters stay those of the same seed without them.
     """
     level = rng.uniform()
     p: dict[str, Any] = dict(
@@ -100,6 +104,9 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
         on = rng.uniform(size=4) < 0.5
         p.update(ply_groove=float(rng.uniform(0, 0.9) * on[0]), twist=float(rng.uniform(0, 0.8) * on[1]),
                  cell_variation=float(rng.uniform(0, 1.0) * on[2]), grain=float(rng.uniform(0, 1.0) * on[3]))
+    if thread_balance > 0:
+        on_balance = rng.uniform() < 0.5
+        p["thread_balance"] = float(rng.uniform(-thread_balance, thread_balance) * on_balance)
     return p
 
 
@@ -110,7 +117,7 @@ def synthetic_crops(n_plates: int, cfg: TrainConfig, seed: int) -> tuple[np.ndar
     rng = np.random.default_rng(seed)
     xs, ys, gs = [], [], []
     for plate_id in range(n_plates):
-        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture)
+        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance)
         plate = make_plate(WeaveParams(**params))
         n = int(round(cfg.crop_cm * plate.px_per_cm))
         h, w = plate.image.shape
@@ -261,7 +268,7 @@ def synthetic_phase_samples(n_plates: int, cfg: TrainConfig, seed: int
     rng = np.random.default_rng(seed)
     xs, phs = [], []
     for _ in range(n_plates):
-        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture)
+        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture, cfg.thread_balance)
         params["px_per_cm"] = cfg.input_px_per_cm
         plate = make_plate(WeaveParams(**params))
         x, ph = _phase_sample(plate.image, [plate.thread_phase["horizontal"], plate.thread_phase["vertical"]])
