@@ -3,14 +3,15 @@
 Synthetic plates only (the DL4ART data may not be redistributed): 1.5 x 1.5 cm plates at 200 px/cm
 from the same random weave and nuisance distribution as the regression CNN (7-32 threads/cm, +-3
 degrees, clean to hard), by default with the yarn-texture nuisances (two-ply grooves, twist, blotchy
-cells, grain; ``--no-yarn-texture`` leaves them out), with the generator's thread-phase maps as
+cells, grain; ``--no-yarn-texture`` leaves them out; ``--thread-balance B`` makes one thread system up to
+``B`` fainter on half the plates), with the generator's thread-phase maps as
 targets. The network trains on random 128 x 128 px crops (0.64 cm), 2 per plate and epoch, flips
 and 90-degree rotations.
 
 Generating the plates takes about 0.1 s each on one core; ``--cache-dir DIR`` keeps them
 (``x``: uint8 images, ``ph``: pooled phase maps) so that a second run skips it.
 
-The shipped model was trained in three stages, each from the previous one's weights (see its
+The shipped model was trained in four stages, each from the previous one's weights (see its
 MODEL_CARD.md for the figures):
 
     python benchmarks/train_default_threads_phase.py runs/phase1 --plates 6000 --seeds 100 101 \
@@ -19,7 +20,10 @@ MODEL_CARD.md for the figures):
         --cache-dir /tmp/phase --epochs 8 --lr 1e-3 --max-time 00:00:55:00 --init-from runs/phase1/model
     python benchmarks/train_default_threads_phase.py runs/phase3 --plates 8000 --seeds 102 103 104 105 \
         --cache-dir /tmp/phase --epochs 4 --lr 7e-4 --max-time 00:00:45:00 --init-from runs/phase2/model
-    # then copy runs/phase3/model/* into src/artlens/canvas/threads/weights/threads_phase/ (+ MODEL_CARD.md)
+    python benchmarks/train_default_threads_phase.py runs/phase4 --plates 8000 --seeds 106 107 108 109 \
+        --thread-balance 0.6 --cache-dir /tmp/phase --epochs 4 --lr 7e-4 --max-time 00:00:50:00 \
+        --init-from runs/phase3/model
+    # then copy runs/phase4/model/* into src/artlens/canvas/threads/weights/threads_phase/ (+ MODEL_CARD.md)
 """
 
 from __future__ import annotations

@@ -61,6 +61,13 @@ def test_unknown_model_name_is_a_clear_error(cli, tmp_path):
     assert code == 7 and "valid models" in err and "Traceback" not in err
 
 
+def test_thread_balance_out_of_range_is_a_clear_error(cli, tmp_path):
+    code, _, err = cli("threads", "train", "--out", str(tmp_path / "r"), "--synthetic", "1",
+                       "--thread-balance", "1.5")
+    assert code != 0 and "--thread-balance" in err and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
 TRAIN = """
 import sys
 from artlens.train.threads import TrainConfig, train_thread_counter

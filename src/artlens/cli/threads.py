@@ -27,7 +27,7 @@ def count(
     max_angle: float = typer.Option(10.0, "--max-angle", help="Largest thread angle searched, degrees."),
     method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
     model: Path | None = typer.Option(None, "--model", help="CNN checkpoint folder, or a shipped model by name "
-                                       "(threads_cnn_default = regVGG, the default; threads_phase = phase CNN)."),
+                                       "(threads_phase = phase CNN, the default; threads_cnn_default = DL4ART's regVGG)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
     catalog: Path | None = typer.Option(
@@ -75,12 +75,14 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, checkpoints, model/)."),
     data: Path | None = typer.Option(None, "--data", help="Labelled dataset folder (from 'threads import-labels')."),
     synthetic: int = typer.Option(0, "--synthetic", help="Also train on N generated synthetic plates."),
-    model: str = typer.Option("regvgg_small", "--model",
-                              help="Registered model name: regvgg_small (the shipped default kind), regvgg, "
-                                   "weavephase (phase CNN), timm_regressor, ..."),
+    model: str = typer.Option("weavephase", "--model",
+                              help="Registered model name: weavephase (phase CNN, the shipped default's kind), "
+                                   "regvgg_small (the shipped regVGG's kind), regvgg, timm_regressor, ... "
+                                   "Ignored with --init-from (the starting model's architecture is kept)."),
     init_from: Path | None = typer.Option(None, "--init-from",
                                           help="Fine-tune from a checkpoint folder, 'shipped' (the default "
-                                               "regVGG) or a shipped model's name (threads_phase)."),
+                                               "phase CNN) or a shipped model's name (threads_phase, "
+                                               "threads_cnn_default)."),
     epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
@@ -90,6 +92,9 @@ def train(
         help="Resolution the model sees, px/cm (default: the --init-from model's; 200 for phase CNNs, "
              "100 for regVGG)."),
     crops_per_plate: int = typer.Option(8, "--crops-per-plate", help="Crops cut from each synthetic plate."),
+    thread_balance: float = typer.Option(
+        0.6, "--thread-balance",
+        help="Synthetic plates: make one thread system fainter on half of them, up to this (0..0.9; 0: never)."),
     devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
     seed: int = typer.Option(0, "--seed"),
@@ -111,6 +116,10 @@ def train(
             init_from = shipped_model_path()
         elif shipped_model_path(name).is_dir():  # a shipped model by name, e.g. threads_phase
             init_from = shipped_model_path(name)
+    if not 0 <= thread_balance <= 0.9:
+        from artlens.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"--thread-balance must lie in [0, 0.9], not {thread_balance:g}")
     defaults = input_defaults(model, str(init_from) if init_from else None)
     phase = defaults["task"] == "thread_phase"
     cfg = TrainConfig(
@@ -119,7 +128,7 @@ def train(
         input_px_per_cm=input_px_per_cm or defaults["input_px_per_cm"], crop_cm=defaults["crop_cm"],
         devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
         strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
-        init_from=str(init_from) if init_from else None,
+        init_from=str(init_from) if init_from else None, thread_balance=thread_balance,
     )
     result = train_thread_counter(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
     if as_json:

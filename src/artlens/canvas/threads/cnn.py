@@ -27,8 +27,9 @@ from artlens.canvas.threads.spectral import SpectralParams, flag_outliers
 from artlens.errors import InvalidImageError, InvalidParameterError
 from artlens.io.image import Plate
 
-DEFAULT_MODEL = "threads_cnn_default"
-"""Folder name of the weights shipped inside the package (``artlens/canvas/threads/weights/``)."""
+DEFAULT_MODEL = "threads_phase"
+"""Folder name of the default weights shipped inside the package (``artlens/canvas/threads/weights/``):
+the weave-phase CNN. ``threads_cnn_default`` is the shipped regVGG density regressor."""
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
