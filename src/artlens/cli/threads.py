@@ -26,8 +26,9 @@ def count(
     band: tuple[float, float] = typer.Option((5.0, 40.0), "--band", help="Density search band MIN MAX, threads/cm."),
     max_angle: float = typer.Option(10.0, "--max-angle", help="Largest thread angle searched, degrees."),
     method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
-    model: Path | None = typer.Option(None, "--model", help="CNN checkpoint folder, or a shipped model by name "
-                                       "(threads_phase = phase CNN, the default; threads_cnn_default = DL4ART's regVGG)."),
+    model: Path | None = typer.Option(
+        None, "--model", help="CNN checkpoint folder, or a shipped model by name "
+                              "(threads_phase = phase CNN, the default; threads_cnn_default = DL4ART's regVGG)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
     catalog: Path | None = typer.Option(
