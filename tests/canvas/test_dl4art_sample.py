@@ -26,12 +26,13 @@ def test_crop0139_spectral_counts(shared_data):
     assert abs(s["horizontal"]["angle_deg"]["mean"]) < 3 and abs(s["vertical"]["angle_deg"]["mean"]) < 3
 
 
-def test_crop0139_shipped_cnn_counts(shared_data):
-    from artlens.canvas.threads.cnn import count_threads_cnn
+@pytest.mark.parametrize("model", [None, "threads_cnn_default"])  # the default (phase CNN) and the regVGG
+def test_crop0139_shipped_cnn_counts(shared_data, model):
+    from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn
 
     path = shared_data / "canvas" / "dl4art_crop0139" / "Crop0139.tif"
-    with open_plate(path) as plate:
-        r = count_threads_cnn(plate, step_cm=0.5)  # the model's 1 cm windows: 2 x 2 on the 1.5 cm crop
+    with open_plate(path) as plate:  # 1 cm windows every 0.5 cm: 2 x 2 on the 1.5 cm crop
+        r = count_threads_cnn(plate, CNNCounter.load(model), window_cm=1.0, step_cm=0.5)
     s = r.summary()
     assert r.n_windows == 4
     assert abs(s["horizontal"]["threads_per_cm"]["mean"] - 12.0) <= 0.5
