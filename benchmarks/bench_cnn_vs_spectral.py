@@ -39,7 +39,7 @@ SUITES = {
                        thread_balance=0.5),
 }
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "canvas" / "dl4art_crop0139" / "Crop0139.tif"
-SHIPPED = ["threads_cnn_default", "threads_phase"]
+SHIPPED = ["threads_regvgg", "threads_phase"]
 
 
 def _window_truth(plate, result, direction: str, include: np.ndarray) -> float:  # noqa: ANN001

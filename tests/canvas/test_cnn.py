@@ -1,5 +1,5 @@
 """The shipped thread CNNs (artlens/canvas/threads/weights/): the default phase CNN ``threads_phase`` and
-DL4ART's regVGG ``threads_cnn_default``."""
+DL4ART's regVGG ``threads_regvgg``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 @pytest.fixture(scope="module")
 def counter() -> CNNCounter:
-    return CNNCounter.load("threads_cnn_default")
+    return CNNCounter.load("threads_regvgg")
 
 
 def test_the_default_model_is_the_phase_cnn():
@@ -29,7 +29,7 @@ def test_the_default_model_is_the_phase_cnn():
 
 
 def test_shipped_regvgg_is_small_and_described(counter):
-    folder = shipped_model_path("threads_cnn_default")
+    folder = shipped_model_path("threads_regvgg")
     assert (folder / "model.safetensors").stat().st_size < 25 * 2**20
     assert (folder / "MODEL_CARD.md").is_file()
     cfg = json.loads((folder / "config.json").read_text())

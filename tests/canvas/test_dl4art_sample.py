@@ -26,7 +26,7 @@ def test_crop0139_spectral_counts(shared_data):
     assert abs(s["horizontal"]["angle_deg"]["mean"]) < 3 and abs(s["vertical"]["angle_deg"]["mean"]) < 3
 
 
-@pytest.mark.parametrize("model", [None, "threads_cnn_default"])  # the default (phase CNN) and the regVGG
+@pytest.mark.parametrize("model", [None, "threads_regvgg"])  # the default (phase CNN) and the regVGG
 def test_crop0139_shipped_cnn_counts(shared_data, model):
     from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn
 

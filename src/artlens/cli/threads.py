@@ -28,7 +28,7 @@ def count(
     method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
     model: Path | None = typer.Option(
         None, "--model", help="CNN checkpoint folder, or a shipped model by name "
-                              "(threads_phase = phase CNN, the default; threads_cnn_default = DL4ART's regVGG)."),
+                              "(threads_phase = phase CNN, the default; threads_regvgg = DL4ART's regVGG)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
     catalog: Path | None = typer.Option(
@@ -83,7 +83,7 @@ def train(
     init_from: Path | None = typer.Option(None, "--init-from",
                                           help="Fine-tune from a checkpoint folder, 'shipped' (the default "
                                                "phase CNN) or a shipped model's name (threads_phase, "
-                                               "threads_cnn_default)."),
+                                               "threads_regvgg)."),
     epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),

@@ -29,7 +29,7 @@ from artlens.io.image import Plate
 
 DEFAULT_MODEL = "threads_phase"
 """Folder name of the default weights shipped inside the package (``artlens/canvas/threads/weights/``):
-the weave-phase CNN. ``threads_cnn_default`` is the shipped regVGG density regressor."""
+the weave-phase CNN. ``threads_regvgg`` is the shipped regVGG density regressor."""
 
 
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:

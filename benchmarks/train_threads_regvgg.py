@@ -1,11 +1,11 @@
-"""Train the thread-density CNN shipped in artlens/canvas/threads/weights/threads_cnn_default.
+"""Train the thread-density CNN shipped in artlens/canvas/threads/weights/threads_regvgg.
 
 Synthetic plates only (the DL4ART data may not be redistributed), covering 7-32 threads/cm, +-3
 degrees, and random nuisances from clean to hard. Reproducible: seed 0.
 
-    python benchmarks/train_default_threads_cnn.py RUN_DIR [--plates 1500] [--max-time 00:01:00:00]
-    python benchmarks/train_default_threads_cnn.py RUN2 --init-from RUN_DIR/model --lr 3e-4 --seed 1 ...
-    # then copy RUN_DIR/model/* into src/artlens/canvas/threads/weights/threads_cnn_default/
+    python benchmarks/train_threads_regvgg.py RUN_DIR [--plates 1500] [--max-time 00:01:00:00]
+    python benchmarks/train_threads_regvgg.py RUN2 --init-from RUN_DIR/model --lr 3e-4 --seed 1 ...
+    # then copy RUN_DIR/model/* into src/artlens/canvas/threads/weights/threads_regvgg/
 """
 
 from __future__ import annotations
