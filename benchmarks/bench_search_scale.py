@@ -14,8 +14,9 @@ Two synthetic collections of L2-normalised float32 vectors (512-d by default, se
 
 For each collection: exact search (``IndexFlatIP``), HNSW (``IndexHNSWFlat``, inner product) for each
 ``M:efConstruction`` pair of ``--hnsw`` (default ``32:80``, artlens' own) at each efSearch of ``--ef``,
-and (random data, unless ``--no-ivf``) IVF (``IVF{nlist},Flat``, nlist ``--nlist`` or ≈ 4·√n) at each
-nprobe of ``--nprobe``; all built by
+(random data, unless ``--no-ivf``) IVF (``IVF{nlist},Flat``, nlist ``--nlist`` or ≈ 4·√n) at each
+nprobe of ``--nprobe``, and the ``pq`` index (PQ fast-scan of every code, then exact re-ranking of
+``rerank``·k candidates) at each value of ``--pq-rerank``; all built by
 :func:`artlens.paintings.search.build_faiss_index`, the code ``artlens index`` runs. Reported: build
 time (all threads), single-query latency p50 / p99 over ``--queries`` queries (default 1 000) searched
 one at a time with 1 thread and with all threads, and recall@10 against the exact top 10.
@@ -29,6 +30,7 @@ normalised vectors ranks identically to the inner-product one (same recall and s
 
     python benchmarks/bench_search_scale.py [--n-random 1000000] [--n-real 100000] [--dim 512]
         [--queries 1000] [--ef 64,128,256,512] [--nprobe 16,64,256,1024] [--hnsw 32:80,64:200] [--no-ivf]
+        [--pq-rerank 100,300,500,1000]
 """
 
 from __future__ import annotations
@@ -156,6 +158,18 @@ def run_dataset(label: str, base: np.ndarray, queries: np.ndarray, args: argpars
                                                   build, queries, exact, args.k, threads)})
         del index
         gc.collect()
+
+    if args.pq_rerank:
+        faiss.omp_set_num_threads(threads)
+        t0 = time.perf_counter()
+        index, p = build_faiss_index(base, "pq", seed=args.seed)
+        build = time.perf_counter() - t0
+        for rerank in args.pq_rerank:
+            faiss.downcast_index(index).k_factor = rerank
+            rows.append({"data": label, **measure("pq", index, f"PQ{p['M']}x4fs rerank {rerank}", build, queries,
+                                                  exact, args.k, threads)})
+        del index
+        gc.collect()
     return rows
 
 
@@ -185,6 +199,8 @@ def main() -> None:
     ap.add_argument("--nlist", type=int, default=None, help="IVF lists (default about 4 sqrt(n))")
     ap.add_argument("--nprobe", type=_ints, default=[16, 64, 256, 1024], help="IVF nprobe values, comma-separated")
     ap.add_argument("--no-ivf", action="store_true", help="skip IVF on the random data")
+    ap.add_argument("--pq-rerank", type=_ints, default=[100, 300, 500, 1000],
+                    help="pq index: candidates re-ranked per result, comma-separated ('' skips the pq index)")
     ap.add_argument("--clusters", type=int, default=300)
     ap.add_argument("--subspace", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads' (default: all cores)")

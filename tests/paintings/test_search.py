@@ -292,6 +292,34 @@ def test_hnsw_recall_against_exact_search() -> None:
     assert build_faiss_index(x, "auto")[1]["type"] == "flat"
 
 
+def test_pq_index_reranks_exactly_and_keeps_recall() -> None:
+    import faiss
+
+    from artlens.paintings.search import _configure
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 64)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    q = rng.normal(size=(100, 64)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    exact_d, exact = build_faiss_index(x, "flat")[0].search(q, 10)
+    pq, params = build_faiss_index(x, "pq")
+    assert params["type"] == "pq" and params["M"] == 16 and params["rerank"] == 500
+    d, ids = pq.search(q, 10)
+    assert recall_at_k(ids, exact) >= 0.99
+    # re-ranked scores are the exact cosines, not the compressed estimates
+    assert np.allclose(d, np.take_along_axis(q @ x.T, ids, axis=1), atol=1e-5)
+    # one candidate per result: the compressed ranking alone, clearly worse on structureless vectors
+    _configure(pq, params, rerank=1)
+    assert faiss.downcast_index(pq).k_factor == 1
+    assert recall_at_k(pq.search(q, 10)[1], exact) < 0.9
+    with pytest.raises(InvalidParameterError, match="rerank"):
+        build_faiss_index(x, "pq", rerank=0)
+    # tiny collections and odd dimensions still build (training rows repeated, a divisor of dim)
+    small, p_small = build_faiss_index(x[:5, :30], "pq")
+    assert p_small["M"] == 6 and small.search(x[:1, :30], 1)[1][0, 0] == 0
+
+
 def test_average_precision_by_hand() -> None:
     # ranked relevance 1 0 1 0 0 1, R = 3 relevant in all, k = 5:
     # P(1) = 1, P(3) = 2/3 -> AP@5 = (1 + 2/3) / min(5, 3) = 0.5556
@@ -331,3 +359,8 @@ def test_auto_switches_to_hnsw_above_the_threshold(tmp_path: Path, monkeypatch: 
     summary = build_index(tmp_path / "coll", tmp_path / "ivf", "colour-histogram", progress=False, index_type="ivf")
     assert summary.faiss["type"] == "ivf" and summary.faiss["nlist"] == 1
     assert SearchIndex.open(tmp_path / "ivf").search_image(paths[3], k=1)[0].path == str(paths[3].resolve())
+    summary = build_index(tmp_path / "coll", tmp_path / "pq", "colour-histogram", progress=False, index_type="pq")
+    assert summary.faiss["type"] == "pq"
+    opened = SearchIndex.open(tmp_path / "pq", rerank=20)
+    assert faiss.downcast_index(opened._index).k_factor == 20
+    assert opened.search_image(paths[2], k=1)[0].path == str(paths[2].resolve())

@@ -65,7 +65,7 @@ def render_search_report(
     emb = dict(index_record.get("embedder") or {})
     faiss = dict(index_record.get("faiss") or {})
     faiss_text = faiss.get("class", "?") + "".join(
-        f", {k} {v}" for k, v in faiss.items() if k in ("M", "efSearch", "nlist", "nprobe"))
+        f", {k} {v}" for k, v in faiss.items() if k in ("M", "efSearch", "nlist", "nprobe", "rerank"))
     results = []
     for h in hits:
         results.append({
