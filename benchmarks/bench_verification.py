@@ -8,7 +8,9 @@ side on the same split and pairs:
 - the seed project's Siamese recipe (``--kind siamese``: |a − b| feature maps, global max pooling,
   dropout, one sigmoid unit, BCE) on the frozen backbone;
 - artlens' metric verifier (contrastive head on multi-crop features, blended with the frozen
-  similarity by a weight chosen on validation artists).
+  similarity by a weight chosen on validation artists), with features centred on the training
+  images' mean (the default) and without; the centred one also adapted to shazam_7artists as
+  ``verify --background`` does (centred on shazam's own mean feature; no labels used).
 
 ``shazam_7artists`` is never trained on: all seven painters are unseen. Balanced pairs: every
 positive pair (or 20 000 at most) and as many random negatives. Anchors: Painter by Numbers winner
@@ -73,7 +75,11 @@ def shazam_eval(model: str, cache_dir: Path) -> dict:
         p = sigmoid(cal["a"] * s + cal["b"])
         acc = float(((p > 0.5) == pairs[:, 2]).mean())
         return {"pairs": len(pairs), "auc": roc_auc(s, pairs[:, 2]), "accuracy": acc}
-    return _pairs_auc(v.codes_from_features(f).numpy(), lab, v.config.calibration)
+    out = _pairs_auc(v.codes_from_features(f).numpy(), lab, v.config.calibration)
+    if v.config.centre:  # `verify --background shazam`: centred on shazam's own mean (no labels used)
+        v.head.set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
+        out["adapted"] = _pairs_auc(v.codes_from_features(f).numpy(), lab, v.config.calibration)
+    return out
 
 
 def main() -> None:
@@ -121,17 +127,21 @@ def main() -> None:
                      _pairs_auc(codes[split["test_unseen"]], lab[split["test_unseen"]]), _pairs_auc(codes_s, lab_s)))
 
     out = args.out or Path(tempfile.mkdtemp(prefix="artlens-verif-"))
-    runs = [("artlens metric verifier", "metric", 4, args.cache_dir / "peopleart_mc.npz")]
+    runs = [("artlens metric verifier, not centred", "metric", 4, args.cache_dir / "peopleart_mc.npz", False),
+            ("artlens metric verifier (centred)", "metric", 4, args.cache_dir / "peopleart_mc.npz", True)]
     if not args.skip_siamese:
         runs.insert(0, ("seed Siamese recipe (|a-b| maps, GMP, BCE)", "siamese", 0,
-                        args.cache_dir / "peopleart_maps.npz"))
-    for name, kind, n_patches, cache in runs:
-        run = out / kind
+                        args.cache_dir / "peopleart_maps.npz", False))
+    for name, kind, n_patches, cache, centre in runs:
+        run = out / f"{kind}{'_centred' if centre else ''}"
         t1 = time.time()
-        result = train_verifier(VerifierTrainConfig(**common, kind=kind, n_patches=n_patches, feature_cache=str(cache)),
-                                run)
+        result = train_verifier(VerifierTrainConfig(**common, kind=kind, n_patches=n_patches, feature_cache=str(cache),
+                                                    centre=centre), run)
         ev = result["evaluation"]
-        rows.append((name, ev["test_seen"], ev["test_unseen"], shazam_eval(str(run / "model"), args.cache_dir)))
+        sh = shazam_eval(str(run / "model"), args.cache_dir)
+        rows.append((name, ev["test_seen"], ev["test_unseen"], sh))
+        if "adapted" in sh:
+            rows.append(("  + adapted to shazam (--background: its images)", {}, {}, sh["adapted"]))
         blend = json.loads((run / "model" / "config.json").read_text())["config"].get("blend")
         print(f"{name}: trained in {time.time() - t1:.0f} s; blend {blend}")
 

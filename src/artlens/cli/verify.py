@@ -23,6 +23,10 @@ def verify(
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays of A and B into this folder."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report to this file."),
     top: int = typer.Option(5, "--top", help="Closest references to list with --reference."),
+    background: Path | None = typer.Option(None, "--background",
+                                           help="Folder or CSV of the collection the paintings come from (many "
+                                                "images, many artists; no labels needed): features are centred on "
+                                                "its mean instead of the training collection's."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object; one per line with --pairs)."),
 ) -> None:
     """Probability that two paintings are by the same artist (calibrated, even prior odds)."""
@@ -35,6 +39,11 @@ def verify(
         if p is not None and not p.exists():
             raise InputNotFoundError(f"{p}: no such file")
     verifier = load_verifier(model)
+    if background is not None:
+        from artlens.paintings.search import load_collection
+
+        coll = load_collection(background)
+        verifier.adapt(coll.paths, source=str(background))
     record = verifier.record()
     if pairs is not None:
         from artlens.cli.common import read_pairs_csv
@@ -141,6 +150,9 @@ def train_verifier(
     fine_tune_blocks: int = typer.Option(2, "--fine-tune-blocks", help="Backbone stages unfrozen in stage 2."),
     feature_cache: Path | None = typer.Option(None, "--feature-cache",
                                               help="Reuse frozen features from this .npz (default RUN/features.npz)."),
+    centre: bool = typer.Option(True, "--centre/--no-centre",
+                                help="Centre features on the training images' mean (metric kind); lets "
+                                     "'verify --background' adapt the verifier to another collection."),
     seed: int = typer.Option(0, "--seed"),
     accelerator: str = typer.Option("auto", "--accelerator"),
     devices: str = typer.Option("1", "--devices"),
@@ -159,7 +171,7 @@ def train_verifier(
                               n_patches=n_patches if kind == "metric" else 0, max_epochs=epochs,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
                               blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
-                              fine_tune_blocks=fine_tune_blocks,
+                              fine_tune_blocks=fine_tune_blocks, centre=centre,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices)
     result = run_training(cfg, out, resume=resume)

@@ -45,6 +45,8 @@ from artlens.paintings.features import FeatureExtractor, Features
 Kind = Literal["metric", "siamese"]
 DEFAULT_VERIFIER = "verifier_default"
 WEIGHTS = "head.safetensors"
+MIN_BACKGROUND = 20
+"""Fewest readable images :meth:`Verifier.adapt` accepts as a background collection."""
 CONFIG = "config.json"
 
 
@@ -54,23 +56,45 @@ CONFIG = "config.json"
 class MetricHead(nn.Module):
     """Projection of multi-crop features to a unit embedding.
 
+    With ``centre`` the features are first centred on a collection's mean feature (buffers
+    ``mean_global`` and ``mean_patch``, saved with the weights): the training collection's by
+    default, or the collection being examined (:meth:`Verifier.adapt`). Backbone features of paintings
+    share a large common component (ReLU outputs, the look of a photographed painting); cosines of
+    centred features compare what differs between paintings instead.
+
     Shape:
         global_: ``(B, D)``; patch_mean: ``(B, D)`` or ``None`` → ``(B, embed_dim)``, L2-normalised.
     """
 
     def __init__(self, in_dim: int, *, use_patches: bool = True, hidden: int = 512, embed_dim: int = 256,
-                 dropout: float = 0.2) -> None:
+                 dropout: float = 0.2, centre: bool = False) -> None:
         super().__init__()
         self.use_patches = use_patches
+        self.centre = centre
+        if centre:
+            self.register_buffer("mean_global", torch.zeros(in_dim))
+            self.register_buffer("mean_patch", torch.zeros(in_dim))
         d_in = in_dim * (2 if use_patches else 1)
         self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, embed_dim))
 
+    def set_means(self, mean_global: np.ndarray | torch.Tensor, mean_patch: np.ndarray | torch.Tensor | None) -> None:
+        """Centre on these mean features from now on (``mean_patch`` ``None``: no patches, zeros)."""
+        if not self.centre:
+            raise ValueError("this head was built without centring")
+        self.mean_global.copy_(torch.as_tensor(np.asarray(mean_global, np.float32)))
+        self.mean_patch.copy_(torch.zeros_like(self.mean_patch) if mean_patch is None
+                              else torch.as_tensor(np.asarray(mean_patch, np.float32)))
+
     def forward(self, global_: torch.Tensor, patch_mean: torch.Tensor | None = None) -> torch.Tensor:
+        if self.centre:
+            global_ = global_ - self.mean_global
         x = nn.functional.normalize(global_, dim=-1)
         if self.use_patches:
             if patch_mean is None:
                 raise ValueError("this head needs patch features")
+            if self.centre:
+                patch_mean = patch_mean - self.mean_patch
             x = torch.cat([x, nn.functional.normalize(patch_mean, dim=-1)], dim=-1)
         return nn.functional.normalize(self.net(x), dim=-1)
 
@@ -100,7 +124,8 @@ def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blen
     backbone features (:func:`~artlens.paintings.features.combine_views`), so the cosine of two codes
     is ``blend · cos_head + (1 − blend) · cos_frozen``: the frozen ImageNet similarity keeps the
     verifier honest on artists the head never saw, the head sharpens it on the ones it did. The
-    weight is chosen at training time on validation artists held out of training.
+    weight is chosen at training time on validation artists held out of training. A centring head
+    centres the frozen features on the same means as its own input.
     """
     from artlens.paintings.features import combine_views
 
@@ -111,6 +136,9 @@ def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blen
         z = head(g, p)
     if blend >= 1.0:
         return z
+    if getattr(head, "centre", False):
+        global_ = global_ - head.mean_global.numpy()
+        patches = patches - head.mean_patch.numpy()
     frozen = torch.from_numpy(combine_views(global_, patches))
     return torch.cat([math.sqrt(blend) * z, math.sqrt(1.0 - blend) * frozen], dim=1)
 
@@ -141,10 +169,11 @@ class VerifierConfig:
     dropout: float = 0.2
     blend: float = 1.0  # metric kind: weight of the trained head's code; 1 - blend for the frozen features
     calibration: dict[str, float] | None = None  # {"a": ..., "b": ...}
+    centre: bool = False  # metric kind: centre features on a collection's mean (MetricHead)
 
     def head_kwargs(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "embed_dim": self.embed_dim, "dropout": self.dropout,
-                "use_patches": self.n_patches > 0}
+                "use_patches": self.n_patches > 0, "centre": self.centre}
 
 
 class Verifier:
@@ -172,6 +201,36 @@ class Verifier:
         self.head.eval()
         self.checksum = checksum
         self.source = source
+        self.background: dict[str, Any] | None = None  # set by adapt()
+        self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # features of the images adapt() read
+
+    def adapt(self, paths: Sequence[str | os.PathLike[str]], *, source: str = "") -> dict[str, Any]:
+        """Centre features on these images' mean instead of the training collection's.
+
+        Unsupervised domain adaptation: no labels are used, only the mean backbone features of the
+        collection the paintings under study come from (a museum's holdings, a catalogue, the images
+        of a pairs file). It removes what all of that collection's photographs share (lighting,
+        scan, period) so that scores compare the paintings; give it many images by many hands, at
+        least :data:`MIN_BACKGROUND`.
+
+        Returns:
+            ``{"images": n, "source": source, "skipped": m}``, also kept in :meth:`record`.
+
+        Raises:
+            InvalidParameterError: a verifier trained without centring, or too few readable images.
+        """
+        if not getattr(self.head, "centre", False):
+            raise InvalidParameterError("this verifier was trained without feature centring, so it cannot adapt to "
+                                        "a background collection; retrain it (artlens paintings train-verifier "
+                                        "centres by default) or leave out --background")
+        f = self.extractor.extract(paths)
+        if len(f.paths) < MIN_BACKGROUND:
+            raise InvalidParameterError(f"background collection: {len(f.paths)} readable images, need at least "
+                                        f"{MIN_BACKGROUND} (ideally hundreds, by many artists)")
+        self.head.set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
+        self._memo.update({p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)})
+        self.background = {"images": len(f.paths), "source": source, "skipped": len(f.failures)}
+        return self.background
 
     # codes: metric → (n, E) unit vectors; siamese → (n, D, h, w) maps
     def codes_from_features(self, f: Features) -> torch.Tensor:
@@ -183,8 +242,18 @@ class Verifier:
 
     def encode(self, paths: Sequence[str | os.PathLike[str]]) -> tuple[list[str], torch.Tensor, list[tuple[str, str]]]:
         """Codes of every readable image; returns ``(paths, codes, failures)``."""
-        f = self.extractor.extract(paths)
-        return f.paths, self.codes_from_features(f), f.failures
+        paths = [str(p) for p in paths]
+        todo = [p for p in paths if p not in self._memo or self.config.kind != "metric"]
+        f = self.extractor.extract(todo)
+        if len(todo) == len(paths):
+            return f.paths, self.codes_from_features(f), f.failures
+        got = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)}
+        ok = [p for p in paths if p in self._memo or p in got]
+        rows = [self._memo[p] if p in self._memo else got[p] for p in ok]
+        dim = self.extractor.dim
+        g = np.stack([r[0] for r in rows]) if rows else np.zeros((0, dim), np.float32)
+        pt = np.stack([r[1] for r in rows]) if rows else np.zeros((0, self.config.n_patches, dim), np.float32)
+        return ok, self.codes_from_features(Features(paths=ok, global_=g, patches=pt)), f.failures
 
     def pair_logits(self, ca: torch.Tensor, cb: torch.Tensor) -> np.ndarray:
         """Raw scores of row-aligned pairs (cosine for metric, logit for siamese), ``(n,)``."""
@@ -209,9 +278,12 @@ class Verifier:
 
     def record(self) -> dict[str, Any]:
         """Provenance of the scores: kind, backbone, checksums, calibration."""
+        centring = None
+        if getattr(self.head, "centre", False):
+            centring = {"background": self.background} if self.background else "training collection"
         return {"kind": self.config.kind, "backbone": self.config.backbone, "model_checksum": self.checksum,
                 "backbone_checksum": self.extractor.checksum, "n_patches": self.config.n_patches,
-                "calibrated": self.config.calibration is not None, "model": self.source}
+                "calibrated": self.config.calibration is not None, "centred_on": centring, "model": self.source}
 
 
 def make_head(config: VerifierConfig, dim: int) -> nn.Module:

@@ -62,6 +62,7 @@ class VerifierTrainConfig(BaseModel):
     fine_tune_epochs: int = 0
     fine_tune_blocks: int = 2
     fine_tune_lr: float = 1e-5
+    centre: bool = True  # metric kind: centre features on the training images' mean (the head keeps it)
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
     seed: int = 0
     # Lightning
@@ -78,7 +79,8 @@ class VerifierTrainConfig(BaseModel):
     def verifier_config(self) -> VerifierConfig:
         return VerifierConfig(kind=self.kind, backbone=self.backbone, pretrained_backbone=self.pretrained_backbone,
                               n_patches=self.n_patches if self.kind == "metric" else 0, max_side=self.max_side,
-                              hidden=self.hidden, embed_dim=self.embed_dim, dropout=self.dropout)
+                              hidden=self.hidden, embed_dim=self.embed_dim, dropout=self.dropout,
+                              centre=self.centre and self.kind == "metric")
 
 
 class _PairData(torch.utils.data.Dataset):
@@ -360,6 +362,8 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
 
     train_set = _Epochs()
     head = make_head(vcfg, extractor.dim)
+    if vcfg.centre:  # the training images' mean only: validation and test images stay unseen
+        head.set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
     module = _lightning_module(head, cfg)
 
     import lightning as L
