@@ -168,3 +168,74 @@ def test_fine_tuning_unfreezes_the_scheduled_blocks_and_saves_the_backbone(colle
     v = load_verifier(tmp_path / "ft")
     a = str(collection / "artist0" / "p0.png")
     assert verify_pairs(v, [(a, a)])[0]["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_centring_head_subtracts_its_means_in_head_and_frozen_part():
+    import torch
+
+    from artlens.paintings.verify import metric_codes
+
+    torch.manual_seed(0)
+    plain = MetricHead(6, hidden=8, embed_dim=4)
+    centred = MetricHead(6, hidden=8, embed_dim=4, centre=True)
+    centred.load_state_dict({**plain.state_dict(), "mean_global": torch.zeros(6), "mean_patch": torch.zeros(6)})
+    rng = np.random.default_rng(0)
+    g, pt = rng.random((5, 6)).astype(np.float32), rng.random((5, 2, 6)).astype(np.float32)
+    mg, mp = g.mean(0), pt.mean(axis=(0, 1))
+    centred.set_means(mg, mp)
+    for blend in (1.0, 0.3):
+        want = metric_codes(plain, g - mg, pt - mp, blend)
+        got = metric_codes(centred, g, pt, blend)
+        assert torch.allclose(got, want, atol=1e-6)
+    assert not torch.allclose(metric_codes(plain, g, pt, 0.3), want)  # the centring changes the codes
+    with pytest.raises(ValueError, match="without centring"):
+        plain.set_means(mg, mp)
+
+
+def test_training_centres_on_train_images_and_adapt_recentres(trained, collection):
+    from artlens.errors import InvalidParameterError
+    v = load_verifier(trained[0])
+    assert v.config.centre and v.record()["centred_on"] == "training collection"
+    trained_mean = v.head.mean_global.clone()
+    assert float(trained_mean.abs().sum()) > 0
+    # the training mean is that of the training images only (evaluation.json lists the split)
+    z = np.load(trained[0] / "features.npz")
+    split = json.loads((trained[0] / "evaluation.json").read_text())["artists"]
+    assert len(split["test_unseen"]) == 1 and len(split["val_unseen"]) == 1
+    assert not np.allclose(z["global_"].mean(0), trained_mean.numpy(), atol=1e-6)  # not the whole collection
+    a, b = str(collection / "artist0" / "p0.png"), str(collection / "artist3" / "p5.png")
+    before = verify_pairs(v, [(a, b)])[0]["score"]
+    paths = sorted(str(p) for p in collection.rglob("*.png"))
+    info = v.adapt(paths, source="all five")
+    assert info == {"images": 40, "source": "all five", "skipped": 0}
+    assert v.record()["centred_on"] == {"background": info}
+    f = v.extractor.extract(paths)
+    assert np.allclose(v.head.mean_global.numpy(), f.global_.mean(0), atol=1e-5)
+    after = verify_pairs(v, [(a, b)])[0]["score"]
+    assert after != pytest.approx(before)
+    # images read by adapt() are not read again, and give the same codes as a fresh read
+    memo_codes = v.encode([a, b])[1]
+    v._memo.clear()
+    assert np.allclose(memo_codes.numpy(), v.encode([a, b])[1].numpy(), atol=1e-5)
+    with pytest.raises(InvalidParameterError, match="at least"):
+        v.adapt(paths[:5])
+    plain = load_verifier(trained[0])
+    plain.head.centre = False
+    with pytest.raises(InvalidParameterError, match="without feature centring"):
+        plain.adapt(paths)
+
+
+def test_cli_background(trained, collection, cli, tmp_path):
+    model = trained[0] / "model"
+    a, b = collection / "artist0" / "p0.png", collection / "artist1" / "p1.png"
+    code, out, err = cli("verify", a, b, "--model", model, "--background", collection, "--json")
+    assert code == 0, err
+    row = json.loads(out)
+    assert row["verifier"]["centred_on"]["background"]["images"] == 40
+    assert cli("verify", a, b, "--model", model, "--background", tmp_path / "nowhere")[0] == 3
+    few = tmp_path / "few"
+    few.mkdir()
+    for k in range(3):
+        _painting(few / f"x{k}.png", k, k)
+    code, _, err = cli("verify", a, b, "--model", model, "--background", few)
+    assert code == 7 and "at least 20" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     assert shipped_verifier_path() is not None
     v = load_verifier()
     assert v.config.kind == "metric" and v.config.calibration is not None and 0 < v.config.blend <= 1
+    assert v.config.centre and float(v.head.mean_global.abs().sum()) > 0  # centred on its training images
     rng = np.random.default_rng(0)
     paths = []
     for k in range(2):
