@@ -274,12 +274,14 @@ def test_damaged_index_is_reported_with_rebuild_advice(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
 def test_hnsw_recall_against_exact_search() -> None:
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2000, 64)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    q = rng.normal(size=(200, 64)).astype(np.float32)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    x, q = _unit_rows(rng, 2000, 64), _unit_rows(rng, 200, 64)
     flat, p_flat = build_faiss_index(x, "flat")
     hnsw, p_hnsw = build_faiss_index(x, "hnsw")
     assert (p_flat["type"], p_hnsw["type"]) == ("flat", "hnsw") and p_hnsw["M"] == 32
@@ -298,10 +300,7 @@ def test_pq_index_reranks_exactly_and_keeps_recall() -> None:
     from artlens.paintings.search import _configure
 
     rng = np.random.default_rng(1)
-    x = rng.normal(size=(3000, 64)).astype(np.float32)
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    q = rng.normal(size=(100, 64)).astype(np.float32)
-    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    x, q = _unit_rows(rng, 3000, 64), _unit_rows(rng, 100, 64)
     exact_d, exact = build_faiss_index(x, "flat")[0].search(q, 10)
     pq, params = build_faiss_index(x, "pq")
     assert params["type"] == "pq" and params["M"] == 16 and params["rerank"] == 500
