@@ -233,6 +233,18 @@ def test_cli_background(trained, collection, cli, tmp_path):
     row = json.loads(out)
     assert row["verifier"]["centred_on"]["background"]["images"] == 40
     assert cli("verify", a, b, "--model", model, "--background", tmp_path / "nowhere")[0] == 3
+    # an unreadable image in the background is skipped and counted, the rest are used, nothing is modified
+    import shutil
+
+    copy = tmp_path / "with_bad"
+    shutil.copytree(collection, copy)
+    (copy / "artist0" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    code, out, err = cli("verify", a, b, "--model", model, "--background", copy, "--json")
+    assert code == 0, err
+    assert json.loads(out)["verifier"]["centred_on"]["background"] == {"images": 40, "source": str(copy),
+                                                                         "skipped": 1}
+    assert "1 images could not be read" in err and "Traceback" not in err
+    assert (copy / "artist0" / "broken.png").read_bytes().endswith(b"truncated")
     few = tmp_path / "few"
     few.mkdir()
     for k in range(3):

@@ -227,6 +227,11 @@ class Verifier:
         if len(f.paths) < MIN_BACKGROUND:
             raise InvalidParameterError(f"background collection: {len(f.paths)} readable images, need at least "
                                         f"{MIN_BACKGROUND} (ideally hundreds, by many artists)")
+        if f.failures:
+            import warnings
+
+            warnings.warn(f"background collection: {len(f.failures)} images could not be read and were left out "
+                          f"(first: {f.failures[0][1]})", stacklevel=2)
         self.head.set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
         self._memo.update({p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)})
         self.background = {"images": len(f.paths), "source": source, "skipped": len(f.failures)}
