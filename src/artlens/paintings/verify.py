@@ -254,10 +254,8 @@ class Verifier:
             return f.paths, self.codes_from_features(f), f.failures
         got = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)}
         ok = [p for p in paths if p in self._memo or p in got]
-        rows = [self._memo[p] if p in self._memo else got[p] for p in ok]
-        dim = self.extractor.dim
-        g = np.stack([r[0] for r in rows]) if rows else np.zeros((0, dim), np.float32)
-        pt = np.stack([r[1] for r in rows]) if rows else np.zeros((0, self.config.n_patches, dim), np.float32)
+        rows = [self._memo[p] if p in self._memo else got[p] for p in ok]  # at least one memo row: never empty
+        g, pt = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
         return ok, self.codes_from_features(Features(paths=ok, global_=g, patches=pt)), f.failures
 
     def pair_logits(self, ca: torch.Tensor, cb: torch.Tensor) -> np.ndarray:
