@@ -319,6 +319,54 @@ def test_pq_index_reranks_exactly_and_keeps_recall() -> None:
     assert p_small["M"] == 6 and small.search(x[:1, :30], 1)[1][0, 0] == 0
 
 
+def test_sharded_pq_scan_returns_the_unsplit_answer() -> None:
+    from artlens.paintings.search import shard_pq_scan
+
+    rng = np.random.default_rng(2)
+    x, q = _unit_rows(rng, 3000, 64), _unit_rows(rng, 100, 64)
+    exact = build_faiss_index(x, "flat")[0].search(q, 10)[1]
+    pq, _ = build_faiss_index(x, "pq", rerank=8)
+    d1, ids1 = pq.search(q, 10)
+    sharded = shard_pq_scan(pq, 3)
+    del pq  # the shards hold their own codes and vectors
+    assert sharded.parts == 3 and sharded.ntotal == 3000
+    assert [s.ntotal for s in sharded.shards] == [992, 1024, 984]  # whole 32-vector blocks, ids unchanged
+    d3, ids3 = sharded.search(q, 10)
+    # exact cosines of the right ids (the re-scoring happens inside each shard)
+    assert np.allclose(d3, np.take_along_axis(q @ x.T, ids3, axis=1), atol=1e-5)
+    # each shard re-scores rerank / parts of its own candidates: recall comparable to the unsplit index
+    assert abs(recall_at_k(ids3, exact) - recall_at_k(ids1, exact)) < 0.05
+    sharded.rerank = 300
+    assert sharded.shards[0].k_factor == 100
+    assert recall_at_k(sharded.search(q, 10)[1], exact) >= 0.99
+    with pytest.raises(InvalidParameterError, match="pq index"):
+        shard_pq_scan(build_faiss_index(x, "flat")[0], 2)
+    with pytest.raises(InvalidParameterError, match="at least 2"):
+        shard_pq_scan(build_faiss_index(x, "pq")[0], 1)
+
+
+def test_large_pq_index_opens_sharded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    from artlens.paintings import search
+
+    paths = make_collection(tmp_path / "coll", per_artist=12)  # 36 vectors: two 32-vector blocks
+    build_index(tmp_path / "coll", tmp_path / "pq", "colour-histogram", progress=False, index_type="pq")
+    plain = SearchIndex.open(tmp_path / "pq")
+    monkeypatch.setattr(search, "PQ_SHARD_MIN", 4)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        sharded = SearchIndex.open(tmp_path / "pq", rerank=20)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    assert sharded._index.parts == 2 and sharded._index.rerank == 20
+    vecs = plain.vectors()
+    for a, b in zip(plain.search(vecs, k=4), sharded.search(vecs, k=4), strict=True):
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
+    assert sharded.search_image(paths[1], k=1)[0].path == str(paths[1].resolve())
+
+
 def test_average_precision_by_hand() -> None:
     # ranked relevance 1 0 1 0 0 1, R = 3 relevant in all, k = 5:
     # P(1) = 1, P(3) = 2/3 -> AP@5 = (1 + 2/3) / min(5, 3) = 0.5556

@@ -45,7 +45,11 @@ reaches recall 1.0 at p50 < 1 ms, so the defaults stay; pass ``hnsw_m=64, ef_con
 PQ fast-scan with exact re-ranking of 4·k candidates lost recall (0.16 at nprobe 128 against 0.45
 for ``IVF,Flat``). Without the IVF step, scanning every code and re-ranking many more candidates
 does work: ``"pq"`` with 500·k candidates reached recall@10 ≈ 0.95 on 1 M uniform 512-d vectors in
-about 15-20 ms on 2 cores (exact search: 250 ms), built in about 15 s. Its one blind spot: the
+about 12-14 ms on one thread (exact search: 220-250 ms), built in about 10 s. FAISS searches one
+query on one thread, so :meth:`SearchIndex.open` cuts a pq index of :data:`PQ_SHARD_MIN` (100 000)
+vectors or more into one shard per FAISS thread (:func:`shard_pq_scan`; ``OMP_NUM_THREADS`` sets the
+count), each scanning and re-scoring its own part in parallel: about 7-8 ms at the same recall on
+2 cores. Its one blind spot: the
 fast-scan drops vectors whose estimated cosine to the query is below zero, so a pq index returns
 fewer than k results when fewer than k images are positively correlated with the query (never the
 case for CNN features, whose cosines are all positive).
@@ -109,6 +113,10 @@ PQ_RERANK = 500
 query for k = 10 re-scores the 5 000 best by the compressed codes. On 1 M vectors uniform on the
 512-d sphere this gave recall@10 = 0.95 (``benchmarks/bench_search_scale.py``)."""
 PQ_TRAIN_MAX = 65_536
+PQ_SHARD_MIN = 100_000
+"""A pq index of at least this many vectors is opened with its code scan split across the FAISS
+threads (:func:`shard_pq_scan`): one query's scan then runs on every core. Below it the scan takes
+about a millisecond and thread start-up would eat the gain."""
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "pq")
 
 _RESERVED = ("path", "sha256", "vector")
@@ -464,6 +472,88 @@ def _fast_collector(faiss: Any, index: Any) -> None:
     candidates in ``benchmarks/bench_search_scale.py`` and returns the same results."""
     base = faiss.downcast_index(faiss.downcast_index(index).base_index)
     base.implem = 13
+
+
+class _ShardedPQ:
+    """A pq index cut into ``parts`` contiguous shards that one query searches in parallel threads.
+
+    FAISS searches one query on one thread, so a single query over 1 M codes uses one core however
+    many there are. Here the fast-scan codes are cut into runs of whole 32-vector blocks (no
+    re-encoding; ids unchanged), each run becomes an ``IndexRefine(IndexPQFastScan, IndexFlatIP)``
+    over its own slice of the exact vectors, and an ``IndexShards`` searches them in parallel
+    threads and merges their exactly re-scored top k. Each shard re-scores ``rerank / parts`` · k of
+    its own candidates, so the total re-scored stays rerank · k, as in the unsplit index.
+
+    Building it copies the exact vectors once (the unsplit index can then be dropped) and keeps a
+    Python reference to every FAISS object it wires together, since they do not own one another.
+    """
+
+    def __init__(self, faiss: Any, index: Any, parts: int) -> None:
+        refine = faiss.downcast_index(index)
+        base = faiss.downcast_index(refine.base_index)
+        exact = faiss.downcast_index(refine.refine_index)
+        n, d = base.ntotal, base.d
+        codes = faiss.AlignedTable_to_array(base.codes)
+        vectors = faiss.rev_swig_ptr(exact.get_xb(), n * d).reshape(n, d)  # a view, not a copy
+        blocks = -(-n // base.bbs)
+        per_block = codes.size // blocks
+        bounds = [round(i * blocks / parts) for i in range(parts + 1)]
+        self.parts = len(bounds) - 1
+        self.kept: list[Any] = []
+        self.shards: list[Any] = []
+        self.index = faiss.IndexShards(d, True, True)  # threaded, successive ids
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            lo, hi = a * base.bbs, min(b * base.bbs, n)
+            scan = faiss.IndexPQFastScan(d, base.M, base.nbits, base.metric_type, base.bbs)
+            scan.pq = base.pq
+            scan.is_trained = True
+            faiss.copy_array_to_AlignedTable(np.ascontiguousarray(codes[a * per_block:b * per_block]), scan.codes)
+            scan.ntotal, scan.ntotal2 = hi - lo, (b - a) * base.bbs
+            scan.implem = base.implem
+            flat = faiss.IndexFlatIP(d)
+            flat.add(vectors[lo:hi])
+            shard = faiss.IndexRefine(scan, flat)
+            self.kept += [scan, flat]
+            self.shards.append(shard)
+            self.index.add_shard(shard)
+        self.rerank = float(refine.k_factor)
+
+    @property
+    def rerank(self) -> float:
+        """Candidates re-scored per result wanted, over all shards."""
+        return self._rerank
+
+    @rerank.setter
+    def rerank(self, value: float) -> None:
+        self._rerank = float(value)
+        for shard in self.shards:
+            shard.k_factor = max(1.0, self._rerank / self.parts)
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(x, k)
+
+
+def shard_pq_scan(index: Any, parts: int) -> _ShardedPQ:
+    """``index`` (a pq index from :func:`build_faiss_index`) cut into ``parts`` shards that one query
+    searches in parallel threads (see :class:`_ShardedPQ`); it answers ``search(x, k)`` like a FAISS
+    index, and its ``rerank`` can be changed. The unsplit ``index`` is no longer needed afterwards.
+
+    On 1 M uniform 512-d vectors with 2 threads this cut the single-query p50 from about 12 to about
+    7 ms at the same recall@10 of 0.95 (``benchmarks/bench_search_scale.py``). Batches of queries
+    gain nothing: FAISS already spreads many queries over the threads.
+    """
+    if parts < 2:
+        raise InvalidParameterError(f"parts = {parts}: need at least 2 shards")
+    faiss = _faiss()
+    refine = faiss.downcast_index(index)
+    base = faiss.downcast_index(refine.base_index) if isinstance(refine, faiss.IndexRefine) else refine
+    if not isinstance(base, faiss.IndexPQFastScan) or base is refine:
+        raise InvalidParameterError(f"shard_pq_scan needs a pq index, not {type(refine).__name__}")
+    return _ShardedPQ(faiss, index, min(parts, -(-base.ntotal // base.bbs)))
 
 
 def _configure(index: Any, params: Mapping[str, Any], ef_search: int | None = None, nprobe: int | None = None,
@@ -910,6 +1000,9 @@ class SearchIndex:
             raise damaged(f"index.faiss holds {index.ntotal} vectors of {index.d} dims, index.json says "
                           f"{count} of {dim}")
         _configure(index, params, ef_search, nprobe, rerank)
+        threads = faiss.omp_get_max_threads()
+        if params.get("type") == "pq" and count >= PQ_SHARD_MIN and threads >= 2:
+            index = shard_pq_scan(index, threads)
         return cls(d, record, index, t.column("path").to_pylist(), t.column("sha256").to_pylist())
 
     # -- contents ----------------------------------------------------------------------------------
