@@ -65,6 +65,12 @@ def test_one_epoch_training_writes_a_loadable_calibrated_model(trained):
     doc = json.loads((run / "model" / "config.json").read_text())
     assert doc["config"]["calibration"]["a"] >= 0
     assert result["split_sizes"]["train"] > 0 and result["split_sizes"]["val"] > 0
+    # the blend is the best one on the validation pairs (ties: the larger weight); one validation
+    # artist gives no different-artist pairs, so here the held-out images of training artists choose
+    ev = result["evaluation"]
+    assert ev["blend_chosen_on"] == "held-out images of training artists"
+    table = ev["blend_auc_on_validation"]
+    assert doc["config"]["blend"] == max(float(k) for k, auc in table.items() if auc == max(table.values()))
     v = load_verifier(run)
     assert v.record()["calibrated"] and len(v.record()["model_checksum"]) == 64
 
@@ -95,6 +101,47 @@ def test_grad_cam_has_input_size_and_unit_range(trained, collection):
     size = v.extractor.size
     assert cam_a.shape == cam_b.shape == (size, size)
     assert 0.0 <= cam_a.min() and cam_a.max() <= 1.0 and np.isfinite(score)
+
+
+def test_trained_default_pools_stage_statistics_with_signed_sqrt(trained, collection):
+    from artlens.paintings.classify import ViewExtractor
+    from artlens.paintings.verify import metric_codes
+
+    v = load_verifier(trained[0])
+    assert (v.config.pooling, v.config.signed_sqrt) == ("stats", True)
+    assert isinstance(v.extractor, ViewExtractor) and v.extractor.config()["signed_sqrt"] is True
+    a, b = str(collection / "artist0" / "p1.png"), str(collection / "artist1" / "p2.png")
+    f = v.extractor.extract([a, b])
+    plain = ViewExtractor(TINY, pooling="stats", model=v.extractor.model, preprocess=v.extractor.preprocess,
+                          n_patches=1, max_side=128).extract([a, b])
+    assert f.global_.shape[1] == v.extractor.dim and not np.allclose(f.global_, plain.global_)
+    assert np.allclose(f.global_, np.sign(plain.global_) * np.sqrt(np.abs(plain.global_)), atol=1e-4)
+    # Grad-CAM pools the same way: its score is the head's cosine of the two codes
+    z = metric_codes(v.head, f.global_, f.patches, 1.0).numpy()
+    assert grad_cam_pair(v, a, b)[2] == pytest.approx(float(z[0] @ z[1]), abs=1e-3)
+
+
+def test_feature_options_of_the_verifier():
+    import torch
+
+    from artlens.errors import InvalidParameterError
+    from artlens.paintings.classify import ViewExtractor, signed_sqrt
+    from artlens.paintings.verify import verifier_extractor
+
+    x = torch.tensor([-4.0, 0.0, 9.0], requires_grad=True)
+    y = signed_sqrt(x)
+    assert torch.allclose(y, torch.tensor([-2.0, 0.0, 3.0]), atol=1e-5)
+    y.sum().backward()
+    assert torch.isfinite(x.grad).all()  # dead channels (exactly 0) do not break Grad-CAM
+    old = VerifierConfig(backbone=TINY, pretrained_backbone=False)  # a config saved before these options
+    assert (old.pooling, old.signed_sqrt) == ("avg", False)
+    from artlens.models.backbones import create_backbone
+
+    model, pre = create_backbone(TINY, pretrained=False)
+    assert not isinstance(verifier_extractor(old, model=model, preprocess=pre), ViewExtractor)
+    with pytest.raises(InvalidParameterError, match="metric verifier"):
+        verifier_extractor(VerifierConfig(kind="siamese", backbone=TINY, pooling="stats"), model=model,
+                           preprocess=pre)
 
 
 def test_cli_pair_pairs_reference_and_report(trained, collection, cli, tmp_path):
@@ -160,9 +207,10 @@ def test_fine_tuning_unfreezes_the_scheduled_blocks_and_saves_the_backbone(colle
 
     cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
                               n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
-                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=1,
-                              val_artists=1, accelerator="cpu", workers=0, fine_tune_epochs=1, fine_tune_blocks=1)
-    train_verifier(cfg, tmp_path / "ft")
+                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=0,
+                              val_artists=2, accelerator="cpu", workers=0, fine_tune_epochs=1, fine_tune_blocks=1)
+    ev = train_verifier(cfg, tmp_path / "ft")["evaluation"]
+    assert ev["blend_chosen_on"] == "validation artists (held out of training)"  # two of them: negatives exist
     assert (tmp_path / "ft" / "model" / "backbone.safetensors").is_file()
     assert (tmp_path / "ft" / "fine_tune" / "metrics.csv").is_file()
     v = load_verifier(tmp_path / "ft")

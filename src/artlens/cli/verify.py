@@ -153,6 +153,11 @@ def train_verifier(
     centre: bool = typer.Option(True, "--centre/--no-centre",
                                 help="Centre features on the training images' mean (metric kind); lets "
                                      "'verify --background' adapt the verifier to another collection."),
+    pooling: str = typer.Option("stats", "--pooling",
+                                help="Backbone features (metric kind): stats (channel mean and std of the last "
+                                     "four stages) or avg (the pooled output)."),
+    signed_sqrt: bool = typer.Option(True, "--signed-sqrt/--no-signed-sqrt",
+                                     help="Power-normalise the features, sign(x)*sqrt(|x|) (metric kind)."),
     seed: int = typer.Option(0, "--seed"),
     accelerator: str = typer.Option("auto", "--accelerator"),
     devices: str = typer.Option("1", "--devices"),
@@ -165,13 +170,16 @@ def train_verifier(
 
     if kind not in ("metric", "siamese"):
         raise InvalidParameterError(f"--kind must be metric or siamese, got {kind!r}")
+    if pooling not in ("avg", "stats"):
+        raise InvalidParameterError(f"--pooling must be avg or stats, got {pooling!r}")
     if label_column == "artist" and data.is_dir():
         label_column = "label"
     cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=kind, backbone=backbone,
                               n_patches=n_patches if kind == "metric" else 0, max_epochs=epochs,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
                               blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
-                              fine_tune_blocks=fine_tune_blocks, centre=centre,
+                              fine_tune_blocks=fine_tune_blocks, centre=centre, pooling=pooling,
+                              signed_sqrt=signed_sqrt,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices)
     result = run_training(cfg, out, resume=resume)

@@ -178,6 +178,11 @@ def forward_pooled(backbone: nn.Module, x: torch.Tensor, pooling: str = "avg", l
     return torch.cat(stats, dim=1), outs
 
 
+def signed_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sign(x)·√|x|`` elementwise (power normalisation), with a finite gradient at 0."""
+    return x.sign() * (x.abs() + 1e-12).sqrt()
+
+
 class ViewExtractor(FeatureExtractor):
     """:class:`~artlens.paintings.features.FeatureExtractor` with other views of the same image.
 
@@ -191,29 +196,34 @@ class ViewExtractor(FeatureExtractor):
 
     ``pooling`` (:data:`FEATURE_POOLINGS`): ``"avg"`` keeps the extractor's features (and cache
     key); ``"stats"`` returns channel statistics of intermediate stages (:func:`forward_pooled`).
+    ``signed_sqrt`` maps every pooled feature ``x`` to ``sign(x)·√|x|`` (power normalisation,
+    Perronnin et al. 2010): it damps the few large activations that otherwise dominate a cosine.
     """
 
     def __init__(self, backbone: str | None = None, *, view: str = "grid", pooling: str = "avg",
-                 **kwargs: Any) -> None:
+                 signed_sqrt: bool = False, **kwargs: Any) -> None:
         if view not in ("grid", "mirror", "centre"):
             raise InvalidParameterError(f"unknown view {view!r}; use grid, mirror or centre")
         if view == "centre":
             kwargs["n_patches"] = 0
-        self.pooling, self.levels = "avg", []
+        self.pooling, self.levels, self.signed_sqrt = "avg", [], False
         super().__init__(backbone, **kwargs)
         self.view = view
         self.levels = feature_levels(self.model, pooling)
         self.pooling = pooling
+        self.signed_sqrt = bool(signed_sqrt)
         if pooling != "avg":
             self.dim = self._probe_dim()
 
     def forward_views(self, x: Any) -> tuple[Any, Any]:
         if self.pooling == "avg":
-            return super().forward_views(x)
-        with torch.inference_mode(), self._autocast():
-            x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-            pooled, maps = forward_pooled(self.model, x, self.pooling, self.levels)
-        return pooled.float(), maps[-1].float()
+            pooled, maps = super().forward_views(x)
+        else:
+            with torch.inference_mode(), self._autocast():
+                x = x.to(self.device).contiguous(memory_format=torch.channels_last)
+                pooled, outs = forward_pooled(self.model, x, self.pooling, self.levels)
+            pooled, maps = pooled.float(), outs[-1].float()
+        return (signed_sqrt(pooled) if self.signed_sqrt else pooled), maps
 
     def views(self, img: Image.Image) -> np.ndarray:
         if self.view == "mirror":
@@ -235,6 +245,8 @@ class ViewExtractor(FeatureExtractor):
             c["view"] = self.view
         if self.pooling != "avg":
             c["pooling"], c["levels"] = self.pooling, list(self.levels)
+        if self.signed_sqrt:
+            c["signed_sqrt"] = True
         return c
 
 

@@ -151,6 +151,39 @@ def contrastive_loss(za: torch.Tensor, zb: torch.Tensor, same: torch.Tensor, mar
     return (same * d.pow(2) + (1 - same) * torch.clamp(margin - d, min=0).pow(2)).mean()
 
 
+# -- features --------------------------------------------------------------------------------------
+
+
+def verifier_extractor(config: Any, **kwargs: Any) -> FeatureExtractor:
+    """The feature extractor a verifier (or its training config) asks for.
+
+    ``pooling="avg"`` without ``signed_sqrt`` is the plain :class:`FeatureExtractor`. Otherwise a
+    :class:`~artlens.paintings.classify.ViewExtractor`: ``"stats"`` summarises each of the last four
+    backbone stages by its channel means and standard deviations (texture statistics: brushwork,
+    craquelure, canvas), and ``signed_sqrt`` power-normalises the pooled vector. ``kwargs`` go to the
+    extractor (``model`` / ``preprocess`` for tests, ``workers``).
+    """
+    common = {"checkpoint": getattr(config, "backbone_checkpoint", None), "n_patches": config.n_patches,
+              "max_side": config.max_side, "return_maps": config.kind == "siamese", **kwargs}
+    if config.pooling == "avg" and not config.signed_sqrt:
+        return FeatureExtractor(config.backbone, **common)
+    if config.kind != "metric":
+        raise InvalidParameterError("stats pooling and signed_sqrt are for the metric verifier only")
+    from artlens.paintings.classify import ViewExtractor
+
+    return ViewExtractor(config.backbone, pooling=config.pooling, signed_sqrt=config.signed_sqrt, **common)
+
+
+def pooled_with_maps(extractor: FeatureExtractor, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Pooled features of views ``x`` as the extractor computes them, and the feature maps they were
+    pooled from, differentiably (for Grad-CAM and fine-tuning)."""
+    from artlens.paintings.classify import forward_pooled, signed_sqrt
+
+    pooled, maps = forward_pooled(extractor.model, x, getattr(extractor, "pooling", "avg"),
+                                  getattr(extractor, "levels", ()))
+    return (signed_sqrt(pooled) if getattr(extractor, "signed_sqrt", False) else pooled), maps
+
+
 # -- the verifier ----------------------------------------------------------------------------------
 
 
@@ -170,6 +203,8 @@ class VerifierConfig:
     blend: float = 1.0  # metric kind: weight of the trained head's code; 1 - blend for the frozen features
     calibration: dict[str, float] | None = None  # {"a": ..., "b": ...}
     centre: bool = False  # metric kind: centre features on a collection's mean (MetricHead)
+    pooling: str = "avg"  # metric kind: "avg" (the backbone's pooled output) or "stats" (stage statistics)
+    signed_sqrt: bool = False  # metric kind: power-normalise pooled features, sign(x)·√|x|
 
     def head_kwargs(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "embed_dim": self.embed_dim, "dropout": self.dropout,
@@ -192,9 +227,7 @@ class Verifier:
                 from artlens.models.backbones import create_backbone
 
                 given["model"], given["preprocess"] = create_backbone(config.backbone, pretrained=False)
-            extractor = FeatureExtractor(config.backbone, checkpoint=config.backbone_checkpoint,
-                                         n_patches=config.n_patches, max_side=config.max_side,
-                                         return_maps=config.kind == "siamese", **given)
+            extractor = verifier_extractor(config, **given)
         self.extractor = extractor
         dim = self.extractor.dim
         self.head = head if head is not None else make_head(config, dim)
@@ -452,30 +485,34 @@ def grad_cam_pair(verifier: Verifier, path_a: str, path_b: str) -> tuple[np.ndar
     ex = verifier.extractor
     views = [torch.from_numpy(ex.views(load_rgb(p))) for p in (path_a, path_b)]
     model = ex.model
-    maps, codes = [], []
-    for v in views:
-        with torch.enable_grad():
-            m = model.forward_features(v[:1].contiguous()).detach().requires_grad_(True)
-            maps.append(m)
     with torch.enable_grad():
         if verifier.config.kind == "siamese":
-            score = verifier.head(maps[0], maps[1]).sum()
+            maps = [[model.forward_features(v[:1].contiguous()).detach().requires_grad_(True)] for v in views]
+            score = verifier.head(maps[0][0], maps[1][0]).sum()
         else:
-            for m, v in zip(maps, views, strict=True):
-                g = model.forward_head(m, pre_logits=True)
+            maps, codes = [], []
+            for v in views:
+                x = v[:1].contiguous().requires_grad_(True)  # builds the graph through the frozen backbone
+                g, m = pooled_with_maps(ex, x)
                 p = None
                 if v.shape[0] > 1:
                     with torch.inference_mode():
-                        p = model.forward_head(model.forward_features(v[1:]), pre_logits=True).mean(0, keepdim=True)
+                        p = pooled_with_maps(ex, v[1:])[0].mean(0, keepdim=True)
                     p = p.clone()
+                maps.append(m)
                 codes.append(verifier.head(g, p))
             score = (codes[0] * codes[1]).sum()
-        grads = torch.autograd.grad(score, maps)
-    cams = []
-    for m, g in zip(maps, grads, strict=True):
-        w = g.mean(dim=(2, 3), keepdim=True)
-        cam = torch.relu((w * m).sum(1, keepdim=True))
-        cam = nn.functional.interpolate(cam, size=(ex.size, ex.size), mode="bilinear", align_corners=False)[0, 0]
-        cam = cam.detach().numpy().astype(np.float32)
-        cams.append(cam / cam.max() if cam.max() > 0 else cam)
+        grads = torch.autograd.grad(score, [m for per_image in maps for m in per_image])
+    cams, k = [], 0
+    for per_image in maps:  # one map per summarised stage: each scaled to [0, 1], then averaged
+        total = np.zeros((ex.size, ex.size), np.float32)
+        for m in per_image:
+            w = grads[k].mean(dim=(2, 3), keepdim=True)
+            k += 1
+            cam = torch.relu((w * m.detach()).sum(1, keepdim=True)).float()
+            cam = nn.functional.interpolate(cam, size=(ex.size, ex.size), mode="bilinear", align_corners=False)[0, 0]
+            cam = cam.numpy().astype(np.float32)
+            total += cam / cam.max() if cam.max() > 0 else cam
+        total /= len(per_image)
+        cams.append(total / total.max() if total.max() > 0 else total)
     return cams[0], cams[1], float(score.detach())
