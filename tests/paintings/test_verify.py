@@ -299,3 +299,18 @@ def test_cli_background(trained, collection, cli, tmp_path):
         _painting(few / f"x{k}.png", k, k)
     code, _, err = cli("verify", a, b, "--model", model, "--background", few)
     assert code == 7 and "at least 20" in err and "Traceback" not in err
+
+
+def test_cli_train_verifier_prints_its_evaluation_and_blend(cli, tmp_path):
+    for a in range(5):  # enough images per artist for positives in the default 15 % validation split
+        (tmp_path / "c" / f"artist{a}").mkdir(parents=True)
+        for k in range(14):
+            _painting(tmp_path / "c" / f"artist{a}" / f"p{k}.png", a, 10 * a + k, size=(64, 56))
+    code, out, err = cli("paintings", "train-verifier", "--data", tmp_path / "c", "--out", tmp_path / "run",
+                         "--val-artists", "2", "--patches", "1", "--epochs", "1", "--pairs-per-epoch", "64",
+                         "--accelerator", "cpu")
+    assert code == 0, err
+    assert "Traceback" not in err and "verifier saved in" in out
+    assert "chosen on validation artists (held out of training)" in out
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())["config"]
+    assert (config["pooling"], config["signed_sqrt"], config["centre"]) == ("stats", True, True)

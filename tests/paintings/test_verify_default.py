@@ -18,6 +18,7 @@ def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     v = load_verifier()
     assert v.config.kind == "metric" and v.config.calibration is not None and 0 < v.config.blend <= 1
     assert v.config.centre and float(v.head.mean_global.abs().sum()) > 0  # centred on its training images
+    assert (v.config.pooling, v.config.signed_sqrt, v.extractor.dim) == ("stats", True, 1408)
     rng = np.random.default_rng(0)
     paths = []
     for k in range(2):

@@ -187,6 +187,10 @@ def train_verifier(
         _echo_json(result)
     else:
         typer.echo(f"verifier saved in {result['model']}")
-        for name, m in result["evaluation"].items():
-            if m.get("pairs"):
+        ev = result["evaluation"]
+        for name, m in ev.items():
+            if isinstance(m, dict) and m.get("pairs"):
                 typer.echo(f"  {name}: AUC {m['auc']:.3f}, accuracy {m['accuracy']:.3f} on {m['pairs']} pairs")
+        if "blend_chosen_on" in ev:
+            blend = json.loads((Path(result["model"]) / "config.json").read_text())["config"]["blend"]
+            typer.echo(f"  blend {blend} (weight of the trained head) chosen on {ev['blend_chosen_on']}")
