@@ -29,5 +29,7 @@ def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     assert code == 0, err
     row = json.loads(out)
     assert 0.0 <= row["same_artist_probability"] <= 1.0
+    assert (row["verifier"]["pooling"], row["verifier"]["signed_sqrt"]) == ("stats", True)
+    assert row["verifier"]["blend"] == v.config.blend
     assert row["verifier"]["model_checksum"] == json.loads(
         (shipped_verifier_path() / "config.json").read_text())["sha256"]

@@ -313,12 +313,13 @@ class Verifier:
         return sigmoid(a * np.asarray(raw, float) + b)
 
     def record(self) -> dict[str, Any]:
-        """Provenance of the scores: kind, backbone, checksums, calibration."""
+        """Provenance of the scores: kind, backbone, features, blend, checksums, calibration, centring."""
         centring = None
         if getattr(self.head, "centre", False):
             centring = {"background": self.background} if self.background else "training collection"
         return {"kind": self.config.kind, "backbone": self.config.backbone, "model_checksum": self.checksum,
                 "backbone_checksum": self.extractor.checksum, "n_patches": self.config.n_patches,
+                "pooling": self.config.pooling, "signed_sqrt": self.config.signed_sqrt, "blend": self.config.blend,
                 "calibrated": self.config.calibration is not None, "centred_on": centring, "model": self.source}
 
 
