@@ -301,6 +301,28 @@ def test_cli_background(trained, collection, cli, tmp_path):
     assert code == 7 and "at least 20" in err and "Traceback" not in err
 
 
+def test_cli_pairs_file_as_its_own_background(trained, collection, cli, tmp_path):
+    import shutil
+
+    model = trained[0] / "model"
+    imgs = [p for k in range(3) for p in sorted((collection / f"artist{k}").glob("*.png"))]  # 24 distinct
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("a,b\n" + "".join(f"{x},{y}\n" for x, y in zip(imgs, imgs[1:] + imgs[:1], strict=True)))
+    code, out, err = cli("verify", "--pairs", pairs, "--model", model, "--background", pairs, "--json")
+    assert code == 0, err
+    own = [json.loads(line)["score"] for line in out.splitlines()]
+    # the same as a background folder holding exactly the pairs' images
+    folder = tmp_path / "bg"
+    folder.mkdir()
+    for k, p in enumerate(imgs):
+        shutil.copy(p, folder / f"{k:02d}.png")
+    code, out, err = cli("verify", "--pairs", pairs, "--model", model, "--background", folder, "--json")
+    assert code == 0, err
+    assert own == pytest.approx([json.loads(line)["score"] for line in out.splitlines()], abs=1e-6)
+    code, out, _ = cli("verify", "--pairs", pairs, "--model", model, "--json")
+    assert own != pytest.approx([json.loads(line)["score"] for line in out.splitlines()], abs=1e-6)
+
+
 def test_cli_train_verifier_prints_its_evaluation_and_blend(cli, tmp_path):
     for a in range(5):  # enough images per artist for positives in the default 15 % validation split
         (tmp_path / "c" / f"artist{a}").mkdir(parents=True)

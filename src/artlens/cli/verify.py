@@ -25,8 +25,9 @@ def verify(
     top: int = typer.Option(5, "--top", help="Closest references to list with --reference."),
     background: Path | None = typer.Option(None, "--background",
                                            help="Folder or CSV of the collection the paintings come from (many "
-                                                "images, many artists; no labels needed): features are centred on "
-                                                "its mean instead of the training collection's."),
+                                                "images, many artists; no labels needed), or the --pairs file "
+                                                "itself (its distinct images): features are centred on its mean "
+                                                "instead of the training collection's."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object; one per line with --pairs)."),
 ) -> None:
     """Probability that two paintings are by the same artist (calibrated, even prior odds)."""
@@ -40,10 +41,15 @@ def verify(
             raise InputNotFoundError(f"{p}: no such file")
     verifier = load_verifier(model)
     if background is not None:
-        from artlens.paintings.search import load_collection
+        if pairs is not None and background.resolve() == pairs.resolve():
+            from artlens.cli.common import read_pairs_csv
 
-        coll = load_collection(background)
-        verifier.adapt(coll.paths, source=str(background))
+            paths = list(dict.fromkeys(p for pair in read_pairs_csv(pairs) for p in pair))
+        else:
+            from artlens.paintings.search import load_collection
+
+            paths = load_collection(background).paths
+        verifier.adapt(paths, source=str(background))
     record = verifier.record()
     if pairs is not None:
         from artlens.cli.common import read_pairs_csv
