@@ -26,12 +26,18 @@ class DirectionMaps:
         confidence: 0..1, ``1 - background / peak`` of the spectral peak (its prominence).
         outlier: True where the window disagrees with its neighbours or has too weak a peak;
             such windows are kept in the maps and in ``windows.csv`` but left out of the summary.
+        strongest_harmonic: which harmonic of the thread density the strongest peak of the plate's
+            mean spectrum was (1 normally; 2 on an interstice lattice); spectral counter only.
+        corrected: True where a window's peak was the k-th harmonic of the plate's fundamental
+            and its density was divided by k (spectral counter only).
     """
 
     density: np.ndarray
     angle: np.ndarray
     confidence: np.ndarray
     outlier: np.ndarray
+    strongest_harmonic: int | None = None
+    corrected: np.ndarray | None = None
 
     def stats(self) -> dict[str, Any]:
         """Summary over the valid (finite, not outlier) windows."""
@@ -48,7 +54,7 @@ class DirectionMaps:
         else:
             dens = {"mean": _f(d.mean()), "std": _f(d.std()), "median": _f(np.median(d))}
             ang = {"mean": _f(a.mean()), "std": _f(a.std())}
-        return {
+        out: dict[str, Any] = {
             "threads_per_cm": dens,
             "angle_deg": ang,
             "valid_windows": int(ok.sum()),
@@ -56,6 +62,11 @@ class DirectionMaps:
             "no_peak_windows": int((~np.isfinite(self.density)).sum()),
             "confidence_mean": _f(self.confidence[ok].mean()) if d.size else None,
         }
+        if self.strongest_harmonic is not None:
+            out["strongest_peak_harmonic"] = self.strongest_harmonic
+        if self.corrected is not None:
+            out["harmonic_windows_corrected"] = int(self.corrected.sum())
+        return out
 
 
 @dataclass

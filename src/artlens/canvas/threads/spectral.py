@@ -19,6 +19,15 @@ Per window:
    offset is ``±(2a - 1) / (a + 1)`` bins, exact for a pure tone;
 5. confidence = ``1 - median / peak`` of the spectrum magnitude in the search sector.
 
+Per plate (``resolve_fundamental``): a lattice of strong spots at every interstice (ground missing
+from, or filling, the gaps between crossing threads) can cancel the threads' fundamental, and the
+windows then report the second harmonic, or flip between the density and its double. The power
+spectra of all windows are summed; the strongest peak of each direction is the plate's candidate,
+halved when the spots' diagonal lattice peak shows it is a second harmonic
+(:func:`lattice_harmonics`). A window whose density is near a multiple k >= 2 of the plate's
+fundamental measured its k-th harmonic: its density is divided by k (the angle is the same) and it
+is counted in ``harmonic_windows_corrected``. No window reports a harmonic silently.
+
 Windows whose density departs from the median of their 3×3 neighbours by more than
 ``outlier_threads_per_cm`` (or by more than 5 robust standard deviations of such departures,
 whichever is larger), or whose confidence is below ``min_confidence``, are flagged as outliers:
@@ -58,9 +67,12 @@ class SpectralParams:
             to avoid harmonics on difficult plates.
         max_angle_deg: largest thread deviation from its axis that is searched.
         harmonic_ratio: a peak at half the strongest frequency with at least this fraction of its
-            magnitude is taken as the fundamental.
-        outlier_threads_per_cm: departure from the neighbourhood median that flags a window.
-        min_confidence: windows with a weaker peak are flagged as outliers.
+            magnitude is taken as the fundamental (per window).
+        resolve_fundamental: find each direction's fundamental on the plate's mean spectrum and
+            divide by k the density of every window that reported its k-th harmonic.
+        lattice_ratio: how strong, next to the axis peaks, the diagonal peak of an interstice
+            lattice must be for the axis peaks to count as second harmonics (see
+            :func:`lattice_harmonics`).
         workers: threads used by the FFT.
     """
 
@@ -71,6 +83,8 @@ class SpectralParams:
     harmonic_ratio: float = 0.8
     outlier_threads_per_cm: float = 1.0
     min_confidence: float = 0.3
+    resolve_fundamental: bool = True
+    lattice_ratio: float = 0.8
     workers: int = 2
 
     def validate(self) -> None:
@@ -222,6 +236,57 @@ def _analyse_band(spec: np.ndarray, geo: _Geometry, p: SpectralParams, ppc: floa
     return out
 
 
+def lattice_harmonics(power: np.ndarray, geo: _Geometry, p: SpectralParams) -> dict[str, int]:
+    """Which harmonic of the thread density each direction's strongest plate-level peak is.
+
+    A lattice of strong spots at every interstice (ground missing from, or filling, the gaps between
+    crossing threads) puts power at every point ``a·g_h + b·g_v`` of the reciprocal lattice of the
+    thread periods ``g_h``, ``g_v``, and most of it at the diagonal ``g_h ± g_v``; threads alone put
+    almost none off the axes, and a real weave's over/under checkerboard only a little at
+    ``(g_h ± g_v) / 2``. When the on-axis peaks are the second harmonics ``2 g_h``, ``2 g_v`` (the
+    spots' fundamental cancelled by the threads'), the mean spectrum shows a diagonal peak at
+    ``(2 g_h ± 2 g_v) / 2`` at least ``lattice_ratio`` times as strong as the axis peaks, and the
+    threads are at half the axis frequencies.
+
+    Args:
+        power: ``(nk, n)`` power spectrum summed over all windows, indexed ``[kx, kr mod n]``.
+
+    Returns:
+        ``{"horizontal": a, "vertical": b}``: divide each direction's strongest frequency by it.
+    """
+    n = geo.n
+    peaks = {}
+    for name, idx in geo.sectors.items():
+        if idx.size == 0:
+            return {"horizontal": 1, "vertical": 1}
+        j = idx[int(np.argmax(power.reshape(-1)[idx]))]
+        peaks[name] = (float(geo.kr[j]), float(geo.kx[j]), float(power.reshape(-1)[j]))
+    (hr, hx, hp), (vr, vx, vp) = peaks["horizontal"], peaks["vertical"]
+    if hp <= 0 or vp <= 0:
+        return {"horizontal": 1, "vertical": 1}
+    axis = np.sqrt(np.sqrt(hp * vp))  # geometric mean of the two axis magnitudes
+
+    def mag(r: float, x: float) -> float:
+        """Largest magnitude in the 3x3 bins around frequency (r, x) (x < 0 by Hermitian symmetry)."""
+        if x < 0:
+            r, x = -r, -x
+        best = 0.0
+        for dr in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                xx = int(round(x)) + dx
+                if 0 <= xx < geo.nk:
+                    best = max(best, float(power[xx, (int(round(r)) + dr) % n]))
+        return float(np.sqrt(best))
+
+    best, choice = p.lattice_ratio * axis, {"horizontal": 1, "vertical": 1}
+    for a, b in ((2, 2), (2, 1), (1, 2)):
+        for sign in (1.0, -1.0):
+            m = mag(hr / a + sign * vr / b, hx / a + sign * vx / b)
+            if m >= best:
+                best, choice = m, {"horizontal": a, "vertical": b}
+    return choice
+
+
 def _neighbourhood_median(a: np.ndarray) -> np.ndarray:
     """NaN-aware median of each cell's 3×3 neighbourhood, the cell itself excluded."""
     padded = np.pad(a, 1, constant_values=np.nan)
@@ -302,6 +367,7 @@ def count_threads_spectral(
     taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
     stack = np.empty((geo.nx, n, n), dtype=np.float32)
     maps = {d: np.full((3, geo.ny, geo.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
+    power = np.zeros((geo.nk, n), dtype=np.float64)
     for i in range(geo.ny):
         top = geo.y0 + i * geo.step
         rows = read_rows(top, top + n)
@@ -315,6 +381,8 @@ def count_threads_spectral(
         half = np.ascontiguousarray(half.transpose(0, 2, 1))  # (nx, nk, n)
         half *= taper
         spec = scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
+        if p.resolve_fundamental:
+            power += np.einsum("wij,wij->ij", spec.real, spec.real) + np.einsum("wij,wij->ij", spec.imag, spec.imag)
         for name, (dens, ang, conf) in _analyse_band(spec, geo, p, ppc).items():
             maps[name][0, i] = dens
             maps[name][1, i] = ang
@@ -322,9 +390,27 @@ def count_threads_spectral(
         if progress is not None:
             progress(i + 1, geo.ny)
 
+    fundamentals: dict[str, int] = {}
+    corrected: dict[str, np.ndarray] = {}
+    if p.resolve_fundamental:
+        harmonic = lattice_harmonics(power, geo, p)
+        flat_power = power.reshape(-1)
+        for name, idx in geo.sectors.items():
+            j = idx[int(np.argmax(flat_power[idx]))]
+            f0 = float(np.hypot(geo.kr[j], geo.kx[j])) * ppc / n / harmonic[name]
+            fundamentals[name] = harmonic[name]
+            # A window at k times the fundamental measured its k-th harmonic: same angle, density / k.
+            dens = maps[name][0]
+            multiple = np.rint(dens / f0)
+            near = np.isfinite(dens) & (multiple >= 2) & (np.abs(dens - multiple * f0) <= 0.15 * multiple * f0)
+            near &= dens / np.where(near, multiple, 1.0) >= p.band[0]
+            dens[near] /= multiple[near]
+            corrected[name] = near
     directions = {}
     for name, (dens, ang, conf) in maps.items():
-        directions[name] = DirectionMaps(dens, ang, conf, flag_outliers(dens, conf, p))
+        directions[name] = DirectionMaps(dens, ang, conf, flag_outliers(dens, conf, p),
+                                         strongest_harmonic=fundamentals.get(name),
+                                         corrected=corrected.get(name) if p.resolve_fundamental else None)
 
     x_cm = (geo.x0 + np.arange(geo.nx) * geo.step + n / 2) / ppc
     y_cm = (geo.y0 + np.arange(geo.ny) * geo.step + n / 2) / ppc
