@@ -40,6 +40,7 @@ from artlens.train.threads import TrainConfig, grouped_split, synthetic_phase_sa
 
 def _plates(cfg: TrainConfig, n: int, seed: int, cache_dir: Path | None) -> tuple[list, list]:
     tag = ("" if cfg.yarn_texture else "_plain") + (f"_bal{cfg.thread_balance:g}" if cfg.thread_balance else "")
+    tag += f"_wide{cfg.wider:g}" if cfg.wider else ""
     cache = cache_dir / f"phase_plates_{n}_seed{seed}{tag}.npz" if cache_dir else None
     if cache and cache.exists():
         d = np.load(cache)
@@ -65,12 +66,15 @@ def main() -> None:
                     help="plates without ply grooves, twist, cell blotches and grain (the first shipped model)")
     ap.add_argument("--thread-balance", type=float, default=0.0,
                     help="make one thread system fainter on half the plates, |balance| up to this (0: never)")
+    ap.add_argument("--wider", type=float, default=0.0,
+                    help="fraction of plates with an interstice lattice (+ lining canvas, banding on half of them)")
     args = ap.parse_args()
     cfg = TrainConfig(model="weavephase", input_px_per_cm=200.0, crop_cm=0.64, lr=args.lr, lr_schedule="cosine",
                       batch_size=16, max_epochs=args.epochs, patience=3, seed=args.seeds[0],
                       synthetic=args.plates, crops_per_plate=args.crops_per_plate, val_fraction=0.05,
                       max_time=args.max_time, checkpoint_every_n_steps=200, init_from=args.init_from,
-                      yarn_texture=not args.no_yarn_texture, thread_balance=args.thread_balance)
+                      yarn_texture=not args.no_yarn_texture, thread_balance=args.thread_balance,
+                      wider=args.wider)
     t = time.perf_counter()
     xs: list = []
     phs: list = []

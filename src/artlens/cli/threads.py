@@ -68,6 +68,9 @@ def count(
                        f"{c['mean_abs_difference']:.2f} mean absolute, {c['max_abs_difference']:.2f} largest")
     else:
         typer.echo(summary_line(s))
+    message = (s.get("cross_check") or s.get("disagreement") or {}).get("message")
+    if message:
+        typer.echo(message)
     typer.echo(f"report: {outputs.files['report_html']}")
 
 

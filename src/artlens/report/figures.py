@@ -228,6 +228,12 @@ def _map_figure(
                    color="#d62728", zorder=3)
         handles.append(Line2D([], [], marker="x", linestyle="none", color="#d62728",
                               label="outlier (excluded from summary)"))
+    if maps.check is not None and maps.check.any():
+        yy, xx = np.nonzero(maps.check)
+        ax.scatter(result.x_cm[xx], result.y_cm[yy], marker="s", s=60, linewidths=1.6, facecolors="none",
+                   edgecolors="black", zorder=4)
+        handles.append(Line2D([], [], marker="s", linestyle="none", markerfacecolor="none",
+                              markeredgecolor="black", label="check here: the methods disagree"))
     if (~np.isfinite(values)).any():
         handles.append(Line2D([], [], marker="s", linestyle="none", markerfacecolor="none",
                               markeredgecolor="0.5", label="no peak (transparent)"))

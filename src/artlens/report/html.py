@@ -237,7 +237,16 @@ def render_threads_report(
         "parameters": _pairs(parameters, first=("method", "window_cm", "step_cm", "band", "taper")),
         "notes": list(notes or []),
         "sections": [_section_context(i, s, parameters, dpi) for i, s in enumerate(sections)],
+        "methods": {method_kind(s.result) for s in sections},
     })
+
+
+def method_kind(result: ThreadCountResult) -> str:
+    """``"spectral"``, ``"phase"`` (the phase CNN) or ``"regression"`` (a density-regression CNN):
+    which description the report's Method section gives."""
+    if result.method == "spectral":
+        return "spectral"
+    return "phase" if "phase" in str(result.parameters.get("estimator", "")) else "regression"
 
 
 def write_threads_report(

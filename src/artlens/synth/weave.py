@@ -99,6 +99,15 @@ class WeaveParams:
         craquelure: 0..1, density and visibility of the crack network (thin, mostly dark lines).
         holes: 0..1, fraction of interstices that show a spot (75 % bright: ground pushed through,
             25 % dark: an open hole).
+        interstice_lattice: -3..3, a spot at EVERY interstice, as where the ground fills all the
+            gaps between crossing threads (> 0: bright spots) or fails to fill any of them (< 0:
+            dark spots); the magnitude is the spots' strength (1: about as strong as the weave).
+            Such a regular lattice of spots can cancel the weave's fundamental in the spectrum.
+        lining: 0..1, contrast of a second, independent plain weave seen through the first (a
+            lining canvas glued to the back in a relining); its densities are 0.6-1.6 times the
+            main ones and its angles within ±4°, drawn from the seed.
+        banding: 0..1, scanner / film banding: a random gain per row or per column (standard
+            deviation ``0.08 * banding``), smoothed over a few pixels.
         cell_variation: 0..1, blotchiness at the scale of the weave: every interstice and every
             crossing gets its own brightness (ground filling each cell unevenly, threads flattened
             or thickened at a crossing); standard deviation ``0.25 * cell_variation``.
@@ -136,6 +145,9 @@ class WeaveParams:
     lead_white_strokes: int = 0
     craquelure: float = 0.0
     holes: float = 0.0
+    interstice_lattice: float = 0.0
+    lining: float = 0.0
+    banding: float = 0.0
     cell_variation: float = 0.0
     grain: float = 0.0
     noise: float = 0.02
@@ -177,6 +189,8 @@ class WeaveParams:
         need(self.cusping_edge in CUSPING_EDGES, f"cusping_edge must be one of {', '.join(CUSPING_EDGES)}")
         for name in ("paint", "craquelure", "holes", "cell_variation", "grain"):
             need(0 <= getattr(self, name) <= 1, f"{name} must lie in [0, 1]")
+        need(-3 <= self.interstice_lattice <= 3, "interstice_lattice must lie in [-3, 3]")
+        need(0 <= self.lining <= 1 and 0 <= self.banding <= 1, "lining and banding must lie in [0, 1]")
         need(self.lead_white_strokes >= 0, "lead_white_strokes must be >= 0")
         need(self.noise >= 0 and self.blur_px >= 0, "noise and blur_px must be >= 0")
         need(self.bit_depth in (8, 16), "bit_depth must be 8 or 16")
@@ -301,7 +315,8 @@ class ThreadFamily:
     the across-thread fabric coordinate, cm), so the spacing between threads ``k`` and ``k + 1`` is
     ``(centres[k+1] - centres[k]) / density`` cm. Its width is ``widths[k]`` (relative) times a
     slow random variation and slubs along the thread, drawn from ``seed`` and ``k`` only, so any
-    piece cut from the fabric sees the same thread.
+    piece cut from the fabric sees the same thread. ``width_scale`` multiplies the half-width of
+    every thread (1.0: 0.42 of the spacing, so about 84 % of the spacing is covered by thread).
     """
 
     density: float
@@ -311,6 +326,7 @@ class ThreadFamily:
     thickness_variation: float
     slub_rate: float
     seed: int
+    width_scale: float = 1.0
 
     @classmethod
     def generate(
@@ -322,20 +338,46 @@ class ThreadFamily:
         spacing_jitter: float,
         thickness_variation: float,
         slub_rate: float,
+        *,
+        spacing_correlation: float = 0.0,
+        thread_width: float = 1.0,
+        stripe_contrast: float = 0.0,
+        stripe_threads: float = 12.0,
     ) -> ThreadFamily:
         """Draw threads covering ideal phases ``psi_range`` (threads), 3 threads of margin each side.
 
-        Spacings are ``1 + spacing_jitter * N(0, 1)`` (clipped at 0.35), rescaled so that their
-        mean over the threads inside ``psi_range`` is exactly 1 (the nominal density).
+        Spacings are ``1 + spacing_jitter * e_k`` (clipped at 0.35), rescaled so that their mean
+        over the threads inside ``psi_range`` is exactly 1 (the nominal density); ``e_k`` is white
+        N(0, 1) noise, or with ``spacing_correlation`` = rho > 0 a unit-variance AR(1) sequence
+        ``e_k = rho e_(k-1) + sqrt(1 - rho^2) z_k`` (runs of tighter and looser threads).
+        ``thread_width`` scales every thread's half-width (see the class). ``stripe_contrast`` > 0
+        makes bands of thicker and thinner yarn across the fabric: band lengths are geometric with
+        mean ``stripe_threads`` threads and each band multiplies the widths of its threads by
+        ``exp(stripe_contrast * N(0, 1))``. With the defaults the draws are those of earlier versions.
         """
         lo, hi = psi_range
         n = int(math.ceil(hi - lo)) + 7
-        spacing = np.clip(1.0 + spacing_jitter * rng.standard_normal(n - 1), 0.35, None)
+        e = rng.standard_normal(n - 1)
+        if spacing_correlation > 0:
+            rho, s = float(spacing_correlation), math.sqrt(1.0 - float(spacing_correlation) ** 2)
+            for k in range(1, e.size):
+                e[k] = rho * e[k - 1] + s * e[k]
+        spacing = np.clip(1.0 + spacing_jitter * e, 0.35, None)
         spacing /= spacing[3:-3].mean()
         centres = lo - 3.0 + rng.uniform() + np.concatenate([[0.0], np.cumsum(spacing)])
         widths = np.clip(1.0 + 0.7 * thickness_variation * rng.standard_normal(n), 0.4, 1.8)
         seed = int(rng.integers(2**62))
-        return cls(density, centres, widths, along_range_cm, thickness_variation, slub_rate, seed)
+        if stripe_contrast > 0:
+            srng = np.random.default_rng([seed, 7919])
+            band = np.empty(n)
+            k = 0
+            while k < n:
+                length = int(srng.geometric(1.0 / max(stripe_threads, 1.0)))
+                band[k: k + length] = srng.standard_normal()
+                k += length
+            widths = np.clip(widths * np.exp(stripe_contrast * band), 0.3, 2.2)
+        return cls(density, centres, widths, along_range_cm, thickness_variation, slub_rate, seed,
+                   float(thread_width))
 
     def phase(self, psi: np.ndarray) -> np.ndarray:
         """Thread phase (fabric thread index, fractional) at ideal phase ``psi``."""
@@ -480,7 +522,7 @@ def _thread_heights(
         ki = np.clip(k.astype(np.intp), k_lo, k_hi)
         flat = (ki - k_lo) * n_v + j0
         w = flat_table[flat] * (1 - frac) + flat_table[flat + 1] * frac
-        half = np.clip(_HALF_WIDTH * w, 0.08, 0.95)
+        half = np.clip(_HALF_WIDTH * family.width_scale * w, 0.08, 0.95)
         profile = np.where(np.abs(d) < half, np.cos(0.5 * np.pi * d / half) ** 2, 0.0) * (0.75 + 0.25 * w)
         if ply > 0:
             profile *= 1.0 - ply * np.exp(-0.5 * (d / (0.22 * half)) ** 2)
@@ -624,6 +666,41 @@ def _holes(rng: np.random.Generator, phi_h: np.ndarray, phi_v: np.ndarray, fract
     return value[i, j] * np.exp(-0.5 * r2 / radius[i, j] ** 2)
 
 
+def _interstice_lattice(rng: np.random.Generator, phi_h: np.ndarray, phi_v: np.ndarray,
+                        strength: float) -> np.ndarray:
+    """A spot at every interstice (the cells between thread centres), sign and size of ``strength``;
+    each spot's amplitude varies by 15 % and its radius is 0.12-0.2 thread (one value per plate)."""
+    ih, iv = np.floor(phi_h), np.floor(phi_v)
+    h0, v0 = int(ih.min()), int(iv.min())
+    n_h, n_v = int(ih.max()) - h0 + 1, int(iv.max()) - v0 + 1
+    value = 0.6 * strength * (1.0 + 0.15 * rng.standard_normal((n_h, n_v)))
+    radius = rng.uniform(0.12, 0.2)
+    i, j = (ih - h0).astype(np.intp), (iv - v0).astype(np.intp)
+    r2 = (phi_h - ih - 0.5) ** 2 + (phi_v - iv - 0.5) ** 2
+    return value[i, j] * np.exp(-0.5 * r2 / radius**2)
+
+
+def _lining(rng: np.random.Generator, shape: tuple[int, int], params: WeaveParams) -> np.ndarray:
+    """A second plain weave (raised-cosine threads, its own densities and angles), zero mean."""
+    ppc = params.px_per_cm
+    y, x = np.mgrid[0: shape[0], 0: shape[1]] / ppc
+    out = np.zeros(shape)
+    for density, along_y in ((params.horizontal_density, True), (params.vertical_density, False)):
+        f = density * rng.uniform(0.6, 1.6)
+        a = np.radians(rng.uniform(-4, 4))
+        u = (y * np.cos(a) + x * np.sin(a)) if along_y else (x * np.cos(a) - y * np.sin(a))
+        out += np.cos(np.pi * (u * f + rng.uniform())) ** 4
+    return out - out.mean()
+
+
+def _banding(rng: np.random.Generator, shape: tuple[int, int], strength: float) -> np.ndarray:
+    """Gain per row (or per column), smoothed over 1-4 px: multiply the intensity by it."""
+    axis = int(rng.integers(2))
+    gain = ndimage.gaussian_filter1d(rng.standard_normal(shape[axis]), rng.uniform(1, 4))
+    gain = 1.0 + 0.08 * strength * gain / (gain.std() + 1e-12)
+    return gain[:, None] if axis == 0 else gain[None, :]
+
+
 def _cell_blotches(rng: np.random.Generator, phi_h: np.ndarray, phi_v: np.ndarray, strength: float) -> np.ndarray:
     """A random brightness for every interstice and every crossing, as soft spots (radius ~0.3
     thread) centred on them: the uneven look of real weaves at the scale of one cell."""
@@ -704,6 +781,10 @@ def render(
     intensity = 1.0 - canvas
     if params.holes > 0:
         intensity += _holes(rng, phi_h, phi_v, params.holes)
+    if params.interstice_lattice:
+        intensity += _interstice_lattice(rng, phi_h, phi_v, params.interstice_lattice)
+    if params.lining > 0:
+        intensity += 0.25 * params.lining * _lining(rng, shape, params)
     if params.cell_variation > 0:
         intensity += _cell_blotches(rng, phi_h, phi_v, params.cell_variation)
     if params.paint > 0:
@@ -720,6 +801,8 @@ def render(
         intensity += _grain(rng, shape, ppc, params.grain)
     if params.blur_px > 0:
         intensity = ndimage.gaussian_filter(intensity, params.blur_px, mode="nearest")
+    if params.banding > 0:
+        intensity = intensity * _banding(rng, shape, params.banding)
     level = 0.1 + 0.75 * intensity  # fixed mapping: a clean canvas spans about 0.2..0.85
     if params.noise > 0:
         level += rng.normal(0.0, params.noise, shape)

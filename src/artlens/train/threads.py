@@ -55,6 +55,7 @@ class TrainConfig(BaseModel):
     synthetic: int = 0  # number of synthetic plates
     yarn_texture: bool = True  # synthetic plates also get ply grooves, twist, cell blotches and grain
     thread_balance: float = 0.0  # > 0: half the synthetic plates get |thread_balance| up to this value
+    wider: float = 0.0  # > 0: this fraction of plates gets interstice lattices, lining canvases, banding
     crops_per_plate: int = 8
     subcrops_per_sample: int = 8
     val_fraction: float = 0.2
@@ -75,7 +76,7 @@ class TrainConfig(BaseModel):
 # -- data ------------------------------------------------------------------------------------------
 
 def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool = False,
-                  thread_balance: float = 0.0) -> dict[str, Any]:
+                  thread_balance: float = 0.0, wider: float = 0.0) -> dict[str, Any]:
     """Random plate parameters covering realistic canvases and nuisances (easy to hard).
 
     ``yarn_texture`` adds what real X-rays show and the plain renderer lacks: two-ply grooves and
@@ -83,6 +84,9 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
     ``thread_balance`` > 0 makes one thread system fainter than the other on half the plates
     (:class:`~artlens.synth.WeaveParams` ``thread_balance`` uniform in ``±thread_balance``). Both
     draw after everything else, so the other parameters stay those of the same seed without them.
+    ``wider`` > 0 (drawn last of all): that fraction of the plates gets a lattice of spots at every
+    interstice (bright or dark, strength 0.3-3), each of those also a lining canvas (half of them)
+    and scanner banding (half): what a second, independent simulator showed the CNN had never seen.
     """
     level = rng.uniform()
     p: dict[str, Any] = dict(
@@ -107,6 +111,12 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
     if thread_balance > 0:
         on_balance = rng.uniform() < 0.5
         p["thread_balance"] = float(rng.uniform(-thread_balance, thread_balance) * on_balance)
+    if wider > 0:
+        on_wide = rng.uniform(size=3) < (wider, 0.5, 0.5)
+        if on_wide[0]:
+            p["interstice_lattice"] = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 3.0))
+            p["lining"] = float(rng.uniform(0.2, 1.0) * on_wide[1])
+            p["banding"] = float(rng.uniform(0.2, 1.0) * on_wide[2])
     return p
 
 
@@ -117,7 +127,7 @@ def synthetic_crops(n_plates: int, cfg: TrainConfig, seed: int) -> tuple[np.ndar
     rng = np.random.default_rng(seed)
     xs, ys, gs = [], [], []
     for plate_id in range(n_plates):
-        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance)
+        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance, cfg.wider)
         plate = make_plate(WeaveParams(**params))
         n = int(round(cfg.crop_cm * plate.px_per_cm))
         h, w = plate.image.shape
@@ -268,7 +278,7 @@ def synthetic_phase_samples(n_plates: int, cfg: TrainConfig, seed: int
     rng = np.random.default_rng(seed)
     xs, phs = [], []
     for _ in range(n_plates):
-        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture, cfg.thread_balance)
+        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture, cfg.thread_balance, cfg.wider)
         params["px_per_cm"] = cfg.input_px_per_cm
         plate = make_plate(WeaveParams(**params))
         x, ph = _phase_sample(plate.image, [plate.thread_phase["horizontal"], plate.thread_phase["vertical"]])

@@ -30,6 +30,8 @@ class DirectionMaps:
             mean spectrum was (1 normally; 2 on an interstice lattice); spectral counter only.
         corrected: True where a window's peak was the k-th harmonic of the plate's fundamental
             and its density was divided by k (spectral counter only).
+        check: True where a second method disagrees with this one beyond the cross-check tolerance
+            (set by :func:`artlens.canvas.threads.run.cross_check`): "check here".
     """
 
     density: np.ndarray
@@ -38,6 +40,7 @@ class DirectionMaps:
     outlier: np.ndarray
     strongest_harmonic: int | None = None
     corrected: np.ndarray | None = None
+    check: np.ndarray | None = None
 
     def stats(self) -> dict[str, Any]:
         """Summary over the valid (finite, not outlier) windows."""
@@ -134,6 +137,8 @@ class ThreadCountResult:
                     row[f"{short}_angle_deg"] = "" if not np.isfinite(a) else round(float(a), 3)
                     row[f"{short}_confidence"] = round(float(m.confidence[i, j]), 4)
                     row[f"{short}_outlier"] = int(bool(m.outlier[i, j]))
+                    if m.check is not None:
+                        row[f"{short}_check"] = int(bool(m.check[i, j]))
                 out.append(row)
         return out
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from artlens.canvas.threads.result import ThreadCountResult
+from artlens.canvas.threads.result import DIRECTIONS, ThreadCountResult
 from artlens.canvas.threads.spectral import SpectralParams, count_threads_spectral
 from artlens.errors import InvalidParameterError
 from artlens.io.image import Plate, open_plate
@@ -69,8 +69,12 @@ def write_count_outputs(
     name: str | None = None,
     truth: dict[str, float] | None = None,
     report: bool = True,
+    cross: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Write summary.json, windows.csv, the four maps and (optionally) report.html for one plate."""
+    """Write summary.json, windows.csv, the four maps and (optionally) report.html for one plate.
+
+    ``cross``: a :func:`cross_check` record, written to ``summary.json`` as ``cross_check`` and shown
+    in the report."""
     from artlens.report import PlateSection, write_maps, write_threads_report
 
     preview = plate.thumbnail(800)
@@ -84,6 +88,8 @@ def write_count_outputs(
     }
     if truth is not None:
         extra["truth_threads_per_cm"] = truth
+    if cross is not None:
+        extra["cross_check"] = cross
     files["summary_json"] = result.write_summary(out_dir / "summary.json", extra)
     summary = result.summary() | extra
     if report:
@@ -95,8 +101,10 @@ def write_count_outputs(
             truth=truth,
             figure_paths={k: str(v) for k, v in files.items() if k.startswith(("density_", "angle_"))},
         )
+        notes = [cross["message"]] if cross is not None and cross["message"] else None
         files["report_html"] = write_threads_report(
-            out_dir, [section], title=f"Thread count — {plate.path.name}", parameters=result.parameters
+            out_dir, [section], title=f"Thread count — {plate.path.name}", parameters=result.parameters,
+            notes=notes,
         )
     return summary, files
 
@@ -137,6 +145,7 @@ def count_plate_file(
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    cross_check_cnn: bool = True,
 ) -> CountOutputs:
     """Count threads in one X-ray plate file and write the results to ``out_dir``.
 
@@ -155,6 +164,9 @@ def count_plate_file(
         catalog: catalog database path (default: ``$ARTLENS_CATALOG`` or ``./artlens.db``).
         use_catalog: record the image and analysis in the catalog.
         progress: ``progress(done, total)`` callback over bands of windows.
+        cross_check_cnn: with ``method="cnn"``, also run the spectral counter on the same windows
+            and flag (never average) where they disagree (:func:`cross_check`); ``summary.json``
+            gets a ``cross_check`` record and the maps mark the windows to check.
     """
     if method not in METHODS:
         raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -172,17 +184,21 @@ def count_plate_file(
                 params = replace(params, window_cm=counter.fixed_window_cm)
         out = prepare_out_dir(out_dir, [src])
         results: dict[str, ThreadCountResult] = {}
-        if method in ("spectral", "both"):
-            results["spectral"] = count_threads_spectral(plate, params, progress=progress)
+        if method in ("spectral", "both") or (method == "cnn" and cross_check_cnn):
+            spectral_params = params
+            if counter is not None and counter.fixed_window_cm is not None:
+                spectral_params = replace(params, window_cm=counter.fixed_window_cm)
+            results["spectral"] = count_threads_spectral(plate, spectral_params, progress=progress)
         if counter is not None:
             from artlens.canvas.threads.cnn import count_threads_cnn
 
             window = params.window_cm if counter.fixed_window_cm is None else None
             results["cnn"] = count_threads_cnn(plate, counter, step_cm=params.step_cm, window_cm=window,
                                                progress=progress)
+        check = cross_check(results["spectral"], results["cnn"]) if len(results) == 2 else None
         if method != "both":
             result = results[method]
-            summary, files = write_count_outputs(out, result, plate)
+            summary, files = write_count_outputs(out, result, plate, cross=check)
             analysis_id = record_in_catalog(catalog, plate, result, summary, files) if use_catalog else None
             return CountOutputs(result, summary, out, files, analysis_id)
 
@@ -194,7 +210,12 @@ def count_plate_file(
             all_files.update({f"{name}_{k}": v for k, v in files.items()})
             if use_catalog:
                 record_in_catalog(catalog, plate, result, summaries[name], files)
-        comparison = compare_results(results["spectral"], results["cnn"])
+        assert check is not None
+        base = compare_results(results["spectral"], results["cnn"])
+        comparison = {d: base[d] | check[d] for d in DIRECTIONS}
+        comparison["tolerance"] = check["tolerance"]
+        comparison["plate_flagged"] = check["plate_flagged"]
+        comparison["message"] = check["message"]
         all_files["disagreement_csv"] = write_disagreement_csv(out / "disagreement.csv", results["spectral"],
                                                                results["cnn"])
         summary = {"method": "both", "spectral": summaries["spectral"], "cnn": summaries["cnn"],
@@ -205,6 +226,56 @@ def count_plate_file(
         all_files["summary_json"] = out / "summary.json"
         all_files["report_html"] = _write_both_report(out, plate, results, comparison)
     return CountOutputs(results["cnn"], summary, out, all_files, None)
+
+
+CROSS_CHECK_TOLERANCE = {"window_threads_per_cm": 0.5, "window_relative": 0.05, "plate_threads_per_cm": 0.25,
+                         "window_fraction": 0.1}
+"""When two counters disagree: a window differs by more than max(0.5 threads/cm, 5 % of the spectral
+density); a plate when the plate means differ by more than 0.25 threads/cm or more than 10 % of the
+windows compared differ."""
+
+
+def cross_check(spectral: ThreadCountResult, other: ThreadCountResult,
+                tolerance: dict[str, float] | None = None) -> dict[str, Any]:
+    """Where two counters on the same window grid disagree; marks ``check`` on both results' maps.
+
+    Never averages the two: each keeps its own numbers, and the windows and plate where they part
+    beyond ``tolerance`` (:data:`CROSS_CHECK_TOLERANCE`) are flagged, with a message that says so.
+
+    Returns:
+        ``{"horizontal": {...}, "vertical": {...}, "tolerance": {...}, "plate_flagged": bool,
+        "message": str | None}``; per direction the plate means of both (threads/cm), their
+        difference, the windows compared and flagged, and ``plate_flagged``.
+    """
+    tol = dict(CROSS_CHECK_TOLERANCE, **(tolerance or {}))
+    if spectral.horizontal.density.shape != other.horizontal.density.shape:
+        raise InvalidParameterError("the two results do not share a window grid")
+    out: dict[str, Any] = {"tolerance": tol, "reference": spectral.method, "checked": other.method}
+    messages = []
+    for d in DIRECTIONS:
+        a, b = spectral.direction(d), other.direction(d)
+        diff = b.density - a.density
+        ok = np.isfinite(diff)
+        limit = np.maximum(tol["window_threads_per_cm"], tol["window_relative"] * np.abs(a.density))
+        flagged = ok & (np.abs(diff) > limit)
+        a.check, b.check = flagged, flagged.copy()
+        ma, mb = a.stats()["threads_per_cm"]["mean"], b.stats()["threads_per_cm"]["mean"]
+        plate_diff = None if ma is None or mb is None else round(mb - ma, 4)
+        frac = float(flagged.sum() / ok.sum()) if ok.any() else 1.0
+        plate_flagged = bool(plate_diff is None or abs(plate_diff) > tol["plate_threads_per_cm"]
+                             or frac > tol["window_fraction"])
+        out[d] = {"spectral_threads_per_cm": ma, f"{other.method}_threads_per_cm": mb,
+                  "plate_difference": plate_diff, "windows_compared": int(ok.sum()),
+                  "windows_flagged": int(flagged.sum()), "plate_flagged": plate_flagged}
+        if plate_flagged:
+            what = ("one method found no thread peak" if plate_diff is None
+                    else f"{other.method} {mb:.2f} vs spectral {ma:.2f} threads/cm")
+            messages.append(f"{d} threads: {what}, {int(flagged.sum())} of {int(ok.sum())} windows differ "
+                            "beyond tolerance")
+    out["plate_flagged"] = bool(messages)
+    out["message"] = ("check here: the methods disagree — " + "; ".join(messages)
+                      + ". Neither is averaged; look at the flagged windows in the maps.") if messages else None
+    return out
 
 
 def compare_results(a: ThreadCountResult, b: ThreadCountResult) -> dict[str, Any]:
@@ -258,9 +329,10 @@ def _write_both_report(out: Path, plate: Plate, results: dict[str, ThreadCountRe
                                      "angle_vertical")) if v.exists()})
         for name, r in results.items()
     ]
-    notes = [f"{d}: CNN minus spectral over {c['windows_compared']} windows: mean {c['mean_difference']}, "
+    notes = [comparison["message"]] if comparison.get("message") else []
+    notes += [f"{d}: CNN minus spectral over {c['windows_compared']} windows: mean {c['mean_difference']}, "
              f"mean absolute {c['mean_abs_difference']}, largest {c['max_abs_difference']} threads/cm "
-             "(per window in disagreement.csv)" for d, c in comparison.items()]
+             "(per window in disagreement.csv)" for d, c in comparison.items() if d in DIRECTIONS]
     return write_threads_report(out, sections, title=f"Thread count — {plate.path.name} (spectral and CNN)",
                                 parameters=results["spectral"].parameters, notes=notes)
 

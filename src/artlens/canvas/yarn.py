@@ -1,0 +1,531 @@
+"""Yarn statistics of a canvas: a training-free descriptor of the fabric for same-roll comparison.
+
+Pieces cut far apart on one roll share no threads, but they share the *yarn* and the *loom*: the
+thread densities, how irregular the spacing of consecutive threads is and how it is correlated
+along the cloth, how much of the spacing a thread fills, how its thickness varies between threads
+and along them (slubs), the stripes of thicker or thinner yarn, and the relief of the over/under
+crossings (Johnson et al. 2010, 2013; Murillo-Fuentes et al. 2025 for the learned counterpart).
+:func:`yarn_descriptor` measures these per thread family from an X-ray plate, in units that do not
+depend on the plate's resolution (threads, fractions of the thread spacing, threads/cm), and is
+designed to be insensitive to the imaging: grey-level polarity (threads dark or bright), contrast,
+gamma, blur within reason, paint and noise (a local contrast normalisation comes first, and the
+measurements are made on the thread lattice found by the spectrum).
+
+Method, per plate:
+
+1. **Normalise.** Plates finer than 200 px/cm are resampled to 200 px/cm. The image minus its
+   Gaussian blur (sigma 0.2 cm) is divided by its local standard deviation (sigma 0.3 cm).
+2. **Lattice.** The spectral counter (:func:`~artlens.canvas.threads.count_threads_spectral`, 1 cm
+   windows every 0.5 cm) gives each family's density and angle (medians of the valid windows), and
+   the spread of the window densities and angles.
+3. **Analytic phases.** For each family the normalised image is filtered with a one-sided Gaussian
+   band around its spectral peak (sigma 0.4 × the density); the phase of the result is the thread
+   phase ``phi`` (2π per thread).
+4. **Polarity.** The normalised image averaged over the cell of both phases gives its values at
+   the four lattice points (crossing, thread over gap either way, interstice). The interstice is
+   the odd one out; it is at phase (0, 0) when the threads are dark, at (π, π) when they are bright.
+   Every later measurement is made on the image signed so that threads are bright.
+5. **Threads.** The image is straightened along each family's angle and cut into strips along the
+   threads (each strip a whole number of the other family's spacings, at least 0.15 cm); the strip
+   profile's analytic phase places every thread (sub-pixel), and thread ``m`` of one strip is
+   matched to thread ``m`` of the next by their phase. This gives per thread and strip: its centre
+   (hence the spacings), its width (fraction of the spacing above the half level between the
+   thread's peak and its neighbouring gaps) and its strength (peak minus gaps).
+6. **Statistics** (:data:`FAMILY_FEATURES`): density; relative spread of the densities of the
+   1 cm windows; angle spread; spacing irregularity (coefficient of variation of the per-thread
+   mean spacings after removing a linear trend, and the same corrected for the along-thread
+   measurement noise); autocorrelation of the spacing sequence at lags 1, 2 and 4; share of the
+   spacing variance at periods of 6 threads or more; width fraction and harmonic ratios
+   (2nd/1st, 3rd/1st) of the mean thread profile; thread-to-thread spread of width and strength;
+   along-thread spread of width and strength; slub index (share of along-thread strength
+   residuals beyond 2.5 robust standard deviations, and their kurtosis); stripe index (spread of
+   20-thread running means of the width); the family's share of the weave's spectral amplitude.
+   Global (:data:`GLOBAL_FEATURES`): relief (spectral amplitude of the over/under checkerboard at
+   half the sum and half the difference of the two families' frequencies, relative to the
+   fundamentals) and the polarity confidence.
+
+:func:`compare_descriptors` turns two descriptors into the scaled absolute differences that the
+fitted comparison (:mod:`artlens.canvas.fabric_stats`) weighs; it tries both ways of pairing the two
+canvases' thread families (a cut may be turned by 90°) and keeps the closer one.
+
+References:
+    C. R. Johnson Jr., D. H. Johnson, N. Hamashima, H. S. Yang, E. Hendriks, "Weave matching and the
+    thread-count features of canvas rolls", in *Vincent van Gogh: The Yellow House*, 2010.
+
+    D. H. Johnson, C. R. Johnson Jr., R. G. Erdmann, "Weave analysis of paintings on canvas from
+    radiographs", Signal Processing 93(3), 527-540, 2013.
+
+    J. J. Murillo-Fuentes, P. M. Olmos, L. Alba-Carcelén, "Canvas comparison with Siamese networks on
+    X-ray patches" (arXiv:2506.20272), 2025.
+
+This module imports numpy and scipy only (no torch).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from artlens.errors import InvalidImageError, InvalidParameterError
+
+__all__ = [
+    "FAMILY_FEATURES",
+    "GLOBAL_FEATURES",
+    "YarnDescriptor",
+    "compare_descriptors",
+    "yarn_descriptor",
+]
+
+WORK_PX_PER_CM = 200.0
+"""Plates finer than this are resampled to it (px/cm)."""
+
+FAMILY_FEATURES = (
+    "density",  # threads/cm, median of the valid 1 cm windows
+    "density_spread",  # robust relative spread of the window densities (1.4826 MAD / median)
+    "angle_spread",  # robust spread of the window angles, degrees
+    "spacing_cv",  # CV of the detrended per-thread mean spacings
+    "spacing_cv_corrected",  # the same, less the along-thread measurement noise
+    "spacing_ac1",  # autocorrelation of the spacing sequence, lag 1
+    "spacing_ac2",  # lag 2
+    "spacing_ac4",  # lag 4
+    "spacing_lowfreq",  # share of the spacing variance at periods >= 6 threads
+    "width_fraction",  # fraction of the spacing above the half level, mean thread profile
+    "harmonic2",  # |2nd| / |1st| harmonic of the mean thread profile
+    "harmonic3",  # |3rd| / |1st|
+    "width_cv",  # thread-to-thread CV of the mean width
+    "strength_cv",  # thread-to-thread CV of the mean strength
+    "width_along",  # along-thread CV of the width
+    "strength_along",  # along-thread CV of the strength
+    "slub_tail",  # share of along-thread strength residuals beyond 2.5 robust sigma
+    "slub_kurtosis",  # kurtosis of those residuals (3 for Gaussian)
+    "stripe_index",  # relative spread of the 20-thread running mean of the width
+    "amplitude_share",  # this family's share of the weave's fundamental spectral amplitude
+)
+GLOBAL_FEATURES = (
+    "relief",  # over/under checkerboard amplitude relative to the fundamentals
+    "polarity_confidence",  # 0..1, how clearly the interstice stands out (not compared)
+)
+COMPARED_GLOBAL = ("relief",)
+
+
+@dataclass
+class YarnDescriptor:
+    """The yarn statistics of one plate.
+
+    Attributes:
+        families: ``{"horizontal": {feature: value}, "vertical": {...}}`` (see :data:`FAMILY_FEATURES`;
+            NaN where a measurement failed).
+        global_features: see :data:`GLOBAL_FEATURES`.
+        px_per_cm: the plate's resolution (before resampling).
+        threads_bright: the polarity found (True: threads brighter than the interstices).
+        notes: what went wrong or was approximated.
+    """
+
+    families: dict[str, dict[str, float]]
+    global_features: dict[str, float]
+    px_per_cm: float
+    threads_bright: bool
+    notes: list[str] = field(default_factory=list)
+
+    def vector(self, order: tuple[str, str] = ("horizontal", "vertical")) -> np.ndarray:
+        """Features as one vector: the families in ``order``, then the compared global features."""
+        v = [self.families[f][k] for f in order for k in FAMILY_FEATURES]
+        v += [self.global_features[k] for k in COMPARED_GLOBAL]
+        return np.asarray(v, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(x: float) -> float | None:
+            return None if not math.isfinite(x) else round(float(x), 6)
+
+        return {"families": {f: {k: r(v) for k, v in d.items()} for f, d in self.families.items()},
+                "global": {k: r(v) for k, v in self.global_features.items()},
+                "px_per_cm": self.px_per_cm, "threads_bright": self.threads_bright, "notes": list(self.notes)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> YarnDescriptor:
+        def f(x: Any) -> float:
+            return float("nan") if x is None else float(x)
+
+        return cls({k: {n: f(v) for n, v in fam.items()} for k, fam in d["families"].items()},
+                   {k: f(v) for k, v in d["global"].items()}, float(d["px_per_cm"]), bool(d["threads_bright"]),
+                   list(d.get("notes", [])))
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Gaussian blur with a large sigma, computed on a block-averaged copy and upsampled (fast)."""
+    k = max(1, int(sigma_px // 4))
+    h, w = img.shape
+    if k == 1:
+        return ndimage.gaussian_filter(img, sigma_px, mode="reflect")
+    hh, ww = -(-h // k) * k, -(-w // k) * k
+    padded = np.pad(img, ((0, hh - h), (0, ww - w)), mode="reflect")
+    small = padded.reshape(hh // k, k, ww // k, k).mean(axis=(1, 3))
+    small = ndimage.gaussian_filter(small, sigma_px / k, mode="reflect")
+    rows = (np.arange(h) + 0.5) / k - 0.5
+    cols = (np.arange(w) + 0.5) / k - 0.5
+    return ndimage.map_coordinates(small, np.meshgrid(rows, cols, indexing="ij"), order=1, mode="nearest")
+
+
+def _normalise(img: np.ndarray, ppc: float) -> np.ndarray:
+    """Local contrast normalisation: (image - blur(0.2 cm)) / local std (0.3 cm)."""
+    hp = img - _smooth(img, 0.2 * ppc)
+    sd = np.sqrt(np.maximum(_smooth(hp * hp, 0.3 * ppc), 0.0))
+    floor = 0.05 * float(np.median(sd)) + 1e-12
+    return hp / (sd + floor)
+
+
+def _freq_vector(direction: str, density: float, angle_deg: float) -> tuple[float, float]:
+    """(f_row, f_x) in cycles/cm of a family's grating (the conventions of :mod:`artlens.synth.weave`)."""
+    t = math.radians(angle_deg)
+    if direction == "horizontal":
+        return density * math.cos(t), density * math.sin(t)
+    return -density * math.sin(t), density * math.cos(t)
+
+
+def _analytic_2d(img: np.ndarray, ppc: float, f: tuple[float, float], rel_sigma: float = 0.4) -> np.ndarray:
+    """Complex image: ``img`` filtered by a Gaussian (sigma ``rel_sigma`` × |f|) around frequency ``f``
+    only (one-sided), so its phase grows by 2π per period along ``f``."""
+    h, w = img.shape
+    fr = np.fft.fftfreq(h, 1.0 / ppc)[:, None]
+    fx = np.fft.fftfreq(w, 1.0 / ppc)[None, :]
+    s = rel_sigma * math.hypot(*f)
+    g = np.exp(-0.5 * ((fr - f[0]) ** 2 + (fx - f[1]) ** 2) / s**2)
+    return np.fft.ifft2(np.fft.fft2(img) * g)
+
+
+def _peak_amplitude(spec: np.ndarray, ppc: float, f: tuple[float, float], radius: int = 2) -> float:
+    """Largest |spectrum| within ``radius`` bins of frequency ``f`` (cycles/cm) of an fft2 spectrum."""
+    h, w = spec.shape
+    r0 = int(round(f[0] * h / ppc))
+    c0 = int(round(f[1] * w / ppc))
+    rr = (np.arange(r0 - radius, r0 + radius + 1) % h)[:, None]
+    cc = (np.arange(c0 - radius, c0 + radius + 1) % w)[None, :]
+    return float(np.abs(spec[rr, cc]).max())
+
+
+def _robust_sd(x: np.ndarray) -> float:
+    x = x[np.isfinite(x)]
+    if x.size < 3:
+        return float("nan")
+    return float(1.4826 * np.median(np.abs(x - np.median(x))))
+
+
+def _autocorr(x: np.ndarray, lag: int) -> float:
+    x = x[np.isfinite(x)]
+    if x.size <= lag + 5:
+        return float("nan")
+    x = x - x.mean()
+    d = float(np.dot(x, x))
+    return float(np.dot(x[:-lag], x[lag:]) / d) if d > 0 else float("nan")
+
+
+def _detrend(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    if ok.sum() < 3:
+        return x - np.nanmean(x)
+    k = np.arange(x.size, dtype=float)
+    c = np.polyfit(k[ok], x[ok], 1)
+    return x - np.polyval(c, k)
+
+
+def _straighten(img: np.ndarray, direction: str, angle_deg: float) -> np.ndarray:
+    """The image resampled so that the threads of ``direction`` run down the rows (axis 0) exactly,
+    the across-thread coordinate along axis 1 (for horizontal threads the image is transposed first)."""
+    if direction == "horizontal":
+        a, t = img.T, -math.radians(angle_deg)
+    else:
+        a, t = img, math.radians(angle_deg)
+    h, w = a.shape
+    shift = math.tan(t) * (np.arange(h) - (h - 1) / 2)  # a vertical thread moves by tan(t) px per row
+    margin = int(math.ceil(abs(shift).max())) + 1
+    if w - 2 * margin < 16:
+        raise InvalidImageError("the plate is too narrow for its thread angle")
+    cols = np.arange(margin, w - margin, dtype=float)
+    rr = np.repeat(np.arange(h, dtype=float)[:, None], cols.size, axis=1)
+    cc = cols[None, :] + shift[:, None]
+    return ndimage.map_coordinates(a, [rr, cc], order=1, mode="nearest")
+
+
+# --------------------------------------------------------------------------------------------------
+# per-family thread analysis
+
+
+def _thread_table(straight: np.ndarray, ppc: float, density: float, other_density: float
+                  ) -> dict[str, np.ndarray] | None:
+    """Per strip and thread: centre (px), width fraction and strength, from the strip profiles of a
+    straightened, polarity-corrected (threads bright) image."""
+    h, w = straight.shape
+    period = ppc / density
+    n_other = max(1, int(round(0.15 * other_density)))
+    strip = max(4, int(round(n_other * ppc / other_density)))
+    n_strips = h // strip
+    if n_strips < 3 or w < 6 * period:
+        return None
+    prof = straight[: n_strips * strip].reshape(n_strips, strip, w).mean(axis=1)
+    f0 = density / ppc  # cycles/px
+    freqs = np.fft.fftfreq(w)
+    g = np.exp(-0.5 * ((freqs - f0) / (0.4 * f0)) ** 2) * (freqs > 0)
+    z = np.fft.ifft(np.fft.fft(prof - prof.mean(axis=1, keepdims=True), axis=1) * g[None, :], axis=1)
+    phase = np.unwrap(np.angle(z), axis=1) / (2 * np.pi)  # threads
+    edge = int(math.ceil(1.5 * period))
+    u = np.arange(w, dtype=float)
+    core = slice(edge, w - edge)
+    # align the thread numbering of consecutive strips (phase continuity across strips)
+    for j in range(1, n_strips):
+        dphi = np.median(phase[j, core] - phase[j - 1, core])
+        phase[j] -= np.round(dphi)
+    lo = int(np.ceil(np.max(phase[:, core][:, 0])))
+    hi = int(np.floor(np.min(phase[:, core][:, -1])))
+    if hi - lo < 8:
+        return None
+    ks = np.arange(lo, hi + 1)
+    centres = np.full((n_strips, ks.size), np.nan)
+    for j in range(n_strips):
+        p = phase[j, core]
+        if np.any(np.diff(p) <= 0):  # a phase slip (the band lost the grating): keep monotone parts
+            p = np.maximum.accumulate(p)
+        centres[j] = np.interp(ks, p, u[core], left=np.nan, right=np.nan)
+    # width and strength of each thread in each strip, on the unfiltered profile
+    width = np.full_like(centres, np.nan)
+    strength = np.full_like(centres, np.nan)
+    n_sub = 16
+    offs = (np.arange(n_sub) + 0.5) / n_sub - 0.5  # in spacings, -0.5..0.5 around the centre
+    for j in range(n_strips):
+        c = centres[j]
+        ok = np.isfinite(c)
+        if ok.sum() < 3:
+            continue
+        cc = c[ok]
+        sp = np.gradient(cc)  # local spacing, px
+        pos = cc[:, None] + offs[None, :] * sp[:, None]
+        vals = np.interp(pos, u, prof[j])
+        peak = np.interp(cc, u, prof[j])
+        gaps = 0.5 * (np.interp(cc - 0.5 * sp, u, prof[j]) + np.interp(cc + 0.5 * sp, u, prof[j]))
+        amp = peak - gaps
+        half = 0.5 * (peak + gaps)
+        width[j, ok] = (vals > half[:, None]).mean(axis=1)
+        strength[j, ok] = amp
+    return {"centres": centres, "width": width, "strength": strength, "period": np.asarray(period),
+            "profiles": prof, "phase": phase}
+
+
+def _family_features(table: dict[str, np.ndarray] | None) -> dict[str, float]:
+    nan = float("nan")
+    out = {k: nan for k in ("spacing_cv", "spacing_cv_corrected", "spacing_ac1", "spacing_ac2", "spacing_ac4",
+                            "spacing_lowfreq", "width_cv", "strength_cv", "width_along", "strength_along",
+                            "slub_tail", "slub_kurtosis", "stripe_index")}
+    if table is None:
+        return out
+    c = table["centres"]
+    sp = np.diff(c, axis=1)  # (strips, threads - 1) px
+    valid = np.isfinite(sp)
+    keep = valid.mean(axis=0) >= 0.5
+    if keep.sum() < 8:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_sp = np.nanmean(sp, axis=0)
+        s = mean_sp / np.nanmean(mean_sp[keep])
+        s[~keep] = np.nan
+        sd = _detrend(s)
+        var_between = float(np.nanvar(sd))
+        within = np.nanvar(sp / np.nanmean(mean_sp[keep]), axis=0)
+        n_per = valid.sum(axis=0)
+        noise = float(np.nanmean(within[keep] / np.maximum(n_per[keep], 1)))
+        out["spacing_cv"] = math.sqrt(var_between)
+        out["spacing_cv_corrected"] = math.sqrt(max(var_between - noise, 0.0))
+        filled = np.where(np.isfinite(sd), sd, 0.0)
+        out["spacing_ac1"] = _autocorr(filled, 1)
+        out["spacing_ac2"] = _autocorr(filled, 2)
+        out["spacing_ac4"] = _autocorr(filled, 4)
+        spec = np.abs(np.fft.rfft(filled - filled.mean())) ** 2
+        fr = np.fft.rfftfreq(filled.size)
+        tot = spec[1:].sum()
+        out["spacing_lowfreq"] = float(spec[(fr > 0) & (fr <= 1 / 6)].sum() / tot) if tot > 0 else nan
+
+        wdt, st = table["width"], table["strength"]
+        okw = np.isfinite(wdt).mean(axis=0) >= 0.5
+        if okw.sum() >= 8:
+            mw = np.nanmean(wdt[:, okw], axis=0)
+            ms = np.nanmean(st[:, okw], axis=0)
+            out["width_cv"] = float(np.nanstd(mw) / np.nanmean(mw))
+            out["strength_cv"] = float(np.nanstd(ms) / abs(np.nanmean(ms)))
+            rw = wdt[:, okw] - mw[None, :]
+            rs = (st[:, okw] - ms[None, :]) / abs(np.nanmean(ms))
+            out["width_along"] = float(np.sqrt(np.nanmean(rw**2)) / np.nanmean(mw))
+            out["strength_along"] = float(np.sqrt(np.nanmean(rs**2)))
+            r = rs[np.isfinite(rs)]
+            rsd = _robust_sd(r)
+            if r.size > 20 and rsd > 0:
+                out["slub_tail"] = float(np.mean(np.abs(r) > 2.5 * rsd))
+                out["slub_kurtosis"] = float(np.mean(r**4) / max(np.mean(r**2) ** 2, 1e-12))
+            n_run = 20
+            if mw.size >= 2 * n_run:
+                run = np.convolve(mw, np.ones(n_run) / n_run, mode="valid")
+                out["stripe_index"] = float(np.std(run) / np.mean(mw))
+    return out
+
+
+def _profile_features(phase_img: np.ndarray, signed: np.ndarray) -> dict[str, float]:
+    """Width fraction and harmonic ratios of the mean thread profile, folding the signed image by the
+    family's thread phase (phase 0 at the thread centre)."""
+    nb = 32
+    b = np.floor((phase_img % 1.0) * nb + 0.5).astype(np.intp) % nb
+    sums = np.bincount(b.ravel(), weights=signed.ravel(), minlength=nb)
+    cnt = np.bincount(b.ravel(), minlength=nb)
+    prof = sums / np.maximum(cnt, 1)
+    c = np.fft.rfft(prof - prof.mean())
+    a1 = abs(c[1]) + 1e-12
+    # width at half level, from the band-limited profile (harmonics 1-4) sampled finely
+    t = np.arange(512) / 512
+    fine = sum(2 * (c[k] * np.exp(2j * np.pi * k * t * nb / nb)).real for k in range(1, 5)) / nb
+    half = 0.5 * (fine.max() + fine.min())
+    return {"width_fraction": float(np.mean(fine > half)), "harmonic2": float(abs(c[2]) / a1),
+            "harmonic3": float(abs(c[3]) / a1)}
+
+
+# --------------------------------------------------------------------------------------------------
+# the descriptor
+
+
+def yarn_descriptor(image: Any, px_per_cm: float | None = None) -> YarnDescriptor:
+    """Yarn statistics of one plate (see the module docstring for the method).
+
+    Args:
+        image: 2-D array (any dtype) or a :class:`~artlens.io.image.Plate`.
+        px_per_cm: resolution (px/cm); required for an array.
+
+    Returns:
+        A :class:`YarnDescriptor`.
+
+    Raises:
+        InvalidImageError: the plate is smaller than 2 × 2 cm or shows no weave.
+
+    Example:
+        >>> from artlens.synth import Roll
+        >>> roll = Roll(12.0, 15.0, seed=1, length_cm=20, width_cm=20)
+        >>> d = yarn_descriptor(roll.cut(1, 1, 3, 3, px_per_cm=100).image, 100.0)
+        >>> round(d.families["vertical"]["density"])
+        15
+    """
+    from artlens.canvas.threads import SpectralParams, count_threads_spectral
+    from artlens.io.image import Plate
+
+    if isinstance(image, Plate):
+        ppc = float(px_per_cm) if px_per_cm is not None else image.require_px_per_cm()
+        img = np.asarray(image.read(), dtype=np.float64)
+    else:
+        if px_per_cm is None:
+            raise InvalidParameterError("px_per_cm is required for an array")
+        ppc = float(px_per_cm)
+        img = np.asarray(image, dtype=np.float64)
+    if img.ndim != 2:
+        raise InvalidImageError(f"expected a 2-D grey-level image, got shape {img.shape}")
+    notes: list[str] = []
+    work = ppc
+    if ppc > WORK_PX_PER_CM * 1.05:
+        img = ndimage.zoom(img, WORK_PX_PER_CM / ppc, order=1)
+        work = WORK_PX_PER_CM
+    h, w = img.shape
+    if min(h, w) < 2.0 * work:
+        raise InvalidImageError(f"the plate ({h / work:.2f} x {w / work:.2f} cm) is smaller than 2 x 2 cm")
+    lo, hi = 5.0, min(40.0, 0.45 * work)
+    res = count_threads_spectral(img.astype(np.float32), SpectralParams(window_cm=1.0, step_cm=0.5, band=(lo, hi)),
+                                 px_per_cm=work)
+    norm = _normalise(img, work)
+    lattice: dict[str, dict[str, float]] = {}
+    for name in ("horizontal", "vertical"):
+        m = res.direction(name)
+        ok = np.isfinite(m.density) & ~m.outlier
+        if ok.sum() < 2:
+            raise InvalidImageError(f"no {name} weave found on the plate (fewer than 2 valid windows)")
+        d, a = m.density[ok], m.angle[ok]
+        med = float(np.median(d))
+        lattice[name] = {"density": med, "angle": float(np.median(a)),
+                         "density_spread": _robust_sd(d) / med, "angle_spread": _robust_sd(a)}
+
+    fvec = {k: _freq_vector(k, v["density"], v["angle"]) for k, v in lattice.items()}
+    z = {k: _analytic_2d(norm, work, f) for k, f in fvec.items()}
+    ph = {k: np.angle(v) / (2 * np.pi) for k, v in z.items()}  # -0.5..0.5 threads, 0 at the band's maxima
+    # polarity from the cell of both phases: the interstice is the odd one out of the four lattice points
+    nb = 8
+    bh = np.floor((ph["horizontal"] % 1.0) * nb + 0.5).astype(np.intp) % nb
+    bv = np.floor((ph["vertical"] % 1.0) * nb + 0.5).astype(np.intp) % nb
+    cell = np.bincount((bh * nb + bv).ravel(), weights=norm.ravel(), minlength=nb * nb) / np.maximum(
+        np.bincount((bh * nb + bv).ravel(), minlength=nb * nb), 1)
+    cell = cell.reshape(nb, nb)
+    c00, c11 = cell[0, 0], cell[nb // 2, nb // 2]
+    mixed = 0.5 * (cell[0, nb // 2] + cell[nb // 2, 0])
+    # dark threads: (0, 0) is an interstice (maxima of the bands are gaps), far from the mixed points
+    d00, d11 = abs(c00 - mixed), abs(c11 - mixed)
+    threads_bright = bool(d11 > d00)
+    pol_conf = float(abs(d00 - d11) / (d00 + d11 + 1e-12))
+    sign = 1.0 if threads_bright else -1.0
+    signed = sign * norm
+    centre_shift = 0.0 if threads_bright else 0.5  # thread centres at phase 0 (bright) or 0.5 (dark)
+
+    spec = np.fft.fft2(norm * np.outer(np.hanning(h), np.hanning(w)))
+    amps = {k: _peak_amplitude(spec, work, f) for k, f in fvec.items()}
+    fh, fv = np.array(fvec["horizontal"]), np.array(fvec["vertical"])
+    relief = max(_peak_amplitude(spec, work, tuple((fh + fv) / 2)), _peak_amplitude(spec, work, tuple((fh - fv) / 2)))
+    relief /= math.sqrt(amps["horizontal"] * amps["vertical"]) + 1e-12
+
+    families: dict[str, dict[str, float]] = {}
+    for name, other in (("horizontal", "vertical"), ("vertical", "horizontal")):
+        lat = lattice[name]
+        feats: dict[str, float] = {"density": lat["density"], "density_spread": lat["density_spread"],
+                                   "angle_spread": lat["angle_spread"]}
+        table = None
+        try:
+            straight = _straighten(signed, name, lat["angle"])
+            table = _thread_table(straight, work, lat["density"], lattice[other]["density"])
+        except InvalidImageError as exc:
+            notes.append(f"{name}: {exc}")
+        if table is None:
+            notes.append(f"{name}: too few threads for the thread statistics")
+        tf = _family_features(table)
+        pf = _profile_features(ph[name] - centre_shift, signed)
+        feats.update({k: tf[k] for k in ("spacing_cv", "spacing_cv_corrected", "spacing_ac1", "spacing_ac2",
+                                         "spacing_ac4", "spacing_lowfreq")})
+        feats.update(pf)
+        feats.update({k: tf[k] for k in ("width_cv", "strength_cv", "width_along", "strength_along", "slub_tail",
+                                         "slub_kurtosis", "stripe_index")})
+        feats["amplitude_share"] = amps[name] / (amps["horizontal"] + amps["vertical"] + 1e-12)
+        families[name] = {k: float(feats[k]) for k in FAMILY_FEATURES}
+    glob = {"relief": float(relief), "polarity_confidence": pol_conf}
+    return YarnDescriptor(families, glob, ppc, threads_bright, notes)
+
+
+def compare_descriptors(a: YarnDescriptor, b: YarnDescriptor, scale: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, bool]:
+    """Absolute feature differences of two descriptors, the thread families paired the closer way.
+
+    Args:
+        a, b: descriptors.
+        scale: per-feature scale of :meth:`YarnDescriptor.vector` entries (e.g. the within-roll
+            standard deviation); the differences are divided by it. Default: 1.
+
+    Returns:
+        ``(|a - b| / scale as a vector of len(FAMILY_FEATURES) * 2 + len(COMPARED_GLOBAL), swapped)``:
+        ``swapped`` is True when A's horizontal family was paired with B's vertical one. The pairing
+        minimises the sum of squared scaled differences (NaNs skipped).
+    """
+    va = a.vector()
+    s = np.ones_like(va) if scale is None else np.asarray(scale, float)
+    best = None
+    for swapped, order in ((False, ("horizontal", "vertical")), (True, ("vertical", "horizontal"))):
+        d = np.abs(va - b.vector(order)) / s
+        cost = float(np.nansum(np.minimum(d, 10.0) ** 2))
+        if best is None or cost < best[0]:
+            best = (cost, d, swapped)
+    assert best is not None
+    return best[1], best[2]
