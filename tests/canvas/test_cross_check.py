@@ -75,4 +75,4 @@ def test_cnn_count_on_interstice_lattice_is_flagged_against_spectral(tmp_path, c
             assert s[d]["threads_per_cm"]["mean"] == pytest.approx(truth, abs=0.25)
     # the report describes the method that ran (the phase CNN), not only the Fourier analysis
     html = (tmp_path / "o" / "report.html").read_text()
-    assert "Phase CNN." in html and "Spectral counter." not in html
+    assert "Phase CNN." in html and "Spectral counter." not in html and "interval_90" in json.dumps(s)

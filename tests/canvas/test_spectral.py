@@ -133,38 +133,43 @@ def test_spectral_counting_does_not_import_torch(tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
 
 
-def _interstice_lattice(fh: float, fv: float, noise: float, seed: int = 1, ppc: float = 200.0) -> np.ndarray:
-    """Threads (cosines, bright at their centres) plus a bright spot at every thread crossing whose
-    fundamental cancels the threads' own: the windows' strongest peaks are the second harmonics."""
+def _fading_interstice_lattice(fh: float, fv: float, amp: float, seed: int = 1) -> np.ndarray:
+    """Threads (cosines, bright at their centres) plus a spot at every crossing whose fundamental
+    cancels the threads' own, fading across the plate: where the spots are strong the windows' peak
+    is the second harmonic, elsewhere the fundamental (the flip of issue 18's coarse plate)."""
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:800, 0:800] / ppc
+    y, x = np.mgrid[0:800, 0:800] / 200.0
     img = 0.15 * (np.cos(2 * np.pi * fh * y) + np.cos(2 * np.pi * fv * x))
     py, px = (y * fh) % 1 - 0.5, (x * fv) % 1 - 0.5
-    img += 1.2 * np.exp(-(py**2 + px**2) / (2 * 0.12**2))
-    return (img + noise * rng.standard_normal(img.shape)).astype(np.float32)
+    img += amp * (1 + 0.5 * np.cos(2 * np.pi * x / 4.0)) * np.exp(-(py**2 + px**2) / (2 * 0.12**2))
+    return (img + 0.3 * rng.standard_normal(img.shape)).astype(np.float32)
 
 
-@pytest.mark.parametrize(("fh", "fv", "noise"), [(8.2, 9.0, 0.3), (15.1, 14.2, 1.0), (12.1, 12.1, 0.3)])
-def test_interstice_lattice_reports_the_fundamental_not_its_harmonic(fh, fv, noise):
-    img = _interstice_lattice(fh, fv, noise)
-    # Without the plate-level step every window reads the double (the failure of issue 18) ...
+@pytest.mark.parametrize(("fh", "fv"), [(8.2, 9.0), (12.1, 12.1)])
+def test_windows_flipping_to_the_harmonic_are_resolved_per_plate(fh, fv):
+    img = _fading_interstice_lattice(fh, fv, amp=0.9)
+    # Without the plate-level step, a majority of windows read the double and the mean is neither
+    # (measured 2026-12-05: 12.89 / 14.14 for 8.2 / 9.0, 19.01 / 19.02 for 12.1 / 12.1) ...
     plain = count_threads_spectral(img, SpectralParams(resolve_fundamental=False), px_per_cm=200.0).summary()
-    assert plain["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(2 * fh, abs=0.1)
-    # ... with it (the default) the fundamental, and the summary says how many windows were corrected.
+    assert plain["horizontal"]["threads_per_cm"]["mean"] > fh + 2
+    # ... with it (the default) the fundamental, and the summary says how many windows were divided back.
     s = count_threads_spectral(img, px_per_cm=200.0).summary()
     for d, truth in (("horizontal", fh), ("vertical", fv)):
         assert s[d]["threads_per_cm"]["mean"] == pytest.approx(truth, abs=0.05)
-        assert s[d]["strongest_peak_harmonic"] == 2
-        assert s[d]["harmonic_windows_corrected"] >= 45  # of 49 windows
+        assert s[d]["harmonic_windows_corrected"] >= 10  # of 49 windows
 
 
-def test_plain_weave_is_not_halved():
-    """A weave whose crossings are weak spots (the usual case) keeps its density: no false halving."""
+@pytest.mark.parametrize("subharmonic", ["alternating threads", "checkerboard"])
+def test_weave_with_half_frequency_content_is_not_halved(subharmonic):
+    """Alternating thick and thin threads (on-axis half frequency) or a strong over/under checkerboard
+    (diagonal half frequency, as in real radiographs): the density stays the thread frequency."""
     y, x = np.mgrid[0:800, 0:800] / 200.0
     img = np.cos(2 * np.pi * 12.0 * y) + np.cos(2 * np.pi * 15.0 * x)
-    img += 0.3 * np.cos(2 * np.pi * 6.0 * y)  # a subharmonic, as from alternating thick and thin threads
+    if subharmonic == "alternating threads":
+        img += 0.3 * np.cos(2 * np.pi * 6.0 * y)
+    else:
+        img += 1.5 * np.cos(2 * np.pi * 6.0 * y) * np.cos(2 * np.pi * 7.5 * x)
     s = count_threads_spectral(img.astype(np.float32), px_per_cm=200.0).summary()
     assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(12.0, abs=0.05)
     assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(15.0, abs=0.05)
-    assert s["horizontal"]["strongest_peak_harmonic"] == 1
     assert s["horizontal"]["harmonic_windows_corrected"] == 0

@@ -37,26 +37,63 @@ __all__ = [
     "DEFAULT_FABRIC_MODEL",
     "CanvasEmbedding",
     "FabricModel",
+    "YarnModel",
     "aggregate",
     "aggregate_with_ci",
     "canvas_embeddings",
     "compare_canvases",
+    "load_fabric_model",
     "pair_logits",
     "sample_patches",
     "shipped_fabric_model_path",
+    "shipped_fabric_models",
 ]
 
 Aggregation = Literal["mean", "trimmed", "median"]
 AGGREGATIONS = ("mean", "trimmed", "median")
 DEFAULT_FABRIC_MODEL = "fabric_default"
-"""Folder name of fabric weights shipped inside the package (``artlens/canvas/fabric_weights/``);
-none is shipped yet, see :func:`shipped_fabric_model_path`."""
+"""Folder name of the fabric model that ``canvas compare`` and ``canvas match`` use by default, inside
+the package (``artlens/canvas/fabric_weights/``); see :func:`shipped_fabric_models` for the others."""
 
 
 def shipped_fabric_model_path(name: str = DEFAULT_FABRIC_MODEL) -> Path | None:
     """Path of a fabric model shipped with artlens, or ``None`` when there is none."""
     path = Path(str(resources.files("artlens.canvas") / "fabric_weights" / name))
     return path if (path / "model.safetensors").is_file() else None
+
+
+def shipped_fabric_models() -> list[str]:
+    """Names of the fabric models shipped with artlens (folders of ``artlens/canvas/fabric_weights/``)."""
+    root = Path(str(resources.files("artlens.canvas") / "fabric_weights"))
+    return sorted(p.name for p in root.iterdir() if (p / "model.safetensors").is_file()) if root.is_dir() else []
+
+
+def load_fabric_model(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> FabricModel | YarnModel:
+    """Load any fabric model: a Siamese network (:class:`FabricModel`) or a yarn-statistics comparison
+    (:class:`YarnModel`), chosen by ``config.json``'s ``model``.
+
+    Args:
+        path: a model folder, or the name of a shipped model (:func:`shipped_fabric_models`);
+            default: :data:`DEFAULT_FABRIC_MODEL`.
+    """
+    from artlens.models.checkpoint import read_config
+
+    if path is None:
+        folder = shipped_fabric_model_path()
+        if folder is None:
+            raise InputNotFoundError("no fabric model is shipped with this artlens; train one with "
+                                     "'artlens canvas train' and pass --fabric-model RUN/model")
+    else:
+        folder = Path(path).expanduser()
+        if not folder.exists() and shipped_fabric_model_path(str(path)) is not None:
+            folder = shipped_fabric_model_path(str(path))  # type: ignore[assignment]
+        elif not folder.exists():
+            shipped = ", ".join(shipped_fabric_models()) or "none"
+            raise InputNotFoundError(f"{path}: no such fabric model folder (shipped models: {shipped})")
+    _, config = read_config(folder)
+    if str(config.get("model", "")).startswith("yarn"):
+        return YarnModel.load(folder)
+    return FabricModel.load(folder, device=device)
 
 
 def _sigmoid(x: float) -> float:
@@ -77,6 +114,8 @@ class FabricModel:
     model: Any
     config: dict[str, Any]
     path: Path
+    kind = "siamese"
+    method = "siamese"
 
     @property
     def px_per_cm(self) -> float:
@@ -142,6 +181,16 @@ class FabricModel:
                 x = torch.from_numpy(np.ascontiguousarray(patches[i: i + batch_size])).unsqueeze(1).to(device)
                 out.append(self.model.embed(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def describe(self, plate: Plate | np.ndarray, *, px_per_cm: float | None = None, n_patches: int | None = None,
+                 seed: int = 0, name: str = "") -> CanvasEmbedding:
+        """What the comparer caches per plate: its patch embeddings (:func:`canvas_embeddings`)."""
+        return canvas_embeddings(plate, self, n_patches, seed=seed, px_per_cm=px_per_cm, name=name)
+
+    def compare(self, a: CanvasEmbedding, b: CanvasEmbedding, *, aggregation: str | None = None, n_boot: int = 1000,
+                seed: int = 0) -> dict[str, Any]:
+        """Calibrated same-roll score of two cached canvases (:func:`compare_canvases`), with ``"method"``."""
+        return {"method": self.method, **compare_canvases(a, b, self, method=aggregation, n_boot=n_boot, seed=seed)}
 
     def score(self, ea: np.ndarray, eb: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Logits ``(P,)`` of embedding pairs ``(P, D)``, ``(P, D)`` (the head only; no encoder)."""
@@ -389,3 +438,126 @@ def compare_canvases(a: CanvasEmbedding | Plate | np.ndarray, b: CanvasEmbedding
     if cal_note:
         out["notes"] = [cal_note]
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Yarn-statistics comparison
+# --------------------------------------------------------------------------------------------------
+
+
+YARN_MAX_CM = 8.0
+"""Largest side (cm) of the region a yarn descriptor is measured on: larger plates are measured on
+their central ``YARN_MAX_CM`` × ``YARN_MAX_CM`` cm."""
+
+
+@dataclass
+class YarnModel:
+    """A fitted comparison of yarn descriptors (:mod:`artlens.canvas.yarn`, :mod:`artlens.train.yarn`).
+
+    The same-roll logit of two canvases is ``w · log(1 + |d_a - d_b| / scale) + bias`` over the
+    features of :data:`artlens.canvas.yarn.PAIR_FEATURES` (``w ≤ 0``), then the Platt scaling fitted on
+    held-out roll families: ``p = sigmoid(a · logit + b)`` (even prior odds).
+
+    Attributes:
+        config: the checkpoint's ``config.json`` (``features``, ``pairing_scale``, ``calibration``, ...).
+        path: the checkpoint folder.
+        scale, impute, weight, bias: the fitted parameters (numpy).
+    """
+
+    config: dict[str, Any]
+    path: Path
+    scale: np.ndarray
+    impute: np.ndarray
+    weight: np.ndarray
+    bias: float
+    kind = "yarn"
+    method = "yarn-statistics"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> YarnModel:
+        """Load a ``yarn_logistic`` checkpoint folder."""
+        from artlens.canvas.yarn import PAIR_FEATURES
+        from artlens.models.checkpoint import load_checkpoint
+
+        folder = Path(path)
+        model, config = load_checkpoint(folder)
+        if config.get("features") and list(config["features"]) != list(PAIR_FEATURES):
+            raise InvalidParameterError(f"{folder}: fitted for other yarn features than this artlens measures "
+                                        f"({len(config['features'])} vs {len(PAIR_FEATURES)}); refit it")
+        sd = {k: v.detach().cpu().numpy().astype(np.float64) for k, v in model.state_dict().items()}
+        return cls(config, folder, sd["scale"], sd["impute"], sd["weight"], float(sd["bias"][0]))
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        """``{"a", "b", "fitted", ...}``; identity when absent."""
+        c = self.config.get("calibration") or {}
+        return {"a": float(c.get("a", 1.0)), "b": float(c.get("b", 0.0)), "fitted": bool(c.get("fitted", False)),
+                **{k: v for k, v in c.items() if k not in ("a", "b", "fitted")}}
+
+    def calibrate(self, logit: float) -> float:
+        """Probability ``sigmoid(a · logit + b)``."""
+        c = self.calibration
+        return _sigmoid(c["a"] * logit + c["b"])
+
+    def describe(self, plate: Plate | np.ndarray, *, px_per_cm: float | None = None, n_patches: int | None = None,
+                 seed: int = 0, name: str = "") -> Any:
+        """The plate's :class:`~artlens.canvas.yarn.YarnDescriptor` (central ``YARN_MAX_CM`` cm at most);
+        ``n_patches`` and ``seed`` are ignored (nothing is random)."""
+        from artlens.canvas.yarn import yarn_descriptor
+
+        if isinstance(plate, np.ndarray):
+            if px_per_cm is None:
+                raise InvalidParameterError("px_per_cm is required for an array")
+            ppc, (h, w) = float(px_per_cm), plate.shape
+        else:
+            ppc = float(px_per_cm) if px_per_cm is not None else plate.require_px_per_cm()
+            h, w = plate.shape
+        n = int(round(YARN_MAX_CM * ppc))
+        y0, x0 = max(0, (h - n) // 2), max(0, (w - n) // 2)
+        hh, ww = min(h, n), min(w, n)
+        img = plate[y0: y0 + hh, x0: x0 + ww] if isinstance(plate, np.ndarray) else plate.read(y0, x0, hh, ww)
+        d = yarn_descriptor(np.asarray(img, dtype=np.float32), ppc)
+        if hh < h or ww < w:
+            d.notes.append(f"yarn statistics measured on the central {hh / ppc:.1f} x {ww / ppc:.1f} cm")
+        return d
+
+    def logit(self, a: Any, b: Any) -> tuple[float, np.ndarray, bool]:
+        """Uncalibrated logit, the per-feature contributions ``w · log(1 + x)`` and the family pairing."""
+        from artlens.canvas.yarn import pair_features
+
+        pairing = np.asarray(self.config.get("pairing_scale") or self.scale, float)
+        raw, swapped = pair_features(a, b, pairing)
+        x = raw / self.scale
+        x = np.where(np.isnan(x), self.impute, x)
+        contrib = self.weight * np.log1p(x)
+        return float(contrib.sum() + self.bias), contrib, swapped
+
+    def compare(self, a: Any, b: Any, *, aggregation: str | None = None, n_boot: int = 0, seed: int = 0
+                ) -> dict[str, Any]:
+        """Same-roll score of two descriptors.
+
+        Returns:
+            ``{"method": "yarn-statistics", "score": calibrated probability, "logit": uncalibrated logit,
+            "ci95": None, "calibrated", "model_checksum", "families_paired": "h-h/v-v" or "h-v/v-h",
+            "largest_differences": the three features that lower the logit most, with their share}``.
+        """
+        from artlens.canvas.yarn import PAIR_FEATURES
+
+        logit, contrib, swapped = self.logit(a, b)
+        order = np.argsort(contrib)[:3]
+        total = float(contrib.sum()) or -1.0
+        notes = [*a.notes, *b.notes]
+        out: dict[str, Any] = {
+            "method": self.method,
+            "score": round(self.calibrate(logit), 6),
+            "logit": round(logit, 6),
+            "ci95": None,
+            "calibrated": self.calibration["fitted"],
+            "model_checksum": self.config.get("sha256"),
+            "families_paired": "h-v/v-h" if swapped else "h-h/v-v",
+            "largest_differences": [{"feature": PAIR_FEATURES[k], "logit": round(float(contrib[k]), 4),
+                                     "share": round(float(contrib[k]) / total, 3)} for k in order if contrib[k] < 0],
+        }
+        if notes:
+            out["notes"] = notes
+        return out

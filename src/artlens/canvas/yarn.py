@@ -44,9 +44,9 @@ Method, per plate:
    half the sum and half the difference of the two families' frequencies, relative to the
    fundamentals) and the polarity confidence.
 
-:func:`compare_descriptors` turns two descriptors into the scaled absolute differences that the
-fitted comparison (:mod:`artlens.canvas.fabric_stats`) weighs; it tries both ways of pairing the two
-canvases' thread families (a cut may be turned by 90°) and keeps the closer one.
+:func:`pair_features` turns two descriptors into the absolute differences that the fitted comparison
+(:class:`artlens.canvas.fabric.YarnModel`) weighs; it tries both ways of pairing the two canvases'
+thread families (a cut may be turned by 90°) and keeps the closer one.
 
 References:
     C. R. Johnson Jr., D. H. Johnson, N. Hamashima, H. S. Yang, E. Hendriks, "Weave matching and the
@@ -76,8 +76,9 @@ from artlens.errors import InvalidImageError, InvalidParameterError
 __all__ = [
     "FAMILY_FEATURES",
     "GLOBAL_FEATURES",
+    "PAIR_FEATURES",
     "YarnDescriptor",
-    "compare_descriptors",
+    "pair_features",
     "yarn_descriptor",
 ]
 
@@ -95,15 +96,20 @@ FAMILY_FEATURES = (
     "spacing_ac4",  # lag 4
     "spacing_lowfreq",  # share of the spacing variance at periods >= 6 threads
     "width_fraction",  # fraction of the spacing above the half level, mean thread profile
+    "width_median",  # the same measured thread by thread (median over threads)
     "harmonic2",  # |2nd| / |1st| harmonic of the mean thread profile
     "harmonic3",  # |3rd| / |1st|
     "width_cv",  # thread-to-thread CV of the mean width
     "strength_cv",  # thread-to-thread CV of the mean strength
     "width_along",  # along-thread CV of the width
     "strength_along",  # along-thread CV of the strength
-    "slub_tail",  # share of along-thread strength residuals beyond 2.5 robust sigma
-    "slub_kurtosis",  # kurtosis of those residuals (3 for Gaussian)
-    "stripe_index",  # relative spread of the 20-thread running mean of the width
+    "slub_skew",  # skewness of the along-thread mass residuals (slubs: a positive tail)
+    "slub_width_skew",  # skewness of the along-thread width residuals
+    "slub_strength_skew",  # the same for the strength
+    "slub_tail",  # share of mass residuals above 2.5 robust sigma minus the share below -2.5
+    "mass_along",  # along-thread spread of the thread mass (mean signed level over the thread's cell)
+    "stripe_index",  # log variance ratio of 8-thread running means of the width to white noise
+    "stripe_strength",  # the same for the strength
     "amplitude_share",  # this family's share of the weave's fundamental spectral amplitude
 )
 GLOBAL_FEATURES = (
@@ -111,6 +117,10 @@ GLOBAL_FEATURES = (
     "polarity_confidence",  # 0..1, how clearly the interstice stands out (not compared)
 )
 COMPARED_GLOBAL = ("relief",)
+_THREAD_FEATURES = ("spacing_cv", "spacing_cv_corrected", "spacing_ac1", "spacing_ac2", "spacing_ac4",
+                    "spacing_lowfreq", "width_median", "width_cv", "strength_cv", "width_along", "strength_along",
+                    "slub_skew", "slub_width_skew", "slub_strength_skew", "slub_tail", "mass_along", "stripe_index",
+                    "stripe_strength")
 
 
 @dataclass
@@ -173,6 +183,18 @@ def _smooth(img: np.ndarray, sigma_px: float) -> np.ndarray:
     rows = (np.arange(h) + 0.5) / k - 0.5
     cols = (np.arange(w) + 0.5) / k - 0.5
     return ndimage.map_coordinates(small, np.meshgrid(rows, cols, indexing="ij"), order=1, mode="nearest")
+
+
+def _ranks(img: np.ndarray) -> np.ndarray:
+    """Grey levels replaced by their rank (0..1; ties share their mean rank): any global monotone
+    tone curve (contrast, gamma, equalisation) gives the same result."""
+    flat = img.ravel()
+    vals, inv, counts = np.unique(flat, return_inverse=True, return_counts=True)
+    if vals.size > 65536:  # a float image: quantise to 16 bits first (ranks of 1e6 distinct values are costly)
+        q = np.round((flat - vals[0]) / max(vals[-1] - vals[0], 1e-30) * 65535)
+        vals, inv, counts = np.unique(q, return_inverse=True, return_counts=True)
+    cum = np.cumsum(counts) - 0.5 * counts
+    return (cum[inv] / flat.size).reshape(img.shape)
 
 
 def _normalise(img: np.ndarray, ppc: float) -> np.ndarray:
@@ -297,6 +319,7 @@ def _thread_table(straight: np.ndarray, ppc: float, density: float, other_densit
     # width and strength of each thread in each strip, on the unfiltered profile
     width = np.full_like(centres, np.nan)
     strength = np.full_like(centres, np.nan)
+    mass = np.full_like(centres, np.nan)
     n_sub = 16
     offs = (np.arange(n_sub) + 0.5) / n_sub - 0.5  # in spacings, -0.5..0.5 around the centre
     for j in range(n_strips):
@@ -314,15 +337,15 @@ def _thread_table(straight: np.ndarray, ppc: float, density: float, other_densit
         half = 0.5 * (peak + gaps)
         width[j, ok] = (vals > half[:, None]).mean(axis=1)
         strength[j, ok] = amp
-    return {"centres": centres, "width": width, "strength": strength, "period": np.asarray(period),
+        mass[j, ok] = vals.mean(axis=1)
+    return {"centres": centres, "width": width, "strength": strength, "mass": mass, "period": np.asarray(period),
             "profiles": prof, "phase": phase}
 
 
 def _family_features(table: dict[str, np.ndarray] | None) -> dict[str, float]:
+    """Spacing, width and strength statistics of one family's thread table (see the module docstring)."""
     nan = float("nan")
-    out = {k: nan for k in ("spacing_cv", "spacing_cv_corrected", "spacing_ac1", "spacing_ac2", "spacing_ac4",
-                            "spacing_lowfreq", "width_cv", "strength_cv", "width_along", "strength_along",
-                            "slub_tail", "slub_kurtosis", "stripe_index")}
+    out = {k: nan for k in _THREAD_FEATURES}
     if table is None:
         return out
     c = table["centres"]
@@ -354,24 +377,42 @@ def _family_features(table: dict[str, np.ndarray] | None) -> dict[str, float]:
 
         wdt, st = table["width"], table["strength"]
         okw = np.isfinite(wdt).mean(axis=0) >= 0.5
-        if okw.sum() >= 8:
-            mw = np.nanmean(wdt[:, okw], axis=0)
-            ms = np.nanmean(st[:, okw], axis=0)
-            out["width_cv"] = float(np.nanstd(mw) / np.nanmean(mw))
-            out["strength_cv"] = float(np.nanstd(ms) / abs(np.nanmean(ms)))
-            rw = wdt[:, okw] - mw[None, :]
-            rs = (st[:, okw] - ms[None, :]) / abs(np.nanmean(ms))
-            out["width_along"] = float(np.sqrt(np.nanmean(rw**2)) / np.nanmean(mw))
-            out["strength_along"] = float(np.sqrt(np.nanmean(rs**2)))
-            r = rs[np.isfinite(rs)]
-            rsd = _robust_sd(r)
-            if r.size > 20 and rsd > 0:
-                out["slub_tail"] = float(np.mean(np.abs(r) > 2.5 * rsd))
-                out["slub_kurtosis"] = float(np.mean(r**4) / max(np.mean(r**2) ** 2, 1e-12))
-            n_run = 20
-            if mw.size >= 2 * n_run:
-                run = np.convolve(mw, np.ones(n_run) / n_run, mode="valid")
-                out["stripe_index"] = float(np.std(run) / np.mean(mw))
+        if okw.sum() < 8:
+            return out
+        wdt, st = wdt[:, okw], st[:, okw]
+        mw = np.nanmean(wdt, axis=0)
+        ms = np.nanmean(st, axis=0)
+        out["width_median"] = float(np.median(mw))
+        out["width_cv"] = float(np.nanstd(mw) / np.nanmean(mw))
+        out["strength_cv"] = float(np.nanstd(ms) / abs(np.nanmean(ms)))
+        # along-thread residuals: thread means and strip means removed (paint and blotches change whole strips)
+        rw = wdt - mw[None, :]
+        rw = rw - np.nanmean(rw, axis=1, keepdims=True)
+        rs = (st - ms[None, :]) / abs(np.nanmean(ms))
+        rs = rs - np.nanmean(rs, axis=1, keepdims=True)
+        out["width_along"] = float(np.sqrt(np.nanmean(rw**2)) / np.nanmean(mw))
+        out["strength_along"] = float(np.sqrt(np.nanmean(rs**2)))
+        ma = table["mass"][:, okw]
+        rm = ma - np.nanmean(ma, axis=0, keepdims=True)
+        rm = rm - np.nanmean(rm, axis=1, keepdims=True)
+        rs_ = rs
+        rs = rm / (np.sqrt(np.nanmean(rm**2)) + 1e-12)
+        out["mass_along"] = float(np.sqrt(np.nanmean(rm**2)))
+        for name, r in (("slub_skew", rs), ("slub_width_skew", rw), ("slub_strength_skew", rs_)):
+            r = r[np.isfinite(r)]
+            if r.size > 30:
+                m2 = float(np.mean((r - r.mean()) ** 2))
+                out[name] = float(np.mean((r - r.mean()) ** 3) / max(m2, 1e-12) ** 1.5)
+        r = rs[np.isfinite(rs)]
+        rsd = _robust_sd(r)
+        if r.size > 30 and rsd > 0:
+            out["slub_tail"] = float(np.mean(r > 2.5 * rsd) - np.mean(r < -2.5 * rsd))
+        n_run = 8
+        if mw.size >= 3 * n_run:
+            for name, x in (("stripe_index", mw), ("stripe_strength", ms)):
+                run = np.convolve(x - x.mean(), np.ones(n_run) / n_run, mode="valid")
+                v = float(np.var(x))
+                out[name] = float(np.log(max(np.var(run) * n_run / v, 1e-3))) if v > 0 else nan
     return out
 
 
@@ -441,7 +482,7 @@ def yarn_descriptor(image: Any, px_per_cm: float | None = None) -> YarnDescripto
     lo, hi = 5.0, min(40.0, 0.45 * work)
     res = count_threads_spectral(img.astype(np.float32), SpectralParams(window_cm=1.0, step_cm=0.5, band=(lo, hi)),
                                  px_per_cm=work)
-    norm = _normalise(img, work)
+    norm = _normalise(_ranks(img), work)
     lattice: dict[str, dict[str, float]] = {}
     for name in ("horizontal", "vertical"):
         m = res.direction(name)
@@ -494,38 +535,44 @@ def yarn_descriptor(image: Any, px_per_cm: float | None = None) -> YarnDescripto
             notes.append(f"{name}: too few threads for the thread statistics")
         tf = _family_features(table)
         pf = _profile_features(ph[name] - centre_shift, signed)
-        feats.update({k: tf[k] for k in ("spacing_cv", "spacing_cv_corrected", "spacing_ac1", "spacing_ac2",
-                                         "spacing_ac4", "spacing_lowfreq")})
+        feats.update(tf)
         feats.update(pf)
-        feats.update({k: tf[k] for k in ("width_cv", "strength_cv", "width_along", "strength_along", "slub_tail",
-                                         "slub_kurtosis", "stripe_index")})
         feats["amplitude_share"] = amps[name] / (amps["horizontal"] + amps["vertical"] + 1e-12)
         families[name] = {k: float(feats[k]) for k in FAMILY_FEATURES}
     glob = {"relief": float(relief), "polarity_confidence": pol_conf}
     return YarnDescriptor(families, glob, ppc, threads_bright, notes)
 
 
-def compare_descriptors(a: YarnDescriptor, b: YarnDescriptor, scale: np.ndarray | None = None
-                        ) -> tuple[np.ndarray, bool]:
-    """Absolute feature differences of two descriptors, the thread families paired the closer way.
+PAIR_FEATURES = tuple(FAMILY_FEATURES) + COMPARED_GLOBAL
+"""Names of the entries of :func:`pair_features`: each family feature (its absolute difference summed
+over the two paired thread families), then the compared global features."""
 
-    Args:
-        a, b: descriptors.
-        scale: per-feature scale of :meth:`YarnDescriptor.vector` entries (e.g. the within-roll
-            standard deviation); the differences are divided by it. Default: 1.
+
+def pair_features(a: YarnDescriptor, b: YarnDescriptor, scale: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
+    """Absolute differences of two descriptors, thread families paired the closer way.
+
+    A cut may be turned by 90°, so A's horizontal family is compared either with B's horizontal or
+    with B's vertical one: the pairing with the smaller cost is kept, the cost being the sum of the
+    squared differences divided by ``scale`` (per entry of :data:`PAIR_FEATURES`, e.g. the typical
+    within-roll difference; capped at 10 per feature, NaNs skipped) or, without ``scale``, the density
+    difference alone.
 
     Returns:
-        ``(|a - b| / scale as a vector of len(FAMILY_FEATURES) * 2 + len(COMPARED_GLOBAL), swapped)``:
-        ``swapped`` is True when A's horizontal family was paired with B's vertical one. The pairing
-        minimises the sum of squared scaled differences (NaNs skipped).
+        ``(x, swapped)``: ``x[k]`` is ``|a_h - b_h| + |a_v - b_v|`` (in the chosen pairing) for the
+        k-th family feature and ``|a - b|`` for the global ones (NaN where either side is NaN);
+        ``swapped`` is True when A's horizontal family was paired with B's vertical one.
     """
+    nf = len(FAMILY_FEATURES)
     va = a.vector()
-    s = np.ones_like(va) if scale is None else np.asarray(scale, float)
-    best = None
+    best: tuple[float, np.ndarray, bool] | None = None
     for swapped, order in ((False, ("horizontal", "vertical")), (True, ("vertical", "horizontal"))):
-        d = np.abs(va - b.vector(order)) / s
-        cost = float(np.nansum(np.minimum(d, 10.0) ** 2))
+        d = np.abs(va - b.vector(order))
+        x = np.concatenate([d[:nf] + d[nf: 2 * nf], d[2 * nf:]])
+        if scale is None:
+            cost = float(x[0])
+        else:
+            cost = float(np.nansum(np.minimum(x / np.asarray(scale, float), 10.0) ** 2))
         if best is None or cost < best[0]:
-            best = (cost, d, swapped)
+            best = (cost, x, swapped)
     assert best is not None
     return best[1], best[2]

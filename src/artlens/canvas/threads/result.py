@@ -11,6 +11,12 @@ from typing import Any
 
 import numpy as np
 
+PLATE_SYSTEMATIC_SD = {"spectral": (0.04, 0.004), "cnn": (0.04, 0.004)}
+"""Per method, ``(absolute threads/cm, relative)`` standard deviation of a plate mean's error that
+window-to-window scatter does not show (bias from the plate edges, angles, the method itself); set
+so that the 90 % interval covers 90 % of artlens' own synthetic plates (family A,
+``benchmarks/bench_threads_families.py``), and measured out of family there."""
+
 DIRECTIONS = ("horizontal", "vertical")
 """Thread directions (DESIGN.md): ``horizontal`` threads run left-right in the displayed image and
 are counted along the vertical axis; ``vertical`` threads run top-bottom, counted along x."""
@@ -26,8 +32,6 @@ class DirectionMaps:
         confidence: 0..1, ``1 - background / peak`` of the spectral peak (its prominence).
         outlier: True where the window disagrees with its neighbours or has too weak a peak;
             such windows are kept in the maps and in ``windows.csv`` but left out of the summary.
-        strongest_harmonic: which harmonic of the thread density the strongest peak of the plate's
-            mean spectrum was (1 normally; 2 on an interstice lattice); spectral counter only.
         corrected: True where a window's peak was the k-th harmonic of the plate's fundamental
             and its density was divided by k (spectral counter only).
         check: True where a second method disagrees with this one beyond the cross-check tolerance
@@ -38,7 +42,6 @@ class DirectionMaps:
     angle: np.ndarray
     confidence: np.ndarray
     outlier: np.ndarray
-    strongest_harmonic: int | None = None
     corrected: np.ndarray | None = None
     check: np.ndarray | None = None
 
@@ -65,8 +68,6 @@ class DirectionMaps:
             "no_peak_windows": int((~np.isfinite(self.density)).sum()),
             "confidence_mean": _f(self.confidence[ok].mean()) if d.size else None,
         }
-        if self.strongest_harmonic is not None:
-            out["strongest_peak_harmonic"] = self.strongest_harmonic
         if self.corrected is not None:
             out["harmonic_windows_corrected"] = int(self.corrected.sum())
         return out
@@ -116,11 +117,31 @@ class ThreadCountResult:
                 round(self.plate_shape_px[0] / self.px_per_cm, 4),
                 round(self.plate_shape_px[1] / self.px_per_cm, 4),
             ],
-            "horizontal": self.horizontal.stats(),
-            "vertical": self.vertical.stats(),
+            "horizontal": self.horizontal.stats() | {"interval_90": self.plate_interval("horizontal")},
+            "vertical": self.vertical.stats() | {"interval_90": self.plate_interval("vertical")},
             "parameters": self.parameters,
             "model_checksum": self.model_checksum,
         }
+
+    def plate_interval(self, direction: str, level: float = 0.9) -> list[float] | None:
+        """Interval of the plate-mean density, threads/cm, meant to hold the truth ``level`` of the time.
+
+        Half-width ``z * sqrt(se**2 + a**2 + (r * mean)**2)``: ``se`` the standard error of the mean
+        over the valid windows, counting overlapping windows as ``(step / window)**2`` of a window
+        each; ``(a, r)`` the method's :data:`PLATE_SYSTEMATIC_SD`. None without valid windows.
+        """
+        from statistics import NormalDist
+
+        m = self.direction(direction)
+        d = m.density[np.isfinite(m.density) & ~m.outlier]
+        if d.size == 0:
+            return None
+        n_eff = max(1.0, d.size * min(1.0, (self.step_cm / self.window_cm) ** 2))
+        se = float(d.std(ddof=1)) / math.sqrt(n_eff) if d.size > 1 else 0.0
+        a, r = PLATE_SYSTEMATIC_SD.get(self.method, PLATE_SYSTEMATIC_SD["cnn"])
+        mean = float(d.mean())
+        half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(se**2 + a**2 + (r * mean) ** 2)
+        return [round(mean - half, 4), round(mean + half, 4)]
 
     def rows(self) -> list[dict[str, Any]]:
         """One record per window, in cm coordinates (the ``windows.csv`` rows)."""

@@ -348,8 +348,12 @@ def summary_line(summary: dict[str, Any]) -> str:
             continue
         angle = ("angle not estimated" if a["mean"] is None
                  else f"angle {a['mean']:+.2f} ± {a['std']:.2f}°")
+        interval = s.get("interval_90")
+        plate = f" (90 % interval {interval[0]:.2f}–{interval[1]:.2f})" if interval else ""
+        corrected = s.get("harmonic_windows_corrected") or 0
+        harmonic = f", {corrected} read at a harmonic and divided back" if corrected else ""
         lines.append(
-            f"{name:<10}  {d['mean']:6.2f} ± {d['std']:.2f} threads/cm (median {d['median']:.2f})"
-            f"   {angle}   windows {s['valid_windows']} (+{s['outlier_windows']} outliers)"
+            f"{name:<10}  {d['mean']:6.2f} ± {d['std']:.2f} threads/cm (median {d['median']:.2f}){plate}"
+            f"   {angle}   windows {s['valid_windows']} (+{s['outlier_windows']} outliers{harmonic})"
         )
     return "\n".join(lines)

@@ -12,21 +12,21 @@ Per window:
 2. 2-D FFT of the window at its own size (no zero padding: step 4 refines the peak), computed
    only up to the band's highest frequency;
 3. in each direction's search sector (density within ``band``, angle within ``max_angle_deg`` of the
-   axis) take the strongest bin; if the spectrum also peaks at half that frequency with at least
+   axis) take the strongest bin, or, if it is not a narrow peak (``min_prominence`` times above its
+   flanks), the strongest bin that is; if the spectrum also peaks at half that frequency with at least
    ``harmonic_ratio`` of its strength, the strongest bin was a harmonic and the half is taken;
 4. refine the peak to a fraction of a bin with the exact three-point ratio formula of the Hann
    window along each frequency axis: with ``a = |X[k±1]| / |X[k]|`` (the larger neighbour), the
    offset is ``±(2a - 1) / (a + 1)`` bins, exact for a pure tone;
 5. confidence = ``1 - median / peak`` of the spectrum magnitude in the search sector.
 
-Per plate (``resolve_fundamental``): a lattice of strong spots at every interstice (ground missing
-from, or filling, the gaps between crossing threads) can cancel the threads' fundamental, and the
-windows then report the second harmonic, or flip between the density and its double. The power
-spectra of all windows are summed; the strongest peak of each direction is the plate's candidate,
-halved when the spots' diagonal lattice peak shows it is a second harmonic
-(:func:`lattice_harmonics`). A window whose density is near a multiple k >= 2 of the plate's
-fundamental measured its k-th harmonic: its density is divided by k (the angle is the same) and it
-is counted in ``harmonic_windows_corrected``. No window reports a harmonic silently.
+Per plate (``resolve_fundamental``): spots at every interstice (ground missing from, or filling,
+the gaps between crossing threads) can make the second harmonic about as strong as the fundamental,
+and windows then flip between the density and its double. The lowest density that enough windows
+found, of which the windows' median is a whole multiple, is the plate's fundamental
+(:func:`resolve_harmonics`); a window near k >= 2 times it measured its k-th harmonic: its density is
+divided by k (the angle is the same) and it is counted in ``harmonic_windows_corrected``. No window
+reports a harmonic silently.
 
 Windows whose density departs from the median of their 3×3 neighbours by more than
 ``outlier_threads_per_cm`` (or by more than 5 robust standard deviations of such departures,
@@ -68,11 +68,15 @@ class SpectralParams:
         max_angle_deg: largest thread deviation from its axis that is searched.
         harmonic_ratio: a peak at half the strongest frequency with at least this fraction of its
             magnitude is taken as the fundamental (per window).
-        resolve_fundamental: find each direction's fundamental on the plate's mean spectrum and
-            divide by k the density of every window that reported its k-th harmonic.
-        lattice_ratio: how strong, next to the axis peaks, the diagonal peak of an interstice
-            lattice must be for the axis peaks to count as second harmonics (see
-            :func:`lattice_harmonics`).
+        min_prominence: when a window's strongest bin does not stand this many times above its
+            flanks (3-4 bins away along the counting axis, on both sides), take the strongest bin
+            that does: the weave's peaks are narrow, while the power that paint, stretcher bars and
+            exposure put at the band's low end is broad and can out-weigh them. 0: always the
+            strongest bin. A narrow peak taken that way must stand twice this above its flanks,
+            or the window gets confidence 0 (an outlier).
+        resolve_fundamental: find each direction's fundamental from what the windows found
+            (:func:`resolve_harmonics`) and divide by k the density of every window that reported its
+            k-th harmonic.
         workers: threads used by the FFT.
     """
 
@@ -84,7 +88,7 @@ class SpectralParams:
     outlier_threads_per_cm: float = 1.0
     min_confidence: float = 0.3
     resolve_fundamental: bool = True
-    lattice_ratio: float = 0.8
+    min_prominence: float = 3.0
     workers: int = 2
 
     def validate(self) -> None:
@@ -111,6 +115,7 @@ class _Geometry:
     sectors: dict[str, np.ndarray]  # direction -> flat indices into a (nk, n) spectrum [kx, kr mod n]
     kr: np.ndarray  # signed row frequency (bins) of each spectrum element, flat
     kx: np.ndarray  # column frequency (bins), flat
+    flanks: dict[str, np.ndarray]  # direction -> (4, s) flat indices 4 and 3 bins below, 3 and 4 above
 
 
 def _geometry(shape: tuple[int, int], ppc: float, p: SpectralParams) -> _Geometry:
@@ -153,7 +158,22 @@ def _geometry(shape: tuple[int, int], ppc: float, p: SpectralParams) -> _Geometr
         "horizontal": np.flatnonzero(in_band & (kx <= tan_max * np.abs(kr))),
         "vertical": np.flatnonzero(in_band & (np.abs(kr) <= tan_max * kx)),
     }
-    return _Geometry(n, step, ny, nx, y0, x0, nk, sectors, kr.ravel(), kx.ravel())
+    flanks = {}
+    for name, idx in sectors.items():
+        r, x = kr.ravel()[idx].astype(int), kx.ravel()[idx].astype(int)
+        rows = []
+        for d in (-4, -3, 3, 4):  # along the counting axis, away from the origin for d > 0
+            if name == "horizontal":
+                rr, xx = r + d * np.sign(r + (r == 0)), x
+            else:
+                rr, xx = r, x + d
+            # a flank beyond the kept columns mirrors to (-kr, -kx), same magnitude for a real window
+            neg = xx < 0
+            rr, xx = np.where(neg, -rr, rr), np.abs(xx)
+            xx = np.minimum(xx, nk - 1)
+            rows.append(xx * n + rr % n)
+        flanks[name] = np.stack(rows)
+    return _Geometry(n, step, ny, nx, y0, x0, nk, sectors, kr.ravel(), kx.ravel(), flanks)
 
 
 def _hann_offset(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -183,7 +203,22 @@ def _analyse_band(spec: np.ndarray, geo: _Geometry, p: SpectralParams, ppc: floa
     out = {}
     for name, idx in geo.sectors.items():
         sector = np.abs(flat[:, idx])
-        arg = np.argmax(sector, axis=1)
+        if p.min_prominence > 0:
+            # the strongest NARROW peak: magnitude over the geometric mean of the two flanks' means
+            # (3 and 4 bins away along the counting axis); broad paint / exposure power is not one
+            fl = np.abs(flat[:, geo.flanks[name]])  # (m, 4, s): -4, -3, +3, +4
+            background = np.sqrt(fl[:, :2].mean(axis=1) * fl[:, 2:].mean(axis=1)) + 1e-30
+            prominence = sector / background
+            narrow = prominence >= p.min_prominence
+            strongest = np.argmax(sector, axis=1)
+            strongest_narrow = np.argmax(np.where(narrow, sector, -np.inf), axis=1)
+            keep = narrow[rows, strongest] | ~narrow.any(axis=1)
+            arg = np.where(keep, strongest, strongest_narrow)
+            # a narrow peak found under broad power must stand out clearly, or it may be noise
+            doubtful = ~keep & (prominence[rows, arg] < 2 * p.min_prominence)
+        else:
+            arg = np.argmax(sector, axis=1)
+            doubtful = np.zeros(m, dtype=bool)
         best = idx[arg]
         peak = sector[rows, arg]
         background = np.median(sector, axis=1)
@@ -232,59 +267,47 @@ def _analyse_band(spec: np.ndarray, geo: _Geometry, p: SpectralParams, ppc: floa
             angle = np.degrees(np.arctan2(-fr, fx))
         density = np.hypot(fr, fx) * ppc / n
         confidence = np.clip(1.0 - background / np.maximum(peak, 1e-30), 0.0, 1.0)
+        confidence = np.where(doubtful, 0.0, confidence)  # flagged as an outlier (min_confidence)
         out[name] = (density, angle, confidence)
     return out
 
 
-def lattice_harmonics(power: np.ndarray, geo: _Geometry, p: SpectralParams) -> dict[str, int]:
-    """Which harmonic of the thread density each direction's strongest plate-level peak is.
+def resolve_harmonics(density: np.ndarray, min_fraction: float = 0.1) -> tuple[float | None, np.ndarray]:
+    """The plate's fundamental from its windows, and which windows measured a harmonic of it.
 
-    A lattice of strong spots at every interstice (ground missing from, or filling, the gaps between
-    crossing threads) puts power at every point ``a·g_h + b·g_v`` of the reciprocal lattice of the
-    thread periods ``g_h``, ``g_v``, and most of it at the diagonal ``g_h ± g_v``; threads alone put
-    almost none off the axes, and a real weave's over/under checkerboard only a little at
-    ``(g_h ± g_v) / 2``. When the on-axis peaks are the second harmonics ``2 g_h``, ``2 g_v`` (the
-    spots' fundamental cancelled by the threads'), the mean spectrum shows a diagonal peak at
-    ``(2 g_h ± 2 g_v) / 2`` at least ``lattice_ratio`` times as strong as the axis peaks, and the
-    threads are at half the axis frequencies.
+    When spots at the interstices (ground filling or missing from every gap between crossings)
+    make the second harmonic about as strong as the fundamental, windows flip between the density
+    and its double. The fundamental is the lowest density that at least ``min_fraction`` of the
+    windows (and at least two) found, of which the windows' median is a whole multiple; a window
+    near ``k`` times it (k >= 2, within 12 %) measured its ``k``-th harmonic.
+
+    The plate's summed spectrum cannot decide this alone: a plain weave's over/under checkerboard
+    puts a peak at half the thread frequencies on the diagonal, exactly where a lattice of spots
+    whose own fundamental cancels the threads' puts its peak, so only what windows saw is used.
 
     Args:
-        power: ``(nk, n)`` power spectrum summed over all windows, indexed ``[kx, kr mod n]``.
+        density: ``(ny, nx)`` window densities, threads/cm (NaN: no peak).
 
     Returns:
-        ``{"horizontal": a, "vertical": b}``: divide each direction's strongest frequency by it.
+        ``(fundamental, harmonic)``: threads/cm (None without finite windows) and a boolean map.
     """
-    n = geo.n
-    peaks = {}
-    for name, idx in geo.sectors.items():
-        if idx.size == 0:
-            return {"horizontal": 1, "vertical": 1}
-        j = idx[int(np.argmax(power.reshape(-1)[idx]))]
-        peaks[name] = (float(geo.kr[j]), float(geo.kx[j]), float(power.reshape(-1)[j]))
-    (hr, hx, hp), (vr, vx, vp) = peaks["horizontal"], peaks["vertical"]
-    if hp <= 0 or vp <= 0:
-        return {"horizontal": 1, "vertical": 1}
-    axis = np.sqrt(np.sqrt(hp * vp))  # geometric mean of the two axis magnitudes
-
-    def mag(r: float, x: float) -> float:
-        """Largest magnitude in the 3x3 bins around frequency (r, x) (x < 0 by Hermitian symmetry)."""
-        if x < 0:
-            r, x = -r, -x
-        best = 0.0
-        for dr in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                xx = int(round(x)) + dx
-                if 0 <= xx < geo.nk:
-                    best = max(best, float(power[xx, (int(round(r)) + dr) % n]))
-        return float(np.sqrt(best))
-
-    best, choice = p.lattice_ratio * axis, {"horizontal": 1, "vertical": 1}
-    for a, b in ((2, 2), (2, 1), (1, 2)):
-        for sign in (1.0, -1.0):
-            m = mag(hr / a + sign * vr / b, hx / a + sign * vx / b)
-            if m >= best:
-                best, choice = m, {"horizontal": a, "vertical": b}
-    return choice
+    d = density[np.isfinite(density)]
+    harmonic = np.zeros(density.shape, dtype=bool)
+    if d.size == 0:
+        return None, harmonic
+    median = float(np.median(d))
+    fundamental = median
+    need = max(2, int(np.ceil(min_fraction * d.size)))
+    for k in (3, 2):  # the lowest frequency first
+        near = np.abs(d - median / k) <= 0.12 * median / k
+        if near.sum() >= need:
+            fundamental = float(np.median(d[near]))
+            break
+    with np.errstate(invalid="ignore"):
+        multiple = np.rint(density / fundamental)
+        harmonic = (np.isfinite(density) & (multiple >= 2)
+                    & (np.abs(density - multiple * fundamental) <= 0.12 * multiple * fundamental))
+    return fundamental, harmonic
 
 
 def _neighbourhood_median(a: np.ndarray) -> np.ndarray:
@@ -367,7 +390,6 @@ def count_threads_spectral(
     taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
     stack = np.empty((geo.nx, n, n), dtype=np.float32)
     maps = {d: np.full((3, geo.ny, geo.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
-    power = np.zeros((geo.nk, n), dtype=np.float64)
     for i in range(geo.ny):
         top = geo.y0 + i * geo.step
         rows = read_rows(top, top + n)
@@ -381,8 +403,6 @@ def count_threads_spectral(
         half = np.ascontiguousarray(half.transpose(0, 2, 1))  # (nx, nk, n)
         half *= taper
         spec = scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
-        if p.resolve_fundamental:
-            power += np.einsum("wij,wij->ij", spec.real, spec.real) + np.einsum("wij,wij->ij", spec.imag, spec.imag)
         for name, (dens, ang, conf) in _analyse_band(spec, geo, p, ppc).items():
             maps[name][0, i] = dens
             maps[name][1, i] = ang
@@ -390,26 +410,21 @@ def count_threads_spectral(
         if progress is not None:
             progress(i + 1, geo.ny)
 
-    fundamentals: dict[str, int] = {}
     corrected: dict[str, np.ndarray] = {}
     if p.resolve_fundamental:
-        harmonic = lattice_harmonics(power, geo, p)
-        flat_power = power.reshape(-1)
-        for name, idx in geo.sectors.items():
-            j = idx[int(np.argmax(flat_power[idx]))]
-            f0 = float(np.hypot(geo.kr[j], geo.kx[j])) * ppc / n / harmonic[name]
-            fundamentals[name] = harmonic[name]
-            # A window at k times the fundamental measured its k-th harmonic: same angle, density / k.
+        for name in maps:
             dens = maps[name][0]
+            f0, harmonic = resolve_harmonics(dens)
+            if f0 is None:
+                continue
+            # A window at k times the fundamental measured its k-th harmonic: same angle, density / k.
             multiple = np.rint(dens / f0)
-            near = np.isfinite(dens) & (multiple >= 2) & (np.abs(dens - multiple * f0) <= 0.15 * multiple * f0)
-            near &= dens / np.where(near, multiple, 1.0) >= p.band[0]
-            dens[near] /= multiple[near]
-            corrected[name] = near
+            harmonic &= dens / np.where(harmonic, multiple, 1.0) >= p.band[0]
+            dens[harmonic] /= multiple[harmonic]
+            corrected[name] = harmonic
     directions = {}
     for name, (dens, ang, conf) in maps.items():
         directions[name] = DirectionMaps(dens, ang, conf, flag_outliers(dens, conf, p),
-                                         strongest_harmonic=fundamentals.get(name),
                                          corrected=corrected.get(name) if p.resolve_fundamental else None)
 
     x_cm = (geo.x0 + np.arange(geo.nx) * geo.step + n / 2) / ppc
