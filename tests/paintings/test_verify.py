@@ -319,8 +319,25 @@ def test_cli_pairs_file_as_its_own_background(trained, collection, cli, tmp_path
     code, out, err = cli("verify", "--pairs", pairs, "--model", model, "--background", folder, "--json")
     assert code == 0, err
     assert own == pytest.approx([json.loads(line)["score"] for line in out.splitlines()], abs=1e-6)
-    code, out, _ = cli("verify", "--pairs", pairs, "--model", model, "--json")
+    code, out, _ = cli("verify", "--pairs", pairs, "--model", model, "--no-adapt", "--json")
     assert own != pytest.approx([json.loads(line)["score"] for line in out.splitlines()], abs=1e-6)
+    # without --background the pairs' own images are the background by default, and the record says so
+    code, out, err = cli("verify", "--pairs", pairs, "--model", model, "--json")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert own == pytest.approx([r["score"] for r in rows], abs=1e-6)
+
+
+def test_cli_pairs_too_few_images_keep_the_training_mean(trained, collection, cli, tmp_path):
+    model = trained[0] / "model"
+    imgs = sorted((collection / "artist0").glob("*.png"))[:4]  # 4 distinct images: fewer than 20
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("a,b\n" + "".join(f"{x},{y}\n" for x, y in zip(imgs, imgs[1:], strict=False)))
+    auto = cli("verify", "--pairs", pairs, "--model", model, "--json")
+    plain = cli("verify", "--pairs", pairs, "--model", model, "--no-adapt", "--json")
+    assert auto[0] == plain[0] == 0
+    assert [json.loads(x)["score"] for x in auto[1].splitlines()] == [json.loads(x)["score"]
+                                                                     for x in plain[1].splitlines()]
 
 
 def test_cli_train_verifier_prints_its_evaluation_and_blend(cli, tmp_path):

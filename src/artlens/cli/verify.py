@@ -28,6 +28,10 @@ def verify(
                                                 "images, many artists; no labels needed), or the --pairs file "
                                                 "itself (its distinct images): features are centred on its mean "
                                                 "instead of the training collection's."),
+    adapt: bool = typer.Option(True, "--adapt/--no-adapt",
+                               help="Without --background, centre on the images at hand when there are enough "
+                                    "(the --pairs file's distinct images; the reference set and the query): "
+                                    "the default. --no-adapt keeps the training collection's mean."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object; one per line with --pairs)."),
 ) -> None:
     """Probability that two paintings are by the same artist (calibrated, even prior odds)."""
@@ -50,6 +54,8 @@ def verify(
 
             paths = load_collection(background).paths
         verifier.adapt(paths, source=str(background))
+    elif adapt:
+        _adapt_to_images_at_hand(verifier, a, reference, pairs)
     record = verifier.record()
     if pairs is not None:
         from artlens.cli.common import read_pairs_csv
@@ -104,6 +110,38 @@ def verify(
         typer.echo(_pair_prose(row))
         for k, v in row.get("heatmaps", {}).items():
             typer.echo(f"  Grad-CAM of {k}: {v}")
+
+
+def _adapt_to_images_at_hand(verifier, a: Path | None, reference: Path | None,  # noqa: ANN001
+                             pairs: Path | None) -> None:
+    """Centre on the collection at hand (issue: adapt by default): the distinct images of a pairs file,
+    or a reference set with its query, when at least ``MIN_BACKGROUND`` of them can be read."""
+    from artlens.paintings.verify import MIN_BACKGROUND
+
+    if pairs is not None:
+        from artlens.cli.common import read_pairs_csv
+
+        paths = list(dict.fromkeys(p for pair in read_pairs_csv(pairs) for p in pair))
+        source = f"{pairs} (its distinct images, automatic)"
+    elif reference is not None and reference.is_dir():
+        from artlens.paintings.images import is_image_file
+
+        paths = sorted(str(p) for p in reference.rglob("*") if p.is_file() and is_image_file(p)) + [str(a)]
+        source = f"{reference} and the query (automatic)"
+    else:
+        return
+    if len(paths) < MIN_BACKGROUND or not getattr(verifier.head, "centre", False):
+        return
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = verifier.adapt(paths, source=source)
+    except InvalidParameterError:  # too few readable images: keep the training mean, as the record says
+        return
+    typer.echo(f"notice: features centred on {info['images']} images at hand: {source} (--no-adapt: on the "
+               "training collection)", err=True)
 
 
 def _pair_prose(r: dict) -> str:
