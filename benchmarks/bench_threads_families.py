@@ -152,12 +152,13 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="CNN model folder or shipped name (default: the shipped one)")
     ap.add_argument("--skip-cnn", action="store_true")
     ap.add_argument("--skip-a", action="store_true")
+    ap.add_argument("--skip-default", action="store_true", help="measure only --method cnn")
     ap.add_argument("--seed0", type=int, default=100_000,
                     help="first family-B seed (seeds below 10 000 were looked at while writing the counters)")
     ap.add_argument("--json", type=Path, default=None, help="write every row and the table here")
     args = ap.parse_args()
 
-    methods: dict[str, list[str]] = {"default": []}
+    methods: dict[str, list[str]] = {} if args.skip_default else {"default": []}
     if not args.skip_cnn:
         methods["cnn"] = ["--method", "cnn"] + (["--model", args.model] if args.model else [])
     t = time.perf_counter()
