@@ -1,149 +1,246 @@
-"""Same-roll detection on a held-out synthetic collection: density matching, the Siamese fabric model
-(three aggregations), and their combinations; and the time of a whole collection against its size.
+"""Same-roll detection on held-out collections: in family (artlens' own synthetic rolls) and out of family
+(an independently written roll simulator, ``benchmarks/familyb``), through the code path of
+``artlens canvas compare``; ROC-AUC side by side, reliability tables; and the time of a whole collection.
 
-Collection: ``--rolls`` rolls (default 12) in families of 3 whose nominal densities lie within
-0.3 threads/cm of each other, ``--canvases-per-roll`` canvases each (default 4, so 48 canvases),
-``--canvas-cm`` square (default 5 cm) at 100 px/cm, cut at independent random places on 120 × 80 cm
-rolls (generally far apart: non-contiguous pieces), each in a random orientation with paint, cracks,
-thread angles, blur and noise (:func:`artlens.train.fabric.synthetic_collection`, seed distinct from
-the training seed). Every plate is counted (spectral, 1 cm windows every 0.25 cm) and embedded once.
+Collections (all canvases cut at independent random places: non-contiguous pieces):
 
-Printed: ROC-AUC of same-roll detection over all pairs for
-- density matching (score ``-log p``),
-- Siamese, aggregated by mean, trimmed mean (10 %) and median of the patch-pair logits,
-- the naive-Bayes combination used by ``artlens canvas compare`` (Sellke bound + calibrated logit),
-- a logistic combination of the Siamese logit and ``-log p``, fitted on half the rolls and scored on
-  the other half (two folds);
-then the wall time of ``CanvasComparer`` over all pairs of N canvases for each N of ``--timing-sizes``.
+- ``classic``: ``--rolls`` (12) artlens rolls in families of 3 within 0.3 threads/cm,
+  ``--canvases-per-roll`` (4) canvases of ``--canvas-cm`` (5) cm at 100 px/cm
+  (:func:`artlens.train.fabric.synthetic_collection`, the issue-4 benchmark);
+- ``wide``: ``--wide-rolls`` (16) artlens rolls in families of 4 within 0.3 threads/cm, every yarn
+  factor and imaging condition drawn over wide ranges (:func:`artlens.train.fabric.wide_collection`);
+- ``familyb:SEED``: ``roll_suite(n_rolls=8, cuts=4, cut_cm=5.0, px_per_cm=200.0, seed0=SEED,
+  density_spread=0.3)`` from ``benchmarks/familyb/rolls.py`` (written independently of artlens; all
+  roll densities within 0.3 threads/cm), for each seed of ``--familyb-seeds``.
 
-Targets (issue 4): combined AUC >= 0.95; Siamese alone >= 0.90 on the non-contiguous pairs where
-density matching is near chance.
+The seeds differ from every training and selection seed. Every plate is written as a TIFF with its
+resolution and compared through :class:`artlens.canvas.collection.CanvasComparer` (counted and
+described once per plate, density matching with ``--permutations`` surrogates per pair, the fabric
+model, the naive-Bayes combination of ``canvas compare``); ``--no-density`` skips density matching
+(fabric score only). Each ``--model`` (folder or shipped name) is scored on the same pairs and the same
+density p-values.
 
-    python benchmarks/bench_fabric.py --model RUN/model [--rolls 12] [--canvases-per-roll 4]
-        [--permutations 199] [--patches 32] [--timing-sizes 10,25,50] [--no-density]
+Printed per collection and model: ROC-AUC of density matching (-log p), of the fabric score and of
+the combined probability; for a Siamese model also its three aggregations. Then reliability tables
+(10 bins) of the fabric score and of the combined same-roll probability: mean predicted vs observed
+same-roll rate, (a) with the probabilities as output (even prior odds) and the observed rate weighted
+so that both classes count equally, and (b) with the prior set to the collection's share of same-roll
+pairs (what ``prior`` would be for a user who knew it) and the raw observed rate; plus the expected
+calibration error (ECE, pair-weighted mean |predicted - observed| over the bins). Finally the wall time
+of ``CanvasComparer`` over all pairs of N canvases for each N of ``--timing-sizes``.
+
+    python benchmarks/bench_fabric.py [--model fabric_default --model siamese_v1] [--collections classic,wide,familyb]
+        [--familyb-seeds 0,1] [--permutations 199] [--no-density] [--timing-sizes 10,25,50] [--json OUT]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def load_collection(kind: str, args: argparse.Namespace) -> list[tuple[int, np.ndarray, float]]:
+    """``[(roll, image, px_per_cm)]`` of one collection."""
+    if kind == "classic":
+        from artlens.train.fabric import synthetic_collection
+
+        c = synthetic_collection(args.rolls, args.canvases_per_roll, canvas_cm=args.canvas_cm, seed=args.seed)
+        return [(x.roll, x.image, x.px_per_cm) for x in c]
+    if kind == "wide":
+        from artlens.train.fabric import wide_collection
+
+        c = wide_collection(args.wide_rolls, args.canvases_per_roll, seed=args.seed + 1,
+                            canvas_cm=(args.canvas_cm, args.canvas_cm))
+        return [(x.roll, x.image, x.px_per_cm) for x in c]
+    if kind.startswith("familyb:"):
+        from familyb import rolls  # benchmarks/familyb/rolls.py
+
+        suite = rolls.roll_suite(n_rolls=8, cuts=4, cut_cm=5.0, px_per_cm=200.0, seed0=int(kind.split(":")[1]),
+                                 density_spread=0.3)
+        return [(int(r), np.asarray(p.image, np.float32), float(p.px_per_cm)) for r, p in suite]
+    raise SystemExit(f"unknown collection {kind!r}")
+
+
+def write_plates(items: list[tuple[int, np.ndarray, float]], folder: Path) -> list[Path]:
+    import tifffile
+
+    paths = []
+    for k, (_, img, ppc) in enumerate(items):
+        path = folder / f"c{k:03d}.tif"
+        if img.dtype.kind == "f":  # float plates: 16-bit, full range
+            lo, hi = float(np.min(img)), float(np.max(img))
+            img = np.round((img - lo) / max(hi - lo, 1e-12) * 65535).astype(np.uint16)
+        tifffile.imwrite(path, img, resolution=(ppc, ppc), resolutionunit="CENTIMETER")
+        paths.append(path)
+    return paths
+
+
+def reliability(prob: np.ndarray, y: np.ndarray, balanced: bool, bins: int = 10) -> tuple[list[tuple], float]:
+    """Rows ``(lo, hi, n, mean predicted, observed)`` and the ECE; ``balanced`` weights the classes equally."""
+    w = np.where(y == 1, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1)) if balanced else np.ones(len(y))
+    edges = np.linspace(0, 1, bins + 1)
+    rows, ece = [], 0.0
+    for k in range(bins):
+        m = (prob >= edges[k]) & ((prob < edges[k + 1]) if k < bins - 1 else (prob <= 1))
+        if not m.any():
+            continue
+        obs = float(np.sum(w[m] * y[m]) / np.sum(w[m]))
+        pred = float(np.sum(w[m] * prob[m]) / np.sum(w[m]))
+        rows.append((edges[k], edges[k + 1], int(m.sum()), pred, obs))
+        ece += float(np.sum(w[m])) / float(np.sum(w)) * abs(pred - obs)
+    return rows, ece
+
+
+def print_reliability(title: str, prob: np.ndarray, y: np.ndarray) -> dict:
+    out = {}
+    pi = float(y.mean())
+    shifted = 1 / (1 + np.exp(-(np.log(np.clip(prob, 1e-12, 1 - 1e-12) / np.clip(1 - prob, 1e-12, 1))
+                                + math.log(pi / (1 - pi)))))
+    for label, p, bal in (("as output (even prior odds), observed rate with the classes weighted equally", prob, True),
+                          (f"prior = share of same-roll pairs ({pi:.3f}), raw observed rate", shifted, False)):
+        rows, ece = reliability(p, y, bal)
+        print(f"  reliability of {title}, {label}: ECE {ece:.3f}")
+        print("    bin        pairs  mean predicted  observed")
+        for lo, hi, n, pred, obs in rows:
+            print(f"    {lo:.1f}-{hi:.1f}  {n:6d}  {pred:14.3f}  {obs:8.3f}")
+        out["balanced" if bal else "base_rate"] = {"ece": ece, "rows": rows}
+    return out
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=None, help="fabric model folder (without: density only)")
+    ap.add_argument("--model", action="append", default=None,
+                    help="fabric model folder or shipped name (repeatable; default: fabric_default)")
+    ap.add_argument("--collections", default="classic,wide,familyb")
+    ap.add_argument("--familyb-seeds", default="0,1")
     ap.add_argument("--rolls", type=int, default=12)
+    ap.add_argument("--wide-rolls", type=int, default=16)
     ap.add_argument("--canvases-per-roll", type=int, default=4)
     ap.add_argument("--canvas-cm", type=float, default=5.0)
     ap.add_argument("--permutations", type=int, default=199)
     ap.add_argument("--patches", type=int, default=None)
-    ap.add_argument("--timing-sizes", default="10,25,50")
+    ap.add_argument("--timing-sizes", default="")
     ap.add_argument("--seed", type=int, default=90210)
-    ap.add_argument("--no-density", action="store_true",
-                    help="Siamese only (no counting or density matching): fast on larger collections")
+    ap.add_argument("--no-density", action="store_true", help="fabric score only (no counting or density matching)")
+    ap.add_argument("--json", type=Path, default=None, help="write all figures to this JSON file")
     args = ap.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*differ in resolution.*")  # the wide collection mixes px/cm
 
     from artlens.canvas.collection import CanvasComparer, combine_evidence
-    from artlens.canvas.fabric import FabricModel, aggregate, canvas_embeddings, pair_logits
-    from artlens.canvas.matching import match_density_maps
-    from artlens.canvas.threads import SpectralParams, count_threads_spectral
-    from artlens.train.fabric import roc_auc, synthetic_collection
+    from artlens.canvas.fabric import aggregate, load_fabric_model, pair_logits
+    from artlens.canvas.threads import SpectralParams
+    from artlens.train.fabric import roc_auc
 
-    params = SpectralParams(window_cm=1.0, step_cm=0.25)
-    t0 = time.perf_counter()
-    canv = synthetic_collection(args.rolls, args.canvases_per_roll, canvas_cm=args.canvas_cm, seed=args.seed)
-    print(f"collection: {len(canv)} canvases from {args.rolls} rolls ({time.perf_counter() - t0:.1f} s)")
-    counts = None if args.no_density else [count_threads_spectral(c.image, params, px_per_cm=c.px_per_cm)
-                                           for c in canv]
-    model = FabricModel.load(args.model) if args.model else None
-    embs = [canvas_embeddings(c.image, model, args.patches, seed=i, px_per_cm=c.px_per_cm)
-            for i, c in enumerate(canv)] if model else None
+    models = [load_fabric_model(m) for m in (args.model or ["fabric_default"])]
+    names = args.model or ["fabric_default"]
+    kinds = []
+    for k in args.collections.split(","):
+        if k == "familyb":
+            kinds += [f"familyb:{s}" for s in args.familyb_seeds.split(",") if s]
+        elif k:
+            kinds.append(k)
+    report: dict = {"models": names, "collections": {}}
+    summary = []
+    for kind in kinds:
+        t0 = time.perf_counter()
+        try:
+            items = load_collection(kind, args)
+        except ImportError as exc:
+            print(f"\n== {kind}: not available ({exc}); skipped")
+            continue
+        rolls = np.array([r for r, _, _ in items])
+        n_pairs = len(items) * (len(items) - 1) // 2
+        y = np.array([int(rolls[i] == rolls[j]) for i, j in itertools.combinations(range(len(items)), 2)])
+        print(f"\n== {kind}: {len(items)} canvases from {len(set(rolls.tolist()))} rolls, {n_pairs} pairs "
+              f"({y.sum()} same-roll); px/cm {sorted({round(p) for _, _, p in items})[:4]}... "
+              f"({time.perf_counter() - t0:.1f} s)")
+        rep: dict = {"canvases": len(items), "pairs": n_pairs, "same_roll": int(y.sum()), "models": {}}
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = write_plates(items, Path(tmp))
+            pvals = None
+            for name, model in zip(names, models, strict=True):
+                t = time.perf_counter()
+                cmp = CanvasComparer(model, params=SpectralParams(window_cm=1.0, step_cm=0.25),
+                                     n_permutations=args.permutations, n_patches=args.patches, n_boot=0)
+                fabric, probs, ps, extra = [], [], [], {m: [] for m in ("mean", "trimmed", "median")}
+                for i, j in itertools.combinations(range(len(paths)), 2):
+                    if pvals is None and not args.no_density:
+                        r = cmp.compare(paths[i], paths[j])
+                        d = r["density_match"]
+                        p = d["p_value"] if d is not None else None
+                        f = r["fabric"]
+                    else:
+                        p = None if pvals is None else pvals[len(ps)]
+                        ea, eb = cmp.entry(paths[i]).embedding, cmp.entry(paths[j]).embedding
+                        f = model.compare(ea, eb, n_boot=0)
+                    ps.append(p)
+                    cal = model.calibration
+                    fabric.append(f["score"])
+                    probs.append(combine_evidence(p, cal["a"] * f["logit"] + cal["b"]))
+                    if model.kind == "siamese":
+                        ea, eb = cmp.entry(paths[i]).embedding, cmp.entry(paths[j]).embedding
+                        m = pair_logits(ea, eb, model)
+                        for a in extra:
+                            extra[a].append(aggregate(m, a))
+                if pvals is None and not args.no_density:
+                    pvals = ps
+                fabric_a, probs_a = np.array(fabric), np.array(probs)
+                res = {"fabric_auc": roc_auc(fabric_a, y), "method": model.method}
+                line = f"  [{name}] {model.method}: fabric score ROC-AUC {res['fabric_auc']:.3f}"
+                if pvals is not None:
+                    neglogp = np.array([-math.log(p) if p else 0.0 for p in pvals])
+                    res["density_auc"] = roc_auc(neglogp, y)
+                    res["combined_auc"] = roc_auc(probs_a, y)
+                    line += (f"; density matching (-log p) {res['density_auc']:.3f}; combined (canvas compare) "
+                             f"{res['combined_auc']:.3f}")
+                if model.kind == "siamese":
+                    res["aggregations"] = {a: roc_auc(np.array(v), y) for a, v in extra.items()}
+                    line += "; aggregations " + ", ".join(f"{a} {v:.3f}" for a, v in res["aggregations"].items())
+                print(line + f"  ({time.perf_counter() - t:.0f} s)")
+                res["reliability_fabric"] = print_reliability(f"the {model.method} score", fabric_a, y)
+                if pvals is not None:
+                    res["reliability_combined"] = print_reliability("the combined probability", probs_a, y)
+                rep["models"][name] = res
+                summary.append((kind, name, res))
+        report["collections"][kind] = rep
 
-    rows = []
-    for i, j in itertools.combinations(range(len(canv)), 2):
-        p = 1.0  # no density evidence (too little overlap, or --no-density)
-        if counts is not None:
-            try:
-                p = match_density_maps(counts[i], counts[j], n_permutations=args.permutations,
-                                       seed=i * 1000 + j).p_value
-            except Exception:  # noqa: BLE001 - too little overlap
-                pass
-        row = {"same": int(canv[i].roll == canv[j].roll), "roll_i": canv[i].roll, "roll_j": canv[j].roll, "p": p}
-        if model:
-            m = pair_logits(embs[i], embs[j], model)
-            for method in ("mean", "trimmed", "median"):
-                row[method] = aggregate(m, method)
-        rows.append(row)
-    y = np.array([r["same"] for r in rows])
-    neglogp = np.array([-math.log(r["p"]) for r in rows])
-    print(f"pairs: {len(rows)} ({y.sum()} same-roll)")
-    if counts is not None:
-        print(f"ROC-AUC density matching (-log p): {roc_auc(neglogp, y):.3f}")
-    if model:
-        for method in ("mean", "trimmed", "median"):
-            print(f"ROC-AUC Siamese, {method:8s}: {roc_auc(np.array([r[method] for r in rows]), y):.3f}")
-        cal = model.calibration
-        s = np.array([r[model.aggregation['method']] for r in rows])
-        nb = np.array([combine_evidence(r["p"], cal["a"] * v + cal["b"]) for r, v in zip(rows, s, strict=True)])
-        if counts is None:  # Siamese only
-            return
-        print(f"ROC-AUC combined, naive Bayes (artlens canvas compare): {roc_auc(nb, y):.3f}")
-        # logistic combination, 2 folds by roll (fit on pairs within one half, score pairs within the other)
-        rolls = np.arange(args.rolls)
-        np.random.default_rng(0).shuffle(rolls)
-        halves = [set(rolls[: len(rolls) // 2].tolist()), set(rolls[len(rolls) // 2:].tolist())]
-        scores, labels = [], []
-        for k in (0, 1):
-            fit = [n for n, r in enumerate(rows) if r["roll_i"] in halves[k] and r["roll_j"] in halves[k]]
-            test = [n for n, r in enumerate(rows) if r["roll_i"] in halves[1 - k] and r["roll_j"] in halves[1 - k]]
-            X = np.stack([s, neglogp], axis=1)
-            w = _logistic(X[fit], y[fit])
-            scores.append(X[test] @ w[:2] + w[2])
-            labels.append(y[test])
-        auc = roc_auc(np.concatenate(scores), np.concatenate(labels))
-        print(f"ROC-AUC combined, logistic (2-fold by roll): {auc:.3f}")
+    print("\n== summary: ROC-AUC of same-roll detection (fabric score; combined with density matching)")
+    for kind, name, res in summary:
+        comb = f"{res['combined_auc']:.3f}" if "combined_auc" in res else "-"
+        ece = res["reliability_fabric"]["base_rate"]["ece"]
+        print(f"  {kind:12s} {name:28s} fabric {res['fabric_auc']:.3f}  combined {comb}  ECE(fabric, base rate) "
+              f"{ece:.3f}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
 
-    # timing: CanvasComparer over all pairs of N plates written as TIFF
-    import tifffile
+    # timing: CanvasComparer over all pairs of N plates written as TIFF (first model)
+    from artlens.train.fabric import synthetic_collection
 
     for n in [int(v) for v in args.timing_sizes.split(",") if v]:
-        extra = synthetic_collection(max(1, math.ceil(n / args.canvases_per_roll)), args.canvases_per_roll,
-                                     canvas_cm=args.canvas_cm, seed=args.seed + n)[:n]
+        extra_c = synthetic_collection(max(1, math.ceil(n / args.canvases_per_roll)), args.canvases_per_roll,
+                                       canvas_cm=args.canvas_cm, seed=args.seed + n)[:n]
         with tempfile.TemporaryDirectory() as tmp:
-            paths = []
-            for k, c in enumerate(extra):
-                path = Path(tmp) / f"c{k:03d}.tif"
-                tifffile.imwrite(path, c.image, resolution=(c.px_per_cm, c.px_per_cm), resolutionunit="CENTIMETER")
-                paths.append(path)
-            cmp = CanvasComparer(model, n_permutations=args.permutations, n_patches=args.patches, n_boot=200)
+            paths = write_plates([(c.roll, c.image, c.px_per_cm) for c in extra_c], Path(tmp))
+            cmp = CanvasComparer(models[0], n_permutations=args.permutations, n_patches=args.patches, n_boot=200)
             t = time.perf_counter()
             for a, b in itertools.combinations(paths, 2):
                 cmp.compare(a, b)
             dt = time.perf_counter() - t
         npairs = n * (n - 1) // 2
         print(f"time N={n:3d} canvases, {npairs:5d} pairs: {dt:7.1f} s ({cmp.counts_computed} counts, "
-              f"{cmp.embeddings_computed} embeddings, {1000 * dt / max(npairs, 1):.0f} ms per pair)")
-
-
-def _logistic(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Weights and bias of an L2-regularised logistic regression (BFGS)."""
-    from scipy.optimize import minimize
-
-    mu, sd = X.mean(0), X.std(0) + 1e-9
-    Z = (X - mu) / sd
-
-    def nll(w: np.ndarray) -> float:
-        z = Z @ w[:-1] + w[-1]
-        return float(np.sum(np.logaddexp(0, z) - y * z) + 0.01 * np.sum(w[:-1] ** 2))
-
-    w = minimize(nll, np.zeros(X.shape[1] + 1), method="BFGS").x
-    return np.concatenate([w[:-1] / sd, [w[-1] - np.sum(w[:-1] * mu / sd)]])
+              f"{cmp.embeddings_computed} descriptions, {1000 * dt / max(npairs, 1):.0f} ms per pair)")
 
 
 if __name__ == "__main__":

@@ -68,10 +68,26 @@ def test_compare_uses_the_shipped_fabric_model_by_default(cli, plates):
     code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "49", "--json")
     assert code == 0, err
     r = json.loads(out)
-    s = r["siamese"]
-    assert r["evidence"] == "density+siamese" and s["calibrated"] is True and s["pairs"] == 32 * 32
+    s = r["fabric"]
+    assert r["evidence"] == "density+yarn" and r["methods"] == ["density", "yarn-statistics"]
+    assert s["method"] == "yarn-statistics" and s["calibrated"] is True and 0 <= s["score"] <= 1
     assert s["model_checksum"] == json.loads((shipped / "config.json").read_text())["sha256"]
-    assert 0 <= s["ci95"][0] <= s["score"] <= s["ci95"][1] <= 1
+    assert r["siamese"] is None and set(r["agreement"]) == {"density", "fabric", "disagree", "note"}
+    assert r["agreement"]["density"] == "shared threads"  # a and b overlap
+    if r["agreement"]["disagree"]:  # never silent
+        assert any("disagree" in n for n in r["notes"])
+    code, out, _ = cli("canvas", "compare", str(plates["a"]), str(plates["c"]), "--permutations", "49")
+    assert code == 0 and "yarn-statistics: score" in out
+
+
+def test_the_previous_siamese_model_is_still_shipped_and_usable(cli, plates):
+    code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["c"]), "--permutations", "19",
+                         "--fabric-model", "siamese_v1", "--patches", "8", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["evidence"] == "density+siamese" and r["methods"] == ["density", "siamese"]
+    assert r["siamese"] == r["fabric"] and r["fabric"]["pairs"] == 64 and r["fabric"]["calibrated"]
+    assert any("calibration was fitted for" in n for n in r["notes"])  # 8 patches, calibrated for 32
 
 
 def test_compare_with_fabric_model(cli, plates, tiny_model):

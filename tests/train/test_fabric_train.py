@@ -106,3 +106,38 @@ def test_platt_and_auc():
     assert roc_auc(x, y) == 1.0 and roc_auc(-x, y) == 0.0 and np.isnan(roc_auc(x, np.ones(5)))
     a, _ = fit_platt(-x, y)  # an inverted ranking is not turned round: the slope stops at 0
     assert a == pytest.approx(0.0, abs=1e-6)
+
+
+def test_yarn_comparison_fit_calibrate_save_and_resume(tmp_path, cli):
+    """A tiny yarn-statistics fit: wide synthetic rolls, held-out calibration, a loadable model, resume."""
+    from artlens.canvas.fabric import YarnModel, load_fabric_model
+    from artlens.train.yarn import YarnTrainConfig, train_yarn_model
+
+    cfg = YarnTrainConfig(synthetic=8, canvases_per_roll=2, chunk_rolls=4, family_size=2, canvas_cm=(2.2, 2.2),
+                          px_per_cm=(80.0, 80.0), density_range=(8.0, 13.0), workers=1, calib_fraction=0.5, seed=3)
+    run = tmp_path / "yarn"
+    result = train_yarn_model(cfg, run)
+    for name in ("config.json", "descriptors.jsonl", "calibration.csv", "metrics.json", "model/model.safetensors",
+                 "model/config.json"):
+        assert (run / name).is_file(), name
+    mcfg = json.loads((run / "model" / "config.json").read_text())
+    assert mcfg["model"] == "yarn_logistic" and mcfg["method"] == "yarn-statistics"
+    cal = result["calibration"]
+    assert cal["a"] >= 0 and cal["n_canvases"] > 0
+    model = load_fabric_model(run / "model")
+    assert isinstance(model, YarnModel) and np.all(model.weight <= 0)
+    descs = (run / "descriptors.jsonl").read_text().splitlines()
+    assert len(descs) == 16
+    from artlens.canvas.yarn import YarnDescriptor
+
+    d = [YarnDescriptor.from_dict(json.loads(x)["desc"]) for x in descs[:2]]
+    r = model.compare(d[0], d[1])
+    assert 0 <= r["score"] <= 1 and r["method"] == "yarn-statistics"
+    # resume: the descriptors are reused, not computed again
+    again = train_yarn_model(cfg, run, resume=True)
+    assert (run / "descriptors.jsonl").read_text().splitlines() == descs
+    assert again["metrics"]["fit_pairs"] == result["metrics"]["fit_pairs"]
+    with pytest.raises(Exception, match="--resume"):
+        train_yarn_model(cfg, run)
+    code, _, err = cli("canvas", "train", "--out", str(tmp_path / "z"), "--method", "nope", "--synthetic", "4")
+    assert code == 7 and "--method" in err

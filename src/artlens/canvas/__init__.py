@@ -1,5 +1,6 @@
 """Canvas analysis: thread counting (:mod:`artlens.canvas.threads`), density-map matching
-(:mod:`artlens.canvas.matching`), the Siamese fabric model (:mod:`artlens.canvas.fabric`, imports torch)
+(:mod:`artlens.canvas.matching`), the fabric comparison (yarn statistics, :mod:`artlens.canvas.yarn`; the
+fabric models, :mod:`artlens.canvas.fabric`, imports torch)
 and collection-wide comparison (:mod:`artlens.canvas.collection`).
 
 The domains (canvas, paintings, beneath) never import each other.

@@ -1,27 +1,31 @@
-"""Canvas comparison over a collection: both methods, every pair, each plate counted and embedded once.
+"""Canvas comparison over a collection: both methods, every pair, each plate counted and described once.
 
 :class:`CanvasComparer` opens, counts (spectral maps, 1 cm windows every 0.25 cm by default) and --
-when a fabric model is given -- embeds each plate the first time it is needed and keeps the result
-in memory, so scoring N plates pairwise costs N counts and N embeddings plus N(N-1)/2 cheap
-comparisons (density alignment and the Siamese head on cached embeddings). :func:`match_collection`
-runs all pairs of a folder or catalog, clusters likely roll-mates and writes the report.
+when a fabric model is given -- describes each plate (yarn statistics, or Siamese patch embeddings)
+the first time it is needed and keeps the result in memory, so scoring N plates pairwise costs N counts
+and N descriptions plus N(N-1)/2 cheap comparisons (density alignment and the fabric comparison of the
+cached descriptions). :func:`match_collection` runs all pairs of a folder or catalog, clusters likely
+roll-mates and writes the report.
 
 **Same-roll probability** (even prior odds, ``prior=0.5``)::
 
-    logit P = logit(prior) + log BF_density + logit_siamese
+    logit P = logit(prior) + log BF_density + logit_fabric
 
 - ``BF_density`` is the Sellke-Bayarri-Berger bound on the Bayes factor that a p-value ``q`` can
   carry, ``1 / (-e q ln q)`` for ``q < 1/e`` and 1 otherwise: an *upper bound* on the evidence of
   the density alignment (q = 0.001 gives at most 0.98, q = 0.05 at most 0.71, q ≥ 0.37 gives 0.5).
   Density matching can only raise the probability: pieces of one roll that share no threads look
   like pieces of different rolls, so a poor alignment is no evidence against a common roll.
-- ``logit_siamese`` is the Siamese canvas logit after the Platt scaling fitted on held-out canvas
-  pairs with balanced classes (:func:`artlens.models.calibration.fit_platt`), i.e. a log-likelihood ratio.
+- ``logit_fabric`` is the fabric model's logit (yarn statistics by default, or a Siamese model) after
+  the Platt scaling fitted on held-out canvas pairs with balanced classes
+  (:func:`artlens.models.calibration.fit_platt`), i.e. a log-likelihood ratio.
 
 The two are added as independent evidence (naive Bayes), which overstates the certainty when both
-see the same shared threads; ``benchmarks/bench_fabric.py`` compares it with a fitted logistic
-combination. Without a fabric model the probability comes from density matching alone and the
-output says so (``"siamese": null`` and a note).
+see the same shared threads. The output lists the methods that ran (``"methods"``), keeps each one's
+own result (``"density_match"``, ``"fabric"``) and says in ``"agreement"`` (and a note) when density
+matching finds shared threads but the fabric score says different rolls
+(:func:`evidence_agreement`): nothing is averaged silently. Without a fabric model the probability
+comes from density matching alone and the output says so (``"fabric": null`` and a note).
 
 References:
     T. Sellke, M. J. Bayarri, J. O. Berger, "Calibration of p values for testing precise null
@@ -49,7 +53,7 @@ if TYPE_CHECKING:
     from artlens.canvas.fabric import CanvasEmbedding, FabricModel
 
 __all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "cluster_plates", "combine_evidence",
-           "density_bayes_factor", "list_plates", "match_collection"]
+           "density_bayes_factor", "evidence_agreement", "list_plates", "match_collection"]
 
 PLATE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 MATCH_PARAMS = SpectralParams(window_cm=1.0, step_cm=0.25)
@@ -76,6 +80,42 @@ def combine_evidence(density_p: float | None, siamese_logit: float | None, prior
     return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
 
 
+def evidence_agreement(density_p: float | None, fabric_score: float | None, fabric_method: str | None = None,
+                       *, n_permutations: int | None = None, density_alpha: float = 0.01, fabric_low: float = 0.2,
+                       fabric_high: float = 0.8) -> dict[str, Any]:
+    """What each method says on its own, and whether they contradict each other.
+
+    Density matching says "shared threads" when its p-value is below ``density_alpha`` (or is the
+    smallest that ``n_permutations`` surrogates can give, ``1 / (n + 1)``, when that is larger) and
+    otherwise nothing (pieces of one roll that share no threads look unrelated: no evidence either way). The
+    fabric score says "same roll" at or above ``fabric_high``, "different rolls" at or below
+    ``fabric_low``, else "undecided". They *disagree* when density matching finds shared threads and the
+    fabric score says different rolls; the combined probability then lies between the two (both are
+    added as independent evidence), and ``note`` says so in words.
+
+    Returns:
+        ``{"density": verdict | None, "fabric": verdict | None, "disagree": bool, "note": str | None}``.
+
+    Example:
+        >>> evidence_agreement(0.001, 0.05)["disagree"], evidence_agreement(0.5, 0.05)["disagree"]
+        (True, False)
+    """
+    alpha = density_alpha if not n_permutations else max(density_alpha, 1.0 / (n_permutations + 1) + 1e-12)
+    dens = None if density_p is None else ("shared threads" if density_p < alpha else "no shared threads")
+    fab = None
+    if fabric_score is not None:
+        fab = ("same roll" if fabric_score >= fabric_high else
+               "different rolls" if fabric_score <= fabric_low else "undecided")
+    disagree = dens == "shared threads" and fab == "different rolls"
+    note = None
+    if disagree:
+        note = (f"density matching and the fabric score disagree: the density profiles align (p = {density_p:.3g}, "
+                f"shared threads) but the {fabric_method or 'fabric'} score says different rolls "
+                f"({fabric_score:.2f}); the same-roll probability adds both as independent evidence, so it lies "
+                "between them; look at the alignment figure before trusting either")
+    return {"density": dens, "fabric": fab, "disagree": bool(disagree), "note": note}
+
+
 @dataclass
 class CanvasEntry:
     """One plate, opened, counted and (with a fabric model) embedded once."""
@@ -95,11 +135,13 @@ class CanvasEntry:
 
 
 class CanvasComparer:
-    """Compare plates pairwise with density matching and (optionally) the Siamese fabric model,
-    caching each plate's thread count and embeddings.
+    """Compare plates pairwise with density matching and (optionally) a fabric model (yarn statistics or
+    Siamese, :func:`artlens.canvas.fabric.load_fabric_model`), caching each plate's thread count and
+    fabric description.
 
     Args:
-        fabric_model: a loaded :class:`~artlens.canvas.fabric.FabricModel`, or ``None`` for density only.
+        fabric_model: a loaded :class:`~artlens.canvas.fabric.YarnModel` or
+            :class:`~artlens.canvas.fabric.FabricModel`, or ``None`` for density only.
         px_per_cm: resolution override for every plate (px/cm).
         params: spectral counting parameters for the density maps.
         n_permutations: surrogates of the density-match p-value.
@@ -153,11 +195,9 @@ class CanvasComparer:
                 except ArtlensError as exc:
                     e.count_error = str(exc)
                 if self.model is not None:
-                    from artlens.canvas.fabric import canvas_embeddings
-
                     try:
-                        e.embedding = canvas_embeddings(plate, self.model, self.n_patches, seed=self.seed,
-                                                        name=p.name)
+                        e.embedding = self.model.describe(plate, n_patches=self.n_patches, seed=self.seed,
+                                                          name=p.name)
                         self.embeddings_computed += 1
                     except ArtlensError as exc:
                         e.embed_error = str(exc)
@@ -170,9 +210,11 @@ class CanvasComparer:
         """Compare two plates; raises the plate's :class:`ArtlensError` when one cannot be read.
 
         Returns:
-            ``{"a", "b", "same_roll_probability", "evidence", "density_match": DensityMatch.to_dict() | None,
-            "siamese": {"score", "logit", "ci95", "pairs", ...} | None, "notes": [...]}`` (plus
-            ``"_match"``, the :class:`DensityMatch`, when ``keep_match``).
+            ``{"a", "b", "same_roll_probability", "evidence", "methods", "prior",
+            "density_match": DensityMatch.to_dict() | None, "fabric": {"method", "score", "logit", ...} | None,
+            "siamese": the fabric result when the model is a Siamese one (else None),
+            "agreement": evidence_agreement(...), "notes": [...]}`` (plus ``"_match"``, the
+            :class:`DensityMatch`, when ``keep_match``).
         """
         ea, eb = self.entry(a), self.entry(b)
         for e in (ea, eb):
@@ -196,36 +238,45 @@ class CanvasComparer:
                 match = match_density_maps(ea.counts, eb.counts, n_permutations=self.n_permutations, seed=self.seed)
             except InvalidParameterError as exc:
                 notes.append(f"density matching not possible: {exc}")
-        siamese = None
+        fabric = None
         if self.model is None:
             notes.append("no fabric model: the same-roll probability comes from density matching alone "
                          "(an upper bound from its p-value; never below 0.5, since pieces of one roll that share "
                          "no threads look unrelated)")
         elif ea.embedding is None or eb.embedding is None:
-            notes.append("Siamese score skipped: " + "; ".join(x for x in (ea.embed_error, eb.embed_error) if x))
+            notes.append(f"fabric score ({self.model.method}) skipped: "
+                         + "; ".join(x for x in (ea.embed_error, eb.embed_error) if x))
         else:
-            from artlens.canvas.fabric import compare_canvases
-
-            siamese = compare_canvases(ea.embedding, eb.embedding, self.model, method=self.aggregation,
-                                       n_boot=self.n_boot, seed=self.seed)
-            notes += siamese.pop("notes", [])
-            if not siamese["calibrated"]:
+            fabric = self.model.compare(ea.embedding, eb.embedding, aggregation=self.aggregation,
+                                        n_boot=self.n_boot, seed=self.seed)
+            notes += fabric.pop("notes", [])
+            if not fabric["calibrated"]:
                 notes.append("the fabric model has no fitted calibration: its score is sigmoid(logit)")
         density = match.to_dict() if match is not None else None
         q = density["p_value"] if density is not None else None
         logit = None
-        if siamese is not None:
+        if fabric is not None:
             cal = self.model.calibration
-            logit = cal["a"] * siamese["logit"] + cal["b"]
-        evidence = "+".join(x for x, used in (("density", density is not None), ("siamese", siamese is not None))
+            logit = cal["a"] * fabric["logit"] + cal["b"]
+        kind = self.model.kind if self.model is not None else None
+        methods = [m for m, used in (("density", density is not None),
+                                     (fabric["method"] if fabric else "", fabric is not None)) if used]
+        evidence = "+".join(x for x, used in (("density", density is not None), (kind, fabric is not None))
                             if used) or "none"
+        agreement = evidence_agreement(q, fabric["score"] if fabric else None, fabric["method"] if fabric else None,
+                                       n_permutations=density["n_permutations"] if density else None)
+        if agreement["disagree"]:
+            notes.append(agreement["note"])
         out = {
             "a": str(a), "b": str(b),
             "same_roll_probability": round(combine_evidence(q, logit, self.prior), 6),
             "evidence": evidence,
+            "methods": methods,
             "prior": self.prior,
             "density_match": density,
-            "siamese": siamese,
+            "fabric": fabric,
+            "siamese": fabric if kind == "siamese" else None,
+            "agreement": agreement,
             "notes": notes,
         }
         if keep_match:
@@ -317,7 +368,7 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
             r = comparer.compare(ok[i].path, ok[j].path, keep_match=True)
             m = r.pop("_match")
             prob[i, j] = prob[j, i] = r["same_roll_probability"]
-            d, s = r["density_match"], r["siamese"]
+            d, s = r["density_match"], r["fabric"]
             if d is not None and d["p_value"] is not None:
                 dens_p[i, j] = dens_p[j, i] = d["p_value"]
             if s is not None:
@@ -326,9 +377,13 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
                          "evidence": r["evidence"],
                          "density_correlation": d and d["correlation"], "density_p_value": d and d["p_value"],
                          "offset_x_cm": d and d["offset_cm"][0], "offset_y_cm": d and d["offset_cm"][1],
-                         "orientation": d and d["orientation"], "siamese_score": s and s["score"],
-                         "siamese_ci95_lo": s and s["ci95"][0], "siamese_ci95_hi": s and s["ci95"][1],
-                         "siamese_pairs": s and s["pairs"], "notes": " | ".join(r["notes"])})
+                         "orientation": d and d["orientation"], "fabric_method": s and s["method"],
+                         "fabric_score": s and s["score"],
+                         "fabric_ci95_lo": s and s["ci95"] and s["ci95"][0],
+                         "fabric_ci95_hi": s and s["ci95"] and s["ci95"][1],
+                         "siamese_score": s["score"] if s and s["method"] == "siamese" else None,
+                         "siamese_pairs": s and s.get("pairs"), "disagree": r["agreement"]["disagree"],
+                         "notes": " | ".join(r["notes"])})
             matches.append((r["same_roll_probability"], names[i], names[j], m))
     labels = cluster_plates(prob, threshold, linkage)
     clusters = []
@@ -346,12 +401,13 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows([{k: _fmt(v, 6) for k, v in r.items()} for r in rows])
-    evidence = "density+siamese" if comparer.model is not None else "density"
+    evidence = f"density+{comparer.model.kind}" if comparer.model is not None else "density"
     summary = {
         "threshold": threshold, "linkage": linkage,
         "rule": f"plates joined by {linkage} linkage of same-roll probability above {threshold:g}",
         "evidence": evidence, "prior": comparer.prior,
         "fabric_model": None if comparer.model is None else {"path": str(comparer.model.path),
+                                                             "method": comparer.model.method,
                                                              "sha256": comparer.model.config.get("sha256")},
         "plates": [{"name": e.name, "path": str(e.path), "px_per_cm": e.px_per_cm, "sha256": e.sha256,
                     "cluster": next((c["id"] for c in clusters if e.name in c["members"]), None)} for e in ok],
@@ -365,7 +421,8 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
     order = sorted(range(n), key=lambda k: (labels[k], k))
     fig = similarity_matrix_figure(names, prob, dens_p if comparer.model is None else siam, order=order,
                                    second_title=("density-match p-value" if comparer.model is None
-                                                 else "Siamese score"), threshold=threshold)
+                                                 else f"fabric score ({comparer.model.method})"),
+                                   threshold=threshold)
     sim_png = save_figure(fig, out / "similarity.png")
     best = sorted((t for t in matches if t[3] is not None), key=lambda t: -t[0])[:max_evidence_figures]
     report = write_match_report(out, summary, rows, fig, best)

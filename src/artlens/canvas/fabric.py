@@ -1,5 +1,15 @@
-"""Siamese fabric model at inference: canvas embeddings, patch-pair logits, aggregation into one
-calibrated canvas score.
+"""Fabric models at inference: the comparison of two canvases' fabric, for pieces that share no threads.
+
+Two kinds of model, loaded by :func:`load_fabric_model` from a checkpoint folder (or a shipped model's
+name) and used alike by :class:`artlens.canvas.collection.CanvasComparer` (``describe`` each plate
+once, ``compare`` two descriptions, ``calibrate``; ``kind`` and ``method`` name them in the output):
+
+- :class:`YarnModel` (``method = "yarn-statistics"``, the default ``fabric_default`` since issue 18):
+  the yarn descriptor of :mod:`artlens.canvas.yarn` per plate, and a fitted, calibrated logistic
+  comparison of two descriptors (:mod:`artlens.train.yarn`);
+- :class:`FabricModel` (``method = "siamese"``, shipped as ``siamese_v1``): the Siamese network below.
+
+Siamese model: canvas embeddings, patch-pair logits, aggregation into one calibrated canvas score.
 
 Imports torch, never Lightning (training lives in :mod:`artlens.train.fabric`). A canvas is encoded
 once (:func:`canvas_embeddings`: ``n_patches`` random ``patch_cm`` patches of the plate, resampled to
@@ -525,8 +535,8 @@ class YarnModel:
         """Uncalibrated logit, the per-feature contributions ``w · log(1 + x)`` and the family pairing."""
         from artlens.canvas.yarn import pair_features
 
-        pairing = np.asarray(self.config.get("pairing_scale") or self.scale, float)
-        raw, swapped = pair_features(a, b, pairing)
+        pairing = self.config.get("pairing_scale")
+        raw, swapped = pair_features(a, b, None if pairing is None else np.asarray(pairing, float))
         x = raw / self.scale
         x = np.where(np.isnan(x), self.impute, x)
         contrib = self.weight * np.log1p(x)

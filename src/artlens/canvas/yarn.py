@@ -15,9 +15,12 @@ Method, per plate:
 
 1. **Normalise.** Plates finer than 200 px/cm are resampled to 200 px/cm. The image minus its
    Gaussian blur (sigma 0.2 cm) is divided by its local standard deviation (sigma 0.3 cm).
-2. **Lattice.** The spectral counter (:func:`~artlens.canvas.threads.count_threads_spectral`, 1 cm
-   windows every 0.5 cm) gives each family's density and angle (medians of the valid windows), and
-   the spread of the window densities and angles.
+2. **Lattice** (:func:`_lattice`; self-contained, so that changes to the thread counter do not move
+   the descriptor). The mean amplitude spectrum of 1.2 cm tiles, whitened by its median over rings of
+   equal frequency, gives each family's fundamental (strongest bin near its axis, or the bin at half
+   its frequency when that reaches 0.6 of it); the whole plate's spectrum refines it to a fraction of
+   a bin: density (threads/cm) and angle. The phase gradient of step 3 gives the local density and
+   angle of 1 cm blocks, and their robust spreads.
 3. **Analytic phases.** For each family the normalised image is filtered with a one-sided Gaussian
    band around its spectral peak (sigma 0.4 × the density); the phase of the result is the thread
    phase ``phi`` (2π per thread).
@@ -76,9 +79,11 @@ from artlens.errors import InvalidImageError, InvalidParameterError
 __all__ = [
     "FAMILY_FEATURES",
     "GLOBAL_FEATURES",
+    "LOG_FEATURES",
     "PAIR_FEATURES",
     "YarnDescriptor",
     "pair_features",
+    "pairing_differences",
     "yarn_descriptor",
 ]
 
@@ -86,7 +91,7 @@ WORK_PX_PER_CM = 200.0
 """Plates finer than this are resampled to it (px/cm)."""
 
 FAMILY_FEATURES = (
-    "density",  # threads/cm, median of the valid 1 cm windows
+    "density",  # threads/cm: the refined spectral peak (step 2)
     "density_spread",  # robust relative spread of the window densities (1.4826 MAD / median)
     "angle_spread",  # robust spread of the window angles, degrees
     "spacing_cv",  # CV of the detrended per-thread mean spacings
@@ -222,6 +227,119 @@ def _analytic_2d(img: np.ndarray, ppc: float, f: tuple[float, float], rel_sigma:
     s = rel_sigma * math.hypot(*f)
     g = np.exp(-0.5 * ((fr - f[0]) ** 2 + (fx - f[1]) ** 2) / s**2)
     return np.fft.ifft2(np.fft.fft2(img) * g)
+
+
+BAND = (5.0, 40.0)
+"""Thread densities searched (threads/cm); the top is lowered to 0.45 × px/cm on coarse plates."""
+MAX_ANGLE_DEG = 12.0
+"""Largest thread deviation from the image axes that is searched (degrees)."""
+HALF_RATIO = 0.6
+"""A peak at half the strongest frequency of a family's sector with at least this share of its
+(whitened) amplitude is the fundamental: the strongest was its second harmonic (interstice spots)."""
+
+
+def _welch(img: np.ndarray, ppc: float, tile_cm: float = 1.2) -> tuple[np.ndarray, int]:
+    """Mean amplitude spectrum of Hann-tapered tiles (``tile_cm``, half overlapping), zero-padded to twice
+    their size; returns ``(|X| of shape (N, N), N)``."""
+    h, w = img.shape
+    n = min(int(round(tile_cm * ppc)), h, w)
+    step, big = max(1, n // 2), 2 * n
+    win = np.outer(np.hanning(n), np.hanning(n))
+    power = np.zeros((big, big))
+    count = 0
+    for y in range(0, h - n + 1, step):
+        for x in range(0, w - n + 1, step):
+            t = img[y: y + n, x: x + n]
+            power += np.abs(np.fft.fft2((t - t.mean()) * win, (big, big))) ** 2
+            count += 1
+    return np.sqrt(power / max(count, 1)), big
+
+
+def _lattice(norm: np.ndarray, ppc: float) -> dict[str, dict[str, float]]:
+    """Density (threads/cm) and angle (degrees) of both thread families, from the spectrum.
+
+    The mean spectrum of 1.2 cm tiles is whitened by its median over each ring of equal frequency
+    (paint, grain and noise spread their power over all directions, the threads put theirs near the
+    axes); in each family's sector (:data:`BAND`, within :data:`MAX_ANGLE_DEG` of the axis) the strongest
+    bin is the fundamental unless the bin at half its frequency reaches :data:`HALF_RATIO` of it. The
+    peak is then refined on the whole plate's spectrum (strongest bin within 1.5 tile bins, parabolic
+    interpolation along both axes).
+    """
+    amp, big = _welch(norm, ppc)
+    f = np.fft.fftfreq(big, 1.0 / ppc)
+    fr, fx = np.meshgrid(f, f, indexing="ij")
+    rad = np.hypot(fr, fx)
+    ring = np.round(rad / (ppc / big)).astype(np.intp)
+    order = np.argsort(ring, axis=None, kind="stable")
+    counts = np.bincount(ring.ravel())
+    groups = np.split(amp.ravel()[order], np.cumsum(counts)[:-1])
+    ring_med = np.array([float(np.median(g)) if g.size else 1.0 for g in groups])
+    white = amp / (ring_med[ring] + 1e-12)
+    lo, hi = BAND[0], min(BAND[1], 0.45 * ppc)
+    tan = math.tan(math.radians(MAX_ANGLE_DEG))
+    h, w = norm.shape
+    full = np.abs(np.fft.fft2(norm * np.outer(np.hanning(h), np.hanning(w))))
+    out: dict[str, dict[str, float]] = {}
+    for name in ("horizontal", "vertical"):
+        if name == "horizontal":
+            sector = (rad >= lo) & (rad <= hi) & (np.abs(fx) <= tan * np.abs(fr)) & (fr > 0)
+        else:
+            sector = (rad >= lo) & (rad <= hi) & (np.abs(fr) <= tan * np.abs(fx)) & (fx > 0)
+        idx = np.flatnonzero(sector)
+        if idx.size == 0:
+            raise InvalidImageError(f"the plate is too coarse to search {name} threads")
+        j = idx[np.argmax(white.ravel()[idx])]
+        est = np.array([fr.ravel()[j], fx.ravel()[j]])
+        near_half = np.hypot(fr - est[0] / 2, fx - est[1] / 2) <= 1.5 * ppc / big
+        if np.hypot(*est) / 2 >= lo and near_half.any() and white[near_half].max() >= HALF_RATIO * white.ravel()[j]:
+            est = est / 2
+        peak_snr = float(white.ravel()[j])
+        # refine on the whole plate's spectrum
+        r0, c0 = est[0] * h / ppc, est[1] * w / ppc  # bins of the full spectrum
+        rad_bins = 1.5 * np.array([h, w]) / big
+        rr = np.arange(int(np.floor(r0 - rad_bins[0])), int(np.ceil(r0 + rad_bins[0])) + 1)
+        cc = np.arange(int(np.floor(c0 - rad_bins[1])), int(np.ceil(c0 + rad_bins[1])) + 1)
+        sub = full[np.ix_(rr % h, cc % w)]
+        a, b = np.unravel_index(int(np.argmax(sub)), sub.shape)
+
+        def parabola(m1: float, m0: float, p1: float) -> float:
+            den = m1 - 2 * m0 + p1
+            return float(np.clip(0.5 * (m1 - p1) / den, -0.5, 0.5)) if den < 0 else 0.0
+
+        ri, ci = rr[a], cc[b]
+        dr = parabola(full[(ri - 1) % h, ci % w], full[ri % h, ci % w], full[(ri + 1) % h, ci % w])
+        dc = parabola(full[ri % h, (ci - 1) % w], full[ri % h, ci % w], full[ri % h, (ci + 1) % w])
+        f_r, f_x = (ri + dr) * ppc / h, (ci + dc) * ppc / w
+        if name == "horizontal":
+            angle = math.degrees(math.atan2(f_x, f_r))
+        else:
+            angle = math.degrees(math.atan2(-f_r, f_x))
+        out[name] = {"density": float(math.hypot(f_r, f_x)), "angle": angle, "peak_snr": peak_snr}
+    return out
+
+
+def _local_spread(z: np.ndarray, ppc: float, block_cm: float = 1.0) -> dict[str, float]:
+    """Robust spread of the local density (relative) and angle (degrees) over ``block_cm`` blocks, from the
+    phase gradient of a family's analytic image ``z`` (no unwrapping: ``Im(conj(z) grad z) / |z|^2``)."""
+    gy, gx = np.gradient(z)
+    wgt = np.abs(z) ** 2 + 1e-30
+    ky = np.imag(np.conj(z) * gy)  # = |z|^2 dphi/dy
+    kx = np.imag(np.conj(z) * gx)
+    n = max(4, int(round(block_cm * ppc)))
+    h, w = z.shape
+    ny, nx = h // n, w // n
+    if ny < 1 or nx < 1 or ny * nx < 3:
+        return {"density_spread": float("nan"), "angle_spread": float("nan")}
+
+    def blocks(a: np.ndarray) -> np.ndarray:
+        return a[: ny * n, : nx * n].reshape(ny, n, nx, n).sum(axis=(1, 3)).ravel()
+
+    wb = blocks(wgt)
+    fy, fx = blocks(ky) / wb, blocks(kx) / wb  # rad/px
+    dens = np.hypot(fy, fx) * ppc / (2 * np.pi)
+    ang = np.degrees(np.arctan2(fy, fx))
+    ang = (ang - np.median(ang) + 90.0) % 180.0 - 90.0
+    return {"density_spread": _robust_sd(dens) / float(np.median(dens)), "angle_spread": _robust_sd(ang)}
 
 
 def _peak_amplitude(spec: np.ndarray, ppc: float, f: tuple[float, float], radius: int = 2) -> float:
@@ -458,7 +576,6 @@ def yarn_descriptor(image: Any, px_per_cm: float | None = None) -> YarnDescripto
         >>> round(d.families["vertical"]["density"])
         15
     """
-    from artlens.canvas.threads import SpectralParams, count_threads_spectral
     from artlens.io.image import Plate
 
     if isinstance(image, Plate):
@@ -479,23 +596,12 @@ def yarn_descriptor(image: Any, px_per_cm: float | None = None) -> YarnDescripto
     h, w = img.shape
     if min(h, w) < 2.0 * work:
         raise InvalidImageError(f"the plate ({h / work:.2f} x {w / work:.2f} cm) is smaller than 2 x 2 cm")
-    lo, hi = 5.0, min(40.0, 0.45 * work)
-    res = count_threads_spectral(img.astype(np.float32), SpectralParams(window_cm=1.0, step_cm=0.5, band=(lo, hi)),
-                                 px_per_cm=work)
     norm = _normalise(_ranks(img), work)
-    lattice: dict[str, dict[str, float]] = {}
-    for name in ("horizontal", "vertical"):
-        m = res.direction(name)
-        ok = np.isfinite(m.density) & ~m.outlier
-        if ok.sum() < 2:
-            raise InvalidImageError(f"no {name} weave found on the plate (fewer than 2 valid windows)")
-        d, a = m.density[ok], m.angle[ok]
-        med = float(np.median(d))
-        lattice[name] = {"density": med, "angle": float(np.median(a)),
-                         "density_spread": _robust_sd(d) / med, "angle_spread": _robust_sd(a)}
-
+    lattice = _lattice(norm, work)
     fvec = {k: _freq_vector(k, v["density"], v["angle"]) for k, v in lattice.items()}
     z = {k: _analytic_2d(norm, work, f) for k, f in fvec.items()}
+    for k, v in z.items():
+        lattice[k].update(_local_spread(v, work))
     ph = {k: np.angle(v) / (2 * np.pi) for k, v in z.items()}  # -0.5..0.5 threads, 0 at the band's maxima
     # polarity from the cell of both phases: the interstice is the odd one out of the four lattice points
     nb = 8
@@ -543,36 +649,69 @@ def yarn_descriptor(image: Any, px_per_cm: float | None = None) -> YarnDescripto
     return YarnDescriptor(families, glob, ppc, threads_bright, notes)
 
 
-PAIR_FEATURES = tuple(FAMILY_FEATURES) + COMPARED_GLOBAL
-"""Names of the entries of :func:`pair_features`: each family feature (its absolute difference summed
-over the two paired thread families), then the compared global features."""
+LOG_FEATURES = frozenset({"density_spread", "angle_spread", "spacing_cv", "spacing_cv_corrected", "width_cv",
+                          "strength_cv", "width_along", "strength_along", "mass_along", "relief", "harmonic2",
+                          "harmonic3"})
+"""Scale-like features compared on a log scale (a jitter of 0.02 vs 0.04 differs more than 0.10 vs 0.12);
+values are floored at 1e-3 first."""
+
+PAIR_FEATURES = (tuple(f"max:{k}" for k in FAMILY_FEATURES) + tuple(f"min:{k}" for k in FAMILY_FEATURES)
+                 + COMPARED_GLOBAL)
+"""Names of the entries of :func:`pair_features`: for each family feature the larger and the smaller of
+its absolute differences over the two paired thread families, then the compared global features."""
+
+
+def _compared(d: YarnDescriptor, order: tuple[str, str]) -> np.ndarray:
+    """:meth:`YarnDescriptor.vector` with :data:`LOG_FEATURES` on a log scale."""
+    v = d.vector(order)
+    names = [k for _ in order for k in FAMILY_FEATURES] + list(COMPARED_GLOBAL)
+    for i, n in enumerate(names):
+        if n in LOG_FEATURES and np.isfinite(v[i]):
+            v[i] = math.log(max(v[i], 1e-3))
+    return v
+
+
+def pairing_differences(a: YarnDescriptor, b: YarnDescriptor, scale: np.ndarray | None = None
+                        ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The two canvases' thread families paired the closer way, and their differences.
+
+    A cut may be turned by 90°, so A's horizontal family is compared either with B's horizontal or
+    with B's vertical one. The cost of a pairing is the sum over features of the squared summed
+    differences ``|a_1 - b_1| + |a_2 - b_2|`` divided by ``scale`` (one per family feature, then one per
+    compared global feature: the typical within-roll difference; capped at 10 per feature, NaNs
+    skipped) or, without ``scale``, the density difference alone.
+
+    Returns:
+        ``(summed differences (len(FAMILY_FEATURES) + len(COMPARED_GLOBAL),), per-family differences
+        (2, len(FAMILY_FEATURES)), swapped)``; ``swapped`` is True when A's horizontal family was paired
+        with B's vertical one.
+    """
+    nf = len(FAMILY_FEATURES)
+    va = _compared(a, ("horizontal", "vertical"))
+    best: tuple[float, np.ndarray, np.ndarray, bool] | None = None
+    for swapped, order in ((False, ("horizontal", "vertical")), (True, ("vertical", "horizontal"))):
+        d = np.abs(va - _compared(b, order))
+        fam = d[: 2 * nf].reshape(2, nf)
+        summed = np.concatenate([fam.sum(axis=0), d[2 * nf:]])
+        if scale is None:
+            cost = float(summed[0])
+        else:
+            cost = float(np.nansum(np.minimum(summed / np.asarray(scale, float), 10.0) ** 2))
+        if best is None or cost < best[0]:
+            best = (cost, summed, fam, swapped)
+    assert best is not None
+    return best[1], best[2], best[3]
 
 
 def pair_features(a: YarnDescriptor, b: YarnDescriptor, scale: np.ndarray | None = None) -> tuple[np.ndarray, bool]:
-    """Absolute differences of two descriptors, thread families paired the closer way.
-
-    A cut may be turned by 90°, so A's horizontal family is compared either with B's horizontal or
-    with B's vertical one: the pairing with the smaller cost is kept, the cost being the sum of the
-    squared differences divided by ``scale`` (per entry of :data:`PAIR_FEATURES`, e.g. the typical
-    within-roll difference; capped at 10 per feature, NaNs skipped) or, without ``scale``, the density
-    difference alone.
+    """Absolute differences of two descriptors (:data:`PAIR_FEATURES`), the families paired the closer way
+    (:func:`pairing_differences` with ``scale``).
 
     Returns:
-        ``(x, swapped)``: ``x[k]`` is ``|a_h - b_h| + |a_v - b_v|`` (in the chosen pairing) for the
-        k-th family feature and ``|a - b|`` for the global ones (NaN where either side is NaN);
-        ``swapped`` is True when A's horizontal family was paired with B's vertical one.
+        ``(x, swapped)``: for each family feature the larger, then the smaller of its two per-family
+        absolute differences, then the compared global features' absolute differences (NaN where
+        either side is NaN; :data:`LOG_FEATURES` compared on a log scale).
     """
+    summed, fam, swapped = pairing_differences(a, b, scale)
     nf = len(FAMILY_FEATURES)
-    va = a.vector()
-    best: tuple[float, np.ndarray, bool] | None = None
-    for swapped, order in ((False, ("horizontal", "vertical")), (True, ("vertical", "horizontal"))):
-        d = np.abs(va - b.vector(order))
-        x = np.concatenate([d[:nf] + d[nf: 2 * nf], d[2 * nf:]])
-        if scale is None:
-            cost = float(x[0])
-        else:
-            cost = float(np.nansum(np.minimum(x / np.asarray(scale, float), 10.0) ** 2))
-        if best is None or cost < best[0]:
-            best = (cost, x, swapped)
-    assert best is not None
-    return best[1], best[2]
+    return np.concatenate([np.fmax(fam[0], fam[1]), np.fmin(fam[0], fam[1]), summed[nf:]]), swapped

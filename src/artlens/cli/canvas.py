@@ -17,8 +17,8 @@ app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_
 def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: float, step_cm: float,
               permutations: int, patches: int | None, aggregation: str | None, seed: int,
               density_only: bool = False):  # noqa: ANN202
-    """The comparer: ``--fabric-model``, else the shipped fabric model, else (or with ``--density-only``)
-    density matching alone."""
+    """The comparer: ``--fabric-model`` (a folder or a shipped model's name), else the shipped default fabric
+    model, else (or with ``--density-only``) density matching alone."""
     from artlens.canvas.collection import CanvasComparer
     from artlens.canvas.threads import SpectralParams
 
@@ -28,16 +28,16 @@ def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: flo
     if density_only:
         pass
     elif fabric_model is not None:
-        from artlens.canvas.fabric import FabricModel
+        from artlens.canvas.fabric import load_fabric_model
 
-        model = FabricModel.load(fabric_model)
+        model = load_fabric_model(fabric_model)
     else:
         from artlens.canvas.fabric import shipped_fabric_model_path
 
         if shipped_fabric_model_path() is not None:
-            from artlens.canvas.fabric import FabricModel
+            from artlens.canvas.fabric import load_fabric_model
 
-            model = FabricModel.load()
+            model = load_fabric_model()
     if aggregation is not None and aggregation not in ("mean", "trimmed", "median"):
         raise InvalidParameterError(f"--aggregation must be mean, trimmed or median, got {aggregation!r}")
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm)
@@ -49,13 +49,16 @@ def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: flo
 def _prose(r: dict) -> str:
     lines = [f"{Path(r['a']).name} vs {Path(r['b']).name}: same-roll probability {r['same_roll_probability']:.3f} "
              f"(evidence: {r['evidence']})"]
-    d, s = r["density_match"], r["siamese"]
+    d, s = r["density_match"], r["fabric"]
     if d is not None:
         lines.append(f"  density match: r = {d['correlation']}, p = {d['p_value']}, offset {d['offset_cm']} cm, "
                      f"orientation {d['orientation']}")
-    if s is not None:
+    if s is not None and s["method"] == "siamese":
         lines.append(f"  Siamese: score {s['score']:.3f} (95 % CI {s['ci95'][0]:.3f}-{s['ci95'][1]:.3f}, "
                      f"{s['pairs']} patch pairs, {s['aggregation']})")
+    elif s is not None:
+        diffs = ", ".join(x["feature"] for x in s.get("largest_differences", []))
+        lines.append(f"  {s['method']}: score {s['score']:.3f}" + (f" (largest differences: {diffs})" if diffs else ""))
     lines += [f"  note: {n}" for n in r["notes"]]
     return "\n".join(lines)
 
@@ -67,20 +70,21 @@ def compare(
     pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns a,b: score many pairs in one process."),
     px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm (overrides the files)."),
     fabric_model: Path | None = typer.Option(None, "--fabric-model",
-                                             help="Siamese fabric model folder (RUN/model from 'canvas train'; "
-                                                  "default: the model shipped with artlens)."),
-    density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no Siamese model."),
+                                             help="Fabric model: RUN/model from 'canvas train' or a shipped model's "
+                                                  "name (fabric_default, siamese_v1; default: fabric_default)."),
+    density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no fabric model."),
     window_cm: float = typer.Option(1.0, "--window-cm", help="Counting window for the density maps, cm."),
     step_cm: float = typer.Option(0.25, "--step-cm", help="Step of the density maps, cm."),
     permutations: int = typer.Option(999, "--permutations", help="Surrogates of the density-match p-value."),
-    patches: int | None = typer.Option(None, "--patches", help="Siamese patches per plate (default: calibrated)."),
-    aggregation: str | None = typer.Option(None, "--aggregation", help="mean, trimmed or median (default: calibrated).",
-                                             ),
+    patches: int | None = typer.Option(None, "--patches",
+                                       help="Siamese models: patches per plate (default: calibrated)."),
+    aggregation: str | None = typer.Option(None, "--aggregation",
+                                           help="Siamese models: mean, trimmed or median (default: calibrated)."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per pair, one per line)."),
 ) -> None:
     """Same-roll probability of two plates (or of every pair in --pairs), from density-map matching and
-    the Siamese fabric model's score."""
+    the fabric model's score (by default the yarn-statistics comparison)."""
     if pairs is None and (a is None or b is None):
         raise InvalidParameterError("give two plates A B, or --pairs PAIRS.csv")
     if pairs is not None and (a is not None or b is not None):
@@ -114,8 +118,8 @@ def match(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (pairs.csv, clusters.json, report)."),
     px_per_cm: float | None = typer.Option(None, "--px-per-cm", help="Resolution in px/cm for every plate."),
     fabric_model: Path | None = typer.Option(None, "--fabric-model",
-                                             help="Siamese fabric model folder (default: the shipped one)."),
-    density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no Siamese model."),
+                                             help="Fabric model folder or shipped name (default: fabric_default)."),
+    density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no fabric model."),
     threshold: float = typer.Option(0.5, "--threshold", help="Same-roll probability above which plates are linked."),
     linkage: str = typer.Option("average", "--linkage", help="single or average (or complete) linkage."),
     window_cm: float = typer.Option(1.0, "--window-cm"),
@@ -149,7 +153,15 @@ def match(
 @app.command("train")
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, last.ckpt, model/)."),
+    method: str = typer.Option("siamese", "--method",
+                               help="siamese (a Siamese network on patches) or yarn (fit the yarn-statistics "
+                                    "comparison)."),
     synthetic: int = typer.Option(0, "--synthetic", help="Train on N synthetic rolls."),
+    randomisation: str = typer.Option("classic", "--randomisation",
+                                      help="Siamese: synthetic rolls 'classic' (issue 4) or 'wide' (every yarn "
+                                           "factor and imaging condition drawn over wide ranges); yarn: always wide."),
+    l2: float = typer.Option(0.01, "--l2", help="Yarn: L2 penalty of the logistic weights."),
+    workers: int = typer.Option(2, "--workers", help="Yarn: processes that render and describe the canvases."),
     data: Path | None = typer.Option(None, "--data", help="CSV with columns plate,roll (optional px_per_cm)."),
     model: str = typer.Option("siamese_fabric", "--model", help="Registered model name (siamese_fabric*)."),
     backbone: str | None = typer.Option(None, "--backbone", help="Encoder: multikernel or timm:NAME."),
@@ -167,24 +179,52 @@ def train(
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
     seed: int = typer.Option(0, "--seed"),
     init_from: Path | None = typer.Option(None, "--init-from",
-                                          help="Fabric model folder to fine-tune from ('shipped': artlens' own)."),
+                                          help="Siamese model folder to fine-tune from ('shipped': artlens' own "
+                                               "Siamese network, siamese_v1)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     as_json: bool = typer.Option(False, "--json", help="Print the final metrics as JSON."),
 ) -> None:
-    """Train the Siamese fabric model on synthetic rolls and/or a lab's canvases (CSV plate,roll)."""
+    """Train a fabric model on synthetic rolls and/or a lab's canvases (CSV plate,roll): the Siamese network
+    (--method siamese) or the yarn-statistics comparison (--method yarn)."""
     from artlens.train.fabric import FabricTrainConfig, train_fabric_model
+
+    if method not in ("siamese", "yarn"):
+        raise InvalidParameterError(f"--method must be siamese or yarn, got {method!r}")
+    if randomisation not in ("classic", "wide"):
+        raise InvalidParameterError(f"--randomisation must be classic or wide, got {randomisation!r}")
+    if method == "yarn":
+        from artlens.train.yarn import YarnTrainConfig, train_yarn_model
+
+        if init_from is not None or randomisation != "classic":
+            raise InvalidParameterError("--init-from and --randomisation apply to --method siamese (the yarn fit "
+                                        "always uses wide randomisation and starts afresh)")
+
+        ycfg = YarnTrainConfig(synthetic=synthetic, canvases_per_roll=canvases_per_roll,
+                               data=str(data) if data else None, l2=l2, seed=seed, workers=workers)
+        say = (lambda m: print(m, file=sys.stderr)) if not as_json and sys.stderr.isatty() else None
+        result = train_yarn_model(ycfg, out, resume=resume, progress=say)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        m, c = result["metrics"], result["calibration"]
+        typer.echo(f"fitted on {m['fit_pairs']} pairs ({m['fit_canvases']} canvases); held-out hard-pair AUC "
+                   f"{m['heldout_auc_hard']}; calibration a={c['a']:.3g}, b={c['b']:.3g}")
+        typer.echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
+        return
 
     if not model.startswith("siamese"):
         from artlens.models import list_models
 
         valid = ", ".join(list_models("siamese*"))
         raise InvalidParameterError(f"--model must be a fabric model; valid models: {valid}")
-    if init_from is not None and str(init_from) == "shipped":
+    if init_from is not None and not Path(init_from).exists():
         from artlens.canvas.fabric import shipped_fabric_model_path
 
-        init_from = shipped_fabric_model_path()
-        if init_from is None:
-            raise InvalidParameterError("--init-from shipped: this artlens ships no fabric model")
+        name = "siamese_v1" if str(init_from) == "shipped" else str(init_from)  # the shipped Siamese network
+        shipped = shipped_fabric_model_path(name)
+        if shipped is None and str(init_from) == "shipped":
+            raise InvalidParameterError("--init-from shipped: this artlens ships no Siamese fabric model")
+        init_from = shipped if shipped is not None else init_from
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
         raise InputNotFoundError(f"--init-from {init_from}: not a fabric model folder (no config.json)")
     cfg = FabricTrainConfig(
@@ -193,6 +233,7 @@ def train(
         patch_cm=patch_cm, canvases_per_roll=canvases_per_roll, canvas_cm=canvas_cm,
         patches_per_canvas=patches_per_canvas, pairs_per_epoch=pairs_per_epoch, calib_patches=calib_patches,
         seed=seed, devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
+        randomisation=randomisation,
         strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
         init_from=str(init_from) if init_from else None,
     )

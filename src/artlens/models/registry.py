@@ -41,7 +41,7 @@ def register_model(fn: Callable[..., Any] | None = None, *, family: str = "") ->
 def _ensure_builtin_models() -> None:
     # Importing the modules registers their builders.
     from artlens.beneath import models as _beneath_models  # noqa: F401
-    from artlens.models import phase, regression, siamese  # noqa: F401
+    from artlens.models import phase, regression, siamese, yarn  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:

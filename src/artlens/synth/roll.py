@@ -29,6 +29,25 @@ from artlens.synth.weave import (
 )
 
 _MARGIN_CM = 3.0  # fabric drawn beyond the roll's edges, for rotated or warped cuts near them
+_YARN_RANGES = {
+    "spacing_jitter": (0.0, 0.3),
+    "thickness_variation": (0.0, 0.5),
+    "slub_rate": (0.0, np.inf),
+    "spacing_correlation": (0.0, 0.95),
+    "thread_width": (0.3, 2.2),
+    "stripe_contrast": (0.0, 1.0),
+    "stripe_threads": (1.0, 1000.0),
+}
+
+
+def _pair(name: str, value: float | tuple[float, float]) -> tuple[float, float]:
+    """``(horizontal, vertical)`` of a yarn statistic given as one value or a pair."""
+    if np.isscalar(value):
+        return float(value), float(value)
+    v = tuple(float(x) for x in value)
+    if len(v) != 2:
+        raise InvalidParameterError(f"{name} must be a number or a (horizontal, vertical) pair, got {value}")
+    return v[0], v[1]
 
 
 class Roll:
@@ -45,6 +64,14 @@ class Roll:
         length_cm, width_cm: size of the roll (cm).
         spacing_jitter, thickness_variation, slub_rate: yarn statistics, as in
             :class:`~artlens.synth.WeaveParams`.
+        spacing_correlation: AR(1) coefficient (0..0.95) of the spacing sequence: runs of tighter
+            and looser threads (:meth:`~artlens.synth.ThreadFamily.generate`).
+        thread_width: half-width of the threads relative to the default 0.42 spacing (0.3..2.2).
+        stripe_contrast, stripe_threads: bands of thicker and thinner yarn: log-width spread of the
+            bands and their mean length in threads.
+
+        Every yarn statistic may be one value for both directions or a ``(horizontal, vertical)``
+        pair (weft and warp spun differently). ``fabric`` holds the values as given.
 
     Example:
         >>> roll = Roll(12.0, 15.0, seed=1, length_cm=20, width_cm=20)
@@ -67,43 +94,55 @@ class Roll:
         *,
         length_cm: float = 300.0,
         width_cm: float = 150.0,
-        spacing_jitter: float = 0.04,
-        thickness_variation: float = 0.15,
-        slub_rate: float = 0.0,
+        spacing_jitter: float | tuple[float, float] = 0.04,
+        thickness_variation: float | tuple[float, float] = 0.15,
+        slub_rate: float | tuple[float, float] = 0.0,
+        spacing_correlation: float | tuple[float, float] = 0.0,
+        thread_width: float | tuple[float, float] = 1.0,
+        stripe_contrast: float | tuple[float, float] = 0.0,
+        stripe_threads: float | tuple[float, float] = 12.0,
     ) -> None:
         if length_cm <= 0 or width_cm <= 0:
             raise InvalidParameterError("roll length_cm and width_cm must be positive")
         self.seed = seed
         self.length_cm = float(length_cm)
         self.width_cm = float(width_cm)
+        yarn_in = {"spacing_jitter": spacing_jitter, "thickness_variation": thickness_variation,
+                   "slub_rate": slub_rate, "spacing_correlation": spacing_correlation,
+                   "thread_width": thread_width, "stripe_contrast": stripe_contrast,
+                   "stripe_threads": stripe_threads}
+        per_dir = {k: _pair(k, v) for k, v in yarn_in.items()}
+        for k, (h, v) in per_dir.items():
+            lo, hi = _YARN_RANGES.get(k, (-np.inf, np.inf))
+            if not (lo <= h <= hi and lo <= v <= hi):
+                raise InvalidParameterError(f"{k} must lie in [{lo}, {hi}], got {yarn_in[k]}")
         self.fabric = {
             "horizontal_density": float(horizontal_density),
             "vertical_density": float(vertical_density),
-            "spacing_jitter": float(spacing_jitter),
-            "thickness_variation": float(thickness_variation),
-            "slub_rate": float(slub_rate),
+            # the rendering parameters get the mean of the two directions (only make_plate uses them)
+            "spacing_jitter": float(np.mean(per_dir["spacing_jitter"])),
+            "thickness_variation": float(np.mean(per_dir["thickness_variation"])),
+            "slub_rate": float(np.mean(per_dir["slub_rate"])),
         }
         WeaveParams(**self.fabric).validate()
+        self.yarn = {k: (v if np.isscalar(v) else tuple(float(x) for x in v)) for k, v in yarn_in.items()}
         rng_h, rng_v = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         m = _MARGIN_CM
-        yarn = (spacing_jitter, thickness_variation, slub_rate)
+
+        def family(rng: np.random.Generator, i: int, density: float, across: float, along: float) -> ThreadFamily:
+            y = {k: v[i] for k, v in per_dir.items()}
+            return ThreadFamily.generate(
+                rng, density, (-m * density, (across + m) * density), (-m, along + m),
+                y["spacing_jitter"], y["thickness_variation"], y["slub_rate"],
+                spacing_correlation=y["spacing_correlation"], thread_width=y["thread_width"],
+                stripe_contrast=y["stripe_contrast"], stripe_threads=y["stripe_threads"],
+            )
+
         self.families = {
             # weft: across-coordinate is y (the length), along-coordinate x (the width)
-            "horizontal": ThreadFamily.generate(
-                rng_h,
-                horizontal_density,
-                (-m * horizontal_density, (length_cm + m) * horizontal_density),
-                (-m, width_cm + m),
-                *yarn,
-            ),
+            "horizontal": family(rng_h, 0, horizontal_density, length_cm, width_cm),
             # warp: across-coordinate is x, along-coordinate y
-            "vertical": ThreadFamily.generate(
-                rng_v,
-                vertical_density,
-                (-m * vertical_density, (width_cm + m) * vertical_density),
-                (-m, length_cm + m),
-                *yarn,
-            ),
+            "vertical": family(rng_v, 1, vertical_density, width_cm, length_cm),
         }
 
     def warp_spacings_cm(self) -> np.ndarray:

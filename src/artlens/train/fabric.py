@@ -69,6 +69,7 @@ class FabricTrainConfig(BaseModel):
     seed: int = 0
     data: str | None = None  # CSV plate,roll
     synthetic: int = 0  # number of synthetic rolls
+    randomisation: str = "classic"  # "classic" (synthetic_collection) or "wide" (wide_collection)
     family_size: int = 3  # rolls per family of similar density
     hard_spread: float = 0.3  # threads/cm: densities of one family lie within this of each other
     canvases_per_roll: int = 4
@@ -151,6 +152,129 @@ def synthetic_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: flo
             out.append(Canvas(np.ascontiguousarray(img), px_per_cm, r, dens, f"roll{r:02d}-canvas{c:02d}",
                               {"x_offset_cm": x0, "y_offset_cm": y0, "rot90": k, "flip": flip, **yarn,
                                "weave_contrast": contrast}))
+    return out
+
+
+WIDE_YARN = {
+    "spacing_jitter": (0.0, 0.12),
+    "spacing_correlation": (0.0, 0.9),
+    "thickness_variation": (0.0, 0.4),
+    "slub_rate": (0.0, 1.5),
+    "thread_width": (0.6, 1.15),
+    "stripe_contrast": (0.0, 0.4),
+    "stripe_threads": (3.0, 30.0),
+}
+"""Ranges of the roll-level yarn factors of ``randomisation="wide"`` (see :func:`wide_roll`)."""
+
+
+def wide_roll(rng: np.random.Generator, densities: tuple[float, float], *, length_cm: float = 120.0,
+              width_cm: float = 80.0) -> tuple[Any, dict[str, Any]]:
+    """A :class:`~artlens.synth.Roll` with every yarn factor drawn over a wide range (:data:`WIDE_YARN`).
+
+    Half of the rolls have one yarn for warp and weft, the others one per direction. Spacing
+    correlation, slubs and stripes are absent from a good share of rolls (so that "none" is a common
+    value, not an edge case). Returns the roll and its roll-level render settings (relief contrast
+    ``weave_contrast``, ``ply_groove``, ``twist``, ``thread_balance``), which every cut of the roll shares.
+    """
+    from artlens.synth import Roll
+
+    def draw() -> dict[str, float]:
+        u = {k: float(rng.uniform(*r)) for k, r in WIDE_YARN.items()}
+        if rng.uniform() < 0.4:
+            u["spacing_correlation"] = 0.0
+        if rng.uniform() < 0.4:
+            u["slub_rate"] = float(rng.uniform(0.0, 0.15))
+        if rng.uniform() < 0.5:
+            u["stripe_contrast"] = 0.0
+        return u
+
+    a = draw()
+    yarn: dict[str, Any] = a if rng.uniform() < 0.5 else {k: (a[k], v) for k, v in draw().items()}
+    roll = Roll(densities[0], densities[1], seed=int(rng.integers(1 << 31)), length_cm=length_cm,
+                width_cm=width_cm, **yarn)
+    look = {"weave_contrast": float(rng.uniform(0.0, 0.7)),
+            "ply_groove": float(rng.uniform(0.0, 0.6)) if rng.uniform() < 0.3 else 0.0,
+            "twist": float(rng.uniform(0.0, 0.5)) if rng.uniform() < 0.3 else 0.0,
+            "thread_balance": float(rng.uniform(-0.5, 0.5))}
+    return roll, {"yarn": yarn, "look": look}
+
+
+def wide_imaging(rng: np.random.Generator, px_per_cm: float, densities: tuple[float, float]) -> dict[str, Any]:
+    """Imaging and surface conditions of one cut, drawn independently of its roll: blur (at most a
+    quarter of the finer thread spacing), noise, paint, cracks, lead white, interstice dots (holes),
+    cell blotches, grain, thread angles, density gradient, cusping, inversion and equalisation.
+    Contrast and gamma are applied afterwards by :func:`wide_tone`."""
+    period_px = px_per_cm / max(densities)
+    cusp = rng.uniform() < 0.2
+    return {
+        "blur_px": float(min(rng.uniform(0.3, 2.5), 0.25 * period_px)),
+        "noise": float(rng.uniform(0.005, 0.08)),
+        "paint": float(rng.uniform(0.0, 0.7)),
+        "craquelure": float(rng.uniform(0.0, 0.6)),
+        "lead_white_strokes": int(rng.poisson(0.7)),
+        "holes": float(rng.uniform(0.02, 0.5)) if rng.uniform() < 0.4 else 0.0,
+        "cell_variation": float(rng.uniform(0.0, 0.6)),
+        "grain": float(rng.uniform(0.0, 0.7)),
+        "horizontal_angle_deg": float(rng.uniform(-3, 3)),
+        "vertical_angle_deg": float(rng.uniform(-3, 3)),
+        "density_gradient": float(rng.uniform(-0.03, 0.03)),
+        "cusping_amplitude": float(rng.uniform(0.03, 0.15)) if cusp else 0.0,
+        "cusping_edge": str(rng.choice(["left", "right", "top", "bottom"])),
+        "invert": bool(rng.uniform() < 0.5),
+        "equalize": bool(rng.uniform() < 0.25),
+    }
+
+
+def wide_tone(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """Random tone curve of one cut: gamma in [0.5, 2] (log-uniform), output range [lo, hi] with
+    lo in [0, 0.3] and hi in [0.7, 1]; quantised to 8 bits half of the time. Returns float32 in [0, 1]."""
+    x = image.astype(np.float32) / float(np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0)
+    gamma = float(np.exp(rng.uniform(np.log(0.5), np.log(2.0))))
+    lo, hi = float(rng.uniform(0.0, 0.3)), float(rng.uniform(0.7, 1.0))
+    x = lo + (hi - lo) * np.clip(x, 0, 1) ** gamma
+    if rng.uniform() < 0.5:
+        x = np.round(x * 255) / 255
+    return x.astype(np.float32)
+
+
+def wide_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: tuple[float, float] = (3.5, 6.0),
+                    px_per_cm: tuple[float, float] = (80.0, 220.0), family_size: int = 4, hard_spread: float = 0.3,
+                    density_range: tuple[float, float] = (8.0, 22.0), seed: int = 0,
+                    roll_length_cm: float = 120.0, roll_width_cm: float = 80.0) -> list[Canvas]:
+    """Canvases from rolls with *wide* randomisation (``randomisation="wide"``).
+
+    Rolls come in families of ``family_size`` whose nominal densities lie within ``hard_spread``
+    threads/cm (in a quarter of the families warp and weft are within 0.5 threads/cm of each other,
+    a balanced weave); every yarn factor is drawn per roll over a wide range (:func:`wide_roll`).
+    Each cut has its own size (a side drawn from ``canvas_cm``), resolution (``px_per_cm`` range),
+    place on the roll (independent, generally far apart), orientation (90° turns, flip) and imaging
+    conditions (:func:`wide_imaging`, :func:`wide_tone`), so that nothing but the fabric links
+    roll-mates. ``meta`` holds the roll's factors and the cut's conditions.
+    """
+    rng = np.random.default_rng(seed)
+    out: list[Canvas] = []
+    base = (0.0, 0.0)
+    for r in range(n_rolls):
+        if r % max(1, family_size) == 0:
+            b0 = float(rng.uniform(*density_range))
+            b1 = b0 + float(rng.uniform(-0.5, 0.5)) if rng.uniform() < 0.25 else float(rng.uniform(*density_range))
+            base = (b0, b1)
+        dens = tuple(float(b + rng.uniform(-hard_spread / 2, hard_spread / 2)) for b in base)
+        roll, factors = wide_roll(rng, dens, length_cm=roll_length_cm, width_cm=roll_width_cm)
+        for c in range(canvases_per_roll):
+            h_cm, w_cm = (float(rng.uniform(*canvas_cm)) for _ in range(2))
+            ppc = float(rng.uniform(*px_per_cm))
+            imaging = wide_imaging(rng, ppc, dens)
+            x0 = float(rng.uniform(3.5, roll_width_cm - w_cm - 3.5))
+            y0 = float(rng.uniform(3.5, roll_length_cm - h_cm - 3.5))
+            plate = roll.cut(x0, y0, h_cm, w_cm, seed=int(rng.integers(1 << 31)), px_per_cm=ppc,
+                             **factors["look"], **imaging)
+            img = wide_tone(rng, plate.image)
+            k, flip = int(rng.integers(4)), bool(rng.uniform() < 0.5)
+            img = np.rot90(np.fliplr(img) if flip else img, k)
+            out.append(Canvas(np.ascontiguousarray(img), ppc, r, dens, f"roll{r:03d}-canvas{c:02d}",
+                              {"x_offset_cm": x0, "y_offset_cm": y0, "rot90": k, "flip": flip, **factors,
+                               "imaging": imaging}))
     return out
 
 
@@ -283,10 +407,16 @@ def prepare_data(cfg: FabricTrainConfig) -> dict[str, Any]:
     if cfg.synthetic:
         if cfg.synthetic < 4:
             raise InvalidParameterError("--synthetic needs at least 4 rolls (2 for training, 2 held out)")
-        canvases += synthetic_collection(cfg.synthetic, cfg.canvases_per_roll, canvas_cm=cfg.canvas_cm,
-                                         px_per_cm=cfg.render_px_per_cm, family_size=cfg.family_size,
-                                         hard_spread=cfg.hard_spread, seed=cfg.seed)
-        sources.append("synthetic")
+        if cfg.randomisation == "wide":
+            canvases += wide_collection(cfg.synthetic, cfg.canvases_per_roll, family_size=cfg.family_size,
+                                        hard_spread=cfg.hard_spread, seed=cfg.seed,
+                                        canvas_cm=(cfg.canvas_cm, cfg.canvas_cm + 2.0))
+            sources.append("synthetic (wide randomisation)")
+        else:
+            canvases += synthetic_collection(cfg.synthetic, cfg.canvases_per_roll, canvas_cm=cfg.canvas_cm,
+                                             px_per_cm=cfg.render_px_per_cm, family_size=cfg.family_size,
+                                             hard_spread=cfg.hard_spread, seed=cfg.seed)
+            sources.append("synthetic")
     if cfg.data:
         lab, _ = labelled_collection(cfg.data)
         offset = cfg.synthetic

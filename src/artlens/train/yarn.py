@@ -1,0 +1,344 @@
+"""Fitting the yarn-statistics comparison of canvases (``artlens canvas train --method yarn``).
+
+The descriptor (:func:`artlens.canvas.yarn.yarn_descriptor`) is fixed, training-free; what is fitted
+is how much each of its differences says about "same roll":
+
+1. **Data.** Canvases of synthetic rolls with *wide* randomisation
+   (:func:`artlens.train.fabric.wide_collection`: every yarn factor drawn per roll over a wide range,
+   imaging conditions drawn per cut so that they carry no roll information, rolls in families of
+   ``family_size`` within ``hard_spread`` threads/cm), generated in chunks of ``chunk_rolls`` rolls
+   (chunk ``k`` from seed ``seed + k``, so a run can be resumed and split over processes), and/or a
+   lab's plates (``--data plates.csv`` with columns ``plate,roll``). Each canvas is described once;
+   the descriptors are kept in ``RUN/descriptors.jsonl`` (a resumed run only describes the missing ones).
+2. **Split by roll family**: ``calib_fraction`` of the families are held out for calibration and
+   for the reported metrics; the rest fit the comparison.
+3. **Fit.** For all pairs of canvases within a family (the hard pairs: densities within
+   ``hard_spread``) and ``cross_pairs`` times as many random pairs across families, the absolute
+   descriptor differences (:func:`artlens.canvas.yarn.pair_features`) are divided by their median
+   over same-roll pairs (``scale``), missing values replaced by the mid-point of the two classes'
+   medians, transformed by ``log(1 + x)``, and a logistic regression with non-positive weights and
+   an L2 penalty ``l2`` is fitted with the two classes weighted equally.
+4. **Calibration.** A Platt scaling of the fitted logit on the held-out hard pairs
+   (:func:`artlens.models.calibration.fit_platt`, even prior odds), so that the probability is
+   calibrated where it matters: rolls whose densities density matching cannot tell apart.
+
+The run directory holds ``config.json``, ``descriptors.jsonl``, ``calibration.csv`` (held-out pairs:
+logit, probability, label), ``metrics.json`` and ``model/`` (``model.safetensors`` + ``config.json``
+with ``"model": "yarn_logistic"``, the feature names, the calibration and the metrics), which
+``artlens canvas compare --fabric-model RUN/model`` loads.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from artlens.errors import InvalidParameterError
+from artlens.models.calibration import fit_platt, roc_auc
+
+
+class YarnTrainConfig(BaseModel):
+    """Everything that defines a yarn-comparison fit (saved as ``RUN/config.json``)."""
+
+    synthetic: int = 192  # synthetic rolls
+    canvases_per_roll: int = 4
+    chunk_rolls: int = 8  # rolls per generation chunk (chunk k uses seed + k)
+    family_size: int = 4
+    hard_spread: float = 0.3
+    canvas_cm: tuple[float, float] = (3.5, 6.0)
+    px_per_cm: tuple[float, float] = (80.0, 220.0)
+    density_range: tuple[float, float] = (8.0, 22.0)
+    data: str | None = None  # CSV plate,roll
+    calib_fraction: float = 0.25
+    cross_pairs: float = 0.5  # random cross-family pairs per within-family pair
+    l2: float = 0.01
+    seed: int = 1000
+    workers: int = 2
+
+
+def _describe_chunk(args: tuple[int, int, int, int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Render chunk ``k`` of the wide collection and describe its canvases (runs in a worker process)."""
+    from artlens.canvas.yarn import yarn_descriptor
+    from artlens.train.fabric import wide_collection
+
+    k, n_rolls, cpr, seed, kw = args
+    rows = []
+    for c in wide_collection(n_rolls, cpr, seed=seed, **kw):
+        try:
+            desc: dict[str, Any] = yarn_descriptor(c.image, c.px_per_cm).to_dict()
+        except Exception as exc:  # noqa: BLE001 - a canvas without a measurable weave is skipped, not fatal
+            desc = {"error": f"{type(exc).__name__}: {exc}"}
+        rows.append({"name": f"chunk{k:03d}-{c.name}", "roll": f"synthetic-{k * n_rolls + c.roll}",
+                     "family": f"synthetic-{(k * n_rolls + c.roll) // kw['family_size']}",
+                     "densities": list(c.densities), "px_per_cm": c.px_per_cm, "desc": desc})
+    return rows
+
+
+def describe_synthetic(cfg: YarnTrainConfig, cache: Path, progress: Any = None) -> list[dict[str, Any]]:
+    """Descriptors of the synthetic canvases, chunk by chunk, appended to ``cache`` (JSON lines) and
+    reused from it when present."""
+    if cfg.chunk_rolls % cfg.family_size:
+        raise InvalidParameterError("chunk_rolls must be a multiple of family_size (families must not straddle chunks)")
+    n_chunks = math.ceil(cfg.synthetic / cfg.chunk_rolls)
+    have: dict[str, list[dict[str, Any]]] = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            r = json.loads(line)
+            have.setdefault(r["name"].split("-")[0], []).append(r)
+    kw = {"family_size": cfg.family_size, "hard_spread": cfg.hard_spread, "canvas_cm": tuple(cfg.canvas_cm),
+          "px_per_cm": tuple(cfg.px_per_cm), "density_range": tuple(cfg.density_range)}
+    todo = [(k, cfg.chunk_rolls, cfg.canvases_per_roll, cfg.seed + k, kw) for k in range(n_chunks)
+            if len(have.get(f"chunk{k:03d}", [])) != cfg.chunk_rolls * cfg.canvases_per_roll]
+    if todo:
+        with cache.open("a") as fh:
+            if cfg.workers > 1:
+                ex = ProcessPoolExecutor(cfg.workers)
+                results = ex.map(_describe_chunk, todo)
+            else:
+                ex, results = None, map(_describe_chunk, todo)
+            try:
+                for args, rows in zip(todo, results, strict=True):
+                    have[f"chunk{args[0]:03d}"] = rows
+                    fh.write("".join(json.dumps(r) + "\n" for r in rows))
+                    fh.flush()
+                    if progress:
+                        progress(f"described chunk {args[0] + 1}/{n_chunks}")
+            finally:
+                if ex is not None:
+                    ex.shutdown()
+    rows = [r for k in range(n_chunks) for r in have.get(f"chunk{k:03d}", [])]
+    n_roll_max = cfg.synthetic
+    return [r for r in rows if int(r["roll"].split("-")[1]) < n_roll_max]
+
+
+def describe_labelled(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Descriptors of a lab's plates (CSV ``plate,roll`` and optional ``px_per_cm``). Every plate is its
+    own hard-negative family member: all rolls of a lab's collection form one family."""
+    from artlens.canvas.yarn import yarn_descriptor
+    from artlens.io import open_plate
+
+    path = Path(csv_path)
+    with path.open(newline="") as fh:
+        items = list(csv.DictReader(fh))
+    if not items or not {"plate", "roll"} <= set(items[0]):
+        raise InvalidParameterError(f"{path}: needs columns 'plate' and 'roll'")
+    rows = []
+    for it in items:
+        p = Path(it["plate"])
+        p = p if p.is_absolute() else path.parent / p
+        ppc = float(it["px_per_cm"]) if it.get("px_per_cm") else None
+        with open_plate(p, ppc, require_resolution=True) as plate:
+            try:
+                desc: dict[str, Any] = yarn_descriptor(plate).to_dict()
+            except Exception as exc:  # noqa: BLE001
+                desc = {"error": f"{type(exc).__name__}: {exc}"}
+            rows.append({"name": p.name, "roll": f"lab-{it['roll']}", "family": "lab", "densities": None,
+                         "px_per_cm": plate.require_px_per_cm(), "desc": desc})
+    return rows
+
+
+# -- fitting ---------------------------------------------------------------------------------------
+
+
+def pair_table(rows: list[dict[str, Any]], descs: list[Any], *, cross_pairs: float, seed: int,
+               scale: np.ndarray | None = None, summed: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All within-family pairs and ``cross_pairs`` × as many random cross-family pairs.
+
+    Args:
+        scale: pairing scale of :func:`artlens.canvas.yarn.pairing_differences` (None: pair by density).
+        summed: return the summed per-family differences (what the pairing scale is fitted on) instead of
+            :func:`artlens.canvas.yarn.pair_features`.
+
+    Returns:
+        ``(raw differences (P, F), same_roll (P,), hard (P,) bool)``.
+    """
+    from artlens.canvas.yarn import pair_features, pairing_differences
+
+    def feats(a: Any, b: Any) -> np.ndarray:
+        return pairing_differences(a, b, scale)[0] if summed else pair_features(a, b, scale)[0]
+
+    within, cross = [], []
+    for i, j in itertools.combinations(range(len(rows)), 2):
+        (within if rows[i]["family"] == rows[j]["family"] else cross).append((i, j))
+    rng = np.random.default_rng(seed)
+    n_cross = min(len(cross), int(round(cross_pairs * len(within))))
+    if n_cross:
+        cross = [cross[k] for k in rng.choice(len(cross), n_cross, replace=False)]
+    else:
+        cross = []
+    pairs = within + cross
+    raw = np.array([feats(descs[i], descs[j]) for i, j in pairs]).reshape(len(pairs), -1)
+    y = np.array([int(rows[i]["roll"] == rows[j]["roll"]) for i, j in pairs])
+    hard = np.array([True] * len(within) + [False] * len(cross))
+    return raw, y, hard
+
+
+def fit_comparison(raw: np.ndarray, y: np.ndarray, l2: float = 0.01) -> dict[str, np.ndarray]:
+    """Scales, imputation values and non-positive logistic weights (see the module docstring).
+
+    Returns:
+        ``{"scale", "impute", "weight", "bias"}`` as float64 arrays (bias of shape (1,)).
+    """
+    from scipy.optimize import minimize
+
+    if not (0 < y.sum() < len(y)):
+        raise InvalidParameterError("fitting needs same-roll and different-roll pairs")
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (a feature never measured)
+        scale = np.nanmedian(raw[y == 1], axis=0)
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0) + 1e-9
+        x = raw / scale
+        imp = 0.5 * (np.nanmedian(x[y == 1], axis=0) + np.nanmedian(x[y == 0], axis=0))
+    imp = np.where(np.isfinite(imp), imp, 1.0)
+    X = np.log1p(np.where(np.isnan(x), imp, x))
+    wts = np.where(y == 1, 0.5 / y.sum(), 0.5 / (1 - y).sum())
+
+    def nll(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = X @ w[:-1] + w[-1]
+        p = 0.5 * (1 + np.tanh(0.5 * z))
+        g = wts * (p - y)
+        f = float(np.sum(wts * (np.logaddexp(0, z) - y * z)) + l2 * np.sum(w[:-1] ** 2))
+        return f, np.concatenate([X.T @ g + 2 * l2 * w[:-1], [g.sum()]])
+
+    bounds = [(None, 0.0)] * X.shape[1] + [(None, None)]
+    w = minimize(nll, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B", bounds=bounds).x
+    return {"scale": scale, "impute": imp, "weight": w[:-1], "bias": w[-1:]}
+
+
+def comparison_logits(raw: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+    """Logits of raw differences under fitted parameters (same maths as :class:`artlens.models.yarn.YarnLogistic`)."""
+    x = raw / p["scale"]
+    x = np.where(np.isnan(x), p["impute"], x)
+    return np.log1p(x) @ p["weight"] + p["bias"][0]
+
+
+def reliability_table(prob: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
+    """Reliability diagram as rows ``{"bin": [lo, hi], "n", "mean_predicted", "observed"}`` (empty bins left out)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    out = []
+    for k in range(bins):
+        m = (prob >= edges[k]) & ((prob < edges[k + 1]) if k < bins - 1 else (prob <= 1.0))
+        if m.any():
+            out.append({"bin": [round(float(edges[k]), 2), round(float(edges[k + 1]), 2)], "n": int(m.sum()),
+                        "mean_predicted": float(prob[m].mean()), "observed": float(y[m].mean())})
+    return out
+
+
+def _family_split(families: list[str], fraction: float, seed: int) -> set[str]:
+    uniq = sorted(set(families))
+    rng = np.random.default_rng(seed)
+    rng.shuffle(uniq)
+    n = max(1, int(round(len(uniq) * fraction))) if len(uniq) > 1 else 0
+    return set(uniq[:n])
+
+
+def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
+                     progress: Any = None) -> dict[str, Any]:
+    """Describe the canvases, fit the comparison, calibrate it on held-out roll families, save ``RUN/model``.
+
+    Returns:
+        ``{"model": path, "metrics": {...}, "calibration": {...}, "run": path}``.
+    """
+    import torch
+
+    from artlens import __version__
+    from artlens.canvas.yarn import FAMILY_FEATURES, GLOBAL_FEATURES, PAIR_FEATURES, WORK_PX_PER_CM, YarnDescriptor
+    from artlens.models.checkpoint import save_checkpoint
+    from artlens.models.yarn import YarnLogistic
+
+    run = Path(run_dir)
+    if resume:
+        if not (run / "config.json").is_file():
+            raise InvalidParameterError(f"{run}: no config.json to resume from")
+        cfg = YarnTrainConfig(**json.loads((run / "config.json").read_text())["config"])
+    elif (run / "config.json").exists():
+        raise InvalidParameterError(f"{run} already holds a run; use --resume or another --out")
+    run.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        (run / "config.json").write_text(json.dumps({"config": cfg.model_dump(), "artlens_version": __version__},
+                                                    indent=2) + "\n")
+    rows: list[dict[str, Any]] = []
+    sources = []
+    if cfg.synthetic:
+        rows += describe_synthetic(cfg, run / "descriptors.jsonl", progress)
+        sources.append("synthetic (wide randomisation)")
+    if cfg.data:
+        rows += describe_labelled(cfg.data)
+        sources.append("labelled")
+    if not rows:
+        raise InvalidParameterError("nothing to fit on: give --synthetic N_ROLLS and/or --data CSV")
+    failed = [r for r in rows if "error" in r["desc"]]
+    rows = [r for r in rows if "error" not in r["desc"]]
+    descs = [YarnDescriptor.from_dict(r["desc"]) for r in rows]
+    held = _family_split([r["family"] for r in rows], cfg.calib_fraction, cfg.seed)
+    fit_idx = [i for i, r in enumerate(rows) if r["family"] not in held]
+    cal_idx = [i for i, r in enumerate(rows) if r["family"] in held]
+    if not fit_idx or not cal_idx:
+        raise InvalidParameterError("need at least two roll families (one to fit, one to calibrate on)")
+
+    def sub(idx: list[int]) -> tuple[list[dict[str, Any]], list[Any]]:
+        return [rows[i] for i in idx], [descs[i] for i in idx]
+
+    # first pass pairs the thread families by density; the second by all features at the first pass' scales
+    raw0, y0, _ = pair_table(*sub(fit_idx), cross_pairs=cfg.cross_pairs, seed=cfg.seed, summed=True)
+    scale0 = fit_comparison(raw0, y0, cfg.l2)["scale"]
+    raw, y, hard = pair_table(*sub(fit_idx), cross_pairs=cfg.cross_pairs, seed=cfg.seed, scale=scale0)
+    params = fit_comparison(raw, y, cfg.l2)
+    params["pairing_scale"] = scale0
+    raw_c, y_c, hard_c = pair_table(*sub(cal_idx), cross_pairs=cfg.cross_pairs, seed=cfg.seed + 1, scale=scale0)
+    logit_c = comparison_logits(raw_c, params)
+    cal: dict[str, Any] = {"method": "platt", "fitted_on": "held-out hard pairs (roll families within "
+                           f"{cfg.hard_spread} threads/cm)", "n_pairs": int(hard_c.sum()),
+                           "n_same_roll": int(y_c[hard_c].sum()), "n_canvases": len(cal_idx)}
+    if 0 < y_c[hard_c].sum() < hard_c.sum():
+        a, b = fit_platt(logit_c[hard_c], y_c[hard_c])
+        cal.update(a=a, b=b, fitted=True)
+    else:
+        cal.update(a=1.0, b=0.0, fitted=False, note="held-out pairs lack one class; identity calibration")
+    z = cal["a"] * logit_c + cal["b"]
+    prob = 1 / (1 + np.exp(-z))
+    metrics = {
+        "fit_pairs": int(len(y)), "fit_same_roll": int(y.sum()), "fit_auc": roc_auc(comparison_logits(raw, params), y),
+        "fit_auc_hard": roc_auc(comparison_logits(raw[hard], params), y[hard]),
+        "heldout_auc_hard": roc_auc(logit_c[hard_c], y_c[hard_c]), "heldout_auc_all": roc_auc(logit_c, y_c),
+        "heldout_canvases": len(cal_idx), "fit_canvases": len(fit_idx), "failed_canvases": len(failed),
+    }
+    base = float(y_c[hard_c].mean()) if hard_c.any() else float("nan")
+    if 0 < base < 1:  # the even-odds probability moved to the held-out pairs' share of same-roll pairs
+        shifted = 1 / (1 + np.exp(-(z[hard_c] + math.log(base / (1 - base)))))
+        metrics["heldout_reliability_at_base_rate"] = {"base_rate": base,
+                                                       "bins": reliability_table(shifted, y_c[hard_c])}
+    metrics = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}
+    with (run / "calibration.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["logit", "probability", "same_roll", "hard"])
+        w.writerows([[f"{lg:.6g}", f"{p:.6g}", int(t), int(h)] for lg, p, t, h in zip(logit_c, prob, y_c, hard_c,
+                                                                                      strict=True)])
+    module = YarnLogistic(len(PAIR_FEATURES))
+    with torch.no_grad():
+        module.scale.copy_(torch.from_numpy(params["scale"]))
+        module.impute.copy_(torch.from_numpy(params["impute"]))
+        module.weight.copy_(torch.from_numpy(params["weight"]))
+        module.bias.copy_(torch.from_numpy(params["bias"]))
+    out = save_checkpoint(module, "yarn_logistic", {"n_features": len(PAIR_FEATURES)}, run / "model", extra={
+        "task": "fabric_similarity", "method": "yarn-statistics",
+        "output": "logit that two canvases come from the same roll, from the differences of their yarn statistics",
+        "features": list(PAIR_FEATURES), "family_features": list(FAMILY_FEATURES),
+        "global_features": list(GLOBAL_FEATURES), "pairing_scale": [float(v) for v in scale0],
+        "work_px_per_cm": WORK_PX_PER_CM, "calibration": cal,
+        "training": {"config": cfg.model_dump(), "sources": sources, "n_canvases": len(rows),
+                     "heldout_families": sorted(held)},
+        "metrics": metrics, "artlens_version": __version__,
+    })
+    (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return {"model": str(out), "metrics": metrics, "calibration": cal, "run": str(run)}
