@@ -278,6 +278,23 @@ def wide_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: tuple[fl
     return out
 
 
+def read_roll_manifest(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Rows of a lab's plate CSV (columns ``plate``, ``roll``, optional ``px_per_cm``), each with
+    ``path`` (relative paths resolved against the CSV's folder) and ``px_per_cm`` (float or None)."""
+    path = Path(csv_path)
+    if not path.is_file():
+        raise InputNotFoundError(f"{path}: no such file")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or not {"plate", "roll"} <= set(rows[0]):
+        raise InvalidParameterError(f"{path}: needs columns 'plate' and 'roll'")
+    for r in rows:
+        p = Path(r["plate"])
+        r["path"] = p if p.is_absolute() else path.parent / p
+        r["px_per_cm"] = float(r["px_per_cm"]) if r.get("px_per_cm") else None
+    return rows
+
+
 def labelled_collection(csv_path: str | os.PathLike[str]) -> tuple[list[Canvas], list[str]]:
     """Canvases of a lab's CSV (``plate,roll`` and optional ``px_per_cm``); returns them and the roll names.
 
@@ -288,19 +305,11 @@ def labelled_collection(csv_path: str | os.PathLike[str]) -> tuple[list[Canvas],
     from artlens.canvas.threads import SpectralParams, count_threads_spectral
     from artlens.io import open_plate
 
-    path = Path(csv_path)
-    if not path.is_file():
-        raise InputNotFoundError(f"{path}: no such file")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or not {"plate", "roll"} <= set(rows[0]):
-        raise InvalidParameterError(f"{path}: needs columns 'plate' and 'roll'")
+    rows = read_roll_manifest(csv_path)
     rolls = sorted({r["roll"] for r in rows})
     out = []
     for r in rows:
-        p = Path(r["plate"])
-        p = p if p.is_absolute() else path.parent / p
-        ppc = float(r["px_per_cm"]) if r.get("px_per_cm") else None
+        p, ppc = r["path"], r["px_per_cm"]
         with open_plate(p, ppc, require_resolution=True) as pl:
             ppc = pl.require_px_per_cm()
             h, w = pl.shape

@@ -126,17 +126,11 @@ def describe_labelled(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     own hard-negative family member: all rolls of a lab's collection form one family."""
     from artlens.canvas.yarn import yarn_descriptor
     from artlens.io import open_plate
+    from artlens.train.fabric import read_roll_manifest
 
-    path = Path(csv_path)
-    with path.open(newline="") as fh:
-        items = list(csv.DictReader(fh))
-    if not items or not {"plate", "roll"} <= set(items[0]):
-        raise InvalidParameterError(f"{path}: needs columns 'plate' and 'roll'")
     rows = []
-    for it in items:
-        p = Path(it["plate"])
-        p = p if p.is_absolute() else path.parent / p
-        ppc = float(it["px_per_cm"]) if it.get("px_per_cm") else None
+    for it in read_roll_manifest(csv_path):
+        p, ppc = it["path"], it["px_per_cm"]
         with open_plate(p, ppc, require_resolution=True) as plate:
             try:
                 desc: dict[str, Any] = yarn_descriptor(plate).to_dict()
