@@ -203,3 +203,34 @@ def test_two_processes_write_concurrently(tmp_path: Path, precreate: bool) -> No
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_jobs_queue_claim_finish_and_recover(tmp_path):
+    from artlens.catalog import Catalog
+
+    db = tmp_path / "jobs.db"
+    with Catalog(db) as cat:
+        a = cat.add_job("threads.count", {"window_cm": 1.0})
+        b = cat.add_job("beneath.compare", {})
+        c = cat.add_job("verify", {})
+        assert [j["state"] for j in cat.jobs()] == ["queued"] * 3
+        first = cat.claim_job("w1")
+        assert first["id"] == a and first["state"] == "running" and first["attempts"] == 1
+        assert cat.update_job(a, progress=0.5, message="half") is True
+        cat.finish_job(a, "done", result={"n": 1})
+        assert cat.get_job(a)["result"] == {"n": 1} and cat.get_job(a)["progress"] == 1.0
+        assert cat.cancel_job(c) == "cancelled"  # queued: cancelled at once
+        assert cat.claim_job("w1")["id"] == b
+        assert cat.cancel_job(b) == "running"
+        assert cat.update_job(b, progress=0.1) is False  # the worker learns it should stop
+    # a server killed while b ran: on restart b is not resumed (cancel requested), a stays done
+    with Catalog(db) as cat:
+        d = cat.add_job("threads.count", {})
+        assert cat.claim_job("w2")["id"] == d
+        counts = cat.recover_jobs()
+        assert counts == {"requeued": 1, "failed": 0, "cancelled": 1}
+        assert cat.get_job(a)["state"] == "done" and cat.get_job(d)["state"] == "queued"
+        cat.claim_job("w3")
+        assert cat.recover_jobs()["failed"] == 1  # second interrupted attempt: failed, with a reason
+        assert "server stopped" in cat.get_job(d)["error"]
+        assert cat.claim_job("w4") is None

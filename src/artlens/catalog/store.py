@@ -94,8 +94,32 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX artworks_source ON artworks(source, source_id) WHERE source IS NOT NULL")
 
 
+def _v3(conn: sqlite3.Connection) -> None:
+    """Background jobs (the web app's analyses): a queue that survives a killed server."""
+    conn.execute(
+        """CREATE TABLE jobs (
+               id INTEGER PRIMARY KEY,
+               kind TEXT NOT NULL,
+               image_id INTEGER REFERENCES images(id) ON DELETE SET NULL,
+               params TEXT NOT NULL,
+               state TEXT NOT NULL,
+               progress REAL NOT NULL DEFAULT 0,
+               message TEXT,
+               result TEXT,
+               error TEXT,
+               analysis_id INTEGER REFERENCES analyses(id) ON DELETE SET NULL,
+               worker TEXT,
+               attempts INTEGER NOT NULL DEFAULT 0,
+               cancel_requested INTEGER NOT NULL DEFAULT 0,
+               created_utc TEXT NOT NULL,
+               started_utc TEXT,
+               finished_utc TEXT)"""
+    )
+    conn.execute("CREATE INDEX jobs_state ON jobs(state)")
+
+
 # Step i brings the schema from version i to version i + 1. Append new steps; never edit old ones.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -418,8 +442,129 @@ class Catalog:
         return None if row is None else _decode(row)
 
 
+    def get_image(self, image_id: int) -> dict[str, Any] | None:
+        """One image row, or ``None`` if there is no such id."""
+        with self._sqlite_errors():
+            row = self._conn.execute("SELECT * FROM images WHERE id = ?", (int(image_id),)).fetchone()
+        return None if row is None else dict(row)
+
+    # jobs ---------------------------------------------------------------------------------------------
+    JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+    MAX_JOB_ATTEMPTS = 2
+
+    def add_job(self, kind: str, params: dict[str, Any], image_id: int | None = None) -> int:
+        """Queue a background job and return its id (state ``queued``)."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "INSERT INTO jobs (kind, image_id, params, state, created_utc) VALUES (?, ?, ?, 'queued', ?)",
+                (kind, image_id, _dumps(params), _now()),
+            )
+        return int(cur.lastrowid)
+
+    def get_job(self, job_id: int) -> dict[str, Any] | None:
+        """One job with its JSON fields decoded, or ``None``."""
+        with self._sqlite_errors():
+            row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        return None if row is None else _decode_job(row)
+
+    def jobs(self, state: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Jobs, newest first; only those in ``state`` when given."""
+        sql, args = "SELECT * FROM jobs", []
+        if state is not None:
+            sql += " WHERE state = ?"
+            args.append(state)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._sqlite_errors():
+            return [_decode_job(r) for r in self._conn.execute(sql, args)]
+
+    def claim_job(self, worker: str) -> dict[str, Any] | None:
+        """Take the oldest queued job for ``worker`` (state becomes ``running``); ``None`` if none waits.
+
+        Atomic: two workers never claim the same job.
+        """
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id FROM jobs WHERE state = 'queued' AND cancel_requested = 0 ORDER BY id LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                """UPDATE jobs SET state = 'running', worker = ?, attempts = attempts + 1, started_utc = ?,
+                       progress = 0 WHERE id = ?""",
+                (worker, _now(), row[0]),
+            )
+        return self.get_job(int(row[0]))
+
+    def update_job(self, job_id: int, *, progress: float | None = None, message: str | None = None) -> bool:
+        """Report progress (0..1) of a running job; returns ``False`` once a cancel was requested."""
+        with self._write() as conn:
+            if progress is not None:
+                conn.execute("UPDATE jobs SET progress = ? WHERE id = ?",
+                             (min(max(float(progress), 0.0), 1.0), int(job_id)))
+            if message is not None:
+                conn.execute("UPDATE jobs SET message = ? WHERE id = ?", (message, int(job_id)))
+            row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        return row is not None and not row[0]
+
+    def finish_job(self, job_id: int, state: str, *, result: dict[str, Any] | None = None,
+                   error: str | None = None, analysis_id: int | None = None) -> None:
+        """Close a job as ``done``, ``failed`` or ``cancelled`` with its result or error message."""
+        if state not in ("done", "failed", "cancelled"):
+            raise ValueError(f"a job finishes as done, failed or cancelled, not {state!r}")
+        with self._write() as conn:
+            conn.execute(
+                """UPDATE jobs SET state = ?, result = ?, error = ?, analysis_id = ?, finished_utc = ?,
+                       progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END WHERE id = ?""",
+                (state, None if result is None else _dumps(result), error, analysis_id, _now(), state,
+                 int(job_id)),
+            )
+
+    def cancel_job(self, job_id: int) -> str | None:
+        """Ask a job to stop: a queued job is cancelled at once, a running one at its next progress report.
+
+        Returns the job's state after the call, or ``None`` if there is no such job.
+        """
+        with self._write() as conn:
+            conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')",
+                         (int(job_id),))
+            conn.execute("UPDATE jobs SET state = 'cancelled', finished_utc = ? WHERE id = ? AND state = 'queued'",
+                         (_now(), int(job_id)))
+            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def recover_jobs(self) -> dict[str, int]:
+        """After a restart: jobs left ``running`` by a dead server are queued again, or failed after
+        :attr:`MAX_JOB_ATTEMPTS` tries. Finished jobs are never touched. Returns the counts."""
+        with self._write() as conn:
+            failed = conn.execute(
+                """UPDATE jobs SET state = 'failed', finished_utc = ?,
+                       error = 'the server stopped while this job ran, ' || attempts || ' times; not retried'
+                   WHERE state = 'running' AND attempts >= ?""",
+                (_now(), self.MAX_JOB_ATTEMPTS),
+            ).rowcount
+            cancelled = conn.execute(
+                "UPDATE jobs SET state = 'cancelled', finished_utc = ? WHERE state = 'running' AND cancel_requested = 1",
+                (_now(),),
+            ).rowcount
+            requeued = conn.execute(
+                "UPDATE jobs SET state = 'queued', worker = NULL, progress = 0 WHERE state = 'running'"
+            ).rowcount
+        return {"requeued": requeued, "failed": failed, "cancelled": cancelled}
+
+
 def _decode(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     for key in ("parameters", "summary", "outputs"):
         out[key] = json.loads(out[key])
+    return out
+
+
+def _decode_job(row: sqlite3.Row) -> dict[str, Any]:
+    out = dict(row)
+    out["params"] = json.loads(out["params"])
+    out["result"] = None if out["result"] is None else json.loads(out["result"])
+    out["cancel_requested"] = bool(out["cancel_requested"])
     return out
