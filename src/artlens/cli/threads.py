@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from artlens.canvas.threads.run import count_plate_file, summary_line
 from artlens.canvas.threads.spectral import SpectralParams
+from artlens.devices import DEVICE_HELP, resolve_device
+from artlens.errors import InvalidParameterError
 
 app = typer.Typer(help="Count threads in canvas X-rays.", no_args_is_help=True)
 
 
 @app.command("count")
 def count(
-    plate: Path = typer.Argument(..., help="X-ray plate: TIFF (8/16-bit, BigTIFF, tiled), PNG, JPEG or BMP."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder for summary.json, windows.csv, maps, report."),
+    plate: Path = typer.Argument(..., help="X-ray plate: TIFF (8/16-bit, BigTIFF, tiled), PNG, JPEG or BMP; or a "
+                                           "folder of plates, or a CSV manifest (columns path, optional px_per_cm)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for summary.json, windows.csv, maps, report "
+                                                      "(a folder or CSV: one subfolder per plate, plates.csv)."),
     px_per_cm: float | None = typer.Option(
         None, "--px-per-cm", help="Resolution in px/cm (overrides the file's tags)."
     ),
@@ -35,10 +40,32 @@ def count(
         None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
     ),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (--method cnn or both)."),
+    engine: str = typer.Option("local", "--engine", help="Folder or CSV: local (this machine) or ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: auto, ray://HOST:PORT or HOST:PORT to join a running cluster "
+                                    "(default: start a local one)."),
+    workers: int = typer.Option(1, "--workers",
+                                help="Folder or CSV: plates counted at once (processes or Ray actors)."),
+    retry_skipped: bool = typer.Option(False, "--retry-skipped", help="Folder or CSV: count the plates of "
+                                                                      "skipped.csv again."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json on stdout instead of prose."),
 ) -> None:
-    """Map thread densities (threads/cm) and angles (degrees) over a canvas X-ray by windowed 2-D FFT."""
+    """Map thread densities (threads/cm) and angles (degrees) over a canvas X-ray by windowed 2-D FFT.
+
+    Given a folder or a CSV of plates, counts each into its own subfolder of --out and lists them in
+    OUT/plates.csv as they finish (failures in OUT/skipped.csv); a second run resumes and skips what is done."""
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm, band=band, max_angle_deg=max_angle)
+    torch_device = resolve_device(device) if method != "spectral" else "cpu"
+    if plate.is_dir() or plate.suffix.lower() == ".csv":
+        _count_batch(plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page,
+                     allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog, engine=engine,
+                     ray_address=ray_address, workers=workers, device=torch_device, retry_skipped=retry_skipped,
+                     as_json=as_json)
+        return
+    if engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+        raise InvalidParameterError("--engine, --ray-address, --workers and --retry-skipped apply to a folder or "
+                                    "a CSV of plates")
     show_progress = not as_json and sys.stderr.isatty()
     if show_progress:
         from rich.progress import Progress
@@ -47,12 +74,13 @@ def count(
             task = bar.add_task("counting", total=None)
             outputs = count_plate_file(
                 plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page, allow_huge=allow_huge,
-                catalog=catalog, use_catalog=not no_catalog,
+                catalog=catalog, use_catalog=not no_catalog, device=torch_device,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     else:
         outputs = count_plate_file(plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page,
-                                   allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog)
+                                   allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog,
+                                   device=torch_device)
     if as_json:
         typer.echo(json.dumps(outputs.summary))
         return
@@ -72,6 +100,31 @@ def count(
     if message:
         typer.echo(message)
     typer.echo(f"report: {outputs.files['report_html']}")
+
+
+def _count_batch(source: Path, out: Path, params: SpectralParams, *, as_json: bool, **kwargs: Any) -> None:
+    """``threads count`` on a folder or CSV: :func:`artlens.canvas.threads.batch.count_plates`."""
+    from artlens.canvas.threads.batch import count_plates
+
+    def say(plate: str, row: dict | None, reason: str | None) -> None:
+        if row is not None:
+            typer.echo(f"{plate}: horizontal {float(row['horizontal_threads_per_cm']):.2f}, vertical "
+                       f"{float(row['vertical_threads_per_cm']):.2f} threads/cm", err=True)
+        else:
+            typer.echo(f"{plate}: skipped: {reason}", err=True)
+
+    report = count_plates(source, out, params, on_outcome=None if as_json else say, **kwargs)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+        return
+    line = (f"{report.total} plates: {report.new} new, {report.done_before} done before, "
+            f"{report.skipped} skipped")
+    if report.skipped_before:
+        line += f" ({report.skipped_before} skipped before; --retry-skipped counts them again)"
+    typer.echo(line)
+    typer.echo(f"plates: {report.plates_csv}")
+    if report.skipped_csv:
+        typer.echo(f"skipped: {report.skipped_csv}")
 
 
 @app.command("train")

@@ -109,24 +109,38 @@ def write_count_outputs(
     return summary, files
 
 
+def catalog_entry(plate: Plate, result: ThreadCountResult, summary: dict[str, Any],
+                  files: dict[str, Path]) -> dict[str, Any]:
+    """The image and analysis records of one count, JSON-ready (see :func:`write_catalog_entry`)."""
+    from artlens import __version__
+
+    return {
+        "image": {"path": str(plate.path), "sha256": plate.sha256, "modality": plate.modality,
+                  "px_per_cm": plate.px_per_cm, "width_px": plate.shape[1], "height_px": plate.shape[0]},
+        "analysis": {
+            "method": f"threads.{result.method}",
+            "parameters": result.parameters,
+            "artlens_version": __version__,
+            "summary": {k: summary[k] for k in ("windows", "horizontal", "vertical", "px_per_cm") if k in summary},
+            "outputs": [str(p.resolve()) for p in files.values()],
+            "model_checksum": result.model_checksum,
+        },
+    }
+
+
+def write_catalog_entry(cat: Any, entry: dict[str, Any]) -> int:
+    """Add a :func:`catalog_entry` to an open :class:`~artlens.catalog.Catalog`; returns the analysis id."""
+    image_id = cat.add_image(**entry["image"])
+    return cat.add_analysis(image_id, **entry["analysis"])
+
+
 def record_in_catalog(catalog_path: str | os.PathLike[str] | None, plate: Plate, result: ThreadCountResult,
                       summary: dict[str, Any], files: dict[str, Path]) -> int:
     """Add the image and the analysis to the catalog; returns the analysis id."""
-    from artlens import __version__
     from artlens.catalog import Catalog, default_catalog_path
 
     with Catalog(default_catalog_path(None if catalog_path is None else str(catalog_path))) as cat:
-        image_id = cat.add_image(str(plate.path), plate.sha256, plate.modality, px_per_cm=plate.px_per_cm,
-                                 width_px=plate.shape[1], height_px=plate.shape[0])
-        return cat.add_analysis(
-            image_id,
-            method=f"threads.{result.method}",
-            parameters=result.parameters,
-            artlens_version=__version__,
-            summary={k: summary[k] for k in ("windows", "horizontal", "vertical", "px_per_cm") if k in summary},
-            outputs=[str(p.resolve()) for p in files.values()],
-            model_checksum=result.model_checksum,
-        )
+        return write_catalog_entry(cat, catalog_entry(plate, result, summary, files))
 
 
 METHODS = ("spectral", "cnn", "both")
@@ -146,6 +160,9 @@ def count_plate_file(
     use_catalog: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cross_check_cnn: bool = True,
+    device: str = "cpu",
+    cnn: Any = None,
+    recorder: Callable[[Plate, ThreadCountResult, dict[str, Any], dict[str, Path]], int | None] | None = None,
 ) -> CountOutputs:
     """Count threads in one X-ray plate file and write the results to ``out_dir``.
 
@@ -167,6 +184,12 @@ def count_plate_file(
         cross_check_cnn: with ``method="cnn"``, also run the spectral counter on the same windows
             and flag (never average) where they disagree (:func:`cross_check`); ``summary.json``
             gets a ``cross_check`` record and the maps mark the windows to check.
+        device: torch device of the CNN (``"cpu"``, ``"cuda:0"``; see :func:`artlens.devices.resolve_device`);
+            on a GPU the CNN takes larger batches.
+        cnn: an already loaded :class:`~artlens.canvas.threads.cnn.CNNCounter` to use instead of
+            loading ``model`` (batch workers load it once).
+        recorder: ``recorder(plate, result, summary, files)`` records each analysis instead of
+            :func:`record_in_catalog` (the batch runner collects :func:`catalog_entry` s this way).
     """
     if method not in METHODS:
         raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -174,12 +197,13 @@ def count_plate_file(
         raise InvalidParameterError("--model is used by --method cnn or both")
     src = Path(path).expanduser()
     params = params or SpectralParams()
+    record = recorder or (lambda *args: record_in_catalog(catalog, *args))
     with open_plate(src, px_per_cm, page=page, allow_huge=allow_huge, require_resolution=True) as plate:
         counter = None
         if method in ("cnn", "both"):
             from artlens.canvas.threads.cnn import CNNCounter
 
-            counter = CNNCounter.load(model)
+            counter = cnn if cnn is not None else CNNCounter.load(model, device=device)
             if method == "both" and counter.fixed_window_cm is not None:
                 params = replace(params, window_cm=counter.fixed_window_cm)
         out = prepare_out_dir(out_dir, [src])
@@ -193,13 +217,14 @@ def count_plate_file(
             from artlens.canvas.threads.cnn import count_threads_cnn
 
             window = params.window_cm if counter.fixed_window_cm is None else None
+            batch = None if device == "cpu" else (16 if counter.task == "thread_phase" else 256)
             results["cnn"] = count_threads_cnn(plate, counter, step_cm=params.step_cm, window_cm=window,
-                                               progress=progress)
+                                               batch_size=batch, progress=progress)
         check = cross_check(results["spectral"], results["cnn"]) if len(results) == 2 else None
         if method != "both":
             result = results[method]
             summary, files = write_count_outputs(out, result, plate, cross=check)
-            analysis_id = record_in_catalog(catalog, plate, result, summary, files) if use_catalog else None
+            analysis_id = record(plate, result, summary, files) if use_catalog else None
             return CountOutputs(result, summary, out, files, analysis_id)
 
         summaries, all_files = {}, {}
@@ -209,7 +234,7 @@ def count_plate_file(
             summaries[name], files = write_count_outputs(sub, result, plate, report=False)
             all_files.update({f"{name}_{k}": v for k, v in files.items()})
             if use_catalog:
-                record_in_catalog(catalog, plate, result, summaries[name], files)
+                record(plate, result, summaries[name], files)
         assert check is not None
         base = compare_results(results["spectral"], results["cnn"])
         comparison = {d: base[d] | check[d] for d in DIRECTIONS}

@@ -1,0 +1,371 @@
+"""Count a folder (or a CSV manifest) of plates on the batch engine, resumably.
+
+``artlens threads count DIR_OR_CSV --out OUT`` runs :func:`count_plates`: every plate goes through
+:func:`~artlens.canvas.threads.run.count_plate_file` (exactly what the single-plate command runs) into
+its own subfolder ``OUT/<plate>/``, and one row per plate lands in ``OUT/plates.csv`` as soon as the
+plate is done (appended, flushed and fsync'ed). Plates that fail (unreadable, no resolution, too
+small, ...) land in ``OUT/skipped.csv`` with the reason; the rest go on.
+
+Each row carries the plate's *key* (:func:`artlens.engine.item_key`: the file's SHA-256, the method, its
+parameters and the model checksum). A second run over the same ``OUT`` skips every key already in
+``plates.csv`` or ``skipped.csv``, so a run killed at any point resumes where it stopped, and a rerun does
+nothing ("0 new"). The catalog gets one image and analysis record per plate and method, written by
+this process as plates finish; a plate redone after a kill that struck between its catalog record and
+its ``plates.csv`` row is not recorded twice (records already holding the same output files are kept).
+At the end both CSV files are rewritten atomically, sorted by plate.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from artlens.canvas.threads.spectral import SpectralParams
+from artlens.engine import Item, Outcome, item_key, run_items
+from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
+
+__all__ = ["PLATE_COLUMNS", "SKIPPED_COLUMNS", "BatchReport", "count_plates", "read_plate_list"]
+
+PLATE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+
+PLATE_COLUMNS = ["plate", "status", "horizontal_threads_per_cm", "vertical_threads_per_cm",
+                 "horizontal_interval_90", "vertical_interval_90", "horizontal_std", "vertical_std",
+                 "windows", "px_per_cm", "method", "cross_check_flagged", "out_dir", "path", "sha256",
+                 "model_checksum", "artlens_version", "key"]
+"""Columns of ``plates.csv``: densities in threads/cm (plate means of the valid windows), the 90 %
+interval of each plate mean as ``lo;hi``, ``cross_check_flagged`` true where the CNN and the spectral
+counter disagree on the plate (empty when no cross-check ran)."""
+
+SKIPPED_COLUMNS = ["plate", "path", "sha256", "reason", "key"]
+
+
+@dataclass(frozen=True)
+class PlateSpec:
+    """One plate of the batch: its file and, from a manifest, its own resolution."""
+
+    path: Path
+    px_per_cm: float | None = None
+
+
+@dataclass
+class BatchReport:
+    """What :func:`count_plates` did."""
+
+    total: int
+    new: int
+    done_before: int
+    skipped: int
+    skipped_before: int
+    out_dir: str
+    plates_csv: str
+    skipped_csv: str | None
+    engine: str
+    workers: int
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_plate_list(source: str | os.PathLike[str]) -> list[PlateSpec]:
+    """Plates of a folder (image files by suffix, sorted) or a CSV manifest (column ``path``, optional
+    ``px_per_cm``; relative paths resolve against the CSV's folder)."""
+    src = Path(source).expanduser()
+    if src.is_dir():
+        return [PlateSpec(p) for p in sorted(src.iterdir()) if p.is_file() and p.suffix.lower() in PLATE_SUFFIXES]
+    if not src.is_file():
+        raise InputNotFoundError(f"{src}: no such file or folder")
+    try:
+        with src.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UnreadableInputError(f"{src}: not a readable CSV ({exc})") from None
+    if not rows or "path" not in rows[0]:
+        raise InvalidParameterError(f"{src}: a plate manifest needs a 'path' column and at least one row")
+    out = []
+    for k, r in enumerate(rows, start=2):
+        p = Path((r.get("path") or "").strip()).expanduser()
+        if not str(p) or str(p) == ".":
+            raise InvalidParameterError(f"{src}, line {k}: empty path")
+        if not p.is_absolute():
+            p = src.parent / p
+        ppc = (r.get("px_per_cm") or "").strip()
+        try:
+            value = float(ppc) if ppc else None
+        except ValueError:
+            raise InvalidParameterError(f"{src}, line {k}: px_per_cm {ppc!r} is not a number") from None
+        if value is not None and not value > 0:
+            raise InvalidParameterError(f"{src}, line {k}: px_per_cm must be positive, got {ppc}")
+        out.append(PlateSpec(p, value))
+    return out
+
+
+def _model_checksum(method: str, model: str | os.PathLike[str] | None) -> str | None:
+    """SHA-256 of the CNN's weights from its ``config.json`` (no torch import), for the item keys."""
+    if method == "spectral":
+        return None
+    from artlens.canvas.threads.cnn import shipped_model_path
+
+    folder = Path(model) if model is not None else shipped_model_path()
+    if model is not None and not folder.exists() and shipped_model_path(str(model)).is_dir():
+        folder = shipped_model_path(str(model))
+    try:
+        return json.loads((folder / "config.json").read_text()).get("sha256")
+    except (OSError, ValueError):
+        raise InvalidParameterError(f"--model {model}: not a thread-counting model folder (no config.json)") from None
+
+
+def _names(specs: list[PlateSpec], digests: list[str]) -> list[str]:
+    """Subfolder names: the file stem, with the digest's first 8 characters where stems repeat."""
+    stems = [s.path.stem for s in specs]
+    return [f"{stem}-{d[:8]}" if stems.count(stem) > 1 else stem for stem, d in zip(stems, digests, strict=True)]
+
+
+def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Worker factory: the per-plate function (the CNN is loaded once per worker)."""
+    from artlens.canvas.threads.run import catalog_entry, count_plate_file
+
+    params = SpectralParams(**{k: tuple(v) if k == "band" else v for k, v in settings["params"].items()})
+    cnn = None
+    if settings["method"] != "spectral":  # the CNN is loaded once per worker
+        from artlens.canvas.threads.cnn import CNNCounter
+
+        cnn = CNNCounter.load(settings["model"], device=settings["device"])
+
+    def count_one(job: dict[str, Any]) -> dict[str, Any]:
+        entries: list[dict[str, Any]] = []
+
+        def collect(plate, result, summary, files) -> None:  # noqa: ANN001
+            entries.append(catalog_entry(plate, result, summary, files))
+
+        outputs = count_plate_file(
+            job["path"], job["out_dir"], params, method=settings["method"], model=settings["model"],
+            px_per_cm=job["px_per_cm"], page=settings["page"], allow_huge=settings["allow_huge"],
+            use_catalog=True, recorder=collect, device=settings["device"], cnn=cnn)
+        return {"summary": outputs.summary, "entries": entries}
+
+    return count_one
+
+
+def _row(name: str, spec: PlateSpec, digest: str, key: str, out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    s = summary["cnn"] if summary.get("method") == "both" else summary
+    check = summary.get("disagreement") or summary.get("cross_check")
+
+    def interval(d: str) -> str:
+        iv = s[d].get("interval_90")
+        return "" if not iv else f"{iv[0]};{iv[1]}"
+
+    def stat(d: str, k: str) -> Any:
+        return s[d]["threads_per_cm"].get(k, "")
+
+    return {
+        "plate": name, "status": "ok",
+        "horizontal_threads_per_cm": stat("horizontal", "mean"), "vertical_threads_per_cm": stat("vertical", "mean"),
+        "horizontal_interval_90": interval("horizontal"), "vertical_interval_90": interval("vertical"),
+        "horizontal_std": stat("horizontal", "std"), "vertical_std": stat("vertical", "std"),
+        "windows": s.get("windows", ""), "px_per_cm": s.get("px_per_cm", ""), "method": summary.get("method", ""),
+        "cross_check_flagged": "" if check is None else str(bool(check.get("plate_flagged"))).lower(),
+        "out_dir": str(out_dir), "path": str(spec.path), "sha256": digest,
+        "model_checksum": s.get("model_checksum") or "", "artlens_version": s.get("artlens_version", ""), "key": key,
+    }
+
+
+class _Ledger:
+    """A CSV file of finished rows keyed by ``key``: read back on resume, appended row by row
+    (flushed and fsync'ed), rewritten atomically (sorted by plate) at the end."""
+
+    def __init__(self, path: Path, columns: list[str]):
+        self.path, self.columns = path, columns
+        self.rows: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as fh:
+                for r in csv.DictReader(fh):
+                    # a row cut short by a kill has missing fields (None): drop it, the plate is redone
+                    if r.get("key") and all(r.get(c) is not None for c in columns):
+                        self.rows[r["key"]] = {c: r[c] for c in columns}
+        self.rewrite()
+        self._fh = None
+
+    def rewrite(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=self.columns)
+            w.writeheader()
+            w.writerows(sorted(self.rows.values(), key=lambda r: (r["plate"], r["key"])))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            self._fh = self.path.open("a", newline="", encoding="utf-8")
+        row = {c: "" if row.get(c) is None else str(row[c]) for c in self.columns}
+        csv.DictWriter(self._fh, fieldnames=self.columns).writerow(row)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.rows[row["key"]] = row
+
+    def remove(self, key: str) -> None:
+        self.rows.pop(key, None)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def count_plates(
+    source: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    params: SpectralParams | None = None,
+    *,
+    method: str = "spectral",
+    model: str | os.PathLike[str] | None = None,
+    px_per_cm: float | None = None,
+    page: int = 0,
+    allow_huge: bool = False,
+    catalog: str | os.PathLike[str] | None = None,
+    use_catalog: bool = True,
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    device: str = "cpu",
+    retry_skipped: bool = False,
+    on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+) -> BatchReport:
+    """Count every plate of a folder or CSV manifest into ``out_dir`` (resumable; see the module docstring).
+
+    Args:
+        source: a folder of plates, or a CSV with a ``path`` column (and optionally ``px_per_cm``).
+        out_dir: output folder: ``plates.csv``, ``skipped.csv`` and one subfolder per plate.
+        params, method, model, page, allow_huge: as :func:`~artlens.canvas.threads.run.count_plate_file`.
+        px_per_cm: resolution for plates without one in the manifest (overrides the file's tags).
+        catalog, use_catalog: where to record the analyses (one record per plate and method).
+        engine, workers, ray_address: :func:`artlens.engine.run_items`.
+        device: torch device of the CNN (``"cpu"`` or ``"cuda:N"``); Ray actors then take one GPU each.
+        retry_skipped: count again the plates that ``skipped.csv`` lists.
+        on_outcome: ``on_outcome(plate, row | None, reason | None)`` after each plate (for progress).
+
+    Returns:
+        :class:`BatchReport`.
+    """
+    from artlens.canvas.threads.run import METHODS, prepare_out_dir
+    from artlens.provenance import sha256_file
+
+    if method not in METHODS:
+        raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if model is not None and method == "spectral":
+        raise InvalidParameterError("--model is used by --method cnn or both")
+    params = params or SpectralParams()
+    params.validate()
+    specs = read_plate_list(source)
+    if not specs:
+        raise InvalidParameterError(f"{source}: no plates (.tif, .tiff, .png, .jpg, .jpeg, .bmp)")
+    out = prepare_out_dir(out_dir, [s.path for s in specs if s.path.exists()])
+    checksum = _model_checksum(method, model)
+    param_record = {"spectral": asdict(params), "page": page, "model": None if model is None else str(model),
+                    "allow_huge": allow_huge}
+
+    plates = _Ledger(out / "plates.csv", PLATE_COLUMNS)
+    skipped = _Ledger(out / "skipped.csv", SKIPPED_COLUMNS)
+    done_before, skipped_before = 0, 0
+    digests: list[str] = []
+    for s in specs:
+        try:
+            digests.append(sha256_file(s.path))
+        except OSError as exc:  # missing or unreadable: skipped below, keyed by its path
+            digests.append("unreadable:" + str(s.path.resolve()) + ":" + type(exc).__name__)
+    names = _names(specs, digests)
+    todo: list[Item] = []
+    missing: list[tuple[Item, str]] = []
+    for spec, digest, name in zip(specs, digests, names, strict=True):
+        ppc = spec.px_per_cm if spec.px_per_cm is not None else px_per_cm
+        key = item_key(digest, f"threads.{method}", param_record | {"px_per_cm": ppc}, checksum)
+        item = Item(key, name, {"path": str(spec.path), "out_dir": str(out / name), "px_per_cm": ppc,
+                                "spec": spec, "digest": digest})
+        if key in plates.rows:
+            done_before += 1
+        elif key in skipped.rows and not retry_skipped:
+            skipped_before += 1
+        elif digest.startswith("unreadable:"):
+            missing.append((item, f"cannot read {spec.path}" if spec.path.exists() else f"{spec.path}: no such file"))
+        else:
+            todo.append(item)
+
+    report = BatchReport(total=len(specs), new=0, done_before=done_before, skipped=0, skipped_before=skipped_before,
+                         out_dir=str(out), plates_csv=str(plates.path), skipped_csv=None, engine=engine,
+                         workers=workers)
+    cat = None
+    recorded: set[tuple[str, str]] = set()
+    try:
+        if use_catalog and todo:
+            from artlens.catalog import Catalog, default_catalog_path
+
+            cat = Catalog(default_catalog_path(None if catalog is None else str(catalog)))
+            for m in ("threads.spectral", "threads.cnn"):
+                recorded |= {(m, json.dumps(sorted(a.get("outputs") or []))) for a in cat.analyses(method=m)}
+
+        def fail(item: Item, reason: str) -> None:
+            spec, digest = item.payload["spec"], item.payload["digest"]
+            skipped.append({"plate": item.label, "path": str(spec.path),
+                            "sha256": "" if digest.startswith("unreadable:") else digest,
+                            "reason": reason, "key": item.key})
+            report.skipped += 1
+            report.failures.append({"plate": item.label, "reason": reason})
+            if on_outcome is not None:
+                on_outcome(item.label, None, reason)
+
+        for item, reason in missing:
+            fail(item, reason)
+        settings = {"params": asdict(params), "method": method, "model": None if model is None else str(model),
+                    "page": page, "allow_huge": allow_huge, "device": device}
+        factory = functools.partial(_make_counter, settings)
+        payloads = [Item(i.key, i.label, {k: v for k, v in i.payload.items() if k in ("path", "out_dir", "px_per_cm")})
+                    for i in todo]
+        by_key = {i.key: i for i in todo}
+        num_gpus = 1.0 if device.startswith("cuda") and engine == "ray" else 0.0
+        for outcome in run_items(payloads, factory, engine=engine, workers=workers, ray_address=ray_address,
+                                 num_gpus=num_gpus):
+            item = by_key[outcome.item.key]
+            if not outcome.ok:
+                fail(item, outcome.error or "unknown error")
+                continue
+            _finish(item, outcome, cat, recorded, plates, skipped, report, on_outcome)
+    finally:
+        if cat is not None:
+            cat.close()
+        plates.close()
+        skipped.close()
+    plates.rewrite()
+    skipped.rewrite()
+    report.skipped_csv = str(skipped.path) if skipped.rows else None
+    if not skipped.rows:
+        skipped.path.unlink(missing_ok=True)
+    return report
+
+
+def _finish(item: Item, outcome: Outcome, cat: Any, recorded: set[tuple[str, str]], plates: _Ledger,
+            skipped: _Ledger, report: BatchReport, on_outcome: Callable[..., None] | None) -> None:
+    """Record a counted plate: catalog first (unless already there), then its ``plates.csv`` row."""
+    from artlens.canvas.threads.run import write_catalog_entry
+
+    if cat is not None:
+        for entry in outcome.result["entries"]:
+            a = entry["analysis"]
+            mark = (a["method"], json.dumps(sorted(a["outputs"])))
+            if mark not in recorded:
+                write_catalog_entry(cat, entry)
+                recorded.add(mark)
+    spec, digest = item.payload["spec"], item.payload["digest"]
+    row = _row(item.label, spec, digest, item.key, Path(item.payload["out_dir"]), outcome.result["summary"])
+    plates.append(row)
+    skipped.remove(item.key)
+    report.new += 1
+    if on_outcome is not None:
+        on_outcome(item.label, row, None)

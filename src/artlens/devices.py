@@ -1,0 +1,67 @@
+"""Where inference runs: ``--device auto|cpu|cuda[:N]`` for every inference command.
+
+:func:`resolve_device` turns the option into a torch device string (``auto`` picks the first CUDA GPU
+when torch sees one, else the CPU) and refuses a CUDA device that this machine does not have, with a
+one-line message rather than a CUDA traceback. :func:`batch_size_for` picks a batch size for the
+device. torch is imported only when a device must be checked, so ``--device cpu`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from artlens.errors import InvalidParameterError
+
+__all__ = ["DEVICE_HELP", "batch_size_for", "cuda_available", "resolve_device"]
+
+DEVICE_HELP = "Where the model runs: auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N."
+
+_SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def cuda_available() -> tuple[bool, int]:
+    """``(available, device count)`` as torch sees it; ``(False, 0)`` without torch."""
+    try:
+        import torch
+    except ImportError:
+        return False, 0
+    ok = bool(torch.cuda.is_available())
+    return ok, (torch.cuda.device_count() if ok else 0)
+
+
+def resolve_device(spec: str | None = "auto") -> str:
+    """The torch device string for ``spec``: ``"cpu"`` or ``"cuda:N"``.
+
+    Raises:
+        InvalidParameterError: an unknown spec, or a CUDA device that is not there.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+    """
+    spec = (spec or "auto").strip().lower()
+    if not _SPEC.match(spec):
+        raise InvalidParameterError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if spec == "cpu":
+        return "cpu"
+    ok, count = cuda_available()
+    if spec == "auto":
+        return "cuda:0" if ok else "cpu"
+    index = int(spec.split(":")[1]) if ":" in spec else 0
+    if not ok:
+        raise InvalidParameterError(f"--device {spec}: no CUDA GPU is available on this machine "
+                                    "(torch.cuda.is_available() is False); use --device cpu or auto")
+    if index >= count:
+        raise InvalidParameterError(f"--device {spec}: this machine has {count} CUDA GPU(s), "
+                                    f"cuda:0 to cuda:{count - 1}")
+    return f"cuda:{index}"
+
+
+def batch_size_for(device: str, cpu: int, cuda: int) -> int:
+    """``cuda`` on a GPU, ``cpu`` on the CPU: a GPU wants larger batches, a CPU gains little from them.
+
+    Example:
+        >>> batch_size_for("cpu", 16, 128), batch_size_for("cuda:0", 16, 128)
+        (16, 128)
+    """
+    return cuda if device.startswith("cuda") else cpu

@@ -1,0 +1,252 @@
+"""Batch engine: run one per-item function over many inputs, in this process or on a Ray cluster.
+
+A batch command (``artlens threads count FOLDER``, ``canvas match``, ...) describes its work as
+:class:`Item` s, each with a *content key* (:func:`item_key`: the input's SHA-256, the method, its
+parameters and the model checksum), and a *worker factory*: a picklable callable that builds the
+per-item function once per worker (loading a model once), e.g.::
+
+    def make_counter(params):            # runs once in each worker
+        model = load(...)
+        return lambda payload: count(payload, model, params)
+
+:func:`run_items` yields one :class:`Outcome` per item *as it finishes*, in completion order, so the
+caller can write each result to disk at once (a killed run keeps everything that finished). The
+caller skips the items whose key it already holds: that is how a run resumes and how a rerun does
+nothing. Engines:
+
+- ``"local"`` (default): one worker in this process (``workers=1``), or a pool of ``workers``
+  processes (spawned, each building its function once);
+- ``"ray"``: a pool of ``workers`` Ray actors, each building its function once and taking
+  ``num_gpus`` GPUs. ``ray_address=None`` starts a private local cluster with ``num_cpus=workers``;
+  ``"auto"`` joins the cluster this machine belongs to; ``"ray://host:port"`` (Ray Client) or
+  ``"host:port"`` (a head's GCS address) joins a running one.
+
+Both engines go through the same loop and the same failure rule: an exception raised by the
+function on one item becomes ``Outcome(ok=False, error=...)`` for that item and the others go on;
+a worker process that dies takes only its in-flight items with it (they are reported as failed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from artlens.errors import ArtlensError, InvalidParameterError
+
+__all__ = ["ENGINES", "Item", "Outcome", "item_key", "resolve_workers", "run_items"]
+
+ENGINES = ("local", "ray")
+
+WorkerFactory = Callable[[], Callable[[Any], Any]]
+"""Builds the per-item function in a worker; must be picklable (a top-level function or a
+``functools.partial`` of one)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One unit of work.
+
+    Attributes:
+        key: content key (:func:`item_key`); equal keys mean equal results.
+        label: short name for messages (a plate's file name).
+        payload: what the worker function receives (picklable, small: paths and numbers).
+    """
+
+    key: str
+    label: str
+    payload: Any
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one item: ``ok`` with the function's ``result``, or not, with ``error``."""
+
+    item: Item
+    ok: bool
+    result: Any = None
+    error: str | None = None
+
+
+def item_key(sha256: str, method: str, parameters: dict[str, Any], model_checksum: str | None = None) -> str:
+    """Hex SHA-256 of an item's identity: input digest, method, parameters (key order ignored) and model checksum.
+
+    Example:
+        >>> item_key("ab", "spectral", {"b": 1, "a": 2}) == item_key("ab", "spectral", {"a": 2, "b": 1})
+        True
+    """
+    record = json.dumps({"sha256": sha256, "method": method, "parameters": parameters,
+                         "model_checksum": model_checksum}, sort_keys=True, default=str)
+    return hashlib.sha256(record.encode()).hexdigest()
+
+
+def resolve_workers(workers: int | None) -> int:
+    """``workers`` if given (must be >= 1), else the usable CPU count capped at 4."""
+    if workers is None:
+        return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    if workers < 1:
+        raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
+    return int(workers)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason: the message of an artlens error, else the exception type and message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, ArtlensError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[bool, Any]:
+    """``(True, result)`` or ``(False, reason)``: a failing item never stops the worker."""
+    try:
+        return True, fn(payload)
+    except Exception as exc:  # noqa: BLE001 -- one bad item must not stop the batch; the reason is kept
+        return False, _describe(exc)
+
+
+def run_items(items: Iterable[Item], factory: WorkerFactory, *, engine: str = "local", workers: int = 1,
+              ray_address: str | None = None, num_gpus: float = 0.0) -> Iterator[Outcome]:
+    """Run ``factory()``'s function over ``items``; yield each :class:`Outcome` as soon as it is known.
+
+    Args:
+        items: the work (the caller has already left out what is done).
+        factory: builds the per-item function once per worker (:data:`WorkerFactory`).
+        engine: ``"local"`` or ``"ray"``.
+        workers: worker processes / actors (``local`` with 1 runs in this process).
+        ray_address: ``None`` (start a local Ray cluster), ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
+        num_gpus: GPUs per Ray actor (0 on a CPU-only machine).
+    """
+    if engine not in ENGINES:
+        raise InvalidParameterError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if ray_address is not None and engine != "ray":
+        raise InvalidParameterError("--ray-address is used with --engine ray")
+    todo = list(items)
+    if not todo:
+        return
+    workers = resolve_workers(workers)
+    if engine == "ray":
+        yield from _run_ray(todo, factory, workers, ray_address, num_gpus)
+    elif workers == 1:
+        fn = factory()
+        for item in todo:
+            ok, value = _call(fn, item.payload)
+            yield Outcome(item, ok, value if ok else None, None if ok else value)
+    else:
+        yield from _run_pool(todo, factory, workers)
+
+
+# --------------------------------------------------------------------------------------------------
+# local process pool
+# --------------------------------------------------------------------------------------------------
+
+_LOCAL_FN: Callable[[Any], Any] | None = None
+
+
+def _pool_init(factory: WorkerFactory) -> None:
+    global _LOCAL_FN
+    _LOCAL_FN = factory()
+
+
+def _pool_call(payload: Any) -> tuple[bool, Any]:
+    assert _LOCAL_FN is not None
+    return _call(_LOCAL_FN, payload)
+
+
+def _run_pool(todo: list[Item], factory: WorkerFactory, workers: int) -> Iterator[Outcome]:
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn, not fork: the parent may hold FFT / BLAS thread pools that a forked child would inherit half-made
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
+                             initializer=_pool_init, initargs=(factory,)) as pool:
+        pending = {pool.submit(_pool_call, item.payload): item for item in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                item = pending.pop(fut)
+                try:
+                    ok, value = fut.result()
+                except BrokenProcessPool:
+                    ok, value = False, "the worker process died (out of memory or a crash in native code)"
+                yield Outcome(item, ok, value if ok else None, None if ok else value)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray actor pool
+# --------------------------------------------------------------------------------------------------
+
+
+class _Actor:
+    """A Ray actor holding one built function (the model is loaded once, in ``__init__``)."""
+
+    def __init__(self, factory: WorkerFactory) -> None:
+        self.fn = factory()
+
+    def run(self, payload: Any) -> tuple[bool, Any]:
+        return _call(self.fn, payload)
+
+
+def ray_connect(ray_address: str | None, workers: int, num_gpus: float = 0.0) -> bool:
+    """Connect to (or start) a Ray cluster; returns True when this call started the connection
+    (so the caller shuts it down)."""
+    try:
+        import ray
+    except ImportError:
+        raise InvalidParameterError("--engine ray needs the 'ray' package (pip install 'ray[default]')") from None
+    if ray.is_initialized():
+        return False
+    common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        if ray_address is None:
+            # "local": a private cluster even when RAY_ADDRESS or a running head would otherwise be joined
+            ray.init(address="local", num_cpus=workers, num_gpus=int(num_gpus * workers) or None, **common)
+        else:
+            addr = ray_address
+            ray.init(address=addr, **({} if addr.startswith("ray://") else common))
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = "start a local Ray cluster" if ray_address is None else f"join the Ray cluster at {ray_address}"
+        raise InvalidParameterError(f"could not {where}: {_describe(exc)}") from None
+    return True
+
+
+def _run_ray(todo: list[Item], factory: WorkerFactory, workers: int, ray_address: str | None,
+             num_gpus: float) -> Iterator[Outcome]:
+    import ray
+    from ray.exceptions import RayActorError, RayTaskError
+
+    started = ray_connect(ray_address, workers, num_gpus)
+    remote_cls = ray.remote(num_cpus=1, num_gpus=num_gpus or 0, max_restarts=1)(_Actor)
+    try:
+        factory_ref = ray.put(factory)
+        actors = [remote_cls.remote(factory_ref) for _ in range(min(workers, len(todo)))]
+        queue = list(reversed(todo))
+        in_flight: dict[Any, tuple[Item, Any]] = {}
+        depth = 2  # two items queued per actor hide the round trip
+
+        def feed(actor: Any) -> None:
+            if queue:
+                item = queue.pop()
+                in_flight[actor.run.remote(item.payload)] = (item, actor)
+
+        for actor in actors:
+            for _ in range(depth):
+                feed(actor)
+        while in_flight:
+            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            item, actor = in_flight.pop(ready[0])
+            try:
+                ok, value = ray.get(ready[0])
+            except RayActorError:
+                ok, value = False, "the Ray worker died (out of memory or a crash in native code)"
+            except RayTaskError as exc:  # pragma: no cover -- _call catches everything inside the actor
+                ok, value = False, _describe(exc)
+            yield Outcome(item, ok, value if ok else None, None if ok else value)
+            feed(actor)
+    finally:
+        if started:
+            ray.shutdown()
