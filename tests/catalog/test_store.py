@@ -1,26 +1,25 @@
-"""Tests for artlens.catalog.store: schema, round trips, path resolution, bad files, concurrent writers."""
+"""Tests for artlens.catalog.store: round trips, jobs and refusals, on SQLite and PostgreSQL (``catalog_at``,
+see conftest.py), plus what only one backend has (SQLite files and locks, PostgreSQL URLs and servers)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-import artlens
-from artlens.catalog import SCHEMA_VERSION, Catalog, default_catalog_path
+from artlens.catalog import SCHEMA_VERSION, Catalog, catalog_location, default_catalog_path
 from artlens.errors import CatalogError
 
 SHA = "0" * 64
 
 
-def test_round_trip(tmp_path: Path) -> None:
-    with Catalog(tmp_path / "artlens.db") as cat:
+# --- both backends ------------------------------------------------------------------------------------
+
+
+def test_round_trip(catalog_at, tmp_path: Path) -> None:
+    with Catalog(catalog_at) as cat:
         image_id = cat.add_image(
             tmp_path / "plate.tif", SHA, "xray", px_per_cm=200.0, width_px=640, height_px=480
         )
@@ -44,6 +43,7 @@ def test_round_trip(tmp_path: Path) -> None:
             480,
         )
         assert image["artwork_id"] is None
+        assert cat.get_image(image_id) == image and cat.get_image(9999) is None
 
         rows = cat.analyses()
         assert [r["id"] for r in rows] == [second, first]  # newest first
@@ -60,33 +60,122 @@ def test_round_trip(tmp_path: Path) -> None:
         assert cat.get_analysis(9999) is None
 
 
-def test_add_image_is_idempotent(tmp_path: Path) -> None:
-    with Catalog(tmp_path / "c.db") as cat:
+def test_add_image_is_idempotent(catalog_at) -> None:
+    with Catalog(catalog_at) as cat:
         a = cat.add_image("plate.tif", SHA, "xray")
         assert cat.add_image("plate.tif", SHA, "xray") == a
         assert cat.add_image("plate.tif", "1" * 64, "xray") != a  # the file changed: a new entry
         assert len(cat.images()) == 2
+        art = cat.add_artwork("Sunflowers", "van Gogh")
+        assert cat.add_image("plate.tif", SHA, "xray", artwork_id=art) == a  # links the existing row
+        assert cat.get_image(a)["artwork_id"] == art
 
 
-def test_data_survives_reopen(tmp_path: Path) -> None:
-    db = tmp_path / "c.db"
-    with Catalog(db) as cat:
+def test_artworks_upsert_by_source(catalog_at) -> None:
+    with Catalog(catalog_at) as cat:
+        a = cat.add_artwork("Wheat Field", "van Gogh", "1889", source="met", source_id=436535, genre="landscape")
+        assert cat.add_artwork("Wheat Field with Cypresses", "van Gogh", source="met", source_id="436535") == a
+        b = cat.add_artwork("Untitled")  # no source: always a new row
+        c = cat.add_artwork("Untitled")
+        assert len({a, b, c}) == 3
+        (met,) = cat.artworks(source="met")
+        assert (met["title"], met["source_id"], met["date"]) == ("Wheat Field with Cypresses", "436535", None)
+        assert [r["id"] for r in cat.artworks()] == [a, b, c]
+        with pytest.raises(TypeError, match="unknown artwork fields"):
+            cat.add_artwork("x", colour="blue")
+
+
+def test_data_survives_reopen(catalog_at) -> None:
+    with Catalog(catalog_at) as cat:
         cat.add_analysis(None, "spectral", {"a": 1}, "0.1.0", {}, [])
-    with Catalog(db) as cat:
+    with Catalog(catalog_at) as cat:
         assert len(cat.analyses()) == 1
+        assert cat.schema_version == SCHEMA_VERSION
+
+
+def test_jobs_queue_claim_finish_and_recover(catalog_at) -> None:
+    with Catalog(catalog_at) as cat:
+        a = cat.add_job("threads.count", {"window_cm": 1.0})
+        b = cat.add_job("beneath.compare", {})
+        c = cat.add_job("verify", {})
+        assert [j["state"] for j in cat.jobs()] == ["queued"] * 3
+        first = cat.claim_job("w1")
+        assert first["id"] == a and first["state"] == "running" and first["attempts"] == 1
+        assert first["worker"] == "w1" and first["params"] == {"window_cm": 1.0}
+        assert cat.update_job(a, progress=0.5, message="half") is True
+        assert (cat.get_job(a)["progress"], cat.get_job(a)["message"]) == (0.5, "half")
+        cat.finish_job(a, "done", result={"n": 1})
+        assert cat.get_job(a)["result"] == {"n": 1} and cat.get_job(a)["progress"] == 1.0
+        assert cat.cancel_job(c) == "cancelled"  # queued: cancelled at once
+        assert cat.claim_job("w1")["id"] == b
+        assert cat.cancel_job(b) == "running"
+        assert cat.update_job(b, progress=0.1) is False  # the worker learns it should stop
+        assert cat.cancel_job(9999) is None and cat.get_job(9999) is None
+        assert [j["id"] for j in cat.jobs(state="done")] == [a] and len(cat.jobs(limit=2)) == 2
+        with pytest.raises(ValueError, match="finishes as"):
+            cat.finish_job(a, "running")
+    # a server killed while b ran: on restart b is not resumed (cancel requested), a stays done
+    with Catalog(catalog_at) as cat:
+        d = cat.add_job("threads.count", {})
+        assert cat.claim_job("w2")["id"] == d
+        counts = cat.recover_jobs()
+        assert counts == {"requeued": 1, "failed": 0, "cancelled": 1}
+        assert cat.get_job(a)["state"] == "done" and cat.get_job(d)["state"] == "queued"
+        cat.claim_job("w3")
+        assert cat.recover_jobs()["failed"] == 1  # second interrupted attempt: failed, with a reason
+        assert cat.get_job(d)["error"] == "the server stopped while this job ran, 2 times; not retried"
+        assert cat.claim_job("w4") is None
+
+
+def _sql(catalog_at, statement: str) -> None:
+    """Run one statement on the catalog's database behind artlens' back."""
+    url = catalog_at if isinstance(catalog_at, str) else f"sqlite:///{catalog_at}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def test_newer_schema_is_refused(catalog_at) -> None:
+    Catalog(catalog_at).close()
+    _sql(catalog_at, f"UPDATE alembic_version SET version_num = '{SCHEMA_VERSION + 1:04d}'")
+    with pytest.raises(CatalogError, match="upgrade artlens"):
+        Catalog(catalog_at)
+
+
+def test_foreign_database_is_refused_and_untouched(catalog_at) -> None:
+    _sql(catalog_at, "CREATE TABLE t (x INTEGER)")
+    before = catalog_at.read_bytes() if isinstance(catalog_at, Path) else None
+    with pytest.raises(CatalogError, match="not an artlens catalog"):
+        Catalog(catalog_at)
+    if before is not None:
+        assert catalog_at.read_bytes() == before
+    engine = sa.create_engine(catalog_at.replace("postgresql://", "postgresql+psycopg://", 1)
+                              if isinstance(catalog_at, str) else f"sqlite:///{catalog_at}")
+    assert sa.inspect(engine).get_table_names() == ["t"]  # nothing created
+    engine.dispose()
+
+
+# --- SQLite only --------------------------------------------------------------------------------------
 
 
 def test_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ARTLENS_CATALOG", raising=False)
-    assert default_catalog_path() == Path("artlens.db")
+    assert default_catalog_path() == Path("artlens.db") == catalog_location()
     monkeypatch.setenv("ARTLENS_CATALOG", str(tmp_path / "env.db"))
     assert default_catalog_path() == tmp_path / "env.db"
     assert default_catalog_path(str(tmp_path / "explicit.db")) == tmp_path / "explicit.db"
 
     monkeypatch.chdir(tmp_path)
     with Catalog() as cat:
-        assert cat.path == tmp_path / "env.db"
+        assert cat.path == tmp_path / "env.db" and cat.backend == "sqlite"
     assert (tmp_path / "env.db").exists()
+
+    url = "postgresql://me:secret@db.example:5432/lab"
+    monkeypatch.setenv("ARTLENS_CATALOG", url)
+    assert catalog_location() == url and catalog_location(tmp_path / "x.db") == tmp_path / "x.db"
+    with pytest.raises(CatalogError, match=r"is a database \(postgresql://me:\*\*\*@db.example:5432/lab\)"):
+        default_catalog_path()
 
 
 def test_schema_version_and_wal(tmp_path: Path) -> None:
@@ -94,20 +183,10 @@ def test_schema_version_and_wal(tmp_path: Path) -> None:
     with Catalog(db) as cat:
         assert cat.schema_version == SCHEMA_VERSION
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert conn.execute("SELECT version_num FROM alembic_version").fetchall() == [(f"{SCHEMA_VERSION:04d}",)]
+    assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]  # the mirror
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
-
-
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    db = tmp_path / "c.db"
-    Catalog(db).close()
-    conn = sqlite3.connect(db)
-    with conn:
-        conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
-    conn.close()
-    with pytest.raises(CatalogError, match="upgrade artlens"):
-        Catalog(db)
 
 
 def test_corrupt_file_is_refused_and_untouched(tmp_path: Path) -> None:
@@ -118,18 +197,6 @@ def test_corrupt_file_is_refused_and_untouched(tmp_path: Path) -> None:
         Catalog(db)
     assert db.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["artlens.db"]  # no -wal / -shm left behind
-
-
-def test_foreign_sqlite_database_is_refused_and_untouched(tmp_path: Path) -> None:
-    db = tmp_path / "other.db"
-    conn = sqlite3.connect(db)
-    conn.execute("CREATE TABLE t (x)")
-    conn.commit()
-    conn.close()
-    before = db.read_bytes()
-    with pytest.raises(CatalogError, match="not an artlens catalog"):
-        Catalog(db)
-    assert db.read_bytes() == before
 
 
 def test_directory_and_unwritable_locations(tmp_path: Path) -> None:
@@ -155,82 +222,37 @@ def test_lock_held_too_long(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         holder.close()
 
 
-_WRITER = textwrap.dedent(
-    """
-    import sys, time
-    from pathlib import Path
-    from artlens.catalog import Catalog
-    db, go, tag, n = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    while not go.exists():
-        time.sleep(0.005)
-    with Catalog(db) as cat:
-        image_id = cat.add_image("plate.tif", "0" * 64, "xray")
-        for i in range(n):
-            cat.add_analysis(image_id, "spectral", {"writer": tag, "i": i}, "test", {"i": i}, [])
-    """
+# --- PostgreSQL URLs and servers (no server needed: each fails before or at connecting) ------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://artlens@127.0.0.1:1/nothing", "cannot reach the catalog database postgresql://artlens@127.0.0.1:1"),
+        ("postgresql://me:secret@127.0.0.1:notaport/db", "bad catalog URL 'postgresql://me:\\*\\*\\*@127.0.0.1"),
+        ("postgresql://127.0.0.1:5432", "names no database"),
+        ("mysql://me@host/db", "unsupported database 'mysql'"),
+        ("postgresql+asyncpg://me@host/db", "through psycopg 3"),
+    ],
+    ids=["unreachable", "bad-port", "no-database", "mysql", "other-driver"],
 )
+def test_bad_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(CatalogError, match=message) as info:
+        Catalog(url)
+    assert "\n" not in str(info.value) and "secret" not in str(info.value)
 
 
-@pytest.mark.parametrize("precreate", [True, False], ids=["existing-db", "fresh-db"])
-def test_two_processes_write_concurrently(tmp_path: Path, precreate: bool) -> None:
-    db, go, n = tmp_path / "c.db", tmp_path / "go", 200
-    if precreate:
-        Catalog(db).close()
-    env = dict(os.environ, PYTHONPATH=str(Path(artlens.__file__).parents[1]))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(db), str(go), tag, str(n)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for tag in ("a", "b")
-    ]
-    time.sleep(0.3)  # let both interpreters start, then release them together
-    go.touch()
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
-
-    with Catalog(db) as cat:
-        rows = cat.analyses()
-        assert len(rows) == 2 * n
-        assert sorted((r["parameters"]["writer"], r["parameters"]["i"]) for r in rows) == sorted(
-            (tag, i) for tag in ("a", "b") for i in range(n)
-        )
-        assert len(cat.images()) == 1
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    conn.close()
+def test_missing_postgres_database_is_refused(postgres_database: str) -> None:
+    missing = postgres_database.rsplit("/", 1)[0] + "/artlens_no_such_database"
+    with pytest.raises(CatalogError, match="artlens_no_such_database"):
+        Catalog(missing)
 
 
-def test_jobs_queue_claim_finish_and_recover(tmp_path):
-    from artlens.catalog import Catalog
-
-    db = tmp_path / "jobs.db"
-    with Catalog(db) as cat:
-        a = cat.add_job("threads.count", {"window_cm": 1.0})
-        b = cat.add_job("beneath.compare", {})
-        c = cat.add_job("verify", {})
-        assert [j["state"] for j in cat.jobs()] == ["queued"] * 3
-        first = cat.claim_job("w1")
-        assert first["id"] == a and first["state"] == "running" and first["attempts"] == 1
-        assert cat.update_job(a, progress=0.5, message="half") is True
-        cat.finish_job(a, "done", result={"n": 1})
-        assert cat.get_job(a)["result"] == {"n": 1} and cat.get_job(a)["progress"] == 1.0
-        assert cat.cancel_job(c) == "cancelled"  # queued: cancelled at once
-        assert cat.claim_job("w1")["id"] == b
-        assert cat.cancel_job(b) == "running"
-        assert cat.update_job(b, progress=0.1) is False  # the worker learns it should stop
-    # a server killed while b ran: on restart b is not resumed (cancel requested), a stays done
-    with Catalog(db) as cat:
-        d = cat.add_job("threads.count", {})
-        assert cat.claim_job("w2")["id"] == d
-        counts = cat.recover_jobs()
-        assert counts == {"requeued": 1, "failed": 0, "cancelled": 1}
-        assert cat.get_job(a)["state"] == "done" and cat.get_job(d)["state"] == "queued"
-        cat.claim_job("w3")
-        assert cat.recover_jobs()["failed"] == 1  # second interrupted attempt: failed, with a reason
-        assert "server stopped" in cat.get_job(d)["error"]
-        assert cat.claim_job("w4") is None
+def test_postgres_url_forms(postgres_database: str) -> None:
+    plain = postgresql = postgres_database.replace("postgresql+psycopg://", "postgresql://", 1)
+    with Catalog(postgresql) as cat:
+        assert (cat.backend, cat.path) == ("postgresql", None)
+        assert cat.location == plain
+        cat.add_analysis(None, "spectral", {}, "0.1.0", {}, [])
+    with Catalog(postgres_database) as cat:  # the explicit driver name works too
+        assert len(cat.analyses()) == 1

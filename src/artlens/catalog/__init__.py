@@ -1,5 +1,6 @@
-"""The embedded catalog of images and analyses (SQLite, WAL mode); see :mod:`artlens.catalog.store`."""
+"""The catalog of images, artworks, analyses and jobs, on SQLite (embedded default) or PostgreSQL;
+see :mod:`artlens.catalog.store`."""
 
-from artlens.catalog.store import SCHEMA_VERSION, Catalog, default_catalog_path
+from artlens.catalog.store import SCHEMA_VERSION, Catalog, catalog_location, default_catalog_path, is_database_url
 
-__all__ = ["SCHEMA_VERSION", "Catalog", "default_catalog_path"]
+__all__ = ["SCHEMA_VERSION", "Catalog", "catalog_location", "default_catalog_path", "is_database_url"]

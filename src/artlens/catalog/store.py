@@ -1,10 +1,19 @@
-"""The embedded catalog: one SQLite file (WAL mode) recording images and the analyses run on them.
+"""The catalog: images, artworks, the analyses run on them and background jobs, on SQLite or PostgreSQL.
 
-Several processes may write to the same catalog at once: every write is a short ``BEGIN IMMEDIATE``
-transaction, and a writer that finds the database busy waits up to :data:`BUSY_TIMEOUT_S` seconds.
-Anything that makes the file unusable (not a SQLite database, a directory, an unwritable place, a
-catalog written by a newer artlens, a lock held too long) raises :class:`~artlens.errors.CatalogError`
-with a one-line message; the user's file is never modified in that case.
+A catalog is named by a file path (the embedded default: one SQLite file in WAL mode) or by a database
+URL, ``postgresql://user@host:5432/dbname``, for a catalog that a lab shares. The same tables
+(:mod:`artlens.catalog.schema`, SQLAlchemy Core) and the same Alembic migrations
+(``artlens/catalog/migrations``) serve both; a catalog is brought up to date when it is opened.
+
+Several processes may write to the same catalog at once: every write is one short transaction. On
+SQLite it takes the write lock up front (``BEGIN IMMEDIATE``) and a writer that finds the database busy
+waits up to :data:`BUSY_TIMEOUT_S` seconds; on PostgreSQL rows are locked as usual, and
+:meth:`Catalog.claim_job` skips jobs that another worker is claiming (``FOR UPDATE SKIP LOCKED``).
+
+Anything that makes the location unusable (not a SQLite database, a directory, an unwritable place, a
+database that is not an artlens catalog, a catalog written by a newer artlens, a lock held too long, a
+bad URL, a PostgreSQL server that cannot be reached) raises :class:`~artlens.errors.CatalogError` with
+a one-line message; the user's database is never modified in that case.
 
 Example:
     >>> import tempfile, pathlib
@@ -20,107 +29,134 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from artlens.catalog import schema
+from artlens.catalog.schema import SCHEMA_VERSION
 from artlens.errors import CatalogError
 
 DEFAULT_FILENAME = "artlens.db"
 ENV_VAR = "ARTLENS_CATALOG"
 BUSY_TIMEOUT_S = 30.0
+"""SQLite: how long a writer waits for another process's write lock before giving up."""
+CONNECT_TIMEOUT_S = 10
+"""PostgreSQL: how long to wait for the server to answer before giving up."""
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_MIGRATION_LOCK = 0x617274_6C656E73  # PostgreSQL advisory-lock key held while migrating ("artlens")
+
+__all__ = ["SCHEMA_VERSION", "Catalog", "catalog_location", "default_catalog_path", "is_database_url"]
+
+
+# --- where the catalog is ------------------------------------------------------------------------------
+
+
+def is_database_url(location: str | os.PathLike[str]) -> bool:
+    """Whether ``location`` is a database URL (``postgresql://...``) rather than a file path."""
+    return isinstance(location, str) and bool(_URL_RE.match(location.strip()))
+
+
+def catalog_location(explicit: str | os.PathLike[str] | None = None) -> Path | str:
+    """Where the catalog lives: ``explicit`` if given, else ``$ARTLENS_CATALOG``, else ``./artlens.db``.
+
+    Returns a :class:`~pathlib.Path` for a SQLite file, or the URL itself (a ``str``) for a database
+    server such as ``postgresql://user@host/dbname``.
+    """
+    raw = explicit if explicit else os.environ.get(ENV_VAR, "").strip()
+    if not raw:
+        return Path(DEFAULT_FILENAME)
+    if is_database_url(raw):
+        return str(raw).strip()
+    return Path(raw).expanduser()
 
 
 def default_catalog_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Where the catalog lives: ``explicit`` if given, else ``$ARTLENS_CATALOG``, else ``./artlens.db``."""
-    if explicit:
-        return Path(explicit).expanduser()
-    from_env = os.environ.get(ENV_VAR, "").strip()
-    if from_env:
-        return Path(from_env).expanduser()
-    return Path(DEFAULT_FILENAME)
+    """The SQLite catalog file: as :func:`catalog_location`, for callers that need a path.
+
+    Raises:
+        CatalogError: the catalog is a database URL, which has no file path.
+    """
+    location = catalog_location(explicit)
+    if isinstance(location, str):
+        raise CatalogError(f"the catalog is a database ({_hide_password(location)}), not a file")
+    return location
 
 
-# --- schema -----------------------------------------------------------------------------------------
+def _hide_password(url: str) -> str:
+    """``postgresql://me:secret@host/db`` -> ``postgresql://me:***@host/db``, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
-def _v1(conn: sqlite3.Connection) -> None:
-    conn.execute(
-        """CREATE TABLE artworks (
-               id INTEGER PRIMARY KEY,
-               title TEXT,
-               artist TEXT,
-               date TEXT,
-               notes TEXT)"""
-    )
-    conn.execute(
-        """CREATE TABLE images (
-               id INTEGER PRIMARY KEY,
-               path TEXT NOT NULL,
-               sha256 TEXT NOT NULL,
-               modality TEXT NOT NULL,
-               px_per_cm REAL,
-               width_px INTEGER,
-               height_px INTEGER,
-               artwork_id INTEGER REFERENCES artworks(id) ON DELETE SET NULL,
-               added_utc TEXT NOT NULL,
-               UNIQUE (path, sha256))"""
-    )
-    conn.execute(
-        """CREATE TABLE analyses (
-               id INTEGER PRIMARY KEY,
-               image_id INTEGER REFERENCES images(id) ON DELETE SET NULL,
-               method TEXT NOT NULL,
-               parameters TEXT NOT NULL,
-               artlens_version TEXT NOT NULL,
-               model_checksum TEXT,
-               summary TEXT NOT NULL,
-               outputs TEXT NOT NULL,
-               created_utc TEXT NOT NULL)"""
-    )
-    conn.execute("CREATE INDEX analyses_method ON analyses(method)")
-    conn.execute("CREATE INDEX analyses_image ON analyses(image_id)")
+def _server_url(raw: str) -> sa.URL:
+    """A PostgreSQL URL for SQLAlchemy, on the psycopg 3 driver; anything else is refused."""
+    try:
+        url = sa.make_url(raw)
+        url.port  # noqa: B018  (a port that is not a number fails here, not at connect time)
+    except (sa.exc.ArgumentError, ValueError):
+        raise CatalogError(f"bad catalog URL {_hide_password(raw)!r}; expected postgresql://user@host:port/dbname") \
+            from None
+    if url.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
+        url = url.set(drivername="postgresql+psycopg")
+    elif url.get_backend_name() in ("postgresql", "postgres"):
+        raise CatalogError(f"catalog URL {_hide_password(raw)!r}: artlens talks to PostgreSQL through psycopg 3; "
+                           "write postgresql://... or postgresql+psycopg://...")
+    else:
+        raise CatalogError(f"catalog URL {_hide_password(raw)!r}: unsupported database "
+                           f"{url.get_backend_name()!r}; use a file path (SQLite) or postgresql://...")
+    if not url.database:
+        raise CatalogError(f"catalog URL {_hide_password(raw)!r} names no database; "
+                           "expected postgresql://user@host:port/dbname")
+    return url
 
 
-def _v2(conn: sqlite3.Connection) -> None:
-    """Where an artwork came from (``artlens collect``): source, its id there, licence, labels."""
-    for column in ("source", "source_id", "license", "source_url", "medium", "classification", "style", "genre"):
-        conn.execute(f"ALTER TABLE artworks ADD COLUMN {column} TEXT")
-    conn.execute("CREATE UNIQUE INDEX artworks_source ON artworks(source, source_id) WHERE source IS NOT NULL")
+def _check_file(path: Path) -> None:
+    """Refuse a directory or a file that is not a SQLite database, before SQLite touches it."""
+    if path.is_dir():
+        raise CatalogError(f"catalog path {path} is a directory, not a database file")
+    if path.exists():
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise CatalogError(f"cannot read catalog {path}: {exc.strerror or exc}") from None
+        if head and head != _SQLITE_MAGIC:
+            raise CatalogError(f"{path} is not an artlens catalog (not a SQLite database); left untouched")
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(f"cannot create catalog {path}: {exc.strerror or exc}") from None
 
 
-def _v3(conn: sqlite3.Connection) -> None:
-    """Background jobs (the web app's analyses): a queue that survives a killed server."""
-    conn.execute(
-        """CREATE TABLE jobs (
-               id INTEGER PRIMARY KEY,
-               kind TEXT NOT NULL,
-               image_id INTEGER REFERENCES images(id) ON DELETE SET NULL,
-               params TEXT NOT NULL,
-               state TEXT NOT NULL,
-               progress REAL NOT NULL DEFAULT 0,
-               message TEXT,
-               result TEXT,
-               error TEXT,
-               analysis_id INTEGER REFERENCES analyses(id) ON DELETE SET NULL,
-               worker TEXT,
-               attempts INTEGER NOT NULL DEFAULT 0,
-               cancel_requested INTEGER NOT NULL DEFAULT 0,
-               created_utc TEXT NOT NULL,
-               started_utc TEXT,
-               finished_utc TEXT)"""
-    )
-    conn.execute("CREATE INDEX jobs_state ON jobs(state)")
+def _sqlite_engine(path: Path) -> sa.Engine:
+    """An engine on one SQLite file: foreign keys on, and transactions begun by us (see ``_on_begin``)."""
+    engine = sa.create_engine(sa.URL.create("sqlite", database=str(path)),
+                              connect_args={"timeout": BUSY_TIMEOUT_S})
 
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+        dbapi_conn.isolation_level = None  # the sqlite3 module must not BEGIN on its own
+        dbapi_conn.execute("PRAGMA foreign_keys = ON")
+        dbapi_conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL: a commit is one append
 
-# Step i brings the schema from version i to version i + 1. Append new steps; never edit old ones.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
-SCHEMA_VERSION = len(MIGRATIONS)
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # A write takes the lock up front, so two readers that both decide to write never deadlock.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("artlens_write") else "BEGIN")
+
+    return engine
 
 
 # --- helpers ------------------------------------------------------------------------------------------
@@ -143,50 +179,47 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=_json_default)
 
 
-def _check_location(path: Path) -> None:
-    """Refuse a directory or a file that is not a SQLite database, before SQLite touches it."""
-    if path.is_dir():
-        raise CatalogError(f"catalog path {path} is a directory, not a database file")
-    if path.exists():
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise CatalogError(f"cannot read catalog {path}: {exc.strerror or exc}") from None
-        if head and head != _SQLITE_MAGIC:
-            raise CatalogError(f"{path} is not an artlens catalog (not a SQLite database); left untouched")
-    else:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CatalogError(f"cannot create catalog {path}: {exc.strerror or exc}") from None
+def _revision(version: int) -> str:
+    """The Alembic revision id of a schema version: 3 -> ``"0003"``."""
+    return f"{version:04d}"
 
 
 # --- the catalog --------------------------------------------------------------------------------------
 
 
 class Catalog:
-    """An open catalog database.
+    """An open catalog.
 
     Args:
-        path: the database file; ``None`` uses :func:`default_catalog_path`. Created if missing.
+        path: a SQLite file (created if missing) or a database URL ``postgresql://user@host:port/dbname``
+            (the database must exist; its tables are created). ``None`` uses :func:`catalog_location`.
+
+    Attributes:
+        backend: ``"sqlite"`` or ``"postgresql"``.
+        path: the SQLite file, or ``None`` on PostgreSQL.
+        location: the file path, or the URL with its password hidden; for messages.
 
     Raises:
-        CatalogError: the file cannot be used as a catalog.
+        CatalogError: the location cannot be used as a catalog.
     """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = default_catalog_path(path)
-        _check_location(self.path)
-        try:
-            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from None
-        self._conn.row_factory = sqlite3.Row
+        location = catalog_location(path)
+        self.path: Path | None
+        if isinstance(location, str):
+            url = _server_url(location)
+            self.backend, self.path = "postgresql", None
+            self.location = url.render_as_string(hide_password=True).replace("+psycopg", "", 1)
+            self._engine = sa.create_engine(url, pool_pre_ping=True,
+                                            connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+        else:
+            _check_file(location)
+            self.backend, self.path, self.location = "sqlite", location, str(location)
+            self._engine = _sqlite_engine(location)
         try:
             self._setup()
         except BaseException:
-            self._conn.close()
+            self._engine.dispose()
             raise
 
     # context manager ----------------------------------------------------------------------------------
@@ -197,97 +230,144 @@ class Catalog:
         self.close()
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        self._conn.close()
+        """Close the connections (idempotent)."""
+        self._engine.dispose()
 
     # internals ----------------------------------------------------------------------------------------
-    def _error(self, exc: sqlite3.Error) -> CatalogError:
-        msg = str(exc)
+    def _error(self, exc: Exception) -> CatalogError:
+        """One line for the user from a database error."""
+        orig = getattr(exc, "orig", None) or exc
+        lines = [ln.strip() for ln in str(orig).strip().splitlines() if ln.strip()]
+        msg = lines[0] if lines else type(orig).__name__
+        if self.backend == "postgresql":
+            if isinstance(exc, sa.exc.OperationalError) and ("connect" in msg or "server" in msg):
+                return CatalogError(f"cannot reach the catalog database {self.location}: {msg}")
+            return CatalogError(f"catalog {self.location}: {msg}")
         if "locked" in msg or "busy" in msg:
             return CatalogError(
-                f"catalog {self.path} stayed locked by another process for over {BUSY_TIMEOUT_S:g} s"
+                f"catalog {self.location} stayed locked by another process for over {BUSY_TIMEOUT_S:g} s"
             )
         if "not a database" in msg or "malformed" in msg:
-            return CatalogError(f"catalog {self.path} is corrupt or not a SQLite database ({msg})")
+            return CatalogError(f"catalog {self.location} is corrupt or not a SQLite database ({msg})")
         if "readonly" in msg or "unable to open" in msg:
-            return CatalogError(f"cannot write catalog {self.path} ({msg})")
-        return CatalogError(f"catalog {self.path}: {msg}")
+            return CatalogError(f"cannot write catalog {self.location} ({msg})")
+        return CatalogError(f"catalog {self.location}: {msg}")
 
     @contextmanager
-    def _sqlite_errors(self) -> Iterator[None]:
+    def _errors(self) -> Iterator[None]:
+        from alembic.util import CommandError
+
         try:
             yield
-        except sqlite3.Error as exc:
+        except (sa.exc.SQLAlchemyError, sqlite3.Error, CommandError) as exc:
             raise self._error(exc) from None
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """A short write transaction; takes the write lock up front so readers never deadlock upgrading."""
-        with self._sqlite_errors(), self._conn:
-            self._conn.execute("BEGIN IMMEDIATE")
-            yield self._conn
+    def _read(self) -> Iterator[sa.Connection]:
+        with self._errors(), self._engine.connect() as conn:
+            yield conn
 
-    def _stored_version(self) -> int | None:
-        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if "schema_version" not in tables:
-            if tables:
-                raise CatalogError(
-                    f"{self.path} is a SQLite database but not an artlens catalog; left untouched"
-                )
-            return None
-        row = self._conn.execute("SELECT version FROM schema_version").fetchone()
-        return int(row[0]) if row else 0
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        """One short write transaction, committed on success and rolled back on any error."""
+        with self._errors(), self._engine.connect() as conn:
+            conn.execution_options(artlens_write=True)
+            with conn.begin():
+                yield conn
 
-    def _check_not_newer(self, version: int | None) -> None:
-        if version is not None and version > SCHEMA_VERSION:
+    def _insert(self, table: sa.Table) -> Any:
+        """The dialect's INSERT, which knows ``ON CONFLICT`` on both backends."""
+        return (pg_dialect.insert if self.backend == "postgresql" else sqlite_dialect.insert)(table)
+
+    def _stored_version(self, conn: sa.Connection) -> tuple[int | None, bool]:
+        """The schema version stored, and whether Alembic manages it; ``(None, False)`` for an empty database.
+
+        Only reads: a foreign or newer database stays untouched.
+        """
+        tables = set(sa.inspect(conn).get_table_names())
+        if "alembic_version" in tables:
+            revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+            if revision is None:
+                return 0, True
+            if not str(revision).isdigit():
+                raise CatalogError(f"{self.location} is a database of another Alembic-managed application, "
+                                   "not an artlens catalog; left untouched")
+            version, managed = int(revision), True
+        elif "schema_version" in tables:  # written by artlens before the Alembic port
+            version = conn.execute(sa.text("SELECT version FROM schema_version")).scalar()
+            version, managed = int(version or 0), False
+        elif tables:
+            raise CatalogError(f"{self.location} is a {self._kind()} database but not an artlens catalog; "
+                               "left untouched")
+        else:
+            return None, False
+        if version > SCHEMA_VERSION:
             raise CatalogError(
-                f"catalog {self.path} has schema version {version}, newer than this artlens "
+                f"catalog {self.location} has schema version {version}, newer than this artlens "
                 f"understands ({SCHEMA_VERSION}); upgrade artlens"
             )
+        return version, managed
+
+    def _kind(self) -> str:
+        return "PostgreSQL" if self.backend == "postgresql" else "SQLite"
 
     def _enable_wal(self) -> None:
         # Switching a fresh file to WAL while another process opens it can report "locked" at once,
         # without SQLite's busy handler waiting; so wait here, like the busy timeout would.
         deadline = time.monotonic() + BUSY_TIMEOUT_S
-        while True:
-            try:
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+        raw = self._engine.raw_connection()
+        try:
+            while True:
+                try:
+                    raw.driver_connection.execute("PRAGMA journal_mode = WAL")
+                    return
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+        finally:
+            raw.close()
 
     def _setup(self) -> None:
-        with self._sqlite_errors():
-            version = self._stored_version()  # reads only: a foreign or newer file stays untouched
-            self._check_not_newer(version)
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._enable_wal()
-            self._conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; a commit is one append
-        if version != SCHEMA_VERSION:  # an up-to-date catalog opens without taking the write lock
+        with self._read() as conn:
+            version, managed = self._stored_version(conn)  # reads only: a foreign or newer database stays untouched
+        with self._errors():
+            if self.backend == "sqlite":
+                self._enable_wal()
+        if version != SCHEMA_VERSION or not managed:  # an up-to-date catalog opens without taking a lock
             self.migrate()
+
+    def _alembic_config(self, conn: sa.Connection) -> Any:
+        from alembic.config import Config
+
+        config = Config()  # built here, from no file: users need no alembic.ini
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = conn
+        return config
 
     # public API ---------------------------------------------------------------------------------------
     @property
     def schema_version(self) -> int:
         """The schema version stored in the database."""
-        with self._sqlite_errors():
-            return self._stored_version() or 0
+        with self._read() as conn:
+            return self._stored_version(conn)[0] or 0
 
     def migrate(self) -> int:
-        """Apply the pending :data:`MIGRATIONS` in order, in one transaction; return the new version."""
+        """Bring the schema up to :data:`SCHEMA_VERSION` with the Alembic migrations, in one transaction.
+
+        A catalog written before the Alembic port (a ``schema_version`` table only) is first stamped
+        with the revision of its version, then upgraded; its rows are kept. Returns the new version.
+        """
+        from alembic import command
+
         with self._write() as conn:
-            version = self._stored_version()  # re-read under the lock: another process may have migrated
-            self._check_not_newer(version)
-            if version is None:
-                conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-                conn.execute("INSERT INTO schema_version (version) VALUES (0)")
-                version = 0
-            for step in MIGRATIONS[version:]:
-                step(conn)
-            if version < SCHEMA_VERSION:
-                conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+            if self.backend == "postgresql":  # one migrator at a time; the others wait, then find it done
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            version, managed = self._stored_version(conn)  # re-read under the lock
+            config = self._alembic_config(conn)
+            if version and not managed:
+                command.stamp(config, _revision(version))
+            command.upgrade(config, _revision(SCHEMA_VERSION))
         return SCHEMA_VERSION
 
     def add_image(
@@ -311,19 +391,17 @@ class Catalog:
             artwork_id: the artwork shown (from :meth:`add_artwork`); set on an existing row too.
         """
         abs_path = str(Path(path).expanduser().resolve())
+        same = (schema.images.c.path == abs_path) & (schema.images.c.sha256 == sha256)
         with self._write() as conn:
             conn.execute(
-                """INSERT INTO images (path, sha256, modality, px_per_cm, width_px, height_px, artwork_id, added_utc)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path, sha256) DO NOTHING""",
-                (abs_path, sha256, modality, px_per_cm, width_px, height_px, artwork_id, _now()),
+                self._insert(schema.images)
+                .values(path=abs_path, sha256=sha256, modality=modality, px_per_cm=px_per_cm, width_px=width_px,
+                        height_px=height_px, artwork_id=artwork_id, added_utc=_now())
+                .on_conflict_do_nothing(index_elements=["path", "sha256"])
             )
             if artwork_id is not None:
-                conn.execute("UPDATE images SET artwork_id = ? WHERE path = ? AND sha256 = ?",
-                             (artwork_id, abs_path, sha256))
-            row = conn.execute(
-                "SELECT id FROM images WHERE path = ? AND sha256 = ?", (abs_path, sha256)
-            ).fetchone()
-        return int(row[0])
+                conn.execute(sa.update(schema.images).where(same).values(artwork_id=artwork_id))
+            return int(conn.execute(sa.select(schema.images.c.id).where(same)).scalar_one())
 
     _ARTWORK_FIELDS = ("title", "artist", "date", "notes", "license", "source_url", "medium", "classification",
                        "style", "genre")
@@ -344,30 +422,24 @@ class Catalog:
         if unknown:
             raise TypeError(f"unknown artwork fields: {sorted(unknown)}")
         values = {"title": title, "artist": artist, "date": date, **fields}
-        names = list(values)
-        with self._write() as conn:
-            if source is not None and source_id is not None:
-                row = conn.execute("SELECT id FROM artworks WHERE source = ? AND source_id = ?",
-                                   (source, str(source_id))).fetchone()
-                if row is not None:
-                    conn.execute(f"UPDATE artworks SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?",
-                                 [*values.values(), row[0]])
-                    return int(row[0])
-            marks = ", ".join("?" * (len(names) + 2))
-            cur = conn.execute(
-                f"INSERT INTO artworks ({', '.join(names)}, source, source_id) VALUES ({marks})",
-                [*values.values(), source, None if source_id is None else str(source_id)],
+        insert = self._insert(schema.artworks).values(
+            **values, source=source, source_id=None if source_id is None else str(source_id)
+        )
+        if source is not None and source_id is not None:  # one row per (source, source_id), even under races
+            insert = insert.on_conflict_do_update(
+                index_elements=["source", "source_id"], index_where=schema.artworks.c.source.is_not(None),
+                set_=values,
             )
-        return int(cur.lastrowid)
+        with self._write() as conn:
+            return int(conn.execute(insert.returning(schema.artworks.c.id)).scalar_one())
 
     def artworks(self, source: str | None = None) -> list[dict[str, Any]]:
         """Artworks, oldest first; only those from ``source`` when given."""
-        sql, args = "SELECT * FROM artworks", []
+        query = sa.select(schema.artworks).order_by(schema.artworks.c.id)
         if source is not None:
-            sql += " WHERE source = ?"
-            args.append(source)
-        with self._sqlite_errors():
-            return [dict(r) for r in self._conn.execute(sql + " ORDER BY id", args)]
+            query = query.where(schema.artworks.c.source == source)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     def add_analysis(
         self,
@@ -390,32 +462,29 @@ class Catalog:
             outputs: paths of the files written.
             model_checksum: checksum of the model weights used, for learned methods.
         """
-        record = (
-            image_id,
-            method,
-            _dumps(parameters),
-            artlens_version,
-            model_checksum,
-            _dumps(summary),
-            _dumps([os.fspath(p) for p in outputs]),
-            _now(),
-        )
+        record = {
+            "image_id": image_id,
+            "method": method,
+            "parameters": _dumps(parameters),
+            "artlens_version": artlens_version,
+            "model_checksum": model_checksum,
+            "summary": _dumps(summary),
+            "outputs": _dumps([os.fspath(p) for p in outputs]),
+            "created_utc": _now(),
+        }
         with self._write() as conn:
-            cur = conn.execute(
-                """INSERT INTO analyses (image_id, method, parameters, artlens_version, model_checksum,
-                                         summary, outputs, created_utc)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                record,
-            )
-        return int(cur.lastrowid)
+            insert = sa.insert(schema.analyses).values(record).returning(schema.analyses.c.id)
+            return int(conn.execute(insert).scalar_one())
 
     def images(self) -> list[dict[str, Any]]:
         """All images, oldest first."""
-        with self._sqlite_errors():
-            return [dict(r) for r in self._conn.execute("SELECT * FROM images ORDER BY id")]
+        with self._read() as conn:
+            query = sa.select(schema.images).order_by(schema.images.c.id)
+            return [dict(r) for r in conn.execute(query).mappings()]
 
-    _ANALYSIS_SELECT = """SELECT a.*, i.path AS image_path FROM analyses a
-                          LEFT JOIN images i ON i.id = a.image_id"""
+    _ANALYSIS_SELECT = sa.select(schema.analyses, schema.images.c.path.label("image_path")).select_from(
+        schema.analyses.outerjoin(schema.images, schema.images.c.id == schema.analyses.c.image_id)
+    )
 
     def analyses(self, limit: int | None = None, method: str | None = None) -> list[dict[str, Any]]:
         """Analyses, newest first, with ``image_path`` joined in and the JSON fields decoded.
@@ -424,29 +493,37 @@ class Catalog:
             limit: return at most this many.
             method: only analyses of this method.
         """
-        sql, args = self._ANALYSIS_SELECT, []
+        query = self._ANALYSIS_SELECT.order_by(schema.analyses.c.id.desc())
         if method is not None:
-            sql += " WHERE a.method = ?"
-            args.append(method)
-        sql += " ORDER BY a.id DESC"
+            query = query.where(schema.analyses.c.method == method)
         if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        with self._sqlite_errors():
-            return [_decode(r) for r in self._conn.execute(sql, args)]
+            query = query.limit(int(limit))
+        with self._read() as conn:
+            return [_decode(r) for r in conn.execute(query).mappings()]
 
     def get_analysis(self, analysis_id: int) -> dict[str, Any] | None:
         """One analysis as in :meth:`analyses`, or ``None`` if there is no such id."""
-        with self._sqlite_errors():
-            row = self._conn.execute(self._ANALYSIS_SELECT + " WHERE a.id = ?", (analysis_id,)).fetchone()
+        with self._read() as conn:
+            query = self._ANALYSIS_SELECT.where(schema.analyses.c.id == int(analysis_id))
+            row = conn.execute(query).mappings().first()
         return None if row is None else _decode(row)
-
 
     def get_image(self, image_id: int) -> dict[str, Any] | None:
         """One image row, or ``None`` if there is no such id."""
-        with self._sqlite_errors():
-            row = self._conn.execute("SELECT * FROM images WHERE id = ?", (int(image_id),)).fetchone()
+        with self._read() as conn:
+            query = sa.select(schema.images).where(schema.images.c.id == int(image_id))
+            row = conn.execute(query).mappings().first()
         return None if row is None else dict(row)
+
+    def rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """Every row of ``table`` (``analyses``, ``images``, ``artworks`` or ``jobs``) as stored, oldest first;
+        JSON fields stay text. For exports."""
+        if table not in schema.TABLES:
+            raise ValueError(f"unknown catalog table {table!r}; one of {', '.join(schema.TABLES)}")
+        tbl = schema.TABLES[table]
+        with self._read() as conn:
+            for row in conn.execute(sa.select(tbl).order_by(tbl.c.id)).mappings():
+                yield dict(row)
 
     # jobs ---------------------------------------------------------------------------------------------
     JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
@@ -454,60 +531,65 @@ class Catalog:
 
     def add_job(self, kind: str, params: dict[str, Any], image_id: int | None = None) -> int:
         """Queue a background job and return its id (state ``queued``)."""
+        insert = sa.insert(schema.jobs).values(kind=kind, image_id=image_id, params=_dumps(params), state="queued",
+                                        created_utc=_now())
         with self._write() as conn:
-            cur = conn.execute(
-                "INSERT INTO jobs (kind, image_id, params, state, created_utc) VALUES (?, ?, ?, 'queued', ?)",
-                (kind, image_id, _dumps(params), _now()),
-            )
-        return int(cur.lastrowid)
+            return int(conn.execute(insert.returning(schema.jobs.c.id)).scalar_one())
 
     def get_job(self, job_id: int) -> dict[str, Any] | None:
         """One job with its JSON fields decoded, or ``None``."""
-        with self._sqlite_errors():
-            row = self._conn.execute("SELECT * FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
+        with self._read() as conn:
+            row = conn.execute(sa.select(schema.jobs).where(schema.jobs.c.id == int(job_id))).mappings().first()
         return None if row is None else _decode_job(row)
 
     def jobs(self, state: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Jobs, newest first; only those in ``state`` when given."""
-        sql, args = "SELECT * FROM jobs", []
+        query = sa.select(schema.jobs).order_by(schema.jobs.c.id.desc())
         if state is not None:
-            sql += " WHERE state = ?"
-            args.append(state)
-        sql += " ORDER BY id DESC"
+            query = query.where(schema.jobs.c.state == state)
         if limit is not None:
-            sql += " LIMIT ?"
-            args.append(int(limit))
-        with self._sqlite_errors():
-            return [_decode_job(r) for r in self._conn.execute(sql, args)]
+            query = query.limit(int(limit))
+        with self._read() as conn:
+            return [_decode_job(r) for r in conn.execute(query).mappings()]
 
     def claim_job(self, worker: str) -> dict[str, Any] | None:
         """Take the oldest queued job for ``worker`` (state becomes ``running``); ``None`` if none waits.
 
-        Atomic: two workers never claim the same job.
+        Atomic: two workers never claim the same job. On SQLite the write lock is taken before the
+        job is chosen; on PostgreSQL the chosen row is locked and other workers skip it.
         """
+        oldest = (
+            sa.select(schema.jobs.c.id)
+            .where((schema.jobs.c.state == "queued") & (schema.jobs.c.cancel_requested == 0))
+            .order_by(schema.jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite renders nothing (it holds the write lock)
+        )
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT id FROM jobs WHERE state = 'queued' AND cancel_requested = 0 ORDER BY id LIMIT 1"
-            ).fetchone()
-            if row is None:
+            job_id = conn.execute(oldest).scalar()
+            if job_id is None:
                 return None
             conn.execute(
-                """UPDATE jobs SET state = 'running', worker = ?, attempts = attempts + 1, started_utc = ?,
-                       progress = 0 WHERE id = ?""",
-                (worker, _now(), row[0]),
+                sa.update(schema.jobs)
+                .where((schema.jobs.c.id == job_id) & (schema.jobs.c.state == "queued"))
+                .values(state="running", worker=worker, attempts=schema.jobs.c.attempts + 1, started_utc=_now(),
+                        progress=0.0)
             )
-        return self.get_job(int(row[0]))
+        return self.get_job(int(job_id))
 
     def update_job(self, job_id: int, *, progress: float | None = None, message: str | None = None) -> bool:
         """Report progress (0..1) of a running job; returns ``False`` once a cancel was requested."""
+        values: dict[str, Any] = {}
+        if progress is not None:
+            values["progress"] = min(max(float(progress), 0.0), 1.0)
+        if message is not None:
+            values["message"] = message
         with self._write() as conn:
-            if progress is not None:
-                conn.execute("UPDATE jobs SET progress = ? WHERE id = ?",
-                             (min(max(float(progress), 0.0), 1.0), int(job_id)))
-            if message is not None:
-                conn.execute("UPDATE jobs SET message = ? WHERE id = ?", (message, int(job_id)))
-            row = conn.execute("SELECT cancel_requested FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
-        return row is not None and not row[0]
+            if values:
+                conn.execute(sa.update(schema.jobs).where(schema.jobs.c.id == int(job_id)).values(**values))
+            query = sa.select(schema.jobs.c.cancel_requested).where(schema.jobs.c.id == int(job_id))
+            cancel = conn.execute(query).scalar()
+        return cancel is not None and not cancel
 
     def finish_job(self, job_id: int, state: str, *, result: dict[str, Any] | None = None,
                    error: str | None = None, analysis_id: int | None = None) -> None:
@@ -516,10 +598,11 @@ class Catalog:
             raise ValueError(f"a job finishes as done, failed or cancelled, not {state!r}")
         with self._write() as conn:
             conn.execute(
-                """UPDATE jobs SET state = ?, result = ?, error = ?, analysis_id = ?, finished_utc = ?,
-                       progress = CASE WHEN ? = 'done' THEN 1 ELSE progress END WHERE id = ?""",
-                (state, None if result is None else _dumps(result), error, analysis_id, _now(), state,
-                 int(job_id)),
+                sa.update(schema.jobs)
+                .where(schema.jobs.c.id == int(job_id))
+                .values(state=state, result=None if result is None else _dumps(result), error=error,
+                        analysis_id=analysis_id, finished_utc=_now(),
+                        progress=1.0 if state == "done" else schema.jobs.c.progress)
             )
 
     def cancel_job(self, job_id: int) -> str | None:
@@ -527,42 +610,43 @@ class Catalog:
 
         Returns the job's state after the call, or ``None`` if there is no such job.
         """
+        this = schema.jobs.c.id == int(job_id)
         with self._write() as conn:
-            conn.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state IN ('queued', 'running')",
-                         (int(job_id),))
-            conn.execute("UPDATE jobs SET state = 'cancelled', finished_utc = ? WHERE id = ? AND state = 'queued'",
-                         (_now(), int(job_id)))
-            row = conn.execute("SELECT state FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
-        return None if row is None else str(row[0])
+            conn.execute(sa.update(schema.jobs).where(this & schema.jobs.c.state.in_(("queued", "running")))
+                         .values(cancel_requested=1))
+            conn.execute(sa.update(schema.jobs).where(this & (schema.jobs.c.state == "queued"))
+                         .values(state="cancelled", finished_utc=_now()))
+            return conn.execute(sa.select(schema.jobs.c.state).where(this)).scalar()
 
     def recover_jobs(self) -> dict[str, int]:
         """After a restart: jobs left ``running`` by a dead server are queued again, or failed after
         :attr:`MAX_JOB_ATTEMPTS` tries. Finished jobs are never touched. Returns the counts."""
+        running = schema.jobs.c.state == "running"
+        reason = (sa.literal("the server stopped while this job ran, ")
+                  + sa.cast(schema.jobs.c.attempts, sa.Text) + sa.literal(" times; not retried"))
         with self._write() as conn:
             failed = conn.execute(
-                """UPDATE jobs SET state = 'failed', finished_utc = ?,
-                       error = 'the server stopped while this job ran, ' || attempts || ' times; not retried'
-                   WHERE state = 'running' AND attempts >= ?""",
-                (_now(), self.MAX_JOB_ATTEMPTS),
+                sa.update(schema.jobs).where(running & (schema.jobs.c.attempts >= self.MAX_JOB_ATTEMPTS))
+                .values(state="failed", finished_utc=_now(), error=reason)
             ).rowcount
             cancelled = conn.execute(
-                "UPDATE jobs SET state = 'cancelled', finished_utc = ? WHERE state = 'running' AND cancel_requested = 1",
-                (_now(),),
+                sa.update(schema.jobs).where(running & (schema.jobs.c.cancel_requested == 1))
+                .values(state="cancelled", finished_utc=_now())
             ).rowcount
             requeued = conn.execute(
-                "UPDATE jobs SET state = 'queued', worker = NULL, progress = 0 WHERE state = 'running'"
+                sa.update(schema.jobs).where(running).values(state="queued", worker=None, progress=0.0)
             ).rowcount
         return {"requeued": requeued, "failed": failed, "cancelled": cancelled}
 
 
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
+def _decode(row: Any) -> dict[str, Any]:
     out = dict(row)
     for key in ("parameters", "summary", "outputs"):
         out[key] = json.loads(out[key])
     return out
 
 
-def _decode_job(row: sqlite3.Row) -> dict[str, Any]:
+def _decode_job(row: Any) -> dict[str, Any]:
     out = dict(row)
     out["params"] = json.loads(out["params"])
     out["result"] = None if out["result"] is None else json.loads(out["result"])
