@@ -21,6 +21,7 @@ from artlens.cli import demo as demo_cmd
 from artlens.cli import encoders as encoders_cmd
 from artlens.cli import paintings as paintings_cmd
 from artlens.cli import search as search_cmd
+from artlens.cli import serve as serve_cmd
 from artlens.cli import synth as synth_cmd
 from artlens.cli import threads as threads_cmd
 from artlens.cli import verify as verify_cmd
@@ -47,6 +48,7 @@ app.command("index")(search_cmd.index)
 app.command("search")(search_cmd.search)
 app.command("map")(search_cmd.map_)
 app.command("verify")(verify_cmd.verify)
+app.command("serve")(serve_cmd.serve)
 paintings_cmd.app.command("train-verifier")(verify_cmd.train_verifier)
 paintings_cmd.app.command("train-encoder")(encoders_cmd.train_encoder)
 

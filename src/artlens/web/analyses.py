@@ -1,0 +1,308 @@
+"""The analyses the web app runs as jobs: thin adapters over the library functions the CLI calls.
+
+Each kind has a ``check`` (run when the job is posted: the images exist, the parameters are known and in
+range; raises :class:`~artlens.errors.InvalidParameterError` with a one-line message) and a ``run`` (in a
+worker thread: calls the library, writes into the job's folder, records the analysis in the catalog, and
+returns the job's JSON result). Progress is reported through :meth:`JobContext.progress`, which raises
+:class:`JobCancelled` once a cancel was requested.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from artlens.errors import InputNotFoundError, InvalidParameterError
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when the user asked to cancel it."""
+
+
+@dataclass
+class JobContext:
+    """What a running job may use: its catalog (opened in this worker thread), folders and progress."""
+
+    job: dict[str, Any]
+    catalog: Any
+    catalog_path: Path
+    out_dir: Path
+    report: Callable[[float, str | None], bool]
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report progress 0..1; raises :class:`JobCancelled` when a cancel was requested."""
+        if not self.report(fraction, message):
+            raise JobCancelled()
+
+    def image(self, image_id: int) -> dict[str, Any]:
+        row = self.catalog.get_image(int(image_id))
+        if row is None:
+            raise InputNotFoundError(f"image {image_id} is no longer in the catalog")
+        if not Path(row["path"]).is_file():
+            raise InputNotFoundError(f"image {image_id}: its file {Path(row['path']).name} is missing")
+        return row
+
+
+# --- parameter checks --------------------------------------------------------------------------------------
+
+
+def _number(params: dict[str, Any], key: str, default: float | None, lo: float, hi: float) -> float | None:
+    value = params.get(key, default)
+    if value is None or value == "":
+        return default
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{key} must be a number, not {str(value)[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise InvalidParameterError(f"{key} must lie between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
+def _choice(params: dict[str, Any], key: str, default: str, options: tuple[str, ...]) -> str:
+    value = str(params.get(key) or default)
+    if value not in options:
+        raise InvalidParameterError(f"{key} must be one of {', '.join(options)}, not {value[:40]!r}")
+    return value
+
+
+def _image_id(cat: Any, value: Any, what: str) -> int:
+    try:
+        image_id = int(value)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"{what} must be an image id, not {str(value)[:40]!r}") from None
+    if cat.get_image(image_id) is None:
+        raise InvalidParameterError(f"{what}: there is no image {image_id} in the catalog")
+    return image_id
+
+
+def _only(params: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise InvalidParameterError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+
+
+# --- threads.count -----------------------------------------------------------------------------------------
+
+
+def check_threads(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"px_per_cm", "window_cm", "step_cm", "method"})
+    image_id = _image_id(cat, image, "image")
+    row = cat.get_image(image_id)
+    ppc = _number(params, "px_per_cm", row.get("px_per_cm"), 1e-3, 1e6)
+    if ppc is None:
+        raise InvalidParameterError(
+            f"image {image_id} has no resolution: give px_per_cm (pixels per centimetre, e.g. 200 for 508 dpi)")
+    out = {"px_per_cm": ppc, "window_cm": _number(params, "window_cm", 1.0, 0.1, 20.0),
+           "step_cm": _number(params, "step_cm", 0.5, 0.05, 20.0),
+           "method": _choice(params, "method", "spectral", ("spectral", "cnn"))}
+    return image_id, out
+
+
+def run_threads(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens threads count``: :func:`artlens.canvas.threads.run.count_plate_file`."""
+    from artlens.canvas.threads.run import count_plate_file
+    from artlens.canvas.threads.spectral import SpectralParams
+
+    p = ctx.job["params"]
+    row = ctx.image(ctx.job["image_id"])
+    params = SpectralParams(window_cm=p["window_cm"], step_cm=p["step_cm"])
+    ctx.progress(0.0, "counting threads")
+    outputs = count_plate_file(row["path"], ctx.out_dir, params, method=p["method"], px_per_cm=p["px_per_cm"],
+                               catalog=ctx.catalog_path,
+                               progress=lambda done, total: ctx.progress(0.95 * done / max(total, 1)))
+    return dict(outputs.summary), outputs.analysis_id
+
+
+# --- beneath.compare ---------------------------------------------------------------------------------------
+
+
+def check_beneath(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"other", "method", "modality"})
+    return _image_id(cat, image, "image (the visible one)"), {
+        "other": _image_id(cat, params.get("other"), "other (the IR / X-ray image)"),
+        "method": _choice(params, "method", "gat", ("gat", "gcn", "residual")),
+        "modality": _choice(params, "modality", "ir", ("ir", "xray", "band", "gray"))}
+
+
+def run_beneath(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens beneath compare``: :func:`artlens.beneath.compare.compare_views`."""
+    from artlens.beneath.compare import compare_views
+
+    p = ctx.job["params"]
+    visible, other = ctx.image(ctx.job["image_id"]), ctx.image(p["other"])
+    ctx.progress(0.05, "registering and comparing the two views")
+    s = compare_views(visible["path"], other["path"], ctx.out_dir, method=p["method"], other_modality=p["modality"],
+                      catalog=ctx.catalog_path)
+    return s, s.get("catalog_analysis_id")
+
+
+# --- verify ------------------------------------------------------------------------------------------------
+
+
+def check_pair(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"other"})
+    a = _image_id(cat, image, "image")
+    b = _image_id(cat, params.get("other"), "other")
+    if a == b:
+        raise InvalidParameterError("choose two different images")
+    return a, {"other": b}
+
+
+def run_verify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens verify A B --heatmap --report``: :func:`artlens.paintings.verify.verify_pairs`, Grad-CAM,
+    and :func:`artlens.report.verification.write_verification_report`."""
+    import numpy as np
+
+    from artlens import __version__
+    from artlens.errors import UnreadableInputError
+    from artlens.paintings.images import load_rgb
+    from artlens.paintings.verify import grad_cam_pair, load_verifier, verify_pairs
+    from artlens.report.overlays import save_heatmap_overlay
+    from artlens.report.verification import write_verification_report
+
+    a, b = ctx.image(ctx.job["image_id"]), ctx.image(ctx.job["params"]["other"])
+    ctx.progress(0.05, "loading the verifier")
+    verifier = load_verifier(None)
+    ctx.progress(0.3, "scoring the pair")
+    row = verify_pairs(verifier, [(a["path"], b["path"])])[0]
+    if "error" in row:
+        raise UnreadableInputError(row["error"])
+    record = verifier.record()
+    row["verifier"] = record
+    ctx.progress(0.6, "Grad-CAM heatmaps")
+    cam_a, cam_b, _ = grad_cam_pair(verifier, a["path"], b["path"])
+    heatmaps = {}
+    for tag, img_row, cam in (("a", a, cam_a), ("b", b, cam_b)):
+        img = np.asarray(load_rgb(img_row["path"]).resize((cam.shape[1], cam.shape[0])))
+        png = ctx.out_dir / f"gradcam_{tag}.png"
+        save_heatmap_overlay(img, cam, png, title=f"Grad-CAM (image {img_row['id']})", label="contribution to score")
+        np.save(png.with_suffix(".npy"), cam)
+        heatmaps[tag] = str(png)
+    row["heatmaps"] = heatmaps
+    report = ctx.out_dir / "report.html"
+    write_verification_report(report, "pair", row, record)
+    row["report"] = str(report)
+    (ctx.out_dir / "summary.json").write_text(json.dumps(row, indent=2, default=str) + "\n")
+    outputs = [str(ctx.out_dir / "summary.json"), str(report), *heatmaps.values()]
+    analysis_id = ctx.catalog.add_analysis(
+        a["id"], "verify", {"a": a["id"], "b": b["id"]}, __version__,
+        {"same_artist_probability": row.get("same_artist_probability"), "other_image": b["id"]}, outputs,
+        model_checksum=record.get("model_checksum"))
+    return row, analysis_id
+
+
+# --- canvas.compare / canvas.match -------------------------------------------------------------------------
+
+
+def _comparer(cat: Any, image_ids: list[int], density_only: bool, permutations: int) -> Any:
+    """The comparer ``artlens canvas compare/match`` builds: the shipped fabric model unless density only."""
+    from artlens.canvas.collection import CanvasComparer
+    from artlens.canvas.threads import SpectralParams
+
+    model = None
+    if not density_only:
+        from artlens.canvas.fabric import load_fabric_model, shipped_fabric_model_path
+
+        if shipped_fabric_model_path() is not None:
+            model = load_fabric_model()
+    resolutions = {cat.get_image(i)["px_per_cm"] for i in image_ids}
+    ppc = resolutions.pop() if len(resolutions) == 1 else None
+    return CanvasComparer(model, px_per_cm=ppc, params=SpectralParams(window_cm=1.0, step_cm=0.25),
+                          n_permutations=permutations, seed=0)
+
+
+def check_canvas_compare(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"other", "density_only"})
+    a, out = check_pair(cat, image, {"other": params.get("other")})
+    return a, out | {"density_only": bool(params.get("density_only", False))}
+
+
+def run_canvas_compare(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens canvas compare A B``: :meth:`artlens.canvas.collection.CanvasComparer.compare`."""
+    from artlens import __version__
+
+    p = ctx.job["params"]
+    a, b = ctx.image(ctx.job["image_id"]), ctx.image(p["other"])
+    ctx.progress(0.05, "counting both plates and comparing")
+    r = _comparer(ctx.catalog, [a["id"], b["id"]], p["density_only"], 999).compare(a["path"], b["path"])
+    summary_path = ctx.out_dir / "compare.json"
+    summary_path.write_text(json.dumps(r, indent=2, default=str) + "\n")
+    analysis_id = ctx.catalog.add_analysis(
+        a["id"], "canvas.compare", {"a": a["id"], "b": b["id"], "density_only": p["density_only"]}, __version__,
+        {"same_roll_probability": r["same_roll_probability"], "evidence": r["evidence"], "other_image": b["id"]},
+        [str(summary_path)])
+    return r, analysis_id
+
+
+def check_canvas_match(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"images", "density_only", "threshold"})
+    ids = params.get("images")
+    if not isinstance(ids, list) or len(ids) < 2:
+        raise InvalidParameterError("images must list at least two image ids")
+    ids = list(dict.fromkeys(_image_id(cat, i, "images") for i in ids))
+    if len(ids) < 2:
+        raise InvalidParameterError("images must list at least two different image ids")
+    return None, {"images": ids, "density_only": bool(params.get("density_only", False)),
+                  "threshold": _number(params, "threshold", 0.5, 0.0, 1.0)}
+
+
+def run_canvas_match(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens canvas match``: :func:`artlens.canvas.collection.match_collection` over the chosen images,
+    named ``image-<id>`` (links in the job folder; the stored files are not touched)."""
+    from artlens.canvas.collection import match_collection
+
+    p = ctx.job["params"]
+    links = ctx.out_dir / "plates"
+    links.mkdir(exist_ok=True)
+    paths = []
+    for image_id in p["images"]:
+        row = ctx.image(image_id)
+        link = links / f"image-{image_id}{Path(row['path']).suffix}"
+        if not link.exists():
+            os.symlink(row["path"], link)
+        paths.append(link)
+    ctx.progress(0.05, f"comparing {len(paths)} plates pairwise")
+    s = match_collection(paths, ctx.out_dir / "match", _comparer(ctx.catalog, p["images"], p["density_only"], 199),
+                         threshold=p["threshold"], catalog=ctx.catalog_path)
+    s["matrix"] = similarity_matrix(Path(s["files"]["pairs_csv"]), [pl["name"] for pl in s["plates"]])
+    s["image_ids"] = {pl["name"]: int(pl["name"].split("-")[1].split(".")[0]) for pl in s["plates"]}
+    return s, None
+
+
+def similarity_matrix(pairs_csv: Path, names: list[str]) -> list[list[float | None]]:
+    """The same-roll probability matrix (rows and columns in ``names`` order) from ``pairs.csv``."""
+    index = {n: k for k, n in enumerate(names)}
+    m: list[list[float | None]] = [[1.0 if i == j else None for j in range(len(names))] for i in range(len(names))]
+    with open(pairs_csv, newline="") as fh:
+        for r in csv.DictReader(fh):
+            i, j = index.get(r["a"]), index.get(r["b"])
+            if i is not None and j is not None and r["same_roll_probability"]:
+                m[i][j] = m[j][i] = round(float(r["same_roll_probability"]), 4)
+    return m
+
+
+# --- the registry ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One job kind: its check, its run, and a title for the pages."""
+
+    title: str
+    check: Callable[[Any, Any, dict[str, Any]], tuple[int | None, dict[str, Any]]]
+    run: Callable[[JobContext], tuple[dict[str, Any], int | None]]
+
+
+KINDS: dict[str, Kind] = {
+    "threads.count": Kind("Thread count", check_threads, run_threads),
+    "beneath.compare": Kind("Beneath compare", check_beneath, run_beneath),
+    "verify": Kind("Verify two paintings", check_pair, run_verify),
+    "canvas.compare": Kind("Canvas compare", check_canvas_compare, run_canvas_compare),
+    "canvas.match": Kind("Canvas match", check_canvas_match, run_canvas_match),
+}

@@ -1,0 +1,153 @@
+"""The ASGI app: :func:`create_app` wires the catalog, the data folder, the job runner, the tile store,
+the security middleware, the ``/api`` router and the HTML pages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from artlens import __version__
+from artlens.catalog import Catalog, default_catalog_path
+from artlens.errors import (
+    ArtlensError,
+    InputNotFoundError,
+    InvalidImageError,
+    InvalidParameterError,
+    MissingResolutionError,
+    UnreadableInputError,
+)
+from artlens.web.jobs import JobRunner
+from artlens.web.security import LOOPBACK_NAMES, SecurityMiddleware
+from artlens.web.storage import UploadTooLarge
+from artlens.web.tiles import TileStore
+
+log = logging.getLogger(__name__)
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class WebConfig:
+    """Settings of one app instance.
+
+    Attributes:
+        catalog: the catalog database (shared with the CLI).
+        data_dir: where uploads (``images/``), tiles (``tiles/``) and job outputs (``jobs/``) go.
+        max_upload_bytes: the largest request body accepted.
+        token: shared secret required on every request (``None``: none, loopback only).
+        workers: job worker threads (0: jobs queue but do not run, e.g. for tests of the queue).
+        allowed_hosts: host names the app answers to without a token.
+    """
+
+    catalog: Path
+    data_dir: Path
+    max_upload_bytes: int = 512 * 2**20
+    token: str | None = None
+    workers: int = 1
+    allowed_hosts: set[str] = field(default_factory=lambda: set(LOOPBACK_NAMES))
+
+
+def default_data_dir(catalog: Path) -> Path:
+    """``<catalog name>.data`` next to the catalog file, e.g. ``artlens.db`` → ``artlens-data/``."""
+    return catalog.parent / f"{catalog.stem}-data"
+
+
+def create_app(catalog: str | Path | None = None, data_dir: str | Path | None = None, *,
+               max_upload_mb: float = 512, token: str | None = None, workers: int = 1,
+               allowed_hosts: set[str] | None = None) -> FastAPI:
+    """Build the web app.
+
+    Args:
+        catalog: catalog database (default ``$ARTLENS_CATALOG`` or ``./artlens.db``); created if missing.
+        data_dir: the app's data folder (default: ``<catalog stem>-data`` next to the catalog).
+        max_upload_mb: upload limit, MB (2**20 bytes).
+        token: shared secret for every request; needed to serve anything but loopback.
+        workers: job worker threads started with the app.
+        allowed_hosts: host names accepted without a token (default: loopback names).
+    """
+    cat_path = default_catalog_path(None if catalog is None else str(catalog)).resolve()
+    with Catalog(cat_path):  # a bad catalog fails here, with its one-line message
+        pass
+    cfg = WebConfig(catalog=cat_path, data_dir=Path(data_dir or default_data_dir(cat_path)).resolve(),
+                    max_upload_bytes=int(max_upload_mb * 2**20), token=token or None, workers=workers,
+                    allowed_hosts=set(allowed_hosts or LOOPBACK_NAMES))
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    runner = JobRunner(cfg.catalog, cfg.data_dir, cfg.workers)
+    tiles = TileStore(cfg.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+            tiles.close()
+
+    app = FastAPI(title="artlens", version=__version__, lifespan=lifespan,
+                  description="Technical art history in the browser: the catalog, deep zoom with map overlays, "
+                              "and analyses run as background jobs. The JSON API mirrors the CLI's JSON.",
+                  # Swagger UI and ReDoc load scripts from a CDN: off. /api lists the OpenAPI schema's routes.
+                  docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.config = cfg
+    app.state.runner = runner
+    app.state.tiles = tiles
+    app.state.templates = _templates()
+
+    import xstatic.pkg.leaflet as leaflet
+
+    app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    from artlens.web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _error_handlers(app)
+    app.add_middleware(SecurityMiddleware, max_body=cfg.max_upload_bytes, token=cfg.token,
+                       allowed_hosts=cfg.allowed_hosts)
+    return app
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.globals["version"] = __version__
+    return templates
+
+
+def error_status(exc: ArtlensError) -> int:
+    """The HTTP status of a user error."""
+    if isinstance(exc, UploadTooLarge):
+        return 413
+    if isinstance(exc, InputNotFoundError):
+        return 404
+    if isinstance(exc, UnreadableInputError | InvalidImageError):
+        return 415
+    if isinstance(exc, InvalidParameterError | MissingResolutionError):
+        return 422
+    return 400
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ArtlensError)
+    async def artlens_error(request: Request, exc: ArtlensError) -> JSONResponse:
+        status = error_status(exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status)
+        from artlens.web.pages import error_page
+
+        return error_page(request, status, str(exc))
+
+
+def open_catalog(request: Request) -> Catalog:
+    """A catalog connection for this request; use it in a ``with`` block in the thread that made it
+    (SQLite connections stay in their thread)."""
+    return Catalog(request.app.state.config.catalog)
