@@ -94,7 +94,7 @@ class SecurityMiddleware:
             return
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
-            await deny(413, f"the upload is larger than the limit of {self.max_body / 2**20:g} MB "
+            await deny(413, f"the upload is larger than the limit of {self.max_body / 2**20:.3g} MB "
                             "(serve with a larger --max-upload-mb to accept it)")
             return
 
@@ -117,7 +117,7 @@ class SecurityMiddleware:
             if too_large:  # whatever the app made of the cut-off body, the answer is 413
                 if not replaced:
                     replaced = True
-                    await deny(413, f"the upload is larger than the limit of {self.max_body / 2**20:g} MB")
+                    await deny(413, f"the upload is larger than the limit of {self.max_body / 2**20:.3g} MB")
                 return
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))

@@ -78,7 +78,7 @@ def ingest_stream(stream: BinaryIO, data_dir: Path, max_bytes: int) -> StoredIma
             while block := stream.read(CHUNK):
                 size += len(block)
                 if size > max_bytes:
-                    raise UploadTooLarge(f"the upload is larger than the limit of {max_bytes / 2**20:g} MB "
+                    raise UploadTooLarge(f"the upload is larger than the limit of {max_bytes / 2**20:.3g} MB "
                                          "(serve with a larger --max-upload-mb to accept it)")
                 digest.update(block)
                 out.write(block)

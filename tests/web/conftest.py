@@ -1,0 +1,71 @@
+"""Fixtures of the web app's tests: a real catalog and data folder in tmp_path, small synthetic plates."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+BASE_URL = "http://127.0.0.1:8000"
+
+
+@pytest.fixture(scope="session")
+def plate_tif(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 x 2 cm synthetic X-ray plate at 100 px/cm (TIFF with resolution tags)."""
+    from artlens.synth import make_plate, write_plate_tiff
+
+    plate = make_plate(height_cm=2.0, width_cm=2.0, px_per_cm=100.0, horizontal_density=12.0,
+                       vertical_density=15.0, seed=1)
+    return write_plate_tiff(tmp_path_factory.mktemp("plates") / "plate.tif", plate)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """``make_client(**create_app kwargs)`` → an entered TestClient on a fresh catalog in tmp_path."""
+    from fastapi.testclient import TestClient
+
+    from artlens.web import create_app
+
+    clients = []
+
+    def make(**kwargs: object) -> TestClient:
+        kwargs.setdefault("workers", 1)
+        app = create_app(kwargs.pop("catalog", tmp_path / "artlens.db"), kwargs.pop("data_dir", None), **kwargs)
+        client = TestClient(app, base_url=BASE_URL)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+def _upload(client, path: Path, modality: str = "xray", **data: str) -> dict:
+    r = client.post("/api/images", files={"file": (path.name, path.read_bytes())}, data={"modality": modality, **data})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _wait_job(client, job_id: int, timeout: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/api/jobs/{job_id}").json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout} s: {job}")
+
+
+@pytest.fixture
+def upload() -> Callable[..., dict]:
+    """``upload(client, path, modality="xray", **form)`` → the 201 JSON."""
+    return _upload
+
+
+@pytest.fixture
+def wait_job() -> Callable[..., dict]:
+    """``wait_job(client, job_id)`` → the job's JSON once it is done, failed or cancelled."""
+    return _wait_job

@@ -1,0 +1,261 @@
+"""The JSON API with FastAPI's TestClient on a real catalog and real synthetic plates."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from artlens import __version__
+from artlens.catalog import Catalog
+
+
+def test_health_and_openapi(make_client):
+    c = make_client(workers=0)
+    assert c.get("/api/health").json() == {"status": "ok", "version": __version__}
+    paths = c.get("/api/openapi.json").json()["paths"]
+    for p in ("/api/health", "/api/images", "/api/images/{image_id}", "/api/jobs", "/api/jobs/{job_id}",
+              "/api/jobs/{job_id}/cancel"):
+        assert p in paths
+    assert "POST /api/jobs" in c.get("/api").text.replace("</td><td><code>", " ")
+
+
+def test_upload_is_stored_under_its_hash_and_catalogued(make_client, plate_tif, tmp_path):
+    c = make_client(workers=0)
+    before = plate_tif.read_bytes()
+    r = c.post("/api/images", files={"file": ("../../escape.tif", before, "image/tiff")},
+               data={"modality": "xray"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["sha256"] == hashlib.sha256(before).hexdigest()
+    assert (body["width_px"], body["height_px"], body["px_per_cm"]) == (200, 200, 100.0)
+    stored = tmp_path / "artlens-data" / "images" / f"{body['sha256']}.tif"
+    assert stored.read_bytes() == before and plate_tif.read_bytes() == before
+    assert not list(tmp_path.parent.rglob("escape.tif")) and not (tmp_path / "escape.tif").exists()
+    assert c.get("/api/images").json()["images"][0]["id"] == body["id"]
+    one = c.get(f"/api/images/{body['id']}").json()
+    assert one["modality"] == "xray" and one["dzi"] == f"/tiles/{body['id']}.dzi"
+    assert c.get("/api/images/999").status_code == 404
+    # the same file again is the same image
+    assert c.post("/api/images", files={"file": ("x.tif", before)}).json()["id"] == body["id"]
+
+
+def _png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,content,needle", [
+    ("notes.png", b"this is not an image at all", "unsupported or unrecognised format"),
+    ("empty.tif", b"", "empty"),
+    ("cut.png", _png(np.zeros((64, 64), np.uint8))[:60], "corrupt or truncated"),
+    ("fake.tif", b"II*\x00" + b"\x00" * 40, "TIFF"),
+])
+def test_bad_uploads_get_a_clear_4xx(make_client, name, content, needle, tmp_path):
+    c = make_client(workers=0)
+    r = c.post("/api/images", files={"file": (name, content)}, data={"modality": "xray"})
+    assert 400 <= r.status_code < 500, r.text
+    assert needle in r.json()["detail"]
+    assert "upload-" not in r.json()["detail"]  # the temporary file's name is not the user's business
+    assert not list((tmp_path / "artlens-data" / "images").glob("*"))
+    assert not list((tmp_path / "artlens-data" / "tmp").glob("*"))
+
+
+def test_bad_parameters_and_missing_file(make_client, plate_tif):
+    c = make_client(workers=0)
+    r = c.post("/api/images", files={"file": ("p.tif", plate_tif.read_bytes())}, data={"px_per_cm": "-3"})
+    assert r.status_code == 422 and "px_per_cm" in r.json()["detail"]
+    r = c.post("/api/images", files={"file": ("p.tif", plate_tif.read_bytes())}, data={"modality": "<script>"})
+    assert r.status_code == 422 and "modality" in r.json()["detail"]
+    assert c.post("/api/images", data={"modality": "xray"}).status_code == 422
+
+
+def test_upload_over_the_cap_is_413(make_client):
+    c = make_client(workers=0, max_upload_mb=0.05)
+    big = _png(np.random.default_rng(0).integers(0, 255, (400, 400), dtype=np.uint8))
+    assert len(big) > 0.05 * 2**20
+    r = c.post("/api/images", files={"file": ("big.png", big)})
+    assert r.status_code == 413 and "0.05 MB" in r.json()["detail"]
+    page = c.post("/upload", files={"file": ("big.png", big)}, headers={"Accept": "text/html"})
+    assert page.status_code == 413 and "larger than the limit" in page.text
+
+
+def test_upload_page_shows_errors_in_the_page(make_client):
+    c = make_client(workers=0)
+    r = c.post("/upload", files={"file": ("a.jpg", b"GIF89a not really")}, data={"modality": "rgb"})
+    assert r.status_code == 415 and 'id="error"' in r.text and "unsupported" in r.text
+
+
+def test_security_headers_and_host_check(make_client):
+    c = make_client(workers=0)
+    for url in ("/", "/api/health", "/static/app.js"):
+        csp = c.get(url).headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp and "http" not in csp
+    assert c.get("/", headers={"Host": "evil.example:8000"}).status_code == 400
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1}, headers={"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "cross-site" in r.json()["detail"]
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1}, headers={"Sec-Fetch-Site": "cross-site"})
+    assert r.status_code == 403
+    # same origin passes the check (and fails later, on the missing image)
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1}, headers={"Origin": "http://127.0.0.1:8000"})
+    assert r.status_code == 422
+
+
+def test_token_is_required_when_set(make_client):
+    c = make_client(workers=0, token="lab-secret-1", allowed_hosts={"10.0.0.5"})
+    assert c.get("/api/health").status_code == 200  # liveness stays open
+    assert c.get("/api/images").status_code == 401
+    r = c.get("/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert c.get("/api/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert c.get("/api/images", headers={"Authorization": "Bearer lab-secret-1"}).status_code == 200
+    assert c.post("/login", data={"token": "nope", "next": "/"}).status_code == 401
+    r = c.post("/login", data={"token": "lab-secret-1", "next": "//evil.example/"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    assert "samesite=strict" in r.headers["set-cookie"].lower() and "httponly" in r.headers["set-cookie"].lower()
+    assert c.get("/api/images").status_code == 200  # the cookie now
+
+
+def test_serve_refuses_a_network_host_without_token(cli):
+    code, _, err = cli("serve", "--host", "0.0.0.0", "--port", "8123")
+    assert code == 7 and "--token" in err and "Traceback" not in err
+    code, _, err = cli("serve", "--host", "0.0.0.0", "--token", "short")
+    assert code == 7 and "8 characters" in err
+
+
+def test_threads_count_job_matches_the_cli(make_client, plate_tif, upload, wait_job, cli, tmp_path):
+    c = make_client()
+    image = upload(c, plate_tif)
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": image["id"], "params": {"window_cm": 1.0}})
+    assert r.status_code == 202
+    job = wait_job(c, r.json()["id"])
+    assert job["state"] == "done" and job["progress"] == 1.0, job
+    code, out, _ = cli("threads", "count", plate_tif, "--out", tmp_path / "cli", "--no-catalog", "--json")
+    assert code == 0
+    expected = json.loads(out)
+    result = job["result"]
+    for key in ("method", "artlens_version", "px_per_cm", "window_cm", "step_cm", "windows", "plate_cm"):
+        assert result[key] == expected[key], key
+    for d in ("horizontal", "vertical"):
+        assert result[d]["threads_per_cm"] == expected[d]["threads_per_cm"]
+    assert abs(result["horizontal"]["threads_per_cm"]["mean"] - 12.0) < 0.3
+    # recorded in the catalog, with its report and overlays
+    a = c.get(f"/api/analyses/{job['analysis_id']}").json()
+    assert a["image"] == image["id"] and a["method"] == "threads.spectral"
+    assert f"/analyses/{a['id']}/files/report.html" in a["files"]
+    report = c.get(f"/analyses/{a['id']}/files/report.html")
+    assert report.status_code == 200 and "script-src" not in report.headers["content-security-policy"]
+    names = {o["name"]: o for o in a["overlays"]}
+    dens = names["density_horizontal"]
+    assert dens["units"] == "threads/cm" and 11 < dens["vmin"] <= dens["vmax"] < 13
+    png = Image.open(io.BytesIO(c.get(dens["url"]).content))
+    assert png.mode == "RGBA"
+    assert c.get(f"/images/{image['id']}").status_code == 200
+    assert "density_horizontal" in c.get(f"/images/{image['id']}").text
+    assert c.get(f"/jobs/{job['id']}").status_code == 200
+
+
+def test_job_requests_are_checked(make_client, plate_tif, upload):
+    c = make_client(workers=0)
+    image = upload(c, plate_tif)
+    cases = [
+        ({"kind": "nope", "image": image["id"]}, "unknown job kind"),
+        ({"kind": "threads.count", "image": 999}, "no image 999"),
+        ({"kind": "threads.count", "image": image["id"], "params": {"window_cm": "big"}}, "window_cm"),
+        ({"kind": "threads.count", "image": image["id"], "params": {"step_cm": 0}}, "step_cm"),
+        ({"kind": "threads.count", "image": image["id"], "params": {"colour": 1}}, "unknown parameter"),
+        ({"kind": "verify", "image": image["id"], "params": {"other": image["id"]}}, "two different"),
+        ({"kind": "canvas.match", "params": {"images": [image["id"]]}}, "at least two"),
+    ]
+    for body, needle in cases:
+        r = c.post("/api/jobs", json=body)
+        assert r.status_code == 422 and needle in r.json()["detail"], (body, r.text)
+    assert c.get("/api/jobs/12345").status_code == 404
+    assert c.post("/api/jobs/12345/cancel").status_code == 404
+
+
+def test_cancel_a_queued_job(make_client, plate_tif, upload):
+    c = make_client(workers=0)
+    image = upload(c, plate_tif)
+    job_id = c.post("/api/jobs", json={"kind": "threads.count", "image": image["id"]}).json()["id"]
+    assert c.get(f"/api/jobs/{job_id}").json()["state"] == "queued"
+    assert c.post(f"/api/jobs/{job_id}/cancel").json() == {"id": job_id, "state": "cancelled"}
+    assert c.get(f"/api/jobs/{job_id}").json()["state"] == "cancelled"
+
+
+def test_cancel_a_running_job_stops_it_at_its_next_progress_report(make_client, plate_tif, upload, tmp_path):
+    c = make_client(workers=0)
+    image = upload(c, plate_tif)
+    job_id = c.post("/api/jobs", json={"kind": "threads.count", "image": image["id"]}).json()["id"]
+    runner = c.app.state.runner
+    with Catalog(tmp_path / "artlens.db") as cat:
+        job = cat.claim_job("test-worker")
+        assert job["id"] == job_id and job["state"] == "running"
+        assert c.post(f"/api/jobs/{job_id}/cancel").json()["state"] == "running"  # asked, not yet stopped
+        runner.run_one(cat, job)
+    final = c.get(f"/api/jobs/{job_id}").json()
+    assert final["state"] == "cancelled" and final["result"] is None
+    with Catalog(tmp_path / "artlens.db") as cat:
+        assert cat.analyses() == []
+
+
+def test_restart_recovers_running_jobs_and_keeps_results(make_client, plate_tif, upload, wait_job, tmp_path):
+    c = make_client()
+    image = upload(c, plate_tif)
+    done = wait_job(c, c.post("/api/jobs", json={"kind": "threads.count", "image": image["id"]}).json()["id"])
+    assert done["state"] == "done"
+    c.__exit__(None, None, None)  # the server stops
+    with Catalog(tmp_path / "artlens.db") as cat:  # a job was running when the server was killed
+        left = cat.add_job("threads.count", {"px_per_cm": 100.0, "window_cm": 1.0, "step_cm": 0.5,
+                                             "method": "spectral"}, image_id=image["id"])
+        assert cat.claim_job("dead-server")["id"] == left
+    c2 = make_client(workers=0)  # restart: recover_jobs() runs at start-up
+    assert c2.get(f"/api/jobs/{left}").json()["state"] == "queued"
+    again = c2.get(f"/api/jobs/{done['id']}").json()
+    assert again["state"] == "done" and again["result"] == done["result"]
+    c2.__exit__(None, None, None)
+    with Catalog(tmp_path / "artlens.db") as cat:  # killed once more while running: failed, not retried forever
+        assert cat.claim_job("dead-server")["id"] == left
+    c3 = make_client(workers=0)
+    failed = c3.get(f"/api/jobs/{left}").json()
+    assert failed["state"] == "failed" and "server stopped" in failed["error"]
+
+
+def test_tiles_on_demand(make_client, tmp_path):
+    rng = np.random.default_rng(1)
+    arr = (rng.random((1300, 3000)) * 65535).astype(np.uint16)  # wider than the overview limit: both paths
+    import tifffile
+
+    path = tmp_path / "wide.tif"
+    tifffile.imwrite(path, arr)
+    c = make_client(workers=0)
+    r = c.post("/api/images", files={"file": ("wide.tif", path.read_bytes())})
+    image_id = r.json()["id"]
+    info = c.get(f"/api/images/{image_id}/tiles").json()
+    assert info["max_level"] == 12 and info["tile_size"] == 256
+    assert 'Width="3000" Height="1300"' in c.get(f"/tiles/{image_id}.dzi").text
+
+    def tile(level: int, col: int, row: int) -> Image.Image:
+        resp = c.get(f"/tiles/{image_id}_files/{level}/{col}_{row}.jpg")
+        assert resp.status_code == 200 and resp.headers["content-type"] == "image/jpeg"
+        return Image.open(io.BytesIO(resp.content))
+
+    assert tile(12, 0, 0).size == (256, 256)
+    assert tile(12, 11, 5).size == (3000 - 11 * 256, 1300 - 5 * 256)  # the last column and row are smaller
+    assert tile(11, 5, 2).size == (1500 - 5 * 256, 650 - 2 * 256)
+    assert tile(8, 0, 0).size == (188, 82)  # cut from the overview
+    assert tile(0, 0, 0).size == (1, 1)
+    cached = tmp_path / "artlens-data" / "tiles" / r.json()["sha256"] / "12" / "0_0.jpg"
+    assert cached.is_file()
+    assert c.get(f"/tiles/{image_id}_files/12/12_0.jpg").status_code == 404
+    assert c.get(f"/tiles/{image_id}_files/13/0_0.jpg").status_code == 404
+    assert c.get(f"/images/{image_id}/thumb.jpg").status_code == 200
+    # the full-resolution tile shows the pixels (8-bit display between the 0.5th and 99.5th percentiles)
+    px = np.asarray(tile(12, 0, 0), dtype=float)
+    expect = np.clip((arr[:256, :256] / 65535 - 0.005) / 0.99 * 255, 0, 255)
+    assert np.corrcoef(px.ravel(), expect.ravel())[0, 1] > 0.95
