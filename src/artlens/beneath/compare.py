@@ -315,10 +315,10 @@ def _record(catalog: str | os.PathLike[str] | None, summary: dict[str, Any], par
             checksum: str | None) -> int:
     """Record both images and the analysis in the catalog; returns the analysis id."""
     from artlens import __version__
-    from artlens.catalog import Catalog, default_catalog_path
+    from artlens.catalog import Catalog
 
     src = summary["sources"]
-    with Catalog(default_catalog_path(None if catalog is None else str(catalog))) as cat:
+    with Catalog(catalog) as cat:
         ids = {}
         for view in ("visible", "other"):
             s = src[view]

@@ -429,9 +429,9 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
     files = {"pairs_csv": str(out / "pairs.csv"), "clusters_json": str(out / "clusters.json"),
              "similarity_png": str(sim_png), "report_html": str(report)}
     if use_catalog:
-        from artlens.catalog import Catalog, default_catalog_path
+        from artlens.catalog import Catalog
 
-        with Catalog(default_catalog_path(None if catalog is None else str(catalog))) as cat:
+        with Catalog(catalog) as cat:
             for e, k in zip(ok, range(n), strict=True):
                 image_id = cat.add_image(e.path, e.sha256, "xray", e.px_per_cm, e.shape[1], e.shape[0])
                 mates = [{"plate": names[j], "same_roll_probability": float(prob[k, j])}

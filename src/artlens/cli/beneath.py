@@ -30,7 +30,8 @@ def compare(
     nonrigid: bool = typer.Option(False, "--nonrigid", help="Add a non-rigid (optical flow) registration step."),
     max_residual_px: float = typer.Option(2.0, "--max-residual-px", help="Largest accepted registration residual."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
-    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG)."),
+    catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
+                                                             "(default $ARTLENS_CATALOG or ./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),

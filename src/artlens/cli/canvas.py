@@ -128,7 +128,8 @@ def match(
     patches: int | None = typer.Option(None, "--patches"),
     aggregation: str | None = typer.Option(None, "--aggregation"),
     seed: int = typer.Option(0, "--seed"),
-    catalog: Path | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG)."),
+    catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
+                                                             "(default $ARTLENS_CATALOG or ./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
     as_json: bool = typer.Option(False, "--json", help="Print clusters.json on stdout."),
 ) -> None:

@@ -30,7 +30,8 @@ BACKOFF = typer.Option(1.0, "--backoff", help="Base of the exponential backoff b
 CONTACT = typer.Option(None, "--contact", help="Contact (URL or e-mail) for the User-Agent; default $ARTLENS_CONTACT.")
 MAX_MB = typer.Option(50.0, "--max-mb", help="Largest image download, MB.")
 MAX_MPIX = typer.Option(100.0, "--max-megapixels", help="Largest image, megapixels.")
-CATALOG = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db).")
+CATALOG = typer.Option(None, "--catalog",
+                       help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db).")
 NO_CATALOG = typer.Option(False, "--no-catalog", help="Do not record the items in the catalog.")
 AS_JSON = typer.Option(False, "--json", help="Print one JSON object with the counts.")
 
@@ -76,7 +77,7 @@ def met(
     date_from: int | None = DATE_FROM, date_to: int | None = DATE_TO,
     rate: float = RATE, timeout: float = TIMEOUT, retries: int = RETRIES, backoff: float = BACKOFF,
     contact: str | None = CONTACT, max_mb: float = MAX_MB, max_mpix: float = MAX_MPIX,
-    catalog: Path | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
+    catalog: str | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
 ) -> None:
     """The Metropolitan Museum of Art: search, then one object record and its primaryImage per result."""
     from artlens.collect import MetSource
@@ -98,7 +99,7 @@ def aic(
     date_from: int | None = DATE_FROM, date_to: int | None = DATE_TO,
     rate: float = RATE, timeout: float = TIMEOUT, retries: int = RETRIES, backoff: float = BACKOFF,
     contact: str | None = CONTACT, max_mb: float = MAX_MB, max_mpix: float = MAX_MPIX,
-    catalog: Path | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
+    catalog: str | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
 ) -> None:
     """The Art Institute of Chicago: paged listing or search, images from its IIIF server."""
     from artlens.collect import AicSource
@@ -122,7 +123,7 @@ def artsy(
     date_from: int | None = DATE_FROM, date_to: int | None = DATE_TO,
     rate: float = RATE, timeout: float = TIMEOUT, retries: int = RETRIES, backoff: float = BACKOFF,
     contact: str | None = CONTACT, max_mb: float = MAX_MB, max_mpix: float = MAX_MPIX,
-    catalog: Path | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
+    catalog: str | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
 ) -> None:
     """Artsy's HAL API (needs an app token); medium label from the artwork category."""
     from artlens.collect import ArtsySource
@@ -145,7 +146,7 @@ def wikiart(
     date_from: int | None = DATE_FROM, date_to: int | None = DATE_TO,
     rate: float = RATE, timeout: float = TIMEOUT, retries: int = RETRIES, backoff: float = BACKOFF,
     contact: str | None = CONTACT, max_mb: float = MAX_MB, max_mpix: float = MAX_MPIX,
-    catalog: Path | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
+    catalog: str | None = CATALOG, no_catalog: bool = NO_CATALOG, as_json: bool = AS_JSON,
 ) -> None:
     """WikiArt paintings of one artist or style (robots.txt honoured); style and genre labels."""
     from artlens.collect import WikiArtSource

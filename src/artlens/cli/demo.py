@@ -10,8 +10,8 @@ import typer
 
 def demo(
     out: Path = typer.Option(Path("demo-output"), "--out", "-o", help="Output folder."),
-    catalog: Path | None = typer.Option(
-        None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
+    catalog: str | None = typer.Option(
+        None, "--catalog", help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db)."
     ),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analyses in the catalog."),
     as_json: bool = typer.Option(False, "--json", help="Print the demo manifest as JSON."),

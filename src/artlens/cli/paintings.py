@@ -24,8 +24,8 @@ def import_cmd(
     images: Path | None = typer.Option(None, "--images", help="CSV only: folder that relative image paths start in."),
     source: str | None = typer.Option(None, "--source", help="Collection name in the catalog (default: folder name)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the images in the catalog."),
-    catalog: Path | None = typer.Option(
-        None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
+    catalog: str | None = typer.Option(
+        None, "--catalog", help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db)."
     ),
     artist_column: str | None = typer.Option(
         None, "--artist-column", help="Label column holding the artist, for the catalog (default 'artist')."
@@ -51,12 +51,11 @@ def import_cmd(
         "catalog_images": 0,
     }
     if not no_catalog:
-        from artlens.catalog import Catalog, default_catalog_path
+        from artlens.catalog import Catalog
 
-        path = default_catalog_path(None if catalog is None else str(catalog))
-        with Catalog(path) as cat:
+        with Catalog(catalog) as cat:
             ids = ds.to_catalog(cat, name, artist_column=artist_column or "artist")
-        summary["catalog"] = str(path)
+            summary["catalog"] = cat.location
         summary["catalog_images"] = len(set(ids))
     if as_json:
         typer.echo(json.dumps(summary))

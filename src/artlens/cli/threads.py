@@ -36,8 +36,8 @@ def count(
                               "(threads_phase = phase CNN, the default; threads_regvgg = DL4ART's regVGG)."),
     page: int = typer.Option(0, "--page", help="TIFF page (0 = first)."),
     allow_huge: bool = typer.Option(False, "--allow-huge", help="Accept images with more than 2^31 pixels."),
-    catalog: Path | None = typer.Option(
-        None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
+    catalog: str | None = typer.Option(
+        None, "--catalog", help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db)."
     ),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (--method cnn or both)."),

@@ -137,9 +137,9 @@ def write_catalog_entry(cat: Any, entry: dict[str, Any]) -> int:
 def record_in_catalog(catalog_path: str | os.PathLike[str] | None, plate: Plate, result: ThreadCountResult,
                       summary: dict[str, Any], files: dict[str, Path]) -> int:
     """Add the image and the analysis to the catalog; returns the analysis id."""
-    from artlens.catalog import Catalog, default_catalog_path
+    from artlens.catalog import Catalog
 
-    with Catalog(default_catalog_path(None if catalog_path is None else str(catalog_path))) as cat:
+    with Catalog(catalog_path) as cat:
         return write_catalog_entry(cat, catalog_entry(plate, result, summary, files))
 
 
