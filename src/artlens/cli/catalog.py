@@ -1,4 +1,4 @@
-"""``artlens catalog ...``: what has been analysed."""
+"""``artlens catalog ...``: what has been analysed, and exports of the catalog's tables."""
 
 from __future__ import annotations
 
@@ -7,30 +7,38 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Inspect the embedded catalog of images and analyses.", no_args_is_help=True)
+app = typer.Typer(help="Inspect and export the catalog of images and analyses (SQLite file or PostgreSQL).",
+                  no_args_is_help=True)
+
+CATALOG = typer.Option(None, "--catalog",
+                       help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db).")
+
+
+def _open(catalog: str | None):
+    """The catalog, refusing to create a new SQLite file just to show that it is empty."""
+    from artlens.catalog import Catalog, catalog_location
+    from artlens.errors import InputNotFoundError
+
+    location = catalog_location(catalog)
+    if isinstance(location, Path) and not location.exists():
+        raise InputNotFoundError(f"{location}: no catalog yet (run 'artlens threads count' or 'artlens demo' first)")
+    return Catalog(location)
 
 
 @app.command("list")
 def list_(
-    catalog: Path | None = typer.Option(
-        None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."
-    ),
+    catalog: str | None = CATALOG,
     limit: int = typer.Option(50, "--limit", help="Show at most this many analyses (newest first)."),
     as_json: bool = typer.Option(False, "--json", help="Print the analyses as JSON."),
 ) -> None:
     """List recorded analyses, newest first."""
-    from artlens.catalog import Catalog, default_catalog_path
-    from artlens.errors import InputNotFoundError
-
-    path = default_catalog_path(None if catalog is None else str(catalog))
-    if not path.exists():
-        raise InputNotFoundError(f"{path}: no catalog yet (run 'artlens threads count' or 'artlens demo' first)")
-    with Catalog(path) as cat:
+    with _open(catalog) as cat:
         rows = cat.analyses(limit=limit)
+        where = cat.location
     if as_json:
         typer.echo(json.dumps(rows, default=str))
         return
-    typer.echo(f"catalog: {path}  ({len(rows)} analyses shown)")
+    typer.echo(f"catalog: {where}  ({len(rows)} analyses shown)")
     for r in rows:
         summ = r.get("summary") or {}
         dens = []
@@ -39,3 +47,23 @@ def list_(
             dens.append("-" if mean is None else f"{mean:.2f}")
         typer.echo(f"#{r['id']:<4} {r['created_utc']}  {r['method']:<18} H {dens[0]:>6}  V {dens[1]:>6} threads/cm"
                    f"  {Path(r.get('image_path') or '-').name}")
+
+
+@app.command("export")
+def export(
+    out: Path = typer.Option(..., "--out", "-o", help="File to write (.csv or .parquet)."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="csv or parquet (default: from --out's suffix)."),
+    table: str = typer.Option("analyses", "--table", "-t", help="analyses, images, artworks or jobs."),
+    catalog: str | None = CATALOG,
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Write one table of the catalog, every row as stored (JSON fields as text), to CSV or Parquet."""
+    from artlens.catalog.export import export_table
+
+    with _open(catalog) as cat:
+        summary = export_table(cat, table, out, fmt)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"{summary['rows']} {table} rows from {summary['catalog']} -> {summary['out']} "
+                   f"({summary['format']})")
