@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.artlens-installed
+PORT   ?= 8000
 
 .PHONY: demo test lint bench clean
 
@@ -13,8 +14,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
+# Build the demo (plates counted and matched, a hidden-layer scene compared) into its own catalog, then
+# serve it at http://127.0.0.1:$(PORT) until Ctrl-C. `artlens demo --out DIR` alone builds without serving.
 demo: $(STAMP)
-	$(BIN)/artlens demo --out demo-output
+	rm -f demo-output/artlens.db demo-output/artlens.db-wal demo-output/artlens.db-shm
+	$(BIN)/artlens demo --out demo-output --catalog demo-output/artlens.db
+	@echo ""
+	@echo "artlens demo: open http://127.0.0.1:$(PORT) in a browser (Ctrl-C stops the server)"
+	$(BIN)/artlens serve --catalog demo-output/artlens.db --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

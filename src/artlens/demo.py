@@ -4,6 +4,11 @@ Three synthetic canvas X-ray plates are generated — two cut from one simulated
 different places, one from another roll of similar density — written as TIFFs with resolution
 tags, counted with the spectral thread counter, recorded in the catalog, and gathered in one
 HTML report that puts each measured density next to the generator's ground truth.
+
+Unless ``plates_only``, the demo also matches the three plates against each other (``artlens canvas
+match``: similarity matrix and roll clusters) and compares a simulated hidden-layer scene's visible image
+with its infrared view (``artlens beneath compare``), so that ``artlens serve`` on the demo catalog shows
+every part of the mission.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ PLATES = (
 )
 SIZE_CM = (5.0, 6.0)  # height, width
 PX_PER_CM = 200.0
+HIDDEN_SIZE = (256, 256)  # the hidden-layer scene, px
 
 
 def run_demo(
@@ -58,12 +64,15 @@ def run_demo(
     params: SpectralParams | None = None,
     size_cm: tuple[float, float] = SIZE_CM,
     progress: Callable[[str], None] | None = None,
+    plates_only: bool = False,
 ) -> dict[str, Any]:
-    """Generate, count and report the demo plates.
+    """Generate, count and report the demo plates; then (unless ``plates_only``) match them and compare a
+    hidden-layer scene (:func:`run_demo_extras`).
 
     Returns:
         ``{"report": path, "plates": [{"name", "plate", "summary", "truth", "error"}...]}`` where
-        ``error`` is measured minus true mean density per direction, threads/cm.
+        ``error`` is measured minus true mean density per direction, threads/cm; plus ``"match"`` and
+        ``"beneath"`` (their summaries' paths) unless ``plates_only``.
     """
     from artlens.report import PlateSection, write_threads_report
 
@@ -113,6 +122,45 @@ def run_demo(
     ]
     report = write_threads_report(out, sections, title="artlens demo — thread counting on synthetic canvases",
                                   parameters=sections[0].result.parameters, notes=notes)
-    manifest = {"report": str(report), "plates": plates_out}
+    manifest: dict[str, Any] = {"report": str(report), "plates": plates_out}
+    if not plates_only:
+        manifest |= run_demo_extras(out, [p["plate"] for p in plates_out], catalog=catalog, use_catalog=use_catalog,
+                                    progress=progress)
     (out / "demo.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
+
+
+def run_demo_extras(out: Any, plates: list[str], *, catalog: str | os.PathLike[str] | None = None,
+                    use_catalog: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Match the demo plates (``artlens canvas match``) and compare a simulated hidden-layer scene
+    (``artlens beneath compare``); both recorded in the catalog. Returns the manifest entries."""
+    import warnings
+
+    from PIL import Image
+
+    from artlens.beneath.compare import compare_views
+    from artlens.canvas.collection import CanvasComparer, match_collection
+    from artlens.canvas.fabric import load_fabric_model, shipped_fabric_model_path
+    from artlens.synth.hidden import builtin_pigments, make_hidden_scene
+
+    if progress:
+        progress("matching the plates (same roll or not)")
+    model = load_fabric_model() if shipped_fabric_model_path() is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        match = match_collection(plates, out / "match", CanvasComparer(model, n_permutations=199, seed=0),
+                                 catalog=catalog, use_catalog=use_catalog)
+    if progress:
+        progress("comparing a hidden-layer scene's visible and infrared views")
+    scene = make_hidden_scene(HIDDEN_SIZE, kind="mixed", seed=5, pigments=builtin_pigments())
+    folder = out / "hidden-layer"
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(scene.visible_rgb).save(folder / "visible.png")
+    Image.fromarray(scene.ir).save(folder / "infrared.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        beneath = compare_views(folder / "visible.png", folder / "infrared.png", folder / "compare",
+                                other_modality="ir", catalog=catalog, use_catalog=use_catalog)
+    return {"match": match["files"]["clusters_json"], "clusters": match["clusters"],
+            "beneath": str(folder / "compare" / "summary.json"), "beneath_heatmap": beneath["heatmap"]}
+

@@ -107,7 +107,7 @@ def test_demo_small(cli, tmp_path, monkeypatch):
     import artlens.demo as demo
 
     monkeypatch.setattr(demo, "SIZE_CM", (2.0, 2.5))  # the real demo uses larger plates
-    code, out, err = cli("demo", "--out", str(tmp_path / "demo"), "--json")
+    code, out, err = cli("demo", "--out", str(tmp_path / "demo"), "--json", "--plates-only")
     assert code == 0, err
     manifest = json.loads(out)
     assert Path(manifest["report"]).is_file()

@@ -167,6 +167,9 @@ def predict(
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report (with Grad-CAM) to this file."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print JSON: {path, predictions} for one image, {images: [...]} for several."),
+    catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
+                                                               "(default $ARTLENS_CATALOG or ./artlens.db)."),
+    no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the predictions in the catalog."),
 ) -> None:
     """The most probable classes of each painting, with Grad-CAM explanations on request."""
     from artlens.paintings.classify import load_classifier
@@ -193,6 +196,9 @@ def predict(
         from artlens.report.classify import write_prediction_report
 
         write_prediction_report(report, rows, clf.record(), heatmaps=maps)
+    if not no_catalog:
+        _record_predictions(catalog, rows, clf.record(), model,
+                            {"top_k": top_k, "tta": tta, "tiles": tiles}, report)
     if as_json:
         if len(rows) == 1:
             _echo_json({**rows[0], "model": str(model), **({"report": str(report)} if report else {})})
@@ -210,6 +216,28 @@ def predict(
             typer.echo(f"  Grad-CAM: {h}")
     if report is not None:
         typer.echo(f"report: {report}")
+
+
+def _record_predictions(catalog: str | None, rows: list[dict], model_record: dict, model: Path,
+                        settings: dict, report: Path | None) -> None:
+    """One catalog analysis per classified image (``catalog_analysis_id`` is added to its row)."""
+    import hashlib
+
+    from artlens.catalog.record import Analysis, record
+
+    checksum = model_record.get("model_checksum")
+    if checksum is None and model_record.get("members"):  # a blend: its members' weights and how they mix
+        key = json.dumps([[m.get("model_checksum") for m in model_record["members"]],
+                          model_record.get("method"), model_record.get("weights")])
+        checksum = hashlib.sha256(key.encode()).hexdigest()
+    done = [r for r in rows if "error" not in r]
+    parameters = {"model": str(model.resolve()), "label_column": model_record.get("label_column"),
+                  "variant": model_record.get("variant"), "backbone": model_record.get("backbone"), **settings}
+    ids = record(catalog, [Analysis("paintings.classify", parameters, dict(r),
+                                    [*r.get("heatmaps", []), *([str(report)] if report else [])],
+                                    image=r["path"], model_checksum=checksum) for r in done])
+    for r, analysis_id in zip(done, ids, strict=True):
+        r["catalog_analysis_id"] = analysis_id
 
 
 def _heatmaps(clf, path: str, folder: Path, tiles: str | None) -> list[dict[str, str]]:  # noqa: ANN001

@@ -14,14 +14,17 @@ def demo(
         None, "--catalog", help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db)."
     ),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analyses in the catalog."),
+    plates_only: bool = typer.Option(False, "--plates-only",
+                                     help="Only count the plates (no canvas match, no hidden-layer comparison)."),
     as_json: bool = typer.Option(False, "--json", help="Print the demo manifest as JSON."),
 ) -> None:
     """Generate three synthetic canvas X-rays (two from one roll, one from another), count their
-    threads and write one report."""
+    threads and write one report; match them, and compare a simulated hidden-layer scene's visible and
+    infrared views (serve the result with 'artlens serve --catalog ...')."""
     from artlens.demo import run_demo
 
     say = None if as_json else (lambda msg: typer.echo(msg, err=True))
-    manifest = run_demo(out, catalog=catalog, use_catalog=not no_catalog, progress=say)
+    manifest = run_demo(out, catalog=catalog, use_catalog=not no_catalog, progress=say, plates_only=plates_only)
     if as_json:
         typer.echo(json.dumps(manifest))
         return
@@ -34,4 +37,9 @@ def demo(
             typer.echo(f"{p['name']:<18} {d:<11} {'-' if m is None else f'{m:.2f}':>9} {p['truth'][d]:>7.2f} "
                        f"{'-' if e is None else f'{e:+.2f}':>7}")
     typer.echo("")
+    for c in manifest.get("clusters", []):
+        typer.echo(f"roll cluster {c['id']}: {', '.join(c['members'])} (mean same-roll probability "
+                   f"{c['mean_probability']:.2f})")
+    if "beneath" in manifest:
+        typer.echo(f"hidden layer: {Path(manifest['beneath']).parent.resolve()}")
     typer.echo(f"report: {Path(manifest['report']).resolve()}")

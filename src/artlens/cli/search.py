@@ -11,6 +11,9 @@ from pathlib import Path
 import typer
 
 DEFAULT_EMBEDDER = "lite0"
+CATALOG = typer.Option(None, "--catalog",
+                       help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db).")
+NO_CATALOG = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog.")
 
 
 def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool, precision: str | None = None):
@@ -79,15 +82,27 @@ def index(
                                               "on CPUs with bfloat16 units (AMX / AVX-512 BF16), vectors within "
                                               "cosine 0.999; an index keeps the precision it was built with."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    catalog: str | None = CATALOG,
+    no_catalog: bool = NO_CATALOG,
 ) -> None:
     """Embed every image of a collection once and build a similarity-search index."""
+    from artlens.paintings.embedders import embedder_record
     from artlens.paintings.search import build_index
 
     emb = _choose_embedder(embedder, index_dir, rebuild, precision)
     summary = build_index(collection, index_dir, emb, batch_size=batch_size, rebuild=rebuild,
                           progress=not as_json and sys.stderr.isatty(), index_type=index_type)
+    result = summary.to_json()
+    if not no_catalog:
+        from artlens.catalog.record import Analysis, record
+
+        parameters = {"collection": str(collection.resolve()), "embedder": embedder_record(emb),
+                      "index_type": index_type, "batch_size": batch_size, "rebuild": rebuild}
+        (result["catalog_analysis_id"],) = record(catalog, [Analysis(
+            "paintings.index", parameters, summary.to_json(), [str(index_dir.resolve())],
+            model_checksum=emb.checksum)])
     if as_json:
-        typer.echo(json.dumps(summary.to_json()))
+        typer.echo(json.dumps(result))
         return
     skipped = f", {len(summary.failures)} skipped (see {index_dir / 'failures.csv'})" if summary.failures else ""
     typer.echo(f"indexed {summary.images} images with {summary.embedder} ({summary.dim}-d): {summary.embedded} "
@@ -121,6 +136,8 @@ def search(
                                                              "(recall vs speed; default: the index's own, 500)."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML page of the results."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as one JSON object."),
+    catalog: str | None = CATALOG,
+    no_catalog: bool = NO_CATALOG,
 ) -> None:
     """Find the images of an index most similar to a query image (cosine of embeddings)."""
     from artlens.errors import InvalidParameterError
@@ -172,10 +189,20 @@ def search(
             rerank={"top": top, "weight": f"{influence_weight:g}", "damping": f"{repeat_damping:g}",
                     "graph": str(influence or "")},
             query_labels=idx.labels_at(qrow) if qrow is not None else None, query_artist=artist)
+    result = {"results": [h.to_dict() for h in hits], "index": str(index_dir), "embedder": idx.embedder_name,
+              "reranked": reranked, "query": str(query), "query_artist": artist}
+    if not no_catalog:
+        from artlens.catalog.record import Analysis, record
+
+        parameters = {"index": str(index_dir.resolve()), "k": k, "influence": None if influence is None else
+                      str(influence.resolve()), "influence_weight": influence_weight, "artist_column": artist_column,
+                      "top": top, "repeat_damping": repeat_damping, "ef_search": ef_search, "rerank": rerank,
+                      "embedder": idx.record.get("embedder")}
+        (result["catalog_analysis_id"],) = record(catalog, [Analysis(
+            "paintings.search", parameters, {**result, "rerank_note": note}, [str(report)] if report else [],
+            image=query, model_checksum=(idx.record.get("embedder") or {}).get("checksum"))])
     if as_json:
-        typer.echo(json.dumps({"results": [h.to_dict() for h in hits], "index": str(index_dir),
-                               "embedder": idx.embedder_name, "reranked": reranked, "query": str(query),
-                               "query_artist": artist}))
+        typer.echo(json.dumps(result))
         return
     typer.echo(f"{len(hits)} images most similar to {query.name} ({idx.embedder_name}, {idx.count} indexed"
                + (f", re-ranked by influence from {artist}" if reranked else "") + ")")

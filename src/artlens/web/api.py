@@ -215,11 +215,9 @@ def overlay_list(analysis: dict[str, Any], image: dict[str, Any] | None) -> list
     elif analysis["method"].startswith("beneath") and image is not None:
         for p in analysis["outputs"]:
             if p.endswith(".npy") and Path(p).name not in ("valid.npy",) and Path(p).is_file():
-                name = Path(p).stem
-                out.append({"name": name, "units": "heatmap score", "colormap": "inferno",
-                            "bounds_px": [[0, 0], [image["height_px"], image["width_px"]]],
-                            "url": f"/api/analyses/{analysis['id']}/overlays/{name}.png",
-                            "colourbar": "/api/colourbar/inferno.png"})
+                _, meta = overlays.heatmap_overlay(Path(p), (image["height_px"], image["width_px"]))
+                out.append(meta | {"url": f"/api/analyses/{analysis['id']}/overlays/{meta['name']}.png",
+                                   "colourbar": "/api/colourbar/inferno.png"})
     return out
 
 
@@ -231,8 +229,8 @@ def get_analysis(request: Request, analysis_id: int) -> dict[str, Any]:
         image = cat.get_image(a["image_id"]) if a["image_id"] is not None else None
     return {"id": a["id"], "image": a["image_id"], "method": a["method"], "parameters": a["parameters"],
             "artlens_version": a["artlens_version"], "model_checksum": a["model_checksum"], "summary": a["summary"],
-            "created_utc": a["created_utc"], "files": [f"/analyses/{a['id']}/files/{Path(p).name}"
-                                                       for p in a["outputs"]],
+            "created_utc": a["created_utc"], "files": [f"/analyses/{a['id']}/files/{p.name}"
+                                                       for p in analysis_files(a)],
             "overlays": overlay_list(a, image)}
 
 
@@ -332,10 +330,23 @@ def thumbnail(request: Request, image_id: int) -> FileResponse:
 def analysis_file(request: Request, analysis_id: int, name: str) -> FileResponse:
     """A file the analysis wrote (report.html, summary.json, maps), found by name among its recorded outputs."""
     a = _analysis(request, analysis_id)
-    for p in a["outputs"]:
-        if Path(p).name == name and Path(p).is_file():
+    for p in analysis_files(a):
+        if p.name == name:
             return FileResponse(p)
     raise HTTPException(404, f"analysis {analysis_id} wrote no file {name!r}")
+
+
+SIDE_FILES = ("report.html", "summary.json")
+
+
+def analysis_files(analysis: dict[str, Any]) -> list[Path]:
+    """The files an analysis recorded, plus the ``report.html`` / ``summary.json`` written next to them
+    (some analyses, e.g. beneath compare, record only their maps)."""
+    files = [Path(p) for p in analysis["outputs"] if Path(p).is_file()]
+    names = {p.name for p in files}
+    for folder in dict.fromkeys(p.parent for p in files):
+        files += [folder / n for n in SIDE_FILES if n not in names and (folder / n).is_file()]
+    return files
 
 
 @router.get("/jobs/{job_id}/files/{rel:path}", tags=["jobs"], response_class=FileResponse)

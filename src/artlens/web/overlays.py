@@ -95,7 +95,7 @@ def heatmap_overlay(npy: Path, shape: tuple[int, int]) -> tuple[bytes, dict[str,
     if vmax - vmin < 1e-9:
         vmax = vmin + 1.0
     png = _colour_png(values, vmin, vmax, "inferno", cell=1)
-    meta = {"name": npy.stem, "units": "heatmap score (higher: hidden content more likely)", "vmin": round(vmin, 4),
+    meta = {"name": npy.stem, "units": "heatmap score (higher: more likely hidden content)", "vmin": round(vmin, 4),
             "vmax": round(vmax, 4), "colormap": "inferno", "bounds_px": [[0, 0], [shape[0], shape[1]]]}
     return png, meta
 

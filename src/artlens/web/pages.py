@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from artlens.errors import ArtlensError
 from artlens.web.analyses import KINDS
-from artlens.web.api import job_status, overlay_list, queue_job, store_upload
+from artlens.web.api import analysis_files, job_status, overlay_list, queue_job, store_upload
 from artlens.web.app import error_status, open_catalog
 from artlens.web.security import TOKEN_COOKIE
 
@@ -95,7 +95,7 @@ def image_page(request: Request, image_id: int, analysis: int | None = None) -> 
                     if r["id"] != image_id and r["width_px"] == row["width_px"] and r["height_px"] == row["height_px"]]
     items = []
     for a in analyses:
-        files = {Path(p).name: f"/analyses/{a['id']}/files/{Path(p).name}" for p in a["outputs"]}
+        files = {p.name: f"/analyses/{a['id']}/files/{p.name}" for p in analysis_files(a)}
         items.append({"id": a["id"], "method": a["method"], "created_utc": a["created_utc"][:19],
                       "report": files.get("report.html"), "summary": _short_summary(a["summary"]),
                       "overlays": overlay_list(a, row)})
@@ -214,7 +214,7 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
     status = job_status(job)
     report = None
     if analysis is not None:
-        names = {Path(p).name for p in analysis["outputs"]}
+        names = {p.name for p in analysis_files(analysis)}
         if "report.html" in names:
             report = f"/analyses/{analysis['id']}/files/report.html"
     result = job["result"] or {}
