@@ -54,7 +54,8 @@ def test_index_then_search_finds_the_query_first(cli, collection: Path, tmp_path
     assert code == 0, err
     summary = json.loads(out)
     assert summary == {"index": str(idx), "images": 12, "reused": 0, "failures": 0, "embedder": "colour-histogram",
-                       "dim": 136, "faiss": summary["faiss"]} and summary["faiss"]["type"] == "flat"
+                       "dim": 136, "faiss": summary["faiss"], "catalog_analysis_id": summary["catalog_analysis_id"]}
+    assert summary["faiss"]["type"] == "flat"
     # rerun without --embedder: the index's own is used, everything reused
     code, out, err = cli("index", collection, "--index", idx, "--json")
     assert code == 0, err

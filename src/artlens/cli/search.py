@@ -164,7 +164,7 @@ def search(
         if row is not None:
             artist = idx.labels_at(row).get(col)
     if graph is not None:
-        from artlens.paintings.influence import rerank
+        from artlens.paintings.influence import rerank as rerank_by_influence  # not the --rerank option
 
         if col is None:
             cols = ", ".join(idx.label_columns) or "none"
@@ -178,8 +178,8 @@ def search(
             reranked = artist in graph
             if not reranked:
                 note = f"query artist {artist!r} is not in the influence graph"
-            hits = rerank(hits, artist, graph, weight=influence_weight, top=top, k=k,
-                          repeat_damping=repeat_damping, artist_key=col)
+            hits = rerank_by_influence(hits, artist, graph, weight=influence_weight, top=top, k=k,
+                                       repeat_damping=repeat_damping, artist_key=col)
     if report is not None:
         from artlens.report.search import write_search_report
 
