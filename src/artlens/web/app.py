@@ -100,6 +100,7 @@ def create_app(catalog: str | Path | None = None, data_dir: str | Path | None = 
     app.state.config = cfg
     app.state.runner = runner
     app.state.tiles = tiles
+    app.state.image_rows = {}  # image id -> catalog row, for the tile routes
     app.state.templates = _templates()
 
     import xstatic.pkg.leaflet as leaflet

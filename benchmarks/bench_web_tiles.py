@@ -1,0 +1,197 @@
+"""Web app (issue 19): deep-zoom tile latency, first tile after ingest, memory, collection page.
+
+Starts the real server (``artlens serve`` in a subprocess on a free loopback port, no job workers),
+uploads a synthetic 10 000 x 10 000 px 16-bit plate (uncompressed TIFF, 200 px/cm) through the API, then:
+
+- first tile: the overview tile the viewer asks for first (the whole plate in about 1 000 px) and the
+  first full-resolution tile, each timed from the end of the upload;
+- panning: ``--clients`` concurrent clients (threads, one HTTP connection each) pan over the plate at
+  random zoom levels, each viewport 5 x 4 tiles, moving one tile per step (``--steps`` steps); every
+  tile request is timed (uncached: made on demand), then the same tiles again (cached, from disk);
+- the server's resident memory (VmHWM, peak RSS) from /proc;
+- the collection page with ``--collection`` images catalogued (server time of ``GET /``, page 1).
+
+    python benchmarks/bench_web_tiles.py [--clients 20] [--steps 8] [--collection 10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def make_plate(path: Path, side: int = 10_000, px_per_cm: float = 200.0) -> Path:
+    """A fast synthetic weave: two sinusoidal thread systems (13 and 16 threads/cm) with noise, uint16."""
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    x = np.arange(side, dtype=np.float32) / px_per_cm
+    cols = np.sin(2 * np.pi * 16.0 * x).astype(np.float32)
+    out = np.empty((side, side), np.uint16)
+    for y0 in range(0, side, 1000):
+        y = np.arange(y0, min(y0 + 1000, side), dtype=np.float32)[:, None] / px_per_cm
+        rows = np.sin(2 * np.pi * 13.0 * y)
+        band = 30000 + 9000 * (rows + cols[None, :]) + rng.normal(0, 2500, (len(y), side))
+        out[y0:y0 + len(y)] = np.clip(band, 0, 65535).astype(np.uint16)
+    tifffile.imwrite(path, out, resolution=(px_per_cm, px_per_cm), resolutionunit="CENTIMETER")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mb(pid: int) -> dict[str, float]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    vals = {line.split(":")[0]: float(line.split()[1]) / 1024 for line in status if line.startswith(("VmRSS", "VmHWM"))}
+    return {"rss_mb": round(vals["VmRSS"], 1), "peak_rss_mb": round(vals["VmHWM"], 1)}
+
+
+def pct(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)) * 1000, 1)
+
+
+def pan(base: str, image_id: int, info: dict, steps: int, seed: int, urls: list[str], lat: list[float]) -> None:
+    """One client panning: random zoom level near full resolution, a 5 x 4 tile viewport moving one tile a step."""
+    import httpx
+
+    rng = random.Random(seed)
+    top = info["max_level"]
+    with httpx.Client(base_url=base, timeout=60) as c:
+        level = rng.choice([top, top - 1, top - 2, top - 3])
+        scale = 2 ** (top - level)
+        ncol = -(-info["width"] // (256 * scale))
+        nrow = -(-info["height"] // (256 * scale))
+        col, row = rng.randrange(max(1, ncol - 5)), rng.randrange(max(1, nrow - 4))
+        dx, dy = rng.choice([(1, 0), (0, 1), (1, 1), (-1, 0)])
+        for _ in range(steps):
+            for j in range(row, min(row + 4, nrow)):
+                for i in range(col, min(col + 5, ncol)):
+                    url = f"/tiles/{image_id}_files/{level}/{i}_{j}.jpg"
+                    t = time.perf_counter()
+                    r = c.get(url)
+                    dt = time.perf_counter() - t
+                    if r.status_code == 200:
+                        urls.append(url)
+                        lat.append(dt)
+            col = min(max(0, col + dx), max(0, ncol - 5))
+            row = min(max(0, row + dy), max(0, nrow - 4))
+
+
+def fetch_all(base: str, urls: list[str], clients: int) -> list[float]:
+    import httpx
+
+    lat: list[float] = []
+    lock = threading.Lock()
+    chunks = [urls[k::clients] for k in range(clients)]
+
+    def work(chunk: list[str]) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for u in chunk:
+                t = time.perf_counter()
+                c.get(u)
+                with lock:
+                    lat.append(time.perf_counter() - t)
+
+    threads = [threading.Thread(target=work, args=(ch,)) for ch in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clients", type=int, default=20)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--side", type=int, default=10_000)
+    ap.add_argument("--collection", type=int, default=10_000, help="images catalogued for the collection page")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    import httpx
+
+    work = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    plate = make_plate(work / "plate.tif", args.side)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, ARTLENS_CATALOG=str(work / "artlens.db"))
+    proc = subprocess.Popen([sys.executable, "-m", "artlens.cli.main", "serve", "--catalog", str(work / "artlens.db"),
+                             "--port", str(port), "--workers", "0"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(base + "/api/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        res: dict[str, object] = {"side_px": args.side, "clients": args.clients, "cpus": os.cpu_count()}
+        t = time.perf_counter()
+        with open(plate, "rb") as fh:
+            up = httpx.post(base + "/api/images", files={"file": ("plate.tif", fh)}, timeout=600).json()
+        res["upload_s"] = round(time.perf_counter() - t, 2)
+        image_id = up["id"]
+        info = httpx.get(f"{base}/api/images/{image_id}/tiles").json()
+        view_level = info["max_level"] - 4  # about 625 px: the whole plate in the viewer
+        t = time.perf_counter()
+        assert httpx.get(f"{base}/tiles/{image_id}_files/{view_level}/0_0.jpg").status_code == 200
+        res["first_overview_tile_s"] = round(time.perf_counter() - t, 3)
+        t = time.perf_counter()
+        assert httpx.get(f"{base}/tiles/{image_id}_files/{info['max_level']}/20_20.jpg").status_code == 200
+        res["first_full_res_tile_s"] = round(time.perf_counter() - t, 3)
+
+        urls: list[str] = []
+        lat: list[float] = []
+        threads = [threading.Thread(target=pan, args=(base, image_id, info, args.steps, k, urls, lat))
+                   for k in range(args.clients)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        res["pan_wall_s"] = round(time.perf_counter() - t, 2)
+        res["pan_requests"] = len(lat)
+        res["pan_p50_ms"], res["pan_p95_ms"] = pct(lat, 50), pct(lat, 95)
+        cached = fetch_all(base, sorted(set(urls)), args.clients)
+        res["cached_requests"] = len(cached)
+        res["cached_p50_ms"], res["cached_p95_ms"] = pct(cached, 50), pct(cached, 95)
+        res |= rss_mb(proc.pid)
+
+        if args.collection:
+            from artlens.catalog import Catalog
+
+            with Catalog(work / "artlens.db") as cat:
+                for k in range(args.collection):
+                    cat.add_image(work / f"fake-{k}.tif", f"{k:064x}", "xray", 200.0, 1000, 1000)
+            times = []
+            for _ in range(5):
+                t = time.perf_counter()
+                assert httpx.get(base + "/?page=3", timeout=60).status_code == 200
+                times.append(time.perf_counter() - t)
+            res["collection_images"] = args.collection + 1
+            res["collection_page_ms_median"] = round(float(np.median(times)) * 1000, 1)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    if args.json:
+        print(json.dumps(res))
+    else:
+        for k, v in res.items():
+            print(f"{k:28s} {v}")
+
+
+if __name__ == "__main__":
+    main()
