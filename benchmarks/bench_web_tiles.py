@@ -8,6 +8,7 @@ uploads a synthetic 10 000 x 10 000 px 16-bit plate (uncompressed TIFF, 200 px/c
 - panning: ``--clients`` concurrent clients (threads, one HTTP connection each) pan over the plate at
   random zoom levels, each viewport 5 x 4 tiles, moving one tile per step (``--steps`` steps); every
   tile request is timed (uncached: made on demand), then the same tiles again (cached, from disk);
+- cached tiles once more from a single client (no queueing behind other clients);
 - the server's resident memory (VmHWM, peak RSS) from /proc;
 - the collection page with ``--collection`` images catalogued (server time of ``GET /``, page 1).
 
@@ -168,6 +169,8 @@ def main() -> None:
         cached = fetch_all(base, sorted(set(urls)), args.clients)
         res["cached_requests"] = len(cached)
         res["cached_p50_ms"], res["cached_p95_ms"] = pct(cached, 50), pct(cached, 95)
+        single = fetch_all(base, sorted(set(urls))[:200], 1)
+        res["cached_1_client_p50_ms"], res["cached_1_client_p95_ms"] = pct(single, 50), pct(single, 95)
         res |= rss_mb(proc.pid)
 
         if args.collection:

@@ -259,3 +259,34 @@ def test_tiles_on_demand(make_client, tmp_path):
     px = np.asarray(tile(12, 0, 0), dtype=float)
     expect = np.clip((arr[:256, :256] / 65535 - 0.005) / 0.99 * 255, 0, 255)
     assert np.corrcoef(px.ravel(), expect.ravel())[0, 1] > 0.95
+
+
+def test_search_by_example_and_canvas_compare(make_client, plate_tif, upload, wait_job, tmp_path):
+    from artlens.synth.hidden import builtin_pigments, make_hidden_scene
+
+    c = make_client()
+    ids = []
+    for seed in (1, 2, 3):
+        path = tmp_path / f"painting{seed}.png"
+        Image.fromarray(make_hidden_scene((96, 96), kind="mixed", seed=seed, pigments=builtin_pigments()).visible_rgb
+                        ).save(path)
+        ids.append(upload(c, path, "rgb")["id"])
+    plate = upload(c, plate_tif)["id"]
+    job = wait_job(c, c.post("/api/jobs", json={"kind": "search", "image": ids[1], "params": {"k": 3}}).json()["id"])
+    assert job["state"] == "done", job
+    results = job["result"]["results"]
+    assert [r["image"] for r in results][0] == ids[1]  # the query itself is the closest
+    assert {r["image"] for r in results} == set(ids) and plate not in {r["image"] for r in results}
+    assert all("/" not in r["name"] for r in results)
+    assert "search-results" in c.get(f"/jobs/{job['id']}").text
+    # canvas compare: two plates cut from one roll
+    from artlens.synth import Roll, write_plate_tiff
+
+    roll = Roll(length_cm=20, width_cm=8, horizontal_density=13.4, vertical_density=16.2, seed=11)
+    a, b = (upload(c, write_plate_tiff(tmp_path / f"cut{k}.tif", roll.cut(1 + 2 * k, 2 + 6 * k, 2.5, 2.5, seed=k,
+                                                                           px_per_cm=100.0)))["id"] for k in (0, 1))
+    r = c.post("/api/jobs", json={"kind": "canvas.compare", "image": a, "params": {"other": b}})
+    job = wait_job(c, r.json()["id"])
+    assert job["state"] == "done", job
+    assert 0.5 < job["result"]["same_roll_probability"] <= 1
+    assert c.get(f"/api/analyses/{job['analysis_id']}").json()["method"] == "canvas.compare"

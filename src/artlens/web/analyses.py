@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,6 +288,47 @@ def similarity_matrix(pairs_csv: Path, names: list[str]) -> list[list[float | No
     return m
 
 
+# --- search by example -----------------------------------------------------------------------------------
+
+_SEARCH_LOCK = threading.Lock()  # one index folder per app: build and query it one job at a time
+
+
+def check_search(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"k"})
+    return _image_id(cat, image, "image (the query)"), {"k": int(_number(params, "k", 12, 1, 100))}
+
+
+def run_search(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens index`` over the catalog's paintings (every image that is not an X-ray), then ``artlens
+    search``: :func:`artlens.paintings.search.build_index` (incremental: images embedded before are reused)
+    and :meth:`~artlens.paintings.search.SearchIndex.search`."""
+    from artlens import __version__
+    from artlens.paintings.search import SearchIndex, build_index
+
+    query = ctx.image(ctx.job["image_id"])
+    rows = [r for r in ctx.catalog.images() if r["modality"] != "xray" and Path(r["path"]).is_file()]
+    if not rows:
+        raise InvalidParameterError("the catalog holds no paintings (images other than X-rays) to search")
+    by_path = {str(Path(r["path"]).resolve()): r["id"] for r in rows}
+    index_dir = ctx.out_dir.parent.parent / "search-index"
+    ctx.progress(0.05, f"embedding the collection ({len(rows)} images; earlier ones are reused)")
+    with _SEARCH_LOCK:
+        summary = build_index(list(by_path), index_dir, "lite0", progress=False)
+        ctx.progress(0.8, "searching")
+        idx = SearchIndex.open(index_dir)
+        hits = idx.search(idx.embed_query(query["path"]), ctx.job["params"]["k"])[0]
+    results = [h.to_dict() | {"image": by_path.get(str(Path(h.path).resolve()))} for h in hits]
+    for r in results:
+        r["name"] = Path(r.pop("path")).name  # no server paths in the result
+    result = {"query": query["id"], "results": results, "embedder": idx.embedder_name, "indexed": summary.images}
+    (ctx.out_dir / "results.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    analysis_id = ctx.catalog.add_analysis(
+        query["id"], "paintings.search", {"k": ctx.job["params"]["k"], "embedder": idx.embedder_name,
+                                          "index": str(index_dir)}, __version__,
+        {"results": [[r["image"], round(r["score"], 4)] for r in results]}, [str(ctx.out_dir / "results.json")])
+    return result, analysis_id
+
+
 # --- the registry ------------------------------------------------------------------------------------------
 
 
@@ -305,4 +347,5 @@ KINDS: dict[str, Kind] = {
     "verify": Kind("Verify two paintings", check_pair, run_verify),
     "canvas.compare": Kind("Canvas compare", check_canvas_compare, run_canvas_compare),
     "canvas.match": Kind("Canvas match", check_canvas_match, run_canvas_match),
+    "search": Kind("Search by example", check_search, run_search),
 }

@@ -144,6 +144,7 @@ FORM_FIELDS = {
     "verify": ("image", "other"),
     "canvas.compare": ("image", "other", "density_only"),
     "canvas.match": ("images", "density_only", "threshold"),
+    "search": ("image", "k"),
 }
 
 
