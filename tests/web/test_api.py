@@ -290,3 +290,14 @@ def test_search_by_example_and_canvas_compare(make_client, plate_tif, upload, wa
     assert job["state"] == "done", job
     assert 0.5 < job["result"]["same_roll_probability"] <= 1
     assert c.get(f"/api/analyses/{job['analysis_id']}").json()["method"] == "canvas.compare"
+
+
+def test_streamed_upload_without_length_is_cut_at_the_cap(make_client):
+    c = make_client(workers=0, max_upload_mb=0.05)
+
+    def body():
+        for _ in range(20):
+            yield b"x" * 8192
+
+    r = c.post("/api/images", content=body(), headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
