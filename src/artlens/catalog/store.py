@@ -184,6 +184,15 @@ def _revision(version: int) -> str:
     return f"{version:04d}"
 
 
+# --- statements used on every write: built once, values bound at execution ------------------------------
+
+_INSERT_ANALYSIS = sa.insert(schema.analyses).returning(schema.analyses.c.id)
+_INSERT_JOB = sa.insert(schema.jobs).returning(schema.jobs.c.id)
+_SAME_IMAGE = (schema.images.c.path == sa.bindparam("b_path")) & (schema.images.c.sha256 == sa.bindparam("b_sha256"))
+_IMAGE_ID = sa.select(schema.images.c.id).where(_SAME_IMAGE)
+_LINK_IMAGE = sa.update(schema.images).where(_SAME_IMAGE).values(artwork_id=sa.bindparam("b_artwork_id"))
+
+
 # --- the catalog --------------------------------------------------------------------------------------
 
 
@@ -216,6 +225,7 @@ class Catalog:
             _check_file(location)
             self.backend, self.path, self.location = "sqlite", location, str(location)
             self._engine = _sqlite_engine(location)
+        self._insert_image = self._insert(schema.images).on_conflict_do_nothing(index_elements=["path", "sha256"])
         try:
             self._setup()
         except BaseException:
@@ -259,7 +269,7 @@ class Catalog:
 
         try:
             yield
-        except (sa.exc.SQLAlchemyError, sqlite3.Error, CommandError) as exc:
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError, sqlite3.Error, CommandError) as exc:  # not our own bugs
             raise self._error(exc) from None
 
     @contextmanager
@@ -391,17 +401,14 @@ class Catalog:
             artwork_id: the artwork shown (from :meth:`add_artwork`); set on an existing row too.
         """
         abs_path = str(Path(path).expanduser().resolve())
-        same = (schema.images.c.path == abs_path) & (schema.images.c.sha256 == sha256)
+        record = {"path": abs_path, "sha256": sha256, "modality": modality, "px_per_cm": px_per_cm,
+                  "width_px": width_px, "height_px": height_px, "artwork_id": artwork_id, "added_utc": _now()}
+        key = {"b_path": abs_path, "b_sha256": sha256}
         with self._write() as conn:
-            conn.execute(
-                self._insert(schema.images)
-                .values(path=abs_path, sha256=sha256, modality=modality, px_per_cm=px_per_cm, width_px=width_px,
-                        height_px=height_px, artwork_id=artwork_id, added_utc=_now())
-                .on_conflict_do_nothing(index_elements=["path", "sha256"])
-            )
+            conn.execute(self._insert_image, record)
             if artwork_id is not None:
-                conn.execute(sa.update(schema.images).where(same).values(artwork_id=artwork_id))
-            return int(conn.execute(sa.select(schema.images.c.id).where(same)).scalar_one())
+                conn.execute(_LINK_IMAGE, {**key, "b_artwork_id": artwork_id})
+            return int(conn.execute(_IMAGE_ID, key).scalar_one())
 
     _ARTWORK_FIELDS = ("title", "artist", "date", "notes", "license", "source_url", "medium", "classification",
                        "style", "genre")
@@ -473,8 +480,7 @@ class Catalog:
             "created_utc": _now(),
         }
         with self._write() as conn:
-            insert = sa.insert(schema.analyses).values(record).returning(schema.analyses.c.id)
-            return int(conn.execute(insert).scalar_one())
+            return int(conn.execute(_INSERT_ANALYSIS, record).scalar_one())
 
     def images(self) -> list[dict[str, Any]]:
         """All images, oldest first."""
@@ -531,10 +537,10 @@ class Catalog:
 
     def add_job(self, kind: str, params: dict[str, Any], image_id: int | None = None) -> int:
         """Queue a background job and return its id (state ``queued``)."""
-        insert = sa.insert(schema.jobs).values(kind=kind, image_id=image_id, params=_dumps(params), state="queued",
-                                        created_utc=_now())
+        record = {"kind": kind, "image_id": image_id, "params": _dumps(params), "state": "queued",
+                  "created_utc": _now()}
         with self._write() as conn:
-            return int(conn.execute(insert.returning(schema.jobs.c.id)).scalar_one())
+            return int(conn.execute(_INSERT_JOB, record).scalar_one())
 
     def get_job(self, job_id: int) -> dict[str, Any] | None:
         """One job with its JSON fields decoded, or ``None``."""
