@@ -124,10 +124,12 @@ def run_threads(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
 
 
 def check_beneath(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    from artlens.beneath.compare import DEFAULT_METHOD, METHODS
+
     _only(params, {"other", "method", "modality"})
     return _image_id(cat, image, "image (the visible one)"), {
         "other": _image_id(cat, params.get("other"), "other (the IR / X-ray image)"),
-        "method": _choice(params, "method", "gat", ("gat", "gcn", "residual")),
+        "method": _choice(params, "method", DEFAULT_METHOD, tuple(METHODS)),
         "modality": _choice(params, "modality", "ir", ("ir", "xray", "band", "gray"))}
 
 

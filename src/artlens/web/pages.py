@@ -159,7 +159,16 @@ def run_form(request: Request, kind: str, image: int | None = None, other: int |
     if kind not in KINDS:
         return error_page(request, 404, f"no analysis {kind!r}")
     return render(request, "run.html", kind=kind, title=KINDS[kind].title, images=_images_for_forms(request),
-                  image=image, other=other, error=None)
+                  image=image, other=other, error=None, **_form_choices(kind))
+
+
+def _form_choices(kind: str) -> dict[str, Any]:
+    """Options a form offers that come from the library (e.g. the beneath methods, default first)."""
+    if kind != "beneath.compare":
+        return {}
+    from artlens.beneath.compare import DEFAULT_METHOD, METHODS
+
+    return {"methods": [DEFAULT_METHOD, *[m for m in METHODS if m != DEFAULT_METHOD]]}
 
 
 @router.post("/run/{kind}", response_class=HTMLResponse)
@@ -183,7 +192,7 @@ async def run_submit(request: Request, kind: str) -> Response:
     except ArtlensError as exc:
         return render(request, "run.html", status=error_status(exc), kind=kind, title=KINDS[kind].title,
                       images=await run_in_threadpool(_images_for_forms, request), image=image,
-                      other=params.get("other"), error=str(exc))
+                      other=params.get("other"), error=str(exc), **_form_choices(kind))
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
