@@ -301,3 +301,15 @@ def test_streamed_upload_without_length_is_cut_at_the_cap(make_client):
 
     r = c.post("/api/images", content=body(), headers={"Content-Type": "multipart/form-data; boundary=zz"})
     assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_on_a_postgresql_catalog_shared_with_the_cli(make_client, postgres_url, plate_tif, upload, wait_job, cli,
+                                                     tmp_path):
+    c = make_client(catalog=postgres_url, data_dir=tmp_path / "data")
+    image = upload(c, plate_tif)
+    job = wait_job(c, c.post("/api/jobs", json={"kind": "threads.count", "image": image["id"]}).json()["id"])
+    assert job["state"] == "done", job
+    code, out, err = cli("catalog", "list", "--catalog", postgres_url, "--json")
+    assert code == 0, err
+    assert [a["id"] for a in json.loads(out)] == [job["analysis_id"]]
+    assert (tmp_path / "data" / "images" / f"{image['sha256']}.tif").is_file()

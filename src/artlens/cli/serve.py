@@ -36,10 +36,12 @@ def check_serve_options(host: str, token: str | None, port: int, max_upload_mb: 
 
 
 def serve(
-    catalog: Path | None = typer.Option(None, "--catalog",
-                                        help="Catalog database (default $ARTLENS_CATALOG or ./artlens.db)."),
+    catalog: str | None = typer.Option(None, "--catalog",
+                                       help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG "
+                                            "or ./artlens.db)."),
     data_dir: Path | None = typer.Option(None, "--data-dir",
-                                         help="Uploads, tiles and job outputs (default: <catalog>-data next to it)."),
+                                         help="Uploads, tiles and job outputs (default: <catalog>-data next to a "
+                                              "catalog file, ./artlens-data for a URL)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; other than loopback needs --token."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_upload_mb: float = typer.Option(512, "--max-upload-mb", help="Largest upload, MB."),
@@ -56,5 +58,11 @@ def serve(
     app = create_app(catalog, data_dir, max_upload_mb=max_upload_mb, token=token, workers=workers,
                      allowed_hosts={"127.0.0.1", "localhost", "::1", host})
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"artlens serving {app.state.config.catalog} at http://{shown}:{port}  (Ctrl-C stops it)", err=True)
+    where = app.state.config.catalog
+    if isinstance(where, str):
+        from artlens.catalog import Catalog
+
+        with Catalog(where) as cat:
+            where = cat.location  # the URL with its password hidden
+    typer.echo(f"artlens serving {where} at http://{shown}:{port}  (Ctrl-C stops it)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -31,7 +31,7 @@ class JobContext:
 
     job: dict[str, Any]
     catalog: Any
-    catalog_path: Path
+    catalog_path: Path | str
     out_dir: Path
     report: Callable[[float, str | None], bool]
 

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from artlens import __version__
-from artlens.catalog import Catalog, default_catalog_path
+from artlens.catalog import Catalog, catalog_location
 from artlens.errors import (
     ArtlensError,
     InputNotFoundError,
@@ -39,7 +39,7 @@ class WebConfig:
     """Settings of one app instance.
 
     Attributes:
-        catalog: the catalog database (shared with the CLI).
+        catalog: the catalog (shared with the CLI): a SQLite file, or a ``postgresql://`` URL.
         data_dir: where uploads (``images/``), tiles (``tiles/``) and job outputs (``jobs/``) go.
         max_upload_bytes: the largest request body accepted.
         token: shared secret required on every request (``None``: none, loopback only).
@@ -47,7 +47,7 @@ class WebConfig:
         allowed_hosts: host names the app answers to without a token.
     """
 
-    catalog: Path
+    catalog: Path | str
     data_dir: Path
     max_upload_bytes: int = 512 * 2**20
     token: str | None = None
@@ -55,8 +55,11 @@ class WebConfig:
     allowed_hosts: set[str] = field(default_factory=lambda: set(LOOPBACK_NAMES))
 
 
-def default_data_dir(catalog: Path) -> Path:
-    """``<catalog name>.data`` next to the catalog file, e.g. ``artlens.db`` → ``artlens-data/``."""
+def default_data_dir(catalog: Path | str) -> Path:
+    """``<catalog stem>-data`` next to a catalog file (``artlens.db`` → ``artlens-data/``); for a database
+    URL, ``./artlens-data``."""
+    if isinstance(catalog, str):
+        return Path("artlens-data")
     return catalog.parent / f"{catalog.stem}-data"
 
 
@@ -66,14 +69,16 @@ def create_app(catalog: str | Path | None = None, data_dir: str | Path | None = 
     """Build the web app.
 
     Args:
-        catalog: catalog database (default ``$ARTLENS_CATALOG`` or ``./artlens.db``); created if missing.
-        data_dir: the app's data folder (default: ``<catalog stem>-data`` next to the catalog).
+        catalog: catalog database file or ``postgresql://`` URL (default ``$ARTLENS_CATALOG`` or
+            ``./artlens.db``); a file is created if missing.
+        data_dir: the app's data folder (default: :func:`default_data_dir`).
         max_upload_mb: upload limit, MB (2**20 bytes).
         token: shared secret for every request; needed to serve anything but loopback.
         workers: job worker threads started with the app.
         allowed_hosts: host names accepted without a token (default: loopback names).
     """
-    cat_path = default_catalog_path(None if catalog is None else str(catalog)).resolve()
+    location = catalog_location(None if catalog is None else str(catalog))
+    cat_path = location.resolve() if isinstance(location, Path) else location
     with Catalog(cat_path):  # a bad catalog fails here, with its one-line message
         pass
     cfg = WebConfig(catalog=cat_path, data_dir=Path(data_dir or default_data_dir(cat_path)).resolve(),

@@ -25,7 +25,7 @@ POLL_S = 1.0
 class JobRunner:
     """``workers`` threads running jobs of :data:`~artlens.web.analyses.KINDS` from ``catalog_path``."""
 
-    def __init__(self, catalog_path: Path, data_dir: Path, workers: int = 1) -> None:
+    def __init__(self, catalog_path: Path | str, data_dir: Path, workers: int = 1) -> None:
         self.catalog_path = catalog_path
         self.data_dir = data_dir
         self.workers = max(0, int(workers))
