@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -377,7 +377,3 @@ def job_file(request: Request, job_id: int, rel: str) -> FileResponse:
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(404, f"job {job_id} has no file {rel!r}")
     return FileResponse(path)
-
-
-def json_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"detail": message}, status_code=status)
