@@ -305,9 +305,9 @@ def count_plates(
     recorded: set[tuple[str, str]] = set()
     try:
         if use_catalog and todo:
-            from artlens.catalog import Catalog, default_catalog_path
+            from artlens.catalog import Catalog
 
-            cat = Catalog(default_catalog_path(None if catalog is None else str(catalog)))
+            cat = Catalog(catalog)  # a SQLite file or a postgresql:// URL
             for m in ("threads.spectral", "threads.cnn"):
                 recorded |= {(m, json.dumps(sorted(a.get("outputs") or []))) for a in cat.analyses(method=m)}
 
