@@ -159,8 +159,12 @@ def test_cli_pair_pairs_reference_and_report(trained, collection, cli, tmp_path)
     lines = [json.loads(x) for x in out.splitlines()]
     assert code == 0 and len(lines) == 2 and "same_artist_probability" in lines[0] and "error" in lines[1]
     assert "could not be scored" in err
-    code, out, err = cli("verify", a, "--reference", collection / "artist1", "--model", model, "--json")
-    assert code == 0 and json.loads(out)["references"] == 8
+    code, out, err = cli("verify", a, "--reference", collection / "artist1", "--reference", collection / "artist2",
+                         "--model", model, "--json")
+    assert code == 0, err
+    ranking = json.loads(out)["ranking"]
+    assert ranking[0]["references"] == 8 and {c["reference"] for c in ranking} == {
+        str(collection / "artist1"), str(collection / "artist2")}
 
 
 def test_cli_bad_input(trained, collection, cli, tmp_path):

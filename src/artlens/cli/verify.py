@@ -15,14 +15,23 @@ def _echo_json(obj: object) -> None:
 
 
 def verify(
-    a: Path | None = typer.Argument(None, help="First painting (or the query with --reference)."),
+    a: Path | None = typer.Argument(None, help="First painting (with --reference: the questioned painting, or a "
+                                                "folder of questioned paintings)."),
     b: Path | None = typer.Argument(None, help="Second painting."),
-    reference: Path | None = typer.Option(None, "--reference", help="Folder of an artist's reference images."),
+    reference: list[Path] | None = typer.Option(None, "--reference",
+                                                help="Folder of an artist's reference works (3 or more; ideally 10+). "
+                                                     "Repeat to rank candidate artists."),
+    impostors: Path | None = typer.Option(None, "--impostors",
+                                          help="With --reference: folder of works by other artists to calibrate "
+                                               "against (default: the other --reference folders, or with one, the "
+                                               "verifier's bank of training works)."),
     pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns a,b: score many pairs in one process."),
     model: Path | None = typer.Option(None, "--model", help="Verifier folder (a run's model/); default: shipped."),
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays of A and B into this folder."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report to this file."),
     top: int = typer.Option(5, "--top", help="Closest references to list with --reference."),
+    k: int = typer.Option(3, "--k", help="With --reference: score = mean of the k highest similarities to the set."),
+    seed: int = typer.Option(0, "--seed", help="With --reference: seed of the bootstrap interval."),
     background: Path | None = typer.Option(None, "--background",
                                            help="Folder or CSV of the collection the paintings come from (many "
                                                 "images, many artists; no labels needed), or the --pairs file "
@@ -32,17 +41,29 @@ def verify(
                                help="Without --background, centre on the images at hand when there are enough "
                                     "(the --pairs file's distinct images; the reference set and the query): "
                                     "the default. --no-adapt keeps the training collection's mean."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object; one per line with --pairs)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (one object; one per line with --pairs or "
+                                                       "with --reference)."),
+    catalog: str | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or "
+                                                                "./artlens.db)."),
+    no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
 ) -> None:
-    """Probability that two paintings are by the same artist (calibrated, even prior odds)."""
-    from artlens.paintings.verify import load_verifier, verify_against_reference, verify_pairs
+    """Probability that two paintings are by the same artist (calibrated, even prior odds), or attribution of
+    questioned paintings against artists' reference works (likelihood ratios calibrated on those works)."""
+    from artlens.paintings.verify import load_verifier, verify_pairs
 
+    reference = reference or None
     modes = sum(x is not None for x in (b, reference, pairs))
     if modes != 1 or (pairs is None and a is None) or (pairs is not None and a is not None):
         raise InvalidParameterError("give two paintings A B, or A --reference DIR, or --pairs PAIRS.csv")
-    for p in (a, b):
+    if impostors is not None and reference is None:
+        raise InvalidParameterError("--impostors goes with --reference")
+    for p in (a, b, *(reference or []), impostors):
         if p is not None and not p.exists():
-            raise InputNotFoundError(f"{p}: no such file")
+            raise InputNotFoundError(f"{p}: no such file or folder")
+    if reference is not None:
+        _attribution(a, reference, impostors, model, background, adapt, report, heatmap, top, k, seed, as_json,
+                     None if no_catalog else catalog, not no_catalog)
+        return
     verifier = load_verifier(model)
     if background is not None:
         if pairs is not None and background.resolve() == pairs.resolve():
@@ -55,7 +76,7 @@ def verify(
             paths = load_collection(background).paths
         verifier.adapt(paths, source=str(background))
     elif adapt:
-        _adapt_to_images_at_hand(verifier, a, reference, pairs)
+        _adapt_to_images_at_hand(verifier, a, None, pairs)
     record = verifier.record()
     if pairs is not None:
         from artlens.cli.common import read_pairs_csv
@@ -70,28 +91,9 @@ def verify(
             warnings.warn(f"{failed} of {len(rows)} pairs could not be scored (unreadable images)", stacklevel=1)
         if report is not None:
             _report(report, "pairs", rows, record)
-        return
-    if reference is not None:
-        from artlens.paintings.images import is_image_file
-
-        if not reference.is_dir():
-            raise InvalidParameterError(f"{reference}: --reference must be a folder of images")
-        refs = sorted(str(p) for p in reference.rglob("*") if p.is_file() and is_image_file(p))
-        if not refs:
-            raise InvalidParameterError(f"{reference}: no images found")
-        result = verify_against_reference(verifier, str(a), refs, top=top)
-        result["verifier"] = record
-        if report is not None:
-            _report(report, "reference", result, record)
-        if as_json:
-            _echo_json(result)
-        else:
-            pr = result["probabilities"]
-            typer.echo(f"{Path(str(a)).name} vs {result['references']} references: median probability "
-                       f"{pr['median']:.3f} (min {pr['min']:.3f}, max {pr['max']:.3f}); "
-                       f"{100 * result['fraction_above_0.5']:.0f} % above 0.5")
-            for c in result["closest"]:
-                typer.echo(f"  {c['probability']:.3f}  {c['path']}")
+        if not no_catalog:
+            _record_in_catalog(catalog, [(r["a"], "verify.pair", {"pairs": str(pairs)}, r, [str(report)] if report
+                                          else []) for r in rows if "error" not in r], record)
         return
     row = verify_pairs(verifier, [(str(a), str(b))])[0]
     if "error" in row:
@@ -104,18 +106,22 @@ def verify(
     if report is not None:
         _report(report, "pair", row, record)
         row["report"] = str(report)
+    if not no_catalog:
+        _record_in_catalog(catalog, [(str(a), "verify.pair", {}, row, [*row.get("heatmaps", {}).values(),
+                                                                        *([str(report)] if report else [])])], record)
     if as_json:
         _echo_json(row)
     else:
         typer.echo(_pair_prose(row))
-        for k, v in row.get("heatmaps", {}).items():
-            typer.echo(f"  Grad-CAM of {k}: {v}")
+        for tag, png in row.get("heatmaps", {}).items():
+            typer.echo(f"  Grad-CAM of {tag}: {png}")
 
 
-def _adapt_to_images_at_hand(verifier, a: Path | None, reference: Path | None,  # noqa: ANN001
-                             pairs: Path | None) -> None:
+def _adapt_to_images_at_hand(verifier, a: Path | None, reference: list[str] | None,  # noqa: ANN001
+                             pairs: Path | None, source: str = "") -> None:
     """Centre on the collection at hand (issue: adapt by default): the distinct images of a pairs file,
-    or a reference set with its query, when at least ``MIN_BACKGROUND`` of them can be read."""
+    or the reference sets with the questioned works (and impostors), when at least ``MIN_BACKGROUND``
+    of them can be read."""
     from artlens.paintings.verify import MIN_BACKGROUND
 
     if pairs is not None:
@@ -123,11 +129,8 @@ def _adapt_to_images_at_hand(verifier, a: Path | None, reference: Path | None,  
 
         paths = list(dict.fromkeys(p for pair in read_pairs_csv(pairs) for p in pair))
         source = f"{pairs} (its distinct images, automatic)"
-    elif reference is not None and reference.is_dir():
-        from artlens.paintings.images import is_image_file
-
-        paths = sorted(str(p) for p in reference.rglob("*") if p.is_file() and is_image_file(p)) + [str(a)]
-        source = f"{reference} and the query (automatic)"
+    elif reference is not None:
+        paths = list(dict.fromkeys(reference))
     else:
         return
     if len(paths) < MIN_BACKGROUND or not getattr(verifier.head, "centre", False):
@@ -147,7 +150,119 @@ def _adapt_to_images_at_hand(verifier, a: Path | None, reference: Path | None,  
 def _pair_prose(r: dict) -> str:
     if "error" in r:
         return f"{r['a']} vs {r['b']}: error: {r['error']}"
-    return f"{Path(r['a']).name} vs {Path(r['b']).name}: same-artist probability {r['same_artist_probability']:.3f}"
+    line = f"{Path(r['a']).name} vs {Path(r['b']).name}: same-artist probability {r['same_artist_probability']:.3f}"
+    t = r.get("typicality")
+    if t and t["status"] != "typical":
+        line += f" ({t['reason']}; {r['probability_as_calibrated']:.3f} as calibrated)"
+    return line
+
+
+def _attribution(q: Path, references: list[Path], impostors: Path | None, model: Path | None,  # noqa: PLR0913
+                 background: Path | None, adapt: bool, report: Path | None, heatmap: Path | None, top: int, k: int,
+                 seed: int, as_json: bool, catalog: Path | None, use_catalog: bool) -> None:
+    """``artlens verify Q --reference DIR [--reference DIR2 ...] [--impostors DIR]``."""
+    from artlens.paintings.attribution import MIN_REFERENCES, attribute_paths, list_images
+    from artlens.paintings.verify import load_verifier
+
+    if k < 1:
+        raise InvalidParameterError(f"--k must be 1 or more, got {k}")
+    questioned = list_images(q) if q.is_dir() else [str(q)]
+    if not questioned:
+        raise InvalidParameterError(f"{q}: no images found")
+    sets = []
+    for ref in references:
+        paths = list_images(ref)
+        if len(paths) < MIN_REFERENCES:
+            raise InvalidParameterError(f"{ref}: {len(paths)} reference images, need at least {MIN_REFERENCES} "
+                                        "(ideally 10 or more securely attributed works)")
+        sets.append((str(ref), paths))
+    imp = list_images(impostors) if impostors is not None else None
+    verifier = load_verifier(model)
+    if background is not None:
+        from artlens.paintings.search import load_collection
+
+        verifier.adapt(load_collection(background).paths, source=str(background))
+    elif adapt:
+        at_hand = [p for _, paths in sets for p in paths] + (imp or []) + questioned
+        _adapt_to_images_at_hand(verifier, None, at_hand, None,
+                                 source="the reference works" + (", impostors" if imp else "")
+                                        + " and the questioned works (automatic)")
+    results, info = attribute_paths(verifier, questioned, sets, imp, k=k, top=top, seed=seed)
+    record = verifier.record()
+    _typicality_of_questioned(verifier, results)
+    if info["skipped"]:
+        import warnings
+
+        warnings.warn(f"{len(info['skipped'])} images could not be read and were left out (first: "
+                      f"{info['skipped'][0]['reason']})", stacklevel=1)
+    if heatmap is not None or report is not None:
+        folder = heatmap or (report.parent if report else Path("."))
+        for r in results[:MAX_HEATMAPS]:
+            best = r["ranking"][0]["closest"][0]["path"]
+            r["heatmaps"] = {**_heatmaps(verifier, r["image"], best, folder), "against": best}
+    for r in results:
+        r |= {"method": info["method"], "parameters": info["parameters"]}
+    if report is not None:
+        _report(report, "attribution", {"results": results, "skipped": info["skipped"]}, record)
+    if use_catalog:
+        params = {"references": [str(x) for x in references], "impostors": str(impostors) if impostors else None,
+                  **info["parameters"]}
+        _record_in_catalog(catalog, [(r["image"], "verify.attribution", params, r, [str(report)] if report else [])
+                                     for r in results], record)
+    for r in results:
+        if as_json:
+            _echo_json({**r, "verifier": record})
+            continue
+        typer.echo(f"{Path(r['image']).name}:")
+        for c in r["ranking"]:
+            lo, hi = c["interval"]
+            typer.echo(f"  LR {c['likelihood_ratio']:.3g} (95 % interval {lo:.3g}-{hi:.3g}), probability "
+                       f"{c['probability']:.3f} at even prior odds  {c['reference']}  (closest: "
+                       f"{Path(c['closest'][0]['path']).name})")
+        t = r.get("typicality")
+        if t and t["status"] != "typical":
+            typer.echo(f"  note: {t['reason']}")
+    if not as_json:
+        typer.echo(f"impostors: {results[0]['ranking'][0]['impostors']}" if len(references) == 1 else
+                   "impostors: each candidate's, the other candidates' references" if imp is None else
+                   f"impostors: {impostors}")
+
+
+MAX_HEATMAPS = 20
+"""Grad-CAM overlays for at most this many questioned works per run (each is a backward pass)."""
+
+
+def _typicality_of_questioned(verifier, results: list[dict]) -> None:  # noqa: ANN001
+    """Typicality of each questioned work for the verifier (informational here: the likelihood ratio is
+    calibrated on the reference works themselves)."""
+    from artlens.paintings.typicality import assess, explain
+
+    bank = verifier.bank
+    if bank is None:
+        for r in results:
+            r["typicality"] = None
+        return
+    d = bank.distance(verifier.features_of([r["image"] for r in results]))
+    for r, di in zip(results, d, strict=True):
+        t = assess(bank, float(di))
+        r["typicality"] = {**t, "reason": explain(t["status"], "the questioned work is")}
+
+
+def _record_in_catalog(catalog: Path | None, entries: list[tuple[str, str, dict, dict, list[str]]],
+                       record: dict) -> None:
+    """One analysis per result: (image path, method, parameters, result, output files)."""
+    from artlens import __version__
+    from artlens.catalog import Catalog, default_catalog_path
+    from artlens.provenance import sha256_file
+
+    if not entries:
+        return
+    with Catalog(default_catalog_path(None if catalog is None else str(catalog))) as cat:
+        for image, method, params, result, outputs in entries:
+            image_id = cat.add_image(image, sha256_file(image), "rgb")
+            summary = {key: v for key, v in result.items() if key not in ("verifier", "method")}
+            cat.add_analysis(image_id, method, {**params, "verifier": record}, __version__, summary, outputs,
+                             model_checksum=record.get("model_checksum"))
 
 
 def _heatmaps(verifier, a: str, b: str, folder: Path) -> dict[str, str]:  # noqa: ANN001

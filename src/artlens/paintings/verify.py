@@ -48,6 +48,9 @@ WEIGHTS = "head.safetensors"
 MIN_BACKGROUND = 20
 """Fewest readable images :meth:`Verifier.adapt` accepts as a background collection."""
 CONFIG = "config.json"
+BANK = "bank.npz"
+"""Optional file beside the weights: features of held-out-checked training images, for typicality and
+default impostors (:mod:`artlens.paintings.typicality`)."""
 
 
 # -- heads -----------------------------------------------------------------------------------------
@@ -236,6 +239,12 @@ class Verifier:
         self.source = source
         self.background: dict[str, Any] | None = None  # set by adapt()
         self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # features of the images adapt() read
+        self.bank: Any = None  # artlens.paintings.typicality.Bank shipped with the model (load_verifier), or None
+
+    def remember(self, f: Features) -> None:
+        """Reuse these already extracted features (same extractor settings) instead of reading the
+        images again: :meth:`adapt` and :meth:`encode` look here first (benchmarks with cached features)."""
+        self._memo.update({p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)})
 
     def adapt(self, paths: Sequence[str | os.PathLike[str]], *, source: str = "") -> dict[str, Any]:
         """Centre features on these images' mean instead of the training collection's.
@@ -256,7 +265,15 @@ class Verifier:
             raise InvalidParameterError("this verifier was trained without feature centring, so it cannot adapt to "
                                         "a background collection; retrain it (artlens paintings train-verifier "
                                         "centres by default) or leave out --background")
-        f = self.extractor.extract(paths)
+        paths = [str(p) for p in paths]
+        known = [p for p in paths if p in self._memo]
+        f = self.extractor.extract([p for p in paths if p not in self._memo])
+        if known:
+            order = {p: i for i, p in enumerate(paths)}
+            rows = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)} | {p: self._memo[p] for p in known}
+            ok = sorted(rows, key=order.__getitem__)
+            f = Features(paths=ok, global_=np.stack([rows[p][0] for p in ok]),
+                         patches=np.stack([rows[p][1] for p in ok]), failures=f.failures)
         if len(f.paths) < MIN_BACKGROUND:
             raise InvalidParameterError(f"background collection: {len(f.paths)} readable images, need at least "
                                         f"{MIN_BACKGROUND} (ideally hundreds, by many artists)")
@@ -283,13 +300,21 @@ class Verifier:
         paths = [str(p) for p in paths]
         todo = [p for p in paths if p not in self._memo or self.config.kind != "metric"]
         f = self.extractor.extract(todo)
+        got = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)}
+        if self.config.kind == "metric":  # typicality (features_of) reads them again
+            self._memo.update(got)
         if len(todo) == len(paths):
             return f.paths, self.codes_from_features(f), f.failures
-        got = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)}
         ok = [p for p in paths if p in self._memo or p in got]
         rows = [self._memo[p] if p in self._memo else got[p] for p in ok]  # at least one memo row: never empty
         g, pt = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
         return ok, self.codes_from_features(Features(paths=ok, global_=g, patches=pt)), f.failures
+
+    def features_of(self, paths: Sequence[str]) -> np.ndarray:
+        """``(n, 2D)`` global and mean-patch backbone features of images already encoded (metric kind),
+        uncentred, for :mod:`artlens.paintings.typicality`."""
+        rows = [self._memo[str(p)] for p in paths]
+        return np.stack([np.concatenate([g, pt.mean(0)]) for g, pt in rows])
 
     def pair_logits(self, ca: torch.Tensor, cb: torch.Tensor) -> np.ndarray:
         """Raw scores of row-aligned pairs (cosine for metric, logit for siamese), ``(n,)``."""
@@ -320,7 +345,8 @@ class Verifier:
         return {"kind": self.config.kind, "backbone": self.config.backbone, "model_checksum": self.checksum,
                 "backbone_checksum": self.extractor.checksum, "n_patches": self.config.n_patches,
                 "pooling": self.config.pooling, "signed_sqrt": self.config.signed_sqrt, "blend": self.config.blend,
-                "calibrated": self.config.calibration is not None, "centred_on": centring, "model": self.source}
+                "calibrated": self.config.calibration is not None, "centred_on": centring, "model": self.source,
+                "background_bank": self.bank.record() if self.bank is not None else None}
 
 
 def make_head(config: VerifierConfig, dim: int) -> nn.Module:
@@ -411,6 +437,10 @@ def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
     except Exception as exc:
         raise UnreadableInputError(f"{folder / WEIGHTS}: weights do not fit this verifier ({exc})") from None
     verifier.head.eval()
+    if (folder / BANK).is_file():
+        from artlens.paintings.typicality import load_bank
+
+        verifier.bank = load_bank(folder / BANK, verifier)
     return verifier
 
 
@@ -419,16 +449,38 @@ def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
 
 def verify_pairs(verifier: Verifier, pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
     """Score many pairs; every image is encoded once. A pair with an unreadable image gets an
-    ``error`` entry instead of a probability."""
+    ``error`` entry instead of a probability.
+
+    With a bank (:mod:`artlens.paintings.typicality`, shipped with the default verifier) each pair also
+    gets ``typicality`` (its less typical image's distance to the training works, the thresholds set on
+    held-out works, ``status`` and ``reason``) and ``probability_as_calibrated``; an atypical pair's
+    ``same_artist_probability`` is moved towards 0.5, and one outside the verifier's experience is 0.5
+    with ``abstained`` true."""
     unique = list(dict.fromkeys(p for pair in pairs for p in pair))
     ok, codes, failures = verifier.encode(unique)
     row = {p: i for i, p in enumerate(ok)}
     why = dict(failures)
+    bank = getattr(verifier, "bank", None)
+    dist = None
+    if bank is not None and len(ok):
+        from artlens.paintings.typicality import assess, explain, temper
+
+        dist = bank.distance(verifier.features_of(ok))
     out = []
     for a, b in pairs:
         if a in row and b in row:
             raw = float(verifier.pair_logits(codes[row[a]][None], codes[row[b]][None])[0])
-            out.append({"a": a, "b": b, "same_artist_probability": float(verifier.probability(raw)), "score": raw})
+            p = float(verifier.probability(raw))
+            r: dict[str, Any] = {"a": a, "b": b, "same_artist_probability": p, "score": raw}
+            if dist is not None:
+                da, db = float(dist[row[a]]), float(dist[row[b]])
+                t = assess(bank, max(da, db))
+                which = "the pair is" if min(da, db) > bank.threshold else (
+                    "image A is" if da >= db else "image B is")
+                r |= {"same_artist_probability": temper(p, t["weight"]), "probability_as_calibrated": p,
+                      "abstained": t["status"] == "outside",
+                      "typicality": {**t, "distance_a": da, "distance_b": db, "reason": explain(t["status"], which)}}
+            out.append(r)
         else:
             bad = a if a not in row else b
             out.append({"a": a, "b": b, "error": why.get(bad, f"{bad}: unreadable")})
