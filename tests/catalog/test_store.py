@@ -139,8 +139,11 @@ def _sql(catalog_at, statement: str) -> None:
 def test_newer_schema_is_refused(catalog_at) -> None:
     Catalog(catalog_at).close()
     _sql(catalog_at, f"UPDATE alembic_version SET version_num = '{SCHEMA_VERSION + 1:04d}'")
+    files = sorted(catalog_at.parent.iterdir()) if isinstance(catalog_at, Path) else []
+    before = {p.name: p.read_bytes() for p in files}
     with pytest.raises(CatalogError, match="upgrade artlens"):
         Catalog(catalog_at)
+    assert {p.name: p.read_bytes() for p in files} == before  # left untouched
 
 
 def test_foreign_database_is_refused_and_untouched(catalog_at) -> None:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-# Fork where there is fork (cheap: no re-import); every child opens its own connections after starting,
-# and the parent opens none, so nothing is shared but the database.
-_CTX = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+# Fork on Linux (cheap: no re-import); every child opens its own connections after starting, and the
+# parent opens none, so nothing is shared but the database. Elsewhere spawn, the platform's safe default.
+_CTX = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 _METHOD = "loadtest"
 
 
