@@ -31,6 +31,8 @@ def postgres_database() -> Iterator[str]:
     import sqlalchemy as sa
 
     server = sa.make_url(_server_url())
+    if server.drivername in ("postgresql", "postgres"):  # as artlens does: psycopg 3, not psycopg2
+        server = server.set(drivername="postgresql+psycopg")
     name = f"artlens_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:
