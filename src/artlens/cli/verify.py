@@ -257,9 +257,12 @@ def _record_in_catalog(catalog: Path | None, entries: list[tuple[str, str, dict,
 
     if not entries:
         return
+    ids: dict[str, int] = {}
     with Catalog(default_catalog_path(None if catalog is None else str(catalog))) as cat:
         for image, method, params, result, outputs in entries:
-            image_id = cat.add_image(image, sha256_file(image), "rgb")
+            if image not in ids:
+                ids[image] = cat.add_image(image, sha256_file(image), "rgb")
+            image_id = ids[image]
             summary = {key: v for key, v in result.items() if key not in ("verifier", "method")}
             cat.add_analysis(image_id, method, {**params, "verifier": record}, __version__, summary, outputs,
                              model_checksum=record.get("model_checksum"))
