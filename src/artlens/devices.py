@@ -12,7 +12,7 @@ import re
 
 from artlens.errors import InvalidParameterError
 
-__all__ = ["DEVICE_HELP", "batch_size_for", "cuda_available", "resolve_device"]
+__all__ = ["DEVICE_HELP", "batch_size_for", "check_device_spec", "cuda_available", "resolve_device"]
 
 DEVICE_HELP = "Where the model runs: auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N."
 
@@ -29,6 +29,14 @@ def cuda_available() -> tuple[bool, int]:
     return ok, (torch.cuda.device_count() if ok else 0)
 
 
+def check_device_spec(spec: str | None) -> str:
+    """The spec, lower-cased, when it is well formed (no torch import: for commands that may not need a model)."""
+    spec = (spec or "auto").strip().lower()
+    if not _SPEC.match(spec):
+        raise InvalidParameterError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    return spec
+
+
 def resolve_device(spec: str | None = "auto") -> str:
     """The torch device string for ``spec``: ``"cpu"`` or ``"cuda:N"``.
 
@@ -39,9 +47,7 @@ def resolve_device(spec: str | None = "auto") -> str:
         >>> resolve_device("cpu")
         'cpu'
     """
-    spec = (spec or "auto").strip().lower()
-    if not _SPEC.match(spec):
-        raise InvalidParameterError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    spec = check_device_spec(spec)
     if spec == "cpu":
         return "cpu"
     ok, count = cuda_available()

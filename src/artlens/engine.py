@@ -207,6 +207,7 @@ def ray_connect(ray_address: str | None, workers: int, num_gpus: float = 0.0) ->
             ray.init(address="local", num_cpus=workers, num_gpus=int(num_gpus * workers) or None, **common)
         else:
             addr = ray_address
+            _probe(addr)
             ray.init(address=addr, **({} if addr.startswith("ray://") else common))
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = "start a local Ray cluster" if ray_address is None else f"join the Ray cluster at {ray_address}"
@@ -214,16 +215,31 @@ def ray_connect(ray_address: str | None, workers: int, num_gpus: float = 0.0) ->
     return True
 
 
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at ``host:port`` (Ray itself keeps retrying for minutes)."""
+    import socket
+
+    hostport = address.removeprefix("ray://")
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as exc:
+        raise ConnectionError(f"nothing answers at {hostport} ({_describe(exc)})") from None
+
+
 def _run_ray(todo: list[Item], factory: WorkerFactory, workers: int, ray_address: str | None,
              num_gpus: float) -> Iterator[Outcome]:
     import ray
     from ray.exceptions import RayActorError, RayTaskError
 
+    ray_env = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
     started = ray_connect(ray_address, workers, num_gpus)
     remote_cls = ray.remote(num_cpus=1, num_gpus=num_gpus or 0, max_restarts=1)(_Actor)
     try:
-        factory_ref = ray.put(factory)
-        actors = [remote_cls.remote(factory_ref) for _ in range(min(workers, len(todo)))]
+        actors = [remote_cls.remote(factory) for _ in range(min(workers, len(todo)))]
         queue = list(reversed(todo))
         in_flight: dict[Any, tuple[Item, Any]] = {}
         depth = 2  # two items queued per actor hide the round trip
@@ -250,3 +266,9 @@ def _run_ray(todo: list[Item], factory: WorkerFactory, workers: int, ray_address
     finally:
         if started:
             ray.shutdown()
+            # a private cluster leaves settings (RAY_AUTH_MODE=token) in os.environ, where child processes
+            # would inherit them. (Ray 2.60 cannot run actors on a second cluster joined in the same
+            # process after a private one was shut down: one cluster per process, as the CLI does.)
+            for k in [k for k in os.environ if k.startswith("RAY_") and k not in ray_env]:
+                del os.environ[k]
+            os.environ.update(ray_env)

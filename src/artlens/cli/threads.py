@@ -11,7 +11,7 @@ import typer
 
 from artlens.canvas.threads.run import count_plate_file, summary_line
 from artlens.canvas.threads.spectral import SpectralParams
-from artlens.devices import DEVICE_HELP, resolve_device
+from artlens.devices import DEVICE_HELP, check_device_spec, resolve_device
 from artlens.errors import InvalidParameterError
 
 app = typer.Typer(help="Count threads in canvas X-rays.", no_args_is_help=True)
@@ -56,6 +56,7 @@ def count(
     Given a folder or a CSV of plates, counts each into its own subfolder of --out and lists them in
     OUT/plates.csv as they finish (failures in OUT/skipped.csv); a second run resumes and skips what is done."""
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm, band=band, max_angle_deg=max_angle)
+    check_device_spec(device)  # spectral counting runs on the CPU whatever --device says
     torch_device = resolve_device(device) if method != "spectral" else "cpu"
     if plate.is_dir() or plate.suffix.lower() == ".csv":
         _count_batch(plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page,
