@@ -17,14 +17,17 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-# Fork on Linux (cheap: no re-import); every child opens its own connections after starting, and the
-# parent opens none, so nothing is shared but the database. Elsewhere spawn, the platform's safe default.
-_CTX = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+# Children come from a fork server that has imported the catalog once: cheap to start, and never a copy of
+# a parent that may hold threads (Ray, torch) or open connections. Spawn where there is no fork server.
+if "forkserver" in mp.get_all_start_methods():
+    _CTX = mp.get_context("forkserver")
+    _CTX.set_forkserver_preload(["__main__", "artlens.catalog.store"])  # "__main__": as by default
+else:
+    _CTX = mp.get_context("spawn")
 _METHOD = "loadtest"
 
 
