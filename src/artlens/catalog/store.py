@@ -265,11 +265,9 @@ class Catalog:
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
-        from alembic.util import CommandError
-
         try:
             yield
-        except (sa.exc.DBAPIError, sa.exc.TimeoutError, sqlite3.Error, CommandError) as exc:  # not our own bugs
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError, sqlite3.Error) as exc:  # database errors, not our bugs
             raise self._error(exc) from None
 
     @contextmanager
@@ -369,15 +367,19 @@ class Catalog:
         with the revision of its version, then upgraded; its rows are kept. Returns the new version.
         """
         from alembic import command
+        from alembic.util import CommandError
 
-        with self._write() as conn:
-            if self.backend == "postgresql":  # one migrator at a time; the others wait, then find it done
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-            version, managed = self._stored_version(conn)  # re-read under the lock
-            config = self._alembic_config(conn)
-            if version and not managed:
-                command.stamp(config, _revision(version))
-            command.upgrade(config, _revision(SCHEMA_VERSION))
+        try:
+            with self._write() as conn:
+                if self.backend == "postgresql":  # one migrator at a time; the others wait, then find it done
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+                version, managed = self._stored_version(conn)  # re-read under the lock
+                config = self._alembic_config(conn)
+                if version and not managed:
+                    command.stamp(config, _revision(version))
+                command.upgrade(config, _revision(SCHEMA_VERSION))
+        except CommandError as exc:  # rolled back: the catalog is as it was
+            raise CatalogError(f"catalog {self.location}: cannot migrate ({exc})") from None
         return SCHEMA_VERSION
 
     def add_image(
