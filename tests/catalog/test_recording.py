@@ -105,3 +105,23 @@ def test_classify_predict_is_recorded(cli, catalog_at, collection: Path, classif
     assert code == 0, err
     with Catalog(catalog_at) as cat:
         assert len(cat.analyses()) == n
+
+
+def test_threads_count_records_at_a_url_or_path(cli, catalog_at, tmp_path: Path, monkeypatch) -> None:
+    """``--catalog`` is taken as given (a ``postgresql://`` URL is not mangled into a path), and so is
+    ``$ARTLENS_CATALOG``."""
+    from artlens.synth import make_plate, write_plate_tiff
+
+    plate = write_plate_tiff(tmp_path / "small.tif", make_plate(height_cm=2.0, width_cm=2.0, horizontal_density=11.0,
+                                                                vertical_density=14.5, seed=3))
+    code, out, err = cli("threads", "count", plate, "--out", tmp_path / "a", "--window-cm", "1.0", "--json",
+                         "--catalog", str(catalog_at))
+    assert code == 0, err
+    monkeypatch.setenv("ARTLENS_CATALOG", str(catalog_at))
+    code, _, err = cli("threads", "count", plate, "--out", tmp_path / "b", "--window-cm", "1.0")
+    assert code == 0, err
+    with Catalog(catalog_at) as cat:
+        rows = cat.analyses(method="threads.spectral")
+        assert len(rows) == 2 and {r["image_path"] for r in rows} == {str(plate.resolve())}
+        assert rows[0]["summary"]["windows"] == json.loads(out)["windows"]
+    assert not any(p.name.startswith("postgresql") for p in Path.cwd().iterdir())  # no file named like a URL
