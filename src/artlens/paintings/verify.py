@@ -345,7 +345,8 @@ class Verifier:
         return {"kind": self.config.kind, "backbone": self.config.backbone, "model_checksum": self.checksum,
                 "backbone_checksum": self.extractor.checksum, "n_patches": self.config.n_patches,
                 "pooling": self.config.pooling, "signed_sqrt": self.config.signed_sqrt, "blend": self.config.blend,
-                "calibrated": self.config.calibration is not None, "centred_on": centring, "model": self.source,
+                "calibrated": self.config.calibration is not None, "calibration": self.config.calibration,
+                "centred_on": centring, "model": self.source,
                 "background_bank": self.bank.record() if self.bank is not None else None}
 
 
