@@ -28,16 +28,18 @@ a worker process that dies takes only its in-flight items with it (they are repo
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from artlens.errors import ArtlensError, InvalidParameterError
 
-__all__ = ["ENGINES", "Item", "Outcome", "item_key", "resolve_workers", "run_items"]
+__all__ = ["ENGINES", "Item", "Outcome", "ResultLedger", "item_key", "resolve_workers", "run_items"]
 
 ENGINES = ("local", "ray")
 
@@ -137,6 +139,53 @@ def run_items(items: Iterable[Item], factory: WorkerFactory, *, engine: str = "l
             yield Outcome(item, ok, value if ok else None, None if ok else value)
     else:
         yield from _run_pool(todo, factory, workers)
+
+
+class ResultLedger:
+    """A CSV file of finished results, one row per item keyed by its ``key`` column: read back on
+    resume (a row cut short by a kill is dropped), appended row by row (flushed and fsync'ed, so a
+    killed run keeps every finished row), rewritten atomically (sorted by ``sort_key``) by :meth:`rewrite`.
+    """
+
+    def __init__(self, path: Path, columns: list[str],
+                 sort_key: Callable[[dict[str, str]], Any] = lambda r: (r.get("plate", ""), r["key"])):
+        self.path, self.columns, self.sort_key = Path(path), columns, sort_key
+        self.rows: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            with path.open(newline="", encoding="utf-8") as fh:
+                for r in csv.DictReader(fh):
+                    # a row cut short by a kill has missing fields (None): drop it, the plate is redone
+                    if r.get("key") and all(r.get(c) is not None for c in columns):
+                        self.rows[r["key"]] = {c: r[c] for c in columns}
+        self.rewrite()
+        self._fh = None
+
+    def rewrite(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=self.columns)
+            w.writeheader()
+            w.writerows(sorted(self.rows.values(), key=self.sort_key))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+
+    def append(self, row: dict[str, Any]) -> None:
+        if self._fh is None:
+            self._fh = self.path.open("a", newline="", encoding="utf-8")
+        row = {c: "" if row.get(c) is None else str(row[c]) for c in self.columns}
+        csv.DictWriter(self._fh, fieldnames=self.columns).writerow(row)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self.rows[row["key"]] = row
+
+    def remove(self, key: str) -> None:
+        self.rows.pop(key, None)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
 
 
 # --------------------------------------------------------------------------------------------------

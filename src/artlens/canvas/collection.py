@@ -34,12 +34,11 @@ References:
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -205,9 +204,37 @@ class CanvasComparer:
             e.error = exc
         return e
 
-    def compare(self, a: str | os.PathLike[str], b: str | os.PathLike[str], *, keep_match: bool = False
-                ) -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
+        """What rebuilds this comparer in another process (:meth:`from_settings`): the fabric model's
+        folder and every setting, JSON-ready."""
+        return {"fabric_model": None if self.model is None else str(self.model.path), "px_per_cm": self.px_per_cm,
+                "params": asdict(self.params), "n_permutations": self.n_permutations, "n_patches": self.n_patches,
+                "aggregation": self.aggregation, "n_boot": self.n_boot, "prior": self.prior, "seed": self.seed}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> CanvasComparer:
+        """A comparer from :meth:`settings` (loads the fabric model)."""
+        model = None
+        if settings["fabric_model"] is not None:
+            from artlens.canvas.fabric import load_fabric_model
+
+            model = load_fabric_model(settings["fabric_model"], device=settings.get("device", "cpu"))
+        params = SpectralParams(**{k: tuple(v) if k == "band" else v for k, v in settings["params"].items()})
+        return cls(model, px_per_cm=settings["px_per_cm"], params=params, n_permutations=settings["n_permutations"],
+                   n_patches=settings["n_patches"], aggregation=settings["aggregation"], n_boot=settings["n_boot"],
+                   prior=settings["prior"], seed=settings["seed"])
+
+    def add_entry(self, entry: CanvasEntry) -> None:
+        """Put an entry made elsewhere (another worker's :meth:`entry`) in the cache."""
+        self._cache[str(Path(entry.path).expanduser().resolve())] = entry
+
+    def compare(self, a: str | os.PathLike[str], b: str | os.PathLike[str], *, keep_match: bool = False,
+                skip_density: str | None = None) -> dict[str, Any]:
         """Compare two plates; raises the plate's :class:`ArtlensError` when one cannot be read.
+
+        ``skip_density``: leave density matching out and give this reason in the notes (the
+        collection prefilter, :func:`density_prefilter`); the probability then comes from the fabric
+        score alone, as density matching can only raise it.
 
         Returns:
             ``{"a", "b", "same_roll_probability", "evidence", "methods", "prior",
@@ -231,7 +258,9 @@ class CanvasComparer:
                 self._warned.add(key)
                 warnings.warn(msg, UserWarning, stacklevel=2)
         match: DensityMatch | None = None
-        if ea.counts is None or eb.counts is None:
+        if skip_density is not None:
+            notes.append(f"density matching skipped: {skip_density}")
+        elif ea.counts is None or eb.counts is None:
             notes.append("density matching skipped: " + "; ".join(x for x in (ea.count_error, eb.count_error) if x))
         else:
             try:
@@ -333,24 +362,158 @@ def _fmt(x: Any, nd: int = 3) -> str:
     return "" if x is None else (f"{x:.{nd}g}" if isinstance(x, float) else str(x))
 
 
+PAIR_COLUMNS = ["a", "b", "same_roll_probability", "evidence", "density_correlation", "density_p_value",
+                "offset_x_cm", "offset_y_cm", "orientation", "fabric_method", "fabric_score", "fabric_ci95_lo",
+                "fabric_ci95_hi", "siamese_score", "siamese_pairs", "disagree", "density_prefilter", "notes",
+                "a_sha256", "b_sha256", "key"]
+"""Columns of ``pairs.csv``; ``density_prefilter`` is ``candidate`` (density matching ran), ``skipped``
+(the prefilter left it out) or ``off``."""
+
+PREFILTER_THREADS_PER_CM = 0.75
+"""Default prefilter tolerance: density matching runs on a pair only when the plates' median densities
+agree within this (threads/cm) in both directions, for one of the two ways of pairing the directions."""
+
+
+def density_stats(entry: CanvasEntry) -> tuple[float, float] | None:
+    """Median valid density (threads/cm) of the horizontal and vertical threads of a counted plate."""
+    from artlens.canvas.matching import _valid_density
+
+    if entry.counts is None:
+        return None
+    out = []
+    for d in ("horizontal", "vertical"):
+        v = _valid_density(entry.counts.direction(d))
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return None
+        out.append(float(np.median(v)))
+    return out[0], out[1]
+
+
+def density_prefilter(a: tuple[float, float] | None, b: tuple[float, float] | None,
+                      tolerance: float | None) -> tuple[bool, float | None]:
+    """Whether two plates could share threads: ``(candidate, difference)``.
+
+    Pieces of one roll share its threads, so their densities agree (the benchmark's same-roll pairs
+    differ by at most 0.4 threads/cm, BENCHMARKS.md); a plate may be rotated, so the directions are
+    paired both ways and the closer pairing counts. ``difference`` is the larger of the two direction
+    differences for that pairing (threads/cm). Without statistics, or with ``tolerance=None``, every
+    pair is a candidate.
+
+    Example:
+        >>> density_prefilter((12.0, 15.0), (15.2, 12.1), 0.75)
+        (True, 0.2)
+        >>> density_prefilter((12.0, 15.0), (13.0, 15.0), 0.75)[0]
+        False
+    """
+    if a is None or b is None:
+        return True, None
+    diff = min(max(abs(a[0] - b[0]), abs(a[1] - b[1])), max(abs(a[0] - b[1]), abs(a[1] - b[0])))
+    diff = round(diff, 4)
+    return (tolerance is None or diff <= tolerance), diff
+
+
+def _make_describer(settings: dict[str, Any]):  # noqa: ANN202 -- engine worker factory
+    cmp = CanvasComparer.from_settings(settings)
+    return lambda path: cmp.entry(path)
+
+
+def _make_pair_scorer(settings: dict[str, Any] | None, entries: list[CanvasEntry],
+                      comparer: CanvasComparer | None = None):  # noqa: ANN202 -- engine worker factory
+    """The per-chunk function: score ``[(i, j, skip_reason | None, key), ...]`` from the cached entries."""
+    cmp = comparer if comparer is not None else CanvasComparer.from_settings(settings or {})
+    for e in entries:
+        cmp.add_entry(e)
+
+    def score(chunk: list[tuple[int, int, str | None, str]]) -> list[dict[str, Any]]:
+        rows = []
+        for i, j, skip, key in chunk:
+            ea, eb = entries[i], entries[j]
+            r = cmp.compare(ea.path, eb.path, skip_density=skip)
+            d, f = r["density_match"], r["fabric"]
+            rows.append({"a": ea.name, "b": eb.name, "same_roll_probability": r["same_roll_probability"],
+                         "evidence": r["evidence"],
+                         "density_correlation": d and d["correlation"], "density_p_value": d and d["p_value"],
+                         "offset_x_cm": d and d["offset_cm"][0], "offset_y_cm": d and d["offset_cm"][1],
+                         "orientation": d and d["orientation"], "fabric_method": f and f["method"],
+                         "fabric_score": f and f["score"],
+                         "fabric_ci95_lo": f and f.get("ci95") and f["ci95"][0],
+                         "fabric_ci95_hi": f and f.get("ci95") and f["ci95"][1],
+                         "siamese_score": f["score"] if f and f["method"] == "siamese" else None,
+                         "siamese_pairs": f and f.get("pairs"), "disagree": r["agreement"]["disagree"],
+                         "density_prefilter": "skipped" if skip else "candidate",
+                         "notes": " | ".join(r["notes"]), "a_sha256": ea.sha256, "b_sha256": eb.sha256, "key": key})
+        return rows
+
+    return score
+
+
+_FLOAT_COLUMNS = ("same_roll_probability", "density_correlation", "density_p_value", "offset_x_cm", "offset_y_cm",
+                  "fabric_score", "fabric_ci95_lo", "fabric_ci95_hi", "siamese_score", "siamese_pairs")
+
+
+def _typed(row: dict[str, str]) -> dict[str, Any]:
+    """A ``pairs.csv`` row read back: numbers as floats, empty cells as None."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if v == "":
+            out[k] = None
+        elif k in _FLOAT_COLUMNS:
+            out[k] = float(v)
+        elif k == "disagree":
+            out[k] = v == "True"
+        else:
+            out[k] = v
+    return out
+
+
 def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
                      comparer: CanvasComparer, *, threshold: float = 0.5, linkage: str = "average",
                      catalog: str | os.PathLike[str] | None = None, use_catalog: bool = True,
-                     max_evidence_figures: int = 12) -> dict[str, Any]:
+                     max_evidence_figures: int = 12, prefilter: float | None = PREFILTER_THREADS_PER_CM,
+                     engine: str = "local", workers: int = 1, ray_address: str | None = None,
+                     device: str = "cpu", pairs_per_task: int = 25) -> dict[str, Any]:
     """All pairs of the plates of a folder or catalog: ``pairs.csv``, ``clusters.json``,
     ``similarity.png``, ``report.html`` in ``out_dir``, and one analysis per plate in the catalog.
 
+    Each plate is counted and described once (on the engine: ``engine``, ``workers``, ``ray_address``,
+    :func:`artlens.engine.run_items`); pairs are then scored from those cached results in chunks of
+    ``pairs_per_task``. Density-map alignment (the costly part, ~0.2-0.6 s a pair) runs only on the pairs
+    that :func:`density_prefilter` keeps (``prefilter`` threads/cm; ``None`` runs it on every pair); the
+    others get the fabric score alone and say so in their notes. Each pair's row is appended to
+    ``pairs.csv`` as it is scored, keyed by both plates' SHA-256 and the comparer's settings, so a killed
+    match resumes and a rerun only redraws the outputs.
+
     Returns:
-        The content of ``clusters.json`` plus ``files`` (paths written).
+        The content of ``clusters.json`` plus ``files`` (paths written) and ``new_pairs`` (pairs scored
+        by this call).
     """
+    import functools
+
     from artlens import __version__
+    from artlens.engine import Item, ResultLedger, item_key, run_items
     from artlens.report.figures import save_figure
     from artlens.report.matching import similarity_matrix_figure, write_match_report
 
+    if prefilter is not None and not prefilter > 0:
+        raise InvalidParameterError(f"--prefilter must be positive (threads/cm), got {prefilter}")
     paths = [Path(p) for p in source] if isinstance(source, list) else list_plates(source)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    entries = [comparer.entry(p) for p in paths]
+    settings = comparer.settings() | {"device": device}  # the device workers load a Siamese model on
+    in_process = engine == "local" and workers == 1
+    if in_process:
+        entries = [comparer.entry(p) for p in paths]
+    else:
+        by_path: dict[str, CanvasEntry] = {}
+        items = [Item(str(k), p.name, str(p)) for k, p in enumerate(paths)]
+        for o in run_items(items, functools.partial(_make_describer, settings), engine=engine, workers=workers,
+                           ray_address=ray_address):
+            e = o.result if o.ok else CanvasEntry(Path(o.item.payload), o.item.label,
+                                                  error=ArtlensError(o.error or "unknown error"))
+            by_path[o.item.key] = e
+            comparer.add_entry(e)
+        entries = [by_path[str(k)] for k in range(len(paths))]
     ok = [e for e in entries if e.error is None]
     skipped = [{"plate": str(e.path), "error": str(e.error)} for e in entries if e.error is not None]
     for s in skipped:
@@ -359,32 +522,57 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
         raise InvalidParameterError(f"{source}: fewer than 2 readable plates to compare ({len(ok)} of {len(entries)})")
     n = len(ok)
     names = [e.name for e in ok]
+    if len(set(names)) < n:
+        raise InvalidParameterError("plates must have distinct file names (pairs.csv and the report name them)")
+    model_sha = None if comparer.model is None else comparer.model.config.get("sha256")
+    pair_settings = {k: v for k, v in settings.items() if k not in ("fabric_model", "device")}
+    stats = [density_stats(e) for e in ok]
+
+    ledger = ResultLedger(out / "pairs.csv", PAIR_COLUMNS, sort_key=lambda r: (r["a"], r["b"]))
+    todo: list[tuple[int, int, str | None, str]] = []
+    keys: dict[tuple[int, int], str] = {}
+    n_candidates = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            keys[i, j] = key = item_key(f"{ok[i].sha256}:{ok[j].sha256}", "canvas_match", pair_settings, model_sha)
+            cand, diff = density_prefilter(stats[i], stats[j], prefilter)
+            n_candidates += cand
+            skip = None if cand else (f"prefilter: median densities differ by {diff:g} threads/cm "
+                                      f"(> {prefilter:g}), so the plates share no threads")
+            if key not in ledger.rows:
+                todo.append((i, j, skip, key))
+    new_pairs = 0
+    try:
+        chunks = [todo[k:k + pairs_per_task] for k in range(0, len(todo), pairs_per_task)]
+        items = [Item(c[0][3], f"pairs {c[0][0]}-{c[0][1]}", c) for c in chunks]
+        factory = ((lambda: _make_pair_scorer(None, ok, comparer)) if in_process
+                   else functools.partial(_make_pair_scorer, settings, ok))
+        for o in run_items(items, factory, engine=engine, workers=workers, ray_address=ray_address):
+            if not o.ok:  # a bug, not bad input (unreadable plates were set aside above): say so
+                raise ArtlensError(f"scoring {o.item.label} failed: {o.error}")
+            for row in o.result:
+                if prefilter is None:
+                    row["density_prefilter"] = "off"
+                ledger.append({k: _fmt(v, 6) if isinstance(v, float) else v for k, v in row.items()})
+                new_pairs += 1
+    finally:
+        ledger.close()
+    wanted = set(keys.values())
+    ledger.rows = {k: r for k, r in ledger.rows.items() if k in wanted}
+    ledger.rewrite()
+
+    index = {name: k for k, name in enumerate(names)}
     prob = np.eye(n)
     dens_p = np.full((n, n), np.nan)
     siam = np.full((n, n), np.nan)
-    rows, matches = [], []
-    for i in range(n):
-        for j in range(i + 1, n):
-            r = comparer.compare(ok[i].path, ok[j].path, keep_match=True)
-            m = r.pop("_match")
-            prob[i, j] = prob[j, i] = r["same_roll_probability"]
-            d, s = r["density_match"], r["fabric"]
-            if d is not None and d["p_value"] is not None:
-                dens_p[i, j] = dens_p[j, i] = d["p_value"]
-            if s is not None:
-                siam[i, j] = siam[j, i] = s["score"]
-            rows.append({"a": names[i], "b": names[j], "same_roll_probability": r["same_roll_probability"],
-                         "evidence": r["evidence"],
-                         "density_correlation": d and d["correlation"], "density_p_value": d and d["p_value"],
-                         "offset_x_cm": d and d["offset_cm"][0], "offset_y_cm": d and d["offset_cm"][1],
-                         "orientation": d and d["orientation"], "fabric_method": s and s["method"],
-                         "fabric_score": s and s["score"],
-                         "fabric_ci95_lo": s and s["ci95"] and s["ci95"][0],
-                         "fabric_ci95_hi": s and s["ci95"] and s["ci95"][1],
-                         "siamese_score": s["score"] if s and s["method"] == "siamese" else None,
-                         "siamese_pairs": s and s.get("pairs"), "disagree": r["agreement"]["disagree"],
-                         "notes": " | ".join(r["notes"])})
-            matches.append((r["same_roll_probability"], names[i], names[j], m))
+    rows = [_typed(r) for r in ledger.rows.values()]
+    for r in rows:
+        i, j = index[r["a"]], index[r["b"]]
+        prob[i, j] = prob[j, i] = r["same_roll_probability"]
+        if r["density_p_value"] is not None:
+            dens_p[i, j] = dens_p[j, i] = r["density_p_value"]
+        if r["fabric_score"] is not None:
+            siam[i, j] = siam[j, i] = r["fabric_score"]
     labels = cluster_plates(prob, threshold, linkage)
     clusters = []
     for c in sorted(set(labels)):
@@ -397,10 +585,6 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
                          "min_probability": round(float(sub.min()), 4)})
     singletons = [names[k] for k in range(n) if labels.count(labels[k]) == 1]
 
-    with (out / "pairs.csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows([{k: _fmt(v, 6) for k, v in r.items()} for r in rows])
     evidence = f"density+{comparer.model.kind}" if comparer.model is not None else "density"
     summary = {
         "threshold": threshold, "linkage": linkage,
@@ -408,13 +592,19 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
         "evidence": evidence, "prior": comparer.prior,
         "fabric_model": None if comparer.model is None else {"path": str(comparer.model.path),
                                                              "method": comparer.model.method,
-                                                             "sha256": comparer.model.config.get("sha256")},
+                                                             "sha256": model_sha},
         "plates": [{"name": e.name, "path": str(e.path), "px_per_cm": e.px_per_cm, "sha256": e.sha256,
                     "cluster": next((c["id"] for c in clusters if e.name in c["members"]), None)} for e in ok],
         "clusters": clusters, "singletons": singletons, "skipped": skipped, "n_pairs": len(rows),
+        "density_prefilter": {"threads_per_cm": prefilter,
+                              "candidates": n_candidates if prefilter is not None else len(rows),
+                              "rule": None if prefilter is None else
+                              f"density matching only where the plates' median densities agree within {prefilter:g} "
+                              "threads/cm in both directions (either pairing of the directions)"},
         "parameters": {"window_cm": comparer.params.window_cm, "step_cm": comparer.params.step_cm,
                        "n_permutations": comparer.n_permutations, "n_patches": comparer.n_patches,
-                       "aggregation": comparer.aggregation, "seed": comparer.seed},
+                       "aggregation": comparer.aggregation, "seed": comparer.seed,
+                       "prefilter_threads_per_cm": prefilter},
         "artlens_version": __version__,
     }
     (out / "clusters.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -424,7 +614,12 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
                                                  else f"fabric score ({comparer.model.method})"),
                                    threshold=threshold)
     sim_png = save_figure(fig, out / "similarity.png")
-    best = sorted((t for t in matches if t[3] is not None), key=lambda t: -t[0])[:max_evidence_figures]
+    best = []  # the alignment figures of the strongest density-matched pairs, redone here (a few pairs)
+    for r in sorted((r for r in rows if r["density_p_value"] is not None),
+                    key=lambda r: -r["same_roll_probability"])[:max_evidence_figures]:
+        m = comparer.compare(ok[index[r["a"]]].path, ok[index[r["b"]]].path, keep_match=True)["_match"]
+        if m is not None:
+            best.append((r["same_roll_probability"], r["a"], r["b"], m))
     report = write_match_report(out, summary, rows, fig, best)
     files = {"pairs_csv": str(out / "pairs.csv"), "clusters_json": str(out / "clusters.json"),
              "similarity_png": str(sim_png), "report_html": str(report)}
@@ -440,6 +635,7 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
                                  "linkage": linkage, "evidence": evidence}, __version__,
                                  {"cluster": summary["plates"][k]["cluster"], "roll_mates": mates,
                                   "collection": [x.name for x in ok]}, list(files.values()),
-                                 model_checksum=None if comparer.model is None else comparer.model.config.get("sha256"))
+                                 model_checksum=model_sha)
     summary["files"] = files
+    summary["new_pairs"] = new_pairs
     return summary

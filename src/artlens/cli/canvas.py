@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from artlens.cli.common import read_pairs_csv
+from artlens.devices import DEVICE_HELP, resolve_device
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
 
 app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_is_help=True)
@@ -16,7 +17,7 @@ app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_
 
 def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: float, step_cm: float,
               permutations: int, patches: int | None, aggregation: str | None, seed: int,
-              density_only: bool = False):  # noqa: ANN202
+              density_only: bool = False, device: str = "cpu"):  # noqa: ANN202
     """The comparer: ``--fabric-model`` (a folder or a shipped model's name), else the shipped default fabric
     model, else (or with ``--density-only``) density matching alone."""
     from artlens.canvas.collection import CanvasComparer
@@ -30,14 +31,14 @@ def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: flo
     elif fabric_model is not None:
         from artlens.canvas.fabric import load_fabric_model
 
-        model = load_fabric_model(fabric_model)
+        model = load_fabric_model(fabric_model, device=device)
     else:
         from artlens.canvas.fabric import shipped_fabric_model_path
 
         if shipped_fabric_model_path() is not None:
             from artlens.canvas.fabric import load_fabric_model
 
-            model = load_fabric_model()
+            model = load_fabric_model(device=device)
     if aggregation is not None and aggregation not in ("mean", "trimmed", "median"):
         raise InvalidParameterError(f"--aggregation must be mean, trimmed or median, got {aggregation!r}")
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm)
@@ -81,6 +82,7 @@ def compare(
     aggregation: str | None = typer.Option(None, "--aggregation",
                                            help="Siamese models: mean, trimmed or median (default: calibrated)."),
     seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (Siamese fabric models)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per pair, one per line)."),
 ) -> None:
     """Same-roll probability of two plates (or of every pair in --pairs), from density-map matching and
@@ -90,7 +92,7 @@ def compare(
     if pairs is not None and (a is not None or b is not None):
         raise InvalidParameterError("give either two plates or --pairs, not both")
     cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed,
-                    density_only)
+                    density_only, "cpu" if density_only else resolve_device(device))
     if pairs is None:
         r = cmp.compare(a, b)
         typer.echo(json.dumps(r) if as_json else _prose(r))
@@ -131,19 +133,38 @@ def match(
     catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
                                                              "(default $ARTLENS_CATALOG or ./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
+    prefilter: float = typer.Option(0.75, "--prefilter",
+                                    help="Density-align only pairs whose median densities agree within this, "
+                                         "threads/cm (the others: fabric score alone)."),
+    no_prefilter: bool = typer.Option(False, "--no-prefilter", help="Density-align every pair."),
+    engine: str = typer.Option("local", "--engine", help="local (this machine) or ray."),
+    ray_address: str | None = typer.Option(None, "--ray-address",
+                                           help="--engine ray: auto, ray://HOST:PORT or HOST:PORT (default: start "
+                                                "a local cluster)."),
+    workers: int = typer.Option(1, "--workers", help="Plates counted and pairs scored at once."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (Siamese fabric models)."),
     as_json: bool = typer.Option(False, "--json", help="Print clusters.json on stdout."),
 ) -> None:
-    """All pairs of a collection: clusters of likely roll-mates, a similarity matrix and an HTML report."""
+    """All pairs of a collection: clusters of likely roll-mates, a similarity matrix and an HTML report.
+
+    Each plate is counted and described once; pairs.csv grows as pairs are scored, so a killed match
+    resumes where it stopped."""
     from artlens.canvas.collection import match_collection
 
+    torch_device = "cpu" if density_only else resolve_device(device)
     cmp = _comparer(fabric_model, px_per_cm, window_cm, step_cm, permutations, patches, aggregation, seed,
-                    density_only)
+                    density_only, torch_device)
     s = match_collection(source, out, cmp, threshold=threshold, linkage=linkage, catalog=catalog,
-                         use_catalog=not no_catalog)
+                         use_catalog=not no_catalog, prefilter=None if no_prefilter else prefilter, engine=engine,
+                         workers=workers, ray_address=ray_address, device=torch_device)
     if as_json:
         typer.echo(json.dumps(s))
         return
-    typer.echo(f"{len(s['plates'])} plates, {s['n_pairs']} pairs ({s['evidence']}); {s['rule']}")
+    typer.echo(f"{len(s['plates'])} plates, {s['n_pairs']} pairs ({s['new_pairs']} new; {s['evidence']}); "
+               f"{s['rule']}")
+    if s["density_prefilter"]["threads_per_cm"] is not None:
+        typer.echo(f"density matching on {s['density_prefilter']['candidates']} candidate pairs "
+                   f"({s['density_prefilter']['rule']})")
     for c in s["clusters"]:
         typer.echo(f"cluster {c['id']}: {', '.join(c['members'])} (mean probability {c['mean_probability']:.2f})")
     if not s["clusters"]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from artlens.canvas.threads.spectral import SpectralParams
-from artlens.engine import Item, Outcome, item_key, run_items
+from artlens.engine import Item, Outcome, ResultLedger, item_key, run_items
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 
 __all__ = ["PLATE_COLUMNS", "SKIPPED_COLUMNS", "BatchReport", "count_plates", "read_plate_list"]
@@ -176,50 +176,6 @@ def _row(name: str, spec: PlateSpec, digest: str, key: str, out_dir: Path, summa
     }
 
 
-class _Ledger:
-    """A CSV file of finished rows keyed by ``key``: read back on resume, appended row by row
-    (flushed and fsync'ed), rewritten atomically (sorted by plate) at the end."""
-
-    def __init__(self, path: Path, columns: list[str]):
-        self.path, self.columns = path, columns
-        self.rows: dict[str, dict[str, str]] = {}
-        if path.is_file():
-            with path.open(newline="", encoding="utf-8") as fh:
-                for r in csv.DictReader(fh):
-                    # a row cut short by a kill has missing fields (None): drop it, the plate is redone
-                    if r.get("key") and all(r.get(c) is not None for c in columns):
-                        self.rows[r["key"]] = {c: r[c] for c in columns}
-        self.rewrite()
-        self._fh = None
-
-    def rewrite(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as fh:
-            w = csv.DictWriter(fh, fieldnames=self.columns)
-            w.writeheader()
-            w.writerows(sorted(self.rows.values(), key=lambda r: (r["plate"], r["key"])))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-
-    def append(self, row: dict[str, Any]) -> None:
-        if self._fh is None:
-            self._fh = self.path.open("a", newline="", encoding="utf-8")
-        row = {c: "" if row.get(c) is None else str(row[c]) for c in self.columns}
-        csv.DictWriter(self._fh, fieldnames=self.columns).writerow(row)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.rows[row["key"]] = row
-
-    def remove(self, key: str) -> None:
-        self.rows.pop(key, None)
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
 def count_plates(
     source: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -272,8 +228,8 @@ def count_plates(
     param_record = {"spectral": asdict(params), "page": page, "model": None if model is None else str(model),
                     "allow_huge": allow_huge}
 
-    plates = _Ledger(out / "plates.csv", PLATE_COLUMNS)
-    skipped = _Ledger(out / "skipped.csv", SKIPPED_COLUMNS)
+    plates = ResultLedger(out / "plates.csv", PLATE_COLUMNS)
+    skipped = ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS)
     done_before, skipped_before = 0, 0
     digests: list[str] = []
     for s in specs:
@@ -350,8 +306,8 @@ def count_plates(
     return report
 
 
-def _finish(item: Item, outcome: Outcome, cat: Any, recorded: set[tuple[str, str]], plates: _Ledger,
-            skipped: _Ledger, report: BatchReport, on_outcome: Callable[..., None] | None) -> None:
+def _finish(item: Item, outcome: Outcome, cat: Any, recorded: set[tuple[str, str]], plates: ResultLedger,
+            skipped: ResultLedger, report: BatchReport, on_outcome: Callable[..., None] | None) -> None:
     """Record a counted plate: catalog first (unless already there), then its ``plates.csv`` row."""
     from artlens.canvas.threads.run import write_catalog_entry
 
