@@ -43,12 +43,49 @@ def _json(out: str) -> dict:
     return json.loads(lines[0])
 
 
+def test_default_is_the_pixel_method_with_provenance_and_cross_check(cli, pair, tmp_path, _isolated_catalog) -> None:
+    from sklearn.metrics import average_precision_score
+
+    from artlens import __version__
+    from artlens.catalog import Catalog
+
+    code, out, err = cli("beneath", "compare", pair["visible"], pair["ir"], "--out", tmp_path / "o", "--json")
+    assert code == 0, err
+    s = _json(out)
+    assert s["method"] == "pixel" and s["heatmap_name"] == "pixel" and s["model"] is None
+    heat = np.load(s["heatmap"])
+    assert heat.shape == (N, N) and heat.dtype == np.float32 and np.isfinite(heat).all()
+    mask = np.load(pair["mask"])
+    assert average_precision_score(mask.ravel(), heat.ravel()) > 5 * mask.mean()  # higher = hidden
+    assert set(s["heatmaps"]) == {"pixel", "residual"}
+    for files in s["heatmaps"].values():
+        assert Path(files["npy"]).is_file() and Path(files["png"]).is_file()
+    # provenance: method, parameters (the pixel method's own), version; no model, so no checksum
+    prov = s["provenance"]
+    assert prov["method"] == "beneath.pixel" and prov["artlens_version"] == __version__
+    assert prov["parameters"]["pixel"]["grid"] == 12 and prov["model_checksum"] is None
+    assert s["pixel"]["params"] == prov["parameters"]["pixel"] and "pixel:" in s["method_description"]
+    # the automatic cross-check: pixel against residual, flagged cells listed and drawn, nothing averaged
+    d = s["disagreement"]
+    assert d["methods"] == ["pixel", "residual"] and d["cells_compared"] == (N // 32) ** 2
+    assert d["n_flagged"] == len(d["cells"]) and Path(d["figure"]).is_file()
+    html = Path(s["files"]["report_html"]).read_text()
+    assert "Check here" in html and "Pixel method" in html and "per-pixel, multi-scale" in html
+    on_disk = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert on_disk["provenance"] == prov and on_disk["disagreement"]["n_flagged"] == d["n_flagged"]
+    with Catalog(_isolated_catalog) as cat:
+        rows = cat.analyses(method="beneath.pixel")
+    assert len(rows) == 1 and rows[0]["summary"]["heatmap"] == s["heatmap"]
+    assert rows[0]["summary"]["disagreement"]["methods"] == ["pixel", "residual"]
+
+
 def test_compare_gat_json_contract(cli, pair, tmp_path, _isolated_catalog) -> None:
     from sklearn.metrics import average_precision_score
 
     from artlens.catalog import Catalog
 
-    code, out, err = cli("beneath", "compare", pair["visible"], pair["ir"], "--out", tmp_path / "o", "--json")
+    code, out, err = cli("beneath", "compare", pair["visible"], pair["ir"], "--out", tmp_path / "o", "--json",
+                         "--method", "gat")
     assert code == 0, err
     s = _json(out)
     assert s["method"] == "gat" and s["heatmap_name"] == "embedding_distance"
@@ -58,16 +95,25 @@ def test_compare_gat_json_contract(cli, pair, tmp_path, _isolated_catalog) -> No
     assert average_precision_score(mask.ravel(), heat.ravel()) > 3 * mask.mean()  # higher = hidden
     reg = s["registration"]
     assert {"method_used", "residual_px", "transform", "skipped"} <= set(reg)
-    assert set(s["heatmaps"]) == {"embedding_distance", "attention", "residual"}
+    assert set(s["heatmaps"]) == {"embedding_distance", "attention", "pixel", "residual"}
+    assert s["disagreement"]["methods"] == ["embedding_distance", "pixel"]
     for files in s["heatmaps"].values():
         assert Path(files["npy"]).is_file() and Path(files["png"]).is_file()
     html = Path(s["files"]["report_html"]).read_text()
     assert "Registration" in html and "embedding_distance" in html and "data:image/png;base64" in html
+    assert "graph-attention" in html  # the Method section describes the method that ran
     assert s["model"]["sha256"] and s["provenance"]["model_checksum"] == s["model"]["sha256"]
     with Catalog(_isolated_catalog) as cat:
         rows = cat.analyses(method="beneath.gat")
     assert len(rows) == 1 and rows[0]["summary"]["heatmap"] == s["heatmap"]
     assert rows[0]["model_checksum"] == s["model"]["sha256"]
+
+
+def test_model_is_refused_for_training_free_methods(cli, pair, tmp_path) -> None:
+    code, _, err = cli("beneath", "compare", pair["visible"], pair["ir"], "--out", tmp_path / "m", "--model",
+                       tmp_path, "--no-catalog")
+    assert code == 7 and "--model applies to the gat and gcn methods" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_compare_residual_from_tiff_and_prose(cli, pair, tmp_path) -> None:

@@ -112,4 +112,4 @@ def test_save_heatmap_writes_raw_map_and_overlay(tmp_path, scene) -> None:
     raw = np.load(files["npy"])
     assert raw.dtype == np.float32 and raw.shape == scene.mask.shape
     assert files["png"].stat().st_size > 1000
-    assert set(HEATMAPS) == {"embedding_distance", "attention", "residual", "dark"}
+    assert set(HEATMAPS) == {"pixel", "embedding_distance", "attention", "residual", "dark"}

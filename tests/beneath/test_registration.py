@@ -200,3 +200,15 @@ def test_cave_bands_against_rgb(shared_data: Path) -> None:
     assert r.transform[0, 0] == pytest.approx(0.8, abs=0.005) and r.transform[1, 1] == pytest.approx(1.0, abs=0.005)
     assert abs(r.transform[0, 1]) < 0.005 and abs(r.transform[1, 0]) < 0.005
     assert r.residual_px < 1.0
+
+
+def test_valid_pixels_are_not_blended_with_the_zero_fill() -> None:
+    """A sub-pixel warp: every pixel marked valid is interpolated from moving samples only (none reads darker
+    for being half outside the moving image)."""
+    from artlens.beneath.registration import _warp
+
+    rng = np.random.default_rng(0)
+    img = (0.6 + 0.4 * rng.random((64, 64))).astype(np.float32)
+    T = np.array([[1.0, 0.0, 2.4], [0.0, 1.0, -1.7], [0.0, 0.0, 1.0]])
+    warped, valid = _warp(img, T, img.shape)
+    assert valid.mean() > 0.85 and warped[valid].min() >= 0.6 - 1e-6

@@ -7,7 +7,9 @@ image and map where they differ.
   similarity-weighted adjacency edges.
 - :mod:`~artlens.beneath.models` — Siamese GCN and GAT encoders (one set of weights for both graphs)
   and the contrastive loss; registered as ``beneath_gcn``, ``beneath_gat`` (and ``*_test``).
-- :mod:`~artlens.beneath.heatmaps` — maps named for what they are: ``embedding_distance``,
+- :mod:`~artlens.beneath.pixel` — the default ``pixel`` method: per-pixel, multi-scale evidence from a
+  robust colour→other-view look-up table (global and on tiles); training-free.
+- :mod:`~artlens.beneath.heatmaps` — maps named for what they are: ``pixel``, ``embedding_distance``,
   ``attention`` (true GAT attention), ``residual`` (training-free robust regression) and ``dark``.
 - :mod:`~artlens.beneath.compare` — :func:`compare_views`, the function behind
   ``artlens beneath compare``.
@@ -34,11 +36,13 @@ if TYPE_CHECKING:
         model_heatmaps,
         residual_map,
     )
+    from artlens.beneath.pixel import PixelParams, pixel_evidence
 
 __all__ = [
     "HEATMAPS",
     "GraphPair",
     "LoadedPair",
+    "PixelParams",
     "RegionGraph",
     "RegistrationResult",
     "attention_map",
@@ -51,6 +55,7 @@ __all__ = [
     "load_pair",
     "model_heatmaps",
     "normalise_other",
+    "pixel_evidence",
     "register",
     "residual_map",
     "segment",
@@ -61,7 +66,7 @@ _LAZY = {
     "GraphPair": "graphs", "RegionGraph": "graphs", "build_graphs": "graphs", "normalise_other": "graphs",
     "segment": "graphs", "HEATMAPS": "heatmaps", "attention_map": "heatmaps", "dark_map": "heatmaps",
     "embedding_distance": "heatmaps", "fit_other_from_visible": "heatmaps", "model_heatmaps": "heatmaps",
-    "residual_map": "heatmaps",
+    "residual_map": "heatmaps", "pixel_evidence": "pixel", "PixelParams": "pixel",
 }
 
 

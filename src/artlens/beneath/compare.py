@@ -7,13 +7,18 @@
 2. register the other view onto the visible one (:func:`artlens.beneath.registration.register`,
    skipped with a notice when they are already aligned);
 3. normalise the other view (robust percentiles; inverted for ``polarity="bright"``, e.g. X-rays of
-   lead white), cut both views into the same superpixels and build one graph per view
-   (:func:`artlens.beneath.graphs.build_graphs`);
-4. run the method: ``"gat"`` / ``"gcn"`` — a Siamese graph encoder (the shipped default model or
-   ``model=``), whose *embedding distance* is the heatmap, with the GAT's *attention* map beside it;
-   ``"residual"`` — the training-free robust-regression residual. The residual map is written for
-   every method, as a baseline;
-5. write the raw maps (``.npy``, float32, the visible image's height and width, higher = more
+   lead white); for ``gat`` and ``gcn``, cut both views into the same superpixels and build one graph
+   per view (:func:`artlens.beneath.graphs.build_graphs`);
+4. run the method: ``"pixel"`` (default) — per-pixel, multi-scale evidence from a robust colour
+   look-up table fitted on the image and on its tiles (:func:`artlens.beneath.pixel.pixel_evidence`),
+   training-free, no graphs; ``"gat"`` / ``"gcn"`` — a Siamese graph encoder (the shipped default
+   model or ``model=``), whose *embedding distance* is the heatmap, with the GAT's *attention* map
+   beside it; ``"residual"`` — the training-free robust-regression residual. The pixel and residual
+   maps are written for every method;
+5. cross-check: the method's map is compared, cell by cell and by rank, with a second map (``pixel``
+   with ``residual``, the others with ``pixel``); cells where one points and the other does not are
+   flagged ("check here"), never averaged (:mod:`artlens.beneath.disagreement`);
+6. write the raw maps (``.npy``, float32, the visible image's height and width, higher = more
    likely hidden or different content), overlay figures, ``summary.json``, ``report.html``, and
    record the analysis in the catalog.
 
@@ -36,10 +41,33 @@ import numpy as np
 
 from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError
 
-__all__ = ["DEFAULT_MODEL", "METHODS", "LoadedPair", "compare_views", "load_beneath_model", "load_pair",
-           "shipped_model_path"]
+__all__ = ["CROSS_CHECK", "DEFAULT_METHOD", "DEFAULT_MODEL", "METHODS", "METHOD_DESCRIPTIONS", "PRIMARY_MAP",
+           "LoadedPair", "compare_views", "load_beneath_model", "load_pair", "shipped_model_path"]
 
-METHODS = ("gat", "gcn", "residual")
+METHODS = ("pixel", "gat", "gcn", "residual")
+"""Methods of :func:`compare_views`; the first is the default."""
+DEFAULT_METHOD = "pixel"
+METHOD_DESCRIPTIONS = {
+    "pixel": "pixel: per-pixel, multi-scale evidence, training-free. The other view is predicted from the visible "
+             "colours by a smooth robust look-up table (Huber-weighted, trilinear on a 12³ colour lattice) fitted on "
+             "the whole image together with a smooth lighting field (a quadratic of the pixel position), and by "
+             "tables refitted on overlapping tiles (about a third of the image side); the observed view is aligned "
+             "on the prediction to a sub-pixel (phase correlation); a pixel counts as explained when a neighbour "
+             "within ±1 px is predicted as dark; the residual is smoothed at 0, 0.7 and 1.4 px and turned into "
+             "robust z-scores; the map is the largest of them (global or local), with pixels beside a stronger "
+             "line ranked below it. No superpixels: 1-2 px lines keep their width.",
+    "gat": "gat: a Siamese graph-attention encoder (trained on synthetic scenes) embeds superpixel graphs of both "
+           "views; the map is each region's embedding distance, constant within a region (about 32 px).",
+    "gcn": "gcn: a Siamese graph-convolution encoder (trained on synthetic scenes) embeds superpixel graphs of both "
+           "views; the map is each region's embedding distance, constant within a region (about 32 px).",
+    "residual": "residual: the other view predicted from the visible colours (median of each of 32 colour clusters) "
+                "minus the observed other view, per pixel; training-free.",
+}
+"""One paragraph per method for summaries and reports."""
+PRIMARY_MAP = {"pixel": "pixel", "gat": "embedding_distance", "gcn": "embedding_distance", "residual": "residual"}
+"""The heatmap each method reports (``summary["heatmap"]``)."""
+CROSS_CHECK = {"pixel": "residual", "gat": "pixel", "gcn": "pixel", "residual": "pixel"}
+"""The second map each method's map is compared with (:func:`artlens.beneath.disagreement.cross_check`)."""
 DEFAULT_MODEL = {"gat": "beneath_default", "gcn": "beneath_gcn_default"}
 """Folder names (in ``artlens/beneath/weights/``) of the models shipped for each learned method."""
 MAX_PIXELS = 64_000_000
@@ -163,7 +191,7 @@ def compare_views(
     other: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    method: str = "gat",
+    method: str = DEFAULT_METHOD,
     model: str | os.PathLike[str] | None = None,
     segmentation: str | None = None,
     region_px: float | None = None,
@@ -183,8 +211,9 @@ def compare_views(
         visible: RGB image file (8-bit usually).
         other: single-band image file (8/16-bit PNG or TIFF), any size (it is registered).
         out_dir: output folder (created).
-        method: ``"gat"`` (default), ``"gcn"`` or ``"residual"`` (:data:`METHODS`).
-        model: checkpoint folder of a Siamese graph model (default: the one shipped for ``method``).
+        method: ``"pixel"`` (default), ``"gat"``, ``"gcn"`` or ``"residual"`` (:data:`METHODS`).
+        model: checkpoint folder of a Siamese graph model (default: the one shipped for ``method``); only
+            for ``"gat"`` and ``"gcn"``.
         segmentation: what SLIC sees (``"stacked"``, ``"visible"``, ``"other"``); default: the model's.
         region_px: mean superpixel area, px; default: the model's (32).
         polarity: ``"dark"`` (hidden content darker in the other view: IR) or ``"bright"`` (X-ray); default
@@ -196,24 +225,32 @@ def compare_views(
         report: write ``report.html``.
         catalog: catalog database (default ``$ARTLENS_CATALOG`` or ``./artlens.db``).
         use_catalog: record the images and the analysis in the catalog.
-        seed: seed of the regression's pixel sample.
+        seed: seed of the regressions' pixel samples.
 
     Returns:
         The summary (also written to ``out_dir/summary.json``): ``heatmap`` (path of the method's ``.npy``
-        map), ``method``, ``registration`` (:meth:`RegistrationResult.to_dict`), ``heatmaps`` (every map's
-        ``npy``/``png`` and meaning), ``graph``, ``model``, ``timings_s``, ``files``, ``notes``,
-        ``provenance`` and, when recorded, ``catalog_analysis_id``.
+        map), ``method``, ``method_description`` (:data:`METHOD_DESCRIPTIONS`), ``pixel`` (the pixel map's
+        parameters, residual shift, lighting range and tiles: computed for every method), ``disagreement``
+        (the cells where the method's map and its cross-check :data:`CROSS_CHECK` disagree, see
+        :func:`artlens.beneath.disagreement.cross_check`, and its figure), ``registration``
+        (:meth:`RegistrationResult.to_dict`), ``heatmaps`` (every map's ``npy``/``png`` and meaning),
+        ``graph``, ``model``, ``timings_s``, ``files``, ``notes``, ``provenance`` and, when recorded,
+        ``catalog_analysis_id``.
 
     Raises:
         InvalidParameterError: unknown method/segmentation/polarity, a failed registration.
         InputNotFoundError, UnreadableInputError, InvalidImageError: bad input files.
     """
+    from artlens.beneath.disagreement import cross_check, save_disagreement_figure
     from artlens.beneath.graphs import POLARITIES, SEGMENTATIONS, build_graphs, normalise_other
     from artlens.beneath.heatmaps import HEATMAPS, model_heatmaps, residual_map, save_heatmap
+    from artlens.beneath.pixel import pixel_evidence
     from artlens.provenance import provenance
 
     if method not in METHODS:
         raise InvalidParameterError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if model is not None and method not in ("gat", "gcn"):
+        raise InvalidParameterError(f"--model applies to the gat and gcn methods, not to {method!r}")
     polarity = polarity or ("bright" if other_modality == "xray" else "dark")
     if polarity not in POLARITIES:
         raise InvalidParameterError(f"unknown polarity {polarity!r}; expected one of {', '.join(POLARITIES)}")
@@ -223,7 +260,7 @@ def compare_views(
     timings: dict[str, float] = {}
     net, mconfig = (None, None)
     t = time.perf_counter()
-    if method != "residual":  # fail on a missing model before the slow steps
+    if method in ("gat", "gcn"):  # fail on a missing model before the slow steps
         net, mconfig = load_beneath_model(model, method)
     timings["model_load"] = time.perf_counter() - t
 
@@ -252,10 +289,18 @@ def compare_views(
                 maps[name] = graphs.paint(values)
         timings["inference"] = time.perf_counter() - t
         graph_info = {**graphs.parameters, "mean_region_px": float(graphs.areas.mean())}
+    # the pixel map is computed for every method: it is the default's map and the others' cross-check
+    t = time.perf_counter()
+    maps["pixel"], pixel_info = pixel_evidence(pair.visible, oth, valid=pair.valid, seed=seed)
+    timings["pixel"] = time.perf_counter() - t
     t = time.perf_counter()
     maps["residual"] = residual_map(pair.visible, oth, valid=pair.valid, seed=seed)
     timings["residual"] = time.perf_counter() - t
-    primary = "residual" if method == "residual" else "embedding_distance"
+    primary = PRIMARY_MAP[method]
+    check = CROSS_CHECK[method]
+    t = time.perf_counter()
+    disagreement = cross_check(maps[primary], maps[check], names=(primary, check), valid=pair.valid)
+    timings["cross_check"] = time.perf_counter() - t
 
     t = time.perf_counter()
     preview = (pair.visible * 255).round().astype(np.uint8)
@@ -266,6 +311,7 @@ def compare_views(
                              model=method if name != "residual" else "")
         written[name] = {"npy": str(files["npy"].resolve()), "png": str(files["png"].resolve()),
                          "meaning": HEATMAPS[name]["meaning"], "label": HEATMAPS[name]["label"]}
+    disagreement["figure"] = str(save_disagreement_figure(preview, disagreement, out / "disagreement.png").resolve())
     np.save(out / "valid.npy", pair.valid)
     other_png = out / "other_registered.png"
     from PIL import Image
@@ -279,6 +325,7 @@ def compare_views(
     if net is not None:
         parameters.update(segmentation=seg, region_px=rpx, compactness=compactness, model=mconfig["model"],
                           model_path=mconfig["path"])
+    parameters["pixel"] = pixel_info["params"]
     checksum = mconfig.get("sha256") if mconfig else None
     model_info = None if mconfig is None else {
         "name": mconfig["model"], "path": mconfig["path"], "sha256": checksum, "kwargs": mconfig.get("kwargs", {}),
@@ -287,6 +334,9 @@ def compare_views(
         "heatmap": written[primary]["npy"],
         "heatmap_name": primary,
         "method": method,
+        "method_description": METHOD_DESCRIPTIONS[method],
+        "pixel": pixel_info,
+        "disagreement": disagreement,
         "registration": pair.registration.to_dict(),
         "heatmaps": written,
         "shape": list(pair.visible.shape[:2]),
@@ -334,5 +384,7 @@ def _record(catalog: str | os.PathLike[str] | None, summary: dict[str, Any], par
                 summary={"heatmap": summary["heatmap"], "heatmap_name": summary["heatmap_name"],
                          "registration": {k: summary["registration"][k] for k in
                                           ("method_used", "residual_px", "scale", "rotation_deg", "skipped")},
-                         "valid_fraction": summary["valid_fraction"]},
+                         "valid_fraction": summary["valid_fraction"],
+                         "disagreement": {k: summary["disagreement"][k] for k in
+                                          ("methods", "cells_compared", "n_flagged")}},
                 outputs=outputs, model_checksum=checksum)

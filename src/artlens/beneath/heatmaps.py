@@ -3,6 +3,12 @@
 Each map is ``(H, W)`` float32 on the visible image's grid, higher = more likely hidden or different
 content, and is named for what it is:
 
+``pixel``
+    The default method's map (:func:`artlens.beneath.pixel.pixel_evidence`): per pixel, how many
+    robust standard deviations darker the other view is than the visible colours predict — a
+    smooth robust colour look-up table fitted on the whole image and, beside it, on overlapping
+    tiles; after a sub-pixel alignment of the observed view on the predicted one, a tolerance of
+    ±1 px, and evidence smoothed at three scales (the largest z-score kept). Training-free.
 ``embedding_distance``
     Per-region Euclidean distance between the region's two embeddings from the Siamese graph
     encoder (:class:`artlens.beneath.models.BeneathEncoder`): the visible graph's, whose view block
@@ -60,6 +66,14 @@ __all__ = [
 ]
 
 HEATMAPS: dict[str, dict[str, str]] = {
+    "pixel": {
+        "label": "unexplained darkness (robust z)",
+        "title": "Pixel evidence: other view darker than the colours predict",
+        "meaning": "per pixel, how many robust standard deviations darker the other view is than a smooth robust "
+                   "colour look-up table predicts (fitted on the whole image and on overlapping tiles; sub-pixel "
+                   "alignment, ±1 px tolerance, three smoothing scales); high where the other view shows dark "
+                   "content the visible colours do not explain",
+    },
     "embedding_distance": {
         "label": "embedding distance (visible vs other view)",
         "title": "Siamese {model} embedding distance per region",

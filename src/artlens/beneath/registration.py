@@ -230,7 +230,10 @@ def _warp(img: np.ndarray, T: np.ndarray, shape: tuple[int, int], order: int = 1
     y = Ti[1, 0] * cols + Ti[1, 1] * rows + Ti[1, 2]
     out = ndimage.map_coordinates(src, [y, x], order=order, mode="constant", cval=0.0)
     h, w = img.shape
-    valid = (x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)
+    # only pixels interpolated from moving samples alone: between the outer pixel centres (a pixel
+    # beyond them is blended with the zero fill and reads falsely dark)
+    eps = 1e-6
+    valid = (x >= -eps) & (x <= w - 1 + eps) & (y >= -eps) & (y <= h - 1 + eps)
     return out, valid
 
 

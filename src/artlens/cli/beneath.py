@@ -17,8 +17,11 @@ def compare(
     visible: Path = typer.Argument(..., help="Visible RGB image (8-bit PNG, TIFF, JPEG, BMP)."),
     other: Path = typer.Argument(..., help="Other view: infrared, spectral band or X-ray (8/16-bit, one band)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (heatmaps .npy/.png, summary.json, report.html)."),
-    method: str = typer.Option("gat", "--method", help="gat (default), gcn or residual."),
-    model: Path | None = typer.Option(None, "--model", help="Siamese graph model folder (default: the shipped one)."),
+    method: str = typer.Option("pixel", "--method",
+                               help="pixel (default: per-pixel multi-scale colour→IR evidence, training-free), "
+                                    "gat, gcn (superpixel graph models) or residual."),
+    model: Path | None = typer.Option(None, "--model", help="Siamese graph model folder for gat/gcn "
+                                                            "(default: the shipped one)."),
     modality: str = typer.Option("ir", "--modality", help="What OTHER is: ir, xray, band or gray."),
     polarity: str | None = typer.Option(None, "--polarity",
                                         help="dark (hidden content darker in OTHER, IR) or bright (X-ray); "
@@ -49,6 +52,12 @@ def compare(
     r = s["registration"]
     reg = "skipped (already aligned)" if r["skipped"] else f"{r['method_used']}, residual {r['residual_px']} px"
     typer.echo(f"{visible.name} vs {other.name}: method {s['method']}, registration {reg}")
+    if s.get("pixel") and any(s["pixel"]["shift_px"]):
+        typer.echo(f"  pixel map: residual shift removed {s['pixel']['shift_px']} px (dy, dx)")
+    d = s["disagreement"]
+    if d["n_flagged"]:
+        typer.echo(f"  check here: {d['methods'][0]} and {d['methods'][1]} disagree on {d['n_flagged']} of "
+                   f"{d['cells_compared']} cells of {d['cell_px']} px: {d['figure']}")
     for name, files in s["heatmaps"].items():
         mark = " (this method's heatmap)" if name == s["heatmap_name"] else ""
         typer.echo(f"  {name}{mark}: {files['npy']}")

@@ -58,8 +58,9 @@ def write_beneath_report(path: str | Path, summary: dict[str, Any], visible: np.
 
     Args:
         path: the HTML file to write.
-        summary: the comparison summary (``method``, ``registration``, ``heatmaps``, ``graph``, ``model``,
-            ``sources``, ``timings_s``, ``notes``, ``provenance``).
+        summary: the comparison summary (``method``, ``method_description``, ``pixel``, ``disagreement``,
+            ``registration``, ``heatmaps``, ``graph``, ``model``, ``sources``, ``timings_s``, ``notes``,
+            ``provenance``).
         visible: ``(H, W, 3)`` uint8 visible image.
         other_png: the registered, normalised other view as a PNG file.
     """
@@ -82,6 +83,10 @@ def write_beneath_report(path: str | Path, summary: dict[str, Any], visible: np.
         "source_rows": [(view, s["path"], s["modality"], f"{s['shape'][1]} × {s['shape'][0]}", s["bit_depth"],
                          s["sha256"][:16] + "…") for view, s in summary["sources"].items()],
         "notes": summary.get("notes", []),
+        "method_description": summary.get("method_description", ""),
+        "disagreement_src": _file_uri((summary.get("disagreement") or {}).get("figure", "")),
+        "pixel_rows": [(k, _fmt(v)) for k, v in (summary.get("pixel") or {}).items() if k != "params"]
+        + [(f"parameter {k}", _fmt(v)) for k, v in ((summary.get("pixel") or {}).get("params") or {}).items()],
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

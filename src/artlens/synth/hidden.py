@@ -660,22 +660,33 @@ def _stroke_coverage(pts: np.ndarray, shape: tuple[int, int], width: float) -> n
     return np.clip(width / 2.0 + 0.5 - dist, 0.0, 1.0)
 
 
-def _underdrawing(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
-    """Coverage of a line drawing: long contour strokes and a few groups of short hatching lines."""
+def _underdrawing(rng: np.random.Generator, shape: tuple[int, int], scale: float,
+                  width_px: tuple[float, float] | None = None) -> np.ndarray:
+    """Coverage of a line drawing: long contour strokes and a few groups of short hatching lines.
+
+    ``width_px`` (``(low, high)`` stroke widths in pixels) replaces the default widths (contours
+    1.6-3.0 px, hatching 1.4 px, times ``scale``) and adds more, denser hatching."""
     cov = np.zeros(shape)
     for _ in range(int(rng.integers(7, 11))):
         pts = _curve_points(rng, shape, rng.uniform(0.25, 0.6) * min(shape))
-        cov = np.maximum(cov, rng.uniform(0.75, 1.0) * _stroke_coverage(pts, shape, rng.uniform(1.6, 3.0) * scale))
-    for _ in range(int(rng.integers(1, 3))):  # hatching: parallel short strokes
+        strength = rng.uniform(0.75, 1.0)  # drawn before the width: the order of earlier versions
+        width = rng.uniform(1.6, 3.0) * scale if width_px is None else rng.uniform(*width_px)
+        cov = np.maximum(cov, strength * _stroke_coverage(pts, shape, width))
+    groups = (1, 3) if width_px is None else (2, 6)
+    for _ in range(int(rng.integers(*groups))):  # hatching: parallel short strokes
         centre = rng.uniform(0.2, 0.8, 2) * shape
         angle = rng.uniform(0, np.pi)
         d, n = np.array([np.sin(angle), np.cos(angle)]), np.array([np.cos(angle), -np.sin(angle)])
         length, gap = rng.uniform(0.08, 0.15) * min(shape), 5.0 * scale
+        width = 1.4 * scale
+        if width_px is not None:
+            width = rng.uniform(*width_px)
+            gap = width + rng.uniform(2.0, 6.0)
         for k in range(int(rng.integers(4, 7))):
             a = centre + (k - 3) * gap * n
             t = np.linspace(0.0, 1.0, max(8, int(3 * length)))[:, None]
             pts = a - 0.5 * length * d + t * length * d
-            cov = np.maximum(cov, 0.85 * _stroke_coverage(pts, shape, 1.4 * scale))
+            cov = np.maximum(cov, 0.85 * _stroke_coverage(pts, shape, width))
     return cov
 
 
@@ -698,6 +709,53 @@ def _composition(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray
             rr, cc = polygon(centre[0] + rad * np.sin(ang), centre[1] + rad * np.cos(ang), shape=shape)
         filled[rr, cc] = 1.0
     return np.clip(ndimage.gaussian_filter(filled, 0.8), 0.0, 1.0)
+
+
+SHAPE_STYLES = ("classic", "varied")
+"""Hidden shapes of :func:`make_hidden_scene`: ``"classic"`` (ellipses and polygons) or ``"varied"``."""
+
+
+def _varied_composition(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
+    """Coverage of an earlier composition drawn from a wider family than :func:`_composition`: each of
+    2-5 elements is an ellipse, a polygon, a rotated rectangle, a ring, a blob (thresholded smooth
+    noise) or a broad brush stroke (6-20 px), of 3-30 % of the side; the edges are blurred by 0-1.5 px."""
+    from skimage.draw import ellipse, polygon
+
+    h, w = shape
+    m = min(shape)
+    filled = np.zeros(shape)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    for _ in range(int(rng.integers(2, 6))):
+        what = int(rng.integers(0, 6))
+        cy, cx = rng.uniform(0.1, 0.9) * h, rng.uniform(0.1, 0.9) * w
+        size = rng.uniform(0.03, 0.3) * m
+        if what == 0:
+            rr, cc = ellipse(cy, cx, size, size * rng.uniform(0.3, 1.0), shape=shape,
+                             rotation=rng.uniform(-np.pi, np.pi))
+            filled[rr, cc] = 1.0
+        elif what == 1:
+            n = int(rng.integers(3, 9))
+            ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+            rad = size * rng.uniform(0.4, 1.0, n)
+            rr, cc = polygon(cy + rad * np.sin(ang), cx + rad * np.cos(ang), shape=shape)
+            filled[rr, cc] = 1.0
+        elif what == 2:
+            a = rng.uniform(0, np.pi)
+            u = (yy - cy) * np.cos(a) + (xx - cx) * np.sin(a)
+            v = -(yy - cy) * np.sin(a) + (xx - cx) * np.cos(a)
+            filled[(np.abs(u) < size) & (np.abs(v) < size * rng.uniform(0.2, 1.0))] = 1.0
+        elif what == 3:
+            r = np.hypot(yy - cy, xx - cx)
+            filled[(r < size) & (r > size * rng.uniform(0.4, 0.85))] = 1.0
+        elif what == 4:
+            field = _smooth_noise(rng, shape, rng.uniform(0.02, 0.06) * m)
+            blob = (field > rng.uniform(0.8, 1.6)) & (np.hypot(yy - cy, xx - cx) < 2 * size)
+            filled[blob] = 1.0
+        else:
+            pts = _curve_points(rng, shape, rng.uniform(0.2, 0.6) * m)
+            filled = np.maximum(filled, _stroke_coverage(pts, shape, rng.uniform(6.0, 20.0)))
+    sigma = rng.uniform(0.0, 1.5)
+    return np.clip(ndimage.gaussian_filter(filled, sigma) if sigma > 0.1 else filled, 0.0, 1.0)
 
 
 def _patches(rng: np.random.Generator, shape: tuple[int, int], n: int, scale: float) -> np.ndarray:
@@ -730,6 +788,16 @@ def make_hidden_scene(
     blur_px: float = 0.6,
     wavelength_step_nm: float = 10.0,
     return_reflectance: bool = False,
+    line_width_px: tuple[float, float] | None = None,
+    line_pigment: str | None = None,
+    line_thickness: float = 1.0,
+    shape_style: str = "classic",
+    shape_thickness: float = 1.5,
+    decoy_width_px: tuple[float, float] | None = None,
+    paint_variation: float = 0.0,
+    ir_gain: float = 0.0,
+    ir_blur_px: float | None = None,
+    ir_shift_px: tuple[float, float] = (0.0, 0.0),
 ) -> HiddenScene:
     """Render a synthetic painting with a hidden layer visible in IR but not in RGB.
 
@@ -744,6 +812,13 @@ def make_hidden_scene(
        while the IR contrast at that thickness is at least ``min_ir_contrast``. Paints failing either
        test (e.g. ochre or umber, which also hide in IR) are rejected and listed in ``parameters``;
     4. decoys (``decoys=True``): black strokes on top, dark in RGB and IR.
+
+    The keyword arguments after ``return_reflectance`` widen the family (their defaults render the
+    scenes of earlier artlens versions, seed for seed): stroke widths, the drawing's pigment and
+    thickness, the style and thickness of hidden shapes, decoy widths, paint that varies smoothly
+    within a patch, uneven IR illumination, a blurrier and misregistered IR camera. Their random
+    draws come from a second generator seeded by ``(seed, 1)``. :func:`make_varied_hidden_scene` draws
+    all of them at random.
 
     The spectra are seen by ``camera`` (linear RGB and IR), blurred by ``blur_px``, sRGB-encoded (RGB),
     given Gaussian noise of standard deviation ``noise`` (fraction of full range) and quantised.
@@ -764,6 +839,21 @@ def make_hidden_scene(
         blur_px: Gaussian blur (pixels) of the rendered views.
         wavelength_step_nm: spectral sampling of the rendering, within 400-1000 nm.
         return_reflectance: keep the ``(H, W, L)`` spectral cube in the result.
+        line_width_px: ``(low, high)`` widths of the underdrawing's strokes, px (default 1.6-3.0 px
+            contours and 1.4 px hatching, times ``min(size) / 256``); also more and denser hatching.
+        line_pigment: pigment of the underdrawing (a name in the set; default its black).
+        line_thickness: thickness of the underdrawing's layer (default 1).
+        shape_style: :data:`SHAPE_STYLES`: ``"classic"`` (ellipses and polygons) or ``"varied"``
+            (also rectangles, rings, blobs, broad strokes, 3-30 % of the side).
+        shape_thickness: thickness of the hidden shapes' layer (default 1.5).
+        decoy_width_px: ``(low, high)`` widths of the decoys, px (default 3-6 px times the scale).
+        paint_variation: up to this fraction of a second paint is mixed into each patch, varying
+            smoothly over the patch (0: flat paints).
+        ir_gain: amplitude of a smooth multiplicative variation of the IR view (uneven illumination;
+            0.1 gives about ±10 %).
+        ir_blur_px: blur of the IR view (default ``blur_px``).
+        ir_shift_px: ``(dy, dx)`` shift of the IR view against the visible one, px (misregistration;
+            the masks stay on the visible grid).
 
     Returns:
         A :class:`HiddenScene`.
@@ -792,6 +882,16 @@ def make_hidden_scene(
         raise InvalidParameterError("vis_contrast, min_ir_contrast must lie in (0, 1) and max_thickness be > 0")
     if not (0 <= noise <= 0.2 and 0 <= blur_px <= 10 and 1 <= wavelength_step_nm <= 50):
         raise InvalidParameterError("noise must lie in [0, 0.2], blur_px in [0, 10], wavelength_step_nm in [1, 50]")
+    if shape_style not in SHAPE_STYLES:
+        raise InvalidParameterError(f"unknown shape style {shape_style!r}; expected one of {', '.join(SHAPE_STYLES)}")
+    for name, rng_ in (("line_width_px", line_width_px), ("decoy_width_px", decoy_width_px)):
+        if rng_ is not None and not (len(rng_) == 2 and 0.5 <= rng_[0] <= rng_[1] <= 64):
+            raise InvalidParameterError(f"{name} must be (low, high) with 0.5 <= low <= high <= 64")
+    if not (0 < line_thickness <= 20 and 0 < shape_thickness <= 20 and 0 <= paint_variation <= 1
+            and 0 <= ir_gain <= 0.5 and (ir_blur_px is None or 0 <= ir_blur_px <= 10)
+            and len(ir_shift_px) == 2 and max(abs(float(v)) for v in ir_shift_px) <= 16):
+        raise InvalidParameterError("line/shape thickness must lie in (0, 20], paint_variation in [0, 1], ir_gain in "
+                                    "[0, 0.5], ir_blur_px in [0, 10], ir_shift_px within ±16 px")
     camera = camera or Camera()
     if pigments is None or isinstance(pigments, (str, os.PathLike)):
         pigments = load_pigments(pigments)
@@ -807,11 +907,11 @@ def make_hidden_scene(
 
     # hidden materials over the ground
     ground = km_reflectance_infinite(*ps.mix({roles["white"]: 1.0}))
-    line_ks = ps.mix({roles["black"]: 1.0})
-    line_x = 1.0
+    line_ks = ps.mix({(line_pigment or roles["black"]): 1.0})
+    line_x = float(line_thickness)
     shape_recipe = {roles["umber"]: 0.7, roles["black"]: 0.3} if roles["umber"] else {roles["black"]: 1.0}
     shape_ks = ps.mix(shape_recipe)
-    shape_x = 1.5
+    shape_x = float(shape_thickness)
     hidden_spectra: dict[str, np.ndarray] = {}
     if kind in ("underdrawing", "mixed"):
         hidden_spectra["hidden/line"] = km_reflectance_layer(*line_ks, line_x, ground)
@@ -859,10 +959,14 @@ def make_hidden_scene(
 
     # geometry
     rng = np.random.default_rng(seed)
+    rng2 = np.random.default_rng((seed, 1))  # draws of the widening options only
     scale = min(h, w) / 256.0
     shape = (h, w)
-    line_cov = _underdrawing(rng, shape, scale) if kind in ("underdrawing", "mixed") else np.zeros(shape)
-    shape_cov = _composition(rng, shape) if kind in ("composition", "mixed") else np.zeros(shape)
+    line_cov = (_underdrawing(rng, shape, scale, line_width_px) if kind in ("underdrawing", "mixed")
+                else np.zeros(shape))
+    shape_cov = np.zeros(shape)
+    if kind in ("composition", "mixed"):
+        shape_cov = _composition(rng, shape) if shape_style == "classic" else _varied_composition(rng2, shape)
     labels = _patches(rng, shape, n_patches, scale)
     choice = rng.integers(0, len(paints), size=n_patches)
     if n_patches >= len(paints):  # use every paint at least once
@@ -875,7 +979,8 @@ def make_hidden_scene(
     if decoys:
         for _ in range(int(rng.integers(3, 6))):
             pts = _curve_points(rng, shape, rng.uniform(0.1, 0.3) * min(shape))
-            decoy_cov = np.maximum(decoy_cov, _stroke_coverage(pts, shape, rng.uniform(3.0, 6.0) * scale))
+            width = rng.uniform(3.0, 6.0) * scale if decoy_width_px is None else rng.uniform(*decoy_width_px)
+            decoy_cov = np.maximum(decoy_cov, _stroke_coverage(pts, shape, width))
     decoy_x = 1.5
 
     # render spectra, chunk by chunk
@@ -884,8 +989,17 @@ def make_hidden_scene(
     n_pix, n_wl = h * w, wl.size
     views = np.empty((n_pix, 4))
     cube = np.empty((n_pix, n_wl), dtype=np.float32) if return_reflectance else None
+    mix_t = np.zeros(shape)
+    patch_map2 = patch_map
+    if paint_variation > 0:  # a second paint mixed in, smoothly varying within each patch
+        patch_map2 = rng2.integers(0, len(paints), size=n_patches)[labels]
+        field = _smooth_noise(rng2, shape, rng2.uniform(6.0, 24.0) * scale)
+        mix_t = paint_variation * np.clip(0.5 + 0.35 * field, 0.0, 1.0)
+        x2 = np.array([p["thickness"] for p in paints])[patch_map2] * (1.05 + 0.35 * texture)
+        thickness = np.maximum(thickness, x2)  # thick enough for either paint to hide the layer
     flat = {k: v.reshape(-1) for k, v in
-            {"line": line_cov, "shape": shape_cov, "decoy": decoy_cov, "x": thickness, "p": patch_map}.items()}
+            {"line": line_cov, "shape": shape_cov, "decoy": decoy_cov, "x": thickness, "p": patch_map,
+             "p2": patch_map2, "t": mix_t}.items()}
     step = max(1, 2**20 // n_wl)
     for a in range(0, n_pix, step):
         b = min(n_pix, a + step)
@@ -897,7 +1011,12 @@ def make_hidden_scene(
         if cov.any():
             R += cov * (km_reflectance_layer(*line_ks, line_x, R) - R)
         p = flat["p"][a:b]
-        R = km_reflectance_layer(Kp[p], Sp[p], flat["x"][a:b, None], R)
+        if paint_variation > 0:
+            p2, t = flat["p2"][a:b], flat["t"][a:b, None]
+            R = km_reflectance_layer((1 - t) * Kp[p] + t * Kp[p2], (1 - t) * Sp[p] + t * Sp[p2],
+                                     flat["x"][a:b, None], R)
+        else:
+            R = km_reflectance_layer(Kp[p], Sp[p], flat["x"][a:b, None], R)
         cov = flat["decoy"][a:b, None]
         if cov.any():
             R += cov * (km_reflectance_layer(*line_ks, decoy_x, R) - R)
@@ -907,8 +1026,18 @@ def make_hidden_scene(
     views = views.reshape(h, w, 4)
 
     # camera: blur, encode, noise, quantise
-    if blur_px > 0:
+    if ir_gain > 0:  # uneven illumination of the IR camera
+        views[..., 3] *= 1.0 + ir_gain * np.clip(_smooth_noise(rng2, shape, rng2.uniform(0.15, 0.5) * min(h, w)),
+                                                 -2.5, 2.5) / 2.5
+    if ir_blur_px is not None and ir_blur_px != blur_px:
+        if blur_px > 0:
+            views[..., :3] = ndimage.gaussian_filter(views[..., :3], (blur_px, blur_px, 0), mode="reflect")
+        if ir_blur_px > 0:
+            views[..., 3] = ndimage.gaussian_filter(views[..., 3], ir_blur_px, mode="reflect")
+    elif blur_px > 0:
         views = ndimage.gaussian_filter(views, (blur_px, blur_px, 0), mode="reflect")
+    if any(float(v) != 0.0 for v in ir_shift_px):  # misregistration: IR content moves against the masks
+        views[..., 3] = ndimage.shift(views[..., 3], [float(v) for v in ir_shift_px], order=1, mode="nearest")
     rgb = linear_to_srgb(views[..., :3]) + noise * rng.standard_normal((h, w, 3))
     ir = views[..., 3] + noise * rng.standard_normal((h, w))
     visible_rgb = np.round(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
@@ -922,10 +1051,17 @@ def make_hidden_scene(
         "size": [h, w], "kind": kind, "decoys": decoys, "seed": seed, "n_patches": n_patches,
         "vis_contrast": vis_contrast, "min_ir_contrast": min_ir_contrast, "max_thickness": max_thickness,
         "noise": noise, "blur_px": blur_px,
+        "widening": {"line_width_px": None if line_width_px is None else [float(v) for v in line_width_px],
+                     "line_pigment": line_pigment or roles["black"], "line_thickness": line_x,
+                     "shape_style": shape_style, "shape_thickness": shape_x,
+                     "decoy_width_px": None if decoy_width_px is None else [float(v) for v in decoy_width_px],
+                     "paint_variation": paint_variation, "ir_gain": ir_gain,
+                     "ir_blur_px": blur_px if ir_blur_px is None else ir_blur_px,
+                     "ir_shift_px": [float(v) for v in ir_shift_px]},
         "wavelengths_nm": [float(wl[0]), float(wl[-1]), float(wavelength_step_nm)],
         "pigments": {"source": ps.source, "measured": ps.measured, "names": list(ps.names), "notes": list(ps.notes)},
         "roles": roles,
-        "hidden": {"line": {"recipe": {roles["black"]: 1.0}, "thickness": line_x},
+        "hidden": {"line": {"recipe": {(line_pigment or roles["black"]): 1.0}, "thickness": line_x},
                    "shape": {"recipe": shape_recipe, "thickness": shape_x}},
         "decoy": {"recipe": {roles["black"]: 1.0}, "thickness": decoy_x},
         "paints": paints,
@@ -936,6 +1072,85 @@ def make_hidden_scene(
     }
     return HiddenScene(visible_rgb, ir16, mask, decoy_mask, hidden_mask, patch_map.astype(np.int32), spectra,
                        parameters, None if cube is None else cube.reshape(h, w, n_wl))
+
+
+def jitter_pigment_set(pigments: PigmentSet, rng: np.random.Generator, jitter: float = 0.35,
+                       nir_absorption: float = 0.6) -> PigmentSet:
+    """A random variant of a pigment set (built-in or measured).
+
+    Each pigment's K and S are multiplied by ``exp(a + b t)`` with ``t = (wavelength - 700) / 300`` and
+    ``a, b ~ N(0, jitter)`` (independently for K and S); every pigment but the blacks gets an extra
+    absorption ``c * sigmoid((wavelength - 750) / 40)`` with ``c ~ U(0, nir_absorption)`` (a paint darker
+    in the near infrared than its colour suggests). The same recipe as
+    :func:`artlens.train.beneath.jitter_pigments`, for any set.
+    """
+    wl = pigments.wavelengths_nm
+    t = (wl - 700.0) / 300.0
+    nir = 1.0 / (1.0 + np.exp(-(wl - 750.0) / 40.0))
+    K, S = pigments.K.copy(), pigments.S.copy()
+    for p, name in enumerate(pigments.names):
+        K[p] *= np.exp(rng.normal(0, jitter) + rng.normal(0, jitter) * t)
+        S[p] *= np.exp(rng.normal(0, jitter) + rng.normal(0, jitter) * t)
+        if "black" not in name.lower():
+            K[p] += rng.uniform(0, nir_absorption) * nir
+    return PigmentSet(list(pigments.names), wl, K, S, f"{pigments.source} (jittered)", pigments.measured,
+                      [*pigments.notes, f"randomised: jitter {jitter:g}, NIR absorption up to {nir_absorption:g}"])
+
+
+def make_varied_hidden_scene(size: tuple[int, int] = (256, 256), *, kind: str = "underdrawing", seed: int = 0,
+                             pigments: PigmentSet | str | os.PathLike[str] | None = None,
+                             jitter: float = 0.25, nir_absorption: float = 0.4) -> HiddenScene:
+    """A scene of :func:`make_hidden_scene` with every widening option drawn at random.
+
+    Meant to test detectors beyond the classic family: thin drawings (strokes 0.8-3.5 px, denser
+    hatching, faint to strong: layer thickness 0.3-1.5), varied hidden shapes (70 % of scenes),
+    decoys 1-8 px wide (85 % of scenes), paint varying within patches, 4-24 patches, uneven IR
+    illumination (up to ±15 %), an IR camera up to twice as blurred as the RGB one, misregistration up to
+    1.5 px (half of the scenes), noise 0.2-2 %, RGB hiding contrast 0.01-0.05, a randomised IR band
+    (800-1000 nm), and the pigment set jittered (:func:`jitter_pigment_set`, ``jitter``,
+    ``nir_absorption``; halved on each of up to 6 redraws when too few paints hide the layer).
+
+    Args:
+        size: ``(H, W)`` px.
+        kind: :data:`SCENE_KINDS`.
+        seed: seed of every draw.
+        pigments: base set (a :class:`PigmentSet`, a folder, or ``None`` for :func:`load_pigments`).
+        jitter: pigment K/S jitter (0 keeps the set).
+        nir_absorption: largest extra NIR absorption of the paints.
+
+    Returns:
+        A :class:`HiddenScene`; ``parameters["widening"]`` records the draws.
+
+    Raises:
+        InvalidParameterError: no usable scene after 6 draws.
+    """
+    if pigments is None or isinstance(pigments, (str, os.PathLike)):
+        pigments = load_pigments(pigments)
+    rng = np.random.default_rng((seed, 2, SCENE_KINDS.index(kind) if kind in SCENE_KINDS else 9))
+    for attempt in range(6):
+        damp = 0.5**attempt
+        ps = jitter_pigment_set(pigments, rng, jitter * damp, nir_absorption * damp) if jitter > 0 else pigments
+        lo = float(rng.choice([800.0, 850.0, 900.0]))
+        camera = Camera(ir_band_nm=(lo, min(1000.0, lo + float(rng.choice([100.0, 150.0, 200.0])))))
+        w_lo = rng.uniform(0.8, 2.0)
+        blur = rng.uniform(0.3, 1.0)
+        shift = rng.uniform(-1.5, 1.5, 2) if rng.uniform() < 0.5 else np.zeros(2)
+        try:
+            return make_hidden_scene(
+                size, kind=kind, seed=int(rng.integers(1 << 31)), pigments=ps, camera=camera, decoys=bool(
+                    rng.uniform() < 0.85), n_patches=int(rng.integers(4, 25)),
+                vis_contrast=float(rng.uniform(0.01, 0.05)), min_ir_contrast=float(rng.uniform(0.05, 0.2)),
+                noise=float(np.exp(rng.uniform(np.log(0.002), np.log(0.02)))), blur_px=float(blur),
+                wavelength_step_nm=20.0, line_width_px=(float(w_lo), float(w_lo + rng.uniform(0.0, 1.5))),
+                line_thickness=float(np.exp(rng.uniform(np.log(0.3), np.log(1.5)))),
+                shape_style="varied" if rng.uniform() < 0.7 else "classic",
+                shape_thickness=float(rng.uniform(0.5, 2.0)),
+                decoy_width_px=(float(rng.uniform(1.0, 3.0)), float(rng.uniform(3.0, 8.0))),
+                paint_variation=float(rng.uniform(0.0, 0.6)), ir_gain=float(rng.uniform(0.0, 0.15)),
+                ir_blur_px=float(blur * rng.uniform(1.0, 2.0)), ir_shift_px=(float(shift[0]), float(shift[1])))
+        except InvalidParameterError:
+            continue
+    raise InvalidParameterError(f"could not draw a usable varied scene for seed {seed}")
 
 
 def _check_size(size: Sequence[int]) -> tuple[int, int]:
