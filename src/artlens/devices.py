@@ -12,7 +12,7 @@ import re
 
 from artlens.errors import InvalidParameterError
 
-__all__ = ["DEVICE_HELP", "batch_size_for", "check_device_spec", "cuda_available", "resolve_device"]
+__all__ = ["DEVICE_HELP", "batch_size_for", "check_device_spec", "cuda_available", "place_extractor", "resolve_device"]
 
 DEVICE_HELP = "Where the model runs: auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N."
 
@@ -71,3 +71,18 @@ def batch_size_for(device: str, cpu: int, cuda: int) -> int:
         (16, 128)
     """
     return cuda if device.startswith("cuda") else cpu
+
+
+def place_extractor(owner: object, device: str, cuda_batch: int = 64) -> bool:
+    """Move the frozen backbone of ``owner.extractor`` (a :class:`~artlens.paintings.features.FeatureExtractor`,
+    as a verifier or a CNN embedder holds) to ``device``, with a batch size for it.
+
+    On the CPU nothing changes (the extractor is built there). Returns whether it moved anything.
+    """
+    ex = getattr(owner, "extractor", None)
+    if device == "cpu" or ex is None or not hasattr(ex, "model") or not hasattr(ex, "device"):
+        return False
+    ex.model = ex.model.to(device)
+    ex.device = device
+    ex.batch_size = batch_size_for(device, ex.batch_size, max(ex.batch_size, cuda_batch))
+    return True

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from artlens.devices import DEVICE_HELP, check_device_spec
+
 DEFAULT_EMBEDDER = "lite0"
 CATALOG = typer.Option(None, "--catalog",
                        help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db).")
@@ -84,12 +86,17 @@ def index(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     catalog: str | None = CATALOG,
     no_catalog: bool = NO_CATALOG,
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (CNN embedders)."),
 ) -> None:
     """Embed every image of a collection once and build a similarity-search index."""
+    from artlens.devices import place_extractor, resolve_device
     from artlens.paintings.embedders import embedder_record
     from artlens.paintings.search import build_index
 
+    check_device_spec(device)
     emb = _choose_embedder(embedder, index_dir, rebuild, precision)
+    if getattr(emb, "extractor", None) is not None:  # a CNN embedder: torch is loaded anyway
+        place_extractor(emb, resolve_device(device))
     summary = build_index(collection, index_dir, emb, batch_size=batch_size, rebuild=rebuild,
                           progress=not as_json and sys.stderr.isatty(), index_type=index_type)
     result = summary.to_json()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from artlens.devices import DEVICE_HELP, place_extractor, resolve_device
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
 
@@ -46,6 +47,7 @@ def verify(
     catalog: str | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or "
                                                                 "./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (two paintings or --pairs)."),
 ) -> None:
     """Probability that two paintings are by the same artist (calibrated, even prior odds), or attribution of
     questioned paintings against artists' reference works (likelihood ratios calibrated on those works)."""
@@ -64,7 +66,9 @@ def verify(
         _attribution(a, reference, impostors, model, background, adapt, report, heatmap, top, k, seed, as_json,
                      None if no_catalog else catalog, not no_catalog)
         return
+    torch_device = resolve_device(device)
     verifier = load_verifier(model)
+    place_extractor(verifier, torch_device)
     if background is not None:
         if pairs is not None and background.resolve() == pairs.resolve():
             from artlens.cli.common import read_pairs_csv
