@@ -22,7 +22,9 @@ Two families of scenes:
   ≥ 200 000 are the unseen draw (seeds < 10 000 were used while the pixel method was developed).
 
 Measure: pixel average precision (``sklearn.metrics.average_precision_score``) of each map against the
-scene's hidden-content mask, per image, averaged per kind and over all scenes. Beside it, for each
+scene's hidden-content mask, per image, averaged per kind and over all scenes. For family B, a reference
+that is not a method: the AP of the simulator's own noise-free IR darkening (``layers["ir_drop"]``, in
+the visible frame) used as the map, a rough ceiling for any map made from the IR image. Beside it, for each
 method's run, how many cells the automatic cross-check flagged (``summary.json``'s ``disagreement``)
 and what fraction of the flagged cells hold hidden content.
 
@@ -134,6 +136,8 @@ def measure(family: str, scenes: list[tuple[str, int, Any]], methods: list[str],
                 row["default_method"] = s["method"]
         for name, heat in baseline_maps(as_b).items():
             row["ap"][name] = pixel_ap(mask, heat)
+        if family == "B":  # a reference, not a method: the simulator's own noise-free IR darkening
+            row["reference_ap_ir_drop"] = pixel_ap(mask, scene.layers["ir_drop"])
         rows.append(row)
         print(f"{family} {kind:12s} {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row["ap"].items()),
               flush=True)
@@ -146,8 +150,13 @@ def measure(family: str, scenes: list[tuple[str, int, Any]], methods: list[str],
                  "listed": int(sum(r["flagged"][m]["listed"] for r in rows)),
                  "with_hidden": int(sum(r["flagged"][m]["with_hidden"] for r in rows)),
                  "against": rows[0]["flagged"][m]["against"]} for m in methods} if rows else {}
+    reference = None
+    if family == "B" and rows:
+        reference = {"mean_ap": float(np.nanmean([r["reference_ap_ir_drop"] for r in rows])),
+                     "by_kind": {k: float(np.nanmean([r["reference_ap_ir_drop"] for r in rows if r["kind"] == k]))
+                                 for k in KINDS[family]}}
     return {"family": family, "n_scenes": len(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "methods": table, "flagged": flags, "scenes": rows}
+            "methods": table, "reference_ir_drop": reference, "flagged": flags, "scenes": rows}
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:
@@ -162,6 +171,10 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
             cells += [f"{m['by_kind'][k]:.3f}" for k in KINDS[f]] + [f"**{m['mean_ap']:.3f}**"]
         label = f"{name} (default)" if name == "pixel" else name
         print(f"| {label} | " + " | ".join(cells) + " |")
+    if "B" in results and results["B"]["reference_ir_drop"]:
+        r = results["B"]["reference_ir_drop"]
+        print("reference (not a method), family B, the simulator's noise-free IR darkening as the map: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in r["by_kind"].items()) + f", mean {r['mean_ap']:.3f}")
     for f in fams:
         for m, v in results[f]["flagged"].items():
             print(f"family {f}, {m} vs {v['against']}: {v['cells']} cells flagged; of {v['listed']} listed, "

@@ -251,3 +251,26 @@ def test_scene_with_measured_pigments(shared_data: Path) -> None:
     assert abs(c["rgb"]) < 0.01 and c["ir"] > 0.08 and c["decoy_ir"] > 0.4, c
     # ochre (iron absorption near 900 nm) and umber hide the drawing in IR as well: rejected
     assert "ochre" in scene.parameters["rejected_paints"]
+
+
+def test_widening_options_do_what_they_say() -> None:
+    """Thinner strokes cover less; a shifted IR camera moves the IR content, not the masks; bad values are refused."""
+    from artlens.synth.hidden import builtin_pigments, make_varied_hidden_scene
+
+    ps = builtin_pigments()
+    thin = make_hidden_scene((96, 96), kind="underdrawing", seed=4, pigments=ps, line_width_px=(1.0, 1.0))
+    thick = make_hidden_scene((96, 96), kind="underdrawing", seed=4, pigments=ps, line_width_px=(3.0, 3.0))
+    assert 0 < thin.mask.sum() < 0.7 * thick.mask.sum()
+    base = make_hidden_scene((96, 96), kind="mixed", seed=4, pigments=ps)
+    moved = make_hidden_scene((96, 96), kind="mixed", seed=4, pigments=ps, ir_shift_px=(2.0, 0.0))
+    assert np.array_equal(base.mask, moved.mask) and np.array_equal(base.visible_rgb, moved.visible_rgb)
+    shift = np.argmax([np.corrcoef(np.roll(base.ir.astype(float), k, axis=0)[8:-8].ravel(),
+                                   moved.ir.astype(float)[8:-8].ravel())[0, 1] for k in range(4)])
+    assert shift == 2
+    a = make_varied_hidden_scene((64, 64), kind="mixed", seed=2, pigments=ps)
+    b = make_varied_hidden_scene((64, 64), kind="mixed", seed=2, pigments=ps)
+    assert np.array_equal(a.ir, b.ir) and set(a.parameters["widening"]) >= {"line_width_px", "ir_shift_px"}
+    with pytest.raises(InvalidParameterError):
+        make_hidden_scene((64, 64), seed=0, pigments=ps, line_width_px=(3.0, 1.0))
+    with pytest.raises(InvalidParameterError):
+        make_hidden_scene((64, 64), seed=0, pigments=ps, shape_style="cubist")
