@@ -140,6 +140,31 @@ def attribution_benchmark(name: str, paths: list[str], labels: list[str], work: 
             if wrong_best else 0.0}
 
 
+def typicality_breakdown(name: str, paths: list[str], labels: list[str], cache_dir: Path) -> dict:
+    """The default scores (adapted to the collection) split by the typicality rule's verdict, with the
+    probabilities as calibrated (in Python, features cached: the same numbers the CLI prints)."""
+    from artlens.models.calibration import roc_auc
+    from artlens.paintings.features import cached_features
+    from artlens.paintings.pairs import balanced_eval_pairs
+    from artlens.paintings.verify import load_verifier
+
+    v = load_verifier()
+    f = cached_features(paths, v.extractor, cache_dir / f"{name}_eval_stats_sqrt.npz")
+    v.remember(f)
+    v.adapt(f.paths)
+    ok, codes, _ = v.encode(f.paths)
+    c, d = codes.numpy(), v.bank.distance(v.features_of(ok))
+    lab = [labels[paths.index(p)] for p in ok]
+    pairs = balanced_eval_pairs(lab, max_pairs=20000, seed=0)
+    s = (c[pairs[:, 0]] * c[pairs[:, 1]]).sum(1)
+    y, p = pairs[:, 2].astype(float), np.asarray(v.probability(s))
+    dp = np.maximum(d[pairs[:, 0]], d[pairs[:, 1]])
+    groups = {"typical": dp <= v.bank.threshold, "outside": dp >= v.bank.limit}
+    groups["atypical"] = ~groups["typical"] & ~groups["outside"]
+    return {g: {"pairs": int(m.sum()), "auc": roc_auc(s[m], y[m]), "ece": ece(p[m], y[m]),
+                "different_at_0.9": float((p[m][y[m] == 0] >= 0.9).mean())} for g, m in groups.items() if m.any()}
+
+
 def figure(results: dict, out: Path) -> None:
     import matplotlib
 
@@ -171,10 +196,16 @@ def main() -> None:
     ap.add_argument("--skip-pairs", action="store_true")
     ap.add_argument("--skip-no-adapt", action="store_true")
     ap.add_argument("--skip-attribution", action="store_true")
+    ap.add_argument("--typicality-breakdown", action="store_true",
+                    help="Only: the default pair scores split by typicality (features cached in --cache-dir).")
+    ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "artlens-bench-features")
     args = ap.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED}")
     cols = collections()
+    if args.typicality_breakdown:
+        print(json.dumps({n: typicality_breakdown(n, *cols[n], args.cache_dir) for n in cols}, indent=1))
+        return
     results: dict = {"pairs": {}, "attribution": {}}
     with tempfile.TemporaryDirectory(prefix="artlens-attr-") as tmp:
         work = Path(tmp)
