@@ -117,6 +117,10 @@ def test_cli_single_reference_uses_the_bank_and_says_so(works, cli):
     (c,) = line["ranking"]
     assert "bank of training works" in c["impostors"] and c["interval"][0] <= c["likelihood_ratio"]
     assert line["typicality"]["status"] in ("typical", "atypical", "outside")
+    code, out, err = cli("verify", works / "questioned" / "q0.png", "--reference", works / "artist1", "--impostors",
+                         works / "artist0", "--json", "--no-catalog")
+    assert code == 0, err
+    assert json.loads(out)["ranking"][0]["impostors"] == "--impostors (4 works)"
 
 
 def test_cli_too_few_references_and_unreadable_input(works, cli, tmp_path):
