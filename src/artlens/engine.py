@@ -21,6 +21,10 @@ nothing. Engines:
   ``"auto"`` joins the cluster this machine belongs to; ``"ray://host:port"`` (Ray Client) or
   ``"host:port"`` (a head's GCS address) joins a running one.
 
+The local pool *spawns* its processes (a forked child could inherit half-made FFT / BLAS thread
+pools), so a script that calls a batch function with ``workers > 1`` needs the usual
+``if __name__ == "__main__":`` guard.
+
 Both engines go through the same loop and the same failure rule: an exception raised by the
 function on one item becomes ``Outcome(ok=False, error=...)`` for that item and the others go on;
 a worker process that dies takes only its in-flight items with it (they are reported as failed).
