@@ -238,13 +238,15 @@ class Verifier:
         self.checksum = checksum
         self.source = source
         self.background: dict[str, Any] | None = None  # set by adapt()
-        self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # features of the images adapt() read
+        # features of images already read: (global, mean of the patches as a (1, D) row); the metric head and
+        # the frozen similarity only ever use the patches' mean, so this scores exactly as the full patches do
+        self._memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.bank: Any = None  # artlens.paintings.typicality.Bank shipped with the model (load_verifier), or None
 
     def remember(self, f: Features) -> None:
         """Reuse these already extracted features (same extractor settings) instead of reading the
         images again: :meth:`adapt` and :meth:`encode` look here first (benchmarks with cached features)."""
-        self._memo.update({p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)})
+        self._memo.update(_rows(f))
 
     def adapt(self, paths: Sequence[str | os.PathLike[str]], *, source: str = "") -> dict[str, Any]:
         """Centre features on these images' mean instead of the training collection's.
@@ -270,7 +272,7 @@ class Verifier:
         f = self.extractor.extract([p for p in paths if p not in self._memo])
         if known:
             order = {p: i for i, p in enumerate(paths)}
-            rows = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)} | {p: self._memo[p] for p in known}
+            rows = _rows(f) | {p: self._memo[p] for p in known}
             ok = sorted(rows, key=order.__getitem__)
             f = Features(paths=ok, global_=np.stack([rows[p][0] for p in ok]),
                          patches=np.stack([rows[p][1] for p in ok]), failures=f.failures)
@@ -283,7 +285,7 @@ class Verifier:
             warnings.warn(f"background collection: {len(f.failures)} images could not be read and were left out "
                           f"(first: {f.failures[0][1]})", stacklevel=2)
         self.head.set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
-        self._memo.update({p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)})
+        self._memo.update(_rows(f))
         self.background = {"images": len(f.paths), "source": source, "skipped": len(f.failures)}
         return self.background
 
@@ -300,7 +302,7 @@ class Verifier:
         paths = [str(p) for p in paths]
         todo = [p for p in paths if p not in self._memo or self.config.kind != "metric"]
         f = self.extractor.extract(todo)
-        got = {p: (f.global_[i], f.patches[i]) for i, p in enumerate(f.paths)}
+        got = _rows(f)
         if self.config.kind == "metric":  # typicality (features_of) reads them again
             self._memo.update(got)
         if len(todo) == len(paths):
@@ -348,6 +350,12 @@ class Verifier:
                 "calibrated": self.config.calibration is not None, "calibration": self.config.calibration,
                 "centred_on": centring, "model": self.source,
                 "background_bank": self.bank.record() if self.bank is not None else None}
+
+
+def _rows(f: Features) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Memo rows of extracted features: ``path → (global, patches' mean as (1, D))`` (no patches: as is)."""
+    return {p: (f.global_[i], f.patches[i].mean(0, keepdims=True) if f.patches.shape[1] else f.patches[i])
+            for i, p in enumerate(f.paths)}
 
 
 def make_head(config: VerifierConfig, dim: int) -> nn.Module:
