@@ -125,3 +125,15 @@ def test_threads_count_records_at_a_url_or_path(cli, catalog_at, tmp_path: Path,
         assert len(rows) == 2 and {r["image_path"] for r in rows} == {str(plate.resolve())}
         assert rows[0]["summary"]["windows"] == json.loads(out)["windows"]
     assert not any(p.name.startswith("postgresql") for p in Path.cwd().iterdir())  # no file named like a URL
+
+
+def test_verify_pair_is_recorded_on_both_backends(cli, catalog_at, collection: Path) -> None:
+    """``verify A B --catalog LOCATION`` records the pair with the verifier's checksum (a URL is not a path)."""
+    a, b = collection / "monet" / "monet_0.png", collection / "hopper" / "hopper_0.png"
+    code, out, err = cli("verify", a, b, "--json", "--catalog", str(catalog_at))
+    assert code == 0, err
+    probability = json.loads(out)["same_artist_probability"]
+    with Catalog(catalog_at) as cat:
+        rows = cat.analyses(method="verify.pair")
+    assert len(rows) == 1 and rows[0]["model_checksum"]
+    assert rows[0]["summary"]["same_artist_probability"] == pytest.approx(probability)

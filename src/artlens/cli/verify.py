@@ -163,7 +163,7 @@ def _pair_prose(r: dict) -> str:
 
 def _attribution(q: Path, references: list[Path], impostors: Path | None, model: Path | None,  # noqa: PLR0913
                  background: Path | None, adapt: bool, report: Path | None, heatmap: Path | None, top: int, k: int,
-                 seed: int, as_json: bool, catalog: Path | None, use_catalog: bool) -> None:
+                 seed: int, as_json: bool, catalog: str | None, use_catalog: bool) -> None:
     """``artlens verify Q --reference DIR [--reference DIR2 ...] [--impostors DIR]``."""
     from artlens.paintings.attribution import MIN_REFERENCES, attribute_paths, list_images
     from artlens.paintings.verify import load_verifier
@@ -252,17 +252,17 @@ def _typicality_of_questioned(verifier, results: list[dict]) -> None:  # noqa: A
         r["typicality"] = {**t, "reason": explain(t["status"], "the questioned work is")}
 
 
-def _record_in_catalog(catalog: Path | None, entries: list[tuple[str, str, dict, dict, list[str]]],
+def _record_in_catalog(catalog: str | None, entries: list[tuple[str, str, dict, dict, list[str]]],
                        record: dict) -> None:
     """One analysis per result: (image path, method, parameters, result, output files)."""
     from artlens import __version__
-    from artlens.catalog import Catalog, default_catalog_path
+    from artlens.catalog import Catalog
     from artlens.provenance import sha256_file
 
     if not entries:
         return
     ids: dict[str, int] = {}
-    with Catalog(default_catalog_path(None if catalog is None else str(catalog))) as cat:
+    with Catalog(catalog) as cat:  # None: $ARTLENS_CATALOG or ./artlens.db; a path or a postgresql:// URL
         for image, method, params, result, outputs in entries:
             if image not in ids:
                 ids[image] = cat.add_image(image, sha256_file(image), "rgb")
