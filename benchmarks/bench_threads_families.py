@@ -18,8 +18,9 @@ Two families of synthetic plates:
 
 For each method and suite: plate-mean MAE and largest error against the truth (threads/cm), octave
 errors (a plate mean within 15 % of 2x or 0.5x the truth), the coverage of the 90 % plate-density
-interval (``interval_90`` in ``summary.json``), and for the CNN how many plates the spectral
-cross-check flagged ("check here") and how many of those were real CNN errors (> 0.4 threads/cm).
+interval (``interval_90`` in ``summary.json``), and how many plates were flagged ("check here": for
+the CNN the spectral cross-check; for either method a ``harmonic_alternative``, an octave the windows
+could not settle) and how many of those were real errors (> 0.4 threads/cm).
 
     python benchmarks/bench_threads_families.py [--n 8] [--model DIR] [--skip-cnn] [--json OUT]
 """
@@ -98,7 +99,8 @@ def measure(plates: list, methods: dict[str, list[str]], workdir: Path) -> list[
                               "interval_90": s[d].get("interval_90"),
                               "corrected": s[d].get("harmonic_windows_corrected")}
                 cc = s.get("cross_check")
-                row["flagged"] = None if cc is None else bool(cc["plate_flagged"])
+                octave_doubt = any(s[d].get("harmonic_alternative") for d in ("horizontal", "vertical"))
+                row["flagged"] = bool(cc and cc["plate_flagged"]) or octave_doubt
             rows.append(row)
     return rows
 

@@ -173,3 +173,42 @@ def test_weave_with_half_frequency_content_is_not_halved(subharmonic):
     assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(12.0, abs=0.05)
     assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(15.0, abs=0.05)
     assert s["horizontal"]["harmonic_windows_corrected"] == 0
+
+
+def test_resolve_harmonics_mode_subharmonic_alternative_and_off_windows():
+    """The windows' majority is the base; a third / half found by at least half as many windows is the
+    fundamental; an unchosen octave found by >= 10 % is reported; a lining's windows are set aside."""
+    from artlens.canvas.threads.spectral import resolve_harmonics
+
+    rng = np.random.default_rng(0)
+
+    def windows(*groups):  # (density, count) groups, shuffled onto a 7 x 7 grid
+        d = np.concatenate([f + rng.normal(0, 0.05, n) for f, n in groups])
+        return rng.permutation(d).reshape(7, 7)
+
+    # two-ply yarn: windows split between f = 7.3 and 3f; f is the fundamental, 3f windows divided back
+    fund = resolve_harmonics(windows((7.3, 25), (21.9, 24)))
+    assert fund.threads_per_cm == pytest.approx(7.3, abs=0.05)
+    assert fund.harmonic.sum() == 24 and not fund.off.any()
+    assert fund.alternative["relation"] == "triple"  # and it says the windows were split
+    # a lining canvas at 0.75x in a quarter of the windows: the main weave wins, lining windows are off
+    fund = resolve_harmonics(windows((20.0, 37), (15.0, 12)))
+    assert fund.threads_per_cm == pytest.approx(20.0, abs=0.05)
+    assert fund.off.sum() == 12 and fund.alternative is None
+    # a few windows at half: not enough to halve the plate, but reported as a doubt
+    fund = resolve_harmonics(windows((15.6, 43), (7.8, 6)))
+    assert fund.threads_per_cm == pytest.approx(15.6, abs=0.05)
+    assert fund.alternative == {"threads_per_cm": pytest.approx(7.8, abs=0.05), "windows": 6, "relation": "half"}
+    # no finite window
+    assert resolve_harmonics(np.full((3, 3), np.nan)).threads_per_cm is None
+
+
+def test_octave_doubt_is_printed(tmp_path):
+    from artlens.canvas.threads.run import summary_line
+
+    s = {"threads_per_cm": {"mean": 15.6, "std": 0.1, "median": 15.6}, "angle_deg": {"mean": 0.1, "std": 0.1},
+         "valid_windows": 40, "outlier_windows": 0, "interval_90": [15.4, 15.8],
+         "harmonic_alternative": {"threads_per_cm": 7.8, "windows": 6, "relation": "half"}}
+    text = summary_line({"horizontal": s, "vertical": {**s, "harmonic_alternative": None}})
+    assert "check: 6 windows found 7.80 threads/cm, the half of this" in text
+    assert text.count("check:") == 1

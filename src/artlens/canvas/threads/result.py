@@ -36,6 +36,8 @@ class DirectionMaps:
             and its density was divided by k (spectral counter only).
         check: True where a second method disagrees with this one beyond the cross-check tolerance
             (set by :func:`artlens.canvas.threads.run.cross_check`): "check here".
+        alternative: a half / third / double / triple of the plate's density that enough windows
+            found but was not chosen (spectral counter): ``{"threads_per_cm", "windows", "relation"}``.
     """
 
     density: np.ndarray
@@ -44,6 +46,7 @@ class DirectionMaps:
     outlier: np.ndarray
     corrected: np.ndarray | None = None
     check: np.ndarray | None = None
+    alternative: dict[str, Any] | None = None
 
     def stats(self) -> dict[str, Any]:
         """Summary over the valid (finite, not outlier) windows."""
@@ -70,6 +73,7 @@ class DirectionMaps:
         }
         if self.corrected is not None:
             out["harmonic_windows_corrected"] = int(self.corrected.sum())
+            out["harmonic_alternative"] = self.alternative
         return out
 
 

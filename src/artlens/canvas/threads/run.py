@@ -101,7 +101,9 @@ def write_count_outputs(
             truth=truth,
             figure_paths={k: str(v) for k, v in files.items() if k.startswith(("density_", "angle_"))},
         )
-        notes = [cross["message"]] if cross is not None and cross["message"] else None
+        notes = [cross["message"]] if cross is not None and cross["message"] else []
+        notes += [octave_doubt(d, summary[d]["threads_per_cm"]["mean"], alt)
+                  for d in DIRECTIONS if (alt := summary[d].get("harmonic_alternative"))]
         files["report_html"] = write_threads_report(
             out_dir, [section], title=f"Thread count — {plate.path.name}", parameters=result.parameters,
             notes=notes,
@@ -381,4 +383,17 @@ def summary_line(summary: dict[str, Any]) -> str:
             f"{name:<10}  {d['mean']:6.2f} ± {d['std']:.2f} threads/cm (median {d['median']:.2f}){plate}"
             f"   {angle}   windows {s['valid_windows']} (+{s['outlier_windows']} outliers{harmonic})"
         )
+        alt = s.get("harmonic_alternative")
+        if alt:
+            lines.append(f"{'':<10}  check: {alt['windows']} windows found {alt['threads_per_cm']:.2f} threads/cm, "
+                         f"the {alt['relation']} of this; the weave may be that density (look at the plate)")
     return "\n".join(lines)
+
+
+def octave_doubt(direction: str, mean: float | None, alt: dict[str, Any]) -> str:
+    """The report's "check here" note for a ``harmonic_alternative`` of the spectral counter."""
+    chosen = "?" if mean is None else f"{mean:.2f}"
+    return (f"Check here — {direction} threads: {alt['windows']} windows found {alt['threads_per_cm']:.2f} "
+            f"threads/cm, the {alt['relation']} of the {chosen} threads/cm reported. Spots at the interstices "
+            "or two-ply yarn can make a harmonic as strong as the threads' own frequency, so the windows "
+            "cannot settle which is the weave: count a few threads on the plate to decide.")

@@ -21,12 +21,15 @@ Per window:
 5. confidence = ``1 - median / peak`` of the spectrum magnitude in the search sector.
 
 Per plate (``resolve_fundamental``): spots at every interstice (ground missing from, or filling,
-the gaps between crossing threads) can make the second harmonic about as strong as the fundamental,
-and windows then flip between the density and its double. The lowest density that enough windows
-found, of which the windows' median is a whole multiple, is the plate's fundamental
-(:func:`resolve_harmonics`); a window near k >= 2 times it measured its k-th harmonic: its density is
-divided by k (the angle is the same) and it is counted in ``harmonic_windows_corrected``. No window
-reports a harmonic silently.
+the gaps between crossing threads) and two-ply yarn can make the second or third harmonic about as
+strong as the fundamental, and windows then flip between the density and its multiples; a lining
+canvas or a patch adds windows at an unrelated density. The density most windows agree on, or a
+half / third of it that at least half as many windows found, is the plate's fundamental
+(:func:`resolve_harmonics`); a window near k = 2, 3 times it measured its k-th harmonic: its density
+is divided by k (the angle is the same) and it is counted in ``harmonic_windows_corrected``. A
+window near no multiple is an outlier. When enough windows found a half or a double that was not
+chosen, the summary names it (``harmonic_alternative``): no window reports a harmonic silently, and
+no plate hides an octave doubt.
 
 Windows whose density departs from the median of their 3×3 neighbours by more than
 ``outlier_threads_per_cm`` (or by more than 5 robust standard deviations of such departures,
@@ -46,6 +49,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -272,42 +276,102 @@ def _analyse_band(spec: np.ndarray, geo: _Geometry, p: SpectralParams, ppc: floa
     return out
 
 
-def resolve_harmonics(density: np.ndarray, min_fraction: float = 0.1) -> tuple[float | None, np.ndarray]:
-    """The plate's fundamental from its windows, and which windows measured a harmonic of it.
+def _support(d: np.ndarray, centre: float, tolerance: float) -> np.ndarray:
+    """Which densities lie within ``tolerance`` (a fraction) of ``centre``."""
+    return np.abs(d - centre) <= tolerance * centre
 
-    When spots at the interstices (ground filling or missing from every gap between crossings)
-    make the second harmonic about as strong as the fundamental, windows flip between the density
-    and its double. The fundamental is the lowest density that at least ``min_fraction`` of the
-    windows (and at least two) found, of which the windows' median is a whole multiple; a window
-    near ``k`` times it (k >= 2, within 12 %) measured its ``k``-th harmonic.
 
-    The plate's summed spectrum cannot decide this alone: a plain weave's over/under checkerboard
-    puts a peak at half the thread frequencies on the diagonal, exactly where a lattice of spots
-    whose own fundamental cancels the threads' puts its peak, so only what windows saw is used.
+@dataclass(frozen=True)
+class Fundamental:
+    """What :func:`resolve_harmonics` found for one direction.
+
+    Attributes:
+        threads_per_cm: the plate's fundamental; ``None`` without finite windows.
+        harmonic: windows that measured its 2nd or 3rd harmonic (their density is to be divided).
+        off: windows near no multiple of it (a lining canvas, a patch, broad paint power).
+        alternative: when at least :data:`AMBIGUOUS_FRACTION` of the confident windows found a half,
+            third, double or triple of the fundamental that was not chosen: ``{"threads_per_cm",
+            "windows", "relation"}``; the weave may be that density ("check here"), else ``None``.
+    """
+
+    threads_per_cm: float | None
+    harmonic: np.ndarray
+    off: np.ndarray
+    alternative: dict[str, Any] | None = None
+
+
+#: a window within this fraction of a density counts as finding it
+HARMONIC_TOLERANCE = 0.07
+#: a half / third of the windows' majority density is the fundamental when at least this fraction as
+#: many windows found it
+SUBHARMONIC_SUPPORT = 0.5
+#: a harmonic relation not chosen, found by at least this fraction of the windows, is reported
+AMBIGUOUS_FRACTION = 0.1
+
+
+def _support(d: np.ndarray, centre: float) -> np.ndarray:
+    """Which densities lie within :data:`HARMONIC_TOLERANCE` of ``centre``."""
+    return np.abs(d - centre) <= HARMONIC_TOLERANCE * centre
+
+
+def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None) -> Fundamental:
+    """The plate's fundamental from its windows; which windows measured a harmonic of it, and which
+    measured something else.
+
+    Interstice spots (ground missing from, or filling, every gap between crossings) and two-ply yarn
+    can make the second or third harmonic as strong as the fundamental, so windows flip between the
+    density and its multiples; a lining canvas or a patch adds windows at an unrelated density.
+
+    1. The *base* is the density most confident windows agree on (the mode, within
+       :data:`HARMONIC_TOLERANCE`).
+    2. If at least :data:`SUBHARMONIC_SUPPORT` as many windows found a third, else a half, of the
+       base, the base was a harmonic and that lower density is the fundamental (the lowest first).
+    3. A window near ``k`` times the fundamental (k = 2, 3; within 12 %) measured its k-th harmonic.
+       A window near no multiple (more than 20 % off) measured something else: it is flagged, kept
+       in the maps, left out of the plate's figures.
+    4. A half, third, double or triple of the fundamental that at least :data:`AMBIGUOUS_FRACTION`
+       of the windows found is reported as an alternative: windows cannot tell which is the weave.
+
+    Neither the plate's summed spectrum nor the windows' counts alone can settle step 2 every time:
+    a plain weave's over/under checkerboard puts power at half the thread frequencies, and paint at
+    the band's low end, exactly where a sub-harmonic would be. Hence step 4.
 
     Args:
         density: ``(ny, nx)`` window densities, threads/cm (NaN: no peak).
-
-    Returns:
-        ``(fundamental, harmonic)``: threads/cm (None without finite windows) and a boolean map.
+        confident: windows whose peak is trusted (confidence at least ``min_confidence``); all
+            finite windows when ``None`` or when none is.
     """
-    d = density[np.isfinite(density)]
-    harmonic = np.zeros(density.shape, dtype=bool)
+    finite = np.isfinite(density)
+    empty = np.zeros(density.shape, dtype=bool)
+    d = density[finite & (True if confident is None else confident)]
     if d.size == 0:
-        return None, harmonic
-    median = float(np.median(d))
-    fundamental = median
-    need = max(2, int(np.ceil(min_fraction * d.size)))
+        d = density[finite]
+    if d.size == 0:
+        return Fundamental(None, empty, empty)
+    d = np.sort(d)  # windows within the tolerance of each density, by binary search
+    counts = (np.searchsorted(d, d * (1 + HARMONIC_TOLERANCE), side="right")
+              - np.searchsorted(d, d * (1 - HARMONIC_TOLERANCE), side="left"))
+    base = float(np.median(d[_support(d, float(d[np.argmax(counts)]))]))
+    n_base = int(_support(d, base).sum())
+    fundamental = base
     for k in (3, 2):  # the lowest frequency first
-        near = np.abs(d - median / k) <= 0.12 * median / k
-        if near.sum() >= need:
+        near = _support(d, base / k)
+        if near.sum() >= max(2, SUBHARMONIC_SUPPORT * n_base):
             fundamental = float(np.median(d[near]))
             break
+    alternative = None
+    for relation, factor in (("half", 0.5), ("third", 1 / 3), ("double", 2.0), ("triple", 3.0)):
+        near = _support(d, fundamental * factor)
+        if near.sum() >= max(2, AMBIGUOUS_FRACTION * d.size):
+            alternative = {"threads_per_cm": round(float(np.median(d[near])), 3), "windows": int(near.sum()),
+                           "relation": relation}
+            break
     with np.errstate(invalid="ignore"):
-        multiple = np.rint(density / fundamental)
-        harmonic = (np.isfinite(density) & (multiple >= 2)
-                    & (np.abs(density - multiple * fundamental) <= 0.12 * multiple * fundamental))
-    return fundamental, harmonic
+        multiple = np.clip(np.rint(density / fundamental), 1, None)
+        deviation = np.abs(density - multiple * fundamental) / (multiple * fundamental)
+        harmonic = finite & (multiple >= 2) & (multiple <= 3) & (deviation <= 0.12)
+        off = finite & ~harmonic & ((deviation > 0.2) | (multiple > 3))
+    return Fundamental(fundamental, harmonic, off, alternative)
 
 
 def _neighbourhood_median(a: np.ndarray) -> np.ndarray:
@@ -335,6 +399,41 @@ def flag_outliers(density: np.ndarray, confidence: np.ndarray, p: SpectralParams
             limit = max(p.outlier_threads_per_cm, 5.0 * robust_sigma)
             outlier |= finite & (dev > limit)
     return outlier
+
+
+def _scan(
+    read_rows: Callable[[int, int], np.ndarray],
+    geo: _Geometry,
+    p: SpectralParams,
+    ppc: float,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, np.ndarray]:
+    """One pass over the plate's windows: ``maps[direction]`` is ``(3, ny, nx)``: density, angle and
+    confidence per window."""
+    n = geo.n
+    taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
+    stack = np.empty((geo.nx, n, n), dtype=np.float32)
+    maps = {d: np.full((3, geo.ny, geo.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
+    for i in range(geo.ny):
+        top = geo.y0 + i * geo.step
+        rows = read_rows(top, top + n)
+        span = rows[:, geo.x0: geo.x0 + (geo.nx - 1) * geo.step + n]
+        windows = sliding_window_view(span, n, axis=1)[:, :: geo.step]  # (n, nx, n) view, no copy
+        # The 2-D FFT in two passes, pruned: rows first (real FFT along x), keeping only the nk column
+        # frequencies the search can reach, then columns. No mean subtraction: the periodic Hann
+        # taper confines the mean to bins |k| <= 1, and the band starts at 2 bins or more.
+        np.multiply(windows.transpose(1, 0, 2), taper, out=stack)
+        half = scipy.fft.rfft(stack, axis=2, workers=p.workers)[:, :, : geo.nk]
+        half = np.ascontiguousarray(half.transpose(0, 2, 1))  # (nx, nk, n)
+        half *= taper
+        spec = scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
+        for name, (dens, ang, conf) in _analyse_band(spec, geo, p, ppc).items():
+            maps[name][0, i] = dens
+            maps[name][1, i] = ang
+            maps[name][2, i] = conf
+        if progress is not None:
+            progress(i + 1, geo.ny)
+    return maps
 
 
 def count_threads_spectral(
@@ -386,46 +485,28 @@ def count_threads_spectral(
         read_rows = plate.rows
 
     geo = _geometry(shape, ppc, p)
+    maps = _scan(read_rows, geo, p, ppc, progress)
     n = geo.n
-    taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
-    stack = np.empty((geo.nx, n, n), dtype=np.float32)
-    maps = {d: np.full((3, geo.ny, geo.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
-    for i in range(geo.ny):
-        top = geo.y0 + i * geo.step
-        rows = read_rows(top, top + n)
-        span = rows[:, geo.x0: geo.x0 + (geo.nx - 1) * geo.step + n]
-        windows = sliding_window_view(span, n, axis=1)[:, :: geo.step]  # (n, nx, n) view, no copy
-        # The 2-D FFT in two passes, pruned: rows first (real FFT along x), keeping only the nk column
-        # frequencies the search can reach, then columns. No mean subtraction: the periodic Hann
-        # taper confines the mean to bins |k| <= 1, and the band starts at 2 bins or more.
-        np.multiply(windows.transpose(1, 0, 2), taper, out=stack)
-        half = scipy.fft.rfft(stack, axis=2, workers=p.workers)[:, :, : geo.nk]
-        half = np.ascontiguousarray(half.transpose(0, 2, 1))  # (nx, nk, n)
-        half *= taper
-        spec = scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
-        for name, (dens, ang, conf) in _analyse_band(spec, geo, p, ppc).items():
-            maps[name][0, i] = dens
-            maps[name][1, i] = ang
-            maps[name][2, i] = conf
-        if progress is not None:
-            progress(i + 1, geo.ny)
 
-    corrected: dict[str, np.ndarray] = {}
+    fundamentals: dict[str, Fundamental] = {}
     if p.resolve_fundamental:
-        for name in maps:
-            dens = maps[name][0]
-            f0, harmonic = resolve_harmonics(dens)
-            if f0 is None:
+        for name, (dens, _, conf) in maps.items():
+            fund = resolve_harmonics(dens, confident=conf >= p.min_confidence)
+            if fund.threads_per_cm is None:
                 continue
             # A window at k times the fundamental measured its k-th harmonic: same angle, density / k.
-            multiple = np.rint(dens / f0)
-            harmonic &= dens / np.where(harmonic, multiple, 1.0) >= p.band[0]
-            dens[harmonic] /= multiple[harmonic]
-            corrected[name] = harmonic
+            multiple = np.rint(dens / fund.threads_per_cm)
+            fund.harmonic[...] &= dens / np.where(fund.harmonic, multiple, 1.0) >= p.band[0]
+            dens[fund.harmonic] /= multiple[fund.harmonic]
+            fundamentals[name] = fund
     directions = {}
     for name, (dens, ang, conf) in maps.items():
-        directions[name] = DirectionMaps(dens, ang, conf, flag_outliers(dens, conf, p),
-                                         corrected=corrected.get(name) if p.resolve_fundamental else None)
+        fund = fundamentals.get(name)
+        outlier = flag_outliers(dens, conf, p) | (fund.off if fund else False)
+        directions[name] = DirectionMaps(
+            dens, ang, conf, outlier,
+            corrected=(fund.harmonic if fund else np.zeros(dens.shape, bool)) if p.resolve_fundamental else None,
+            alternative=fund.alternative if fund else None)
 
     x_cm = (geo.x0 + np.arange(geo.nx) * geo.step + n / 2) / ppc
     y_cm = (geo.y0 + np.arange(geo.ny) * geo.step + n / 2) / ppc
