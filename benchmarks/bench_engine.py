@@ -11,7 +11,7 @@ each N of ``--sizes``, matched by :func:`artlens.canvas.collection.match_collect
 match`` runs, default comparer: fabric_default, 199 permutations) with
 
 - ``all-pairs``: ``prefilter=None``, 1 worker in process: density alignment on every pair (today's path);
-- ``scaled``: the density prefilter (0.75 threads/cm) and ``--workers`` (2) local workers;
+- ``scaled``: the density prefilter (1.0 threads/cm) and ``--workers`` (2) local workers;
 
 wall time (counting, describing, pairs, clusters, figures and report), pairs density-aligned, ROC-AUC of the
 same-roll probability, and the share of same-roll pairs the prefilter keeps. ``--all-pairs-sizes`` limits the
@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="50,100,200")
     ap.add_argument("--all-pairs-sizes", default="50")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--prefilter", type=float, default=0.75)
+    ap.add_argument("--prefilter", type=float, default=1.0)
     ap.add_argument("--permutations", type=int, default=199)
     ap.add_argument("--seed", type=int, default=90210)
     ap.add_argument("--json", type=Path, default=None)

@@ -369,7 +369,7 @@ PAIR_COLUMNS = ["a", "b", "same_roll_probability", "evidence", "density_correlat
 """Columns of ``pairs.csv``; ``density_prefilter`` is ``candidate`` (density matching ran), ``skipped``
 (the prefilter left it out) or ``off``."""
 
-PREFILTER_THREADS_PER_CM = 0.75
+PREFILTER_THREADS_PER_CM = 1.0
 """Default prefilter tolerance: density matching runs on a pair only when the plates' median densities
 agree within this (threads/cm) in both directions, for one of the two ways of pairing the directions."""
 
@@ -394,8 +394,9 @@ def density_prefilter(a: tuple[float, float] | None, b: tuple[float, float] | No
                       tolerance: float | None) -> tuple[bool, float | None]:
     """Whether two plates could share threads: ``(candidate, difference)``.
 
-    Pieces of one roll share its threads, so their densities agree (the benchmark's same-roll pairs
-    differ by at most 0.4 threads/cm, BENCHMARKS.md); a plate may be rotated, so the directions are
+    Pieces of one roll share its threads, so their densities agree: on the benchmark collections
+    (BENCHMARKS.md, issue 20) same-roll pieces cut far apart differed by up to 0.8 threads/cm, as the
+    warp's spacing drifts across a roll's width; a plate may be rotated, so the directions are
     paired both ways and the closer pairing counts. ``difference`` is the larger of the two direction
     differences for that pairing (threads/cm). Without statistics, or with ``tolerance=None``, every
     pair is a candidate.

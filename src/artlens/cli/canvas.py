@@ -133,7 +133,7 @@ def match(
     catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
                                                              "(default $ARTLENS_CATALOG or ./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
-    prefilter: float = typer.Option(0.75, "--prefilter",
+    prefilter: float = typer.Option(1.0, "--prefilter",
                                     help="Density-align only pairs whose median densities agree within this, "
                                          "threads/cm (the others: fabric score alone)."),
     no_prefilter: bool = typer.Option(False, "--no-prefilter", help="Density-align every pair."),
