@@ -43,6 +43,10 @@ start() {
     as_pg_user "$bin/createdb" -h 127.0.0.1 -p "$port" -U artlens artlens_test >&2
     echo "export ARTLENS_TEST_POSTGRES=postgresql+psycopg://artlens@127.0.0.1:$port/artlens_test"
     if [ -x "$RAY" ]; then
+        # A throw-away local cluster: no token authentication (Ray turns it on when ~/.ray/auth_token
+        # exists, and clients in the tests would then be refused).
+        export RAY_AUTH_MODE=disabled
+        echo "export RAY_AUTH_MODE=disabled"
         "$RAY" start --head --num-cpus "$(nproc)" --port 6380 --disable-usage-stats \
             --include-dashboard=false >"$STATE/ray.log" 2>&1
         echo "export ARTLENS_TEST_RAY_ADDRESS=127.0.0.1:6380"

@@ -158,7 +158,7 @@ CASES = [
     # id, maker, extra CLI args, exit code, text the error line must contain
     ("missing", _missing, [], 3, "does_not_exist.tif"),
     ("empty", _empty, [], 4, "empty"),
-    ("directory", _directory, [], 4, "folder.tif"),
+    ("empty-folder", _directory, [], 3, "no plates"),  # a folder is a batch of plates (issue 20)
     ("corrupt-tiff", _corrupt_tiff, [], 4, "corrupt.tif"),
     ("corrupt-tiff-header", _corrupt_tiff_header, [], 4, "garbage_after_magic.tif"),
     ("truncated-tiff", _truncated_tiff, [], 4, "truncated"),

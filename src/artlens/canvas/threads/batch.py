@@ -222,7 +222,7 @@ def count_plates(
     params.validate()
     specs = read_plate_list(source)
     if not specs:
-        raise InvalidParameterError(f"{source}: no plates (.tif, .tiff, .png, .jpg, .jpeg, .bmp)")
+        raise InputNotFoundError(f"{source}: a folder with no plates in it (.tif, .tiff, .png, .jpg, .jpeg, .bmp)")
     out = prepare_out_dir(out_dir, [s.path for s in specs if s.path.exists()])
     checksum = _model_checksum(method, model)
     param_record = {"spectral": asdict(params), "page": page, "model": None if model is None else str(model),
