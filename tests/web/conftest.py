@@ -72,28 +72,6 @@ def wait_job() -> Callable[..., dict]:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL database on ``$ARTLENS_TEST_POSTGRES``, dropped after the test; skipped
-    without that variable unless ARTLENS_REQUIRE_SERVICES=1 (then it fails)."""
-    import os
-    import uuid
-
-    import sqlalchemy as sa
-
-    raw = os.environ.get("ARTLENS_TEST_POSTGRES", "").strip()
-    if not raw:
-        reason = "ARTLENS_TEST_POSTGRES is not set (a PostgreSQL server for the catalog; see .ci/services.sh)"
-        if os.environ.get("ARTLENS_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason + " and ARTLENS_REQUIRE_SERVICES=1")
-        pytest.skip(reason)
-    server = sa.make_url(raw)
-    name = f"artlens_web_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+def postgres_url(postgres_database: str) -> str:
+    """A fresh PostgreSQL database (the shared ``postgres_database`` fixture of tests/conftest.py)."""
+    return postgres_database
