@@ -19,8 +19,8 @@ from artlens.canvas.threads.labels import (
     crossing_count,
     direction_of_label,
     import_labels,
-    load_dataset,
     load_dl4art_masks,
+    load_labelled_crops,
     load_labelme,
     mask_density,
     plate_of,
@@ -199,7 +199,7 @@ def test_crop0139_labels(shared_data, tmp_path):
     copied = (tmp_path / "ds" / "images" / "Crop0139.tif").read_bytes()
     assert hashlib.sha256(copied).hexdigest() == before == hashlib.sha256(
         (folder / "Crop0139.tif").read_bytes()).hexdigest()
-    (back,) = load_dataset(tmp_path / "ds")
+    (back,) = load_labelled_crops(tmp_path / "ds")
     assert np.array_equal(back.h_mask, crop.h_mask) and np.array_equal(back.v_mask, crop.v_mask)
 
 
@@ -281,7 +281,7 @@ def test_labelme_round_trip(tmp_path):
         with np.load(tmp_path / "ds" / "masks" / f"PlateA_002_{key}.npz") as npz:
             assert npz.files == ["arr_0"] and npz["arr_0"].dtype == bool
             assert np.array_equal(npz["arr_0"], mask)
-    crops = load_dataset(tmp_path / "ds")
+    crops = load_labelled_crops(tmp_path / "ds")
     assert [c.name for c in crops] == ["PlateA_001", "PlateA_002", "loose"]
     assert all(isinstance(c, LabelledCrop) and np.array_equal(c.h_mask, h) for c in crops)
     assert crops[2].plate == "PlateZ"
@@ -453,7 +453,7 @@ def test_import_folder_errors(tmp_path):
     with pytest.raises(InvalidParameterError, match="must differ"):
         import_labels(tmp_path / "dup", tmp_path / "dup")
     with pytest.raises(InputNotFoundError, match="no labels.csv"):
-        load_dataset(tmp_path / "empty")
+        load_labelled_crops(tmp_path / "empty")
 
 
 def test_load_dataset_mismatch(tmp_path):
@@ -461,7 +461,7 @@ def test_load_dataset_mismatch(tmp_path):
     import_labels(tmp_path / "src", tmp_path / "ds")
     np.savez(tmp_path / "ds" / "masks" / "Crop0001_V.npz", np.zeros((10, 10), bool))
     with pytest.raises(InvalidImageError, match="labels.csv says 300x300"):
-        load_dataset(tmp_path / "ds")
+        load_labelled_crops(tmp_path / "ds")
 
 
 # -- CLI -----------------------------------------------------------------------------------------

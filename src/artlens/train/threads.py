@@ -146,10 +146,10 @@ def labelled_crops(dataset: str | os.PathLike[str], cfg: TrainConfig, seed: int
     """Random sub-crops of labelled samples with mask-derived densities; group = plate."""
     from scipy import ndimage as ndi
 
-    from artlens.canvas.threads.labels import load_dataset, mask_density
+    from artlens.canvas.threads.labels import load_labelled_crops, mask_density
 
     rng = np.random.default_rng(seed)
-    samples = load_dataset(dataset)
+    samples = load_labelled_crops(dataset)
     if not samples:
         raise InvalidParameterError(f"{dataset}: no labelled crops found (run 'artlens threads import-labels')")
     plates = sorted({s.plate for s in samples})
@@ -293,10 +293,10 @@ def labelled_phase_samples(dataset: str | os.PathLike[str], cfg: TrainConfig, se
     the model's resolution; group = plate."""
     from scipy import ndimage as ndi
 
-    from artlens.canvas.threads.labels import load_dataset, mask_phase
+    from artlens.canvas.threads.labels import load_labelled_crops, mask_phase
 
     rng = np.random.default_rng(seed)
-    samples = load_dataset(dataset)
+    samples = load_labelled_crops(dataset)
     if not samples:
         raise InvalidParameterError(f"{dataset}: no labelled crops found (run 'artlens threads import-labels')")
     plates = sorted({s.plate for s in samples})

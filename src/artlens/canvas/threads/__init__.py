@@ -1,6 +1,6 @@
 """Thread counting in canvas X-rays: per-window densities and angles, as maps over a plate."""
 
-from artlens.canvas.threads.labels import LabelledCrop, import_labels, load_dataset, mask_density
+from artlens.canvas.threads.labels import LabelledCrop, import_labels, load_labelled_crops, mask_density
 from artlens.canvas.threads.result import DIRECTIONS, DirectionMaps, ThreadCountResult
 from artlens.canvas.threads.sampling import sample_plate
 from artlens.canvas.threads.spectral import SpectralParams, count_threads_spectral
@@ -13,7 +13,7 @@ __all__ = [
     "ThreadCountResult",
     "count_threads_spectral",
     "import_labels",
-    "load_dataset",
+    "load_labelled_crops",
     "mask_density",
     "sample_plate",
 ]

@@ -12,7 +12,7 @@ top-bottom, counted along the horizontal axis). Labels come from
 
 :func:`mask_density` turns a mask into threads/cm for the whole crop or any sub-crop; it is the
 training label of the thread-counting CNN. :func:`import_labels` converts a folder of labelled crops
-into a dataset folder (``images/``, ``masks/``, ``labels.csv``) that :func:`load_dataset` reads back.
+into a dataset folder (``images/``, ``masks/``, ``labels.csv``) that :func:`load_labelled_crops` reads back.
 
 References:
     Delgado, Murillo-Fuentes and Alba-Carcelén, "Thread Counting in Plain Weave for Old Paintings
@@ -224,7 +224,7 @@ def mask_phase(mask: Any, direction: str, max_spacing_change: float = 0.4) -> np
     Example:
         >>> m = np.zeros((60, 4), bool); m[5:10] = True; m[25:30] = True; m[45:50] = True
         >>> p = mask_phase(m, "horizontal")
-        >>> p[7, 0], p[17, 0], p[47, 0], bool(np.isnan(p[2, 0]))
+        >>> float(p[7, 0]), float(p[17, 0]), float(p[47, 0]), bool(np.isnan(p[2, 0]))
         (0.0, 0.5, 2.0, True)
     """
     m = _as_mask(mask)
@@ -667,7 +667,7 @@ def import_labels(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
     return rows
 
 
-def load_dataset(dataset_dir: str | os.PathLike[str]) -> list[LabelledCrop]:
+def load_labelled_crops(dataset_dir: str | os.PathLike[str]) -> list[LabelledCrop]:
     """Read a dataset folder written by :func:`import_labels` (``labels.csv``, ``images/``, ``masks/``).
 
     Raises:
