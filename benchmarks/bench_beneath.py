@@ -199,8 +199,9 @@ def main() -> None:
     models = {"gat": load_beneath_model(None, "gat"), "gcn": load_beneath_model(None, "gcn")}
     results: dict = {"models": {k: {"name": c["model"], "sha256": c["sha256"]} for k, (_, c) in models.items()}}
     sets = {"built-in pigments": builtin_pigments()}
-    if (SHARED / "multispectral" / "pigment_spectra_wiersma" / "oilpaint").is_dir():
-        sets = {"measured pigments (Wiersma)": load_pigments(), **sets}
+    wiersma = SHARED / "multispectral" / "pigment_spectra_wiersma" / "oilpaint"
+    if wiersma.is_dir():
+        sets = {"measured pigments (Wiersma)": load_pigments(wiersma), **sets}
     for name, ps in sets.items():
         t = time.perf_counter()
         results[name] = localisation(ps, args.per_kind, args.size, models)

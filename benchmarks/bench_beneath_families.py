@@ -52,6 +52,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PIGMENTS = SHARED / "multispectral" / "pigment_spectra_wiersma" / "oilpaint"  # measured tables, when present
 KINDS = {"A": ("underdrawing", "composition", "mixed"), "B": ("lines", "shapes", "mixed")}
 METHODS = ("pixel", "residual", "gat", "gcn")
 BASELINES = ("lstsq_residual", "dark")
@@ -63,7 +65,7 @@ def scenes_a(n: int, seed0: int, size: int = 256) -> list[tuple[str, int, Any]]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pigments = load_pigments()
+        pigments = load_pigments(PIGMENTS if PIGMENTS.is_dir() else None)  # None: built-in set
         return [(kind, seed0 + i, make_hidden_scene((size, size), kind=kind, decoys=True, seed=seed0 + i,
                                                     pigments=pigments))
                 for kind in KINDS["A"] for i in range(n)]

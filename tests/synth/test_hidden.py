@@ -15,10 +15,12 @@ import pytest
 
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.synth.hidden import (
+    WIERSMA_SUBPATH,
     Camera,
     HiddenScene,
     PigmentSet,
     builtin_pigments,
+    default_pigment_folder,
     km_mix,
     km_reflectance_infinite,
     km_reflectance_layer,
@@ -134,6 +136,22 @@ def test_fallback_pigments_when_shared_data_missing(tmp_path: Path, monkeypatch:
     with pytest.warns(UserWarning, match="built-in approximate"):
         scene = make_hidden_scene((64, 64), seed=0)
     assert scene.parameters["pigments"]["measured"] is False
+
+
+def test_pigment_folder_only_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = tmp_path / "shared" / "data" / WIERSMA_SUBPATH
+    tables.mkdir(parents=True)
+    (tables / "spectra.txt").write_text("400 500\n")
+    (tables / "set.rs").write_text('"White"\t0.1\t0.1\t1\t1\n')
+    monkeypatch.delenv("ARTLENS_SHARED_DATA", raising=False)
+    monkeypatch.chdir(tmp_path / "shared")  # tables below and above the working directory: not looked for
+    assert default_pigment_folder() is None
+    monkeypatch.setenv("ARTLENS_SHARED_DATA", "")
+    assert default_pigment_folder() is None
+    monkeypatch.setenv("ARTLENS_SHARED_DATA", str(tmp_path / "shared" / "data"))
+    assert default_pigment_folder() == tables
+    ps = load_pigments()
+    assert ps.measured and ps.names == ["White"] and ps.source == str(tables)
 
 
 def test_pigment_table_parsing(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ by the Kubelka-Munk finite-layer formula; the spectra are then seen by a simple 
 paint hides the drawing in RGB but lets NIR light through, the drawing is faint in RGB and dark in IR,
 as in infrared reflectography; the decoys are dark in both.
 
-Pigment optical constants come from the Wiersma tables in ``../shared/data`` when present
-(:func:`load_pigments`), else from a built-in set of smooth analytic curves that are *approximate,
-not measured* (:func:`builtin_pigments`).
+Pigment optical constants come from the Wiersma tables (:func:`load_pigments`: a folder given as an
+argument, or the shared data folder named by ``$ARTLENS_SHARED_DATA``; never looked for from the working
+directory), else from a built-in set of smooth analytic curves that are *approximate, not measured*
+(:func:`builtin_pigments`).
 
 Units: wavelengths in nm; K and S per unit thickness, in the arbitrary unit of the pigment set
 (the Wiersma tables scale titanium white to S = 1); thickness in the reciprocal unit, so that K·X and
@@ -44,7 +45,9 @@ from scipy import ndimage
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 
 SHARED_DATA_ENV = "ARTLENS_SHARED_DATA"
-"""Environment variable naming the shared data folder (the one holding ``multispectral/``)."""
+"""Environment variable naming the shared data folder (the one holding ``multispectral/``, e.g.
+``ARTLENS_SHARED_DATA=../shared/data``). It is the only place :func:`load_pigments` looks for the measured
+tables when no folder is given; the measured tables are not packaged (CC BY-NC-SA)."""
 
 WIERSMA_SUBPATH = Path("multispectral") / "pigment_spectra_wiersma" / "oilpaint"
 SCENE_KINDS = ("underdrawing", "composition", "mixed")
@@ -301,19 +304,15 @@ def builtin_pigments(wavelengths_nm: Sequence[float] | np.ndarray | None = None)
 def default_pigment_folder() -> Path | None:
     """Where the Wiersma ``oilpaint`` tables are, or ``None``.
 
-    ``$ARTLENS_SHARED_DATA/multispectral/pigment_spectra_wiersma/oilpaint`` when the variable is set
-    (and only there); otherwise ``shared/data/...`` next to the repository (or any folder above it)
-    or next to the working directory.
+    ``$ARTLENS_SHARED_DATA/multispectral/pigment_spectra_wiersma/oilpaint`` when the variable
+    (:data:`SHARED_DATA_ENV`) is set and that folder exists; ``None`` otherwise. Nothing is looked for
+    from the working directory or the installed package's location.
     """
     env = os.environ.get(SHARED_DATA_ENV)
-    if env is not None:
-        cand = Path(env).expanduser() / WIERSMA_SUBPATH
-        return cand if cand.is_dir() else None
-    for base in [*Path(__file__).resolve().parents, Path.cwd(), *Path.cwd().resolve().parents]:
-        cand = base / "shared" / "data" / WIERSMA_SUBPATH
-        if cand.is_dir():
-            return cand
-    return None
+    if not env:
+        return None
+    cand = Path(env).expanduser() / WIERSMA_SUBPATH
+    return cand if cand.is_dir() else None
 
 
 def load_pigments(folder: str | os.PathLike[str] | None = None) -> PigmentSet:
@@ -343,8 +342,9 @@ def load_pigments(folder: str | os.PathLike[str] | None = None) -> PigmentSet:
         found = default_pigment_folder()
         if found is None:
             warnings.warn(
-                "measured pigment spectra not found (../shared/data/multispectral/pigment_spectra_wiersma; "
-                f"set {SHARED_DATA_ENV}); using the built-in approximate pigment set (analytic curves, not measured)",
+                f"measured pigment spectra not found (set {SHARED_DATA_ENV} to the shared data folder holding "
+                f"{WIERSMA_SUBPATH.as_posix()}, or pass the folder); "
+                "using the built-in approximate pigment set (analytic curves, not measured)",
                 UserWarning, stacklevel=2)
             return builtin_pigments()
         folder = found
@@ -828,8 +828,8 @@ def make_hidden_scene(
         kind: ``"underdrawing"``, ``"composition"`` or ``"mixed"``.
         decoys: paint black decoy strokes on top.
         seed: random seed; the same arguments and seed give the same scene.
-        pigments: a :class:`PigmentSet`, a folder for :func:`load_pigments`, or ``None`` (the shared
-            measured tables when present, else the built-in approximate set with a notice).
+        pigments: a :class:`PigmentSet`, a folder for :func:`load_pigments`, or ``None`` (the measured
+            tables under ``$ARTLENS_SHARED_DATA`` when set, else the built-in approximate set with a notice).
         camera: RGB/IR sensitivities, default :class:`Camera`.
         n_patches: number of visible paint patches.
         vis_contrast: largest RGB-channel Michelson contrast of the hidden layer through the paint.
