@@ -1,4 +1,4 @@
-"""Training and evaluating painting classifiers (``artlens classify train`` / ``evaluate``).
+"""Training painting classifiers (``artlens classify train``).
 
 Any label column of an imported dataset (:func:`artlens.paintings.datasets.load_dataset`: a CSV
 with ``path``/``file`` and label columns, or a folder of ``<label>/<image>`` subfolders) can be
@@ -27,8 +27,9 @@ a seeded stratified split is made (:func:`stratified_split`). With ``refit_train
 backbone only) a fresh head is finally trained on train + val for the number of epochs chosen on
 val.
 
-Evaluation (:func:`classification_metrics`): top-1/top-k accuracy, macro-F1, per-class recall and
-precision, the confusion matrix and the most confused pairs with example images.
+Evaluation (:func:`~artlens.paintings.evaluate.classification_metrics`,
+:func:`~artlens.paintings.evaluate.evaluate_classifier`) lives in :mod:`artlens.paintings.evaluate`,
+which never imports this module.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from artlens.paintings.classify import (
     tile_boxes,
     tile_grid_size,
 )
+from artlens.paintings.evaluate import classification_metrics, evaluate_classifier
 from artlens.paintings.features import Features, cached_features
 
 VAL_NAMES = ("val", "valid", "validation")
@@ -241,69 +243,6 @@ def dataset_splits(labels: Sequence[str], split_values: Sequence[str] | None, cf
     if split["val"].size == 0:
         raise InvalidParameterError("no validation images: add a 'val' split or more images per class")
     return split, classes
-
-
-# -- metrics ---------------------------------------------------------------------------------------------------
-
-
-def classification_metrics(y_true: Sequence[str], probs: np.ndarray, classes: Sequence[str], *,
-                           ks: Sequence[int] = (1, 3, 5), n_pairs: int = 10, n_examples: int = 4) -> dict[str, Any]:
-    """Accuracy, top-k, macro-F1, per-class recall / precision / F1, confusion matrix, most confused pairs.
-
-    Args:
-        y_true: true labels (strings); a label the model does not know counts as an error.
-        probs: ``(n, K)`` predicted probabilities, columns in ``classes`` order.
-        classes: the model's classes.
-        ks: top-k accuracies to report (``k`` above ``K`` is skipped).
-        n_pairs: most confused (true, predicted) pairs to list.
-        n_examples: example item indices per confused pair.
-
-    Returns:
-        ``{"n", "top1", "top3", ..., "macro_f1", "per_class": {c: {"recall", "precision", "f1",
-        "support"}}, "confusion": K × K counts (rows: true, columns: predicted), "classes",
-        "most_confused": [{"true", "predicted", "count", "examples": [item indices]}],
-        "unknown_labels": n}``. Macro-F1 averages the F1 of the classes present in ``y_true``.
-    """
-    classes = list(classes)
-    probs = np.asarray(probs, dtype=np.float64)
-    n, k = probs.shape[0], len(classes)
-    if probs.ndim != 2 or probs.shape[1] != k or len(y_true) != n:
-        raise InvalidParameterError(f"probabilities {probs.shape} do not match {len(y_true)} labels and {k} classes")
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index.get(str(v), -1) for v in y_true], dtype=np.int64)
-    out: dict[str, Any] = {"n": int(n), "classes": classes, "unknown_labels": int((y < 0).sum())}
-    if n == 0:
-        return {**out, "top1": float("nan"), "macro_f1": float("nan"), "per_class": {}, "confusion": [],
-                "most_confused": []}
-    order = np.argsort(-probs, axis=1, kind="stable")
-    for kk in ks:
-        if kk <= k:
-            out[f"top{kk}"] = float((order[:, :kk] == y[:, None]).any(axis=1).mean())
-    pred = order[:, 0]
-    cm = np.zeros((k, k), dtype=np.int64)
-    known = y >= 0
-    np.add.at(cm, (y[known], pred[known]), 1)
-    per_class, f1s = {}, []
-    for i, c in enumerate(classes):
-        support = int((y == i).sum())
-        tp = int(cm[i, i])
-        predicted = int((pred == i).sum())
-        recall = tp / support if support else float("nan")
-        precision = tp / predicted if predicted else 0.0
-        f1 = 2 * tp / (support + predicted) if support + predicted else 0.0
-        per_class[c] = {"recall": recall, "precision": precision, "f1": f1, "support": support}
-        if support:
-            f1s.append(f1)
-    out["macro_f1"] = float(np.mean(f1s)) if f1s else float("nan")
-    out["per_class"] = per_class
-    out["confusion"] = cm.tolist()
-    pairs = [(int(cm[i, j]), i, j) for i in range(k) for j in range(k) if i != j and cm[i, j] > 0]
-    pairs.sort(key=lambda t: (-t[0], classes[t[1]], classes[t[2]]))
-    out["most_confused"] = [
-        {"true": classes[i], "predicted": classes[j], "count": c,
-         "examples": [int(e) for e in np.flatnonzero((y == i) & (pred == j))[:n_examples]]}
-        for c, i, j in pairs[:n_pairs]]
-    return out
 
 
 # -- datasets ---------------------------------------------------------------------------------------------------
@@ -807,50 +746,6 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("n", "top1", "top3", "top5", "macro_f1", "unknown_labels")
     return {k: metrics[k] for k in keys if k in metrics}
-
-
-# -- evaluation of a saved model ----------------------------------------------------------------------------------
-
-
-def evaluate_classifier(model: Any, data: str | os.PathLike[str], *, label_column: str | None = None,
-                        split: str | None = None, split_column: str = "split", tta: bool = False,
-                        tiles: int | str | None = None, images_dir: str | None = None
-                        ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Evaluate a classifier (or blend) on a labelled collection.
-
-    Args:
-        model: a :class:`~artlens.paintings.classify.Classifier` / blend, or its folder.
-        data: CSV or folder of ``<label>/`` subfolders.
-        label_column: the true labels (default: the column the model was trained on; ``label`` for
-            a folder).
-        split: keep the images whose ``split_column`` has this value (``None``: all images).
-        tta: test-time augmentation (mirrored global view).
-        tiles: tiles per image (``None``: as trained; ``"all"``: covering tiles).
-
-    Returns:
-        ``(metrics, items)``: :func:`classification_metrics` and ``{"paths", "true", "probs",
-        "failures"}``.
-    """
-    from artlens.paintings.classify import load_classifier
-    from artlens.paintings.datasets import load_dataset
-
-    clf = load_classifier(model) if isinstance(model, str | os.PathLike) else model
-    column = label_column or (clf.members[0].config.label_column if hasattr(clf, "members")
-                              else clf.config.label_column)
-    folder = Path(data).is_dir()
-    ds = load_dataset(data, label_column=column, images_dir=images_dir)
-    if folder and column not in ds.columns():
-        ds = load_dataset(data, label_column=column)
-    if split is not None:
-        ds = ds.split(split, column=split_column)
-    truth_all = dict(zip(ds.paths(), ds.labels(column), strict=True))
-    ok, probs, failures = clf.predict_proba(ds.paths(), tta=tta, tiles=tiles)
-    if failures:
-        warnings.warn(f"{len(failures)} images could not be read and were left out (first: {failures[0][1]})",
-                      stacklevel=2)
-    truth = [truth_all[p] for p in ok]
-    metrics = classification_metrics(truth, probs, clf.classes)
-    return metrics, {"paths": ok, "true": truth, "probs": probs, "failures": failures}
 
 
 def blend_classifiers(models: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], *,
