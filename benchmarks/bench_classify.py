@@ -63,7 +63,7 @@ def _features(csv_path: Path, cache: Path, n_tiles: int, pooling: str, views=("g
 
 
 def _metrics(y_true, probs, classes) -> dict:
-    from artlens.train.classify import classification_metrics
+    from artlens.paintings.evaluate import classification_metrics
 
     m = classification_metrics(list(y_true), probs, classes)
     return {"top1": m["top1"], "top3": m.get("top3"), "macro_f1": m["macro_f1"], "n": m["n"]}

@@ -14,12 +14,12 @@ torch = pytest.importorskip("torch")
 
 from artlens.errors import InvalidParameterError  # noqa: E402
 from artlens.paintings.datasets import class_weights  # noqa: E402
+from artlens.paintings.evaluate import classification_metrics  # noqa: E402
 from artlens.train.classify import (  # noqa: E402
     ClassifierTrainConfig,
     FeatureSet,
     ImageSet,
     Stage,
-    classification_metrics,
     dataset_splits,
     loss_class_weights,
     parse_stages,

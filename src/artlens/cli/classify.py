@@ -123,7 +123,7 @@ def evaluate(
 ) -> None:
     """Accuracy, top-k, macro-F1, per-class recall, confusion matrix and most confused pairs."""
     from artlens.paintings.classify import load_classifier
-    from artlens.train.classify import evaluate_classifier
+    from artlens.paintings.evaluate import evaluate_classifier
 
     if not data.exists():
         raise InputNotFoundError(f"{data}: no such file or folder")

@@ -104,7 +104,7 @@ def write_classification_report(path: str | Path, metrics: dict[str, Any], paths
 
     Args:
         path: the HTML file to write.
-        metrics: :func:`artlens.train.classify.classification_metrics` of the images.
+        metrics: :func:`artlens.paintings.evaluate.classification_metrics` of the images.
         paths, true, probs: the images, their true labels and predicted ``(n, K)`` probabilities.
         model: the classifier's :meth:`~artlens.paintings.classify.Classifier.record`.
         title: page title.
