@@ -925,13 +925,14 @@ def make_hidden_scene(
     paint_ks: list[tuple[np.ndarray, np.ndarray]] = []
     spectra: dict[str, np.ndarray] = {"wavelengths_nm": wl, "ground": ground, "hidden": under[0], **hidden_spectra}
     seen: set[tuple[tuple[str, float], ...]] = set()
+    present = {role: pname for role, pname in roles.items() if pname is not None}
     for name, recipe in PAINT_RECIPES.items():
-        if any(roles[r] is None for r in recipe):
+        if any(r not in present for r in recipe):
             rejected[name] = "pigment missing from the set"
             continue
         mix: dict[str, float] = {}
         for role, frac in recipe.items():
-            mix[roles[role]] = mix.get(roles[role], 0.0) + frac
+            mix[present[role]] = mix.get(present[role], 0.0) + frac
         key = tuple(sorted(mix.items()))
         if key in seen:
             continue
@@ -987,7 +988,7 @@ def make_hidden_scene(
     Kp = np.stack([k for k, _ in paint_ks])
     Sp = np.stack([s for _, s in paint_ks])
     n_pix, n_wl = h * w, wl.size
-    views = np.empty((n_pix, 4))
+    views: np.ndarray = np.empty((n_pix, 4))  # (pixels, RGB + IR), reshaped to (H, W, 4) below
     cube = np.empty((n_pix, n_wl), dtype=np.float32) if return_reflectance else None
     mix_t = np.zeros(shape)
     patch_map2 = patch_map

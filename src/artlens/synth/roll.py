@@ -13,7 +13,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -42,9 +42,10 @@ _YARN_RANGES = {
 
 def _pair(name: str, value: float | tuple[float, float]) -> tuple[float, float]:
     """``(horizontal, vertical)`` of a yarn statistic given as one value or a pair."""
-    if np.isscalar(value):
-        return float(value), float(value)
-    v = tuple(float(x) for x in value)
+    if np.isscalar(value):  # np.isscalar does not narrow the type: casts below
+        one = float(cast(float, value))
+        return one, one
+    v = tuple(float(x) for x in cast("tuple[float, float]", value))
     if len(v) != 2:
         raise InvalidParameterError(f"{name} must be a number or a (horizontal, vertical) pair, got {value}")
     return v[0], v[1]
@@ -116,7 +117,7 @@ class Roll:
             lo, hi = _YARN_RANGES.get(k, (-np.inf, np.inf))
             if not (lo <= h <= hi and lo <= v <= hi):
                 raise InvalidParameterError(f"{k} must lie in [{lo}, {hi}], got {yarn_in[k]}")
-        self.fabric = {
+        self.fabric: dict[str, Any] = {  # WeaveParams fields (all floats), passed as keywords
             "horizontal_density": float(horizontal_density),
             "vertical_density": float(vertical_density),
             # the rendering parameters get the mean of the two directions (only make_plate uses them)
@@ -125,7 +126,8 @@ class Roll:
             "slub_rate": float(np.mean(per_dir["slub_rate"])),
         }
         WeaveParams(**self.fabric).validate()
-        self.yarn = {k: (v if np.isscalar(v) else tuple(float(x) for x in v)) for k, v in yarn_in.items()}
+        self.yarn = {k: (v if np.isscalar(v) else tuple(float(x) for x in cast("tuple[float, float]", v)))
+                     for k, v in yarn_in.items()}
         rng_h, rng_v = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
         m = _MARGIN_CM
 

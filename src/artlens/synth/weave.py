@@ -577,10 +577,9 @@ def _smooth_field(
 
 def _brushwork(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float) -> np.ndarray:
     """Unit-std smooth paint-thickness variation: three streaky layers at different scales."""
-    f = sum(
-        _smooth_field(rng, shape, px_per_cm, scale, rng.uniform(2.5, 6.0)) * weight
-        for scale, weight in ((1.5, 1.0), (0.6, 0.6), (0.25, 0.35))
-    )
+    f = np.zeros(shape)
+    for scale, weight in ((1.5, 1.0), (0.6, 0.6), (0.25, 0.35)):
+        f = f + _smooth_field(rng, shape, px_per_cm, scale, rng.uniform(2.5, 6.0)) * weight
     return f / f.std()
 
 
@@ -609,7 +608,7 @@ def _lead_white_strokes(
         c0, c1 = int(max(path[:, 1].min() - pad, 0)), int(min(path[:, 1].max() + pad, cols))
         if r1 <= r0 or c1 <= c0:
             continue
-        pixels = np.stack(np.mgrid[r0:r1, c0:c1], axis=-1).reshape(-1, 2)
+        pixels = np.stack(list(np.mgrid[r0:r1, c0:c1]), axis=-1).reshape(-1, 2)
         dist, nearest = spatial.cKDTree(path).query(pixels, distance_upper_bound=pad)
         inside = np.isfinite(dist)
         dist, along = dist[inside], t[nearest[inside], 0]
