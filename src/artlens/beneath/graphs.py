@@ -204,8 +204,8 @@ def normalise_other(other: np.ndarray, *, polarity: str = "dark", valid: np.ndar
         valid: ``(H, W)`` bool pixels that hold data (percentiles are taken over them).
 
     Example:
-        >>> normalise_other(np.array([[0, 1], [2, 3]], np.uint8), polarity="bright").round(2).tolist()
-        [[1.0, 0.67], [0.34, 0.0]]
+        >>> normalise_other(np.array([[0, 1], [2, 3]], np.uint8), polarity="bright").astype(float).round(2).tolist()
+        [[1.0, 0.67], [0.33, 0.0]]
     """
     if polarity not in POLARITIES:
         raise InvalidParameterError(f"unknown polarity {polarity!r}; expected one of {', '.join(POLARITIES)}")

@@ -10,7 +10,7 @@ Any other timm name uses timm's hub weights when they are cached or the machine 
 local ``checkpoint=PATH`` (``.safetensors`` only: artlens never unpickles a user's file); offline
 without either it fails with a one-line :class:`~artlens.errors.NetworkError`.
 
->>> model, prep = create_backbone()  # doctest: +SKIP
+>>> model, prep = create_backbone()  # the offline EfficientNet-Lite0
 >>> prep.mean, prep.input_size
 ((0.5, 0.5, 0.5), 224)
 """

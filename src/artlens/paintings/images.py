@@ -3,6 +3,9 @@
 Grayscale, palette, CMYK, 16-bit and alpha images are converted with a ``notice:`` (a Python
 warning) saying what was done; unreadable files raise a one-line
 :class:`~artlens.errors.ArtlensError`. Files are only opened for reading.
+
+Which files of a folder are images is decided in one place, :mod:`artlens.io.scan`
+(:func:`scan_images`, :func:`is_image_file`, :data:`IMAGE_SUFFIXES`), re-exported here.
 """
 
 from __future__ import annotations
@@ -13,20 +16,15 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError, features
 
 from artlens.errors import InputNotFoundError, InvalidImageError, UnreadableInputError
+from artlens.io.scan import IMAGE_SUFFIXES, is_image_file, scan_images
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
-"""File name endings treated as images when a folder is scanned (compared lower-case)."""
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "is_image_file", "load_rgb", "scan_images"]
 
 MAX_PIXELS = 400_000_000
 """A painting photograph with more pixels than this is refused (decompression-bomb guard)."""
-
-
-def is_image_file(path: str | os.PathLike[str]) -> bool:
-    """True when the name ends like an image file (``.jpg``, ``.png``, ``.tif``, ...)."""
-    return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
 def load_rgb(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS, notify: bool = True,
@@ -34,7 +32,8 @@ def load_rgb(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS, noti
     """Decode an image file into an 8-bit RGB :class:`PIL.Image.Image`.
 
     Args:
-        path: image file (JPEG, PNG, TIFF, BMP, WebP).
+        path: image file (JPEG, PNG, TIFF, BMP, WebP, GIF, JPEG 2000: every format of
+            :data:`IMAGE_SUFFIXES`).
         max_pixels: refuse larger images (:class:`InvalidImageError`).
         notify: warn (``notice:`` on the command line) when a conversion changes the pixels' kind:
             grayscale → RGB, CMYK → RGB, 16-bit → 8-bit, alpha dropped.
@@ -51,8 +50,11 @@ def load_rgb(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS, noti
         InvalidImageError: too many pixels, or zero-sized.
 
     Example:
-        >>> img = load_rgb("painting.jpg")  # doctest: +SKIP
-        >>> img.mode
+        >>> import tempfile
+        >>> from PIL import Image as PILImage
+        >>> path = Path(tempfile.mkdtemp()) / "painting.png"
+        >>> PILImage.new("RGB", (4, 3), "white").save(path)
+        >>> load_rgb(path).mode
         'RGB'
     """
     p = Path(path)
@@ -81,6 +83,9 @@ def load_rgb(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS, noti
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as exc:
+        if p.suffix.lower() in (".jp2", ".j2k", ".jpx") and not features.check("jpg_2000"):
+            raise UnreadableInputError(f"{p}: cannot decode JPEG 2000: this Pillow was built without OpenJPEG "
+                                       f"(install a Pillow wheel, which includes it)") from None
         raise UnreadableInputError(f"{p}: cannot decode image ({_reason(exc)})") from None
 
 

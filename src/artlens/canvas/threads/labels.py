@@ -43,11 +43,12 @@ from artlens.errors import (
     InvalidParameterError,
     UnreadableInputError,
 )
+from artlens.io.scan import PLATE_SUFFIXES
 
 DIRECTIONS = ("horizontal", "vertical")
 LABEL_COLUMNS = ("name", "image", "plate", "px_per_cm", "height_px", "width_px",
                  "h_threads_per_cm", "v_threads_per_cm", "source")
-IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
+IMAGE_SUFFIXES = PLATE_SUFFIXES  # crops of X-ray plates: the formats open_plate reads
 ACCEPTED_LABELS = ("h, horizontal, weft, H_thread (any label starting with 'h')",
                    "v, vertical, warp, V_thread (any label starting with 'v')")
 
