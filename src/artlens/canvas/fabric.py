@@ -34,7 +34,7 @@ import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -200,7 +200,10 @@ class FabricModel:
     def compare(self, a: CanvasEmbedding, b: CanvasEmbedding, *, aggregation: str | None = None, n_boot: int = 1000,
                 seed: int = 0) -> dict[str, Any]:
         """Calibrated same-roll score of two cached canvases (:func:`compare_canvases`), with ``"method"``."""
-        return {"method": self.method, **compare_canvases(a, b, self, method=aggregation, n_boot=n_boot, seed=seed)}
+        if aggregation and aggregation not in AGGREGATIONS:
+            raise InvalidParameterError(f"unknown aggregation {aggregation!r}; valid: {', '.join(AGGREGATIONS)}")
+        method = cast("Aggregation | None", aggregation or None)  # checked just above
+        return {"method": self.method, **compare_canvases(a, b, self, method=method, n_boot=n_boot, seed=seed)}
 
     def score(self, ea: np.ndarray, eb: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Logits ``(P,)`` of embedding pairs ``(P, D)``, ``(P, D)`` (the head only; no encoder)."""
@@ -288,8 +291,12 @@ def canvas_embeddings(plate: Plate | np.ndarray, model: FabricModel, n_patches: 
         (64, 128)
     """
     n_patches = n_patches or model.aggregation["n_patches"]
-    ppc = float(px_per_cm) if px_per_cm is not None else (
-        plate.require_px_per_cm() if isinstance(plate, Plate) else None)
+    if px_per_cm is not None:
+        ppc = float(px_per_cm)
+    elif isinstance(plate, Plate):
+        ppc = plate.require_px_per_cm()
+    else:
+        raise InvalidParameterError("px_per_cm is required for an array")
     patches, centres = sample_patches(plate, n_patches, model.patch_cm, model.px_per_cm, px_per_cm=ppc, seed=seed)
     return CanvasEmbedding(model.embed(patches), centres, float(ppc), model.config.get("sha256"), name)
 
