@@ -47,6 +47,7 @@ import numpy as np
 from artlens.canvas.matching import DensityMatch, match_density_maps
 from artlens.canvas.threads import SpectralParams, ThreadCountResult, count_threads_spectral
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
+from artlens.io.scan import PLATE_SUFFIXES, scan_images
 
 if TYPE_CHECKING:
     from artlens.canvas.fabric import CanvasEmbedding, FabricModel
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
 __all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "cluster_plates", "combine_evidence",
            "density_bayes_factor", "evidence_agreement", "list_plates", "match_collection"]
 
-PLATE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 MATCH_PARAMS = SpectralParams(window_cm=1.0, step_cm=0.25)
 """Spectral maps for matching: 1 cm windows every 0.25 cm (see docs/canvas-matching.md, Limits)."""
 
@@ -317,7 +317,7 @@ def list_plates(source: str | os.PathLike[str]) -> list[Path]:
     """Plates of a folder (by suffix, sorted) or of a catalog database (its images, oldest first)."""
     p = Path(source).expanduser()
     if p.is_dir():
-        return sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in PLATE_SUFFIXES)
+        return scan_images(p, recursive=False, suffixes=PLATE_SUFFIXES)
     if p.is_file():
         from artlens.catalog import Catalog
 

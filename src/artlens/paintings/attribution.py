@@ -175,13 +175,14 @@ class ReferenceSet:
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[str]:
-    """Image files under ``folder`` (recursively, sorted). Raises a one-line error for a non-folder."""
-    from artlens.paintings.images import is_image_file
+    """Image files under ``folder`` (recursively, sorted, hidden ones skipped: :func:`artlens.io.scan.scan_images`).
+    Raises a one-line error for a non-folder."""
+    from artlens.io.scan import scan_images
 
     p = Path(folder)
     if not p.is_dir():
         raise InvalidParameterError(f"{folder}: must be a folder of images")
-    return sorted(str(x) for x in p.rglob("*") if x.is_file() and is_image_file(x))
+    return [str(x) for x in scan_images(p)]
 
 
 def _codes(verifier: Any, paths: Sequence[str], what: str) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
-from artlens.paintings.images import is_image_file
+from artlens.io.scan import IMAGE_SUFFIXES, scan_images
 
 IMAGE_COLUMNS = ("path", "file", "filename", "new_filename")
 """Names (case-insensitive) of the CSV column holding the image file, in order of preference."""
@@ -97,7 +97,8 @@ class PaintingDataset:
         """Images in ``root/<class>/...`` (any depth below the class folder), labelled by class folder.
 
         Images lying directly in ``root`` get no label; hidden files and folders (``.name``) and files
-        that are not images (by suffix, see :data:`~artlens.paintings.images.IMAGE_SUFFIXES`) are ignored.
+        that are not images (by suffix, see :data:`~artlens.io.scan.IMAGE_SUFFIXES`) are ignored: the
+        folder is listed by :func:`~artlens.io.scan.scan_images`.
 
         Args:
             root: the collection folder.
@@ -118,12 +119,13 @@ class PaintingDataset:
         if not label_column:
             raise InvalidParameterError("label column name must not be empty")
         records = []
-        for rel in _image_files(base):
-            parts = Path(rel).parts
+        for image in scan_images(base):
+            parts = image.relative_to(base).parts
             labels = {label_column: parts[0]} if len(parts) > 1 else {}
-            records.append(PaintingRecord(str(base / rel), labels))
+            records.append(PaintingRecord(str(image), labels))
         if not records:
-            raise InvalidParameterError(f"no images found in {base} (expected {base}/<class>/<image>)")
+            raise InvalidParameterError(f"no images found in {base} (looked for {', '.join(IMAGE_SUFFIXES)} files at "
+                                        f"any depth, e.g. {base}/<class>/<image>)")
         return cls(records, base, str(base), columns=[label_column])
 
     @classmethod
@@ -363,24 +365,6 @@ def _columns_of(records: Sequence[PaintingRecord]) -> list[str]:
     for r in records:
         seen.update(dict.fromkeys(r.labels))
     return list(seen)
-
-
-def _image_files(base: Path) -> list[str]:
-    """Image files below ``base`` as sorted POSIX paths relative to it (hidden entries skipped, links followed
-    once)."""
-    out, visited = [], set()
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in visited:  # a symbolic link loop
-            dirnames[:] = []
-            continue
-        visited.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        rel_dir = Path(dirpath).relative_to(base)
-        for name in filenames:
-            if not name.startswith(".") and is_image_file(name):
-                out.append((rel_dir / name).as_posix())
-    return sorted(out)
 
 
 def _decode(data: bytes, path: Path) -> str:

@@ -29,10 +29,10 @@ from typing import Any
 from artlens.canvas.threads.spectral import SpectralParams
 from artlens.engine import Item, Outcome, ResultLedger, item_key, run_items
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
+from artlens.io.scan import PLATE_SUFFIXES, scan_images
 
 __all__ = ["PLATE_COLUMNS", "SKIPPED_COLUMNS", "BatchReport", "count_plates", "read_plate_list"]
 
-PLATE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp")
 
 PLATE_COLUMNS = ["plate", "status", "horizontal_threads_per_cm", "vertical_threads_per_cm",
                  "horizontal_interval_90", "vertical_interval_90", "horizontal_std", "vertical_std",
@@ -78,7 +78,7 @@ def read_plate_list(source: str | os.PathLike[str]) -> list[PlateSpec]:
     ``px_per_cm``; relative paths resolve against the CSV's folder)."""
     src = Path(source).expanduser()
     if src.is_dir():
-        return [PlateSpec(p) for p in sorted(src.iterdir()) if p.is_file() and p.suffix.lower() in PLATE_SUFFIXES]
+        return [PlateSpec(p) for p in scan_images(src, recursive=False, suffixes=PLATE_SUFFIXES)]
     if not src.is_file():
         raise InputNotFoundError(f"{src}: no such file or folder")
     try:
