@@ -38,6 +38,7 @@ import json
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,11 +47,11 @@ import numpy as np
 
 from artlens.canvas.matching import DensityMatch, match_density_maps
 from artlens.canvas.threads import SpectralParams, ThreadCountResult, count_threads_spectral
-from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
+from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, MissingResolutionError
 from artlens.io.scan import PLATE_SUFFIXES, scan_images
 
 if TYPE_CHECKING:
-    from artlens.canvas.fabric import CanvasEmbedding, FabricModel
+    from artlens.canvas.fabric import CanvasEmbedding, FabricModel, YarnModel
 
 __all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "cluster_plates", "combine_evidence",
            "density_bayes_factor", "evidence_agreement", "list_plates", "match_collection"]
@@ -154,7 +155,7 @@ class CanvasComparer:
         0.97
     """
 
-    def __init__(self, fabric_model: FabricModel | None = None, *, px_per_cm: float | None = None,
+    def __init__(self, fabric_model: FabricModel | YarnModel | None = None, *, px_per_cm: float | None = None,
                  params: SpectralParams = MATCH_PARAMS, n_permutations: int = 999, n_patches: int | None = None,
                  aggregation: str | None = None, n_boot: int = 1000, prior: float = 0.5, seed: int = 0):
         if not 0 < prior < 1:
@@ -219,7 +220,8 @@ class CanvasComparer:
             from artlens.canvas.fabric import load_fabric_model
 
             model = load_fabric_model(settings["fabric_model"], device=settings.get("device", "cpu"))
-        params = SpectralParams(**{k: tuple(v) if k == "band" else v for k, v in settings["params"].items()})
+        fields: dict[str, Any] = {k: tuple(v) if k == "band" else v for k, v in settings["params"].items()}
+        params = SpectralParams(**fields)
         return cls(model, px_per_cm=settings["px_per_cm"], params=params, n_permutations=settings["n_permutations"],
                    n_patches=settings["n_patches"], aggregation=settings["aggregation"], n_boot=settings["n_boot"],
                    prior=settings["prior"], seed=settings["seed"])
@@ -247,13 +249,16 @@ class CanvasComparer:
         for e in (ea, eb):
             if e.error is not None:
                 raise e.error
+        pa, pb = ea.px_per_cm, eb.px_per_cm
+        if pa is None or pb is None:  # set on every entry read without error (open_plate requires it)
+            raise MissingResolutionError(f"{ea.name if pa is None else eb.name}: no resolution (px/cm)")
         notes: list[str] = [*ea.notes, *eb.notes]
-        if abs(ea.px_per_cm - eb.px_per_cm) > 1e-6 * max(ea.px_per_cm, eb.px_per_cm):
-            msg = (f"{ea.name} ({ea.px_per_cm:g} px/cm) and {eb.name} ({eb.px_per_cm:g} px/cm) differ in "
+        if abs(pa - pb) > 1e-6 * max(pa, pb):
+            msg = (f"{ea.name} ({pa:g} px/cm) and {eb.name} ({pb:g} px/cm) differ in "
                    "resolution: density profiles are resampled to a common grid in cm and patches to the "
                    "model's px/cm")
             notes.append(msg)
-            key = (min(ea.px_per_cm, eb.px_per_cm), max(ea.px_per_cm, eb.px_per_cm))
+            key = (min(pa, pb), max(pa, pb))
             if key not in self._warned:
                 self._warned.add(key)
                 warnings.warn(msg, UserWarning, stacklevel=2)
@@ -268,6 +273,7 @@ class CanvasComparer:
             except InvalidParameterError as exc:
                 notes.append(f"density matching not possible: {exc}")
         fabric = None
+        logit = None
         if self.model is None:
             notes.append("no fabric model: the same-roll probability comes from density matching alone "
                          "(an upper bound from its p-value; never below 0.5, since pieces of one roll that share "
@@ -281,17 +287,15 @@ class CanvasComparer:
             notes += fabric.pop("notes", [])
             if not fabric["calibrated"]:
                 notes.append("the fabric model has no fitted calibration: its score is sigmoid(logit)")
-        density = match.to_dict() if match is not None else None
-        q = density["p_value"] if density is not None else None
-        logit = None
-        if fabric is not None:
             cal = self.model.calibration
             logit = cal["a"] * fabric["logit"] + cal["b"]
+        density = match.to_dict() if match is not None else None
+        q = density["p_value"] if density is not None else None
         kind = self.model.kind if self.model is not None else None
         methods = [m for m, used in (("density", density is not None),
                                      (fabric["method"] if fabric else "", fabric is not None)) if used]
-        evidence = "+".join(x for x, used in (("density", density is not None), (kind, fabric is not None))
-                            if used) or "none"
+        used = (["density"] if density is not None else []) + ([kind] if fabric is not None and kind else [])
+        evidence = "+".join(used) or "none"  # a fabric result implies a model, hence a kind
         agreement = evidence_agreement(q, fabric["score"] if fabric else None, fabric["method"] if fabric else None,
                                        n_permutations=density["n_permutations"] if density else None)
         if agreement["disagree"]:
@@ -468,7 +472,7 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+def match_collection(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
                      comparer: CanvasComparer, *, threshold: float = 0.5, linkage: str = "average",
                      catalog: str | os.PathLike[str] | None = None, use_catalog: bool = True,
                      max_evidence_figures: int = 12, prefilter: float | None = PREFILTER_THREADS_PER_CM,
@@ -498,7 +502,7 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
 
     if prefilter is not None and not prefilter > 0:
         raise InvalidParameterError(f"--prefilter must be positive (threads/cm), got {prefilter}")
-    paths = [Path(p) for p in source] if isinstance(source, list) else list_plates(source)
+    paths = list_plates(source) if isinstance(source, str | os.PathLike) else [Path(p) for p in source]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     settings = comparer.settings() | {"device": device}  # the device workers load a Siamese model on
@@ -575,7 +579,7 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
         if r["fabric_score"] is not None:
             siam[i, j] = siam[j, i] = r["fabric_score"]
     labels = cluster_plates(prob, threshold, linkage)
-    clusters = []
+    clusters: list[dict[str, Any]] = []
     for c in sorted(set(labels)):
         idx = [k for k in range(n) if labels[k] == c]
         if len(idx) < 2:
@@ -587,7 +591,7 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
     singletons = [names[k] for k in range(n) if labels.count(labels[k]) == 1]
 
     evidence = f"density+{comparer.model.kind}" if comparer.model is not None else "density"
-    summary = {
+    summary: dict[str, Any] = {
         "threshold": threshold, "linkage": linkage,
         "rule": f"plates joined by {linkage} linkage of same-roll probability above {threshold:g}",
         "evidence": evidence, "prior": comparer.prior,
@@ -629,6 +633,8 @@ def match_collection(source: str | os.PathLike[str] | list[str | os.PathLike[str
 
         with Catalog(catalog) as cat:
             for e, k in zip(ok, range(n), strict=True):
+                if e.sha256 is None or e.shape is None:  # set on every plate read without error
+                    raise ArtlensError(f"{e.name}: no checksum or size recorded")
                 image_id = cat.add_image(e.path, e.sha256, "xray", e.px_per_cm, e.shape[1], e.shape[0])
                 mates = [{"plate": names[j], "same_roll_probability": float(prob[k, j])}
                          for j in np.argsort(-prob[k]) if j != k and prob[k, j] > threshold]
