@@ -17,8 +17,10 @@ without either it fails with a one-line :class:`~artlens.errors.NetworkError`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +96,26 @@ def lite0_state_dict_for_timm(target_keys: list[str]) -> dict[str, Any]:
     return dict(zip(target_keys, source.values(), strict=True))
 
 
+@contextlib.contextmanager
+def _hub_offline_if_asked() -> Iterator[None]:
+    """Honour ``HF_HUB_OFFLINE`` as set *now*, not only when huggingface_hub was first imported.
+
+    huggingface_hub reads the variable once, at import; without this, a process that sets it later
+    would still try the network and wait for its time-outs (about 45 s) before failing.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() not in {"1", "true", "yes", "on"}:
+        yield
+        return
+    from huggingface_hub import constants
+
+    before = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = before
+
+
 def create_backbone(
     name: str = LITE0,
     *,
@@ -135,7 +157,8 @@ def create_backbone(
             model.reset_classifier(num_classes)
     elif pretrained:
         try:
-            model = timm.create_model(name, pretrained=True, num_classes=num_classes, **timm_kwargs)
+            with _hub_offline_if_asked():
+                model = timm.create_model(name, pretrained=True, num_classes=num_classes, **timm_kwargs)
         except Exception as exc:  # hub / HTTP / file errors differ between versions
             raise NetworkError(
                 f"cannot get pretrained weights for {name!r} ({type(exc).__name__}); offline, pass "
