@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -287,8 +288,9 @@ class _quiet:
         self._cm.__enter__()
         warnings.simplefilter("ignore", RuntimeWarning)
 
-    def __exit__(self, *exc: object) -> None:
-        self._cm.__exit__(*exc)
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._cm.__exit__(exc_type, exc, tb)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -784,7 +786,8 @@ def density_match_figure(match: DensityMatch, labels: tuple[str, str] = ("A", "B
     axes = fig.subplots(2 if has_weft else 1, 1, squeeze=False)[:, 0]
     la, lb = labels
     axis_name = {"vertical": "x", "horizontal": "y"}
-    rows = [("warp", match.matched_direction_a, match.correlation, match.overlap_cm)]
+    rows: list[tuple[str, str, float | None, float]] = [
+        ("warp", match.matched_direction_a, match.correlation, match.overlap_cm)]
     if has_weft:
         rows.append(("weft", _OTHER[match.matched_direction_a], match.weft_correlation, match.weft_overlap_cm))
     for ax, (kind, fam, r, ov) in zip(axes, rows, strict=True):

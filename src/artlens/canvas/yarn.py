@@ -530,7 +530,7 @@ def _family_features(table: dict[str, np.ndarray] | None) -> dict[str, float]:
             for name, x in (("stripe_index", mw), ("stripe_strength", ms)):
                 run = np.convolve(x - x.mean(), np.ones(n_run) / n_run, mode="valid")
                 v = float(np.var(x))
-                out[name] = float(np.log(max(np.var(run) * n_run / v, 1e-3))) if v > 0 else nan
+                out[name] = float(np.log(max(float(np.var(run)) * n_run / v, 1e-3))) if v > 0 else nan
     return out
 
 
