@@ -2,15 +2,39 @@
 
 Library code raises these; the CLI catches :class:`ArtlensError`, prints ``error: <message>`` on
 stderr and exits with :attr:`ArtlensError.exit_code`. Anything else is a bug and keeps its traceback.
+
+Library messages describe parameters, not command-line flags: an error about one parameter carries
+its name in :attr:`ArtlensError.param` (``InvalidParameterError("window_cm must be positive",
+param="window_cm")``), and the CLI shows it under the flag that sets it (``--window-cm``; see
+:func:`artlens.cli.common.error_message`).
+
+Example:
+    >>> err = InvalidParameterError("window_cm must be positive, got -1", param="window_cm")
+    >>> err.param, err.exit_code, str(err)
+    ('window_cm', 7, 'window_cm must be positive, got -1')
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArtlensError(Exception):
-    """Base class of every error meant for the user (exit code 1)."""
+    """Base class of every error meant for the user (exit code 1).
+
+    Args:
+        *args: the message (and any further arguments of the built-in exception it also is).
+        param: name of the parameter (a Python argument or config field) that the error is about,
+            if any; the CLI maps it to its flag.
+    """
 
     exit_code = 1
+    param: str | None = None
+
+    def __init__(self, *args: Any, param: str | None = None) -> None:
+        super().__init__(*args)
+        if param is not None:
+            self.param = param  # in the instance __dict__, so pickling keeps it
 
 
 class InputNotFoundError(ArtlensError, FileNotFoundError):

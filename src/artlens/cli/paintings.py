@@ -1,4 +1,11 @@
-"""``artlens paintings ...``: import labelled painting collections (verification and classification to come)."""
+"""``artlens paintings ...``: every command about paintings, assembled here.
+
+``import`` is defined in this module; the others in the module of their subject, registered below:
+``verify`` and ``train-verifier`` (:mod:`artlens.cli.verify`), ``index``, ``search`` and ``map``
+(:mod:`artlens.cli.search`), ``classify train|evaluate|predict|blend`` (:mod:`artlens.cli.classify`)
+and ``train-encoder`` (:mod:`artlens.cli.encoders`). :data:`ALIASES` and :data:`classify_app` are what
+:mod:`artlens.cli.main` also mounts under the older top-level names.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,13 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Paintings: import collections, verification, classification.", no_args_is_help=True)
+from artlens.cli import classify as classify_cmd
+from artlens.cli import encoders as encoders_cmd
+from artlens.cli import search as search_cmd
+from artlens.cli import verify as verify_cmd
+
+app = typer.Typer(help="Paintings: import collections, same-artist verification, similarity search and maps, "
+                       "classification.", no_args_is_help=True)
 
 LABEL_LIKE = ("label", "artist", "style", "genre", "split", "medium")
 """Columns whose per-value counts ``paintings import`` reports, when present."""
@@ -80,3 +93,15 @@ def _describe(summary: dict) -> str:
     if summary["catalog"] is not None:
         lines.append(f"catalog: {summary['catalog']} ({summary['catalog_images']} images recorded)")
     return "\n".join(lines)
+
+
+ALIASES = {"verify": verify_cmd.verify, "index": search_cmd.index, "search": search_cmd.search,
+           "map": search_cmd.map_}
+"""Commands that were top-level before the ``paintings`` group (``artlens verify`` ...)."""
+classify_app = classify_cmd.app
+
+for _name, _command in ALIASES.items():
+    app.command(_name)(_command)
+app.add_typer(classify_app, name="classify")
+app.command("train-verifier")(verify_cmd.train_verifier)
+app.command("train-encoder")(encoders_cmd.train_encoder)
