@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,8 +153,7 @@ def test_index_search_round_trip(tmp_path: Path) -> None:
         idx.labels("artist")
 
 
-def test_collection_from_labels_csv_with_and_without_the_datasets_module(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_collection_from_labels_csv_in_a_folder_or_given_itself(tmp_path: Path) -> None:
     root = tmp_path / "coll"
     rows = []
     for i, (a, (rgb, orient)) in enumerate(ARTISTS.items()):
@@ -165,10 +163,11 @@ def test_collection_from_labels_csv_with_and_without_the_datasets_module(tmp_pat
         w = csv.DictWriter(fh, fieldnames=["path", "artist", "style"])
         w.writeheader()
         w.writerows(rows)
-    with_module = load_collection(root)
-    monkeypatch.setitem(sys.modules, "artlens.paintings.datasets", None)  # import fails: own scan
-    own = load_collection(root)
-    for coll in (with_module, own):
+    # one loader: a folder holding labels.csv is read through that CSV, exactly as the CSV itself
+    from_folder = load_collection(root)
+    from_csv = load_collection(root / "labels.csv")
+    assert from_folder.paths == from_csv.paths and from_folder.labels == from_csv.labels
+    for coll in (from_folder, from_csv):
         assert [Path(p).name for p in coll.paths] == ["0.png", "1.png", "2.png"]
         assert coll.labels[coll.paths[1]] == {"artist": "turner", "style": "Impressionism"}
 
@@ -297,7 +296,7 @@ def test_hnsw_recall_against_exact_search() -> None:
 def test_pq_index_reranks_exactly_and_keeps_recall() -> None:
     import faiss
 
-    from artlens.paintings.search import _configure
+    from artlens.paintings.search.kinds import configure_search
 
     rng = np.random.default_rng(1)
     x, q = _unit_rows(rng, 3000, 64), _unit_rows(rng, 100, 64)
@@ -309,7 +308,7 @@ def test_pq_index_reranks_exactly_and_keeps_recall() -> None:
     # re-ranked scores are the exact cosines, not the compressed estimates
     assert np.allclose(d, np.take_along_axis(q @ x.T, ids, axis=1), atol=1e-5)
     # one candidate per result: the compressed ranking alone, clearly worse on structureless vectors
-    _configure(pq, params, rerank=1)
+    configure_search(pq, params, rerank=1)
     assert faiss.downcast_index(pq).k_factor == 1
     assert recall_at_k(pq.search(q, 10)[1], exact) < 0.9
     with pytest.raises(InvalidParameterError, match="rerank"):
@@ -353,7 +352,7 @@ def test_large_pq_index_opens_sharded(tmp_path: Path, monkeypatch: pytest.Monkey
     paths = make_collection(tmp_path / "coll", per_artist=12)  # 36 vectors: two 32-vector blocks
     build_index(tmp_path / "coll", tmp_path / "pq", "colour-histogram", progress=False, index_type="pq")
     plain = SearchIndex.open(tmp_path / "pq")
-    monkeypatch.setattr(search, "PQ_SHARD_MIN", 4)
+    monkeypatch.setattr(search.kinds, "PQ_SHARD_MIN", 4)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(2)
     try:
@@ -397,7 +396,7 @@ def test_auto_switches_to_hnsw_above_the_threshold(tmp_path: Path, monkeypatch: 
     from artlens.paintings import search
 
     paths = make_collection(tmp_path / "coll", per_artist=2)
-    monkeypatch.setattr(search, "AUTO_APPROX_THRESHOLD", 5)
+    monkeypatch.setattr(search.kinds, "AUTO_APPROX_THRESHOLD", 5)
     summary = build_index(tmp_path / "coll", tmp_path / "idx", "colour-histogram", progress=False)
     assert summary.faiss["type"] == "hnsw" and summary.faiss["efSearch"] == search.HNSW_EF_SEARCH
     idx = SearchIndex.open(tmp_path / "idx", ef_search=40)

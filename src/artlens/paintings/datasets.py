@@ -4,8 +4,8 @@ A :class:`PaintingDataset` is a list of :class:`PaintingRecord` (an absolute ima
 such as ``artist``, ``style``, ``split``). It is built by :func:`load_dataset` from either
 
 - a folder tree ``root/<class>/**/<image>`` (the class folder's name goes into one label column), or
-- a CSV file with an image column named ``path``, ``file`` or ``filename`` (relative paths resolve against
-  the CSV's folder, or ``images_dir``), or Painter by Numbers' ``new_filename`` (images in
+- a CSV file with an image column named ``path``, ``file``, ``filename`` or ``image`` (relative paths resolve
+  against the CSV's folder, or ``images_dir``), or Painter by Numbers' ``new_filename`` (images in
   ``<csv folder>/train/`` or ``<csv folder>/test/``); every other column becomes a label.
 
 Rows whose image file is absent are skipped and listed in :attr:`PaintingDataset.missing`, with one
@@ -41,7 +41,7 @@ import numpy as np
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.io.scan import IMAGE_SUFFIXES, scan_images
 
-IMAGE_COLUMNS = ("path", "file", "filename", "new_filename")
+IMAGE_COLUMNS = ("path", "file", "filename", "image", "new_filename")
 """Names (case-insensitive) of the CSV column holding the image file, in order of preference."""
 
 PBN_IMAGE_COLUMN = "new_filename"
