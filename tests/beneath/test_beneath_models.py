@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from artlens.beneath.compare import DEFAULT_MODEL, load_beneath_model, shipped_model_path
-from artlens.beneath.models import BeneathEncoder, contrastive_loss
 from artlens.errors import InvalidParameterError
 from artlens.models import create_model, list_models, load_checkpoint, save_checkpoint
+from artlens.models.graph import NODE_FEATURES, BeneathEncoder
+from artlens.models.losses import contrastive_loss
 
 
 def _graph(n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -71,12 +72,20 @@ def test_siamese_shared_weights_give_zero_distance_for_identical_views() -> None
     assert d.abs().max() < 1e-6 and d2.mean() > 0.01
 
 
+def test_encoder_input_matches_the_graph_features() -> None:
+    # models/ may not import beneath/, so the encoder's default input width is a constant checked here
+    from artlens.beneath.graphs import FEATURE_NAMES
+
+    assert NODE_FEATURES == len(FEATURE_NAMES) == BeneathEncoder().in_dim
+
+
 def test_contrastive_loss_by_hand() -> None:
     d = torch.tensor([0.2, 0.5, 1.5])
     same = torch.tensor([1.0, 0.0, 0.0])
     # 0.2^2, (1 - 0.5)^2, 0 (beyond the margin)
-    assert float(contrastive_loss(d, same, margin=1.0)) == pytest.approx((0.04 + 0.25 + 0.0) / 3)
-    assert float(contrastive_loss(d, same, 1.0, weight=torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(0.04)
+    assert float(contrastive_loss(d, None, same, margin=1.0, distance="precomputed")) == pytest.approx((0.04 + 0.25 + 0.0) / 3)
+    assert float(contrastive_loss(d, None, same, margin=1.0, distance="precomputed",
+                                  weight=torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(0.04)
 
 
 def test_checkpoint_round_trip_with_feature_scaling(tmp_path) -> None:

@@ -11,11 +11,11 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
+from artlens.models.losses import contrastive_loss  # noqa: E402
 from artlens.paintings.verify import (  # noqa: E402
     MetricHead,
     PairHead,
     VerifierConfig,
-    contrastive_loss,
     grad_cam_pair,
     load_verifier,
     verify_against_reference,
@@ -190,10 +190,10 @@ def test_heads_and_loss_shapes():
     assert z.shape == (5, 4) and torch.allclose(z.norm(dim=1), torch.ones(5))
     # contrastive loss by hand: identical codes, same → 0; orthogonal codes, different, margin 0.5 → 0
     e = torch.eye(4)[:2]
-    assert contrastive_loss(e, e, torch.ones(2)).item() == pytest.approx(0.0)
-    assert contrastive_loss(e, e.flip(0), torch.zeros(2)).item() == pytest.approx(0.0)
+    assert contrastive_loss(e, e, torch.ones(2), margin=0.5, distance="cosine").item() == pytest.approx(0.0)
+    assert contrastive_loss(e, e.flip(0), torch.zeros(2), margin=0.5, distance="cosine").item() == pytest.approx(0.0)
     # different but identical codes: d = 0 → (0.5 - 0)^2 = 0.25
-    assert contrastive_loss(e, e, torch.zeros(2), margin=0.5).item() == pytest.approx(0.25)
+    assert contrastive_loss(e, e, torch.zeros(2), margin=0.5, distance="cosine").item() == pytest.approx(0.25)
     pair = PairHead(8).eval()
     assert pair(torch.randn(3, 8, 2, 2), torch.randn(3, 8, 2, 2)).shape == (3,)
     assert VerifierConfig().kind == "metric"

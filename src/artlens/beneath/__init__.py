@@ -5,8 +5,9 @@ image and map where they differ.
 - :mod:`~artlens.beneath.graphs` — SLIC superpixels shared by both views, one graph per view with the
   same node-feature layout (per-band mean / std / min / max, texture, centroid, area) and
   similarity-weighted adjacency edges.
-- :mod:`~artlens.beneath.models` — Siamese GCN and GAT encoders (one set of weights for both graphs)
-  and the contrastive loss; registered as ``beneath_gcn``, ``beneath_gat`` (and ``*_test``).
+- :mod:`artlens.models.graph` (in the model registry) — Siamese GCN and GAT encoders (one set of weights
+  for both graphs), registered as ``beneath_gcn``, ``beneath_gat`` (and ``*_test``); trained with
+  :func:`artlens.models.losses.contrastive_loss`.
 - :mod:`~artlens.beneath.pixel` — the default ``pixel`` method: per-pixel, multi-scale evidence from a
   robust colour→other-view look-up table (global and on tiles); training-free.
 - :mod:`~artlens.beneath.heatmaps` — maps named for what they are: ``pixel``, ``embedding_distance``,

@@ -2,7 +2,7 @@
 
 Both views are cut into the *same* regions (SLIC superpixels) and each view becomes one graph on
 those regions, so that a Siamese encoder can compare region ``i`` of one graph with region ``i`` of
-the other (:mod:`artlens.beneath.models`).
+the other (:mod:`artlens.models.graph`).
 
 **Regions.** SLIC (Achanta et al. 2012) runs on the visible colours (``segmentation="visible"``), on
 the other view (``"other"``) or on both stacked as four channels (``"stacked"``, the default).
@@ -117,7 +117,7 @@ class RegionGraph:
         """A :class:`torch_geometric.data.Data` with ``x``, ``edge_index``, ``edge_weight``."""
         import torch
 
-        from artlens.beneath.models import pyg
+        from artlens.models.graph import pyg
 
         return pyg().data.Data(x=torch.from_numpy(np.ascontiguousarray(self.x, dtype=np.float32)),
                                edge_index=torch.from_numpy(np.ascontiguousarray(self.edge_index, dtype=np.int64)),

@@ -11,7 +11,7 @@ content, and is named for what it is:
     ±1 px, and evidence smoothed at three scales (the largest z-score kept). Training-free.
 ``embedding_distance``
     Per-region Euclidean distance between the region's two embeddings from the Siamese graph
-    encoder (:class:`artlens.beneath.models.BeneathEncoder`): the visible graph's, whose view block
+    encoder (:class:`artlens.models.graph.BeneathEncoder`): the visible graph's, whose view block
     is the other view *predicted* from the colours, and the other graph's. Range ``[0, 2]``
     (unit-length embeddings). Constant within a region.
 ``attention``

@@ -146,14 +146,6 @@ def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blen
     return torch.cat([math.sqrt(blend) * z, math.sqrt(1.0 - blend) * frozen], dim=1)
 
 
-def contrastive_loss(za: torch.Tensor, zb: torch.Tensor, same: torch.Tensor, margin: float = 0.5) -> torch.Tensor:
-    """Hadsell et al.'s contrastive loss on cosine distance ``d = 1 − cos``:
-    ``same · d² + (1 − same) · max(0, margin − d)²``, averaged."""
-    d = 1.0 - (za * zb).sum(-1)
-    same = same.float()
-    return (same * d.pow(2) + (1 - same) * torch.clamp(margin - d, min=0).pow(2)).mean()
-
-
 # -- features --------------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@
 Each scene becomes a :class:`~artlens.beneath.graphs.GraphPair`, plus the other view's graph on
 the same regions after shifting the other image by 8-24 pixels (a *shifted crop*).
 
-**Loss.** :func:`~artlens.beneath.models.contrastive_loss` (Hadsell et al. 2006) on pairs of region
+**Loss.** :func:`~artlens.models.losses.contrastive_loss` (Hadsell et al. 2006) on pairs of region
 embeddings, in four groups whose weights are set in the config:
 
 - own pairs ``(z_visible[i], z_other[i])``: positive where less than ``consistent_below`` of the
@@ -316,7 +316,7 @@ def _random_partner(batch: torch.Tensor, same_scene: bool, generator: torch.Gene
 
 def beneath_losses(model: Any, b: dict[str, torch.Tensor], cfg: BeneathTrainConfig) -> dict[str, torch.Tensor]:
     """The loss terms of one batch (see the module notes) and the embedding distance of the own pairs."""
-    from artlens.beneath.models import contrastive_loss
+    from artlens.models.losses import contrastive_loss
 
     ei = b["edge_index"]
     zv = model.embed(b["x_vis"], ei, b["w_vis"])
@@ -327,7 +327,8 @@ def beneath_losses(model: Any, b: dict[str, torch.Tensor], cfg: BeneathTrainConf
     pos = (hidden < cfg.consistent_below).float()
     neg = ((hidden > cfg.hidden_above) & labelled).float()
     w_own = pos / pos.sum().clamp_min(1.0) + neg / neg.sum().clamp_min(1.0) if neg.sum() > 0 else pos / pos.sum()
-    terms = {"own": contrastive_loss(d_own, pos, cfg.margin, w_own * (pos + neg))}
+    terms = {"own": contrastive_loss(d_own, None, pos, margin=cfg.margin, distance="precomputed",
+                                     weight=w_own * (pos + neg))}
     view_mean = b["x_oth"][:, 0]
     for name, z_b, idx, mean_b in (
         ("region", zo, _random_partner(b["batch"], True), None),
@@ -337,7 +338,8 @@ def beneath_losses(model: Any, b: dict[str, torch.Tensor], cfg: BeneathTrainConf
         gap = (view_mean - (view_mean[idx] if mean_b is None else mean_b[idx])).abs()
         keep = (gap > cfg.negative_min_gap).float()
         if keep.sum() > 0:
-            terms[name] = contrastive_loss(model.distance(zv, z_b[idx]), torch.zeros_like(keep), cfg.margin, keep)
+            terms[name] = contrastive_loss(model.distance(zv, z_b[idx]), None, torch.zeros_like(keep), margin=cfg.margin,
+                                           distance="precomputed", weight=keep)
         else:
             terms[name] = d_own.sum() * 0.0
     total = (cfg.own_weight * terms["own"] + cfg.region_weight * terms["region"] + cfg.image_weight * terms["image"]

@@ -28,10 +28,10 @@ from pydantic import BaseModel, Field
 
 from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc, sigmoid
+from artlens.models.losses import contrastive_loss
 from artlens.paintings.features import FeatureExtractor, Features, cached_features
 from artlens.paintings.verify import (
     VerifierConfig,
-    contrastive_loss,
     make_head,
     metric_codes,
     pooled_with_maps,
@@ -129,7 +129,7 @@ def _lightning_module(head: torch.nn.Module, cfg: VerifierTrainConfig) -> Any:
             ga, pa, gb, pb, y = batch
             use_p = cfg.n_patches > 0
             za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
-            return contrastive_loss(za, zb, y, cfg.margin), (za * zb).sum(-1), y
+            return contrastive_loss(za, zb, y, margin=cfg.margin, distance="cosine"), (za * zb).sum(-1), y
 
         def training_step(self, batch: Any, _: int) -> torch.Tensor:
             loss, _, _ = self._loss(batch)
@@ -284,13 +284,14 @@ def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierT
 
         def training_step(self, batch: Any, _: int) -> torch.Tensor:
             va, vb, y = batch
-            loss = contrastive_loss(codes(va), codes(vb), y, cfg.margin)
+            loss = contrastive_loss(codes(va), codes(vb), y, margin=cfg.margin, distance="cosine")
             self.log("train_loss", loss, on_epoch=True, on_step=False)
             return loss
 
         def validation_step(self, batch: Any, _: int) -> None:
             va, vb, y = batch
-            self.log("val_loss", contrastive_loss(codes(va), codes(vb), y, cfg.margin), on_epoch=True)
+            self.log("val_loss", contrastive_loss(codes(va), codes(vb), y, margin=cfg.margin, distance="cosine"),
+                     on_epoch=True)
 
         def configure_optimizers(self) -> Any:
             params = [p for p in self.parameters() if p.requires_grad]
