@@ -39,7 +39,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from artlens.errors import ArtlensError, InvalidParameterError
 
@@ -162,14 +162,15 @@ class ResultLedger:
                     if r.get("key") and all(r.get(c) is not None for c in columns):
                         self.rows[r["key"]] = {c: r[c] for c in columns}
         self.rewrite()
-        self._fh = None
+        self._fh: TextIO | None = None
 
     def rewrite(self) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", newline="", encoding="utf-8") as fh:
             w = csv.DictWriter(fh, fieldnames=self.columns)
             w.writeheader()
-            w.writerows(sorted(self.rows.values(), key=self.sort_key))
+            rows: list[dict[str, str]] = sorted(self.rows.values(), key=self.sort_key)
+            w.writerows(rows)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -253,7 +254,7 @@ def ray_connect(ray_address: str | None, workers: int, num_gpus: float = 0.0) ->
         raise InvalidParameterError("--engine ray needs the 'ray' package (pip install 'ray[default]')") from None
     if ray.is_initialized():
         return False
-    common = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if ray_address is None:
             # "local": a private cluster even when RAY_ADDRESS or a running head would otherwise be joined
