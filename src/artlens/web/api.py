@@ -14,7 +14,7 @@ from artlens import __version__
 from artlens.errors import InvalidParameterError
 from artlens.web import overlays
 from artlens.web.analyses import KINDS
-from artlens.web.app import open_catalog
+from artlens.web.deps import open_catalog
 from artlens.web.storage import check_modality, check_px_per_cm, ingest_stream
 from artlens.web.tiles import descriptor, dzi_xml
 

@@ -17,17 +17,11 @@ from fastapi.templating import Jinja2Templates
 
 from artlens import __version__
 from artlens.catalog import Catalog, catalog_location
-from artlens.errors import (
-    ArtlensError,
-    InputNotFoundError,
-    InvalidImageError,
-    InvalidParameterError,
-    MissingResolutionError,
-    UnreadableInputError,
-)
+from artlens.errors import ArtlensError
+from artlens.web import api, pages
+from artlens.web.deps import error_status
 from artlens.web.jobs import JobRunner
 from artlens.web.security import LOOPBACK_NAMES, SecurityMiddleware
-from artlens.web.storage import UploadTooLarge
 from artlens.web.tiles import TileStore
 
 log = logging.getLogger(__name__)
@@ -113,7 +107,6 @@ def create_app(catalog: str | Path | None = None, data_dir: str | Path | None = 
     app.mount("/static/leaflet", StaticFiles(directory=leaflet.BASE_DIR), name="leaflet")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from artlens.web import api, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
@@ -129,31 +122,10 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
-def error_status(exc: ArtlensError) -> int:
-    """The HTTP status of a user error."""
-    if isinstance(exc, UploadTooLarge):
-        return 413
-    if isinstance(exc, InputNotFoundError):
-        return 404
-    if isinstance(exc, UnreadableInputError | InvalidImageError):
-        return 415
-    if isinstance(exc, InvalidParameterError | MissingResolutionError):
-        return 422
-    return 400
-
-
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArtlensError)
     async def artlens_error(request: Request, exc: ArtlensError) -> JSONResponse:
         status = error_status(exc)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=status)
-        from artlens.web.pages import error_page
-
-        return error_page(request, status, str(exc))
-
-
-def open_catalog(request: Request) -> Catalog:
-    """A catalog connection for this request; use it in a ``with`` block in the thread that made it
-    (SQLite connections stay in their thread)."""
-    return Catalog(request.app.state.config.catalog)
+        return pages.error_page(request, status, str(exc))

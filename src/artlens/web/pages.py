@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from artlens.errors import ArtlensError
 from artlens.web.analyses import KINDS
 from artlens.web.api import analysis_files, job_status, overlay_list, queue_job, store_upload
-from artlens.web.app import error_status, open_catalog
+from artlens.web.deps import error_status, open_catalog
 from artlens.web.security import TOKEN_COOKIE
 
 router = APIRouter(include_in_schema=False)
