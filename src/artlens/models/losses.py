@@ -1,9 +1,11 @@
-"""Losses for thread counting: regression of densities (NMAE, MAE, MSE) and the phase network's masked
-MSE.
+"""Losses: for thread counting, regression of densities (NMAE, MAE, MSE) and the phase network's masked
+MSE; for Siamese embeddings (graph encoders, painting verifiers), the one contrastive loss.
 
 References:
     A. Delgado, J. J. Murillo-Fuentes, L. Alba-Carcelén, "Thread Counting in Plain Weave for Old
     Paintings Using Regression Deep Learning Models", Int J Comput Vis, 2025 (NMAE loss).
+    R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality reduction by learning an invariant mapping",
+    CVPR 2006 (contrastive loss).
 """
 
 from __future__ import annotations
@@ -38,6 +40,71 @@ def phase_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     w = target[:, 2:3]
     sq = ((pred - target[:, :2]) ** 2 * w).sum()
     return sq / (2 * w.sum()).clamp_min(1.0)
+
+
+DISTANCES = ("euclidean", "cosine", "precomputed")
+"""Distances :func:`contrastive_loss` can compare embeddings with."""
+
+
+def pair_distance(a: torch.Tensor, b: torch.Tensor, distance: str = "euclidean") -> torch.Tensor:
+    """Distance of paired embeddings ``(P, D), (P, D) -> (P,)``.
+
+    Args:
+        a, b: paired embeddings (any leading shape; the last axis is the embedding).
+        distance: ``"euclidean"`` (``||a - b||``, in ``[0, 2]`` for unit-length embeddings) or
+            ``"cosine"`` (``1 - a . b``: the cosine distance of unit-length embeddings, in ``[0, 2]``;
+            the inputs are not normalised again).
+
+    >>> a, b = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
+    >>> round(float(pair_distance(a, b)), 4), float(pair_distance(a, b, "cosine"))
+    (1.4142, 1.0)
+    """
+    if distance == "euclidean":
+        return torch.linalg.vector_norm(a - b, dim=-1)
+    if distance == "cosine":
+        return 1.0 - (a * b).sum(-1)
+    raise InvalidParameterError(f"unknown distance {distance!r}; expected 'euclidean' or 'cosine'")
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor | None, same: torch.Tensor, *, margin: float,
+                     distance: str = "euclidean", weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Contrastive loss of Hadsell et al. (2006):
+    ``same * d^2 + (1 - same) * max(0, margin - d)^2``, averaged (weighted by ``weight`` when given).
+
+    Args:
+        a: ``(P, D)`` embeddings, or ``(P,)`` distances with ``distance="precomputed"``.
+        b: ``(P, D)`` embeddings paired with ``a``; ``None`` with ``distance="precomputed"``.
+        same: ``(P,)`` 1 for pairs that should agree, 0 for pairs that should differ.
+        margin: distance beyond which differing pairs cost nothing (the graph encoders train with 1.0
+            on euclidean distances, the painting verifier with 0.5 on cosine distances).
+        distance: ``"euclidean"``, ``"cosine"`` (see :func:`pair_distance`) or ``"precomputed"``.
+        weight: ``(P,)`` pair weights; the loss is then ``sum(weight * per_pair) / sum(weight)``.
+
+    Returns:
+        The scalar loss, computed in at least float32.
+
+    >>> d, same = torch.tensor([0.5, 0.5]), torch.tensor([1.0, 0.0])
+    >>> float(contrastive_loss(d, None, same, margin=1.0, distance="precomputed"))
+    0.25
+    >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    >>> float(contrastive_loss(z, z, torch.zeros(2), margin=0.5, distance="cosine"))  # identical, yet 'differ'
+    0.25
+    """
+    if distance == "precomputed":
+        if b is not None:
+            raise InvalidParameterError("distance='precomputed' takes the distances as `a` and no `b`")
+        d = a
+    elif b is None:
+        raise InvalidParameterError(f"distance={distance!r} needs two sets of embeddings (`b` is None)")
+    elif distance in DISTANCES:
+        d = pair_distance(a, b, distance)
+    else:
+        raise InvalidParameterError(f"unknown distance {distance!r}; expected one of {', '.join(DISTANCES)}")
+    same = same.to(torch.promote_types(d.dtype, torch.float32))
+    per = same * d**2 + (1.0 - same) * torch.clamp(margin - d, min=0.0) ** 2
+    if weight is None:
+        return per.mean()
+    return (per * weight).sum() / weight.sum().clamp_min(1e-12)
 
 
 class NMAELoss(nn.Module):
