@@ -81,3 +81,10 @@ class NetworkError(ArtlensError):
     (HTML or malformed JSON where JSON was expected) after the allowed retries (exit code 9)."""
 
     exit_code = 9
+
+
+class MissingExtraError(ArtlensError, ImportError):
+    """A command needs an optional part of artlens that is not installed, e.g. the learned models
+    (``pip install 'artlens[dl]'``; see :mod:`artlens.extras`) (exit code 10)."""
+
+    exit_code = 10

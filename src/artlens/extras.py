@@ -11,7 +11,8 @@ come with extras::
     pip install 'artlens[all]'       # all of them
 
 When a module of an extra is missing, :func:`missing_extra` turns the ``ModuleNotFoundError`` into
-one line that says what to install:
+one line that says what to install (the ``artlens`` command prints it and exits with
+:class:`~artlens.errors.MissingExtraError`'s code, 10):
 
 >>> missing_extra(ModuleNotFoundError("No module named 'torch'", name="torch"))
 "this needs artlens' deep-learning extra (torch is not installed): pip install 'artlens[dl]'"

@@ -41,7 +41,8 @@ from artlens.cli import serve as serve_cmd
 from artlens.cli import synth as synth_cmd
 from artlens.cli import threads as threads_cmd
 from artlens.cli.common import command_flags, error_message, quiet, reset_verbosity, set_verbosity
-from artlens.errors import ArtlensError
+from artlens.errors import ArtlensError, MissingExtraError
+from artlens.extras import missing_extra
 
 app = typer.Typer(
     name="artlens",
@@ -111,6 +112,12 @@ def main(argv: list[str] | None = None) -> None:
         flags: dict[str, Any] = _flags(argv) if exc.param else {}
         print(f"error: {error_message(exc, flags)}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:  # an optional part of artlens that is not installed
+        message = missing_extra(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(MissingExtraError.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         sys.exit(130)
