@@ -19,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from artlens.canvas.threads.count import count_threads
 from artlens.canvas.threads.run import prepare_out_dir, record_in_catalog, source_record, write_count_outputs
-from artlens.canvas.threads.spectral import SpectralParams, count_threads_spectral
+from artlens.canvas.threads.spectral import SpectralParams
 from artlens.io.image import open_plate
 from artlens.synth import Roll, write_plate_tiff
 
@@ -92,7 +93,7 @@ def run_demo(
         truth = {k: round(float(v), 4) for k, v in synthetic.mean_truth().items()}
         truth_dens = {"horizontal": truth["horizontal_density"], "vertical": truth["vertical_density"]}
         with open_plate(tif, require_resolution=True) as plate:
-            result = count_threads_spectral(plate, params)
+            result = count_threads(plate, "spectral", params)
             summary, files = write_count_outputs(folder, result, plate, name=spec.name, truth=truth_dens)
             if use_catalog:
                 record_in_catalog(catalog, plate, result, summary, files)

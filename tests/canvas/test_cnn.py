@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn, shipped_model_path
+from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn, shipped_model_path
 from artlens.synth import make_plate
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -40,7 +40,7 @@ def test_shipped_regvgg_is_small_and_described(counter):
 def test_shipped_regvgg_counts_a_synthetic_plate(counter, h, v, seed):
     plate = make_plate(height_cm=3.0, width_cm=3.0, horizontal_density=h, vertical_density=v, paint=0.3,
                        craquelure=0.3, seed=seed)
-    r = count_threads_cnn(plate.image, counter, px_per_cm=plate.px_per_cm)
+    r = count_threads_cnn(plate.image, CnnParams(model=counter), px_per_cm=plate.px_per_cm)
     s = r.summary()
     truth = plate.mean_truth()
     assert r.method == "cnn" and r.model_checksum == counter.config["sha256"]
@@ -77,7 +77,7 @@ def test_shipped_phase_model_is_described(phase_counter):
 def test_shipped_phase_model_counts_a_synthetic_plate_with_angles(phase_counter, h, v, ah, av, seed):
     plate = make_plate(height_cm=3.0, width_cm=3.0, horizontal_density=h, vertical_density=v,
                        horizontal_angle_deg=ah, vertical_angle_deg=av, paint=0.3, craquelure=0.3, seed=seed)
-    r = count_threads_cnn(plate.image, phase_counter, window_cm=1.0, px_per_cm=plate.px_per_cm)
+    r = count_threads_cnn(plate.image, CnnParams(model=phase_counter, window_cm=1.0), px_per_cm=plate.px_per_cm)
     s = r.summary()
     truth = plate.mean_truth()
     assert r.model_checksum == phase_counter.config["sha256"] and r.horizontal.density.shape == (5, 5)
@@ -91,7 +91,8 @@ def test_shipped_phase_model_counts_two_ply_threads_once(phase_counter):
     # (+1.4 threads/cm here); the shipped model is trained on such plates and must count threads.
     plate = make_plate(height_cm=2.0, width_cm=2.0, horizontal_density=12.0, vertical_density=12.0,
                        ply_groove=0.8, twist=0.3, grain=0.5, blur_px=1.0, noise=0.03, seed=1)
-    s = count_threads_cnn(plate.image, phase_counter, window_cm=1.0, px_per_cm=plate.px_per_cm).summary()
+    s = count_threads_cnn(plate.image, CnnParams(model=phase_counter, window_cm=1.0),
+                          px_per_cm=plate.px_per_cm).summary()
     truth = plate.mean_truth()
     for d in ("horizontal", "vertical"):
         assert abs(s[d]["threads_per_cm"]["mean"] - truth[f"{d}_density"]) < 0.25
@@ -102,7 +103,8 @@ def test_shipped_phase_model_counts_the_faint_thread_system(phase_counter):
     # horizontal threads here (-0.85 threads/cm); the shipped one is trained on such plates.
     plate = make_plate(height_cm=2.0, width_cm=2.0, horizontal_density=13.0, vertical_density=15.0, thread_balance=0.5,
                        craquelure=0.4, cell_variation=0.5, noise=0.04, blur_px=1.0, seed=1)
-    s = count_threads_cnn(plate.image, phase_counter, window_cm=1.0, px_per_cm=plate.px_per_cm).summary()
+    s = count_threads_cnn(plate.image, CnnParams(model=phase_counter, window_cm=1.0),
+                          px_per_cm=plate.px_per_cm).summary()
     truth = plate.mean_truth()
     for d in ("horizontal", "vertical"):
         assert abs(s[d]["threads_per_cm"]["mean"] - truth[f"{d}_density"]) < 0.25

@@ -28,11 +28,11 @@ def test_crop0139_spectral_counts(shared_data):
 
 @pytest.mark.parametrize("model", [None, "threads_regvgg"])  # the default (phase CNN) and the regVGG
 def test_crop0139_shipped_cnn_counts(shared_data, model):
-    from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn
+    from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn
 
     path = shared_data / "canvas" / "dl4art_crop0139" / "Crop0139.tif"
     with open_plate(path) as plate:  # 1 cm windows every 0.5 cm: 2 x 2 on the 1.5 cm crop
-        r = count_threads_cnn(plate, CNNCounter.load(model), window_cm=1.0, step_cm=0.5)
+        r = count_threads_cnn(plate, CnnParams(model=CNNCounter.load(model), window_cm=1.0, step_cm=0.5))
     s = r.summary()
     assert r.n_windows == 4
     assert abs(s["horizontal"]["threads_per_cm"]["mean"] - 12.0) <= 0.5

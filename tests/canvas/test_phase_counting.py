@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn
+from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn
 from artlens.canvas.threads.labels import mask_phase
 from artlens.errors import InvalidImageError, InvalidParameterError
 from artlens.models.losses import phase_mse
@@ -60,7 +60,7 @@ def gratings(h: int, w: int, ppc: float, fh: float, fv: float, ah: float = 0.0, 
 def test_phase_estimator_recovers_density_and_angle_over_many_tiles(ppc):
     # 7 x 6.5 cm at 200 px/cm: several bands and tiles, so tile seams and band joins are inside windows
     img = gratings(int(7 * ppc), int(6.5 * ppc), ppc, 13.7, 21.3, ah=2.0, av=-1.5)
-    r = count_threads_cnn(img, oracle(), step_cm=0.5, window_cm=1.0, px_per_cm=ppc)
+    r = count_threads_cnn(img, CnnParams(model=oracle(), step_cm=0.5, window_cm=1.0), px_per_cm=ppc)
     assert r.horizontal.density.shape == (13, 12) and r.method == "cnn"
     assert np.nanmax(np.abs(r.horizontal.density - 13.7)) < 0.1
     assert np.nanmax(np.abs(r.vertical.density - 21.3)) < 0.1
@@ -71,13 +71,13 @@ def test_phase_estimator_recovers_density_and_angle_over_many_tiles(ppc):
 
 def test_phase_counter_takes_any_window_and_rejects_tiny_plates():
     img = gratings(400, 400, 200.0, 12.0, 16.0)
-    r = count_threads_cnn(img, oracle(), step_cm=0.25, window_cm=1.5, px_per_cm=200.0)
+    r = count_threads_cnn(img, CnnParams(model=oracle(), step_cm=0.25, window_cm=1.5), px_per_cm=200.0)
     assert r.horizontal.density.shape == (3, 3)
     assert abs(np.nanmean(r.horizontal.density) - 12.0) < 0.1
     with pytest.raises(InvalidImageError, match="smaller than"):
-        count_threads_cnn(img, oracle(), window_cm=2.5, px_per_cm=200.0)
+        count_threads_cnn(img, CnnParams(model=oracle(), window_cm=2.5), px_per_cm=200.0)
     with pytest.raises(InvalidParameterError, match="positive"):
-        count_threads_cnn(img, oracle(), step_cm=0.0, px_per_cm=200.0)
+        count_threads_cnn(img, CnnParams(model=oracle(), step_cm=0.0), px_per_cm=200.0)
     with pytest.raises(InvalidParameterError, match="phase network"):
         oracle().predict(np.zeros((1, 128, 128), np.float32))
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import typer
 
+from artlens.canvas.threads.cnn import CnnParams
+from artlens.canvas.threads.grid import DEFAULT_STEP_CM, DEFAULT_WINDOW_CM
 from artlens.canvas.threads.run import count_plate_file, summary_line
 from artlens.canvas.threads.spectral import SpectralParams
 from artlens.devices import DEVICE_HELP, check_device_spec, resolve_device
@@ -26,8 +28,10 @@ def count(
     px_per_cm: float | None = typer.Option(
         None, "--px-per-cm", help="Resolution in px/cm (overrides the file's tags)."
     ),
-    window_cm: float = typer.Option(1.0, "--window-cm", help="Window side, cm."),
-    step_cm: float = typer.Option(0.5, "--step-cm", help="Distance between window centres, cm."),
+    window_cm: float | None = typer.Option(
+        None, "--window-cm", help=f"Window side, cm (default {DEFAULT_WINDOW_CM:g}; a density regressor such as "
+                                  "regVGG counts its own crop size only)."),
+    step_cm: float = typer.Option(DEFAULT_STEP_CM, "--step-cm", help="Distance between window centres, cm."),
     band: tuple[float, float] = typer.Option((5.0, 40.0), "--band", help="Density search band MIN MAX, threads/cm."),
     max_angle: float = typer.Option(10.0, "--max-angle", help="Largest thread angle searched, degrees."),
     method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
@@ -55,14 +59,15 @@ def count(
 
     Given a folder or a CSV of plates, counts each into its own subfolder of --out and lists them in
     OUT/plates.csv as they finish (failures in OUT/skipped.csv); a second run resumes and skips what is done."""
-    params = SpectralParams(window_cm=window_cm, step_cm=step_cm, band=band, max_angle_deg=max_angle)
+    params = SpectralParams(window_cm=DEFAULT_WINDOW_CM if window_cm is None else window_cm, step_cm=step_cm,
+                            band=band, max_angle_deg=max_angle)
     check_device_spec(device)  # spectral counting runs on the CPU whatever --device says
     torch_device = resolve_device(device) if method != "spectral" else "cpu"
+    cnn = CnnParams(model=model, window_cm=window_cm, step_cm=step_cm, device=torch_device)
     if plate.is_dir() or plate.suffix.lower() == ".csv":
-        _count_batch(plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page,
+        _count_batch(plate, out, params, method=method, cnn=cnn, px_per_cm=px_per_cm, page=page,
                      allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog, engine=engine,
-                     ray_address=ray_address, workers=workers, device=torch_device, retry_skipped=retry_skipped,
-                     as_json=as_json)
+                     ray_address=ray_address, workers=workers, retry_skipped=retry_skipped, as_json=as_json)
         return
     if engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
         raise InvalidParameterError("--engine, --ray-address, --workers and --retry-skipped apply to a folder or "
@@ -74,14 +79,13 @@ def count(
         with Progress(transient=True) as bar:
             task = bar.add_task("counting", total=None)
             outputs = count_plate_file(
-                plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page, allow_huge=allow_huge,
-                catalog=catalog, use_catalog=not no_catalog, device=torch_device,
+                plate, out, params, method=method, cnn=cnn, px_per_cm=px_per_cm, page=page, allow_huge=allow_huge,
+                catalog=catalog, use_catalog=not no_catalog,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
     else:
-        outputs = count_plate_file(plate, out, params, method=method, model=model, px_per_cm=px_per_cm, page=page,
-                                   allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog,
-                                   device=torch_device)
+        outputs = count_plate_file(plate, out, params, method=method, cnn=cnn, px_per_cm=px_per_cm, page=page,
+                                   allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog)
     if as_json:
         typer.echo(json.dumps(outputs.summary))
         return

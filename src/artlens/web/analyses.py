@@ -99,22 +99,26 @@ def check_threads(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | N
     if ppc is None:
         raise InvalidParameterError(
             f"image {image_id} has no resolution: give px_per_cm (pixels per centimetre, e.g. 200 for 508 dpi)")
-    out = {"px_per_cm": ppc, "window_cm": _number(params, "window_cm", 1.0, 0.1, 20.0),
-           "step_cm": _number(params, "step_cm", 0.5, 0.05, 20.0),
+    from artlens.canvas.threads.grid import DEFAULT_STEP_CM, DEFAULT_WINDOW_CM
+
+    out = {"px_per_cm": ppc, "window_cm": _number(params, "window_cm", DEFAULT_WINDOW_CM, 0.1, 20.0),
+           "step_cm": _number(params, "step_cm", DEFAULT_STEP_CM, 0.05, 20.0),
            "method": _choice(params, "method", "spectral", ("spectral", "cnn"))}
     return image_id, out
 
 
 def run_threads(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     """``artlens threads count``: :func:`artlens.canvas.threads.run.count_plate_file`."""
+    from artlens.canvas.threads.cnn import CnnParams
     from artlens.canvas.threads.run import count_plate_file
     from artlens.canvas.threads.spectral import SpectralParams
 
     p = ctx.job["params"]
     row = ctx.image(ctx.job["image_id"])
     params = SpectralParams(window_cm=p["window_cm"], step_cm=p["step_cm"])
+    cnn = CnnParams(window_cm=p["window_cm"], step_cm=p["step_cm"]) if p["method"] == "cnn" else None
     ctx.progress(0.0, "counting threads")
-    outputs = count_plate_file(row["path"], ctx.out_dir, params, method=p["method"], px_per_cm=p["px_per_cm"],
+    outputs = count_plate_file(row["path"], ctx.out_dir, params, method=p["method"], cnn=cnn, px_per_cm=p["px_per_cm"],
                                catalog=ctx.catalog_path,
                                progress=lambda done, total: ctx.progress(0.95 * done / max(total, 1)))
     return dict(outputs.summary), outputs.analysis_id

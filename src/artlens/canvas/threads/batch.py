@@ -22,14 +22,17 @@ import functools
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from artlens.canvas.threads.spectral import SpectralParams
 from artlens.engine import Item, Outcome, ResultLedger, item_key, run_items
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.io.scan import PLATE_SUFFIXES, scan_images
+
+if TYPE_CHECKING:
+    from artlens.canvas.threads.cnn import CnnParams
 
 __all__ = ["PLATE_COLUMNS", "SKIPPED_COLUMNS", "BatchReport", "count_plates", "read_plate_list"]
 
@@ -118,7 +121,8 @@ def _model_checksum(method: str, model: str | os.PathLike[str] | None) -> str | 
     try:
         return json.loads((folder / "config.json").read_text()).get("sha256")
     except (OSError, ValueError):
-        raise InvalidParameterError(f"--model {model}: not a thread-counting model folder (no config.json)") from None
+        raise InvalidParameterError(f"model {model}: not a thread-counting model folder (no config.json)",
+                                    param="model") from None
 
 
 def _names(specs: list[PlateSpec], digests: list[str]) -> list[str]:
@@ -133,10 +137,11 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
 
     params = SpectralParams(**{k: tuple(v) if k == "band" else v for k, v in settings["params"].items()})
     cnn = None
-    if settings["method"] != "spectral":  # the CNN is loaded once per worker
-        from artlens.canvas.threads.cnn import CNNCounter
+    if settings["cnn"] is not None:  # the CNN is loaded once per worker
+        from artlens.canvas.threads.cnn import CnnParams
 
-        cnn = CNNCounter.load(settings["model"], device=settings["device"])
+        cnn = CnnParams(**settings["cnn"])
+        cnn = replace(cnn, model=cnn.load())
 
     def count_one(job: dict[str, Any]) -> dict[str, Any]:
         entries: list[dict[str, Any]] = []
@@ -145,9 +150,9 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
             entries.append(catalog_entry(plate, result, summary, files))
 
         outputs = count_plate_file(
-            job["path"], job["out_dir"], params, method=settings["method"], model=settings["model"],
+            job["path"], job["out_dir"], params, method=settings["method"], cnn=cnn,
             px_per_cm=job["px_per_cm"], page=settings["page"], allow_huge=settings["allow_huge"],
-            use_catalog=True, recorder=collect, device=settings["device"], cnn=cnn)
+            use_catalog=True, recorder=collect)
         return {"summary": outputs.summary, "entries": entries}
 
     return count_one
@@ -182,7 +187,7 @@ def count_plates(
     params: SpectralParams | None = None,
     *,
     method: str = "spectral",
-    model: str | os.PathLike[str] | None = None,
+    cnn: CnnParams | None = None,
     px_per_cm: float | None = None,
     page: int = 0,
     allow_huge: bool = False,
@@ -191,7 +196,6 @@ def count_plates(
     engine: str = "local",
     workers: int = 1,
     ray_address: str | None = None,
-    device: str = "cpu",
     retry_skipped: bool = False,
     on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
 ) -> BatchReport:
@@ -200,33 +204,48 @@ def count_plates(
     Args:
         source: a folder of plates, or a CSV with a ``path`` column (and optionally ``px_per_cm``).
         out_dir: output folder: ``plates.csv``, ``skipped.csv`` and one subfolder per plate.
-        params, method, model, page, allow_huge: as :func:`~artlens.canvas.threads.run.count_plate_file`.
+        params, method, cnn, page, allow_huge: as :func:`~artlens.canvas.threads.run.count_plate_file`
+            (``cnn.model``: a checkpoint folder or a shipped model's name, loaded once per worker;
+            ``cnn.device``: ``"cpu"`` or ``"cuda:N"``, and Ray actors then take one GPU each).
         px_per_cm: resolution for plates without one in the manifest (overrides the file's tags).
         catalog, use_catalog: where to record the analyses (one record per plate and method).
         engine, workers, ray_address: :func:`artlens.engine.run_items`.
-        device: torch device of the CNN (``"cpu"`` or ``"cuda:N"``); Ray actors then take one GPU each.
         retry_skipped: count again the plates that ``skipped.csv`` lists.
         on_outcome: ``on_outcome(plate, row | None, reason | None)`` after each plate (for progress).
 
     Returns:
         :class:`BatchReport`.
     """
-    from artlens.canvas.threads.run import METHODS, prepare_out_dir
+    from artlens.canvas.threads.run import check_method, prepare_out_dir
     from artlens.provenance import sha256_file
 
-    if method not in METHODS:
-        raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if model is not None and method == "spectral":
-        raise InvalidParameterError("--model is used by --method cnn or both")
+    check_method(method, cnn)
     params = params or SpectralParams()
     params.validate()
+    cnn_settings = None
+    if method == "spectral":
+        cnn = None  # its settings, if any, have no use (check_method refused a model)
+    else:
+        from artlens.canvas.threads.cnn import CNNCounter, CnnParams
+
+        cnn = cnn or CnnParams()
+        cnn.validate()
+        if isinstance(cnn.model, CNNCounter):
+            raise InvalidParameterError("a batch loads its CNN in each worker: give model as a folder or a "
+                                        "shipped model's name, not a loaded CNNCounter", param="model")
+        cnn_settings = asdict(cnn) | {"model": None if cnn.model is None else str(cnn.model)}
+    model = None if cnn_settings is None else cnn_settings["model"]
+    device = "cpu" if cnn is None else cnn.device
     specs = read_plate_list(source)
     if not specs:
         raise InputNotFoundError(f"{source}: a folder with no plates in it (.tif, .tiff, .png, .jpg, .jpeg, .bmp)")
     out = prepare_out_dir(out_dir, [s.path for s in specs if s.path.exists()])
     checksum = _model_checksum(method, model)
-    param_record = {"spectral": asdict(params), "page": page, "model": None if model is None else str(model),
-                    "allow_huge": allow_huge}
+    param_record = {"spectral": asdict(params), "page": page, "model": model, "allow_huge": allow_huge}
+    if cnn is not None and (cnn.window_cm not in (None, params.window_cm) or cnn.step_cm != params.step_cm
+                            or cnn.batch_size is not None):
+        # CNN windows other than the spectral ones (a key without this is one of a run before CnnParams)
+        param_record["cnn"] = {"window_cm": cnn.window_cm, "step_cm": cnn.step_cm, "batch_size": cnn.batch_size}
 
     plates = ResultLedger(out / "plates.csv", PLATE_COLUMNS)
     skipped = ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS)
@@ -279,8 +298,8 @@ def count_plates(
 
         for item, reason in missing:
             fail(item, reason)
-        settings = {"params": asdict(params), "method": method, "model": None if model is None else str(model),
-                    "page": page, "allow_huge": allow_huge, "device": device}
+        settings = {"params": asdict(params), "method": method, "cnn": cnn_settings, "page": page,
+                    "allow_huge": allow_huge}
         factory = functools.partial(_make_counter, settings)
         payloads = [Item(i.key, i.label, {k: v for k, v in i.payload.items() if k in ("path", "out_dir", "px_per_cm")})
                     for i in todo]

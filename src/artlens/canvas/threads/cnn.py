@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from artlens.canvas.threads.grid import DEFAULT_STEP_CM, DEFAULT_WINDOW_CM, WindowGrid, check_window
+from artlens.canvas.threads.preprocess import normalise_crops, plate_source, resample_crop
 from artlens.canvas.threads.result import DirectionMaps, ThreadCountResult
-from artlens.canvas.threads.spectral import SpectralParams, flag_outliers
-from artlens.errors import InvalidImageError, InvalidParameterError
+from artlens.canvas.threads.spectral import flag_outliers
+from artlens.errors import InvalidParameterError
 from artlens.io.image import Plate
 
 DEFAULT_MODEL = "threads_phase"
@@ -35,23 +36,6 @@ the weave-phase CNN. ``threads_regvgg`` is the shipped regVGG density regressor.
 def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
     """Path of a model folder shipped with artlens."""
     return Path(str(resources.files("artlens.canvas.threads") / "weights" / name))
-
-
-def resample_crop(crop: np.ndarray, src_px_per_cm: float, dst_px_per_cm: float, size: int) -> np.ndarray:
-    """Resample a square crop to ``size × size`` px at ``dst_px_per_cm`` (box filter), float32."""
-    if crop.shape[0] == size and crop.shape[1] == size and abs(src_px_per_cm - dst_px_per_cm) < 1e-6:
-        return crop.astype(np.float32, copy=False)
-    img = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), mode="F")
-    return np.asarray(img.resize((size, size), Image.Resampling.BOX), dtype=np.float32)
-
-
-def normalise_crops(crops: np.ndarray) -> np.ndarray:
-    """Per-crop robust min-max scaling to 0..1 (1st–99th percentile), ``(N, S, S)`` float32."""
-    flat = crops.reshape(crops.shape[0], -1)
-    lo = np.percentile(flat, 1, axis=1)[:, None, None]
-    hi = np.percentile(flat, 99, axis=1)[:, None, None]
-    out = (crops - lo) / np.maximum(hi - lo, 1e-6)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
 @dataclass
@@ -124,92 +108,127 @@ class CNNCounter:
         return out
 
 
+@dataclass(frozen=True)
+class CnnParams:
+    """Settings of the CNN counter. Lengths in cm.
+
+    Attributes:
+        model: a checkpoint folder, the name of a model shipped with artlens (``threads_phase``,
+            ``threads_regvgg``) or an already loaded :class:`CNNCounter`; ``None``: the shipped default,
+            :data:`DEFAULT_MODEL`.
+        window_cm: window side. ``None``: :data:`~artlens.canvas.threads.grid.DEFAULT_WINDOW_CM` for a
+            phase network (which measures any window), the model's own crop for a density regressor
+            (regVGG), which counts windows of that size only: any other ``window_cm`` is an error,
+            never silently replaced.
+        step_cm: distance between window centres.
+        batch_size: tiles (phase network) or crops (regressor) per forward pass; ``None``: 4 tiles / 64
+            crops with ``device="cpu"``, 16 / 256 on a GPU.
+        device: torch device the model is loaded on (``"cpu"``, ``"cuda:0"``); with a loaded counter,
+            where it was loaded.
+    """
+
+    model: str | os.PathLike[str] | CNNCounter | None = None
+    window_cm: float | None = None
+    step_cm: float = DEFAULT_STEP_CM
+    batch_size: int | None = None
+    device: str = "cpu"
+
+    def validate(self) -> None:
+        """Raise :class:`~artlens.errors.InvalidParameterError` for settings no plate can use."""
+        check_window(DEFAULT_WINDOW_CM if self.window_cm is None else self.window_cm, self.step_cm)
+        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size > 0):
+            raise InvalidParameterError(f"batch_size must be a positive integer, got {self.batch_size!r}",
+                                        param="batch_size")
+
+    def load(self) -> CNNCounter:
+        """The model: ``model`` itself when it is a loaded :class:`CNNCounter`, else loaded on ``device``."""
+        if isinstance(self.model, CNNCounter):
+            return self.model
+        return CNNCounter.load(self.model, device=self.device)
+
+    def window_for(self, counter: CNNCounter) -> float:
+        """The window side ``counter`` counts with these settings, cm (see ``window_cm``)."""
+        fixed = counter.fixed_window_cm
+        if fixed is None:
+            return DEFAULT_WINDOW_CM if self.window_cm is None else self.window_cm
+        if self.window_cm is not None and abs(self.window_cm - fixed) > 1e-9:
+            raise InvalidParameterError(f"this CNN ({counter.config['model']}) counts {fixed:g} cm windows only; "
+                                        f"use window_cm {fixed:g} (or leave it unset)", param="window_cm")
+        return fixed
+
+    def batch_for(self, counter: CNNCounter) -> int:
+        """Tiles or crops per forward pass (see ``batch_size``)."""
+        if self.batch_size is not None:
+            return self.batch_size
+        phase = counter.task == "thread_phase"
+        if self.device == "cpu":
+            return 4 if phase else 64
+        return 16 if phase else 256
+
+    def grid(self, counter: CNNCounter, shape: tuple[int, int], px_per_cm: float) -> WindowGrid:
+        """The windows ``counter`` measures over a plate of ``shape`` px at ``px_per_cm``."""
+        return WindowGrid.over(shape, px_per_cm, self.window_for(counter), self.step_cm,
+                               fixed_window=counter.fixed_window_cm is not None)
+
+
 def count_threads_cnn(
     plate: Plate | np.ndarray,
-    counter: CNNCounter | None = None,
+    params: CnnParams | None = None,
     *,
-    step_cm: float = 0.5,
-    window_cm: float | None = None,
     px_per_cm: float | None = None,
-    batch_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ThreadCountResult:
     """Thread densities over a plate from a CNN.
 
     A phase network (the shipped ``threads_phase``, see :mod:`artlens.canvas.threads.phase`) measures any
-    window (``window_cm``, default 1.0 cm) and also gives angles and a confidence. A density regressor
-    (regVGG) works on windows of its own crop size (``window_cm`` must be that or ``None``).
+    window and also gives angles and a confidence. A density regressor (regVGG) works on windows of its own
+    crop size (:class:`CnnParams`).
 
     Args:
         plate: :class:`~artlens.io.Plate` or 2-D array (then ``px_per_cm`` is required).
-        counter: a loaded :class:`CNNCounter`; default: the shipped model.
-        step_cm: distance between window centres, cm.
-        window_cm: window side, cm.
-        batch_size: crops (regressor, default 64) or tiles (phase network, default 4) per forward pass.
+        params: :class:`CnnParams` (model, window, step, batch size, device); default: the shipped model,
+            1 cm windows every 0.5 cm.
+        px_per_cm: resolution, px/cm; overrides the plate's own.
+        progress: called as ``progress(done, total)`` after each band of windows.
 
     Returns:
         :class:`ThreadCountResult` with ``method="cnn"``. For a regressor, angles and confidence are
         NaN and outliers are windows that disagree with their 3×3 neighbours.
     """
-    counter = counter or CNNCounter.load()
-    if isinstance(plate, np.ndarray):
-        if px_per_cm is None:
-            raise InvalidParameterError("px_per_cm is required when counting an array")
-        ppc, shape = float(px_per_cm), (int(plate.shape[0]), int(plate.shape[1]))
-        array = plate.astype(np.float32, copy=False)
-
-        def read_rows(y0: int, y1: int) -> np.ndarray:
-            return array[y0:y1]
-    else:
-        ppc = float(px_per_cm) if px_per_cm is not None else plate.require_px_per_cm()
-        shape, read_rows = plate.shape, plate.rows
-    if step_cm <= 0:
-        raise InvalidParameterError("--step-cm must be positive")
+    p = params or CnnParams()
+    p.validate()
+    counter = p.load()
+    src = plate_source(plate, px_per_cm)
+    ppc, shape = src.px_per_cm, src.shape
+    grid = p.grid(counter, shape, ppc)
+    batch_size = p.batch_for(counter)
     if counter.task == "thread_phase":
         from artlens.canvas.threads.phase import count_threads_phase
 
-        source = plate if not isinstance(plate, np.ndarray) else array
-        return count_threads_phase(source, counter, ppc=ppc, shape=shape, window_cm=window_cm or 1.0,
-                                   step_cm=step_cm, batch_size=batch_size or 4, progress=progress)
-    if window_cm is not None and abs(window_cm - counter.crop_cm) > 1e-9:
-        raise InvalidParameterError(f"this CNN ({counter.config['model']}) counts {counter.crop_cm:g} cm windows "
-                                    f"only; use --window-cm {counter.crop_cm:g}")
-    batch_size = batch_size or 64
-    window_cm = counter.crop_cm
-    n = int(round(window_cm * ppc))
-    step = max(1, int(round(step_cm * ppc)))
-    h, w = shape
-    if n > h or n > w:
-        raise InvalidImageError(
-            f"the plate ({h / ppc:.2f} x {w / ppc:.2f} cm) is smaller than the model's {window_cm:g} cm window"
-        )
-    ny, nx = (h - n) // step + 1, (w - n) // step + 1
-    y0 = (h - n - (ny - 1) * step) // 2
-    x0 = (w - n - (nx - 1) * step) // 2
+        return count_threads_phase(src, counter, grid, batch_size=batch_size, progress=progress)
+    n, ny, nx = grid.window_px, grid.ny, grid.nx
     dens = np.full((2, ny, nx), np.nan)
     for i in range(ny):
-        rows = read_rows(y0 + i * step, y0 + i * step + n)
-        crops = np.stack([resample_crop(rows[:, x0 + j * step: x0 + j * step + n], ppc, counter.px_per_cm,
-                                        counter.size) for j in range(nx)])
+        top = grid.y0 + i * grid.step_px
+        rows = src.rows(top, top + n)
+        crops = np.stack([resample_crop(rows[:, left: left + n], ppc, counter.px_per_cm, counter.size)
+                          for left in grid.lefts])
         pred = counter.predict(normalise_crops(crops), batch_size=batch_size)
         dens[0, i], dens[1, i] = pred[:, 0], pred[:, 1]
         if progress is not None:
             progress(i + 1, ny)
 
-    p = SpectralParams(window_cm=window_cm, step_cm=step_cm)
     maps = {}
     for k, name in enumerate(("horizontal", "vertical")):
         conf = np.full((ny, nx), np.nan)
-        outlier = flag_outliers(dens[k], np.ones((ny, nx)), p)
+        outlier = flag_outliers(dens[k], np.ones((ny, nx)))
         maps[name] = DirectionMaps(dens[k], np.full((ny, nx), np.nan), conf, outlier)
-    parameters = {
-        "window_cm": window_cm, "step_cm": step_cm, "window_px": n, "step_px": step,
+    parameters = grid.parameters() | {
         "model": counter.config["model"], "model_path": str(counter.path),
         "model_px_per_cm": counter.px_per_cm, "batch_size": batch_size,
     }
     return ThreadCountResult(
-        method="cnn", px_per_cm=ppc, window_cm=window_cm, step_cm=step_cm,
-        x_cm=(x0 + np.arange(nx) * step + n / 2) / ppc, y_cm=(y0 + np.arange(ny) * step + n / 2) / ppc,
-        horizontal=maps["horizontal"], vertical=maps["vertical"], plate_shape_px=shape,
+        method="cnn", px_per_cm=ppc, window_cm=grid.window_cm, step_cm=grid.step_cm, x_cm=grid.x_cm,
+        y_cm=grid.y_cm, horizontal=maps["horizontal"], vertical=maps["vertical"], plate_shape_px=shape,
         parameters=parameters, model_checksum=counter.config.get("sha256"),
     )

@@ -22,17 +22,16 @@ of the plate's border (where the network sees zero padding) are left out.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
-from PIL import Image
 
+from artlens.canvas.threads.grid import WindowGrid
+from artlens.canvas.threads.preprocess import PlateSource, normalise_crops, resampled_rows
 from artlens.canvas.threads.result import DirectionMaps, ThreadCountResult
-from artlens.canvas.threads.spectral import SpectralParams, flag_outliers
-from artlens.errors import InvalidImageError, InvalidParameterError
-
-if TYPE_CHECKING:
-    from artlens.canvas.threads.cnn import CNNCounter
+from artlens.canvas.threads.spectral import flag_outliers
+from artlens.errors import InvalidImageError
 
 TILE = 512
 """Core side of a tile, in model input px."""
@@ -42,30 +41,21 @@ EDGE_PX = 8
 """Output pixels next to the plate's border that are not used."""
 
 
-def _band_reader(plate: Any, shape: tuple[int, int], scale: float) -> Callable[[int, int], np.ndarray]:
-    """``read(Y0, Y1)``: model-resolution rows ``Y0:Y1`` of the plate, float32, full model width."""
-    h, w = shape
-    wm = int(np.floor(w * scale / 2)) * 2
-    rows = plate.rows if hasattr(plate, "rows") else (lambda a, b: plate[a:b])
+class PhaseModel(Protocol):
+    """What the phase counter needs of a loaded network (a
+    :class:`~artlens.canvas.threads.cnn.CNNCounter` with ``task == "thread_phase"``)."""
 
-    def read(y0: int, y1: int) -> np.ndarray:
-        if scale == 1.0:
-            return np.asarray(rows(y0, y1), dtype=np.float32)[:, :wm]
-        top, bottom = y0 / scale, y1 / scale  # plate rows covered, fractional
-        a, b = max(0, int(np.floor(top)) - 1), min(h, int(np.ceil(bottom)) + 1)
-        src = Image.fromarray(np.ascontiguousarray(rows(a, b), dtype=np.float32), mode="F")
-        box = (0.0, top - a, wm / scale, bottom - a)
-        filt = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-        return np.asarray(src.resize((wm, y1 - y0), filt, box=box), dtype=np.float32)
+    model: Any
+    config: dict[str, Any]
+    path: Path
 
-    return read
+    @property
+    def px_per_cm(self) -> float: ...
 
 
-def _phase_rows(counter: CNNCounter, band: np.ndarray, rotate: bool, batch_size: int) -> np.ndarray:
+def _phase_rows(counter: PhaseModel, band: np.ndarray, rotate: bool, batch_size: int) -> np.ndarray:
     """Complex phase map of a model-resolution band (its halo rows included), ``(rows/2, cols/2)``."""
     import torch
-
-    from artlens.canvas.threads.cnn import normalise_crops
 
     hb, wb = band.shape
     starts = list(range(0, wb, TILE))
@@ -107,49 +97,40 @@ def _row_sums(steps: np.ndarray, weights: np.ndarray, c0: np.ndarray, c1: np.nda
 
 
 def count_threads_phase(
-    plate: Any,
-    counter: CNNCounter,
+    plate: PlateSource,
+    counter: PhaseModel,
+    grid: WindowGrid,
     *,
-    ppc: float,
-    shape: tuple[int, int],
-    window_cm: float = 1.0,
-    step_cm: float = 0.5,
     batch_size: int = 4,
     progress: Callable[[int, int], None] | None = None,
 ) -> ThreadCountResult:
     """Densities (threads/cm), angles (degrees) and confidence per window from a phase network.
 
+    Called by :func:`~artlens.canvas.threads.cnn.count_threads_cnn` for ``thread_phase`` models.
+
     Args:
-        plate: :class:`~artlens.io.Plate` or 2-D array.
-        counter: a loaded phase-network :class:`~artlens.canvas.threads.cnn.CNNCounter`.
-        ppc: the plate's resolution, px/cm; ``shape``: its ``(rows, cols)``.
-        window_cm, step_cm: window side and distance between window centres, cm.
+        plate: the plate's rows, shape and resolution (:func:`~artlens.canvas.threads.preprocess.plate_source`).
+        counter: a loaded phase network (:class:`PhaseModel`).
+        grid: the windows to measure (:class:`~artlens.canvas.threads.grid.WindowGrid` over ``plate``).
         batch_size: tiles per forward pass.
     """
-    p = SpectralParams(window_cm=window_cm, step_cm=step_cm)
-    if not (window_cm > 0 and step_cm > 0):
-        raise InvalidParameterError("--window-cm and --step-cm must be positive")
+    ppc, shape = plate.px_per_cm, plate.shape
     h, w = shape
-    n, step = int(round(window_cm * ppc)), max(1, int(round(step_cm * ppc)))
-    if n > h or n > w:
-        raise InvalidImageError(f"the plate ({h / ppc:.2f} x {w / ppc:.2f} cm) is smaller than the "
-                                f"{window_cm:g} cm window; use --window-cm {min(h, w) / ppc:.2f} or less")
+    n, nx = grid.window_px, grid.nx
     scale = counter.px_per_cm / ppc
     out_ppc = counter.px_per_cm / 2
     hm, wm = int(np.floor(h * scale / 2)) * 2, int(np.floor(w * scale / 2)) * 2
     ho, wo = hm // 2, wm // 2
     if min(ho, wo) < 2 * EDGE_PX + 4:
         raise InvalidImageError(f"the plate ({h / ppc:.2f} x {w / ppc:.2f} cm) is too small for the phase CNN")
-    ny, nx = (h - n) // step + 1, (w - n) // step + 1
-    y0, x0 = (h - n - (ny - 1) * step) // 2, (w - n - (nx - 1) * step) // 2
     # window bounds on the output grid (output pixel k covers plate px [2k/scale, (2k+2)/scale))
     to_out = scale / 2
-    r0 = np.clip(np.round((y0 + np.arange(ny) * step) * to_out).astype(int), 0, ho)
-    r1 = np.clip(np.round((y0 + np.arange(ny) * step + n) * to_out).astype(int), 0, ho)
-    c0 = np.clip(np.round((x0 + np.arange(nx) * step) * to_out).astype(int), 0, wo)
-    c1 = np.clip(np.round((x0 + np.arange(nx) * step + n) * to_out).astype(int), 0, wo)
+    r0 = np.clip(np.round(grid.tops * to_out).astype(int), 0, ho)
+    r1 = np.clip(np.round((grid.tops + n) * to_out).astype(int), 0, ho)
+    c0 = np.clip(np.round(grid.lefts * to_out).astype(int), 0, wo)
+    c1 = np.clip(np.round((grid.lefts + n) * to_out).astype(int), 0, wo)
 
-    read = _band_reader(plate, shape, scale)
+    read = resampled_rows(plate.rows, shape, scale)
     band_rows = max(TILE // 2, 2 * HALO) // 2 * 2  # output rows per band
     # per output row: sums for (vertical steps, horizontal steps) x (w.Δ, w, w.e^iΔ), per direction
     sums = {d: np.zeros((6, ho, nx), dtype=np.complex128) for d in ("horizontal", "vertical")}
@@ -200,16 +181,14 @@ def count_threads_phase(
         conf = np.clip(np.nan_to_num(coherence.real, nan=0.0), 0.0, 1.0)
         density = np.where(np.isfinite(density) & (conf > 0), density, np.nan)
         maps[d] = DirectionMaps(density, np.where(np.isfinite(density), angle, np.nan), conf,
-                                flag_outliers(density, conf, p))
-    parameters = {
-        "window_cm": window_cm, "step_cm": step_cm, "window_px": n, "step_px": step,
+                                flag_outliers(density, conf))
+    parameters = grid.parameters() | {
         "model": counter.config["model"], "model_path": str(counter.path), "model_px_per_cm": counter.px_per_cm,
         "estimator": "mean phase gradient of the phase CNN's output", "tile_px": TILE, "halo_px": HALO,
         "edge_px": EDGE_PX, "batch_size": batch_size,
     }
     return ThreadCountResult(
-        method="cnn", px_per_cm=ppc, window_cm=window_cm, step_cm=step_cm,
-        x_cm=(x0 + np.arange(nx) * step + n / 2) / ppc, y_cm=(y0 + np.arange(ny) * step + n / 2) / ppc,
-        horizontal=maps["horizontal"], vertical=maps["vertical"], plate_shape_px=shape,
+        method="cnn", px_per_cm=ppc, window_cm=grid.window_cm, step_cm=grid.step_cm, x_cm=grid.x_cm,
+        y_cm=grid.y_cm, horizontal=maps["horizontal"], vertical=maps["vertical"], plate_shape_px=shape,
         parameters=parameters, model_checksum=counter.config.get("sha256"),
     )

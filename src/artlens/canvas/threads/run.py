@@ -12,15 +12,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from artlens.canvas.threads.count import count_threads
 from artlens.canvas.threads.result import DIRECTIONS, ThreadCountResult
-from artlens.canvas.threads.spectral import SpectralParams, count_threads_spectral
+from artlens.canvas.threads.spectral import SpectralParams
 from artlens.errors import InvalidParameterError
 from artlens.io.image import Plate, open_plate
 from artlens.provenance import provenance
+
+if TYPE_CHECKING:
+    from artlens.canvas.threads.cnn import CnnParams
 
 
 @dataclass
@@ -53,10 +57,10 @@ def prepare_out_dir(out_dir: str | os.PathLike[str], inputs: list[Path] | None =
     """Create the output folder; refuse a folder that is one of the inputs' own files."""
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
-        raise InvalidParameterError(f"--out {out} exists and is not a folder")
+        raise InvalidParameterError(f"out_dir {out} exists and is not a folder", param="out_dir")
     for p in inputs or []:
         if out.resolve() == p.resolve():
-            raise InvalidParameterError("--out must not be the input file")
+            raise InvalidParameterError("out_dir must not be the input file", param="out_dir")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -146,6 +150,16 @@ def record_in_catalog(catalog_path: str | os.PathLike[str] | None, plate: Plate,
 
 
 METHODS = ("spectral", "cnn", "both")
+"""What :func:`count_plate_file` runs: one counter (:data:`artlens.canvas.threads.count.METHODS`) or both."""
+
+
+def check_method(method: str, cnn: CnnParams | None) -> None:
+    """Raise :class:`~artlens.errors.InvalidParameterError` for an unknown ``method``, or CNN settings
+    with a model for the spectral method (which would ignore them)."""
+    if method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {', '.join(METHODS)}, got {method!r}", param="method")
+    if cnn is not None and cnn.model is not None and method == "spectral":
+        raise InvalidParameterError("model is used by method cnn or both", param="model")
 
 
 def count_plate_file(
@@ -154,7 +168,7 @@ def count_plate_file(
     params: SpectralParams | None = None,
     *,
     method: str = "spectral",
-    model: str | os.PathLike[str] | None = None,
+    cnn: CnnParams | None = None,
     px_per_cm: float | None = None,
     page: int = 0,
     allow_huge: bool = False,
@@ -162,8 +176,6 @@ def count_plate_file(
     use_catalog: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cross_check_cnn: bool = True,
-    device: str = "cpu",
-    cnn: Any = None,
     recorder: Callable[[Plate, ThreadCountResult, dict[str, Any], dict[str, Path]], int | None] | None = None,
 ) -> CountOutputs:
     """Count threads in one X-ray plate file and write the results to ``out_dir``.
@@ -171,12 +183,14 @@ def count_plate_file(
     Args:
         path: the plate (TIFF, PNG, JPEG, BMP); it is only read.
         out_dir: output folder (created if missing).
-        params: :class:`SpectralParams` (window and step also set the CNN's; a density regressor
-            such as regVGG always counts windows of its own crop size).
+        params: :class:`SpectralParams` of the spectral counter.
         method: ``"spectral"``, ``"cnn"`` or ``"both"``. With ``"both"`` each method writes its own
-            subfolder (with a regVGG model the spectral window is set to its crop size so the grids match), and
-            ``summary.json`` / ``disagreement.csv`` / ``report.html`` compare them window by window.
-        model: checkpoint folder of a thread CNN (default: the weights shipped with artlens).
+            subfolder, and ``summary.json`` / ``disagreement.csv`` / ``report.html`` compare them window
+            by window.
+        cnn: :class:`~artlens.canvas.threads.cnn.CnnParams` of the CNN (model, window, step, batch size,
+            device; default: the shipped model). Whenever the spectral counter runs beside the CNN
+            (``"both"``, or the cross-check of ``"cnn"``), it counts the CNN's windows: ``params``'
+            ``window_cm`` and ``step_cm`` give way to the CNN's (for a density regressor, its crop).
         px_per_cm: resolution override, px/cm. Required when the file has no resolution tags.
         page: TIFF page.
         allow_huge: accept more than 2**31 pixels.
@@ -186,42 +200,30 @@ def count_plate_file(
         cross_check_cnn: with ``method="cnn"``, also run the spectral counter on the same windows
             and flag (never average) where they disagree (:func:`cross_check`); ``summary.json``
             gets a ``cross_check`` record and the maps mark the windows to check.
-        device: torch device of the CNN (``"cpu"``, ``"cuda:0"``; see :func:`artlens.devices.resolve_device`);
-            on a GPU the CNN takes larger batches.
-        cnn: an already loaded :class:`~artlens.canvas.threads.cnn.CNNCounter` to use instead of
-            loading ``model`` (batch workers load it once).
         recorder: ``recorder(plate, result, summary, files)`` records each analysis instead of
             :func:`record_in_catalog` (the batch runner collects :func:`catalog_entry` s this way).
     """
-    if method not in METHODS:
-        raise InvalidParameterError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
-    if model is not None and method == "spectral":
-        raise InvalidParameterError("--model is used by --method cnn or both")
+    check_method(method, cnn)
     src = Path(path).expanduser()
     params = params or SpectralParams()
     record = recorder or (lambda *args: record_in_catalog(catalog, *args))
     with open_plate(src, px_per_cm, page=page, allow_huge=allow_huge, require_resolution=True) as plate:
-        counter = None
+        cnn_params = None
         if method in ("cnn", "both"):
-            from artlens.canvas.threads.cnn import CNNCounter
+            from artlens.canvas.threads.cnn import CnnParams
 
-            counter = cnn if cnn is not None else CNNCounter.load(model, device=device)
-            if method == "both" and counter.fixed_window_cm is not None:
-                params = replace(params, window_cm=counter.fixed_window_cm)
+            cnn = cnn or CnnParams()
+            cnn.validate()
+            counter = cnn.load()  # once, for both the grid and the count
+            cnn_params = replace(cnn, model=counter, window_cm=cnn.window_for(counter))
+            # the spectral counter beside the CNN counts the CNN's windows
+            params = replace(params, window_cm=cnn_params.window_cm, step_cm=cnn_params.step_cm)
         out = prepare_out_dir(out_dir, [src])
         results: dict[str, ThreadCountResult] = {}
         if method in ("spectral", "both") or (method == "cnn" and cross_check_cnn):
-            spectral_params = params
-            if counter is not None and counter.fixed_window_cm is not None:
-                spectral_params = replace(params, window_cm=counter.fixed_window_cm)
-            results["spectral"] = count_threads_spectral(plate, spectral_params, progress=progress)
-        if counter is not None:
-            from artlens.canvas.threads.cnn import count_threads_cnn
-
-            window = params.window_cm if counter.fixed_window_cm is None else None
-            batch = None if device == "cpu" else (16 if counter.task == "thread_phase" else 256)
-            results["cnn"] = count_threads_cnn(plate, counter, step_cm=params.step_cm, window_cm=window,
-                                               batch_size=batch, progress=progress)
+            results["spectral"] = count_threads(plate, "spectral", params, progress=progress)
+        if cnn_params is not None:
+            results["cnn"] = count_threads(plate, "cnn", cnn_params, progress=progress)
         check = cross_check(results["spectral"], results["cnn"]) if len(results) == 2 else None
         if method != "both":
             result = results[method]

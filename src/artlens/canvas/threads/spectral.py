@@ -55,9 +55,17 @@ import numpy as np
 import scipy.fft
 from numpy.lib.stride_tricks import sliding_window_view
 
+from artlens.canvas.threads.grid import DEFAULT_STEP_CM, DEFAULT_WINDOW_CM, WindowGrid, check_window, window_px
+from artlens.canvas.threads.preprocess import plate_source
 from artlens.canvas.threads.result import DirectionMaps, ThreadCountResult
-from artlens.errors import InvalidImageError, InvalidParameterError
+from artlens.errors import InvalidParameterError
 from artlens.io.image import Plate
+
+MIN_CONFIDENCE = 0.3
+"""Windows whose peak confidence is below this are outliers (the default of every counter)."""
+OUTLIER_THREADS_PER_CM = 1.0
+"""Windows further than this from the median of their neighbours are outliers (at least; see
+:func:`flag_outliers`)."""
 
 
 @dataclass(frozen=True)
@@ -84,37 +92,32 @@ class SpectralParams:
         workers: threads used by the FFT.
     """
 
-    window_cm: float = 1.0
-    step_cm: float = 0.5
+    window_cm: float = DEFAULT_WINDOW_CM
+    step_cm: float = DEFAULT_STEP_CM
     band: tuple[float, float] = (5.0, 40.0)
     max_angle_deg: float = 10.0
     harmonic_ratio: float = 0.8
-    outlier_threads_per_cm: float = 1.0
-    min_confidence: float = 0.3
+    outlier_threads_per_cm: float = OUTLIER_THREADS_PER_CM
+    min_confidence: float = MIN_CONFIDENCE
     resolve_fundamental: bool = True
     min_prominence: float = 3.0
     workers: int = 2
 
     def validate(self) -> None:
-        if not (self.window_cm > 0 and self.step_cm > 0):
-            raise InvalidParameterError("--window-cm and --step-cm must be positive")
+        """Raise :class:`~artlens.errors.InvalidParameterError` for settings no plate can use."""
+        check_window(self.window_cm, self.step_cm)
         lo, hi = self.band
         if not (0 < lo < hi):
-            raise InvalidParameterError(f"--band needs 0 < MIN < MAX threads/cm, got {lo} {hi}")
+            raise InvalidParameterError(f"band needs 0 < min < max threads/cm, got {lo} {hi}", param="band")
         if not (0 < self.max_angle_deg < 45):
-            raise InvalidParameterError("max_angle_deg must be between 0 and 45 degrees")
+            raise InvalidParameterError("max_angle_deg must be between 0 and 45 degrees", param="max_angle_deg")
 
 
 @dataclass(frozen=True)
 class _Geometry:
     """Window grid and spectral search sectors for one plate and parameter set."""
 
-    n: int  # window side, px
-    step: int  # px
-    ny: int
-    nx: int
-    y0: int  # top-left corner of the first window, px
-    x0: int
+    grid: WindowGrid
     nk: int  # column frequencies kept: 0 <= kx < nk
     sectors: dict[str, np.ndarray]  # direction -> flat indices into a (nk, n) spectrum [kx, kr mod n]
     kr: np.ndarray  # signed row frequency (bins) of each spectrum element, flat
@@ -123,33 +126,24 @@ class _Geometry:
 
 
 def _geometry(shape: tuple[int, int], ppc: float, p: SpectralParams) -> _Geometry:
-    h, w = shape
-    n = int(round(p.window_cm * ppc))
-    step = max(1, int(round(p.step_cm * ppc)))
+    n = window_px(p.window_cm, ppc)
     if n < 16:
         raise InvalidParameterError(
-            f"--window-cm {p.window_cm} is only {n} px at {ppc:g} px/cm; use a larger window"
+            f"window_cm {p.window_cm} is only {n} px at {ppc:g} px/cm; use a larger window", param="window_cm"
         )
-    if n > h or n > w:
-        raise InvalidImageError(
-            f"the plate ({h / ppc:.2f} x {w / ppc:.2f} cm) is smaller than the {p.window_cm:g} cm window; "
-            f"use --window-cm {min(h, w) / ppc:.2f} or less"
-        )
+    grid = WindowGrid.over(shape, ppc, p.window_cm, p.step_cm)
     lo, hi = p.band
     nyquist = ppc / 2
     if hi >= nyquist:
         raise InvalidParameterError(
-            f"--band max {hi:g} threads/cm is above the Nyquist limit of {nyquist:g} threads/cm at {ppc:g} px/cm"
+            f"band max {hi:g} threads/cm is above the Nyquist limit of {nyquist:g} threads/cm at {ppc:g} px/cm",
+            param="band",
         )
     if lo * p.window_cm < 2:
         raise InvalidParameterError(
             f"a {p.window_cm:g} cm window holds fewer than 2 threads at {lo:g} threads/cm; "
-            "raise --band MIN or --window-cm"
+            "raise the band's min or window_cm", param="band"
         )
-    ny = (h - n) // step + 1
-    nx = (w - n) // step + 1
-    y0 = (h - n - (ny - 1) * step) // 2
-    x0 = (w - n - (nx - 1) * step) // 2
 
     # Only column frequencies up to the band's top (+ 2 bins for refinement) are ever looked at.
     nk = min(n // 2 + 1, int(np.ceil(hi * n / ppc)) + 3)
@@ -177,7 +171,7 @@ def _geometry(shape: tuple[int, int], ppc: float, p: SpectralParams) -> _Geometr
             xx = np.minimum(xx, nk - 1)
             rows.append(xx * n + rr % n)
         flanks[name] = np.stack(rows)
-    return _Geometry(n, step, ny, nx, y0, x0, nk, sectors, kr.ravel(), kx.ravel(), flanks)
+    return _Geometry(grid, nk, sectors, kr.ravel(), kx.ravel(), flanks)
 
 
 def _hann_offset(left: np.ndarray, centre: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -274,11 +268,6 @@ def _analyse_band(spec: np.ndarray, geo: _Geometry, p: SpectralParams, ppc: floa
         confidence = np.where(doubtful, 0.0, confidence)  # flagged as an outlier (min_confidence)
         out[name] = (density, angle, confidence)
     return out
-
-
-def _support(d: np.ndarray, centre: float, tolerance: float) -> np.ndarray:
-    """Which densities lie within ``tolerance`` (a fraction) of ``centre``."""
-    return np.abs(d - centre) <= tolerance * centre
 
 
 @dataclass(frozen=True)
@@ -387,16 +376,19 @@ def _neighbourhood_median(a: np.ndarray) -> np.ndarray:
             return np.nanmedian(nb, axis=-1)
 
 
-def flag_outliers(density: np.ndarray, confidence: np.ndarray, p: SpectralParams) -> np.ndarray:
-    """Outlier mask of a density map: weak peaks and windows that disagree with their neighbours."""
-    outlier = ~np.isfinite(density) | (confidence < p.min_confidence)
+def flag_outliers(density: np.ndarray, confidence: np.ndarray, *, min_confidence: float = MIN_CONFIDENCE,
+                  outlier_threads_per_cm: float = OUTLIER_THREADS_PER_CM) -> np.ndarray:
+    """Outlier mask of a density map: weak peaks (confidence below ``min_confidence``) and windows
+    whose density departs from the median of their 3×3 neighbours by more than
+    ``outlier_threads_per_cm`` or 5 robust standard deviations of such departures, whichever is larger."""
+    outlier = ~np.isfinite(density) | (confidence < min_confidence)
     if density.size > 1:
         med = _neighbourhood_median(np.where(outlier, np.nan, density))
         dev = np.abs(density - med)
         finite = np.isfinite(dev)
         if finite.any():
             robust_sigma = 1.4826 * np.median(dev[finite])
-            limit = max(p.outlier_threads_per_cm, 5.0 * robust_sigma)
+            limit = max(outlier_threads_per_cm, 5.0 * robust_sigma)
             outlier |= finite & (dev > limit)
     return outlier
 
@@ -410,15 +402,16 @@ def _scan(
 ) -> dict[str, np.ndarray]:
     """One pass over the plate's windows: ``maps[direction]`` is ``(3, ny, nx)``: density, angle and
     confidence per window."""
-    n = geo.n
+    g = geo.grid
+    n = g.window_px
     taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
-    stack = np.empty((geo.nx, n, n), dtype=np.float32)
-    maps = {d: np.full((3, geo.ny, geo.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
-    for i in range(geo.ny):
-        top = geo.y0 + i * geo.step
+    stack = np.empty((g.nx, n, n), dtype=np.float32)
+    maps = {d: np.full((3, g.ny, g.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
+    for i in range(g.ny):
+        top = g.y0 + i * g.step_px
         rows = read_rows(top, top + n)
-        span = rows[:, geo.x0: geo.x0 + (geo.nx - 1) * geo.step + n]
-        windows = sliding_window_view(span, n, axis=1)[:, :: geo.step]  # (n, nx, n) view, no copy
+        span = rows[:, g.x0: g.x0 + (g.nx - 1) * g.step_px + n]
+        windows = sliding_window_view(span, n, axis=1)[:, :: g.step_px]  # (n, nx, n) view, no copy
         # The 2-D FFT in two passes, pruned: rows first (real FFT along x), keeping only the nk column
         # frequencies the search can reach, then columns. No mean subtraction: the periodic Hann
         # taper confines the mean to bins |k| <= 1, and the band starts at 2 bins or more.
@@ -432,7 +425,7 @@ def _scan(
             maps[name][1, i] = ang
             maps[name][2, i] = conf
         if progress is not None:
-            progress(i + 1, geo.ny)
+            progress(i + 1, g.ny)
     return maps
 
 
@@ -468,25 +461,10 @@ def count_threads_spectral(
     """
     p = params or SpectralParams()
     p.validate()
-    if isinstance(plate, np.ndarray):
-        if plate.ndim != 2:
-            raise InvalidImageError(f"expected a 2-D grayscale array, got shape {plate.shape}")
-        if px_per_cm is None:
-            raise InvalidParameterError("px_per_cm is required when counting an array")
-        ppc = float(px_per_cm)
-        shape = (int(plate.shape[0]), int(plate.shape[1]))
-        array = plate.astype(np.float32, copy=False)
-
-        def read_rows(y0: int, y1: int) -> np.ndarray:
-            return array[y0:y1]
-    else:
-        ppc = float(px_per_cm) if px_per_cm is not None else plate.require_px_per_cm()
-        shape = plate.shape
-        read_rows = plate.rows
-
+    src = plate_source(plate, px_per_cm)
+    ppc, shape = src.px_per_cm, src.shape
     geo = _geometry(shape, ppc, p)
-    maps = _scan(read_rows, geo, p, ppc, progress)
-    n = geo.n
+    maps = _scan(src.rows, geo, p, ppc, progress)
 
     fundamentals: dict[str, Fundamental] = {}
     if p.resolve_fundamental:
@@ -502,26 +480,26 @@ def count_threads_spectral(
     directions = {}
     for name, (dens, ang, conf) in maps.items():
         fund = fundamentals.get(name)
-        outlier = flag_outliers(dens, conf, p) | (fund.off if fund else False)
+        outlier = flag_outliers(dens, conf, min_confidence=p.min_confidence,
+                                outlier_threads_per_cm=p.outlier_threads_per_cm) | (fund.off if fund else False)
         directions[name] = DirectionMaps(
             dens, ang, conf, outlier,
             corrected=(fund.harmonic if fund else np.zeros(dens.shape, bool)) if p.resolve_fundamental else None,
             alternative=fund.alternative if fund else None)
 
-    x_cm = (geo.x0 + np.arange(geo.nx) * geo.step + n / 2) / ppc
-    y_cm = (geo.y0 + np.arange(geo.ny) * geo.step + n / 2) / ppc
+    g = geo.grid
     parameters = asdict(p)
     parameters["band"] = list(p.band)
     parameters["taper"] = "hann (periodic)"
-    parameters["window_px"] = n
-    parameters["step_px"] = geo.step
+    parameters["window_px"] = g.window_px
+    parameters["step_px"] = g.step_px
     return ThreadCountResult(
         method="spectral",
         px_per_cm=ppc,
         window_cm=p.window_cm,
         step_cm=p.step_cm,
-        x_cm=x_cm,
-        y_cm=y_cm,
+        x_cm=g.x_cm,
+        y_cm=g.y_cm,
         horizontal=directions["horizontal"],
         vertical=directions["vertical"],
         plate_shape_px=shape,
