@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn
+from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn
 from artlens.io import open_plate
 
 
@@ -39,7 +39,7 @@ def main() -> None:
     counter = CNNCounter.load(args.model, device=args.device)
     with open_plate(plate_path) as plate:
         t = time.perf_counter()
-        r = count_threads_cnn(plate, counter, step_cm=0.5, batch_size=args.batch_size)
+        r = count_threads_cnn(plate, CnnParams(model=counter, step_cm=0.5, batch_size=args.batch_size))
         dt = time.perf_counter() - t
     batch = args.batch_size or (4 if counter.task == "thread_phase" else 64)
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, batch size {batch}")

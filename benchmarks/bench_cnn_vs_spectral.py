@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from artlens.canvas.threads import SpectralParams, count_threads_spectral
-from artlens.canvas.threads.cnn import CNNCounter, count_threads_cnn, shipped_model_path
+from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn, shipped_model_path
 from artlens.synth import WeaveParams, make_plate
 
 SUITES = {
@@ -84,7 +84,8 @@ def main() -> None:
                 if name == "spectral":
                     r = count_threads_spectral(plate.image, params, px_per_cm=wp.px_per_cm)
                 else:
-                    r = count_threads_cnn(plate.image, counters[name], step_cm=0.5, px_per_cm=wp.px_per_cm)
+                    r = count_threads_cnn(plate.image, CnnParams(model=counters[name], step_cm=0.5),
+                                          px_per_cm=wp.px_per_cm)
                 t[name] += time.perf_counter() - t0
                 s = r.summary()
                 for d in ("horizontal", "vertical"):
@@ -108,8 +109,7 @@ def main() -> None:
             img = pl.read()
         for name, c in counters.items():
             for window in ([1.0, 1.5] if c.fixed_window_cm is None else [c.fixed_window_cm]):
-                r = count_threads_cnn(img, c, step_cm=0.5, window_cm=window if c.fixed_window_cm is None else None,
-                                      px_per_cm=200.0)
+                r = count_threads_cnn(img, CnnParams(model=c, step_cm=0.5, window_cm=window), px_per_cm=200.0)
                 s = r.summary()
                 print(f"Crop0139 (label 12.0 / 12.0), {name}, {window:g} cm windows: horizontal "
                       f"{s['horizontal']['threads_per_cm']['mean']:.2f}, vertical "
