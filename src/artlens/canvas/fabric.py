@@ -38,7 +38,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
-from artlens.canvas.threads.cnn import normalise_crops, resample_crop
+from artlens.canvas.threads.preprocess import normalise_crops, resample_crop
 from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError
 from artlens.io.image import Plate
 
@@ -227,7 +227,7 @@ class FabricModel:
 def sample_patches(plate: Plate | np.ndarray, n_patches: int, patch_cm: float, out_px_per_cm: float, *,
                    px_per_cm: float | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n_patches`` random square patches of ``patch_cm``, resampled to ``out_px_per_cm`` and min-max
-    scaled (:func:`~artlens.canvas.threads.cnn.normalise_crops`).
+    scaled (:func:`~artlens.canvas.threads.preprocess.normalise_crops`).
 
     Returns:
         ``(patches (N, S, S) float32, centres (N, 2) in cm as (y, x))``.

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
-from artlens.canvas.threads.cnn import normalise_crops, resample_crop
+from artlens.canvas.threads.preprocess import normalise_crops, resample_crop
 from artlens.errors import InvalidParameterError
 
 
