@@ -360,7 +360,7 @@ def _open_tiff_page(p: Path, page_index: int, modality: str) -> Plate:
     import tifffile
 
     try:
-        tf = tifffile.TiffFile(p, mode="rb")
+        tf = tifffile.TiffFile(p, mode="r")  # tifffile opens files in binary mode ("r" is "rb")
     except Exception as exc:
         raise UnreadableInputError(f"{p.name}: corrupt or truncated TIFF ({exc})") from exc
     try:
@@ -370,6 +370,8 @@ def _open_tiff_page(p: Path, page_index: int, modality: str) -> Plate:
         if page_index >= n_pages:
             raise InvalidParameterError(f"{p.name} has {n_pages} page(s); --page {page_index} does not exist")
         page = tf.pages[page_index]
+        if not isinstance(page, tifffile.TiffPage):  # a TiffFrame only when pages are read as frames
+            raise UnreadableInputError(f"{p.name}: page {page_index} is not a full TIFF page")
         if not hasattr(page, "shape") or len(page.shape) not in (2, 3):
             raise UnreadableInputError(f"{p.name}: page {page_index} is not a 2-D image (shape {page.shape})")
         shape = page.shape
@@ -387,6 +389,7 @@ def _open_tiff_page(p: Path, page_index: int, modality: str) -> Plate:
             log.info("%s: %d-bit integer samples", p.name, dtype.itemsize * 8)
         ppc = _tiff_px_per_cm(page, p.name)
         _check_tiff_complete(tf, page, p)
+        source: Any  # a NumPy array (memory map or in memory) or a zarr array
         if page.is_memmappable:
             source = _memmap_page(p, page)
             storage = "memmap"

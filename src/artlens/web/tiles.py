@@ -72,7 +72,7 @@ class PixelSource:
     def _open_tiff(self, path: Path) -> Any:
         import tifffile
 
-        tf = tifffile.TiffFile(path, mode="rb")
+        tf = tifffile.TiffFile(path, mode="r")  # tifffile opens files in binary mode ("r" is "rb")
         self._handle = tf
         page = tf.pages[0]
         if page.is_memmappable:
