@@ -6,6 +6,13 @@ and collection-wide comparison (:mod:`artlens.canvas.collection`).
 The domains (canvas, paintings, beneath) never import each other.
 """
 
-from artlens.canvas.threads import SpectralParams, ThreadCountResult, count_threads_spectral
+from artlens.canvas.threads import (
+    CnnParams,
+    SpectralParams,
+    ThreadCountResult,
+    WindowGrid,
+    count_threads,
+    count_threads_spectral,
+)
 
-__all__ = ["SpectralParams", "ThreadCountResult", "count_threads_spectral"]
+__all__ = ["CnnParams", "SpectralParams", "ThreadCountResult", "WindowGrid", "count_threads", "count_threads_spectral"]

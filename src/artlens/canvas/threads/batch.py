@@ -135,7 +135,8 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
     """Worker factory: the per-plate function (the CNN is loaded once per worker)."""
     from artlens.canvas.threads.run import catalog_entry, count_plate_file
 
-    params = SpectralParams(**{k: tuple(v) if k == "band" else v for k, v in settings["params"].items()})
+    fields: dict[str, Any] = {k: tuple(v) if k == "band" else v for k, v in settings["params"].items()}
+    params = SpectralParams(**fields)
     cnn = None
     if settings["cnn"] is not None:  # the CNN is loaded once per worker
         from artlens.canvas.threads.cnn import CnnParams

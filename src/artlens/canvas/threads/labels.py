@@ -644,7 +644,7 @@ def import_labels(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[st
         raise InputNotFoundError(f"{src}: no labelme JSON or DL4ART <name>_H.npz/<name>_V.npz pairs found")
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for crop in sorted(crops, key=lambda c: c.name):
         crop.plate = plate_of(crop.name, table, crop.plate)
         image_rel = f"images/{crop.name}.tif"

@@ -60,10 +60,10 @@ def _phase_rows(counter: PhaseModel, band: np.ndarray, rotate: bool, batch_size:
     hb, wb = band.shape
     starts = list(range(0, wb, TILE))
     tiles, spans = [], []
-    for x in starts:
-        a, b = max(0, x - HALO), min(wb, x + TILE + HALO)
+    for x0 in starts:
+        a, b = max(0, x0 - HALO), min(wb, x0 + TILE + HALO)
         tiles.append(band[:, a:b])
-        spans.append((a, b, x, min(wb, x + TILE)))
+        spans.append((a, b, x0, min(wb, x0 + TILE)))
     out = np.zeros((hb // 2, wb // 2), dtype=np.complex64)
     device = next(counter.model.parameters()).device
     with torch.inference_mode():

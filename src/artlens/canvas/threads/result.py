@@ -57,6 +57,8 @@ class DirectionMaps:
         def _f(x: float) -> float | None:
             return None if not math.isfinite(x) else round(float(x), 4)
 
+        dens: dict[str, float | None]
+        ang: dict[str, float | None]
         if d.size == 0:
             dens = {"mean": None, "std": None, "median": None}
             ang = {"mean": None, "std": None}

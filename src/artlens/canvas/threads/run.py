@@ -215,9 +215,10 @@ def count_plate_file(
             cnn = cnn or CnnParams()
             cnn.validate()
             counter = cnn.load()  # once, for both the grid and the count
-            cnn_params = replace(cnn, model=counter, window_cm=cnn.window_for(counter))
+            window = cnn.window_for(counter)
+            cnn_params = replace(cnn, model=counter, window_cm=window)
             # the spectral counter beside the CNN counts the CNN's windows
-            params = replace(params, window_cm=cnn_params.window_cm, step_cm=cnn_params.step_cm)
+            params = replace(params, window_cm=window, step_cm=cnn.step_cm)
         out = prepare_out_dir(out_dir, [src])
         results: dict[str, ThreadCountResult] = {}
         if method in ("spectral", "both") or (method == "cnn" and cross_check_cnn):

@@ -479,13 +479,13 @@ def count_threads_spectral(
             fundamentals[name] = fund
     directions = {}
     for name, (dens, ang, conf) in maps.items():
-        fund = fundamentals.get(name)
+        found = fundamentals.get(name)
         outlier = flag_outliers(dens, conf, min_confidence=p.min_confidence,
-                                outlier_threads_per_cm=p.outlier_threads_per_cm) | (fund.off if fund else False)
+                                outlier_threads_per_cm=p.outlier_threads_per_cm) | (found.off if found else False)
         directions[name] = DirectionMaps(
             dens, ang, conf, outlier,
-            corrected=(fund.harmonic if fund else np.zeros(dens.shape, bool)) if p.resolve_fundamental else None,
-            alternative=fund.alternative if fund else None)
+            corrected=(found.harmonic if found else np.zeros(dens.shape, bool)) if p.resolve_fundamental else None,
+            alternative=found.alternative if found else None)
 
     g = geo.grid
     parameters = asdict(p)
