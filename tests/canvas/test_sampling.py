@@ -126,10 +126,13 @@ def test_png_plate_with_override(tmp_path):
 
 def test_bad_parameters(tmp_path):
     _plate(tmp_path / "p.tif", shape=(300, 300))
-    with pytest.raises(InvalidParameterError, match="--n"):
+    # the library names the parameter (the CLI shows it as --n / --size-cm: test_cli_sample)
+    with pytest.raises(InvalidParameterError, match="^n must be") as exc:
         sample_plate(tmp_path / "p.tif", 0, tmp_path / "out")
-    with pytest.raises(InvalidParameterError, match="--size-cm"):
+    assert exc.value.param == "n"
+    with pytest.raises(InvalidParameterError, match="size_cm") as exc:
         sample_plate(tmp_path / "p.tif", 1, tmp_path / "out", size_cm=-1)
+    assert exc.value.param == "size_cm"
     with pytest.raises(InvalidImageError, match="smaller than one 2 cm sample"):
         sample_plate(tmp_path / "p.tif", 1, tmp_path / "out", size_cm=2.0)
     with pytest.raises(InputNotFoundError):
@@ -169,3 +172,8 @@ def test_cli_sample(tmp_path, capsys):
         main(["threads", "sample", str(tmp_path / "p.tif"), "--n", "0", "--out", str(tmp_path / "o")])
     assert exc.value.code == 7
     assert capsys.readouterr().err.strip().startswith("error: --n must be")
+    with pytest.raises(SystemExit) as exc:
+        main(["threads", "sample", str(tmp_path / "p.tif"), "--n", "1", "--size-cm", "-1", "--out",
+              str(tmp_path / "o")])
+    assert exc.value.code == 7
+    assert capsys.readouterr().err.strip().startswith("error: --size-cm must be")

@@ -117,18 +117,20 @@ def sample_plate(plate_path: str | os.PathLike[str], n: int, out_dir: str | os.P
     from artlens.io import open_plate
 
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-        raise InvalidParameterError(f"--n must be a whole number >= 1, got {n!r}")
+        raise InvalidParameterError(f"n must be a whole number >= 1, got {n!r}", param="n")
     if not (math.isfinite(size_cm) and size_cm > 0):
-        raise InvalidParameterError(f"--size-cm must be a positive number, got {size_cm}")
+        raise InvalidParameterError(f"size_cm must be a positive number, got {size_cm}", param="size_cm")
     if min_distance_cm is not None and not (math.isfinite(min_distance_cm) and min_distance_cm >= 0):
-        raise InvalidParameterError(f"min_distance_cm must be >= 0, got {min_distance_cm}")
+        raise InvalidParameterError(f"min_distance_cm must be >= 0, got {min_distance_cm}",
+                                    param="min_distance_cm")
     out = Path(out_dir)
     with open_plate(plate_path, px_per_cm=px_per_cm, require_resolution=True) as plate:
         ppc = float(plate.px_per_cm)  # type: ignore[arg-type]
         size = int(round(size_cm * ppc))
         h, w = plate.shape
         if size < 2:
-            raise InvalidParameterError(f"--size-cm {size_cm:g} is {size} px at {ppc:g} px/cm; too small")
+            raise InvalidParameterError(f"size_cm {size_cm:g} is {size} px at {ppc:g} px/cm; too small",
+                                        param="size_cm")
         if size > h or size > w:
             raise InvalidImageError(f"{plate.path.name} is {h}x{w} px ({h / ppc:.2f} x {w / ppc:.2f} cm), "
                                     f"smaller than one {size_cm:g} cm sample ({size} px)")
