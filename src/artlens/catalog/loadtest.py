@@ -19,13 +19,18 @@ import os
 import queue
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 # Children come from a fork server that has imported the catalog once: cheap to start, and never a copy of
 # a parent that may hold threads (Ray, torch) or open connections. Spawn where there is no fork server.
+_CTX: ForkServerContext | SpawnContext
 if "forkserver" in mp.get_all_start_methods():
-    _CTX = mp.get_context("forkserver")
-    _CTX.set_forkserver_preload(["__main__", "artlens.catalog.store"])  # "__main__": as by default
+    _FORKSERVER = mp.get_context("forkserver")
+    _FORKSERVER.set_forkserver_preload(["__main__", "artlens.catalog.store"])  # "__main__": as by default
+    _CTX = _FORKSERVER
 else:
     _CTX = mp.get_context("spawn")
 _METHOD = "loadtest"
@@ -79,7 +84,8 @@ def _claimer(location: str | Path, tag: str, start: Any, out: Any) -> None:
 
 def _collect(procs: list[Any], out: Any, expected: int, timeout_s: float) -> list[tuple]:
     """The ``expected`` reports from the queue; raises if a process failed or the time runs out."""
-    reports, deadline = [], time.monotonic() + timeout_s
+    reports: list[tuple] = []
+    deadline = time.monotonic() + timeout_s
     while len(reports) < expected:
         try:
             reports.append(out.get(timeout=max(0.1, deadline - time.monotonic())))

@@ -302,8 +302,8 @@ class Catalog:
                                    "not an artlens catalog; left untouched")
             version, managed = int(revision), True
         elif "schema_version" in tables:  # written by artlens before the Alembic port
-            version = conn.execute(sa.text("SELECT version FROM schema_version")).scalar()
-            version, managed = int(version or 0), False
+            stored = conn.execute(sa.text("SELECT version FROM schema_version")).scalar()
+            version, managed = int(stored or 0), False
         elif tables:
             raise CatalogError(f"{self.location} is a {self._kind()} database but not an artlens catalog; "
                                "left untouched")
@@ -325,9 +325,12 @@ class Catalog:
         deadline = time.monotonic() + BUSY_TIMEOUT_S
         raw = self._engine.raw_connection()
         try:
+            driver = raw.driver_connection
+            if driver is None:  # only for a connection already invalidated
+                raise CatalogError(f"{self.location}: the database connection was closed while opening it")
             while True:
                 try:
-                    raw.driver_connection.execute("PRAGMA journal_mode = WAL")
+                    driver.execute("PRAGMA journal_mode = WAL")
                     return
                 except sqlite3.OperationalError as exc:
                     if "locked" not in str(exc) or time.monotonic() > deadline:

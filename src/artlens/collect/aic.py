@@ -77,7 +77,8 @@ class AicSource(Source):
             data = client.get_json(url, {"q": self.query, "fields": FIELDS, "limit": self.page_size, "page": page})
             if not isinstance(data, dict) or not isinstance(data.get("data"), list):
                 raise ContentError(f"unexpected answer from {url} page {page}: {snippet(data)} (expected data)")
-            config = data.get("config") if isinstance(data.get("config"), dict) else {}
+            raw_config = data.get("config")
+            config = raw_config if isinstance(raw_config, dict) else {}
             iiif = text(config.get("iiif_url")) or DEFAULT_IIIF
             website = text(config.get("website_url")) or DEFAULT_WEBSITE
             for art in data["data"]:

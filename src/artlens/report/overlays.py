@@ -7,6 +7,7 @@ Like :mod:`artlens.report.figures`, figures are built on an Agg canvas without `
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -59,6 +60,6 @@ def heatmap_overlay_figure(image: np.ndarray, heat: np.ndarray, *, title: str = 
     return fig
 
 
-def save_heatmap_overlay(image: np.ndarray, heat: np.ndarray, path: str | Path, **kwargs: object) -> Path:
+def save_heatmap_overlay(image: np.ndarray, heat: np.ndarray, path: str | Path, **kwargs: Any) -> Path:
     """:func:`heatmap_overlay_figure` written to ``path`` (PNG)."""
     return save_figure(heatmap_overlay_figure(image, heat, **kwargs), path)
