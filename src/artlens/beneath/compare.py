@@ -307,9 +307,9 @@ def compare_views(
     written: dict[str, dict[str, str]] = {}
     order = [primary, *(k for k in maps if k != primary)]
     for name in order:
-        files = save_heatmap(out, name, _fill_invalid(maps[name], pair.valid), preview,
+        saved = save_heatmap(out, name, _fill_invalid(maps[name], pair.valid), preview,
                              model=method if name != "residual" else "")
-        written[name] = {"npy": str(files["npy"].resolve()), "png": str(files["png"].resolve()),
+        written[name] = {"npy": str(saved["npy"].resolve()), "png": str(saved["png"].resolve()),
                          "meaning": HEATMAPS[name]["meaning"], "label": HEATMAPS[name]["label"]}
     disagreement["figure"] = str(save_disagreement_figure(preview, disagreement, out / "disagreement.png").resolve())
     np.save(out / "valid.npy", pair.valid)
@@ -322,7 +322,7 @@ def compare_views(
     parameters = {"method": method, "polarity": polarity, "other_modality": other_modality,
                   "registration": registration, "nonrigid": nonrigid, "max_residual_px": max_residual_px,
                   "seed": seed}
-    if net is not None:
+    if net is not None and mconfig is not None:  # loaded together
         parameters.update(segmentation=seg, region_px=rpx, compactness=compactness, model=mconfig["model"],
                           model_path=mconfig["path"])
     parameters["pixel"] = pixel_info["params"]

@@ -449,9 +449,10 @@ def build_graphs(
     ei = np.concatenate([pairs, pairs[:, ::-1]], axis=0).T.astype(np.int64)
     wv = _edge_weights(pairs, context[:, [0, 4, 8]])  # mean R, G, B
     wo = _edge_weights(pairs, x_oth[:, 0])
-    params = {"segmentation": "given" if given else segmentation,
+    seg_name = "given" if given else segmentation
+    params = {"segmentation": seg_name,
               "region_px": region_px, "compactness": compactness, "polarity": polarity,
               "regions": r.n, "edges": int(ei.shape[1])}
     return GraphPair(labels, RegionGraph(x_vis, ei, np.r_[wv, wv], "visible"),
                      RegionGraph(x_oth, ei, np.r_[wo, wo], "other"), r.counts.astype(np.int64), cen,
-                     np.r_[border, border], params["segmentation"], oth, predicted.astype(np.float32), params)
+                     np.r_[border, border], seg_name, oth, predicted.astype(np.float32), params)
