@@ -312,7 +312,7 @@ async def tile(request: Request, image_id: int, level: int, col: int, row: int) 
     A cached tile is answered on the event loop (a file read of a few kB); making one runs in a thread."""
     rec = request.app.state.image_rows.get(image_id)
     store = request.app.state.tiles
-    cached = store.cached_tile(rec["sha256"], level, col, row) if rec is not None else None
+    cached: Path | None = store.cached_tile(rec["sha256"], level, col, row) if rec is not None else None
     if cached is None:
         cached = await run_in_threadpool(_make_tile, request, image_id, level, col, row)
     return Response(cached.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": TILE_CACHE})

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -124,7 +124,7 @@ def _templates() -> Jinja2Templates:
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ArtlensError)
-    async def artlens_error(request: Request, exc: ArtlensError) -> JSONResponse:
+    async def artlens_error(request: Request, exc: ArtlensError) -> Response:  # JSON for /api/, else a page
         status = error_status(exc)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=status)

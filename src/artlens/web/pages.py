@@ -230,14 +230,14 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
     result = job["result"] or {}
     extra: dict[str, Any] = {}
     if job["kind"] == "canvas.match" and job["state"] == "done":
-        names = [p["name"] for p in result.get("plates", [])]
-        extra["matrix"] = list(zip(names, result.get("matrix", []), strict=False))
-        extra["names"] = names
+        plates = [p["name"] for p in result.get("plates", [])]
+        extra["matrix"] = list(zip(plates, result.get("matrix", []), strict=False))
+        extra["names"] = plates
         extra["ids"] = result.get("image_ids", {})
         report = f"/jobs/{job_id}/files/match/report.html"
     if job["kind"] == "verify" and job["state"] == "done":
         extra["gradcam"] = {k: f"/jobs/{job_id}/files/{Path(v).name}" for k, v in result.get("heatmaps", {}).items()}
-    return render(request, "job.html", job=status, title=KINDS.get(job["kind"]).title if job["kind"] in KINDS
+    return render(request, "job.html", job=status, title=KINDS[job["kind"]].title if job["kind"] in KINDS
                   else job["kind"], report=report, result=result, **extra)
 
 
