@@ -37,7 +37,7 @@ class DemoPlate:
     nuisances: dict[str, Any]
 
 
-ROLLS = {
+ROLLS: dict[str, dict[str, Any]] = {  # Roll keyword arguments
     # two rolls whose mean densities differ by 0.3 threads/cm or less: the hard case for matching
     "roll A": {"horizontal_density": 13.4, "vertical_density": 16.2, "seed": 11},
     "roll B": {"horizontal_density": 13.7, "vertical_density": 16.0, "seed": 29},
@@ -81,7 +81,7 @@ def run_demo(
     params = params or SpectralParams()
     rolls = {name: Roll(length_cm=100.0, width_cm=40.0, **spec) for name, spec in ROLLS.items()}
     sections = []
-    plates_out = []
+    plates_out: list[dict[str, Any]] = []
     for i, spec in enumerate(PLATES):
         if progress:
             progress(f"generating and counting {spec.name}")

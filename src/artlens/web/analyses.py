@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
@@ -52,6 +52,10 @@ class JobContext:
 # --- parameter checks --------------------------------------------------------------------------------------
 
 
+@overload
+def _number(params: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float: ...
+@overload
+def _number(params: dict[str, Any], key: str, default: float | None, lo: float, hi: float) -> float | None: ...
 def _number(params: dict[str, Any], key: str, default: float | None, lo: float, hi: float) -> float | None:
     value = params.get(key, default)
     if value is None or value == "":
