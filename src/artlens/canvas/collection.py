@@ -56,8 +56,9 @@ if TYPE_CHECKING:
 __all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "cluster_plates", "combine_evidence",
            "density_bayes_factor", "evidence_agreement", "list_plates", "match_collection"]
 
-MATCH_PARAMS = SpectralParams(window_cm=1.0, step_cm=0.25)
-"""Spectral maps for matching: 1 cm windows every 0.25 cm (see docs/canvas-matching.md, Limits)."""
+MATCH_PARAMS = SpectralParams(step_cm=0.25)
+"""Spectral maps for matching: the default 1 cm windows (``DEFAULT_WINDOW_CM``) every 0.25 cm (see
+docs/canvas-matching.md, Limits)."""
 
 
 def density_bayes_factor(p_value: float | None) -> float:

@@ -317,7 +317,7 @@ def labelled_collection(csv_path: str | os.PathLike[str]) -> tuple[list[Canvas],
             image = pl.read() if h * w <= 4e7 else pl.read((h - n) // 2, (w - n) // 2, n, n)
         cy, cx = image.shape[0] // 2, image.shape[1] // 2
         centre = image[max(0, cy - n // 2): cy + n // 2, max(0, cx - n // 2): cx + n // 2]
-        res = count_threads_spectral(centre, SpectralParams(window_cm=1.0, step_cm=0.5), px_per_cm=ppc)
+        res = count_threads_spectral(centre, SpectralParams(), px_per_cm=ppc)  # 1 cm windows every 0.5 cm
         d = sorted(float(np.nanmedian(m.density)) if np.isfinite(m.density).any() else 0.0
                    for m in (res.horizontal, res.vertical))
         out.append(Canvas(image, ppc, rolls.index(r["roll"]), (d[0], d[1]), p.name, {"path": str(p)}))

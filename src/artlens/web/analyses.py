@@ -213,8 +213,7 @@ def run_verify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
 
 def _comparer(cat: Any, image_ids: list[int], density_only: bool, permutations: int) -> Any:
     """The comparer ``artlens canvas compare/match`` builds: the shipped fabric model unless density only."""
-    from artlens.canvas.collection import CanvasComparer
-    from artlens.canvas.threads import SpectralParams
+    from artlens.canvas.collection import MATCH_PARAMS, CanvasComparer
 
     model = None
     if not density_only:
@@ -224,7 +223,7 @@ def _comparer(cat: Any, image_ids: list[int], density_only: bool, permutations: 
             model = load_fabric_model()
     resolutions = {cat.get_image(i)["px_per_cm"] for i in image_ids}
     ppc = resolutions.pop() if len(resolutions) == 1 else None
-    return CanvasComparer(model, px_per_cm=ppc, params=SpectralParams(window_cm=1.0, step_cm=0.25),
+    return CanvasComparer(model, px_per_cm=ppc, params=MATCH_PARAMS,
                           n_permutations=permutations, seed=0)
 
 
