@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ BUSY_TIMEOUT_S = 30.0
 """SQLite: how long a writer waits for another process's write lock before giving up."""
 CONNECT_TIMEOUT_S = 10
 """PostgreSQL: how long to wait for the server to answer before giving up."""
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MIGRATIONS_DIR = Path(str(resources.files("artlens.catalog") / "migrations"))
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 _MIGRATION_LOCK = 0x617274_6C656E73  # PostgreSQL advisory-lock key held while migrating ("artlens")

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,7 +26,8 @@ from artlens.web.security import LOOPBACK_NAMES, SecurityMiddleware
 from artlens.web.tiles import TileStore
 
 log = logging.getLogger(__name__)
-HERE = Path(__file__).resolve().parent
+HERE = Path(str(resources.files("artlens.web")))
+"""The package folder holding ``static/`` and ``templates/`` (package data, see pyproject.toml)."""
 
 
 @dataclass
