@@ -123,11 +123,13 @@ class Record:
 
 
 class Skip(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """This item is not kept; ``transient`` ones are tried again by the next run."""
+    """This item is not kept; ``transient`` ones are tried again by the next run. ``url``: the image's
+    address when it was known (journalled with the skip)."""
 
     def __init__(self, reason: str, transient: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.transient = reason, transient
+        self.url = ""
 
 
 class Source(ABC):
@@ -513,7 +515,7 @@ def _run(source: Source, out: Path, client: PoliteClient, opts: CollectOptions, 
             consecutive = 0
         except Skip as skip:
             status = "error" if skip.transient else "skipped"
-            entry = {"key": key, "status": status, "reason": skip.reason, "url": getattr(skip, "url", "")}
+            entry = {"key": key, "status": status, "reason": skip.reason, "url": skip.url}
             journal.append(entry)
             outputs.skip({"source": source.name, "source_id": ref.source_id, "reason": skip.reason,
                           "url": entry["url"]})
@@ -563,7 +565,7 @@ def _keep(source: Source, ref: Ref, key: str, out: Path, client: PoliteClient, o
         skip = _classify_error(exc)
         if isinstance(exc, ContentError):  # too large: permanent
             skip = Skip(str(exc))
-        skip.url = rec.image_url  # type: ignore[attr-defined]
+        skip.url = rec.image_url
         raise skip from None
     try:
         ext, width, height = verify_image(part, dl.content_type, opts.max_pixels, opts.min_side)
@@ -576,7 +578,7 @@ def _keep(source: Source, ref: Ref, key: str, out: Path, client: PoliteClient, o
             raise Skip(f"{rel} already exists and was not written by artlens collect; left untouched")
     except Skip as skip:
         part.unlink(missing_ok=True)
-        skip.url = rec.image_url  # type: ignore[attr-defined]
+        skip.url = rec.image_url
         raise
     journal.append({"key": key, "status": "pending", "file": rel})
     os.replace(part, final)
