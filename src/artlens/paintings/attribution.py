@@ -241,6 +241,7 @@ def build_reference_sets(verifier: Any, references: Sequence[tuple[str, Sequence
             source = (f"the other references ({len(imp_codes)} works: "
                       + ", ".join(e[0] for e in others) + ")")
         else:
+            assert bank is not None  # one reference, no impostors and no bank was refused above
             imp_codes = bank.codes.astype(np.float64)
             origin = bank.meta.get("source", "its training collection")
             source = (f"the verifier's bank of training works ({len(imp_codes)} works by "

@@ -118,7 +118,7 @@ def _to_rgb8(im: Image.Image, p: Path, notify: bool) -> Image.Image:
     else:
         arr = np.asarray(im)
         if arr.ndim == 3 and arr.shape[2] >= 3 and arr.dtype == np.uint16:
-            out = Image.fromarray((arr[..., :3] >> 8).astype(np.uint8), "RGB")
+            out = Image.fromarray((arr[..., :3] // 256).astype(np.uint8), "RGB")  # the high byte
             note = "16-bit RGB reduced to 8-bit"
         else:
             out = im.convert("RGB")

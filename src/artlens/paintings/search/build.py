@@ -64,7 +64,7 @@ class _Progress:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._bar = None
+        self._bar: Any = None  # a rich.progress.Progress while enabled
 
     def __enter__(self) -> _Progress:
         if self.enabled:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,11 +30,13 @@ LABELS_CSV = "labels.csv"
 
 
 class _Record(Protocol):
-    path: str
+    @property
+    def path(self) -> str: ...
 
 
 class _Dataset(Protocol):
-    records: Iterable[_Record]
+    @property
+    def records(self) -> Sequence[_Record]: ...
 
 
 @dataclass

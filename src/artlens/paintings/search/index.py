@@ -184,7 +184,7 @@ class SearchIndex:
 
     def labels_at(self, i: int) -> dict[str, str]:
         """Labels of image ``i`` (empty values left out)."""
-        return {c: v[i] for c, v in self._load_labels().items() if v[i] is not None}
+        return {c: x for c, v in self._load_labels().items() if (x := v[i]) is not None}
 
     def vectors(self) -> np.ndarray:
         """All vectors, ``(count, dim)`` float32, in id order."""
@@ -241,7 +241,7 @@ class SearchIndex:
         scores, ids = self.search_ids(vectors, k)
         out = []
         for srow, irow in zip(scores, ids, strict=True):
-            hits = []
+            hits: list[Hit] = []
             for s, i in zip(srow, irow, strict=True):
                 if i < 0:
                     continue
