@@ -32,14 +32,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 
 from artlens.canvas.threads.preprocess import normalise_crops, resample_crop
-from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError
+from artlens.errors import InvalidImageError, InvalidParameterError
 from artlens.io.image import Plate
 
 __all__ = [
@@ -55,27 +54,14 @@ __all__ = [
     "load_fabric_model",
     "pair_logits",
     "sample_patches",
-    "shipped_fabric_model_path",
-    "shipped_fabric_models",
 ]
 
 Aggregation = Literal["mean", "trimmed", "median"]
 AGGREGATIONS = ("mean", "trimmed", "median")
 DEFAULT_FABRIC_MODEL = "fabric_default"
 """Folder name of the fabric model that ``canvas compare`` and ``canvas match`` use by default, inside
-the package (``artlens/canvas/fabric_weights/``); see :func:`shipped_fabric_models` for the others."""
-
-
-def shipped_fabric_model_path(name: str = DEFAULT_FABRIC_MODEL) -> Path | None:
-    """Path of a fabric model shipped with artlens, or ``None`` when there is none."""
-    path = Path(str(resources.files("artlens.canvas") / "fabric_weights" / name))
-    return path if (path / "model.safetensors").is_file() else None
-
-
-def shipped_fabric_models() -> list[str]:
-    """Names of the fabric models shipped with artlens (folders of ``artlens/canvas/fabric_weights/``)."""
-    root = Path(str(resources.files("artlens.canvas") / "fabric_weights"))
-    return sorted(p.name for p in root.iterdir() if (p / "model.safetensors").is_file()) if root.is_dir() else []
+the package (``artlens/canvas/fabric_weights/``): the tag ``yarn_logistic.fabric_default``; see
+:func:`artlens.models.list_pretrained` (``family="fabric"``) for the others."""
 
 
 def load_fabric_model(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> FabricModel | YarnModel:
@@ -83,23 +69,18 @@ def load_fabric_model(path: str | os.PathLike[str] | None = None, device: str = 
     (:class:`YarnModel`), chosen by ``config.json``'s ``model``.
 
     Args:
-        path: a model folder, or the name of a shipped model (:func:`shipped_fabric_models`);
+        path: a model folder, or shipped weights by tag (``"siamese_v1"`` or
+            ``"siamese_fabric.siamese_v1"``; :func:`artlens.models.list_pretrained`, ``family="fabric"``);
             default: :data:`DEFAULT_FABRIC_MODEL`.
+
+    Raises:
+        InputNotFoundError: neither a folder nor a shipped model (the shipped ones are listed).
     """
     from artlens.models.checkpoint import read_config
+    from artlens.models.pretrained import resolve_model_folder
 
-    if path is None:
-        folder = shipped_fabric_model_path()
-        if folder is None:
-            raise InputNotFoundError("no fabric model is shipped with this artlens; train one with "
-                                     "'artlens canvas train' and pass --fabric-model RUN/model")
-    else:
-        folder = Path(path).expanduser()
-        if not folder.exists() and shipped_fabric_model_path(str(path)) is not None:
-            folder = shipped_fabric_model_path(str(path))  # type: ignore[assignment]
-        elif not folder.exists():
-            shipped = ", ".join(shipped_fabric_models()) or "none"
-            raise InputNotFoundError(f"{path}: no such fabric model folder (shipped models: {shipped})")
+    folder = resolve_model_folder(DEFAULT_FABRIC_MODEL if path is None else path, what="fabric model",
+                                  family="fabric")
     _, config = read_config(folder)
     if str(config.get("model", "")).startswith("yarn"):
         return YarnModel.load(folder)
@@ -160,15 +141,12 @@ class FabricModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "cpu") -> FabricModel:
-        """Load a checkpoint folder (default: the model shipped with artlens, if any)."""
+        """Load a checkpoint folder (default: :data:`DEFAULT_FABRIC_MODEL`, shipped with artlens)."""
         from artlens.models.checkpoint import load_checkpoint
+        from artlens.models.pretrained import pretrained_path
 
         if path is None:
-            shipped = shipped_fabric_model_path()
-            if shipped is None:
-                raise InputNotFoundError("no fabric model is shipped with this artlens; train one with "
-                                         "'artlens canvas train' and pass --fabric-model RUN/model")
-            path = shipped
+            path = pretrained_path(DEFAULT_FABRIC_MODEL)
         folder = Path(path)
         model, config = load_checkpoint(folder, map_location=device)
         for key in ("input_px_per_cm", "patch_cm"):
