@@ -141,12 +141,12 @@ def run_demo_extras(out: Any, plates: list[str], *, catalog: str | os.PathLike[s
 
     from artlens.beneath.compare import compare_views
     from artlens.canvas.collection import CanvasComparer, match_collection
-    from artlens.canvas.fabric import load_fabric_model, shipped_fabric_model_path
+    from artlens.canvas.fabric import load_fabric_model
     from artlens.synth.hidden import builtin_pigments, make_hidden_scene
 
     if progress:
         progress("matching the plates (same roll or not)")
-    model = load_fabric_model() if shipped_fabric_model_path() is not None else None
+    model = load_fabric_model()  # the shipped default, DEFAULT_FABRIC_MODEL
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         match = match_collection(plates, out / "match", CanvasComparer(model, n_permutations=199, seed=0),

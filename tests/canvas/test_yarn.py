@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from artlens.canvas.collection import evidence_agreement
-from artlens.canvas.fabric import FabricModel, YarnModel, load_fabric_model, shipped_fabric_models
+from artlens.canvas.fabric import FabricModel, YarnModel, load_fabric_model
 from artlens.canvas.yarn import FAMILY_FEATURES, PAIR_FEATURES, YarnDescriptor, pair_features, yarn_descriptor
 from artlens.errors import InputNotFoundError, InvalidImageError
+from artlens.models import list_pretrained
 from artlens.synth import Roll
 
 PPC = 100.0
@@ -77,7 +78,7 @@ def test_cuts_of_one_roll_score_higher_than_a_roll_of_equal_density(rolls):
 
 
 def test_old_siamese_folders_still_load():
-    assert {"fabric_default", "siamese_v1"} <= set(shipped_fabric_models())
+    assert {"yarn_logistic.fabric_default", "siamese_fabric.siamese_v1"} <= set(list_pretrained(family="fabric"))
     old = load_fabric_model("siamese_v1")
     assert isinstance(old, FabricModel) and old.kind == "siamese" and old.calibration["fitted"]
     assert FabricModel.load(old.path).config["sha256"] == old.config["sha256"]

@@ -61,10 +61,11 @@ def test_compare_density_only_says_so(cli, plates):
 
 
 def test_compare_uses_the_shipped_fabric_model_by_default(cli, plates):
-    from artlens.canvas.fabric import shipped_fabric_model_path
+    from artlens.canvas.fabric import DEFAULT_FABRIC_MODEL
+    from artlens.models import pretrained_path
 
-    shipped = shipped_fabric_model_path()
-    assert shipped is not None, "artlens ships a fabric model (canvas/fabric_weights/fabric_default)"
+    shipped = pretrained_path(DEFAULT_FABRIC_MODEL)
+    assert shipped.is_dir(), "artlens ships a fabric model (canvas/fabric_weights/fabric_default)"
     code, out, err = cli("canvas", "compare", str(plates["a"]), str(plates["b"]), "--permutations", "49", "--json")
     assert code == 0, err
     r = json.loads(out)

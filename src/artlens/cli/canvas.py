@@ -33,12 +33,9 @@ def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: flo
 
         model = load_fabric_model(fabric_model, device=device)
     else:
-        from artlens.canvas.fabric import shipped_fabric_model_path
+        from artlens.canvas.fabric import load_fabric_model
 
-        if shipped_fabric_model_path() is not None:
-            from artlens.canvas.fabric import load_fabric_model
-
-            model = load_fabric_model(device=device)
+        model = load_fabric_model(device=device)  # the shipped default, DEFAULT_FABRIC_MODEL
     if aggregation is not None and aggregation not in ("mean", "trimmed", "median"):
         raise InvalidParameterError(f"--aggregation must be mean, trimmed or median, got {aggregation!r}")
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm)
@@ -240,13 +237,11 @@ def train(
         valid = ", ".join(list_models("siamese*"))
         raise InvalidParameterError(f"--model must be a fabric model; valid models: {valid}")
     if init_from is not None and not Path(init_from).exists():
-        from artlens.canvas.fabric import shipped_fabric_model_path
+        from artlens.models.pretrained import is_pretrained, pretrained_path
 
         name = "siamese_v1" if str(init_from) == "shipped" else str(init_from)  # the shipped Siamese network
-        shipped = shipped_fabric_model_path(name)
-        if shipped is None and str(init_from) == "shipped":
-            raise InvalidParameterError("--init-from shipped: this artlens ships no Siamese fabric model")
-        init_from = shipped if shipped is not None else init_from
+        if is_pretrained(name, family="fabric"):  # shipped weights by tag
+            init_from = pretrained_path(name)
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
         raise InputNotFoundError(f"--init-from {init_from}: not a fabric model folder (no config.json)")
     cfg = FabricTrainConfig(

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
-__all__ = ["Pretrained", "default_tag", "list_pretrained", "pretrained_info", "pretrained_path",
+__all__ = ["Pretrained", "default_tag", "is_pretrained", "list_pretrained", "pretrained_info", "pretrained_path",
            "resolve_model_folder"]
 
 
@@ -97,6 +97,13 @@ def list_pretrained(pattern: str = "*", *, family: str | None = None) -> list[st
                   if fnmatch.fnmatch(p.name, pattern) and (family is None or p.family == family))
 
 
+def is_pretrained(name: str, *, family: str | None = None) -> bool:
+    """Whether ``name`` names shipped weights (``"<architecture>.<tag>"`` or a bare tag), of ``family``
+    when given. Says nothing about whether they are installed (:func:`pretrained_path` checks that)."""
+    entry = _BY_NAME.get(name) or _BY_TAG.get(name)
+    return entry is not None and (family is None or entry.family == family)
+
+
 def pretrained_info(name: str) -> Pretrained:
     """The entry of ``"<architecture>.<tag>"`` or of a bare tag.
 
@@ -145,7 +152,8 @@ def resolve_model_folder(path: str | os.PathLike[str], *, what: str = "model", f
     Args:
         path: a folder (or a file in it; returned as given), ``"<architecture>.<tag>"`` or a bare tag.
         what: what the folder should hold, for the error message (``"fabric model"``, ...).
-        family: the family whose shipped models the error message lists (all by default).
+        family: only shipped weights of this family are looked up, and listed in the error message
+            (all by default).
 
     Raises:
         InputNotFoundError: neither an existing path nor shipped weights (the message lists the
@@ -154,7 +162,7 @@ def resolve_model_folder(path: str | os.PathLike[str], *, what: str = "model", f
     p = Path(path).expanduser()
     if p.exists():
         return p
-    if str(path) in _BY_NAME or str(path) in _BY_TAG:
+    if is_pretrained(str(path), family=family):
         return pretrained_path(str(path))
     shipped = ", ".join(list_pretrained(family=family)) or "none"
     raise InputNotFoundError(f"{path}: no such {what} folder (shipped models: {shipped})")

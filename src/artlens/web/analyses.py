@@ -217,10 +217,9 @@ def _comparer(cat: Any, image_ids: list[int], density_only: bool, permutations: 
 
     model = None
     if not density_only:
-        from artlens.canvas.fabric import load_fabric_model, shipped_fabric_model_path
+        from artlens.canvas.fabric import load_fabric_model
 
-        if shipped_fabric_model_path() is not None:
-            model = load_fabric_model()
+        model = load_fabric_model()  # the shipped default, DEFAULT_FABRIC_MODEL
     resolutions = {cat.get_image(i)["px_per_cm"] for i in image_ids}
     ppc = resolutions.pop() if len(resolutions) == 1 else None
     return CanvasComparer(model, px_per_cm=ppc, params=MATCH_PARAMS,
