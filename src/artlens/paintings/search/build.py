@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from artlens.errors import InvalidParameterError, UnreadableInputError
+from artlens.io.scan import IMAGE_SUFFIXES
 from artlens.paintings.embedders import create_embedder, embedder_record, same_embedder
 from artlens.paintings.embedding import Embedder, l2_normalise
 from artlens.paintings.search.collection import RESERVED, clean_label, load_collection
@@ -133,7 +134,7 @@ def build_index(
     coll = load_collection(paths_or_dataset)
     if not coll.paths:
         raise InvalidParameterError(f"{coll.source or 'collection'}: no images to index "
-                                    f"(looked for {', '.join(('.jpg', '.png', '.tif', '...'))})")
+                                    f"(looked for {', '.join(IMAGE_SUFFIXES)})")
     all_labels: dict[str, dict[str, str]] = {p: dict(v) for p, v in coll.labels.items()}
     for p, extra in (labels or {}).items():
         clean = {str(k): c for k, v in extra.items() if str(k) not in RESERVED and (c := clean_label(v)) is not None}
