@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from artlens.canvas.threads import SpectralParams, count_threads_spectral
-from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn, shipped_model_path
+from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn
+from artlens.models import pretrained_path
 from artlens.synth import WeaveParams, make_plate
 
 SUITES = {
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--model", nargs="+", default=None, help="checkpoint folders (default: the shipped models)")
     ap.add_argument("--suites", nargs="+", choices=list(SUITES), default=list(SUITES))
     args = ap.parse_args()
-    paths = args.model or [shipped_model_path(n) for n in SHIPPED if shipped_model_path(n).is_dir()]
+    paths = args.model or [pretrained_path(n) for n in SHIPPED]
     counters = {}
     for path in paths:
         c = CNNCounter.load(path)

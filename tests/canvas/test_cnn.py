@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from artlens.canvas.threads.cnn import CNNCounter, CnnParams, count_threads_cnn, shipped_model_path
+from artlens.canvas.threads.cnn import DEFAULT_MODEL, CNNCounter, CnnParams, count_threads_cnn
+from artlens.models import pretrained_path
 from artlens.synth import make_plate
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -24,12 +25,12 @@ def counter() -> CNNCounter:
 
 def test_the_default_model_is_the_phase_cnn():
     default = CNNCounter.load()
-    assert default.path == shipped_model_path("threads_phase") == shipped_model_path()
+    assert default.path == pretrained_path("weavephase.threads_phase") == pretrained_path(DEFAULT_MODEL)
     assert default.task == "thread_phase"
 
 
 def test_shipped_regvgg_is_small_and_described(counter):
-    folder = shipped_model_path("threads_regvgg")
+    folder = pretrained_path("regvgg_small.threads_regvgg")
     assert (folder / "model.safetensors").stat().st_size < 25 * 2**20
     assert (folder / "MODEL_CARD.md").is_file()
     cfg = json.loads((folder / "config.json").read_text())
@@ -67,7 +68,7 @@ def phase_counter() -> CNNCounter:
 
 
 def test_shipped_phase_model_is_described(phase_counter):
-    folder = shipped_model_path("threads_phase")
+    folder = pretrained_path("weavephase.threads_phase")
     assert phase_counter.path == folder and phase_counter.task == "thread_phase"
     assert phase_counter.fixed_window_cm is None
     assert (folder / "MODEL_CARD.md").is_file() and (folder / "model.safetensors").stat().st_size < 2**20

@@ -171,13 +171,12 @@ def train(
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     if init_from is not None and not init_from.exists():
-        from artlens.canvas.threads.cnn import shipped_model_path
+        from artlens.canvas.threads.cnn import DEFAULT_MODEL
+        from artlens.models.pretrained import is_pretrained, pretrained_path
 
-        name = str(init_from)
-        if name == "shipped":
-            init_from = shipped_model_path()
-        elif shipped_model_path(name).is_dir():  # a shipped model by name, e.g. threads_phase
-            init_from = shipped_model_path(name)
+        name = DEFAULT_MODEL if str(init_from) == "shipped" else str(init_from)
+        if is_pretrained(name, family="threads"):  # shipped weights by tag, e.g. threads_phase
+            init_from = pretrained_path(name)
     if not 0 <= thread_balance <= 0.9:
         from artlens.errors import InvalidParameterError
 

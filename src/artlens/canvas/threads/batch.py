@@ -113,12 +113,11 @@ def _model_checksum(method: str, model: str | os.PathLike[str] | None) -> str | 
     """SHA-256 of the CNN's weights from its ``config.json`` (no torch import), for the item keys."""
     if method == "spectral":
         return None
-    from artlens.canvas.threads.cnn import shipped_model_path
+    from artlens.canvas.threads.cnn import DEFAULT_MODEL
+    from artlens.models.pretrained import resolve_model_folder
 
-    folder = Path(model) if model is not None else shipped_model_path()
-    if model is not None and not folder.exists() and shipped_model_path(str(model)).is_dir():
-        folder = shipped_model_path(str(model))
-    try:
+    try:  # a folder or shipped weights by tag; InputNotFoundError is an OSError
+        folder = resolve_model_folder(DEFAULT_MODEL if model is None else model, family="threads")
         return json.loads((folder / "config.json").read_text()).get("sha256")
     except (OSError, ValueError):
         raise InvalidParameterError(f"model {model}: not a thread-counting model folder (no config.json)",

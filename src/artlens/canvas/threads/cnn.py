@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +28,9 @@ from artlens.errors import InvalidParameterError
 from artlens.io.image import Plate
 
 DEFAULT_MODEL = "threads_phase"
-"""Folder name of the default weights shipped inside the package (``artlens/canvas/threads/weights/``):
-the weave-phase CNN. ``threads_regvgg`` is the shipped regVGG density regressor."""
-
-
-def shipped_model_path(name: str = DEFAULT_MODEL) -> Path:
-    """Path of a model folder shipped with artlens."""
-    return Path(str(resources.files("artlens.canvas.threads") / "weights" / name))
+"""Tag of the default weights shipped inside the package (``artlens/canvas/threads/weights/``): the
+weave-phase CNN, ``weavephase.threads_phase``. ``threads_regvgg`` (``regvgg_small.threads_regvgg``) is
+the shipped regVGG density regressor; :func:`artlens.models.pretrained_path` finds either."""
 
 
 @dataclass
@@ -77,13 +72,13 @@ class CNNCounter:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None, device: str = "cpu") -> CNNCounter:
-        """Load a checkpoint folder, or a model shipped with artlens by name (default: the shipped
-        default, :data:`DEFAULT_MODEL`)."""
+        """Load a checkpoint folder, or a model shipped with artlens by tag, e.g. ``"threads_regvgg"``
+        (default: the shipped default, :data:`DEFAULT_MODEL`)."""
         from artlens.models.checkpoint import load_checkpoint
+        from artlens.models.pretrained import resolve_model_folder
 
-        folder = Path(path) if path is not None else shipped_model_path()
-        if path is not None and not folder.exists() and shipped_model_path(str(path)).is_dir():
-            folder = shipped_model_path(str(path))  # a shipped model by name, e.g. "threads_phase"
+        folder = resolve_model_folder(DEFAULT_MODEL if path is None else path, what="thread-counting model",
+                                      family="threads")
         model, config = load_checkpoint(folder, map_location=device)
         for key in ("input_px_per_cm", "crop_cm"):
             if key not in config:
