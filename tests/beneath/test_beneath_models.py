@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from artlens.beneath.compare import DEFAULT_MODEL, load_beneath_model, shipped_model_path
+from artlens.beneath.compare import DEFAULT_MODEL, load_beneath_model
 from artlens.errors import InvalidParameterError
-from artlens.models import create_model, list_models, load_checkpoint, save_checkpoint
+from artlens.models import create_model, list_models, load_checkpoint, pretrained_path, save_checkpoint
 from artlens.models.graph import NODE_FEATURES, BeneathEncoder
 from artlens.models.losses import contrastive_loss
 
@@ -83,7 +83,8 @@ def test_contrastive_loss_by_hand() -> None:
     d = torch.tensor([0.2, 0.5, 1.5])
     same = torch.tensor([1.0, 0.0, 0.0])
     # 0.2^2, (1 - 0.5)^2, 0 (beyond the margin)
-    assert float(contrastive_loss(d, None, same, margin=1.0, distance="precomputed")) == pytest.approx((0.04 + 0.25 + 0.0) / 3)
+    loss = contrastive_loss(d, None, same, margin=1.0, distance="precomputed")
+    assert float(loss) == pytest.approx((0.04 + 0.25 + 0.0) / 3)
     assert float(contrastive_loss(d, None, same, margin=1.0, distance="precomputed",
                                   weight=torch.tensor([1.0, 0.0, 0.0]))) == pytest.approx(0.04)
 
@@ -102,7 +103,7 @@ def test_checkpoint_round_trip_with_feature_scaling(tmp_path) -> None:
 
 @pytest.mark.parametrize("method", ["gat", "gcn"])
 def test_shipped_default_models_are_small_and_load(method: str) -> None:
-    path = shipped_model_path(DEFAULT_MODEL[method])
+    path = pretrained_path(DEFAULT_MODEL[method])
     assert path is not None, f"the default {method} model must be shipped in artlens/beneath/weights"
     assert (path / "model.safetensors").stat().st_size < 2_000_000
     assert (path.parent / "beneath_default" / "MODEL_CARD.md").is_file()

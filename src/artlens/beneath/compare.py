@@ -33,16 +33,15 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError
+from artlens.errors import InvalidImageError, InvalidParameterError
 
 __all__ = ["CROSS_CHECK", "DEFAULT_METHOD", "DEFAULT_MODEL", "METHODS", "METHOD_DESCRIPTIONS", "PRIMARY_MAP",
-           "LoadedPair", "compare_views", "load_beneath_model", "load_pair", "shipped_model_path"]
+           "LoadedPair", "compare_views", "load_beneath_model", "load_pair"]
 
 METHODS = ("pixel", "gat", "gcn", "residual")
 """Methods of :func:`compare_views`; the first is the default."""
@@ -69,33 +68,25 @@ PRIMARY_MAP = {"pixel": "pixel", "gat": "embedding_distance", "gcn": "embedding_
 CROSS_CHECK = {"pixel": "residual", "gat": "pixel", "gcn": "pixel", "residual": "pixel"}
 """The second map each method's map is compared with (:func:`artlens.beneath.disagreement.cross_check`)."""
 DEFAULT_MODEL = {"gat": "beneath_default", "gcn": "beneath_gcn_default"}
-"""Folder names (in ``artlens/beneath/weights/``) of the models shipped for each learned method."""
+"""Tags of the models shipped for each learned method (folders in ``artlens/beneath/weights/``; the tags
+``beneath_gat.beneath_default`` and ``beneath_gcn.beneath_gcn_default`` of :mod:`artlens.models.pretrained`)."""
 MAX_PIXELS = 64_000_000
 OTHER_MODALITIES = ("ir", "xray", "band", "gray")
 
 
-def shipped_model_path(name: str = "beneath_default") -> Path | None:
-    """Path of a model shipped with artlens (``artlens/beneath/weights/NAME``), or ``None``."""
-    path = Path(str(resources.files("artlens.beneath") / "weights" / name))
-    return path if (path / "model.safetensors").is_file() and (path / "config.json").is_file() else None
-
-
 def load_beneath_model(model: str | os.PathLike[str] | None = None, method: str = "gat") -> tuple[Any, dict[str, Any]]:
-    """A Siamese graph model and its config: ``model`` (a checkpoint folder) or the one shipped for ``method``.
+    """A Siamese graph model and its config: ``model`` (a checkpoint folder or shipped weights by tag) or
+    the one shipped for ``method`` (:data:`DEFAULT_MODEL`).
 
     Raises:
         InputNotFoundError: no such checkpoint, or no shipped model.
         InvalidParameterError: the checkpoint is not a ``beneath`` model, or not of ``method``'s kind.
     """
     from artlens.models.checkpoint import load_checkpoint
+    from artlens.models.pretrained import resolve_model_folder
 
-    if model is None:
-        path = shipped_model_path(DEFAULT_MODEL[method])
-        if path is None:
-            raise InputNotFoundError(f"no {method.upper()} model is shipped with this artlens; train one with "
-                                     "'artlens beneath train' and pass --model RUN/model")
-    else:
-        path = Path(model)
+    path = resolve_model_folder(DEFAULT_MODEL[method] if model is None else model, what="beneath model",
+                                family="beneath")
     net, config = load_checkpoint(path)
     if not str(config["model"]).startswith("beneath_"):
         raise InvalidParameterError(f"{path}: a {config['model']!r} model, not a beneath model")
