@@ -1,7 +1,7 @@
 """Siamese fabric model: are two X-ray patches woven from the same roll of canvas?
 
 A shared encoder maps each ``patch_cm``-wide patch (resampled to the model's px/cm and min-max
-scaled like :func:`artlens.canvas.threads.cnn.normalise_crops`) to an L2-normalised embedding; a
+scaled like :func:`artlens.canvas.threads.preprocess.normalise_crops`) to an L2-normalised embedding; a
 small head turns ``|e_a - e_b|`` (and ``e_a * e_b``) into one logit, "same roll" when positive. The
 head is symmetric in the two patches. :meth:`SiameseFabric.embed` and
 :meth:`SiameseFabric.score_embeddings` are separate so that a canvas is encoded once and any number
