@@ -47,10 +47,11 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "artlens-bench-features")
     ap.add_argument("--dry-run", action="store_true", help="Print the fit, do not write config.json.")
     args = ap.parse_args()
+    from artlens.models import pretrained_path
     from artlens.models.calibration import fit_platt
     from artlens.paintings.features import cached_features
     from artlens.paintings.pairs import balanced_eval_pairs
-    from artlens.paintings.verify import CONFIG, load_verifier, shipped_verifier_path
+    from artlens.paintings.verify import CONFIG, DEFAULT_VERIFIER, load_verifier
 
     paths, labels = calibration_artists()
     v = load_verifier()
@@ -64,7 +65,7 @@ def main() -> None:
     pairs = balanced_eval_pairs(labels, max_pairs=20000, seed=0)
     s = (c[pairs[:, 0]] * c[pairs[:, 1]]).sum(1)
     a, b = fit_platt(s, pairs[:, 2].astype(float))
-    folder = shipped_verifier_path()
+    folder = pretrained_path(DEFAULT_VERIFIER)
     doc = json.loads((folder / CONFIG).read_text())
     previous = doc.get("recalibration", {}).get("previous", doc["config"]["calibration"])
     doc["config"]["calibration"] = {"a": a, "b": b}

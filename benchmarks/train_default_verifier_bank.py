@@ -28,13 +28,14 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "artlens-bench-features")
     ap.add_argument("--out", type=Path, default=None, help="Default: beside the shipped verifier's weights.")
     args = ap.parse_args()
+    from artlens.models import pretrained_path
     from artlens.paintings.datasets import load_dataset
     from artlens.paintings.features import cached_features
     from artlens.paintings.typicality import build_bank
-    from artlens.paintings.verify import BANK, load_verifier, shipped_verifier_path
+    from artlens.paintings.verify import BANK, DEFAULT_VERIFIER, load_verifier
     from artlens.train.verifier import VerifierTrainConfig, split_indices
 
-    folder = shipped_verifier_path()
+    folder = pretrained_path(DEFAULT_VERIFIER)
     doc = json.loads((folder / "config.json").read_text())
     trained = doc["trained_on"]
     v = load_verifier()

@@ -12,9 +12,11 @@ pytest.importorskip("torch")
 
 
 def test_shipped_verifier_loads_and_scores(tmp_path, cli):
-    from artlens.paintings.verify import load_verifier, shipped_verifier_path
+    from artlens.models import pretrained_path
+    from artlens.paintings.verify import DEFAULT_VERIFIER, load_verifier
 
-    assert shipped_verifier_path() is not None
+    shipped = pretrained_path(DEFAULT_VERIFIER)
+    assert shipped is not None and pretrained_path("painting_verifier.verifier_default") == shipped
     v = load_verifier()
     assert v.config.kind == "metric" and v.config.calibration is not None and 0 < v.config.blend <= 1
     assert v.config.centre and float(v.head.mean_global.abs().sum()) > 0  # centred on its training images
@@ -32,4 +34,4 @@ def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     assert (row["verifier"]["pooling"], row["verifier"]["signed_sqrt"]) == ("stats", True)
     assert row["verifier"]["blend"] == v.config.blend
     assert row["verifier"]["model_checksum"] == json.loads(
-        (shipped_verifier_path() / "config.json").read_text())["sha256"]
+        (shipped / "config.json").read_text())["sha256"]

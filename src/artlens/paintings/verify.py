@@ -30,7 +30,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +43,8 @@ from artlens.paintings.features import FeatureExtractor, Features
 
 Kind = Literal["metric", "siamese"]
 DEFAULT_VERIFIER = "verifier_default"
+"""Tag of the verifier shipped with artlens (``painting_verifier.verifier_default`` of
+:mod:`artlens.models.pretrained`, in ``artlens/paintings/weights/``)."""
 WEIGHTS = "head.safetensors"
 MIN_BACKGROUND = 20
 """Fewest readable images :meth:`Verifier.adapt` accepts as a background collection."""
@@ -393,12 +394,6 @@ def save_verifier(head: nn.Module, config: VerifierConfig, folder: str | os.Path
     return folder
 
 
-def shipped_verifier_path(name: str = DEFAULT_VERIFIER) -> Path | None:
-    """Folder of a verifier shipped inside artlens, or ``None``."""
-    path = Path(str(resources.files("artlens.paintings") / "weights" / name))
-    return path if (path / WEIGHTS).is_file() else None
-
-
 def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
     """A verifier from a folder written by :func:`save_verifier` (a run's ``model/`` or the run
     itself); ``None`` loads the default shipped with artlens.
@@ -412,9 +407,9 @@ def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
     from artlens.provenance import sha256_file
 
     if path is None:
-        folder = shipped_verifier_path()
-        if folder is None:
-            raise InputNotFoundError("no default verifier is installed; pass --model RUN/model")
+        from artlens.models.pretrained import pretrained_path
+
+        folder = pretrained_path(DEFAULT_VERIFIER)  # the shipped default; raises if not installed
     else:
         folder = Path(path).expanduser()
         if (folder / "model" / CONFIG).is_file():
