@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
+
+from artlens.cli.choices import BeneathMethod, Modality, Polarity, Registration, Segmentation
+from artlens.cli.common import (
+    choice_option,
+    ddp_strategy,
+    devices_option,
+    echo,
+    echo_json,
+    parse_devices,
+    show_progress,
+)
 
 app = typer.Typer(help="Look beneath the surface: where a second view (IR, band, X-ray) differs from the visible "
                        "image.", no_args_is_help=True)
@@ -17,19 +26,21 @@ def compare(
     visible: Path = typer.Argument(..., help="Visible RGB image (8-bit PNG, TIFF, JPEG, BMP)."),
     other: Path = typer.Argument(..., help="Other view: infrared, spectral band or X-ray (8/16-bit, one band)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (heatmaps .npy/.png, summary.json, report.html)."),
-    method: str = typer.Option("pixel", "--method",
-                               help="pixel (default: per-pixel multi-scale colour→IR evidence, training-free), "
-                                    "gat, gcn (superpixel graph models) or residual."),
+    method: str = choice_option("pixel", "--method", choices=BeneathMethod, checked_by_library=True,
+                                help="pixel (default: per-pixel multi-scale colour→IR evidence, training-free), "
+                                     "gat, gcn (superpixel graph models) or residual."),
     model: Path | None = typer.Option(None, "--model", help="Siamese graph model folder for gat/gcn "
                                                             "(default: the shipped one)."),
-    modality: str = typer.Option("ir", "--modality", help="What OTHER is: ir, xray, band or gray."),
-    polarity: str | None = typer.Option(None, "--polarity",
-                                        help="dark (hidden content darker in OTHER, IR) or bright (X-ray); "
-                                             "default from --modality."),
-    segmentation: str | None = typer.Option(None, "--segmentation",
-                                            help="Superpixels on: stacked (both views), visible or other."),
+    modality: str = choice_option("ir", "--modality", choices=Modality, checked_by_library=True,
+                                  help="What OTHER is: ir, xray, band or gray."),
+    polarity: str | None = choice_option(None, "--polarity", choices=Polarity, checked_by_library=True,
+                                         help="dark (hidden content darker in OTHER, IR) or bright (X-ray); "
+                                              "default from --modality."),
+    segmentation: str | None = choice_option(None, "--segmentation", choices=Segmentation, checked_by_library=True,
+                                             help="Superpixels on: stacked (both views), visible or other."),
     region_px: float | None = typer.Option(None, "--region-px", help="Mean superpixel area, pixels."),
-    registration: str = typer.Option("auto", "--registration", help="auto, feature, intensity or none."),
+    registration: str = choice_option("auto", "--registration", choices=Registration, checked_by_library=True,
+                                      help="auto, feature, intensity or none."),
     nonrigid: bool = typer.Option(False, "--nonrigid", help="Add a non-rigid (optical flow) registration step."),
     max_residual_px: float = typer.Option(2.0, "--max-residual-px", help="Largest accepted registration residual."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
@@ -47,22 +58,22 @@ def compare(
                       max_residual_px=max_residual_px, report=not no_report, catalog=catalog,
                       use_catalog=not no_catalog, seed=seed)
     if as_json:
-        typer.echo(json.dumps(s))
+        echo_json(s)
         return
     r = s["registration"]
     reg = "skipped (already aligned)" if r["skipped"] else f"{r['method_used']}, residual {r['residual_px']} px"
-    typer.echo(f"{visible.name} vs {other.name}: method {s['method']}, registration {reg}")
+    echo(f"{visible.name} vs {other.name}: method {s['method']}, registration {reg}")
     if s.get("pixel") and any(s["pixel"]["shift_px"]):
-        typer.echo(f"  pixel map: residual shift removed {s['pixel']['shift_px']} px (dy, dx)")
+        echo(f"  pixel map: residual shift removed {s['pixel']['shift_px']} px (dy, dx)")
     d = s["disagreement"]
     if d["n_flagged"]:
-        typer.echo(f"  check here: {d['methods'][0]} and {d['methods'][1]} disagree on {d['n_flagged']} of "
+        echo(f"  check here: {d['methods'][0]} and {d['methods'][1]} disagree on {d['n_flagged']} of "
                    f"{d['cells_compared']} cells of {d['cell_px']} px: {d['figure']}")
     for name, files in s["heatmaps"].items():
         mark = " (this method's heatmap)" if name == s["heatmap_name"] else ""
-        typer.echo(f"  {name}{mark}: {files['npy']}")
+        echo(f"  {name}{mark}: {files['npy']}")
     if "report_html" in s["files"]:
-        typer.echo(f"report: {s['files']['report_html']}")
+        echo(f"report: {s['files']['report_html']}")
 
 
 @app.command("train")
@@ -73,7 +84,8 @@ def train(
     pairs: Path | None = typer.Option(None, "--pairs", help="CSV visible,other of real band pairs (no masks)."),
     model: str = typer.Option("beneath_gat", "--model", help="Registered model: beneath_gat, beneath_gcn, ..."),
     size: int = typer.Option(256, "--size", help="Side of the synthetic scenes, px."),
-    segmentation: str = typer.Option("stacked", "--segmentation", help="stacked, visible or other."),
+    segmentation: str = choice_option("stacked", "--segmentation", choices=Segmentation, checked_by_library=True,
+                                      help="Superpixels on: stacked (both views), visible or other."),
     region_px: float = typer.Option(32.0, "--region-px", help="Mean superpixel area, px."),
     head_weight: float = typer.Option(0.0, "--head-weight", help="Weight of a supervised head's BCE (0: none)."),
     epochs: int = typer.Option(40, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
@@ -81,7 +93,7 @@ def train(
     lr: float = typer.Option(3e-3, "--lr"),
     prep_workers: int = typer.Option(1, "--prep-workers", help="Processes rendering the synthetic scenes."),
     max_time: str | None = typer.Option(None, "--max-time", help="Stop after DD:HH:MM:SS."),
-    devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
+    devices: str = devices_option(),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -96,19 +108,19 @@ def train(
 
         valid = ", ".join(list_models("beneath_*"))
         raise InvalidParameterError(f"--model must be a beneath model; valid models: {valid}")
+    n_devices = parse_devices(devices)
     cfg = BeneathTrainConfig(
         model=model, synthetic=synthetic, val_synthetic=val_synthetic, pairs=str(pairs) if pairs else None, size=size,
         segmentation=segmentation, region_px=region_px, head_weight=head_weight, max_epochs=epochs,
         batch_size=batch_size, lr=lr, prep_workers=prep_workers, max_time=max_time, seed=seed,
-        devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
-        strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+        devices=n_devices, accelerator=accelerator, strategy=ddp_strategy(n_devices),
     )
-    result = train_beneath_model(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
+    result = train_beneath_model(cfg, out, resume=resume, enable_progress_bar=show_progress(as_json))
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
     m = result["metrics"]
-    typer.echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation loss {m['best_val_loss']}; "
+    echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation loss {m['best_val_loss']}; "
                f"validation pixel AP (embedding distance) {m.get('val_pixel_ap')}")
-    typer.echo(f"model: {result['model']}  (use: artlens beneath compare VISIBLE OTHER --out DIR "
+    echo(f"model: {result['model']}  (use: artlens beneath compare VISIBLE OTHER --out DIR "
                f"--model {result['model']})")

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
 
-from artlens.cli.common import read_pairs_csv
-from artlens.devices import DEVICE_HELP, resolve_device
+from artlens.cli.choices import Aggregation, Engine, FabricMethod, Linkage, Randomisation
+from artlens.cli.common import (
+    choice_option,
+    ddp_strategy,
+    device_option,
+    devices_option,
+    echo,
+    echo_json,
+    error_message,
+    notice,
+    parse_devices,
+    read_pairs_csv,
+    show_progress,
+)
+from artlens.devices import resolve_device
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError
 
 app = typer.Typer(help="Compare canvases: same roll of fabric or not.", no_args_is_help=True)
@@ -36,8 +48,6 @@ def _comparer(fabric_model: Path | None, px_per_cm: float | None, window_cm: flo
         from artlens.canvas.fabric import load_fabric_model
 
         model = load_fabric_model(device=device)  # the shipped default, DEFAULT_FABRIC_MODEL
-    if aggregation is not None and aggregation not in ("mean", "trimmed", "median"):
-        raise InvalidParameterError(f"--aggregation must be mean, trimmed or median, got {aggregation!r}")
     params = SpectralParams(window_cm=window_cm, step_cm=step_cm)
     params.validate()
     return CanvasComparer(model, px_per_cm=px_per_cm, params=params, n_permutations=permutations,
@@ -76,10 +86,10 @@ def compare(
     permutations: int = typer.Option(999, "--permutations", help="Surrogates of the density-match p-value."),
     patches: int | None = typer.Option(None, "--patches",
                                        help="Siamese models: patches per plate (default: calibrated)."),
-    aggregation: str | None = typer.Option(None, "--aggregation",
-                                           help="Siamese models: mean, trimmed or median (default: calibrated)."),
+    aggregation: str | None = choice_option(None, "--aggregation", choices=Aggregation,
+                                            help="Siamese models: mean, trimmed or median (default: calibrated)."),
     seed: int = typer.Option(0, "--seed"),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (Siamese fabric models)."),
+    device: str = device_option("Siamese fabric models"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one object per pair, one per line)."),
 ) -> None:
     """Same-roll probability of two plates (or of every pair in --pairs), from density-map matching and
@@ -92,7 +102,10 @@ def compare(
                     density_only, "cpu" if density_only else resolve_device(device))
     if pairs is None:
         r = cmp.compare(a, b)
-        typer.echo(json.dumps(r) if as_json else _prose(r))
+        if as_json:
+            echo_json(r)
+        else:
+            echo(_prose(r))
         return
     failed = 0
     for pa, pb in read_pairs_csv(pairs):
@@ -100,15 +113,15 @@ def compare(
             r = cmp.compare(pa, pb)
         except ArtlensError as exc:
             failed += 1
-            r = {"a": pa, "b": pb, "error": str(exc), "exit_code": exc.exit_code}
+            r = {"a": pa, "b": pb, "error": error_message(exc), "exit_code": exc.exit_code}
         if as_json:
-            typer.echo(json.dumps(r))
+            echo_json(r)
         elif "error" in r:
-            typer.echo(f"{Path(pa).name} vs {Path(pb).name}: error: {r['error']}")
+            echo(f"{Path(pa).name} vs {Path(pb).name}: error: {r['error']}")
         else:
-            typer.echo(_prose(r))
+            echo(_prose(r))
     if failed:
-        print(f"notice: {failed} pair(s) could not be compared (see their 'error' field)", file=sys.stderr)
+        notice(f"{failed} pair(s) could not be compared (see their 'error' field)")
 
 
 @app.command("match")
@@ -120,12 +133,14 @@ def match(
                                              help="Fabric model folder or shipped name (default: fabric_default)."),
     density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no fabric model."),
     threshold: float = typer.Option(0.5, "--threshold", help="Same-roll probability above which plates are linked."),
-    linkage: str = typer.Option("average", "--linkage", help="single or average (or complete) linkage."),
+    linkage: str = choice_option("average", "--linkage", choices=Linkage, checked_by_library=True,
+                                 help="single or average (or complete) linkage."),
     window_cm: float = typer.Option(1.0, "--window-cm"),
     step_cm: float = typer.Option(0.25, "--step-cm"),
     permutations: int = typer.Option(199, "--permutations", help="Surrogates per density match (smallest p 1/(N+1))."),
     patches: int | None = typer.Option(None, "--patches"),
-    aggregation: str | None = typer.Option(None, "--aggregation"),
+    aggregation: str | None = choice_option(None, "--aggregation", choices=Aggregation,
+                                            help="Siamese models: patch scores combined how (default: calibrated)."),
     seed: int = typer.Option(0, "--seed"),
     catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
                                                              "(default $ARTLENS_CATALOG or ./artlens.db)."),
@@ -134,12 +149,13 @@ def match(
                                     help="Density-align only pairs whose median densities agree within this, "
                                          "threads/cm (the others: fabric score alone)."),
     no_prefilter: bool = typer.Option(False, "--no-prefilter", help="Density-align every pair."),
-    engine: str = typer.Option("local", "--engine", help="local (this machine) or ray."),
+    engine: str = choice_option("local", "--engine", choices=Engine, checked_by_library=True,
+                                help="local (this machine) or ray."),
     ray_address: str | None = typer.Option(None, "--ray-address",
                                            help="--engine ray: auto, ray://HOST:PORT or HOST:PORT (default: start "
                                                 "a local cluster)."),
     workers: int = typer.Option(1, "--workers", help="Plates counted and pairs scored at once."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (Siamese fabric models)."),
+    device: str = device_option("Siamese fabric models"),
     as_json: bool = typer.Option(False, "--json", help="Print clusters.json on stdout."),
 ) -> None:
     """All pairs of a collection: clusters of likely roll-mates, a similarity matrix and an HTML report.
@@ -155,28 +171,28 @@ def match(
                          use_catalog=not no_catalog, prefilter=None if no_prefilter else prefilter, engine=engine,
                          workers=workers, ray_address=ray_address, device=torch_device)
     if as_json:
-        typer.echo(json.dumps(s))
+        echo_json(s)
         return
-    typer.echo(f"{len(s['plates'])} plates, {s['n_pairs']} pairs ({s['new_pairs']} new; {s['evidence']}); "
+    echo(f"{len(s['plates'])} plates, {s['n_pairs']} pairs ({s['new_pairs']} new; {s['evidence']}); "
                f"{s['rule']}")
     if s["density_prefilter"]["threads_per_cm"] is not None:
-        typer.echo(f"density matching on {s['density_prefilter']['candidates']} candidate pairs "
+        echo(f"density matching on {s['density_prefilter']['candidates']} candidate pairs "
                    f"({s['density_prefilter']['rule']})")
     for c in s["clusters"]:
-        typer.echo(f"cluster {c['id']}: {', '.join(c['members'])} (mean probability {c['mean_probability']:.2f})")
+        echo(f"cluster {c['id']}: {', '.join(c['members'])} (mean probability {c['mean_probability']:.2f})")
     if not s["clusters"]:
-        typer.echo("no likely roll-mates")
-    typer.echo(f"report: {s['files']['report_html']}")
+        echo("no likely roll-mates")
+    echo(f"report: {s['files']['report_html']}")
 
 
 @app.command("train")
 def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run directory (config, metrics.csv, last.ckpt, model/)."),
-    method: str = typer.Option("siamese", "--method",
-                               help="siamese (a Siamese network on patches) or yarn (fit the yarn-statistics "
-                                    "comparison)."),
+    method: str = choice_option("siamese", "--method", choices=FabricMethod,
+                                help="siamese (a Siamese network on patches) or yarn (fit the yarn-statistics "
+                                     "comparison)."),
     synthetic: int = typer.Option(0, "--synthetic", help="Train on N synthetic rolls."),
-    randomisation: str = typer.Option("classic", "--randomisation",
+    randomisation: str = choice_option("classic", "--randomisation", choices=Randomisation,
                                       help="Siamese: synthetic rolls 'classic' (issue 4) or 'wide' (every yarn "
                                            "factor and imaging condition drawn over wide ranges); yarn: always wide."),
     l2: float = typer.Option(0.01, "--l2", help="Yarn: L2 penalty of the logistic weights."),
@@ -194,7 +210,7 @@ def train(
     patches_per_canvas: int = typer.Option(32, "--patches-per-canvas"),
     pairs_per_epoch: int = typer.Option(2048, "--pairs-per-epoch"),
     calib_patches: int = typer.Option(32, "--calib-patches", help="Patches per canvas for calibration (and default)."),
-    devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
+    devices: str = devices_option(),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
     seed: int = typer.Option(0, "--seed"),
     init_from: Path | None = typer.Option(None, "--init-from",
@@ -207,10 +223,6 @@ def train(
     (--method siamese) or the yarn-statistics comparison (--method yarn)."""
     from artlens.train.fabric import FabricTrainConfig, train_fabric_model
 
-    if method not in ("siamese", "yarn"):
-        raise InvalidParameterError(f"--method must be siamese or yarn, got {method!r}")
-    if randomisation not in ("classic", "wide"):
-        raise InvalidParameterError(f"--randomisation must be classic or wide, got {randomisation!r}")
     if method == "yarn":
         from artlens.train.yarn import YarnTrainConfig, train_yarn_model
 
@@ -220,15 +232,15 @@ def train(
 
         ycfg = YarnTrainConfig(synthetic=synthetic, canvases_per_roll=canvases_per_roll,
                                data=str(data) if data else None, l2=l2, seed=seed, workers=workers)
-        say = (lambda m: print(m, file=sys.stderr)) if not as_json and sys.stderr.isatty() else None
+        say = (lambda m: print(m, file=sys.stderr)) if show_progress(as_json) else None
         result = train_yarn_model(ycfg, out, resume=resume, progress=say)
         if as_json:
-            typer.echo(json.dumps(result))
+            echo_json(result)
             return
         m, c = result["metrics"], result["calibration"]
-        typer.echo(f"fitted on {m['fit_pairs']} pairs ({m['fit_canvases']} canvases); held-out hard-pair AUC "
+        echo(f"fitted on {m['fit_pairs']} pairs ({m['fit_canvases']} canvases); held-out hard-pair AUC "
                    f"{m['heldout_auc_hard']}; calibration a={c['a']:.3g}, b={c['b']:.3g}")
-        typer.echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
+        echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
         return
 
     if not model.startswith("siamese"):
@@ -244,21 +256,21 @@ def train(
             init_from = pretrained_path(name)
     if init_from is not None and not (Path(init_from) / "config.json").is_file():
         raise InputNotFoundError(f"--init-from {init_from}: not a fabric model folder (no config.json)")
+    n_devices = parse_devices(devices)
     cfg = FabricTrainConfig(
         model=model, model_kwargs={"backbone": backbone} if backbone else {}, data=str(data) if data else None,
         synthetic=synthetic, max_epochs=epochs, batch_size=batch_size, lr=lr, input_px_per_cm=input_px_per_cm,
         patch_cm=patch_cm, canvases_per_roll=canvases_per_roll, canvas_cm=canvas_cm,
         patches_per_canvas=patches_per_canvas, pairs_per_epoch=pairs_per_epoch, calib_patches=calib_patches,
-        seed=seed, devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
-        randomisation=randomisation,
-        strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+        seed=seed, devices=n_devices, accelerator=accelerator, randomisation=randomisation,
+        strategy=ddp_strategy(n_devices),
         init_from=str(init_from) if init_from else None,
     )
-    result = train_fabric_model(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
+    result = train_fabric_model(cfg, out, resume=resume, enable_progress_bar=show_progress(as_json))
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
     m, c = result["metrics"], result["calibration"]
-    typer.echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation loss {m['best_val_loss']}; "
+    echo(f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation loss {m['best_val_loss']}; "
                f"held-out canvas AUC {c.get('canvas_auc')}; calibration a={c['a']:.3g}, b={c['b']:.3g}")
-    typer.echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
+    echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from artlens.cli.choices import CatalogTable, ExportFormat
+from artlens.cli.common import choice_option, echo, echo_json
 
 app = typer.Typer(help="Inspect and export the catalog of images and analyses (SQLite file or PostgreSQL).",
                   no_args_is_help=True)
@@ -36,24 +38,26 @@ def list_(
         rows = cat.analyses(limit=limit)
         where = cat.location
     if as_json:
-        typer.echo(json.dumps(rows, default=str))
+        echo_json(rows, default=str)
         return
-    typer.echo(f"catalog: {where}  ({len(rows)} analyses shown)")
+    echo(f"catalog: {where}  ({len(rows)} analyses shown)")
     for r in rows:
         summ = r.get("summary") or {}
         dens = []
         for d in ("horizontal", "vertical"):
             mean = ((summ.get(d) or {}).get("threads_per_cm") or {}).get("mean")
             dens.append("-" if mean is None else f"{mean:.2f}")
-        typer.echo(f"#{r['id']:<4} {r['created_utc']}  {r['method']:<18} H {dens[0]:>6}  V {dens[1]:>6} threads/cm"
+        echo(f"#{r['id']:<4} {r['created_utc']}  {r['method']:<18} H {dens[0]:>6}  V {dens[1]:>6} threads/cm"
                    f"  {Path(r.get('image_path') or '-').name}")
 
 
 @app.command("export")
 def export(
     out: Path = typer.Option(..., "--out", "-o", help="File to write (.csv or .parquet)."),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="csv or parquet (default: from --out's suffix)."),
-    table: str = typer.Option("analyses", "--table", "-t", help="analyses, images, artworks or jobs."),
+    fmt: str | None = choice_option(None, "--format", "-f", choices=ExportFormat, checked_by_library=True,
+                                    help="csv or parquet (default: from --out's suffix)."),
+    table: str = choice_option("analyses", "--table", "-t", choices=CatalogTable, checked_by_library=True,
+                               help="analyses, images, artworks or jobs."),
     catalog: str | None = CATALOG,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -63,7 +67,7 @@ def export(
     with _open(catalog) as cat:
         summary = export_table(cat, table, out, fmt)
     if as_json:
-        typer.echo(json.dumps(summary))
+        echo_json(summary)
     else:
-        typer.echo(f"{summary['rows']} {table} rows from {summary['catalog']} -> {summary['out']} "
+        echo(f"{summary['rows']} {table} rows from {summary['catalog']} -> {summary['out']} "
                    f"({summary['format']})")

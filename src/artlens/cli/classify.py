@@ -7,14 +7,12 @@ from pathlib import Path
 
 import typer
 
+from artlens.cli.choices import Balance, BlendMethod, ClassifierVariant, FeaturePooling, TilePooling
+from artlens.cli.common import choice_option, devices_option, echo, echo_json, parse_devices
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
 app = typer.Typer(help="Classify paintings by style, genre, medium... (two-branch model: composition + brushwork).",
                   no_args_is_help=True)
-
-
-def _echo_json(obj: object) -> None:
-    typer.echo(json.dumps(obj, default=float))
 
 
 def _pct(x: float | None) -> str:
@@ -29,24 +27,27 @@ def train(
     split_column: str = typer.Option("split", "--split-column",
                                      help="CSV column with train/val/test; without it: a seeded stratified split."),
     images: Path | None = typer.Option(None, "--images", help="Folder that the CSV's relative paths resolve against."),
-    variant: str = typer.Option("two_branch", "--variant", help="two_branch, global (whole image) or patch (tiles)."),
+    variant: str = choice_option("two_branch", "--variant", choices=ClassifierVariant,
+                                 help="two_branch, global (whole image) or patch (tiles)."),
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone", help="timm backbone name."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained",
                                     help="ImageNet weights (offline for Lite0); --no-pretrained for tests."),
-    feature_pooling: str = typer.Option("stats", "--features",
+    feature_pooling: str = choice_option("stats", "--features", choices=FeaturePooling,
                                         help="stats (channel mean/std of mid-level stages) or avg (pooled output)."),
     tiles: int = typer.Option(4, "--tiles", help="Full-resolution tiles per image (cached; all used at evaluation)."),
     tiles_per_step: int = typer.Option(2, "--tiles-per-step", help="Random tiles per image in each training step."),
     max_side: int = typer.Option(1024, "--max-side", help="Long side (px) that images are reduced to before tiling."),
     hidden: int = typer.Option(512, "--hidden", help="Branch width (0: linear on the features)."),
     dropout: float = typer.Option(0.3, "--dropout"),
-    pooling: str = typer.Option("attention", "--pooling", help="attention or mean pooling of tiles."),
+    pooling: str = choice_option("attention", "--pooling", choices=TilePooling,
+                                 help="attention or mean pooling of tiles."),
     epochs: int = typer.Option(60, "--epochs", help="Epochs of the frozen-backbone stage."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate of the frozen-backbone stage."),
     stages: str | None = typer.Option(None, "--stages",
                                       help="All stages as UNFREEZE:EPOCHS:LR,... e.g. 0:60:1e-3,2:4:1e-4 "
                                            "(overrides --epochs/--lr)."),
-    balance: str = typer.Option("loss", "--balance", help="loss (class-weighted), sampler (balanced batches) or none."),
+    balance: str = choice_option("loss", "--balance", choices=Balance,
+                                 help="loss (class-weighted), sampler (balanced batches) or none."),
     label_smoothing: float = typer.Option(0.1, "--label-smoothing"),
     color_jitter: float = typer.Option(0.0, "--color-jitter",
                                        help="Colour jitter in end-to-end stages (off by default: colour is evidence)."),
@@ -61,7 +62,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(2, "--workers", help="Image decoding threads / data-loader workers."),
     accelerator: str = typer.Option("auto", "--accelerator"),
-    devices: str = typer.Option("1", "--devices"),
+    devices: str = devices_option(),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     report: str = typer.Option("report.html", "--report", help="HTML report, relative to RUN."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
@@ -72,14 +73,6 @@ def train(
 
     if not data.exists():
         raise InputNotFoundError(f"{data}: no such file or folder")
-    if variant not in ("two_branch", "global", "patch"):
-        raise InvalidParameterError(f"--variant must be two_branch, global or patch, got {variant!r}")
-    if balance not in ("loss", "sampler", "none"):
-        raise InvalidParameterError(f"--balance must be loss, sampler or none, got {balance!r}")
-    if feature_pooling not in ("stats", "avg"):
-        raise InvalidParameterError(f"--features must be stats or avg, got {feature_pooling!r}")
-    if pooling not in ("attention", "mean"):
-        raise InvalidParameterError(f"--pooling must be attention or mean, got {pooling!r}")
     if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1:
         raise InvalidParameterError("--epochs, --tiles-per-step and --batch-size must be >= 1, --tiles >= 0")
     try:
@@ -91,20 +84,20 @@ def train(
             hidden=hidden, dropout=dropout, pooling=pooling, balance=balance, label_smoothing=label_smoothing,
             color_jitter=color_jitter, batch_size=batch_size, patience=patience, refit_train_val=refit,
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
-            workers=workers, accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices,
+            workers=workers, accelerator=accelerator, devices=parse_devices(devices),
             stages=parse_stages(stages) if stages else [Stage(unfreeze=0, epochs=epochs, lr=lr)])
     except ValueError as exc:  # pydantic's range checks
         raise InvalidParameterError(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
     result = train_classifier(cfg, out, resume=resume, report=report)
     if as_json:
-        _echo_json(result)
+        echo_json(result, default=float)
         return
-    typer.echo(f"classifier saved in {result['model']} ({len(result['classes'])} classes)")
+    echo(f"classifier saved in {result['model']} ({len(result['classes'])} classes)")
     for name, m in result["evaluation"].items():
-        typer.echo(f"  {name}: top-1 {_pct(m.get('top1'))}, top-3 {_pct(m.get('top3'))}, "
+        echo(f"  {name}: top-1 {_pct(m.get('top1'))}, top-3 {_pct(m.get('top3'))}, "
                    f"macro-F1 {_pct(m.get('macro_f1'))} on {m['n']} images")
     if result.get("report"):
-        typer.echo(f"  report: {result['report']}")
+        echo(f"  report: {result['report']}")
 
 
 @app.command("evaluate")
@@ -146,14 +139,14 @@ def evaluate(
                                     title="Classifier evaluation", split=split)
         summary["report"] = str(report)
     if as_json:
-        _echo_json(summary)
+        echo_json(summary, default=float)
         return
-    typer.echo(f"{metrics['n']} images{f' ({split})' if split else ''}: top-1 {_pct(metrics.get('top1'))}, "
+    echo(f"{metrics['n']} images{f' ({split})' if split else ''}: top-1 {_pct(metrics.get('top1'))}, "
                f"top-3 {_pct(metrics.get('top3'))}, macro-F1 {_pct(metrics.get('macro_f1'))}")
     for p in metrics["most_confused"][:5]:
-        typer.echo(f"  {p['true']} -> {p['predicted']}: {p['count']}")
+        echo(f"  {p['true']} -> {p['predicted']}: {p['count']}")
     if "report" in summary:
-        typer.echo(f"  report: {summary['report']}")
+        echo(f"  report: {summary['report']}")
 
 
 @app.command("predict")
@@ -201,21 +194,23 @@ def predict(
                             {"top_k": top_k, "tta": tta, "tiles": tiles}, report)
     if as_json:
         if len(rows) == 1:
-            _echo_json({**rows[0], "model": str(model), **({"report": str(report)} if report else {})})
+            echo_json({**rows[0], "model": str(model), **({"report": str(report)} if report else {})},
+                      default=float)
         else:
-            _echo_json({"images": rows, "model": str(model), **({"report": str(report)} if report else {})})
+            echo_json({"images": rows, "model": str(model), **({"report": str(report)} if report else {})},
+                      default=float)
         return
     for r in rows:
         if "error" in r:
-            typer.echo(f"{r['path']}: error: {r['error']}")
+            echo(f"{r['path']}: error: {r['error']}")
             continue
-        typer.echo(f"{Path(r['path']).name}:")
+        echo(f"{Path(r['path']).name}:")
         for q in r["predictions"]:
-            typer.echo(f"  {q['probability']:.3f}  {q['label']}")
+            echo(f"  {q['probability']:.3f}  {q['label']}")
         for h in r.get("heatmaps", []):
-            typer.echo(f"  Grad-CAM: {h}")
+            echo(f"  Grad-CAM: {h}")
     if report is not None:
-        typer.echo(f"report: {report}")
+        echo(f"report: {report}")
 
 
 def _record_predictions(catalog: str | None, rows: list[dict], model_record: dict, model: Path,
@@ -265,7 +260,8 @@ def _heatmaps(clf, path: str, folder: Path, tiles: str | None) -> list[dict[str,
 def blend(
     models: list[Path] = typer.Option(..., "--model", help="Member classifiers (repeat --model)."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the blend."),
-    method: str = typer.Option("average", "--method", help="average or stacked (fitted on --data --split)."),
+    method: str = choice_option("average", "--method", choices=BlendMethod,
+                                help="average or stacked (fitted on --data --split)."),
     weights: str | None = typer.Option(None, "--weights", help="Comma-separated member weights (average)."),
     data: Path | None = typer.Option(None, "--data", help="Held-out images to fit a stacked blend on."),
     label: str | None = typer.Option(None, "--label"),
@@ -284,6 +280,6 @@ def blend(
     result = blend_classifiers([str(m) for m in models], out, method=method, weights=w,
                                data=str(data) if data else None, label_column=label, split=split)
     if as_json:
-        _echo_json(result)
+        echo_json(result, default=float)
     else:
-        typer.echo(f"blend ({method}) of {len(models)} classifiers saved in {out}")
+        echo(f"blend ({method}) of {len(models)} classifiers saved in {out}")

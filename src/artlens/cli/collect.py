@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
+
+from artlens.cli.common import echo, echo_json, show_progress
 
 app = typer.Typer(
     help="Collect images and labels from museum open-access APIs, Artsy and WikiArt (polite, resumable).",
@@ -46,7 +47,7 @@ def _run(source, out: Path, *, limit, classification, date_from, date_to, rate, 
     client = PoliteClient(rate=rate, timeout_s=timeout, retries=retries, backoff_s=backoff,
                           user_agent=default_user_agent(contact), respect_robots=robots, headers=extra_headers)
     progress = None
-    if not as_json and sys.stderr.isatty():
+    if show_progress(as_json):
         def progress(status: str, key: str, result) -> None:  # noqa: ANN001
             print(f"\r{result.new} new, {result.skipped} skipped, {result.failed} failed  {key:<30}",
                   end="", file=sys.stderr, flush=True)
@@ -60,9 +61,9 @@ def _run(source, out: Path, *, limit, classification, date_from, date_to, rate, 
         if progress is not None:
             print(file=sys.stderr)
     if as_json:
-        typer.echo(json.dumps(result.to_dict()))
+        echo_json(result.to_dict())
     else:
-        typer.echo(result.line())
+        echo(result.line())
 
 
 @app.command("met")

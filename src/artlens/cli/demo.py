@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
+
+from artlens.cli.common import echo, echo_json
 
 
 def demo(
@@ -23,23 +24,23 @@ def demo(
     infrared views (serve the result with 'artlens serve --catalog ...')."""
     from artlens.demo import run_demo
 
-    say = None if as_json else (lambda msg: typer.echo(msg, err=True))
+    say = None if as_json else (lambda msg: echo(msg, err=True))
     manifest = run_demo(out, catalog=catalog, use_catalog=not no_catalog, progress=say, plates_only=plates_only)
     if as_json:
-        typer.echo(json.dumps(manifest))
+        echo_json(manifest)
         return
-    typer.echo("")
-    typer.echo(f"{'plate':<18} {'direction':<11} {'measured':>9} {'truth':>7} {'error':>7}   threads/cm")
+    echo("")
+    echo(f"{'plate':<18} {'direction':<11} {'measured':>9} {'truth':>7} {'error':>7}   threads/cm")
     for p in manifest["plates"]:
         for d in ("horizontal", "vertical"):
             m = p["measured"][d]
             e = p["error"][d]
-            typer.echo(f"{p['name']:<18} {d:<11} {'-' if m is None else f'{m:.2f}':>9} {p['truth'][d]:>7.2f} "
+            echo(f"{p['name']:<18} {d:<11} {'-' if m is None else f'{m:.2f}':>9} {p['truth'][d]:>7.2f} "
                        f"{'-' if e is None else f'{e:+.2f}':>7}")
-    typer.echo("")
+    echo("")
     for c in manifest.get("clusters", []):
-        typer.echo(f"roll cluster {c['id']}: {', '.join(c['members'])} (mean same-roll probability "
+        echo(f"roll cluster {c['id']}: {', '.join(c['members'])} (mean same-roll probability "
                    f"{c['mean_probability']:.2f})")
     if "beneath" in manifest:
-        typer.echo(f"hidden layer: {Path(manifest['beneath']).parent.resolve()}")
-    typer.echo(f"report: {Path(manifest['report']).resolve()}")
+        echo(f"hidden layer: {Path(manifest['beneath']).parent.resolve()}")
+    echo(f"report: {Path(manifest['report']).resolve()}")

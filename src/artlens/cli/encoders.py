@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
+from artlens.cli.choices import EncoderKind, Prior
+from artlens.cli.common import choice_option, devices_option, echo, echo_json, parse_devices
 from artlens.errors import InvalidParameterError
 
 
 def train_encoder(
     data: Path = typer.Option(..., "--data", help="Folder of images (class sub-folders optional) or a CSV "
                                                   "(path|file column)."),
-    kind: str = typer.Option("dae", "--kind", help="dae (denoising) or swae (sliced-Wasserstein)."),
+    kind: str = choice_option("dae", "--kind", choices=EncoderKind,
+                              help="dae (denoising) or swae (sliced-Wasserstein)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory."),
     epochs: int = typer.Option(60, "--epochs", help="Most epochs (early stopping on the validation loss)."),
     code_dim: int = typer.Option(128, "--code-dim", help="Length of the code (the search vector)."),
     hidden: int = typer.Option(512, "--hidden", help="Hidden layer width."),
     swd_weight: float = typer.Option(0.3, "--swd-weight", help="SWAE: weight of the sliced Wasserstein term."),
-    prior: str = typer.Option("gaussian", "--prior", help="SWAE prior: gaussian (N(0, I)) or sphere (uniform on it)."),
+    prior: str = choice_option("gaussian", "--prior", choices=Prior,
+                               help="SWAE prior: gaussian (N(0, I)) or sphere (uniform on it)."),
     label_column: str | None = typer.Option(None, "--label-column",
                                             help="Labels for the retrieval check only (default: label or artist)."),
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone", help="timm backbone (frozen)."),
@@ -31,7 +34,7 @@ def train_encoder(
     lr: float = typer.Option(1e-3, "--lr"),
     seed: int = typer.Option(0, "--seed"),
     accelerator: str = typer.Option("auto", "--accelerator"),
-    devices: str = typer.Option("1", "--devices"),
+    devices: str = devices_option(),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -39,25 +42,21 @@ def train_encoder(
     from artlens.train.encoders import EncoderTrainConfig
     from artlens.train.encoders import train_encoder as run_training
 
-    if kind not in ("dae", "swae"):
-        raise InvalidParameterError(f"--kind must be dae or swae, got {kind!r}")
-    if prior not in ("sphere", "gaussian"):
-        raise InvalidParameterError(f"--prior must be sphere or gaussian, got {prior!r}")
     if epochs < 1 or code_dim < 1 or hidden < 1 or n_patches < 0 or swd_weight < 0:
         raise InvalidParameterError("--epochs, --code-dim and --hidden must be >= 1, --patches and --swd-weight >= 0")
     cfg = EncoderTrainConfig(data=str(data), kind=kind, label_column=label_column, backbone=backbone,
                              pretrained_backbone=not random_backbone, n_patches=n_patches, code_dim=code_dim,
                              hidden=hidden, swd_weight=swd_weight, prior=prior, lr=lr, seed=seed, max_epochs=epochs,
                              feature_cache=None if feature_cache is None else str(feature_cache),
-                             accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices)
+                             accelerator=accelerator, devices=parse_devices(devices))
     result = run_training(cfg, out, resume=resume)
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
     ev = result["evaluation"]
-    typer.echo(f"{kind} encoder ({result['code_dim']}-d codes) saved in {result['model']}: trained on "
+    echo(f"{kind} encoder ({result['code_dim']}-d codes) saved in {result['model']}: trained on "
                f"{result['train']} images, validation loss {ev['val_loss']:.4f} after {ev['epochs'] + 1} epochs")
     r = ev.get("retrieval")
     if r and r["map_at_10_frozen"] is not None and r["map_at_10_codes"] is not None:
-        typer.echo(f"  same-{r['label_column']} mAP@10 over {r['images']} images: frozen features "
+        echo(f"  same-{r['label_column']} mAP@10 over {r['images']} images: frozen features "
                    f"{r['map_at_10_frozen']:.3f}, codes {r['map_at_10_codes']:.3f}")

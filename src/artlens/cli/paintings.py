@@ -9,7 +9,6 @@ and ``train-encoder`` (:mod:`artlens.cli.encoders`). :data:`ALIASES` and :data:`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -18,6 +17,7 @@ from artlens.cli import classify as classify_cmd
 from artlens.cli import encoders as encoders_cmd
 from artlens.cli import search as search_cmd
 from artlens.cli import verify as verify_cmd
+from artlens.cli.common import echo, echo_json
 
 app = typer.Typer(help="Paintings: import collections, same-artist verification, similarity search and maps, "
                        "classification.", no_args_is_help=True)
@@ -71,9 +71,9 @@ def import_cmd(
             summary["catalog"] = cat.location
         summary["catalog_images"] = len(set(ids))
     if as_json:
-        typer.echo(json.dumps(summary))
+        echo_json(summary)
         return
-    typer.echo(_describe(summary))
+    echo(_describe(summary))
 
 
 def _default_source_name(path: Path) -> str:

@@ -4,13 +4,14 @@ similarity search with optional influence-graph re-ranking, and a 2-D map of the
 from __future__ import annotations
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import typer
 
-from artlens.devices import DEVICE_HELP, check_device_spec
+from artlens.cli.choices import IndexType, MapMethod, Precision
+from artlens.cli.common import choice_option, device_option, echo, echo_json, show_progress
+from artlens.devices import check_device_spec
 
 DEFAULT_EMBEDDER = "lite0"
 CATALOG = typer.Option(None, "--catalog",
@@ -46,8 +47,6 @@ def _choose_embedder(name: str | None, index_dir: Path, rebuild: bool, precision
     if model is not None:
         config = {"model": model}
     if precision is not None:
-        if precision not in ("fp32", "bf16"):
-            raise InvalidParameterError(f"--precision must be fp32 or bf16, got {precision!r}")
         if precision == "fp32":
             config.pop("precision", None)
         else:
@@ -75,18 +74,18 @@ def index(
                                              "dae:FOLDER or swae:FOLDER)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Images per embedding call and per saved part."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Discard the folder's index and embed everything again."),
-    index_type: str = typer.Option("auto", "--index-type",
+    index_type: str = choice_option("auto", "--index-type", choices=IndexType, checked_by_library=True,
                                    help="auto (exact below 50 000 images, HNSW above), flat, hnsw, ivf, or pq "
                                         "(compressed scan + exact re-ranking: builds in seconds, for "
                                         "millions of images)."),
-    precision: str | None = typer.Option(None, "--precision",
+    precision: str | None = choice_option(None, "--precision", choices=Precision,
                                          help="fp32 (default) or bf16 for the CNN embedders: about 1.8x faster "
                                               "on CPUs with bfloat16 units (AMX / AVX-512 BF16), vectors within "
                                               "cosine 0.999; an index keeps the precision it was built with."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     catalog: str | None = CATALOG,
     no_catalog: bool = NO_CATALOG,
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (CNN embedders)."),
+    device: str = device_option("CNN embedders"),
 ) -> None:
     """Embed every image of a collection once and build a similarity-search index."""
     from artlens.devices import place_extractor, resolve_device
@@ -98,7 +97,7 @@ def index(
     if getattr(emb, "extractor", None) is not None:  # a CNN embedder: torch is loaded anyway
         place_extractor(emb, resolve_device(device))
     summary = build_index(collection, index_dir, emb, batch_size=batch_size, rebuild=rebuild,
-                          progress=not as_json and sys.stderr.isatty(), index_type=index_type)
+                          progress=show_progress(as_json), index_type=index_type)
     result = summary.to_json()
     if not no_catalog:
         from artlens.catalog.record import Analysis, record
@@ -109,12 +108,12 @@ def index(
             "paintings.index", parameters, summary.to_json(), [str(index_dir.resolve())],
             model_checksum=emb.checksum)])
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
     skipped = f", {len(summary.failures)} skipped (see {index_dir / 'failures.csv'})" if summary.failures else ""
-    typer.echo(f"indexed {summary.images} images with {summary.embedder} ({summary.dim}-d): {summary.embedded} "
+    echo(f"indexed {summary.images} images with {summary.embedder} ({summary.dim}-d): {summary.embedded} "
                f"embedded, {summary.reused} reused{skipped}")
-    typer.echo(f"index: {index_dir} (FAISS {summary.faiss.get('class')})")
+    echo(f"index: {index_dir} (FAISS {summary.faiss.get('class')})")
 
 
 def _artist_column(idx, wanted: str) -> str | None:
@@ -209,24 +208,25 @@ def search(
             "paintings.search", parameters, {**result, "rerank_note": note}, [str(report)] if report else [],
             image=query, model_checksum=(idx.record.get("embedder") or {}).get("checksum"))])
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
-    typer.echo(f"{len(hits)} images most similar to {query.name} ({idx.embedder_name}, {idx.count} indexed"
+    echo(f"{len(hits)} images most similar to {query.name} ({idx.embedder_name}, {idx.count} indexed"
                + (f", re-ranked by influence from {artist}" if reranked else "") + ")")
     for h in hits:
         extra = f"  d={h.graph_distance if h.graph_distance is not None else '-'}" if reranked else ""
         labels = ", ".join(f"{k_}={v}" for k_, v in h.labels.items())
-        typer.echo(f"{h.rank:>3}  {h.score:.4f}  cos {h.cosine:.4f}{extra}  {Path(h.path).name}"
+        echo(f"{h.rank:>3}  {h.score:.4f}  cos {h.cosine:.4f}{extra}  {Path(h.path).name}"
                    + (f"  [{labels}]" if labels else ""))
     if report is not None:
-        typer.echo(f"report: {report}")
+        echo(f"report: {report}")
 
 
 def map_(
     index_dir: Path = typer.Option(..., "--index", "-i", help="Index folder (from 'artlens index')."),
     out: Path = typer.Option(..., "--out", "-o", help="Figure to write (PNG)."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Coordinates CSV (default: the figure's name, .csv)."),
-    method: str = typer.Option("tsne", "--method", help="tsne, or umap (pip install artlens[umap])."),
+    method: str = choice_option("tsne", "--method", choices=MapMethod, checked_by_library=True,
+                                help="tsne, or umap (pip install artlens[umap])."),
     label_column: str | None = typer.Option(None, "--label-column", help="Colour the images by this label."),
     no_thumbnails: bool = typer.Option(False, "--no-thumbnails", help="Draw points instead of thumbnails."),
     seed: int = typer.Option(0, "--seed", help="Random state of the projection."),
@@ -240,7 +240,7 @@ def map_(
     if as_json:
         payload = result.to_json()
         payload.update({"index": str(index_dir), "label_column": label_column})
-        typer.echo(json.dumps(payload))
+        echo_json(payload)
         return
-    typer.echo(f"map of {len(result.paths)} images ({result.method}): {result.png}")
-    typer.echo(f"coordinates: {result.csv}")
+    echo(f"map of {len(result.paths)} images ({result.method}): {result.png}")
+    echo(f"coordinates: {result.csv}")

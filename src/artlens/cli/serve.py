@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from artlens.cli.common import echo
 from artlens.errors import InvalidParameterError
 
 
@@ -64,5 +65,5 @@ def serve(
 
         with Catalog(where) as cat:
             where = cat.location  # the URL with its password hidden
-    typer.echo(f"artlens serving {where} at http://{shown}:{port}  (Ctrl-C stops it)", err=True)
+    echo(f"artlens serving {where} at http://{shown}:{port}  (Ctrl-C stops it)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from artlens.cli.common import echo, echo_json
+
 app = typer.Typer(help="Generate synthetic data with ground truth.", no_args_is_help=True)
 
 
@@ -47,7 +49,7 @@ def plate(
     truth_path = path.with_suffix(".truth.json")
     truth_path.write_text(json.dumps({"plate": str(path), "mean_truth": truth}, indent=2) + "\n")
     if as_json:
-        typer.echo(json.dumps({"plate": str(path), "truth": str(truth_path), "mean_truth": truth}))
+        echo_json({"plate": str(path), "truth": str(truth_path), "mean_truth": truth})
     else:
         h, w = synthetic.image.shape
-        typer.echo(f"wrote {path} ({h}x{w} px, {px_per_cm:g} px/cm, {bit_depth}-bit); truth: {truth_path}")
+        echo(f"wrote {path} ({h}x{w} px, {px_per_cm:g} px/cm, {bit_depth}-bit); truth: {truth_path}")

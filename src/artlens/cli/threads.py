@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,18 @@ from artlens.canvas.threads.cnn import CnnParams
 from artlens.canvas.threads.grid import DEFAULT_STEP_CM, DEFAULT_WINDOW_CM
 from artlens.canvas.threads.run import count_plate_file, summary_line
 from artlens.canvas.threads.spectral import SpectralParams
-from artlens.devices import DEVICE_HELP, check_device_spec, resolve_device
+from artlens.cli.choices import CountMethod, DensityLoss, Engine
+from artlens.cli.common import (
+    choice_option,
+    ddp_strategy,
+    device_option,
+    devices_option,
+    echo,
+    echo_json,
+    parse_devices,
+    show_progress,
+)
+from artlens.devices import check_device_spec, resolve_device
 from artlens.errors import InvalidParameterError
 
 app = typer.Typer(help="Count threads in canvas X-rays.", no_args_is_help=True)
@@ -34,7 +43,8 @@ def count(
     step_cm: float = typer.Option(DEFAULT_STEP_CM, "--step-cm", help="Distance between window centres, cm."),
     band: tuple[float, float] = typer.Option((5.0, 40.0), "--band", help="Density search band MIN MAX, threads/cm."),
     max_angle: float = typer.Option(10.0, "--max-angle", help="Largest thread angle searched, degrees."),
-    method: str = typer.Option("spectral", "--method", help="spectral (windowed FFT), cnn (learned) or both."),
+    method: str = choice_option("spectral", "--method", choices=CountMethod,
+                                help="spectral (windowed FFT), cnn (learned) or both."),
     model: Path | None = typer.Option(
         None, "--model", help="CNN checkpoint folder, or a shipped model by name "
                               "(threads_phase = phase CNN, the default; threads_regvgg = DL4ART's regVGG)."),
@@ -44,8 +54,9 @@ def count(
         None, "--catalog", help="Catalog: SQLite file or postgresql:// URL (default $ARTLENS_CATALOG or ./artlens.db)."
     ),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (--method cnn or both)."),
-    engine: str = typer.Option("local", "--engine", help="Folder or CSV: local (this machine) or ray."),
+    device: str = device_option("--method cnn or both"),
+    engine: str = choice_option("local", "--engine", choices=Engine, checked_by_library=True,
+                                help="Folder or CSV: local (this machine) or ray."),
     ray_address: str | None = typer.Option(
         None, "--ray-address", help="--engine ray: auto, ray://HOST:PORT or HOST:PORT to join a running cluster "
                                     "(default: start a local one)."),
@@ -72,8 +83,7 @@ def count(
     if engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
         raise InvalidParameterError("--engine, --ray-address, --workers and --retry-skipped apply to a folder or "
                                     "a CSV of plates")
-    show_progress = not as_json and sys.stderr.isatty()
-    if show_progress:
+    if show_progress(as_json):
         from rich.progress import Progress
 
         with Progress(transient=True) as bar:
@@ -87,24 +97,24 @@ def count(
         outputs = count_plate_file(plate, out, params, method=method, cnn=cnn, px_per_cm=px_per_cm, page=page,
                                    allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog)
     if as_json:
-        typer.echo(json.dumps(outputs.summary))
+        echo_json(outputs.summary)
         return
     s = outputs.summary
-    typer.echo(f"{plate.name}: {s['plate_cm'][1]:.2f} cm wide x {s['plate_cm'][0]:.2f} cm high at {s['px_per_cm']:g}"
+    echo(f"{plate.name}: {s['plate_cm'][1]:.2f} cm wide x {s['plate_cm'][0]:.2f} cm high at {s['px_per_cm']:g}"
                f" px/cm, {s['windows']} windows of {s['window_cm']:g} cm every {s['step_cm']:g} cm")
     if s["method"] == "both":
         for name in ("spectral", "cnn"):
-            typer.echo(f"[{name}]")
-            typer.echo(summary_line(s[name]))
+            echo(f"[{name}]")
+            echo(summary_line(s[name]))
         for d, c in s["disagreement"].items():
-            typer.echo(f"{d}: cnn - spectral = {c['mean_difference']:+.2f} threads/cm on average, "
+            echo(f"{d}: cnn - spectral = {c['mean_difference']:+.2f} threads/cm on average, "
                        f"{c['mean_abs_difference']:.2f} mean absolute, {c['max_abs_difference']:.2f} largest")
     else:
-        typer.echo(summary_line(s))
+        echo(summary_line(s))
     message = (s.get("cross_check") or s.get("disagreement") or {}).get("message")
     if message:
-        typer.echo(message)
-    typer.echo(f"report: {outputs.files['report_html']}")
+        echo(message)
+    echo(f"report: {outputs.files['report_html']}")
 
 
 def _count_batch(source: Path, out: Path, params: SpectralParams, *, as_json: bool, **kwargs: Any) -> None:
@@ -113,23 +123,23 @@ def _count_batch(source: Path, out: Path, params: SpectralParams, *, as_json: bo
 
     def say(plate: str, row: dict | None, reason: str | None) -> None:
         if row is not None:
-            typer.echo(f"{plate}: horizontal {float(row['horizontal_threads_per_cm']):.2f}, vertical "
+            echo(f"{plate}: horizontal {float(row['horizontal_threads_per_cm']):.2f}, vertical "
                        f"{float(row['vertical_threads_per_cm']):.2f} threads/cm", err=True)
         else:
-            typer.echo(f"{plate}: skipped: {reason}", err=True)
+            echo(f"{plate}: skipped: {reason}", err=True)
 
     report = count_plates(source, out, params, on_outcome=None if as_json else say, **kwargs)
     if as_json:
-        typer.echo(json.dumps(report.to_dict()))
+        echo_json(report.to_dict())
         return
     line = (f"{report.total} plates: {report.new} new, {report.done_before} done before, "
             f"{report.skipped} skipped")
     if report.skipped_before:
         line += f" ({report.skipped_before} skipped before; --retry-skipped counts them again)"
-    typer.echo(line)
-    typer.echo(f"plates: {report.plates_csv}")
+    echo(line)
+    echo(f"plates: {report.plates_csv}")
     if report.skipped_csv:
-        typer.echo(f"skipped: {report.skipped_csv}")
+        echo(f"skipped: {report.skipped_csv}")
 
 
 @app.command("train")
@@ -148,7 +158,8 @@ def train(
     epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
     batch_size: int = typer.Option(32, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    loss: str = typer.Option("nmae", "--loss", help="Density regressors: nmae, mae or mse (phase CNNs: masked MSE)."),
+    loss: str = choice_option("nmae", "--loss", choices=DensityLoss, checked_by_library=True,
+                              help="Density regressors: nmae, mae or mse (phase CNNs: masked MSE)."),
     input_px_per_cm: float | None = typer.Option(
         None, "--input-px-per-cm",
         help="Resolution the model sees, px/cm (default: the --init-from model's; 200 for phase CNNs, "
@@ -157,7 +168,7 @@ def train(
     thread_balance: float = typer.Option(
         0.6, "--thread-balance",
         help="Synthetic plates: make one thread system fainter on half of them, up to this (0..0.9; 0: never)."),
-    devices: str = typer.Option("1", "--devices", help="Number of devices (or 'auto'); >1 uses DDP."),
+    devices: str = devices_option(),
     accelerator: str = typer.Option("auto", "--accelerator", help="cpu, gpu or auto."),
     seed: int = typer.Option(0, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -181,26 +192,26 @@ def train(
         from artlens.errors import InvalidParameterError
 
         raise InvalidParameterError(f"--thread-balance must lie in [0, 0.9], not {thread_balance:g}")
+    n_devices = parse_devices(devices)
     defaults = input_defaults(model, str(init_from) if init_from else None)
     phase = defaults["task"] == "thread_phase"
     cfg = TrainConfig(
         model=model, data=str(data) if data else None, synthetic=synthetic, max_epochs=epochs, batch_size=batch_size,
         lr=lr, loss="phase_mse" if phase else loss, crops_per_plate=crops_per_plate, seed=seed,
         input_px_per_cm=input_px_per_cm or defaults["input_px_per_cm"], crop_cm=defaults["crop_cm"],
-        devices=int(devices) if devices.isdigit() else devices, accelerator=accelerator,
-        strategy="ddp" if devices.isdigit() and int(devices) > 1 else "auto",
+        devices=n_devices, accelerator=accelerator, strategy=ddp_strategy(n_devices),
         init_from=str(init_from) if init_from else None, thread_balance=thread_balance,
     )
-    result = train_thread_counter(cfg, out, resume=resume, enable_progress_bar=not as_json and sys.stderr.isatty())
+    result = train_thread_counter(cfg, out, resume=resume, enable_progress_bar=show_progress(as_json))
     if as_json:
-        typer.echo(json.dumps(result))
+        echo_json(result)
         return
     m = result["metrics"]
     line = f"trained {m['epochs']} epochs ({m['global_step']} steps); best validation {cfg.loss} {m['best_val_loss']}"
     if not phase:
         line += f"; validation MAE {m.get('val_mae', float('nan')):.3f} threads/cm"
-    typer.echo(line)
-    typer.echo(f"model: {result['model']}  (use: artlens threads count PLATE --method cnn --model {result['model']})")
+    echo(line)
+    echo(f"model: {result['model']}  (use: artlens threads count PLATE --method cnn --model {result['model']})")
 
 
 from artlens.cli.threads_labels import import_labels, sample  # noqa: E402  (label pipeline, issue 3)

@@ -3,11 +3,12 @@ labelled crops into a training dataset. Registered on the ``threads`` app in :mo
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import typer
+
+from artlens.cli.common import echo, echo_json
 
 
 def sample(
@@ -26,12 +27,12 @@ def sample(
 
     rows = sample_plate(plate, n, out, size_cm=size_cm, seed=seed, px_per_cm=px_per_cm)
     if as_json:
-        typer.echo(json.dumps({"plate": str(plate), "out": str(out), "samples": rows}))
+        echo_json({"plate": str(plate), "out": str(out), "samples": rows})
         return
     r0 = rows[0]
-    typer.echo(f"{len(rows)} samples of {r0['size_cm']:g} cm ({r0['size_px']} px at {r0['px_per_cm']:g} px/cm) "
+    echo(f"{len(rows)} samples of {r0['size_cm']:g} cm ({r0['size_px']} px at {r0['px_per_cm']:g} px/cm) "
                f"from {plate.name} in {out}")
-    typer.echo(f"list: {out / 'samples.csv'}")
+    echo(f"list: {out / 'samples.csv'}")
 
 
 def _cell(x: float) -> str:
@@ -53,12 +54,12 @@ def import_labels(
     if as_json:
         clean = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
                  for r in rows]
-        typer.echo(json.dumps({"dataset": str(out), "crops": clean}))
+        echo_json({"dataset": str(out), "crops": clean})
         return
     width = max(4, *(len(r["name"]) for r in rows))
     pwidth = max(5, *(len(str(r["plate"])) for r in rows))
-    typer.echo(f"{'name':<{width}}  {'plate':<{pwidth}}  {'H /cm':>6}  {'V /cm':>6}")
+    echo(f"{'name':<{width}}  {'plate':<{pwidth}}  {'H /cm':>6}  {'V /cm':>6}")
     for r in rows:
-        typer.echo(f"{r['name']:<{width}}  {r['plate']:<{pwidth}}  {_cell(r['h_threads_per_cm']):>6}  "
+        echo(f"{r['name']:<{width}}  {r['plate']:<{pwidth}}  {_cell(r['h_threads_per_cm']):>6}  "
                    f"{_cell(r['v_threads_per_cm']):>6}")
-    typer.echo(f"{len(rows)} crops from {len({r['plate'] for r in rows})} plate(s) -> {out / 'labels.csv'}")
+    echo(f"{len(rows)} crops from {len({r['plate'] for r in rows})} plate(s) -> {out / 'labels.csv'}")

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import typer
 
-from artlens.devices import DEVICE_HELP, place_extractor, resolve_device
+from artlens.cli.choices import FeaturePooling, VerifierKind
+from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, notice, parse_devices
+from artlens.devices import place_extractor, resolve_device
 from artlens.errors import InputNotFoundError, InvalidParameterError
-
-
-def _echo_json(obj: object) -> None:
-    typer.echo(json.dumps(obj))
 
 
 def verify(
@@ -47,7 +45,7 @@ def verify(
     catalog: str | None = typer.Option(None, "--catalog", help="Catalog database (default $ARTLENS_CATALOG or "
                                                                 "./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the results in the catalog."),
-    device: str = typer.Option("auto", "--device", help=DEVICE_HELP + " (two paintings or --pairs)."),
+    device: str = device_option("two paintings or --pairs"),
 ) -> None:
     """Probability that two paintings are by the same artist (calibrated, even prior odds), or attribution of
     questioned paintings against artists' reference works (likelihood ratios calibrated on those works)."""
@@ -88,7 +86,10 @@ def verify(
         rows = verify_pairs(verifier, read_pairs_csv(pairs))
         failed = sum("error" in r for r in rows)
         for r in rows:
-            typer.echo(json.dumps(r) if as_json else _pair_prose(r))
+            if as_json:
+                echo_json(r)
+            else:
+                echo(_pair_prose(r))
         if failed:
             import warnings
 
@@ -114,11 +115,11 @@ def verify(
         _record_in_catalog(catalog, [(str(a), "verify.pair", {}, row, [*row.get("heatmaps", {}).values(),
                                                                         *([str(report)] if report else [])])], record)
     if as_json:
-        _echo_json(row)
+        echo_json(row)
     else:
-        typer.echo(_pair_prose(row))
+        echo(_pair_prose(row))
         for tag, png in row.get("heatmaps", {}).items():
-            typer.echo(f"  Grad-CAM of {tag}: {png}")
+            echo(f"  Grad-CAM of {tag}: {png}")
 
 
 def _adapt_to_images_at_hand(verifier, a: Path | None, reference: list[str] | None,  # noqa: ANN001
@@ -147,8 +148,8 @@ def _adapt_to_images_at_hand(verifier, a: Path | None, reference: list[str] | No
             info = verifier.adapt(paths, source=source)
     except InvalidParameterError:  # too few readable images: keep the training mean, as the record says
         return
-    typer.echo(f"notice: features centred on {info['images']} images at hand: {source} (--no-adapt: on the "
-               "training collection)", err=True)
+    notice(f"features centred on {info['images']} images at hand: {source} (--no-adapt: on the "
+           "training collection)")
 
 
 def _pair_prose(r: dict) -> str:
@@ -215,19 +216,19 @@ def _attribution(q: Path, references: list[Path], impostors: Path | None, model:
                                      for r in results], record)
     for r in results:
         if as_json:
-            _echo_json({**r, "verifier": record})
+            echo_json({**r, "verifier": record})
             continue
-        typer.echo(f"{Path(r['image']).name}:")
+        echo(f"{Path(r['image']).name}:")
         for c in r["ranking"]:
             lo, hi = c["interval"]
-            typer.echo(f"  LR {c['likelihood_ratio']:.3g} (95 % interval {lo:.3g}-{hi:.3g}), probability "
+            echo(f"  LR {c['likelihood_ratio']:.3g} (95 % interval {lo:.3g}-{hi:.3g}), probability "
                        f"{c['probability']:.3f} at even prior odds  {c['reference']}  (closest: "
                        f"{Path(c['closest'][0]['path']).name})")
         t = r.get("typicality")
         if t and t["status"] != "typical":
-            typer.echo(f"  note: {t['reason']}")
+            echo(f"  note: {t['reason']}")
     if not as_json:
-        typer.echo(f"impostors: {results[0]['ranking'][0]['impostors']}" if len(references) == 1 else
+        echo(f"impostors: {results[0]['ranking'][0]['impostors']}" if len(references) == 1 else
                    "impostors: each candidate's, the other candidates' references" if imp is None else
                    f"impostors: {impostors}")
 
@@ -301,7 +302,8 @@ def train_verifier(
     data: Path = typer.Option(..., "--data", help="Folder of artist/ subfolders, or a CSV (path|file, artist...)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory."),
     label_column: str = typer.Option("artist", "--label-column", help="Column naming the artist (folder: label)."),
-    kind: str = typer.Option("metric", "--kind", help="metric (contrastive, multi-crop) or siamese (seed recipe)."),
+    kind: str = choice_option("metric", "--kind", choices=VerifierKind,
+                              help="metric (contrastive, multi-crop) or siamese (seed recipe)."),
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone"),
     n_patches: int = typer.Option(4, "--patches", help="Full-resolution patches per image (metric kind)."),
     epochs: int = typer.Option(40, "--epochs"),
@@ -319,14 +321,14 @@ def train_verifier(
     centre: bool = typer.Option(True, "--centre/--no-centre",
                                 help="Centre features on the training images' mean (metric kind); lets "
                                      "'verify --background' adapt the verifier to another collection."),
-    pooling: str = typer.Option("stats", "--pooling",
+    pooling: str = choice_option("stats", "--pooling", choices=FeaturePooling,
                                 help="Backbone features (metric kind): stats (channel mean and std of the last "
                                      "four stages) or avg (the pooled output)."),
     signed_sqrt: bool = typer.Option(True, "--signed-sqrt/--no-signed-sqrt",
                                      help="Power-normalise the features, sign(x)*sqrt(|x|) (metric kind)."),
     seed: int = typer.Option(0, "--seed"),
     accelerator: str = typer.Option("auto", "--accelerator"),
-    devices: str = typer.Option("1", "--devices"),
+    devices: str = devices_option(),
     resume: bool = typer.Option(False, "--resume"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -334,10 +336,6 @@ def train_verifier(
     from artlens.train.verifier import VerifierTrainConfig
     from artlens.train.verifier import train_verifier as run_training
 
-    if kind not in ("metric", "siamese"):
-        raise InvalidParameterError(f"--kind must be metric or siamese, got {kind!r}")
-    if pooling not in ("avg", "stats"):
-        raise InvalidParameterError(f"--pooling must be avg or stats, got {pooling!r}")
     if label_column == "artist" and data.is_dir():
         label_column = "label"
     cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=kind, backbone=backbone,
@@ -347,16 +345,16 @@ def train_verifier(
                               fine_tune_blocks=fine_tune_blocks, centre=centre, pooling=pooling,
                               signed_sqrt=signed_sqrt,
                               feature_cache=str(feature_cache) if feature_cache else None,
-                              accelerator=accelerator, devices=int(devices) if devices.isdigit() else devices)
+                              accelerator=accelerator, devices=parse_devices(devices))
     result = run_training(cfg, out, resume=resume)
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
-        typer.echo(f"verifier saved in {result['model']}")
+        echo(f"verifier saved in {result['model']}")
         ev = result["evaluation"]
         for name, m in ev.items():
             if isinstance(m, dict) and m.get("pairs"):
-                typer.echo(f"  {name}: AUC {m['auc']:.3f}, accuracy {m['accuracy']:.3f} on {m['pairs']} pairs")
+                echo(f"  {name}: AUC {m['auc']:.3f}, accuracy {m['accuracy']:.3f} on {m['pairs']} pairs")
         if "blend_chosen_on" in ev:
             blend = json.loads((Path(result["model"]) / "config.json").read_text())["config"]["blend"]
-            typer.echo(f"  blend {blend} (weight of the trained head) chosen on {ev['blend_chosen_on']}")
+            echo(f"  blend {blend} (weight of the trained head) chosen on {ev['blend_chosen_on']}")
