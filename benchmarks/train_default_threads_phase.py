@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from artlens.train.threads import TrainConfig, grouped_split, synthetic_phase_samples, train_thread_counter
+from artlens.train.splits import holdout_split
+from artlens.train.threads import TrainConfig, synthetic_phase_samples, train_thread_counter
 
 
 def _plates(cfg: TrainConfig, n: int, seed: int, cache_dir: Path | None) -> tuple[list, list]:
@@ -83,7 +84,8 @@ def main() -> None:
         xs += x
         phs += p
     groups = np.arange(len(xs))
-    train, val = grouped_split(groups, cfg.val_fraction, cfg.seed)
+    split = holdout_split(groups, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    train, val = split["train"], split["val"]
     data = {"x": xs, "phase": phs, "groups": groups, "train": train, "val": val, "sources": ["synthetic"]}
     print(f"data: {len(xs)} plates ({len(train)} train, {len(val)} val) in {time.perf_counter() - t:.0f} s",
           flush=True)

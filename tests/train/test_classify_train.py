@@ -23,9 +23,9 @@ from artlens.train.classify import (  # noqa: E402
     dataset_splits,
     loss_class_weights,
     parse_stages,
-    stratified_split,
     train_classifier,
 )
+from artlens.train.splits import holdout_split  # noqa: E402
 
 TINY = "test_efficientnet"
 
@@ -93,8 +93,8 @@ def test_loss_class_weights_are_the_dataset_class_weights():
 
 def test_stratified_split_is_seeded_disjoint_and_stratified():
     labels = ["a"] * 20 + ["b"] * 10 + ["c"] * 3 + ["d"] * 2
-    s1 = stratified_split(labels, val_fraction=0.2, test_fraction=0.3, seed=0)
-    s2 = stratified_split(labels, val_fraction=0.2, test_fraction=0.3, seed=0)
+    s1 = holdout_split(labels, val_fraction=0.2, test_fraction=0.3, seed=0, by="class")
+    s2 = holdout_split(labels, val_fraction=0.2, test_fraction=0.3, seed=0, by="class")
     assert all(np.array_equal(s1[k], s2[k]) for k in s1)
     allidx = np.concatenate(list(s1.values()))
     assert sorted(allidx.tolist()) == list(range(len(labels)))
@@ -102,7 +102,7 @@ def test_stratified_split_is_seeded_disjoint_and_stratified():
     assert (lab[s1["test"]] == "a").sum() == 6 and (lab[s1["val"]] == "a").sum() == 4
     assert set(lab[s1["train"]]) == {"a", "b", "c", "d"}  # one image always stays in train
     assert (lab[s1["val"]] == "d").sum() == 1 and (lab[s1["test"]] == "d").sum() == 0
-    s3 = stratified_split(labels, val_fraction=0.2, test_fraction=0.3, seed=1)
+    s3 = holdout_split(labels, val_fraction=0.2, test_fraction=0.3, seed=1, by="class")
     assert not np.array_equal(s1["test"], s3["test"])
 
 

@@ -50,13 +50,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from artlens.errors import InputNotFoundError, InvalidParameterError
+from artlens.models import create_model
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
 
 __all__ = [
+    "BeneathSiamese",
     "BeneathTrainConfig",
     "SceneDataset",
     "collate_scenes",
@@ -68,8 +72,9 @@ __all__ = [
 ]
 
 
-class BeneathTrainConfig(BaseModel):
-    """Everything that defines a ``beneath`` training run (saved as ``RUN/config.json``)."""
+class BeneathTrainConfig(TrainingConfig):
+    """Everything that defines a ``beneath`` training run (saved as ``RUN/config.json``); the
+    Lightning settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
 
     model: str = "beneath_gat"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -96,17 +101,10 @@ class BeneathTrainConfig(BaseModel):
     lr: float = 3e-3
     weight_decay: float = 1e-4
     batch_size: int = 8  # scenes per step
-    max_epochs: int = 40
-    patience: int = 8
-    seed: int = 0
     prep_workers: int = 1
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
     num_workers: int = 0
-    checkpoint_every_n_steps: int = 50
-    max_steps: int = -1
-    max_time: str | None = None
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=40, patience=8,
+                                                                         checkpoint_every_n_steps=50))
 
 
 # -- synthetic scenes ------------------------------------------------------------------------------------
@@ -355,50 +353,46 @@ def beneath_losses(model: Any, b: dict[str, torch.Tensor], cfg: BeneathTrainConf
     return terms
 
 
-def _lightning_module(cfg: BeneathTrainConfig, feature_mean: np.ndarray, feature_std: np.ndarray):  # noqa: ANN202
-    import lightning as L
+class BeneathSiamese(L.LightningModule):
+    """Lightning module of a Siamese graph encoder (:func:`beneath_losses`; validation pixel AP of the
+    embedding distance logged as ``val_ap``), with the node-feature scaling of the training graphs."""
 
-    from artlens.models import create_model
+    def __init__(self, config: dict[str, Any], feature_mean: np.ndarray, feature_std: np.ndarray):
+        super().__init__()
+        self.save_hyperparameters({"config": config}, ignore=["feature_mean", "feature_std"])
+        self.cfg = BeneathTrainConfig.model_validate(config)
+        kwargs = dict(self.cfg.model_kwargs)
+        if self.cfg.head_weight > 0:
+            kwargs["head"] = True
+        self.model = create_model(self.cfg.model, **kwargs)
+        self.model.set_feature_scaling(torch.as_tensor(feature_mean), torch.as_tensor(feature_std))
+        self._val: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    class BeneathSiamese(L.LightningModule):
-        def __init__(self, config: dict[str, Any]):
-            super().__init__()
-            self.save_hyperparameters({"config": config})
-            self.cfg = BeneathTrainConfig(**config)
-            kwargs = dict(self.cfg.model_kwargs)
-            if self.cfg.head_weight > 0:
-                kwargs["head"] = True
-            self.model = create_model(self.cfg.model, **kwargs)
-            self.model.set_feature_scaling(torch.as_tensor(feature_mean), torch.as_tensor(feature_std))
-            self._val: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        t = beneath_losses(self.model, batch, self.cfg)
+        n = int(batch["batch"].max()) + 1
+        for k in ("loss", "own", "region", "image", "shift", "head"):
+            if k in t:
+                self.log(f"train_{k}" if k != "loss" else "train_loss", t[k], on_epoch=True, on_step=False,
+                         batch_size=n)
+        return t["loss"]
 
-        def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-            t = beneath_losses(self.model, batch, self.cfg)
-            n = int(batch["batch"].max()) + 1
-            for k in ("loss", "own", "region", "image", "shift", "head"):
-                if k in t:
-                    self.log(f"train_{k}" if k != "loss" else "train_loss", t[k], on_epoch=True, on_step=False,
-                             batch_size=n)
-            return t["loss"]
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        t = beneath_losses(self.model, batch, self.cfg)
+        n = int(batch["batch"].max()) + 1
+        self.log("val_loss", t["loss"], on_epoch=True, on_step=False, prog_bar=True, batch_size=n)
+        self._val.append((t["distance"].cpu().numpy(), batch["hidden"].cpu().numpy(), batch["area"].cpu().numpy()))
 
-        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-            t = beneath_losses(self.model, batch, self.cfg)
-            n = int(batch["batch"].max()) + 1
-            self.log("val_loss", t["loss"], on_epoch=True, on_step=False, prog_bar=True, batch_size=n)
-            self._val.append((t["distance"].cpu().numpy(), batch["hidden"].cpu().numpy(), batch["area"].cpu().numpy()))
+    def on_validation_epoch_end(self) -> None:
+        if self._val:
+            d, h, a = (np.concatenate(v) for v in zip(*self._val, strict=True))
+            ap = pixel_average_precision(d, h, a)
+            if math.isfinite(ap):
+                self.log("val_ap", ap, prog_bar=True)
+        self._val = []
 
-        def on_validation_epoch_end(self) -> None:
-            if self._val:
-                d, h, a = (np.concatenate(v) for v in zip(*self._val, strict=True))
-                ap = pixel_average_precision(d, h, a)
-                if math.isfinite(ap):
-                    self.log("val_ap", ap, prog_bar=True)
-            self._val = []
-
-        def configure_optimizers(self):  # noqa: ANN201
-            return torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
-
-    return BeneathSiamese(cfg.model_dump())
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
 
 def _feature_scaling(records: list[dict[str, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -424,7 +418,6 @@ def train_beneath_model(cfg: BeneathTrainConfig, run_dir: str | os.PathLike[str]
     """
     from artlens import __version__
     from artlens.models.checkpoint import save_checkpoint
-    from artlens.train.runs import fit, open_run
 
     if not cfg.model.startswith("beneath_"):
         from artlens.models import list_models
@@ -450,8 +443,9 @@ def train_beneath_model(cfg: BeneathTrainConfig, run_dir: str | os.PathLike[str]
                                            generator=g, collate_fn=collate_scenes, num_workers=cfg.num_workers)
     val_dl = torch.utils.data.DataLoader(SceneDataset(val_records), batch_size=cfg.batch_size,
                                          collate_fn=collate_scenes, num_workers=cfg.num_workers)
-    module = _lightning_module(cfg, mean, std)
-    trainer, best = fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=enable_progress_bar)
+    module = BeneathSiamese(cfg.model_dump(), mean, std)
+    trainer, best = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume,
+                        enable_progress_bar=enable_progress_bar)
     model = module.model.cpu().eval()
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None

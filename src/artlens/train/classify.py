@@ -23,9 +23,9 @@ checkpoint (``RUN/stage-N/``):
 Class imbalance is handled by a class-weighted loss (``balance="loss"``, weights
 :func:`~artlens.paintings.datasets.class_weights`) or by balanced sampling (``"sampler"``), with
 label smoothing. Splits come from the CSV's split column (``train``/``val``/``test``); without one
-a seeded stratified split is made (:func:`stratified_split`). With ``refit_train_val`` (frozen
-backbone only) a fresh head is finally trained on train + val for the number of epochs chosen on
-val.
+a seeded stratified split is made (:func:`~artlens.train.splits.holdout_split`, ``by="class"``).
+With ``refit_train_val`` (frozen backbone only) a fresh head is finally trained on train + val for
+the number of epochs chosen on val.
 
 Evaluation (:func:`~artlens.paintings.evaluate.classification_metrics`,
 :func:`~artlens.paintings.evaluate.evaluate_classifier`) lives in :mod:`artlens.paintings.evaluate`,
@@ -42,9 +42,9 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
+import lightning as L
 import numpy as np
 import torch
 from pydantic import BaseModel, Field
@@ -65,6 +65,8 @@ from artlens.paintings.classify import (
 )
 from artlens.paintings.evaluate import classification_metrics, evaluate_classifier
 from artlens.paintings.features import Features, cached_features
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, make_trainer, quiet_lightning
+from artlens.train.splits import holdout_split
 
 VAL_NAMES = ("val", "valid", "validation")
 
@@ -99,8 +101,10 @@ def parse_stages(text: str) -> list[Stage]:
     return stages
 
 
-class ClassifierTrainConfig(BaseModel):
-    """Everything that defines a classifier training run (saved in ``RUN/config.json``)."""
+class ClassifierTrainConfig(TrainingConfig):
+    """Everything that defines a classifier training run (saved in ``RUN/config.json``); the
+    Lightning settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`; each stage
+    sets its own ``max_epochs``)."""
 
     data: str
     label_column: str = "label"
@@ -133,16 +137,8 @@ class ClassifierTrainConfig(BaseModel):
     min_per_class: int = 2
     refit_train_val: bool = False
     feature_cache: str | None = None  # folder for feature caches (default: the run folder)
-    seed: int = 0
-    # Lightning
-    max_steps: int = -1
-    max_time: str | None = None
-    patience: int = 10
-    accelerator: str = "auto"
-    devices: Any = 1
-    strategy: str = "auto"
-    checkpoint_every_n_steps: int = 200
-    workers: int = 2
+    workers: int = 2  # image-decoding threads and data-loader workers of end-to-end stages
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(patience=10, checkpoint_every_n_steps=200))
 
     def classifier_config(self, classes: list[str], dim: int, levels: Sequence[str] = ()) -> ClassifierConfig:
         return ClassifierConfig(classes=list(classes), label_column=self.label_column, variant=self.variant,
@@ -153,35 +149,6 @@ class ClassifierTrainConfig(BaseModel):
 
 
 # -- splits ---------------------------------------------------------------------------------------------------
-
-
-def stratified_split(labels: Sequence[str], *, val_fraction: float, test_fraction: float, seed: int
-                     ) -> dict[str, np.ndarray]:
-    """Seeded stratified split: each class's items are shuffled and cut into test, val and train.
-
-    Per class of ``n`` items, ``round(test_fraction · n)`` go to test and ``round(val_fraction · n)``
-    to val, raised to one each when the class has enough items (2 for val, 3 for test); one item
-    always stays in train, and a class too small for all three fills val before test.
-
-    Returns:
-        ``{"train", "val", "test"}`` → sorted ``int64`` indices, disjoint and covering every item.
-    """
-    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
-        raise InvalidParameterError("val_fraction and test_fraction must be in [0, 1) and sum below 1")
-    rng = np.random.default_rng(seed)
-    lab = np.asarray(labels)
-    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    for c in sorted(set(labels)):
-        idx = rng.permutation(np.flatnonzero(lab == c))
-        n = idx.size
-        n_test = max(1 if n >= 3 else 0, round(test_fraction * n)) if test_fraction > 0 else 0
-        n_val = max(1 if n >= 2 else 0, round(val_fraction * n)) if val_fraction > 0 else 0
-        n_val = min(n_val, max(0, n - 1))  # validation first: early stopping needs every class
-        n_test = min(n_test, max(0, n - 1 - n_val))
-        parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
-    return {k: np.sort(np.concatenate(v)).astype(np.int64) if v else np.zeros(0, np.int64) for k, v in parts.items()}
 
 
 def dataset_splits(labels: Sequence[str], split_values: Sequence[str] | None, cfg: ClassifierTrainConfig
@@ -224,13 +191,13 @@ def dataset_splits(labels: Sequence[str], split_values: Sequence[str] | None, cf
         if split["val"].size == 0:
             warnings.warn(f"no validation split in {cfg.split_column!r}: {cfg.val_fraction:.0%} of train is held out "
                           "(stratified)", stacklevel=3)
-            inner = stratified_split(list(lab[split["train"]]), val_fraction=cfg.val_fraction, test_fraction=0,
-                                     seed=cfg.seed)
+            inner = holdout_split(list(lab[split["train"]]), val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                  by="class")
             split = {"train": split["train"][inner["train"]], "val": split["train"][inner["val"]],
                      "test": split["test"]}
     else:
-        inner = stratified_split(list(lab[items]), val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
-                                 seed=cfg.seed)
+        inner = holdout_split(list(lab[items]), val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction,
+                              seed=cfg.seed, by="class")
         split = {k: items[v] for k, v in inner.items()}
     classes = sorted(set(lab[split["train"]]))
     if len(classes) < 2:
@@ -337,83 +304,78 @@ class ImageSet(torch.utils.data.Dataset):
 # -- Lightning ----------------------------------------------------------------------------------------------------
 
 
-def lightning_module(model: torch.nn.Module, *, kind: str, lr: float, epochs: int, weight_decay: float = 1e-2,
-                     warmup_epochs: int = 2, class_weights: torch.Tensor | None = None,
-                     label_smoothing: float = 0.0) -> Any:
-    """A LightningModule training ``model`` (``kind="features"``: a :class:`TwoBranchHead` on
-    ``(global, tiles, y)`` batches; ``"images"``: an :class:`ImageClassifier` on ``(views, y)``).
+class ClassifierModule(L.LightningModule):
+    """Lightning module training a classifier: ``kind="features"``: a :class:`TwoBranchHead` on
+    ``(global, tiles, y)`` batches; ``"images"``: an :class:`ImageClassifier` on ``(views, y)``.
 
     The loss is cross-entropy with optional class weights and label smoothing; validation logs the
     plain cross-entropy (``val_loss``, used for early stopping and the best checkpoint) and
     accuracy. AdamW over the trainable parameters, linear warm-up then cosine decay per epoch.
     """
-    import lightning as L
 
-    class ClassifierModule(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-            if class_weights is not None:
-                self.register_buffer("class_weights", class_weights.float())
-            else:
-                self.class_weights = None
+    class_weights: torch.Tensor | None
 
-        def _logits(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            if kind == "images":
-                views, y = batch
-                return self.model(views), y
-            g, t, y = batch
-            head = self.model
-            return head(g if head.use_global else None, t if head.use_tiles else None), y
+    def __init__(self, model: torch.nn.Module, *, kind: Literal["features", "images"], lr: float, epochs: int,
+                 weight_decay: float = 1e-2, warmup_epochs: int = 2, class_weights: torch.Tensor | None = None,
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__()
+        self.model, self.kind, self.lr, self.epochs = model, kind, lr, epochs
+        self.weight_decay, self.warmup_epochs, self.label_smoothing = weight_decay, warmup_epochs, label_smoothing
+        if class_weights is not None:
+            self.register_buffer("class_weights", class_weights.float())
+        else:
+            self.class_weights = None
 
-        def training_step(self, batch: Any, _: int) -> torch.Tensor:
-            logits, y = self._logits(batch)
-            loss = torch.nn.functional.cross_entropy(logits, y, weight=self.class_weights,
-                                                     label_smoothing=label_smoothing)
-            self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
-            return loss
+    def _logits(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.kind == "images":
+            views, y = batch
+            return self.model(views), y
+        g, t, y = batch
+        head = self.model
+        return head(g if head.use_global else None, t if head.use_tiles else None), y
 
-        def validation_step(self, batch: Any, _: int) -> None:
-            logits, y = self._logits(batch)
-            loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
-            self.log("val_loss", loss, on_epoch=True, batch_size=len(y))
-            self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
+    def training_step(self, batch: Any, _: int) -> torch.Tensor:
+        logits, y = self._logits(batch)
+        loss = torch.nn.functional.cross_entropy(logits, y, weight=self.class_weights,
+                                                 label_smoothing=self.label_smoothing)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
+        return loss
 
-        def configure_optimizers(self) -> Any:
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    def validation_step(self, batch: Any, _: int) -> None:
+        logits, y = self._logits(batch)
+        loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
+        self.log("val_loss", loss, on_epoch=True, batch_size=len(y))
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
 
-            def factor(epoch: int) -> float:
-                if epoch < warmup_epochs:
-                    return (epoch + 1) / (warmup_epochs + 1)
-                span = max(1, epochs - warmup_epochs)
-                return 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - warmup_epochs) / span)))
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        warmup, epochs = self.warmup_epochs, self.epochs
 
-            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(opt, factor)}
+        def factor(epoch: int) -> float:
+            if epoch < warmup:
+                return (epoch + 1) / (warmup + 1)
+            span = max(1, epochs - warmup)
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, (epoch - warmup) / span)))
 
-    return ClassifierModule()
+        return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.LambdaLR(opt, factor)}
 
 
-def _epoch_timer() -> Any:
-    import lightning as L
+class EpochTimer(L.Callback):
+    """Wall time of each training epoch (seconds), and the data sets' epoch counters."""
 
-    class EpochTimer(L.Callback):
-        """Wall time of each training epoch (seconds), and the data sets' epoch counters."""
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._t = 0.0
 
-        def __init__(self) -> None:
-            self.seconds: list[float] = []
-            self._t = 0.0
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        ds = getattr(trainer.train_dataloader, "dataset", None)
+        if ds is not None and hasattr(ds, "epoch"):
+            ds.epoch = trainer.current_epoch
+        self._t = time.perf_counter()
 
-        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-            ds = getattr(trainer.train_dataloader, "dataset", None)
-            if ds is not None and hasattr(ds, "epoch"):
-                ds.epoch = trainer.current_epoch
-            self._t = time.perf_counter()
-
-        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            self.seconds.append(time.perf_counter() - self._t)
-
-    return EpochTimer()
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.seconds.append(time.perf_counter() - self._t)
 
 
 def _loader(ds: torch.utils.data.Dataset, y: np.ndarray, cfg: ClassifierTrainConfig, batch: int, *, train: bool,
@@ -430,18 +392,20 @@ def _loader(ds: torch.utils.data.Dataset, y: np.ndarray, cfg: ClassifierTrainCon
 
 
 def loss_class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
-    """Per-class loss weights ``N / (K · n_c)`` (:func:`~artlens.paintings.datasets.class_weights`) in
-    class-index order; a class absent from ``y`` gets weight 1."""
-    from artlens.paintings.datasets import class_weights
+    """Per-class loss weights ``N / (K · n_c)`` (scikit-learn's ``compute_class_weight("balanced")``,
+    ``K`` the classes present) in class-index order; a class absent from ``y`` gets weight 1."""
+    from sklearn.utils.class_weight import compute_class_weight
 
-    w = class_weights([int(v) for v in y])
-    return torch.tensor([w.get(c, 1.0) for c in range(n_classes)], dtype=torch.float32)
+    y = np.asarray(y, dtype=np.int64)
+    present = np.unique(y)
+    w = np.ones(n_classes, dtype=np.float64)
+    if present.size:
+        w[present] = compute_class_weight("balanced", classes=present, y=y)
+    return torch.tensor(w, dtype=torch.float32)
 
 
-def _stage_cfg(cfg: ClassifierTrainConfig, epochs: int) -> SimpleNamespace:
-    return SimpleNamespace(max_epochs=epochs, max_steps=cfg.max_steps, max_time=cfg.max_time,
-                           accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                           checkpoint_every_n_steps=cfg.checkpoint_every_n_steps, patience=cfg.patience)
+def _stage_trainer(cfg: ClassifierTrainConfig, epochs: int) -> TrainerConfig:
+    return cfg.trainer.model_copy(update={"max_epochs": epochs})
 
 
 def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple | None,
@@ -463,39 +427,29 @@ def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarra
     Returns:
         ``{"epochs", "best_epoch", "seconds_per_epoch", "best_val_loss"}``.
     """
-    import lightning as L
-
-    from artlens.train.runs import fit, quiet_lightning
-
     quiet_lightning()
     stage = stage or cfg.stages[0]
     g, t, y = train
     head.set_normalisation(g, t if t.shape[1] else None)
     k = len(head.classifier.bias)
     cw = loss_class_weights(y, k) if cfg.balance == "loss" else None
-    module = lightning_module(head, kind="features", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
+    module = ClassifierModule(head, kind="features", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
                               warmup_epochs=cfg.warmup_epochs, class_weights=cw, label_smoothing=cfg.label_smoothing)
     train_ds = FeatureSet(g, t, y, mirrored=mirrored, train=True, tiles_per_step=cfg.tiles_per_step, seed=cfg.seed)
     train_dl = _loader(train_ds, y, cfg, cfg.batch_size, train=True)
-    timer = _epoch_timer()
+    timer = EpochTimer()
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
-    if val is None:
-        from lightning.pytorch.loggers import CSVLogger
-
-        warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")
-
-        trainer = L.Trainer(default_root_dir=run, max_epochs=stage.epochs, accelerator=cfg.accelerator,
-                            devices=cfg.devices, strategy=cfg.strategy, deterministic=True, callbacks=[timer],
-                            logger=CSVLogger(run, name="", version=""), enable_progress_bar=False,
-                            enable_model_summary=False, enable_checkpointing=False, log_every_n_steps=1)
+    if val is None:  # the stage's epochs, no validation, no checkpoints, no step or time cap
+        tcfg = cfg.trainer.model_copy(update={"max_epochs": stage.epochs, "max_steps": -1, "max_time": None})
+        trainer, _ = make_trainer(tcfg, run, validation=False, callbacks=[timer])
         trainer.fit(module, train_dl)
         head.eval()
         return {"epochs": trainer.current_epoch, "best_epoch": None, "seconds_per_epoch": _mean(timer.seconds),
                 "best_val_loss": None}
     val_ds = FeatureSet(*val, train=False)
     val_dl = _loader(val_ds, val[2], cfg, 256, train=False)
-    trainer, best = fit(module, train_dl, val_dl, _stage_cfg(cfg, stage.epochs), run, resume=resume,
+    trainer, best = fit(module, train_dl, val_dl, _stage_trainer(cfg, stage.epochs), run, resume=resume,
                         extra_callbacks=[timer])
     head.eval()
     best_epoch = None
@@ -509,21 +463,19 @@ def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarra
 def fit_images(model: ImageClassifier, stage: Stage, train: ImageSet, val: ImageSet, cfg: ClassifierTrainConfig,
                run: str | os.PathLike[str], *, resume: bool = False) -> dict[str, Any]:
     """One end-to-end stage: unfreeze the backbone's last ``stage.unfreeze`` groups and train on images."""
-    from artlens.train.runs import fit, quiet_lightning
-
     quiet_lightning()
     trainable = set_trainable(model.backbone, stage.unfreeze)
     k = len(model.head.classifier.bias)
     cw = loss_class_weights(train.y, k) if cfg.balance == "loss" else None
-    module = lightning_module(model, kind="images", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
+    module = ClassifierModule(model, kind="images", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
                               warmup_epochs=min(cfg.warmup_epochs, stage.epochs - 1), class_weights=cw,
                               label_smoothing=cfg.label_smoothing)
-    timer = _epoch_timer()
+    timer = EpochTimer()
     model.train()  # frozen batch-norm layers stay in eval mode (ImageClassifier.train)
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
     train_dl = _loader(train, train.y, cfg, cfg.image_batch_size, train=True, workers=cfg.workers)
     val_dl = _loader(val, val.y, cfg, cfg.image_batch_size, train=False, workers=cfg.workers)
-    trainer, best = fit(module, train_dl, val_dl, _stage_cfg(cfg, stage.epochs), Path(run), resume=resume,
+    trainer, best = fit(module, train_dl, val_dl, _stage_trainer(cfg, stage.epochs), Path(run), resume=resume,
                         extra_callbacks=[timer])
     model.eval()
     score = best.best_model_score

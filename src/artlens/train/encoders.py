@@ -20,9 +20,10 @@ import json
 import os
 from typing import Any, Literal
 
+import lightning as L
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from artlens.errors import InvalidParameterError
 from artlens.paintings.encoders import (
@@ -35,10 +36,13 @@ from artlens.paintings.encoders import (
     sliced_wasserstein,
 )
 from artlens.paintings.features import FeatureExtractor, cached_features
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.splits import holdout_split
 
 
-class EncoderTrainConfig(BaseModel):
-    """Everything that defines an autoencoder training run (saved in ``RUN/config.json``)."""
+class EncoderTrainConfig(TrainingConfig):
+    """Everything that defines an autoencoder training run (saved in ``RUN/config.json``); the
+    Lightning settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
 
     data: str
     kind: Literal["dae", "swae"] = "dae"
@@ -59,17 +63,9 @@ class EncoderTrainConfig(BaseModel):
     batch_size: int = Field(128, ge=2)
     val_fraction: float = Field(0.1, gt=0, lt=1)
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
-    seed: int = 0
-    # Lightning
-    max_epochs: int = 60
-    max_steps: int = -1
-    max_time: str | None = None
-    patience: int = 8
-    accelerator: str = "auto"
-    devices: Any = 1
-    strategy: str = "auto"
-    checkpoint_every_n_steps: int = 200
-    workers: int = 2
+    workers: int = 2  # image-decoding threads of the feature extraction
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=60, patience=8,
+                                                                         checkpoint_every_n_steps=200))
 
     def autoencoder_config(self, in_dim: int) -> AutoencoderConfig:
         return AutoencoderConfig(kind=self.kind, in_dim=in_dim, code_dim=self.code_dim, hidden=self.hidden,
@@ -105,32 +101,29 @@ def autoencoder_loss(model: Any, x: torch.Tensor, *, train: bool,
     return out
 
 
-def _lightning_module(model: Any, cfg: EncoderTrainConfig) -> Any:
-    import lightning as L
+class AutoencoderModule(L.LightningModule):
+    """Lightning module of a feature autoencoder (:func:`autoencoder_loss`; seeded validation draws), AdamW."""
 
-    class AutoencoderModule(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
+    def __init__(self, model: Any, cfg: EncoderTrainConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
 
-        def training_step(self, batch: Any, _: int) -> torch.Tensor:
-            (x,) = batch
-            parts = autoencoder_loss(self.model, x, train=True)
-            for k, v in parts.items():
-                self.log(f"train_{k}", v, on_epoch=True, on_step=False, batch_size=len(x))
-            return parts["loss"]
+    def training_step(self, batch: Any, _: int) -> torch.Tensor:
+        (x,) = batch
+        parts = autoencoder_loss(self.model, x, train=True)
+        for k, v in parts.items():
+            self.log(f"train_{k}", v, on_epoch=True, on_step=False, batch_size=len(x))
+        return parts["loss"]
 
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            (x,) = batch
-            g = torch.Generator().manual_seed(cfg.seed + 1000 + batch_idx)
-            parts = autoencoder_loss(self.model, x, train=False, generator=g)
-            for k, v in parts.items():
-                self.log(f"val_{k}" if k != "loss" else "val_loss", v, on_epoch=True, batch_size=len(x))
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        (x,) = batch
+        g = torch.Generator().manual_seed(self.cfg.seed + 1000 + batch_idx)
+        parts = autoencoder_loss(self.model, x, train=False, generator=g)
+        for k, v in parts.items():
+            self.log(f"val_{k}" if k != "loss" else "val_loss", v, on_epoch=True, batch_size=len(x))
 
-        def configure_optimizers(self) -> Any:
-            return torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    return AutoencoderModule()
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
 
 def _label_column(ds: Any, wanted: str | None) -> str | None:
@@ -167,7 +160,6 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
     """
     from artlens.paintings.datasets import load_dataset
     from artlens.paintings.search import mean_average_precision_at_k
-    from artlens.train.runs import fit, open_run
 
     run, cfg = open_run(out, cfg, resume=resume)
     ds = load_dataset(cfg.data)
@@ -190,21 +182,19 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
     if n < 4:
         raise InvalidParameterError(f"{cfg.data}: {n} readable images; an autoencoder needs at least 4")
     x = feature_vectors(f.global_, f.patches)
-    rng = np.random.default_rng(cfg.seed)
-    order = rng.permutation(n)
-    n_val = min(n - 2, max(2, round(cfg.val_fraction * n)))
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    split = holdout_split(np.arange(n), val_fraction=cfg.val_fraction, seed=cfg.seed, min_val=2, min_train=2)
+    val_idx, train_idx = split["val"], split["train"]
 
     model = make_autoencoder(cfg.autoencoder_config(x.shape[1]))
     model.set_standardisation(torch.from_numpy(x[train_idx]))
-    module = _lightning_module(model, cfg)
+    module = AutoencoderModule(model, cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     bs = min(cfg.batch_size, len(train_idx))
     train_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x[train_idx])),
                                            batch_size=bs, shuffle=True, generator=g, drop_last=len(train_idx) > bs)
     val_dl = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(x[val_idx])),
                                          batch_size=max(2, min(cfg.batch_size, len(val_idx))))
-    trainer, best = fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=progress)
+    trainer, best = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress)
     model = module.model.eval()
 
     with torch.inference_mode():  # the best epoch's weights, on the whole validation set

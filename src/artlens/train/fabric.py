@@ -45,17 +45,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from artlens.canvas.fabric import sample_patches
 from artlens.errors import InputNotFoundError, InvalidParameterError
+from artlens.models import create_model
 from artlens.models.calibration import fit_platt, roc_auc  # noqa: F401 - re-exported for callers
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.splits import holdout_split
 
 
-class FabricTrainConfig(BaseModel):
-    """Everything that defines a fabric training run (saved as ``RUN/config.json``)."""
+class FabricTrainConfig(TrainingConfig):
+    """Everything that defines a fabric training run (saved as ``RUN/config.json``); the Lightning
+    settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
 
     model: str = "siamese_fabric"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -64,9 +69,6 @@ class FabricTrainConfig(BaseModel):
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 32
-    max_epochs: int = 20
-    patience: int = 4
-    seed: int = 0
     data: str | None = None  # CSV plate,roll
     synthetic: int = 0  # number of synthetic rolls
     randomisation: str = "classic"  # "classic" (synthetic_collection) or "wide" (wide_collection)
@@ -83,14 +85,10 @@ class FabricTrainConfig(BaseModel):
     calib_patches: int = 32
     aggregation: str = "mean"
     trim: float = 0.1
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
     num_workers: int = 0
-    checkpoint_every_n_steps: int = 50
     init_from: str | None = None  # fabric model folder to fine-tune from (e.g. the shipped one)
-    max_steps: int = -1
-    max_time: str | None = None
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=20, patience=4,
+                                                                         checkpoint_every_n_steps=50))
 
     @property
     def size(self) -> int:
@@ -350,15 +348,6 @@ def collection_patches(canvases: list[Canvas], cfg: FabricTrainConfig, seed: int
     return {"x": np.concatenate(xs), "canvas": np.asarray(canvas_of), "roll": np.asarray([c.roll for c in canvases])}
 
 
-def roll_split(rolls: np.ndarray, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
-    """Train and validation roll ids; at least 2 validation rolls when there are 4 or more."""
-    uniq = np.unique(rolls)
-    rng = np.random.default_rng(seed)
-    rng.shuffle(uniq)
-    n_val = max(2 if len(uniq) >= 4 else 1, int(round(len(uniq) * val_fraction))) if len(uniq) > 1 else 0
-    return set(uniq[n_val:].tolist()), set(uniq[:n_val].tolist())
-
-
 class PairDataset(torch.utils.data.Dataset):
     """Balanced patch pairs, redrawn every epoch (or fixed when ``fixed=True``, for validation).
 
@@ -436,7 +425,10 @@ def prepare_data(cfg: FabricTrainConfig) -> dict[str, Any]:
     if not canvases:
         raise InvalidParameterError("nothing to train on: give --data CSV and/or --synthetic N_ROLLS")
     patches = collection_patches(canvases, cfg, cfg.seed)
-    train_rolls, val_rolls = roll_split(patches["roll"], cfg.val_fraction, cfg.seed)
+    rolls = patches["roll"]  # whole rolls on one side; at least 2 validation rolls when there are 4 or more
+    split = holdout_split(rolls, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                          min_val=2 if len(np.unique(rolls)) >= 4 else 1)
+    train_rolls, val_rolls = set(rolls[split["train"]].tolist()), set(rolls[split["val"]].tolist())
     dens = {c.roll: c.densities for c in canvases}
     return {"canvases": canvases, **patches, "train_rolls": train_rolls, "val_rolls": val_rolls,
             "hard": hard_neighbours(dens, cfg.hard_spread), "sources": sources}
@@ -482,53 +474,49 @@ def calibrate_on_canvases(model: Any, canvases: list[Canvas], cfg: FabricTrainCo
 # -- Lightning -------------------------------------------------------------------------------------
 
 
-def _lightning_module(cfg: FabricTrainConfig):  # noqa: ANN202 - Lightning imported lazily
-    import lightning as L
+class FabricSiamese(L.LightningModule):
+    """Lightning module of the Siamese fabric model (built from a :class:`FabricTrainConfig`, or
+    fine-tuned from ``init_from``): BCE on the same-roll logit, accuracy logged, AdamW."""
 
-    from artlens.models import create_model
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        c = FabricTrainConfig.model_validate(config)
+        if c.init_from:
+            from artlens.models.checkpoint import load_checkpoint
 
-    class FabricSiamese(L.LightningModule):
-        def __init__(self, config: dict[str, Any]):
-            super().__init__()
-            self.save_hyperparameters({"config": config})
-            c = FabricTrainConfig(**config)
-            if c.init_from:
-                from artlens.models.checkpoint import load_checkpoint
+            self.model, _ = load_checkpoint(c.init_from)
+            self.model.train()
+        else:
+            self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
+        self.loss = torch.nn.BCEWithLogitsLoss()
+        self.lr, self.wd = c.lr, c.weight_decay
 
-                self.model, _ = load_checkpoint(c.init_from)
-                self.model.train()
-            else:
-                self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
-            self.loss = torch.nn.BCEWithLogitsLoss()
-            self.lr, self.wd = c.lr, c.weight_decay
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.model(a, b)  # type: ignore[no-any-return]
 
-        def forward(self, a, b):  # noqa: ANN001, ANN202
-            return self.model(a, b)
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        a, b, y = batch
+        logit = self(a, b)
+        loss = self.loss(logit, y)
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+        self.log(f"{stage}_acc", ((logit > 0).float() == y).float().mean(), on_epoch=True, on_step=False,
+                 batch_size=len(y))
+        return loss
 
-        def _step(self, batch, stage: str):  # noqa: ANN001, ANN202
-            a, b, y = batch
-            logit = self(a, b)
-            loss = self.loss(logit, y)
-            self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
-            self.log(f"{stage}_acc", ((logit > 0).float() == y).float().mean(), on_epoch=True, on_step=False,
-                     batch_size=len(y))
-            return loss
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
 
-        def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-            return self._step(batch, "train")
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
 
-        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-            self._step(batch, "val")
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.wd)
 
-        def configure_optimizers(self):  # noqa: ANN201
-            return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.wd)
-
-        def on_train_epoch_start(self) -> None:
-            ds = self.trainer.train_dataloader.dataset
-            if isinstance(ds, PairDataset):
-                ds.epoch = self.current_epoch
-
-    return FabricSiamese(cfg.model_dump())
+    def on_train_epoch_start(self) -> None:
+        ds = getattr(self.trainer.train_dataloader, "dataset", None)
+        if isinstance(ds, PairDataset):
+            ds.epoch = self.current_epoch
 
 
 def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
@@ -541,7 +529,6 @@ def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], 
     """
     from artlens import __version__
     from artlens.models.checkpoint import save_checkpoint
-    from artlens.train.runs import fit, open_run
 
     run, cfg = open_run(run_dir, cfg, resume=resume)
     if cfg.init_from:
@@ -563,8 +550,9 @@ def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], 
                                            num_workers=cfg.num_workers)
     val_dl = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers)
 
-    module = _lightning_module(cfg)
-    trainer, best = fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=enable_progress_bar)
+    module = FabricSiamese(cfg.model_dump())
+    trainer, best = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume,
+                        enable_progress_bar=enable_progress_bar)
     module.model.cpu().eval()
     metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None

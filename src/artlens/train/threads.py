@@ -29,16 +29,22 @@ import json
 import os
 from typing import Any
 
+import lightning as L
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from artlens.canvas.threads.preprocess import normalise_crops, resample_crop
 from artlens.errors import InvalidParameterError
+from artlens.models import create_model
+from artlens.models.losses import get_loss
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.splits import holdout_split
 
 
-class TrainConfig(BaseModel):
-    """Everything that defines a training run (saved as ``RUN/config.json``)."""
+class TrainConfig(TrainingConfig):
+    """Everything that defines a training run (saved as ``RUN/config.json``); the Lightning settings
+    are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
 
     model: str = "regvgg_small"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -46,11 +52,8 @@ class TrainConfig(BaseModel):
     crop_cm: float = 1.0
     loss: str = "nmae"
     lr: float = 1e-3
-    lr_schedule: str = "constant"  # or "cosine" (per epoch, over max_epochs)
+    lr_schedule: str = "constant"  # or "cosine" (per epoch, over trainer.max_epochs)
     batch_size: int = 32
-    max_epochs: int = 20
-    patience: int = 4
-    seed: int = 0
     data: str | None = None
     synthetic: int = 0  # number of synthetic plates
     yarn_texture: bool = True  # synthetic plates also get ply grooves, twist, cell blotches and grain
@@ -59,14 +62,10 @@ class TrainConfig(BaseModel):
     crops_per_plate: int = 8
     subcrops_per_sample: int = 8
     val_fraction: float = 0.2
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
     num_workers: int = 0
-    checkpoint_every_n_steps: int = 20
     init_from: str | None = None  # checkpoint folder to fine-tune from
-    max_steps: int = -1
-    max_time: str | None = None  # wall-clock cap "DD:HH:MM:SS"
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=20, patience=4,
+                                                                         checkpoint_every_n_steps=20))
 
     @property
     def size(self) -> int:
@@ -181,17 +180,6 @@ def labelled_crops(dataset: str | os.PathLike[str], cfg: TrainConfig, seed: int
     return normalise_crops(np.stack(xs)), np.asarray(ys, np.float32), np.asarray(gs), plates
 
 
-def grouped_split(groups: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of train and validation crops; all crops of one group (plate) fall on one side."""
-    uniq = np.unique(groups)
-    rng = np.random.default_rng(seed)
-    rng.shuffle(uniq)
-    n_val = max(1, int(round(len(uniq) * val_fraction))) if len(uniq) > 1 else 0
-    val_groups = set(uniq[:n_val].tolist())
-    is_val = np.array([g in val_groups for g in groups])
-    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-
-
 class CropDataset(torch.utils.data.Dataset):
     """Crops with online flips and 90° rotations (which swap the two labels). Each item is one
     direction: ``(crop (1, S, S), horizontal-thread density)``."""
@@ -229,8 +217,6 @@ def task_of(cfg: TrainConfig) -> str:
         from artlens.models.checkpoint import read_config
 
         return str(read_config(cfg.init_from)[1].get("task", "thread_density"))
-    from artlens.models import create_model
-
     return str(getattr(create_model(cfg.model, **cfg.model_kwargs), "task", "thread_density"))
 
 
@@ -245,7 +231,6 @@ def input_defaults(model: str, init_from: str | None = None) -> dict[str, Any]:
         task = str(base.get("task", "thread_density"))
         return {"task": task, "input_px_per_cm": float(base.get("input_px_per_cm", 100.0)),
                 "crop_cm": float(base.get("crop_cm", 1.0))}
-    from artlens.models import create_model
 
     task = str(getattr(create_model(model), "task", "thread_density"))
     if task == "thread_phase":
@@ -368,60 +353,55 @@ class PhaseCropDataset(torch.utils.data.Dataset):
 
 # -- Lightning -------------------------------------------------------------------------------------
 
-def _lightning_module(cfg: TrainConfig):  # noqa: ANN202 - Lightning imported lazily
-    import lightning as L
+class ThreadRegression(L.LightningModule):
+    """Lightning module of a thread counter: a density regressor (``loss`` on threads/cm, MAE logged)
+    or a phase network (masked ``phase_mse``), built from a :class:`TrainConfig` (or fine-tuned from
+    ``init_from``). Adam, constant or cosine learning rate per epoch."""
 
-    from artlens.models import create_model
-    from artlens.models.losses import get_loss
+    def __init__(self, config: dict[str, Any]):
+        super().__init__()
+        self.save_hyperparameters({"config": config})
+        self.cfg = c = TrainConfig.model_validate(config)
+        if c.init_from:
+            from artlens.models.checkpoint import load_checkpoint
 
-    class ThreadRegression(L.LightningModule):
-        def __init__(self, config: dict[str, Any]):
-            super().__init__()
-            self.save_hyperparameters({"config": config})
-            c = TrainConfig(**config)
-            if c.init_from:
-                from artlens.models.checkpoint import load_checkpoint
+            self.model, _ = load_checkpoint(c.init_from)
+            self.model.train()
+        else:
+            self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
+        self.phase = getattr(self.model, "task", "") == "thread_phase"
+        self.loss = get_loss("phase_mse" if self.phase else c.loss)
+        self.lr = c.lr
 
-                self.model, _ = load_checkpoint(c.init_from)
-                self.model.train()
-            else:
-                self.model = create_model(c.model, input_size=c.size, **c.model_kwargs)
-            self.phase = getattr(self.model, "task", "") == "thread_phase"
-            self.loss = get_loss("phase_mse" if self.phase else c.loss)
-            self.lr = c.lr
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)  # type: ignore[no-any-return]
 
-        def forward(self, x):  # noqa: ANN001, ANN202
-            return self.model(x)
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        x, y = batch
+        pred = self(x)
+        loss = self.loss(pred, y)
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+        if not self.phase:
+            self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False, batch_size=len(y))
+        return loss  # type: ignore[no-any-return]
 
-        def _step(self, batch, stage: str):  # noqa: ANN001, ANN202
-            x, y = batch
-            pred = self(x)
-            loss = self.loss(pred, y)
-            self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
-            if not self.phase:
-                self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False,
-                         batch_size=len(y))
-            return loss
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
 
-        def training_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-            return self._step(batch, "train")
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
 
-        def validation_step(self, batch, batch_idx):  # noqa: ANN001, ANN201
-            self._step(batch, "val")
+    def configure_optimizers(self) -> Any:
+        opt = torch.optim.Adam(self.parameters(), lr=self.lr)
+        if self.cfg.lr_schedule == "cosine":
+            epochs = max(1, int(self.cfg.trainer.max_epochs))
+            return [opt], [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=self.lr / 50)]
+        return opt
 
-        def configure_optimizers(self):  # noqa: ANN201
-            opt = torch.optim.Adam(self.parameters(), lr=self.lr)
-            if self.hparams["config"].get("lr_schedule", "constant") == "cosine":
-                epochs = max(1, int(self.hparams["config"]["max_epochs"]))
-                return [opt], [torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=self.lr / 50)]
-            return opt
-
-        def on_train_epoch_start(self) -> None:
-            ds = self.trainer.train_dataloader.dataset
-            if isinstance(ds, CropDataset | PhaseCropDataset):
-                ds.epoch = self.current_epoch
-
-    return ThreadRegression(cfg.model_dump())
+    def on_train_epoch_start(self) -> None:
+        ds = getattr(self.trainer.train_dataloader, "dataset", None)
+        if isinstance(ds, CropDataset | PhaseCropDataset):
+            ds.epoch = self.current_epoch
 
 
 def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
@@ -440,8 +420,8 @@ def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     g = np.concatenate([p[2] for p in parts])
-    train_idx, val_idx = grouped_split(g, cfg.val_fraction, cfg.seed)
-    return {"x": x, "y": y, "groups": g, "train": train_idx, "val": val_idx,
+    split = holdout_split(g, val_fraction=cfg.val_fraction, seed=cfg.seed)  # whole plates on one side
+    return {"x": x, "y": y, "groups": g, "train": split["train"], "val": split["val"],
             "sources": [p[3] for p in parts]}
 
 
@@ -464,8 +444,8 @@ def _prepare_phase_data(cfg: TrainConfig) -> dict[str, Any]:
     if not xs:
         raise InvalidParameterError("nothing to train on: give --data DIR and/or --synthetic N")
     g = np.concatenate(groups)
-    train_idx, val_idx = grouped_split(g, cfg.val_fraction, cfg.seed)
-    return {"x": xs, "phase": phs, "groups": g, "train": train_idx, "val": val_idx, "sources": sources}
+    split = holdout_split(g, val_fraction=cfg.val_fraction, seed=cfg.seed)  # whole plates on one side
+    return {"x": xs, "phase": phs, "groups": g, "train": split["train"], "val": split["val"], "sources": sources}
 
 
 def _datasets(cfg: TrainConfig, data: dict[str, Any]) -> tuple[torch.utils.data.Dataset, torch.utils.data.Dataset]:
@@ -490,7 +470,6 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     """
     from artlens import __version__
     from artlens.models.checkpoint import save_checkpoint
-    from artlens.train.runs import fit, open_run
 
     run, cfg = open_run(run_dir, cfg, resume=resume)
     data = data or prepare_data(cfg)
@@ -500,10 +479,11 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
                                            num_workers=cfg.num_workers)
     val_dl = torch.utils.data.DataLoader(val_ds, batch_size=cfg.batch_size * 2, num_workers=cfg.num_workers)
 
-    module = _lightning_module(cfg)
-    trainer, best = fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=enable_progress_bar)
+    module = ThreadRegression(cfg.model_dump())
+    trainer, best = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume,
+                        enable_progress_bar=enable_progress_bar)
 
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    metrics: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
     metrics["epochs"] = trainer.current_epoch
     metrics["global_step"] = trainer.global_step

@@ -22,9 +22,10 @@ import os
 from dataclasses import asdict
 from typing import Any, Literal
 
+import lightning as L
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc, sigmoid
@@ -38,10 +39,12 @@ from artlens.paintings.verify import (
     save_verifier,
     verifier_extractor,
 )
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
 
 
-class VerifierTrainConfig(BaseModel):
-    """Everything that defines a verifier training run (saved in ``RUN/config.json``)."""
+class VerifierTrainConfig(TrainingConfig):
+    """Everything that defines a verifier training run (saved in ``RUN/config.json``); the Lightning
+    settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
 
     data: str
     label_column: str = "artist"
@@ -74,17 +77,9 @@ class VerifierTrainConfig(BaseModel):
     pooling: Literal["avg", "stats"] = "stats"  # metric kind: backbone features pooled how (verifier_extractor)
     signed_sqrt: bool = True  # metric kind: power-normalise the pooled features
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
-    seed: int = 0
-    # Lightning
-    max_epochs: int = 40
-    max_steps: int = -1
-    max_time: str | None = None
-    patience: int = 6
-    accelerator: str = "auto"
-    devices: Any = 1
-    strategy: str = "auto"
-    checkpoint_every_n_steps: int = 200
-    workers: int = 2
+    workers: int = 2  # image-decoding threads of the feature extraction
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=40, patience=6,
+                                                                         checkpoint_every_n_steps=200))
 
     def verifier_config(self) -> VerifierConfig:
         return VerifierConfig(kind=self.kind, backbone=self.backbone, pretrained_backbone=self.pretrained_backbone,
@@ -112,41 +107,67 @@ class _PairData(torch.utils.data.Dataset):
         return self.f.global_[i], self.pm[i], self.f.global_[j], self.pm[j], np.float32(y)
 
 
-def _lightning_module(head: torch.nn.Module, cfg: VerifierTrainConfig) -> Any:
-    import lightning as L
+class HeadModule(L.LightningModule):
+    """Lightning module of stage 1: the verifier head on cached features (metric kind: contrastive
+    loss on codes, accuracy at a cosine of ``1 - margin / 2``; siamese kind: BCE on the pair logit)."""
 
-    class HeadModule(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.head = head
+    def __init__(self, head: torch.nn.Module, cfg: VerifierTrainConfig) -> None:
+        super().__init__()
+        self.head, self.cfg = head, cfg
 
-        def _loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            if cfg.kind == "siamese":
-                ma, mb, y = batch
-                logit = self.head(ma, mb)
-                loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
-                return loss, logit, y
-            ga, pa, gb, pb, y = batch
-            use_p = cfg.n_patches > 0
-            za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
-            return contrastive_loss(za, zb, y, margin=cfg.margin, distance="cosine"), (za * zb).sum(-1), y
+    def _loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.cfg.kind == "siamese":
+            ma, mb, y = batch
+            logit = self.head(ma, mb)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
+            return loss, logit, y
+        ga, pa, gb, pb, y = batch
+        use_p = self.cfg.n_patches > 0
+        za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
+        return contrastive_loss(za, zb, y, self.cfg.margin), (za * zb).sum(-1), y
 
-        def training_step(self, batch: Any, _: int) -> torch.Tensor:
-            loss, _, _ = self._loss(batch)
-            self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=False)
-            return loss
+    def training_step(self, batch: Any, _: int) -> torch.Tensor:
+        loss, _, _ = self._loss(batch)
+        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=False)
+        return loss
 
-        def validation_step(self, batch: Any, _: int) -> None:
-            loss, score, y = self._loss(batch)
-            thr = 0.0 if cfg.kind == "siamese" else 1.0 - cfg.margin / 2
-            acc = ((score > thr).float() == y).float().mean()
-            self.log("val_loss", loss, on_epoch=True, prog_bar=False)
-            self.log("val_acc", acc, on_epoch=True, prog_bar=False)
+    def validation_step(self, batch: Any, _: int) -> None:
+        loss, score, y = self._loss(batch)
+        thr = 0.0 if self.cfg.kind == "siamese" else 1.0 - self.cfg.margin / 2
+        acc = ((score > thr).float() == y).float().mean()
+        self.log("val_loss", loss, on_epoch=True, prog_bar=False)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=False)
 
-        def configure_optimizers(self) -> Any:
-            return torch.optim.AdamW(self.head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    def configure_optimizers(self) -> Any:
+        return torch.optim.AdamW(self.head.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
 
-    return HeadModule()
+
+class EpochPairs(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    """Training pairs over cached features, redrawn at the start of every epoch by
+    :class:`RedrawPairs` (deterministic per epoch)."""
+
+    def __init__(self, f: Features, sampler: Any, n_pairs: int, kind: str) -> None:
+        self.f, self.sampler, self.n_pairs, self.kind = f, sampler, n_pairs, kind
+        self.draw(0)
+
+    def draw(self, epoch: int) -> None:
+        self.data = _PairData(self.f, self.sampler.sample(self.n_pairs, epoch=epoch), self.kind)
+
+    def __len__(self) -> int:
+        return self.n_pairs
+
+    def __getitem__(self, k: int) -> Any:
+        return self.data[k]
+
+
+class RedrawPairs(L.Callback):
+    """Redraws the pairs of an :class:`EpochPairs` at the start of every training epoch."""
+
+    def __init__(self, pairs: EpochPairs) -> None:
+        self.pairs = pairs
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.pairs.draw(trainer.current_epoch)
 
 
 def split_indices(labels: list[str], cfg: VerifierTrainConfig) -> dict[str, np.ndarray]:
@@ -258,55 +279,55 @@ class _ImagePairs(torch.utils.data.Dataset):
         return torch.from_numpy(va), torch.from_numpy(vb), torch.tensor(float(y))
 
 
+class FineTuneModule(L.LightningModule):
+    """Lightning module of stage 2: the backbone's trainable blocks and the head trained end to end on
+    image pairs with the contrastive loss; BatchNorm statistics stay frozen (the backbone is kept in
+    eval mode)."""
+
+    def __init__(self, extractor: FeatureExtractor, head: torch.nn.Module, cfg: VerifierTrainConfig) -> None:
+        super().__init__()
+        self.backbone, self.head, self.cfg, self.extractor = extractor.model, head, cfg, extractor
+
+    def codes(self, views: torch.Tensor) -> torch.Tensor:
+        """``(B, V, 3, S, S)`` view stacks → ``(B, E)`` codes."""
+        b, v = views.shape[:2]
+        pooled = pooled_with_maps(self.extractor, views.flatten(0, 1))[0].view(b, v, -1)
+        return self.head(pooled[:, 0], pooled[:, 1:].mean(1) if self.cfg.n_patches > 0 else None)  # type: ignore[no-any-return]
+
+    def on_train_epoch_start(self) -> None:
+        self.backbone.eval()  # keep BatchNorm statistics (small batches on CPU)
+
+    def training_step(self, batch: Any, _: int) -> torch.Tensor:
+        va, vb, y = batch
+        loss = contrastive_loss(self.codes(va), self.codes(vb), y, self.cfg.margin)
+        self.log("train_loss", loss, on_epoch=True, on_step=False)
+        return loss
+
+    def validation_step(self, batch: Any, _: int) -> None:
+        va, vb, y = batch
+        self.log("val_loss", contrastive_loss(self.codes(va), self.codes(vb), y, self.cfg.margin), on_epoch=True)
+
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.cfg.fine_tune_lr, weight_decay=self.cfg.weight_decay)
+
+
 def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierTrainConfig, run: Any,
               train_paths: list[str], train_pairs_fn: Any, val_paths: list[str], val_pairs: np.ndarray) -> None:
     """Stage 2: the last ``cfg.fine_tune_blocks`` backbone stages and the head trained end to end on
     image pairs (metric kind) at ``cfg.fine_tune_lr``; BatchNorm statistics stay frozen. Updates
     ``extractor.model`` and ``head`` in place."""
-    import lightning as L
-
     backbone = extractor.model
     unfreeze_last_blocks(backbone, cfg.fine_tune_blocks)
-    use_p = cfg.n_patches > 0
-
-    def codes(views: torch.Tensor) -> torch.Tensor:  # (B, V, 3, S, S) → (B, E)
-        b, v = views.shape[:2]
-        pooled = pooled_with_maps(extractor, views.flatten(0, 1))[0].view(b, v, -1)
-        return head(pooled[:, 0], pooled[:, 1:].mean(1) if use_p else None)
-
-    class FineTune(L.LightningModule):
-        def __init__(self) -> None:
-            super().__init__()
-            self.backbone, self.head = backbone, head
-
-        def on_train_epoch_start(self) -> None:
-            self.backbone.eval()  # keep BatchNorm statistics (small batches on CPU)
-
-        def training_step(self, batch: Any, _: int) -> torch.Tensor:
-            va, vb, y = batch
-            loss = contrastive_loss(codes(va), codes(vb), y, margin=cfg.margin, distance="cosine")
-            self.log("train_loss", loss, on_epoch=True, on_step=False)
-            return loss
-
-        def validation_step(self, batch: Any, _: int) -> None:
-            va, vb, y = batch
-            self.log("val_loss", contrastive_loss(codes(va), codes(vb), y, margin=cfg.margin, distance="cosine"),
-                     on_epoch=True)
-
-        def configure_optimizers(self) -> Any:
-            params = [p for p in self.parameters() if p.requires_grad]
-            return torch.optim.AdamW(params, lr=cfg.fine_tune_lr, weight_decay=cfg.weight_decay)
-
-    ft_cfg = cfg.model_copy(update={"max_epochs": cfg.fine_tune_epochs, "max_steps": -1})
+    module = FineTuneModule(extractor, head, cfg)
+    ft_cfg = cfg.trainer.model_copy(update={"max_epochs": cfg.fine_tune_epochs, "max_steps": -1})
     n = max(2, cfg.pairs_per_epoch // 16)
     train_dl = torch.utils.data.DataLoader(_ImagePairs(extractor, train_paths, train_pairs_fn(n)), batch_size=4,
                                            shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
     val_dl = torch.utils.data.DataLoader(_ImagePairs(extractor, val_paths, val_pairs[: max(2, n // 4)]), batch_size=4)
-    from artlens.train.runs import fit
-
     stage = run / "fine_tune"
     stage.mkdir(exist_ok=True)
-    fit(FineTune(), train_dl, val_dl, ft_cfg, stage, resume=False)
+    fit(module, train_dl, val_dl, ft_cfg, stage, resume=False)
     for p in backbone.parameters():
         p.requires_grad_(False)
     backbone.eval()
@@ -327,7 +348,6 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     """
     from artlens.paintings.datasets import load_dataset
     from artlens.paintings.pairs import PairSampler, balanced_eval_pairs
-    from artlens.train.runs import fit, open_run
 
     run, cfg = open_run(out, cfg, resume=resume)
     ds = load_dataset(cfg.data)
@@ -361,35 +381,16 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
                           neighbours=neigh)
     val_pairs = balanced_eval_pairs(list(lab[split["val"]]), max_pairs=cfg.val_pairs, seed=cfg.seed)
 
-    class _Epochs(torch.utils.data.Dataset):  # pairs redrawn every epoch, deterministic per epoch
-        def __init__(self) -> None:
-            self.epoch = 0
-            self.data = _PairData(ftr, sampler.sample(cfg.pairs_per_epoch, epoch=0), cfg.kind)
-
-        def __len__(self) -> int:
-            return cfg.pairs_per_epoch
-
-        def __getitem__(self, k: int) -> Any:
-            return self.data[k]
-
-    train_set = _Epochs()
+    train_set = EpochPairs(ftr, sampler, cfg.pairs_per_epoch, cfg.kind)
     head = make_head(vcfg, extractor.dim)
     if vcfg.centre:  # the training images' mean only: validation and test images stay unseen
         head.set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
-    module = _lightning_module(head, cfg)
-
-    import lightning as L
-
-    class _Redraw(L.Callback):
-        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-            train_set.data = _PairData(ftr, sampler.sample(cfg.pairs_per_epoch, epoch=trainer.current_epoch),
-                                       cfg.kind)
-
+    module = HeadModule(head, cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
     val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.kind), batch_size=cfg.batch_size)
-    fit(module, train_dl, val_dl, cfg, run, resume=resume, enable_progress_bar=progress,
-        extra_callbacks=[_Redraw()])
+    fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress,
+        extra_callbacks=[RedrawPairs(train_set)])
     head = module.head.eval()
     fine_tuned = False
     if cfg.fine_tune_epochs > 0 and cfg.kind == "metric":

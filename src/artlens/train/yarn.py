@@ -45,6 +45,8 @@ from pydantic import BaseModel
 
 from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc
+from artlens.train.runs import open_run
+from artlens.train.splits import holdout_split
 
 
 class YarnTrainConfig(BaseModel):
@@ -228,14 +230,6 @@ def reliability_table(prob: np.ndarray, y: np.ndarray, bins: int = 10) -> list[d
     return out
 
 
-def _family_split(families: list[str], fraction: float, seed: int) -> set[str]:
-    uniq = sorted(set(families))
-    rng = np.random.default_rng(seed)
-    rng.shuffle(uniq)
-    n = max(1, int(round(len(uniq) * fraction))) if len(uniq) > 1 else 0
-    return set(uniq[:n])
-
-
 def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
                      progress: Any = None) -> dict[str, Any]:
     """Describe the canvases, fit the comparison, calibrate it on held-out roll families, save ``RUN/model``.
@@ -250,17 +244,7 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
     from artlens.models.checkpoint import save_checkpoint
     from artlens.models.yarn import YarnLogistic
 
-    run = Path(run_dir)
-    if resume:
-        if not (run / "config.json").is_file():
-            raise InvalidParameterError(f"{run}: no config.json to resume from")
-        cfg = YarnTrainConfig(**json.loads((run / "config.json").read_text())["config"])
-    elif (run / "config.json").exists():
-        raise InvalidParameterError(f"{run} already holds a run; use --resume or another --out")
-    run.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        (run / "config.json").write_text(json.dumps({"config": cfg.model_dump(), "artlens_version": __version__},
-                                                    indent=2) + "\n")
+    run, cfg = open_run(run_dir, cfg, resume=resume)
     rows: list[dict[str, Any]] = []
     sources = []
     if cfg.synthetic:
@@ -274,9 +258,10 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
     failed = [r for r in rows if "error" in r["desc"]]
     rows = [r for r in rows if "error" not in r["desc"]]
     descs = [YarnDescriptor.from_dict(r["desc"]) for r in rows]
-    held = _family_split([r["family"] for r in rows], cfg.calib_fraction, cfg.seed)
-    fit_idx = [i for i, r in enumerate(rows) if r["family"] not in held]
-    cal_idx = [i for i, r in enumerate(rows) if r["family"] in held]
+    families = [r["family"] for r in rows]  # whole roll families on one side
+    split = holdout_split(families, val_fraction=cfg.calib_fraction, seed=cfg.seed)
+    fit_idx, cal_idx = split["train"].tolist(), split["val"].tolist()
+    held = {families[i] for i in cal_idx}
     if not fit_idx or not cal_idx:
         raise InvalidParameterError("need at least two roll families (one to fit, one to calibrate on)")
 
