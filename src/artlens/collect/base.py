@@ -200,7 +200,10 @@ class Filters:
 
 # --- image checks -----------------------------------------------------------------------------------
 
-_EXT = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "TIFF": "tif", "WEBP": "webp", "BMP": "bmp", "JPEG2000": "jp2"}
+_EXT = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "GIF": "gif", "TIFF": "tif", "WEBP": "webp", "BMP": "bmp",
+        "JPEG2000": "jp2"}
+"""File extension per Pillow format: every one is in :data:`artlens.io.scan.IMAGE_SUFFIXES`, so what a collector
+saves is scanned (MPO, the multi-picture JPEG of many cameras, is saved as .jpg)."""
 
 
 def verify_image(path: Path, content_type: str = "", max_pixels: int = 100_000_000,
