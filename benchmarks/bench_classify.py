@@ -43,9 +43,8 @@ VARIANTS = ("two_branch", "global", "patch")
 def _features(csv_path: Path, cache: Path, n_tiles: int, pooling: str, views=("grid", "mirror")) -> tuple:
     """Dataset and cached features per view, under the names ``train_classifier --feature-cache`` uses."""
     from artlens.models.backbones import create_backbone
-    from artlens.paintings.classify import ViewExtractor
     from artlens.paintings.datasets import load_dataset
-    from artlens.paintings.features import cached_features
+    from artlens.paintings.features import FeatureExtractor, cached_features
     from artlens.train.classify import cache_name
 
     ds = load_dataset(csv_path)
@@ -53,7 +52,7 @@ def _features(csv_path: Path, cache: Path, n_tiles: int, pooling: str, views=("g
     out, seconds = {}, {}
     for view in views:
         n = n_tiles if view == "grid" else 0
-        ex = ViewExtractor(view=view, n_patches=n, max_side=1024, workers=2, model=model, preprocess=prep,
+        ex = FeatureExtractor(view=view, n_patches=n, max_side=1024, workers=2, model=model, preprocess=prep,
                            pooling=pooling)
         t = time.perf_counter()
         out[view] = cached_features(ds.paths(), ex, cache / cache_name(view, n, pooling))
@@ -147,14 +146,11 @@ def epoch_times(ds, split_idx, classes, labels, args, pooling: str) -> dict:
     import torch
 
     from artlens.models.backbones import create_backbone
-    from artlens.paintings.classify import (
-        ClassifierConfig,
-        ImageClassifier,
-        feature_levels,
-        forward_pooled,
-        set_trainable,
-    )
+    from artlens.models.heads import ImageClassifier
+    from artlens.models.pooling import feature_levels, forward_pooled
+    from artlens.paintings.classify import ClassifierConfig
     from artlens.train.classify import ImageSet
+    from artlens.train.finetune import set_trainable
 
     model, prep = create_backbone()
     levels = feature_levels(model, pooling)
@@ -201,7 +197,8 @@ def _variant_rows(rows: dict, results: dict, ytest, classes, label: str, refit: 
 
 
 def rasta(args, cache: Path, workdir: Path) -> dict:
-    from artlens.paintings.classify import fit_stacker, stack_probabilities
+    from artlens.paintings.classify import stack_probabilities
+    from artlens.train.finetune import fit_stacker
 
     csv_path = SHARED / "rasta_wikipaintings_small" / "labels.csv"
     ds, avg, sec_a = _features(csv_path, cache / "rasta", args.tiles, "avg", ("grid", "mirror", "centre"))

@@ -113,9 +113,8 @@ def main() -> None:
         print(json.dumps({"shazam_7artists": shazam_eval(args.model, args.cache_dir)}, indent=2))
         return
 
-    from artlens.paintings.classify import ViewExtractor
     from artlens.paintings.embedding import l2_normalise
-    from artlens.paintings.features import combine_views
+    from artlens.paintings.features import FeatureExtractor, combine_views
     from artlens.train.verifier import VerifierTrainConfig, split_indices, train_verifier
 
     torch_threads = os.environ.get("OMP_NUM_THREADS", "all")
@@ -124,7 +123,7 @@ def main() -> None:
     t0 = time.time()
     ds, f = _features(people, args.cache_dir / _cache_name("peopleart", "avg", False))
     ds_s, fs = _features(shazam, args.cache_dir / _cache_name("shazam", "avg", False))
-    stats = ViewExtractor(pooling="stats", signed_sqrt=True, n_patches=4)
+    stats = FeatureExtractor(pooling="stats", signed_sqrt=True, n_patches=4)
     _, f2 = _features(people, args.cache_dir / _cache_name("peopleart", "stats", True), extractor=stats)
     _, fs2 = _features(shazam, args.cache_dir / _cache_name("shazam", "stats", True), extractor=stats)
     print(f"features: {time.time() - t0:.0f} s (cached in {args.cache_dir})")

@@ -10,23 +10,19 @@ from PIL import Image
 torch = pytest.importorskip("torch")
 
 from artlens.errors import InputNotFoundError, InvalidParameterError  # noqa: E402
+from artlens.models.heads import ImageClassifier, TwoBranchHead  # noqa: E402
 from artlens.paintings.classify import (  # noqa: E402
     BlendedClassifier,
     Classifier,
     ClassifierConfig,
-    ImageClassifier,
-    TwoBranchHead,
-    backbone_groups,
-    fit_stacker,
     load_classifier,
     save_blend,
     save_classifier,
-    set_trainable,
     stack_probabilities,
-    tile_boxes,
-    tile_grid_size,
     top_predictions,
 )
+from artlens.paintings.features import tile_boxes, tile_grid_size  # noqa: E402
+from artlens.train.finetune import backbone_groups, fit_stacker, set_trainable  # noqa: E402
 
 TINY = "test_efficientnet"  # timm's tiny test model: random weights, no download; input 160 px
 
@@ -292,7 +288,7 @@ def test_blends_average_and_stacked_round_trip(clf, image, tmp_path):
 
 
 def test_stats_pooling_is_channel_mean_and_std_of_the_last_stages():
-    from artlens.paintings.classify import feature_levels, forward_pooled
+    from artlens.paintings.features import feature_levels, forward_pooled
 
     backbone, _ = _tiny_backbone()
     levels = feature_levels(backbone, "stats")

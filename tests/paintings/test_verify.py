@@ -11,10 +11,9 @@ from PIL import Image
 
 pytest.importorskip("torch")
 
+from artlens.models.heads import MetricHead, PairHead  # noqa: E402
 from artlens.models.losses import contrastive_loss  # noqa: E402
 from artlens.paintings.verify import (  # noqa: E402
-    MetricHead,
-    PairHead,
     VerifierConfig,
     grad_cam_pair,
     load_verifier,
@@ -104,16 +103,17 @@ def test_grad_cam_has_input_size_and_unit_range(trained, collection):
 
 
 def test_trained_default_pools_stage_statistics_with_signed_sqrt(trained, collection):
-    from artlens.paintings.classify import ViewExtractor
+    from artlens.paintings.features import FeatureExtractor
     from artlens.paintings.verify import metric_codes
 
     v = load_verifier(trained[0])
     assert (v.config.pooling, v.config.signed_sqrt) == ("stats", True)
-    assert isinstance(v.extractor, ViewExtractor) and v.extractor.config()["signed_sqrt"] is True
+    assert isinstance(v.extractor, FeatureExtractor) and v.extractor.config()["signed_sqrt"] is True
+    assert v.extractor.pooling == "stats"
     a, b = str(collection / "artist0" / "p1.png"), str(collection / "artist1" / "p2.png")
     f = v.extractor.extract([a, b])
-    plain = ViewExtractor(TINY, pooling="stats", model=v.extractor.model, preprocess=v.extractor.preprocess,
-                          n_patches=1, max_side=128).extract([a, b])
+    plain = FeatureExtractor(TINY, pooling="stats", model=v.extractor.model, preprocess=v.extractor.preprocess,
+                             n_patches=1, max_side=128).extract([a, b])
     assert f.global_.shape[1] == v.extractor.dim and not np.allclose(f.global_, plain.global_)
     assert np.allclose(f.global_, np.sign(plain.global_) * np.sqrt(np.abs(plain.global_)), atol=1e-4)
     # Grad-CAM pools the same way: its score is the head's cosine of the two codes
@@ -125,7 +125,7 @@ def test_feature_options_of_the_verifier():
     import torch
 
     from artlens.errors import InvalidParameterError
-    from artlens.paintings.classify import ViewExtractor, signed_sqrt
+    from artlens.paintings.features import FeatureExtractor, signed_sqrt
     from artlens.paintings.verify import verifier_extractor
 
     x = torch.tensor([-4.0, 0.0, 9.0], requires_grad=True)
@@ -138,7 +138,11 @@ def test_feature_options_of_the_verifier():
     from artlens.models.backbones import create_backbone
 
     model, pre = create_backbone(TINY, pretrained=False)
-    assert not isinstance(verifier_extractor(old, model=model, preprocess=pre), ViewExtractor)
+    # an old config gets the plain extractor: grid views, the backbone's pooled output, the plain cache key
+    ex = verifier_extractor(old, model=model, preprocess=pre)
+    assert (ex.view, ex.pooling, ex.signed_sqrt) == ("grid", "avg", False)
+    assert ex.config() == FeatureExtractor(TINY, model=model, preprocess=pre).config()
+    assert not {"view", "pooling", "levels", "signed_sqrt"} & set(ex.config())
     with pytest.raises(InvalidParameterError, match="metric verifier"):
         verifier_extractor(VerifierConfig(kind="siamese", backbone=TINY, pooling="stats"), model=model,
                            preprocess=pre)

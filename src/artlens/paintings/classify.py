@@ -1,5 +1,5 @@
-"""Style, genre and medium classification of paintings: the two-branch model, prediction, TTA,
-Grad-CAM and blends.
+"""Style, genre and medium classification of paintings at inference: the classifier, prediction, TTA,
+Grad-CAM, blends, saving and loading.
 
 A painting is seen twice (see :mod:`artlens.paintings.features`):
 
@@ -12,13 +12,16 @@ A painting is seen twice (see :mod:`artlens.paintings.features`):
 The two branch vectors are concatenated (fused) before one linear classifier.
 ``variant="global"`` and ``variant="patch"`` keep one branch only, for comparisons. Each view
 becomes one vector either as the backbone's pooled output (``"avg"``) or as the channel means and
-standard deviations of its last block stages (``"stats"``, :data:`FEATURE_POOLINGS`).
+standard deviations of its last block stages (``"stats"``,
+:data:`~artlens.paintings.features.FEATURE_POOLINGS`). Views, tiles and pooling come from the one
+feature API, :class:`~artlens.paintings.features.FeatureExtractor`; the head
+(:class:`~artlens.models.heads.TwoBranchHead`) from the model registry.
 
 The backbone is a timm model (:func:`artlens.models.backbones.create_backbone`; offline
-ImageNet Lite0 by default). With a frozen backbone only the head is trained, on cached features;
-:func:`set_trainable` unfreezes the backbone's last parameter groups for end-to-end stages
-(:class:`ImageClassifier`). Training lives in :mod:`artlens.train.classify`; this module needs
-torch but not Lightning.
+ImageNet Lite0 by default). This module is inference only (torch, never Lightning nor
+:mod:`artlens.train`). Training lives in :mod:`artlens.train.classify` (and
+:mod:`artlens.train.finetune`: staged unfreezing, the stacked blend's fit); evaluation in
+:mod:`artlens.paintings.evaluate`.
 
 A trained classifier is a folder with ``head.safetensors`` (plus ``backbone.safetensors`` when the
 backbone was fine-tuned or not pretrained) and ``config.json``; no pickle is ever written or read.
@@ -42,7 +45,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,373 +57,19 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, UnreadableInputError
-from artlens.paintings.features import FeatureExtractor, Features, patch_boxes
+from artlens.models.heads import VARIANTS, TwoBranchHead
+from artlens.models.pooling import feature_levels
+from artlens.paintings.features import FeatureExtractor, Features, normalise_views, tile_boxes, tile_grid_size
 
-VARIANTS = ("two_branch", "global", "patch")
-"""Model variants: both branches fused, the global view only, the full-resolution tiles only."""
+__all__ = ["VARIANTS", "BlendedClassifier", "Classifier", "ClassifierConfig", "GradCam", "load_classifier",
+           "save_blend", "save_classifier", "softmax", "stack_probabilities", "top_predictions"]
 
-POOLINGS = ("attention", "mean")
 HEAD_WEIGHTS = "head.safetensors"
 BACKBONE_WEIGHTS = "backbone.safetensors"
 BLEND_WEIGHTS = "blend.safetensors"
 CONFIG = "config.json"
 MODEL_NAME = "painting_classifier"
 BLEND_NAME = "painting_classifier_blend"
-
-
-# -- views and tiles ---------------------------------------------------------------------------------
-
-
-def tile_grid_size(width: int, height: int, max_side: int, size: int) -> tuple[int, int]:
-    """Size ``(w, h)`` of the image that tiles are cut from: the image itself, reduced so that its long
-    side is at most ``max_side`` px, and enlarged when a side is shorter than one tile (``size``).
-    The same rule as :meth:`FeatureExtractor.views`."""
-    scale = min(1.0, max_side / max(width, height))
-    scale = max(scale, size / min(width, height))
-    if abs(scale - 1.0) <= 1e-3:
-        return width, height
-    return max(size, round(width * scale)), max(size, round(height * scale))
-
-
-def tile_boxes(width: int, height: int, size: int, n: int | None = None) -> list[tuple[int, int, int, int]]:
-    """Square ``size``-px tiles over a ``width`` × ``height`` image.
-
-    Args:
-        width, height: image size, px (at least ``size`` each).
-        size: tile side, px.
-        n: number of tiles on an even grid (:func:`~artlens.paintings.features.patch_boxes`, the
-            tiles the training features are cached with); ``None`` gives **all** tiles: the smallest
-            regular grid whose tiles cover every pixel (neighbours overlap when the image is not a
-            multiple of ``size``).
-
-    Returns:
-        ``(left, top, right, bottom)`` boxes, row by row.
-
-    Example:
-        >>> len(tile_boxes(500, 300, 224))  # 3 columns x 2 rows cover 500 x 300 px
-        6
-    """
-    if width < size or height < size:
-        raise InvalidParameterError(f"image {width}x{height} is smaller than a {size}-px tile")
-    if n is not None:
-        return patch_boxes(width, height, size, n)
-    cols, rows = math.ceil(width / size), math.ceil(height / size)
-    xs = np.linspace(0, width - size, cols).round().astype(int) if cols > 1 else [0]
-    ys = np.linspace(0, height - size, rows).round().astype(int) if rows > 1 else [0]
-    return [(int(x), int(y), int(x) + size, int(y) + size) for y in ys for x in xs]
-
-
-def normalise_views(crops: Sequence[Image.Image], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
-    """RGB crops → ``(N, 3, S, S)`` float32 normalised with the backbone's mean and std."""
-    arr = np.stack([np.asarray(c, dtype=np.float32) for c in crops]) / 255.0
-    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    return ((arr - m) / s).transpose(0, 3, 1, 2).copy()
-
-
-FEATURE_POOLINGS = ("avg", "stats")
-"""How backbone feature maps become one vector per view: ``"avg"`` — the backbone's own pooled
-features (global average of the last feature maps, 1280-d for Lite0); ``"stats"`` — the mean and
-standard deviation over space of every channel of several intermediate stages (for Lite0 the last
-four block stages, 80 + 112 + 192 + 320 channels → 1408-d). Channel statistics of mid-level maps
-describe texture and colour handling rather than objects, which is what style is about (the Gram
-and moment statistics of Gatys et al. 2016 and Huang & Belongie 2017)."""
-
-
-def feature_levels(backbone: nn.Module, pooling: str = "stats", n: int = 4) -> list[str]:
-    """Names of the backbone modules whose outputs ``"stats"`` pooling summarises: the last ``n``
-    stages of ``backbone.blocks`` (EfficientNet, MobileNet... in timm), otherwise the last ``n``
-    modules of timm's ``feature_info``; ``[]`` for ``"avg"`` pooling."""
-    if pooling not in FEATURE_POOLINGS:
-        raise InvalidParameterError(f"unknown feature pooling {pooling!r}; use avg or stats")
-    if pooling == "avg":
-        return []
-    blocks = getattr(backbone, "blocks", None)
-    if isinstance(blocks, nn.Sequential) and len(blocks) >= 2:
-        return [f"blocks.{i}" for i in range(max(0, len(blocks) - n), len(blocks))]
-    info = getattr(backbone, "feature_info", None)
-    names: list[str] = []
-    if info is not None:
-        names = list(info.module_name()) if hasattr(info, "module_name") else [f["module"] for f in info]
-    modules = dict(backbone.named_modules())
-    names = [name for name in names if name in modules]
-    if not names:
-        raise InvalidParameterError("this backbone exposes no stages for 'stats' pooling; use avg")
-    return names[-n:]
-
-
-def forward_pooled(backbone: nn.Module, x: torch.Tensor, pooling: str = "avg", levels: Sequence[str] = ()
-                   ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One feature vector per view and the feature maps it was pooled from.
-
-    Shape:
-        x: ``(B, 3, S, S)`` normalised views → ``(B, D)`` and a list of ``(B, C_l, h_l, w_l)`` maps
-        (the last feature maps for ``"avg"``; the outputs of ``levels`` for ``"stats"``, whose
-        per-channel mean and standard deviation are concatenated level by level).
-    """
-    if pooling == "avg":
-        maps = backbone.forward_features(x)
-        return backbone.forward_head(maps, pre_logits=True), [maps]
-    if pooling != "stats":
-        raise InvalidParameterError(f"unknown feature pooling {pooling!r}; use avg or stats")
-    modules = dict(backbone.named_modules())
-    missing = [n for n in levels if n not in modules]
-    if missing or not levels:
-        raise InvalidParameterError(f"backbone has no module(s) {missing or 'given'} for 'stats' pooling")
-    outs: list[torch.Tensor] = []
-    handles = [modules[n].register_forward_hook(lambda _m, _i, o: outs.append(o)) for n in levels]
-    try:
-        backbone.forward_features(x)
-    finally:
-        for h in handles:
-            h.remove()
-    stats = [torch.cat([o.mean(dim=(2, 3)), o.flatten(2).std(dim=2, correction=0)], dim=1) for o in outs]
-    return torch.cat(stats, dim=1), outs
-
-
-def signed_sqrt(x: torch.Tensor) -> torch.Tensor:
-    """``sign(x)·√|x|`` elementwise (power normalisation), with a finite gradient at 0."""
-    return x.sign() * (x.abs() + 1e-12).sqrt()
-
-
-class ViewExtractor(FeatureExtractor):
-    """:class:`~artlens.paintings.features.FeatureExtractor` with other views of the same image.
-
-    ``view``:
-
-    - ``"grid"`` — the extractor's own views (global + ``n_patches`` grid tiles); its cache key is
-      the plain extractor's, so caches are shared;
-    - ``"mirror"`` — the same views of the image mirrored left-right (augmentation and TTA);
-    - ``"centre"`` — one view: shorter side resized to the input size, centre crop (the usual
-      ImageNet evaluation view; used by the logistic-regression baseline).
-
-    ``pooling`` (:data:`FEATURE_POOLINGS`): ``"avg"`` keeps the extractor's features (and cache
-    key); ``"stats"`` returns channel statistics of intermediate stages (:func:`forward_pooled`).
-    ``signed_sqrt`` maps every pooled feature ``x`` to ``sign(x)·√|x|`` (power normalisation,
-    Perronnin et al. 2010): it damps the few large activations that otherwise dominate a cosine.
-    """
-
-    def __init__(self, backbone: str | None = None, *, view: str = "grid", pooling: str = "avg",
-                 signed_sqrt: bool = False, **kwargs: Any) -> None:
-        if view not in ("grid", "mirror", "centre"):
-            raise InvalidParameterError(f"unknown view {view!r}; use grid, mirror or centre")
-        if view == "centre":
-            kwargs["n_patches"] = 0
-        self.pooling, self.levels, self.signed_sqrt = "avg", [], False
-        super().__init__(backbone, **kwargs)
-        self.view = view
-        self.levels = feature_levels(self.model, pooling)
-        self.pooling = pooling
-        self.signed_sqrt = bool(signed_sqrt)
-        if pooling != "avg":
-            self.dim = self._probe_dim()
-
-    def forward_views(self, x: Any) -> tuple[Any, Any]:
-        if self.pooling == "avg":
-            pooled, maps = super().forward_views(x)
-        else:
-            with torch.inference_mode(), self._autocast():
-                x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-                pooled, outs = forward_pooled(self.model, x, self.pooling, self.levels)
-            pooled, maps = pooled.float(), outs[-1].float()
-        return (signed_sqrt(pooled) if self.signed_sqrt else pooled), maps
-
-    def views(self, img: Image.Image) -> np.ndarray:
-        if self.view == "mirror":
-            img = ImageOps.mirror(img)
-        if self.view == "centre":
-            s = self.size
-            w, h = img.size
-            sc = s / min(w, h)
-            img = img.resize((max(s, round(w * sc)), max(s, round(h * sc))), Image.BILINEAR, reducing_gap=3.0)
-            w, h = img.size
-            left, top = (w - s) // 2, (h - s) // 2
-            return normalise_views([img.crop((left, top, left + s, top + s))], self.preprocess.mean,
-                                   self.preprocess.std)
-        return super().views(img)
-
-    def config(self) -> dict[str, Any]:
-        c = super().config()
-        if self.view != "grid":
-            c["view"] = self.view
-        if self.pooling != "avg":
-            c["pooling"], c["levels"] = self.pooling, list(self.levels)
-        if self.signed_sqrt:
-            c["signed_sqrt"] = True
-        return c
-
-
-# -- heads ---------------------------------------------------------------------------------------------
-
-
-class TwoBranchHead(nn.Module):
-    """Classifier head over pooled backbone features of the global view and of tiles.
-
-    Each input is standardised with statistics of the training set (buffers, set by
-    :meth:`set_normalisation`). The global branch is ``dropout → linear → GELU`` (identity with
-    ``hidden = 0``); the patch branch projects every tile the same way and pools them by gated
-    attention (Ilse et al. 2018) or by their mean. The branch vectors are concatenated and a linear
-    layer gives the class logits.
-
-    Args:
-        in_dim: backbone feature size ``D``.
-        n_classes: ``K``.
-        variant: ``"two_branch"``, ``"global"`` or ``"patch"``.
-        hidden: branch width (0: no hidden layer, the standardised features themselves).
-        dropout: dropout on the inputs and on the fused vector.
-        pooling: ``"attention"`` or ``"mean"`` over tiles.
-        attention_dim: width of the attention scorer.
-
-    Shape:
-        global_: ``(B, D)``; tiles: ``(B, T, D)`` (``T ≥ 1``); mask: ``(B, T)`` bool, True for real
-        tiles (optional) → logits ``(B, K)``.
-    """
-
-    def __init__(self, in_dim: int, n_classes: int, *, variant: str = "two_branch", hidden: int = 512,
-                 dropout: float = 0.3, pooling: str = "attention", attention_dim: int = 128) -> None:
-        super().__init__()
-        if variant not in VARIANTS:
-            raise InvalidParameterError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
-        if pooling not in POOLINGS:
-            raise InvalidParameterError(f"unknown pooling {pooling!r}; use attention or mean")
-        if n_classes < 2:
-            raise InvalidParameterError(f"a classifier needs at least 2 classes, got {n_classes}")
-        self.variant, self.pooling = variant, pooling
-        self.use_global = variant in ("two_branch", "global")
-        self.use_tiles = variant in ("two_branch", "patch")
-        width = hidden if hidden > 0 else in_dim
-        for name in ("g", "t"):
-            self.register_buffer(f"{name}_mean", torch.zeros(in_dim))
-            self.register_buffer(f"{name}_std", torch.ones(in_dim))
-        self.drop_in = nn.Dropout(dropout)
-        if self.use_global:
-            self.global_branch = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU()) if hidden > 0 else nn.Identity()
-        if self.use_tiles:
-            self.tile_branch = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU()) if hidden > 0 else nn.Identity()
-            if pooling == "attention":
-                self.attn_v = nn.Linear(width, attention_dim)
-                self.attn_u = nn.Linear(width, attention_dim)
-                self.attn_w = nn.Linear(attention_dim, 1)
-        self.drop_fused = nn.Dropout(dropout)
-        self.classifier = nn.Linear(width * (self.use_global + self.use_tiles), n_classes)
-
-    @torch.no_grad()
-    def set_normalisation(self, global_: np.ndarray | torch.Tensor, tiles: np.ndarray | torch.Tensor | None) -> None:
-        """Standardise inputs with the mean and std of training features ``(n, D)`` and ``(n, T, D)``."""
-        g = torch.as_tensor(np.asarray(global_), dtype=torch.float32)
-        self.g_mean.copy_(g.mean(0))
-        self.g_std.copy_(g.std(0).clamp_min(1e-3))
-        if tiles is not None and np.asarray(tiles).size:
-            t = torch.as_tensor(np.asarray(tiles), dtype=torch.float32).reshape(-1, g.shape[1])
-            self.t_mean.copy_(t.mean(0))
-            self.t_std.copy_(t.std(0).clamp_min(1e-3))
-
-    def tile_weights(self, tiles: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Pooling weight of each tile, ``(B, T)``, summing to 1 over the real tiles."""
-        h = self._tile_codes(tiles)
-        return self._weights(h, mask)
-
-    def _tile_codes(self, tiles: torch.Tensor) -> torch.Tensor:
-        return self.tile_branch(self.drop_in((tiles - self.t_mean) / self.t_std))
-
-    def _weights(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        if self.pooling == "attention":
-            score = self.attn_w(torch.tanh(self.attn_v(h)) * torch.sigmoid(self.attn_u(h))).squeeze(-1)
-        else:
-            score = torch.zeros(h.shape[:2], dtype=h.dtype, device=h.device)
-        if mask is not None:
-            score = score.masked_fill(~mask, float("-inf"))
-        return torch.softmax(score, dim=1)
-
-    def forward(self, global_: torch.Tensor | None = None, tiles: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        parts = []
-        if self.use_global:
-            if global_ is None:
-                raise InvalidParameterError("this classifier needs the global view's features")
-            parts.append(self.global_branch(self.drop_in((global_ - self.g_mean) / self.g_std)))
-        if self.use_tiles:
-            if tiles is None or tiles.shape[1] == 0:
-                raise InvalidParameterError("this classifier needs tile features (n_tiles >= 1)")
-            h = self._tile_codes(tiles)
-            parts.append((self._weights(h, mask).unsqueeze(-1) * h).sum(1))
-        return self.classifier(self.drop_fused(torch.cat(parts, dim=1)))
-
-
-# -- backbone stages -----------------------------------------------------------------------------------
-
-
-def backbone_groups(backbone: nn.Module) -> list[list[str]]:
-    """Parameter names of the backbone's layer groups, from the input (stem) to the output.
-
-    Uses timm's coarse group matcher (for EfficientNet: the stem, each block stage, the last
-    convolution); a model without one gives one group per top-level child module.
-    """
-    matcher = getattr(backbone, "group_matcher", None)
-    if matcher is not None:
-        from timm.models import group_parameters
-
-        groups = group_parameters(backbone, matcher(coarse=True))
-        return [list(groups[k]) for k in sorted(groups)]
-    out = []
-    for name, child in backbone.named_children():
-        names = [f"{name}.{n}" for n, _ in child.named_parameters()]
-        if names:
-            out.append(names)
-    return out
-
-
-def set_trainable(backbone: nn.Module, n_groups: int) -> list[str]:
-    """Freeze the backbone except its last ``n_groups`` layer groups (:func:`backbone_groups`).
-
-    ``0`` freezes everything; ``-1`` or more than the number of groups unfreezes everything. The
-    batch-norm layers of frozen groups keep their ImageNet statistics (see
-    :meth:`ImageClassifier.train`).
-
-    Returns:
-        Names of the trainable parameters.
-    """
-    groups = backbone_groups(backbone)
-    n = len(groups) if n_groups < 0 else min(int(n_groups), len(groups))
-    train = {name for g in groups[len(groups) - n:] for name in g} if n else set()
-    for name, p in backbone.named_parameters():
-        p.requires_grad_(name in train)
-    return [name for name, p in backbone.named_parameters() if p.requires_grad]
-
-
-class ImageClassifier(nn.Module):
-    """Backbone + :class:`TwoBranchHead` end to end on image views.
-
-    Shape:
-        views: ``(B, 1 + T, 3, S, S)`` — the global view first, then ``T`` tiles → logits ``(B, K)``.
-    """
-
-    def __init__(self, backbone: nn.Module, head: TwoBranchHead, *, pooling: str = "avg",
-                 levels: Sequence[str] = ()) -> None:
-        super().__init__()
-        self.backbone, self.head = backbone, head
-        self.pooling, self.levels = pooling, list(levels)
-
-    def pooled(self, views: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone features ``(B, 1 + T, D)`` of ``(B, 1 + T, 3, S, S)`` views."""
-        b, v = views.shape[:2]
-        feats, _ = forward_pooled(self.backbone, views.flatten(0, 1), self.pooling, self.levels)
-        return feats.reshape(b, v, -1)
-
-    def forward(self, views: torch.Tensor) -> torch.Tensor:
-        f = self.pooled(views)
-        return self.head(f[:, 0], f[:, 1:] if f.shape[1] > 1 else None)
-
-    def train(self, mode: bool = True) -> ImageClassifier:
-        """Train mode, except batch-norm layers whose parameters are all frozen stay in eval mode
-        (their running statistics are not updated)."""
-        super().train(mode)
-        if mode:
-            for m in self.backbone.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    params = list(m.parameters(recurse=False))
-                    if params and not any(p.requires_grad for p in params):
-                        m.eval()
-        return self
 
 
 # -- configuration ----------------------------------------------------------------------------------------
@@ -529,7 +177,7 @@ class Classifier:
         if config.feature_pooling != "avg" and not config.feature_levels:
             config.feature_levels = feature_levels(backbone, config.feature_pooling)
         self.checksum, self.source = checksum, source
-        self._extractors: dict[tuple[str, int], ViewExtractor] = {}
+        self._extractors: dict[tuple[str, int], FeatureExtractor] = {}
         if not config.feature_dim:
             config.feature_dim = self.extractor("grid", 0).dim
         self.head = (head if head is not None else config.head()).eval()
@@ -542,7 +190,7 @@ class Classifier:
     def size(self) -> int:
         return int(self.preprocess.input_size)
 
-    def extractor(self, view: str = "grid", n_tiles: int | None = None, *, workers: int = 2) -> ViewExtractor:
+    def extractor(self, view: str = "grid", n_tiles: int | None = None, *, workers: int = 2) -> FeatureExtractor:
         """A feature extractor sharing this classifier's backbone (one per view and tile count)."""
         n = self.config.n_tiles if n_tiles is None else int(n_tiles)
         n = n if self.config.uses_tiles else 0
@@ -551,8 +199,9 @@ class Classifier:
             from artlens.models.backbones import LITE0
 
             name = self.config.backbone
-            ex = ViewExtractor(name, view=view, n_patches=n, max_side=self.config.max_side, workers=workers,
-                               model=self.backbone, preprocess=self.preprocess, pooling=self.config.feature_pooling)
+            ex = FeatureExtractor(name, view=view, n_patches=n, max_side=self.config.max_side, workers=workers,
+                                  model=self.backbone, preprocess=self.preprocess, pooling=self.config.feature_pooling,
+                                  levels=self.config.feature_levels)
             if name == LITE0 and (not self.config.pretrained_backbone or self.config.backbone_checkpoint):
                 ex.checksum = None  # not the stock weights
             self._extractors[key] = ex
@@ -624,8 +273,8 @@ class Classifier:
 
     def _pooled(self, views: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            pooled, _ = forward_pooled(self.backbone, views, self.config.feature_pooling, self.config.feature_levels)
-            return pooled.float().numpy()
+            pooled, _ = self.extractor("grid", 0).pooled_with_maps(views)
+            return np.asarray(pooled.float().numpy())
 
     def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool = False,
                 tiles: int | str | None = None) -> list[dict[str, Any]]:
@@ -688,7 +337,7 @@ class Classifier:
         s = self.size
         with torch.enable_grad():
             x.requires_grad_(True)  # builds the graph even when the backbone's weights are frozen
-            pooled, maps = forward_pooled(self.backbone, x, self.config.feature_pooling, self.config.feature_levels)
+            pooled, maps = self.extractor("grid", 0).pooled_with_maps(x)
             tiles = pooled[None, 1:] if len(boxes) else None
             logits = self.head(pooled[:1] if self.config.uses_global else None, tiles)[0]
             c = int(torch.argmax(logits)) if target is None else self._class_index(target)
@@ -764,7 +413,7 @@ class BlendedClassifier:
 
     ``method="average"``: weighted mean of the members' probabilities (weights sum to 1).
     ``method="stacked"``: a multinomial logistic regression on the members' log-probabilities,
-    fitted on held-out (validation) predictions (:func:`fit_stacker`).
+    fitted on held-out (validation) predictions (:func:`artlens.train.finetune.fit_stacker`).
 
     Members sharing a backbone and tile settings share one feature extraction.
     """
@@ -851,44 +500,6 @@ def stack_probabilities(stacker: dict[str, np.ndarray], member_probs: Sequence[n
     """Probabilities of a fitted stacker (``{"weight": (K, M·K), "bias": (K,)}``) on members' probabilities."""
     x = np.concatenate([np.log(np.clip(p, 1e-7, 1.0)) for p in member_probs], axis=1)
     return softmax(x @ stacker["weight"].T + stacker["bias"])
-
-
-def fit_stacker(member_probs: Sequence[np.ndarray], y: np.ndarray, *, l2: float = 1.0, steps: int = 300
-                ) -> dict[str, np.ndarray]:
-    """Fit a stacked blend: multinomial logistic regression on the members' log-probabilities.
-
-    Args:
-        member_probs: each member's ``(n, K)`` probabilities on held-out images (never the images
-            the members were trained on).
-        y: ``(n,)`` true class indices.
-        l2: weight decay of the regression (strong by default: held-out sets are small).
-        steps: L-BFGS iterations.
-
-    Returns:
-        ``{"weight": (K, M·K), "bias": (K,)}`` float32, for :func:`stack_probabilities`.
-    """
-    x = torch.from_numpy(np.concatenate([np.log(np.clip(p, 1e-7, 1.0)) for p in member_probs], axis=1)).float()
-    k = member_probs[0].shape[1]
-    target = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    lin = nn.Linear(x.shape[1], k)
-    with torch.no_grad():  # start from the plain average of log-probabilities
-        lin.weight.zero_()
-        m = len(member_probs)
-        for j in range(m):
-            lin.weight[:, j * k:(j + 1) * k] += torch.eye(k) / m
-        lin.bias.zero_()
-    opt = torch.optim.LBFGS(lin.parameters(), max_iter=steps, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(lin(x), target) + l2 / len(x) * lin.weight.pow(2).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return {"weight": lin.weight.detach().numpy().astype(np.float32),
-            "bias": lin.bias.detach().numpy().astype(np.float32)}
 
 
 # -- saving and loading ----------------------------------------------------------------------------------------

@@ -17,6 +17,27 @@ norms are folded into its convolutions (:func:`fold_batchnorm`; the same outputs
 slower on CPUs without them (:func:`bf16_is_fast` tells). The default stays fp32 so that the same
 image gives the same vector on every machine. ``benchmarks/bench_embed_speed.py`` measures it
 against a plain loop.
+
+This is the one feature API of artlens' painting code: classification, verification, search (through
+the embedders) and Grad-CAM all get their features from :class:`FeatureExtractor`. Its options:
+
+- ``view``: ``"grid"`` (global view + ``n_patches`` grid patches), ``"mirror"`` (the same views of the
+  image mirrored left-right: augmentation and test-time augmentation) or ``"centre"`` (one view,
+  shorter side resized to the input, centre crop: the usual ImageNet evaluation view);
+- ``pooling`` (:data:`FEATURE_POOLINGS`): ``"avg"``, the backbone's pooled output, or ``"stats"``,
+  channel means and standard deviations of the last block stages
+  (:func:`~artlens.models.pooling.forward_pooled`);
+- ``signed_sqrt``: ``sign(x)·√|x|`` on every pooled feature (power normalisation, Perronnin et al.
+  2010), which damps the few large activations that otherwise dominate a cosine.
+
+:meth:`FeatureExtractor.pooled_with_maps` gives the same pooled features differentiably, with the
+feature maps they were pooled from (Grad-CAM, fine-tuning). Tiles at full resolution
+(:func:`tile_grid_size`, :func:`tile_boxes`, :func:`patch_boxes`) and :func:`normalise_views` are the
+helpers the views are built with.
+
+References:
+    F. Perronnin, J. Sánchez, T. Mensink, "Improving the Fisher kernel for large-scale image
+    classification", ECCV 2010 (power normalisation).
 """
 
 from __future__ import annotations
@@ -30,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from artlens.errors import ArtlensError, InvalidParameterError
 from artlens.paintings.embedding import EmbedBatch, l2_normalise
@@ -41,6 +62,24 @@ VIEWS_PER_PASS = 16
 
 PRECISIONS = ("fp32", "bf16")
 """Arithmetic of the forward pass: float32, or bfloat16 under ``torch.autocast`` (outputs float32)."""
+
+VIEWS = ("grid", "mirror", "centre")
+"""Views of an image (:class:`FeatureExtractor`'s ``view``)."""
+
+FEATURE_POOLINGS = ("avg", "stats")
+"""How backbone feature maps become one vector per view (:mod:`artlens.models.pooling`, whose
+functions :func:`forward_pooled`, :func:`feature_levels` and :func:`signed_sqrt` this module
+re-exports without importing torch until they are used)."""
+
+_POOLING_NAMES = ("forward_pooled", "feature_levels", "signed_sqrt")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _POOLING_NAMES:  # torch is imported only when these are used
+        from artlens.models import pooling
+
+        return getattr(pooling, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def bf16_is_fast() -> bool:
@@ -99,8 +138,61 @@ def patch_boxes(width: int, height: int, size: int, n: int) -> list[tuple[int, i
     return [(cells[i][0], cells[i][1], cells[i][0] + size, cells[i][1] + size) for i in pick]
 
 
+def tile_grid_size(width: int, height: int, max_side: int, size: int) -> tuple[int, int]:
+    """Size ``(w, h)`` of the image that patches and tiles are cut from: the image itself, reduced so
+    that its long side is at most ``max_side`` px, and enlarged when a side is shorter than one tile
+    (``size``).
+
+    Example:
+        >>> tile_grid_size(4000, 3000, 1024, 224)
+        (1024, 768)
+    """
+    scale = min(1.0, max_side / max(width, height))
+    scale = max(scale, size / min(width, height))
+    if abs(scale - 1.0) <= 1e-3:
+        return width, height
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def tile_boxes(width: int, height: int, size: int, n: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Square ``size``-px tiles over a ``width`` × ``height`` image.
+
+    Args:
+        width, height: image size, px (at least ``size`` each).
+        size: tile side, px.
+        n: number of tiles on an even grid (:func:`patch_boxes`, the patches features are cached
+            with); ``None`` gives **all** tiles: the smallest regular grid whose tiles cover every
+            pixel (neighbours overlap when the image is not a multiple of ``size``).
+
+    Returns:
+        ``(left, top, right, bottom)`` boxes, row by row.
+
+    Raises:
+        InvalidParameterError: an image smaller than one tile.
+
+    Example:
+        >>> len(tile_boxes(500, 300, 224))  # 3 columns x 2 rows cover 500 x 300 px
+        6
+    """
+    if width < size or height < size:
+        raise InvalidParameterError(f"image {width}x{height} is smaller than a {size}-px tile")
+    if n is not None:
+        return patch_boxes(width, height, size, n)
+    cols, rows = math.ceil(width / size), math.ceil(height / size)
+    xs = np.linspace(0, width - size, cols).round().astype(int) if cols > 1 else [0]
+    ys = np.linspace(0, height - size, rows).round().astype(int) if rows > 1 else [0]
+    return [(int(x), int(y), int(x) + size, int(y) + size) for y in ys for x in xs]
+
+
+def normalise_views(crops: Sequence[Image.Image], mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """RGB crops → ``(N, 3, S, S)`` float32 normalised with the backbone's mean and std."""
+    arr = np.stack([np.asarray(c, dtype=np.float32) for c in crops]) / 255.0
+    m, s = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    return ((arr - m) / s).transpose(0, 3, 1, 2).copy()
+
+
 class FeatureExtractor:
-    """Frozen-backbone features of painting images, global view and patches.
+    """Backbone features of painting images: global view and patches, pooled one of several ways.
 
     Args:
         backbone: timm name (default ``tf_efficientnet_lite0``, offline weights).
@@ -112,8 +204,20 @@ class FeatureExtractor:
         workers: decoding threads (0 decodes in the calling thread).
         return_maps: keep the global view's unpooled feature maps (for the Siamese recipe).
         device: ``"cpu"``, ``"cuda"``...
+        model, preprocess: a ready backbone and its :class:`~artlens.models.backbones.Preprocess`
+            (shared with a classifier, tests), instead of building ``backbone``.
         precision: ``"fp32"`` (default) or ``"bf16"`` (:data:`PRECISIONS`; faster on CPUs with
             bfloat16 units, see :func:`bf16_is_fast`; recorded in :meth:`config`).
+        view: ``"grid"`` (default), ``"mirror"`` or ``"centre"`` (:data:`VIEWS`; ``"centre"`` has no
+            patches).
+        pooling: ``"avg"`` (default) or ``"stats"`` (:data:`FEATURE_POOLINGS`).
+        signed_sqrt: power-normalise every pooled feature, ``sign(x)·√|x|``.
+        levels: the stages ``"stats"`` pooling summarises (default:
+            :func:`~artlens.models.pooling.feature_levels` of the backbone; a saved classifier passes
+            its own).
+
+    The default options (``grid``, ``avg``, no ``signed_sqrt``) leave :meth:`config` (and so
+    feature-cache keys) as they were before the other options existed.
 
     References:
         M. Tan, Q. V. Le, "EfficientNet: Rethinking model scaling for convolutional neural networks",
@@ -122,11 +226,18 @@ class FeatureExtractor:
 
     def __init__(self, backbone: str | None = None, *, checkpoint: str | None = None, n_patches: int = 4,
                  max_side: int = 1024, batch_size: int = 16, workers: int = 2, return_maps: bool = False,
-                 device: str = "cpu", model: Any = None, preprocess: Any = None, precision: str = "fp32") -> None:
+                 device: str = "cpu", model: Any = None, preprocess: Any = None, precision: str = "fp32",
+                 view: str = "grid", pooling: str = "avg", signed_sqrt: bool = False,
+                 levels: Sequence[str] | None = None) -> None:
         from artlens.models.backbones import LITE0, create_backbone, lite0_checksum
+        from artlens.models.pooling import feature_levels
 
         if precision not in PRECISIONS:
             raise InvalidParameterError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
+        if view not in VIEWS:
+            raise InvalidParameterError(f"unknown view {view!r}; use grid, mirror or centre")
+        if view == "centre":
+            n_patches = 0
         self.precision = precision
         self.backbone_name = backbone or LITE0
         if model is None:
@@ -142,29 +253,43 @@ class FeatureExtractor:
         self.workers = int(workers)
         self.return_maps = bool(return_maps)
         self.device = device
+        self.view = view
+        self.levels: list[str] = feature_levels(self.model, pooling)  # checks the pooling kind
+        if levels and pooling != "avg":
+            self.levels = list(levels)
+        self.pooling = pooling
+        self.signed_sqrt = bool(signed_sqrt)
         self.checksum = lite0_checksum() if self.backbone_name == LITE0 and checkpoint is None else (
             _file_checksum(checkpoint) if checkpoint else None)
-        self.dim = int(getattr(self.model, "num_features", 0)) or self._probe_dim()
+        if pooling == "avg":
+            self.dim = int(getattr(self.model, "num_features", 0)) or self._probe_dim()
         self.model = self.model.to(memory_format=_channels_last())
+        if pooling != "avg":
+            self.dim = self._probe_dim()
 
     # -- views ------------------------------------------------------------------------------------
     def views(self, img: Image.Image) -> np.ndarray:
-        """The global view and the patches of one RGB image: ``(1 + n_patches, 3, S, S)`` float32,
-        normalised with the backbone's mean and std."""
+        """The views of one RGB image, normalised with the backbone's mean and std: for ``"grid"`` and
+        ``"mirror"`` the global view and the patches, ``(1 + n_patches, 3, S, S)`` float32; for
+        ``"centre"`` the centre crop, ``(1, 3, S, S)``."""
         s = self.size
+        if self.view == "mirror":
+            img = ImageOps.mirror(img)
+        if self.view == "centre":
+            w, h = img.size
+            sc = s / min(w, h)
+            img = img.resize((max(s, round(w * sc)), max(s, round(h * sc))), Image.BILINEAR, reducing_gap=3.0)
+            w, h = img.size
+            left, top = (w - s) // 2, (h - s) // 2
+            return normalise_views([img.crop((left, top, left + s, top + s))], self.preprocess.mean,
+                                   self.preprocess.std)
         out = [img.resize((s, s), Image.BILINEAR, reducing_gap=3.0)]
         if self.n_patches:
-            w, h = img.size
-            scale = min(1.0, self.max_side / max(w, h))
-            scale = max(scale, s / min(w, h))  # small images are enlarged to hold one patch
-            if abs(scale - 1.0) > 1e-3:
-                img = img.resize((max(s, round(w * scale)), max(s, round(h * scale))), Image.BILINEAR,
-                                 reducing_gap=3.0)
+            size = tile_grid_size(img.size[0], img.size[1], self.max_side, s)  # small images are enlarged
+            if size != img.size:
+                img = img.resize(size, Image.BILINEAR, reducing_gap=3.0)
             out += [img.crop(box) for box in patch_boxes(img.size[0], img.size[1], s, self.n_patches)]
-        arr = np.stack([np.asarray(v, dtype=np.float32) for v in out]) / 255.0
-        mean = np.asarray(self.preprocess.mean, np.float32)
-        std = np.asarray(self.preprocess.std, np.float32)
-        return ((arr - mean) / std).transpose(0, 3, 1, 2).copy()
+        return normalise_views(out, self.preprocess.mean, self.preprocess.std)
 
     def _decode(self, path: str) -> np.ndarray | str:
         try:
@@ -196,19 +321,44 @@ class FeatureExtractor:
 
     # -- forward ----------------------------------------------------------------------------------
     def forward_views(self, x: Any) -> tuple[Any, Any]:
-        """Pooled features ``(B, D)`` and feature maps ``(B, D, h, w)`` of normalised views."""
+        """Pooled features ``(B, D)`` and feature maps of normalised views ``(B, 3, S, S)``, under
+        inference mode: the last feature maps ``(B, C, h, w)`` for ``"avg"`` pooling, the last
+        summarised stage's for ``"stats"``."""
         import torch
 
-        model = self._inference_model()
-        with torch.inference_mode(), self._autocast():
-            x = x.to(self.device).contiguous(memory_format=_channels_last())
-            # a batch of images holds (1 + n_patches) views each; on the CPU, passes of at most
-            # VIEWS_PER_PASS views keep the activations in cache (about 25 % less time than 80 at once)
-            step = x.shape[0] if x.device.type != "cpu" else VIEWS_PER_PASS
-            parts = [model.forward_features(c) for c in x.split(step)]
-            maps = parts[0] if len(parts) == 1 else torch.cat(parts)
-            pooled = model.forward_head(maps, pre_logits=True)
-        return pooled.float(), maps.float()
+        from artlens.models.pooling import forward_pooled, signed_sqrt
+
+        if self.pooling == "avg":
+            model = self._inference_model()
+            with torch.inference_mode(), self._autocast():
+                x = x.to(self.device).contiguous(memory_format=_channels_last())
+                # a batch of images holds (1 + n_patches) views each; on the CPU, passes of at most
+                # VIEWS_PER_PASS views keep the activations in cache (about 25 % less time than 80 at once)
+                step = x.shape[0] if x.device.type != "cpu" else VIEWS_PER_PASS
+                parts = [model.forward_features(c) for c in x.split(step)]
+                maps = parts[0] if len(parts) == 1 else torch.cat(parts)
+                pooled = model.forward_head(maps, pre_logits=True)
+            pooled, maps = pooled.float(), maps.float()
+        else:
+            with torch.inference_mode(), self._autocast():
+                x = x.to(self.device).contiguous(memory_format=_channels_last())
+                pooled, outs = forward_pooled(self.model, x, self.pooling, self.levels)
+            pooled, maps = pooled.float(), outs[-1].float()
+        return (signed_sqrt(pooled) if self.signed_sqrt else pooled), maps
+
+    def pooled_with_maps(self, x: Any) -> tuple[Any, list[Any]]:
+        """Pooled features of views ``x`` as :meth:`forward_views` computes them (same pooling, same
+        ``signed_sqrt``), and every feature map they were pooled from, differentiably: for Grad-CAM
+        and fine-tuning. Runs :attr:`model` itself (not the folded inference copy) outside inference
+        mode.
+
+        Shape:
+            x: ``(B, 3, S, S)`` → ``(B, D)`` and a list of ``(B, C_l, h_l, w_l)`` maps.
+        """
+        from artlens.models.pooling import forward_pooled, signed_sqrt
+
+        pooled, maps = forward_pooled(self.model, x, self.pooling, self.levels)
+        return (signed_sqrt(pooled) if self.signed_sqrt else pooled), maps
 
     def _autocast(self) -> Any:
         """``torch.autocast`` to bfloat16 when :attr:`precision` is ``"bf16"``, else a no-op context."""
@@ -286,6 +436,12 @@ class FeatureExtractor:
                "max_side_px": self.max_side, "preprocess": self.preprocess.to_dict()}
         if self.precision != "fp32":  # fp32 configs (and feature caches made before) stay as they were
             cfg["precision"] = self.precision
+        if self.view != "grid":  # likewise the other options: default settings keep the old keys
+            cfg["view"] = self.view
+        if self.pooling != "avg":
+            cfg["pooling"], cfg["levels"] = self.pooling, list(self.levels)
+        if self.signed_sqrt:
+            cfg["signed_sqrt"] = True
         return cfg
 
     def _probe_dim(self) -> int:

@@ -39,6 +39,7 @@ from torch import nn
 
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.models.calibration import sigmoid
+from artlens.models.heads import MetricHead, PairHead
 from artlens.paintings.features import FeatureExtractor, Features
 
 Kind = Literal["metric", "siamese"]
@@ -54,70 +55,7 @@ BANK = "bank.npz"
 default impostors (:mod:`artlens.paintings.typicality`)."""
 
 
-# -- heads -----------------------------------------------------------------------------------------
-
-
-class MetricHead(nn.Module):
-    """Projection of multi-crop features to a unit embedding.
-
-    With ``centre`` the features are first centred on a collection's mean feature (buffers
-    ``mean_global`` and ``mean_patch``, saved with the weights): the training collection's by
-    default, or the collection being examined (:meth:`Verifier.adapt`). Backbone features of paintings
-    share a large common component (ReLU outputs, the look of a photographed painting); cosines of
-    centred features compare what differs between paintings instead.
-
-    Shape:
-        global_: ``(B, D)``; patch_mean: ``(B, D)`` or ``None`` → ``(B, embed_dim)``, L2-normalised.
-    """
-
-    def __init__(self, in_dim: int, *, use_patches: bool = True, hidden: int = 512, embed_dim: int = 256,
-                 dropout: float = 0.2, centre: bool = False) -> None:
-        super().__init__()
-        self.use_patches = use_patches
-        self.centre = centre
-        if centre:
-            self.register_buffer("mean_global", torch.zeros(in_dim))
-            self.register_buffer("mean_patch", torch.zeros(in_dim))
-        d_in = in_dim * (2 if use_patches else 1)
-        self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                                 nn.Dropout(dropout), nn.Linear(hidden, embed_dim))
-
-    def set_means(self, mean_global: np.ndarray | torch.Tensor, mean_patch: np.ndarray | torch.Tensor | None) -> None:
-        """Centre on these mean features from now on (``mean_patch`` ``None``: no patches, zeros)."""
-        if not self.centre:
-            raise ValueError("this head was built without centring")
-        self.mean_global.copy_(torch.as_tensor(np.asarray(mean_global, np.float32)))
-        self.mean_patch.copy_(torch.zeros_like(self.mean_patch) if mean_patch is None
-                              else torch.as_tensor(np.asarray(mean_patch, np.float32)))
-
-    def forward(self, global_: torch.Tensor, patch_mean: torch.Tensor | None = None) -> torch.Tensor:
-        if self.centre:
-            global_ = global_ - self.mean_global
-        x = nn.functional.normalize(global_, dim=-1)
-        if self.use_patches:
-            if patch_mean is None:
-                raise ValueError("this head needs patch features")
-            if self.centre:
-                patch_mean = patch_mean - self.mean_patch
-            x = torch.cat([x, nn.functional.normalize(patch_mean, dim=-1)], dim=-1)
-        return nn.functional.normalize(self.net(x), dim=-1)
-
-
-class PairHead(nn.Module):
-    """The seed recipe: ``|maps_a − maps_b|`` → global max pooling → dropout → one logit.
-
-    Shape:
-        maps_a, maps_b: ``(B, D, h, w)`` → ``(B,)`` logits.
-    """
-
-    def __init__(self, in_dim: int, *, dropout: float = 0.3) -> None:
-        super().__init__()
-        self.drop = nn.Dropout(dropout)
-        self.fc = nn.Linear(in_dim, 1)
-
-    def forward(self, maps_a: torch.Tensor, maps_b: torch.Tensor) -> torch.Tensor:
-        d = (maps_a - maps_b).abs().amax(dim=(2, 3))
-        return self.fc(self.drop(d)).squeeze(-1)
+# -- codes ----------------------------------------------------------------------------------------
 
 
 def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blend: float = 1.0) -> torch.Tensor:
@@ -151,33 +89,24 @@ def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blen
 
 
 def verifier_extractor(config: Any, **kwargs: Any) -> FeatureExtractor:
-    """The feature extractor a verifier (or its training config) asks for.
+    """The feature extractor a verifier (or its training config) asks for
+    (:class:`~artlens.paintings.features.FeatureExtractor`).
 
-    ``pooling="avg"`` without ``signed_sqrt`` is the plain :class:`FeatureExtractor`. Otherwise a
-    :class:`~artlens.paintings.classify.ViewExtractor`: ``"stats"`` summarises each of the last four
-    backbone stages by its channel means and standard deviations (texture statistics: brushwork,
-    craquelure, canvas), and ``signed_sqrt`` power-normalises the pooled vector. ``kwargs`` go to the
-    extractor (``model`` / ``preprocess`` for tests, ``workers``).
+    ``pooling="stats"`` summarises each of the last four backbone stages by its channel means and
+    standard deviations (texture statistics: brushwork, craquelure, canvas), and ``signed_sqrt``
+    power-normalises the pooled vector; both are for the metric verifier only (the Siamese recipe
+    compares unpooled maps). ``kwargs`` go to the extractor (``model`` / ``preprocess`` for tests,
+    ``workers``).
+
+    Raises:
+        InvalidParameterError: ``stats`` pooling or ``signed_sqrt`` asked of a Siamese verifier.
     """
-    common = {"checkpoint": getattr(config, "backbone_checkpoint", None), "n_patches": config.n_patches,
-              "max_side": config.max_side, "return_maps": config.kind == "siamese", **kwargs}
-    if config.pooling == "avg" and not config.signed_sqrt:
-        return FeatureExtractor(config.backbone, **common)
-    if config.kind != "metric":
+    if config.kind != "metric" and (config.pooling != "avg" or config.signed_sqrt):
         raise InvalidParameterError("stats pooling and signed_sqrt are for the metric verifier only")
-    from artlens.paintings.classify import ViewExtractor
-
-    return ViewExtractor(config.backbone, pooling=config.pooling, signed_sqrt=config.signed_sqrt, **common)
-
-
-def pooled_with_maps(extractor: FeatureExtractor, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Pooled features of views ``x`` as the extractor computes them, and the feature maps they were
-    pooled from, differentiably (for Grad-CAM and fine-tuning)."""
-    from artlens.paintings.classify import forward_pooled, signed_sqrt
-
-    pooled, maps = forward_pooled(extractor.model, x, getattr(extractor, "pooling", "avg"),
-                                  getattr(extractor, "levels", ()))
-    return (signed_sqrt(pooled) if getattr(extractor, "signed_sqrt", False) else pooled), maps
+    return FeatureExtractor(config.backbone, checkpoint=getattr(config, "backbone_checkpoint", None),
+                            n_patches=config.n_patches, max_side=config.max_side,
+                            return_maps=config.kind == "siamese", pooling=config.pooling,
+                            signed_sqrt=config.signed_sqrt, **kwargs)
 
 
 # -- the verifier ----------------------------------------------------------------------------------
@@ -542,11 +471,11 @@ def grad_cam_pair(verifier: Verifier, path_a: str, path_b: str) -> tuple[np.ndar
             maps, codes = [], []
             for v in views:
                 x = v[:1].contiguous().requires_grad_(True)  # builds the graph through the frozen backbone
-                g, m = pooled_with_maps(ex, x)
+                g, m = ex.pooled_with_maps(x)
                 p = None
                 if v.shape[0] > 1:
                     with torch.inference_mode():
-                        p = pooled_with_maps(ex, v[1:])[0].mean(0, keepdim=True)
+                        p = ex.pooled_with_maps(v[1:])[0].mean(0, keepdim=True)
                     p = p.clone()
                 maps.append(m)
                 codes.append(verifier.head(g, p))

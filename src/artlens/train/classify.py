@@ -10,12 +10,12 @@ checkpoint (``RUN/stage-N/``):
 
 - a stage with ``unfreeze = 0`` keeps the backbone frozen: every image's features (global view,
   ``n_tiles`` grid tiles at full resolution and the mirrored global view; ``feature_pooling``
-  ``"stats"`` by default, see :data:`~artlens.paintings.classify.FEATURE_POOLINGS`) are computed
+  ``"stats"`` by default, see :data:`~artlens.paintings.features.FEATURE_POOLINGS`) are computed
   **once** and cached (``RUN/features_*.npz``, :func:`~artlens.paintings.features.cached_features`); the head
   then trains in seconds per epoch. Each step sees a random subset of ``tiles_per_step`` of an
   image's cached tiles and, half of the time, its mirrored global view (augmentation).
 - a stage with ``unfreeze = n > 0`` trains the backbone's last ``n`` layer groups
-  (:func:`~artlens.paintings.classify.set_trainable`) and the head end to end on images: random
+  (:func:`~artlens.train.finetune.set_trainable`) and the head end to end on images: random
   resized crop (area ≥ ``crop_scale``) and mirroring of the whole image, ``tiles_per_step`` tiles at
   random places at full resolution; colour jitter only when asked (colour is evidence of style).
   A stage whose best validation loss is worse than the earlier stages' is undone (with a notice).
@@ -50,21 +50,18 @@ import torch
 from pydantic import BaseModel, Field
 
 from artlens.errors import InvalidParameterError
-from artlens.paintings.classify import (
-    Classifier,
-    ClassifierConfig,
-    ImageClassifier,
-    TwoBranchHead,
-    ViewExtractor,
+from artlens.models.heads import ImageClassifier, TwoBranchHead
+from artlens.paintings.classify import Classifier, ClassifierConfig, save_classifier, softmax
+from artlens.paintings.evaluate import classification_metrics, evaluate_classifier
+from artlens.paintings.features import (
+    FeatureExtractor,
+    Features,
+    cached_features,
     normalise_views,
-    save_classifier,
-    set_trainable,
-    softmax,
     tile_boxes,
     tile_grid_size,
 )
-from artlens.paintings.evaluate import classification_metrics, evaluate_classifier
-from artlens.paintings.features import Features, cached_features
+from artlens.train.finetune import set_trainable
 from artlens.train.runs import TrainerConfig, TrainingConfig, fit, make_trainer, quiet_lightning
 from artlens.train.splits import holdout_split
 
@@ -113,7 +110,7 @@ class ClassifierTrainConfig(TrainingConfig):
     variant: Literal["two_branch", "global", "patch"] = "two_branch"
     backbone: str = "tf_efficientnet_lite0"
     pretrained_backbone: bool = True
-    feature_pooling: Literal["avg", "stats"] = "stats"  # see artlens.paintings.classify.FEATURE_POOLINGS
+    feature_pooling: Literal["avg", "stats"] = "stats"  # see artlens.paintings.features.FEATURE_POOLINGS
     n_tiles: int = Field(4, ge=0)  # grid tiles per image: cached for training, all used at evaluation
     tiles_per_step: int = Field(2, ge=1)  # random subset seen per image and step
     max_side: int = Field(1024, ge=64)
@@ -502,18 +499,18 @@ def cache_name(view: str, n_tiles: int, pooling: str) -> str:
 
 
 def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, preprocess: Any, cache_dir: Path
-                ) -> tuple[Features, Features | None, ViewExtractor]:
+                ) -> tuple[Features, Features | None, FeatureExtractor]:
     """Grid features (global + ``n_tiles`` tiles) and mirrored global features of ``paths``, cached
     in ``cache_dir`` (:func:`cache_name`), and the grid extractor."""
     n_tiles = cfg.n_tiles if cfg.variant != "global" else 0
     kw = dict(max_side=cfg.max_side, workers=cfg.workers, model=backbone, preprocess=preprocess,
               pooling=cfg.feature_pooling)
-    ex = ViewExtractor(cfg.backbone, view="grid", n_patches=n_tiles, **kw)
+    ex = FeatureExtractor(cfg.backbone, view="grid", n_patches=n_tiles, **kw)
     folder = Path(cache_dir)
     f = cached_features(paths, ex, folder / cache_name("grid", n_tiles, cfg.feature_pooling))
     m = None
     if cfg.mirror and cfg.variant != "patch":
-        exm = ViewExtractor(cfg.backbone, view="mirror", n_patches=0, **kw)
+        exm = FeatureExtractor(cfg.backbone, view="mirror", n_patches=0, **kw)
         m = cached_features(f.paths, exm, folder / cache_name("mirror", 0, cfg.feature_pooling))
         if m.paths != f.paths:  # an image readable once and not twice: keep the common ones
             common = set(m.paths)
@@ -710,7 +707,8 @@ def blend_classifiers(models: Sequence[str | os.PathLike[str]], out: str | os.Pa
     Returns:
         ``{"model": out, "method", "members", "fitted_on"}``.
     """
-    from artlens.paintings.classify import BlendedClassifier, fit_stacker, load_classifier, save_blend
+    from artlens.paintings.classify import BlendedClassifier, load_classifier, save_blend
+    from artlens.train.finetune import fit_stacker
 
     members = [load_classifier(m) for m in models]
     if any(not isinstance(m, Classifier) for m in members):

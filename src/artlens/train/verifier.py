@@ -35,7 +35,6 @@ from artlens.paintings.verify import (
     VerifierConfig,
     make_head,
     metric_codes,
-    pooled_with_maps,
     save_verifier,
     verifier_extractor,
 )
@@ -291,7 +290,7 @@ class FineTuneModule(L.LightningModule):
     def codes(self, views: torch.Tensor) -> torch.Tensor:
         """``(B, V, 3, S, S)`` view stacks → ``(B, E)`` codes."""
         b, v = views.shape[:2]
-        pooled = pooled_with_maps(self.extractor, views.flatten(0, 1))[0].view(b, v, -1)
+        pooled = self.extractor.pooled_with_maps(views.flatten(0, 1))[0].view(b, v, -1)
         return self.head(pooled[:, 0], pooled[:, 1:].mean(1) if self.cfg.n_patches > 0 else None)  # type: ignore[no-any-return]
 
     def on_train_epoch_start(self) -> None:
