@@ -60,7 +60,6 @@ References:
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Sequence
@@ -229,62 +228,14 @@ def sample_prior(prior: str, n: int, dim: int, *, generator: Any = None, device:
 
 
 # --------------------------------------------------------------------------------------------------
-# The network (built lazily so that importing this module does not import torch)
+# The network (artlens.models.autoencoders, imported lazily so that importing this module does not import torch)
 # --------------------------------------------------------------------------------------------------
 
 
-@functools.cache
 def _network_class() -> type:
-    import torch
-    from torch import nn
-
-    class FeatureAutoencoder(nn.Module):
-        """Encoder and decoder MLPs over standardised feature vectors.
-
-        ``encoder: in_dim → hidden → code_dim``, ``decoder: code_dim → hidden → in_dim`` (Linear,
-        LayerNorm, GELU, Linear). The input is standardised with the training set's per-value mean
-        and standard deviation (buffers ``mean`` and ``std``, saved with the weights); the decoder
-        reconstructs the standardised vector.
-
-        Shape:
-            x: ``(B, in_dim)`` → codes ``(B, code_dim)``.
-        """
-
-        def __init__(self, config: AutoencoderConfig) -> None:
-            super().__init__()
-            self.config = config
-            d, h, c = config.in_dim, config.hidden, config.code_dim
-            self.register_buffer("mean", torch.zeros(d))
-            self.register_buffer("std", torch.ones(d))
-            self.encoder = nn.Sequential(nn.Linear(d, h), nn.LayerNorm(h), nn.GELU(), nn.Linear(h, c))
-            self.decoder = nn.Sequential(nn.Linear(c, h), nn.LayerNorm(h), nn.GELU(), nn.Linear(h, d))
-
-        def set_standardisation(self, x: torch.Tensor, eps: float = 1e-6) -> None:
-            """Take the input mean and standard deviation from training vectors ``(n, in_dim)``."""
-            x = torch.as_tensor(x, dtype=torch.float32)
-            self.mean.copy_(x.mean(dim=0))
-            self.std.copy_(x.std(dim=0, unbiased=False).clamp_min(eps) if len(x) > 1 else torch.ones_like(self.std))
-
-        def standardise(self, x: torch.Tensor) -> torch.Tensor:
-            return (x - self.mean) / self.std
-
-        def corrupt(self, xs: torch.Tensor) -> torch.Tensor:
-            """DAE input corruption of standardised vectors: masking, then additive Gaussian noise."""
-            cfg = self.config
-            if cfg.mask_prob > 0:
-                xs = xs * (torch.rand_like(xs) >= cfg.mask_prob)
-            if cfg.noise_std > 0:
-                xs = xs + cfg.noise_std * torch.randn_like(xs)
-            return xs
-
-        def encode(self, x: torch.Tensor) -> torch.Tensor:
-            """Raw (not normalised) codes of feature vectors."""
-            return self.encoder(self.standardise(x))
-
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """``(codes, reconstruction of the standardised input)``."""
-            z = self.encode(x)
-            return z, self.decoder(z)
+    """:class:`artlens.models.autoencoders.FeatureAutoencoder` (imported on first use: importing this
+    module does not import torch)."""
+    from artlens.models.autoencoders import FeatureAutoencoder
 
     return FeatureAutoencoder
 
