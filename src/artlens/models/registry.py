@@ -49,7 +49,7 @@ def register_model(fn: Callable[..., Any] | None = None, *, family: str = "") ->
 
 def _ensure_builtin_models() -> None:
     # Importing the modules registers their builders.
-    from artlens.models import graph, phase, regression, siamese, yarn  # noqa: F401
+    from artlens.models import autoencoders, graph, heads, phase, regression, siamese, yarn  # noqa: F401
 
 
 def list_models(pattern: str = "*") -> list[str]:
