@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import typer
 
@@ -78,10 +79,11 @@ def train(
     try:
         cfg = ClassifierTrainConfig(
             data=str(data), label_column=label, split_column=split_column or None,
-            images_dir=str(images) if images else None, variant=variant, backbone=backbone,
-            pretrained_backbone=pretrained, feature_pooling=feature_pooling, n_tiles=tiles,
+            images_dir=str(images) if images else None, variant=cast(Any, variant), backbone=backbone,
+            pretrained_backbone=pretrained, feature_pooling=cast(Any, feature_pooling), n_tiles=tiles,
             tiles_per_step=tiles_per_step, max_side=max_side,
-            hidden=hidden, dropout=dropout, pooling=pooling, balance=balance, label_smoothing=label_smoothing,
+            hidden=hidden, dropout=dropout, pooling=cast(Any, pooling), balance=cast(Any, balance),
+            label_smoothing=label_smoothing,
             color_jitter=color_jitter, batch_size=batch_size, patience=patience, refit_train_val=refit,
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
             workers=workers, accelerator=accelerator, devices=parse_devices(devices),
@@ -123,7 +125,8 @@ def evaluate(
     clf = load_classifier(model)
     metrics, items = evaluate_classifier(clf, data, label_column=label, split=split, split_column=split_column,
                                          tta=tta, tiles=tiles, images_dir=str(images) if images else None)
-    summary = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "n", "unknown_labels") if k in metrics}
+    summary: dict[str, object] = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "n", "unknown_labels")
+                                  if k in metrics}
     summary.update({"split": split, "tta": tta,
                     "per_class_recall": {c: v["recall"] for c, v in metrics["per_class"].items()},
                     "most_confused": [{k: p[k] for k in ("true", "predicted", "count")}
@@ -180,7 +183,7 @@ def predict(
         raise UnreadableInputError(rows[0]["error"])
     maps: dict[str, list[dict[str, str]]] = {}
     if heatmap is not None or report is not None:
-        folder = heatmap or report.parent / (report.stem + "_gradcam")
+        folder = heatmap if heatmap is not None else report.parent / (report.stem + "_gradcam")  # type: ignore[union-attr]
         for r in rows:
             if "error" not in r:
                 maps[r["path"]] = _heatmaps(clf, r["path"], folder, tiles)

@@ -9,6 +9,7 @@ and ``train-encoder`` (:mod:`artlens.cli.encoders`). :data:`ALIASES` and :data:`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -95,8 +96,8 @@ def _describe(summary: dict) -> str:
     return "\n".join(lines)
 
 
-ALIASES = {"verify": verify_cmd.verify, "index": search_cmd.index, "search": search_cmd.search,
-           "map": search_cmd.map_}
+ALIASES: dict[str, Callable[..., None]] = {
+    "verify": verify_cmd.verify, "index": search_cmd.index, "search": search_cmd.search, "map": search_cmd.map_}
 """Commands that were top-level before the ``paintings`` group (``artlens verify`` ...)."""
 classify_app = classify_cmd.app
 

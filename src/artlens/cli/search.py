@@ -180,7 +180,7 @@ def search(
         if note:
             warnings.warn(f"results are not re-ranked: {note}", stacklevel=1)
             hits = hits[:k]
-        else:
+        elif col is not None and artist:  # both known once note is empty
             reranked = artist in graph
             if not reranked:
                 note = f"query artist {artist!r} is not in the influence graph"

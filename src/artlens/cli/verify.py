@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import typer
 
@@ -60,7 +61,7 @@ def verify(
     for p in (a, b, *(reference or []), impostors):
         if p is not None and not p.exists():
             raise InputNotFoundError(f"{p}: no such file or folder")
-    if reference is not None:
+    if reference is not None and a is not None:
         _attribution(a, reference, impostors, model, background, adapt, report, heatmap, top, k, seed, as_json,
                      None if no_catalog else catalog, not no_catalog)
         return
@@ -338,11 +339,11 @@ def train_verifier(
 
     if label_column == "artist" and data.is_dir():
         label_column = "label"
-    cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=kind, backbone=backbone,
+    cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=cast(Any, kind), backbone=backbone,
                               n_patches=n_patches if kind == "metric" else 0, max_epochs=epochs,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
                               blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
-                              fine_tune_blocks=fine_tune_blocks, centre=centre, pooling=pooling,
+                              fine_tune_blocks=fine_tune_blocks, centre=centre, pooling=cast(Any, pooling),
                               signed_sqrt=signed_sqrt,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               accelerator=accelerator, devices=parse_devices(devices))
