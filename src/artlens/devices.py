@@ -1,4 +1,4 @@
-"""Where inference runs: ``--device auto|cpu|cuda[:N]`` for every inference command.
+"""Where inference runs: ``device="auto"|"cpu"|"cuda"|"cuda:N"`` (the CLI's ``--device``).
 
 :func:`resolve_device` turns the option into a torch device string (``auto`` picks the first CUDA GPU
 when torch sees one, else the CPU) and refuses a CUDA device that this machine does not have, with a
@@ -33,7 +33,7 @@ def check_device_spec(spec: str | None) -> str:
     """The spec, lower-cased, when it is well formed (no torch import: for commands that may not need a model)."""
     spec = (spec or "auto").strip().lower()
     if not _SPEC.match(spec):
-        raise InvalidParameterError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+        raise InvalidParameterError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}", param="device")
     return spec
 
 
@@ -55,11 +55,11 @@ def resolve_device(spec: str | None = "auto") -> str:
         return "cuda:0" if ok else "cpu"
     index = int(spec.split(":")[1]) if ":" in spec else 0
     if not ok:
-        raise InvalidParameterError(f"--device {spec}: no CUDA GPU is available on this machine "
-                                    "(torch.cuda.is_available() is False); use --device cpu or auto")
+        raise InvalidParameterError(f"device {spec}: no CUDA GPU is available on this machine "
+                                    "(torch.cuda.is_available() is False); use device cpu or auto", param="device")
     if index >= count:
-        raise InvalidParameterError(f"--device {spec}: this machine has {count} CUDA GPU(s), "
-                                    f"cuda:0 to cuda:{count - 1}")
+        raise InvalidParameterError(f"device {spec}: this machine has {count} CUDA GPU(s), "
+                                    f"cuda:0 to cuda:{count - 1}", param="device")
     return f"cuda:{index}"
 
 

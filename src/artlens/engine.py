@@ -94,7 +94,7 @@ def resolve_workers(workers: int | None) -> int:
     if workers is None:
         return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
     if workers < 1:
-        raise InvalidParameterError(f"--workers must be at least 1, got {workers}")
+        raise InvalidParameterError(f"workers must be at least 1, got {workers}", param="workers")
     return int(workers)
 
 
@@ -127,9 +127,9 @@ def run_items(items: Iterable[Item], factory: WorkerFactory, *, engine: str = "l
         num_gpus: GPUs per Ray actor (0 on a CPU-only machine).
     """
     if engine not in ENGINES:
-        raise InvalidParameterError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+        raise InvalidParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", param="engine")
     if ray_address is not None and engine != "ray":
-        raise InvalidParameterError("--ray-address is used with --engine ray")
+        raise InvalidParameterError("ray_address is used with engine 'ray'", param="ray_address")
     todo = list(items)
     if not todo:
         return
@@ -251,7 +251,8 @@ def ray_connect(ray_address: str | None, workers: int, num_gpus: float = 0.0) ->
     try:
         import ray
     except ImportError:
-        raise InvalidParameterError("--engine ray needs the 'ray' package (pip install 'ray[default]')") from None
+        raise InvalidParameterError("engine 'ray' needs the 'ray' package (pip install 'ray[default]')",
+                                    param="engine") from None
     if ray.is_initialized():
         return False
     common: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}

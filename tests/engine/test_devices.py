@@ -18,8 +18,9 @@ def test_resolve_device():
     assert resolve_device("cpu") == "cpu" and resolve_device(" CPU ") == "cpu"
     assert resolve_device("auto") == ("cpu" if NO_GPU else "cuda:0")
     for bad in ("gpu", "cuda:", "cuda:x", "tpu"):
-        with pytest.raises(InvalidParameterError, match="--device must be auto, cpu, cuda or cuda:N"):
+        with pytest.raises(InvalidParameterError, match="device must be auto, cpu, cuda or cuda:N") as err:
             check_device_spec(bad)
+        assert err.value.param == "device"  # the CLI shows it as --device
     assert batch_size_for("cpu", 4, 16) == 4 and batch_size_for("cuda:0", 4, 16) == 16
 
 

@@ -59,12 +59,16 @@ def test_local_in_process_and_pool():
 
 
 def test_bad_engine_options():
-    with pytest.raises(InvalidParameterError, match="--engine"):
+    # library errors name the parameter (the CLI shows it as --engine, --ray-address, --workers)
+    with pytest.raises(InvalidParameterError, match="engine must be one of local, ray") as err:
         list(run_items(_items(1), functools.partial(_make_square, 1), engine="spark"))
-    with pytest.raises(InvalidParameterError, match="--ray-address"):
+    assert err.value.param == "engine"
+    with pytest.raises(InvalidParameterError, match="ray_address") as err:
         list(run_items(_items(1), functools.partial(_make_square, 1), ray_address="auto"))
-    with pytest.raises(InvalidParameterError, match="--workers"):
+    assert err.value.param == "ray_address"
+    with pytest.raises(InvalidParameterError, match="workers must be at least 1") as err:
         list(run_items(_items(1), functools.partial(_make_square, 1), workers=0))
+    assert err.value.param == "workers"
 
 
 def ray_head() -> str:
