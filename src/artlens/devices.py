@@ -56,7 +56,7 @@ def resolve_device(spec: str | None = "auto") -> str:
     index = int(spec.split(":")[1]) if ":" in spec else 0
     if not ok:
         raise InvalidParameterError(f"device {spec}: no CUDA GPU is available on this machine "
-                                    "(torch.cuda.is_available() is False); use device cpu or auto", param="device")
+                                    "(torch.cuda.is_available() is False); use cpu or auto", param="device")
     if index >= count:
         raise InvalidParameterError(f"device {spec}: this machine has {count} CUDA GPU(s), "
                                     f"cuda:0 to cuda:{count - 1}", param="device")

@@ -209,14 +209,14 @@ def test_resolution_unit_none_is_no_resolution(tmp_path: Path) -> None:
     with pytest.raises(MissingResolutionError) as err:
         open_plate(path, require_resolution=True)
     assert err.value.exit_code == 6
-    assert "--px-per-cm" in str(err.value)
+    assert "px_per_cm" in str(err.value) and err.value.param == "px_per_cm"  # the CLI: --px-per-cm
     _assert_one_line(err)
 
 
 def test_tiff_without_resolution_tags(tmp_path: Path) -> None:
     path = tmp_path / "plain.tif"
     tifffile.imwrite(path, _u8((30, 30)))  # tifffile's default: 1/1 with unit NONE
-    with pytest.raises(MissingResolutionError, match="--px-per-cm"):
+    with pytest.raises(MissingResolutionError, match="px_per_cm"):
         open_plate(path, require_resolution=True)
 
 
@@ -240,14 +240,14 @@ def test_override_gives_resolution_to_untagged_file(tmp_path: Path) -> None:
 def test_invalid_override(tmp_path: Path, bad: float) -> None:
     path = tmp_path / "dpi.tif"
     tifffile.imwrite(path, _u8((30, 30)))
-    with pytest.raises(InvalidParameterError, match="--px-per-cm"):
+    with pytest.raises(InvalidParameterError, match="px_per_cm"):
         open_plate(path, bad)
 
 
 def test_anisotropic_resolution_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "aniso.tif"
     tifffile.imwrite(path, _u8((30, 30)), resolution=(508, 300), resolutionunit="INCH")
-    with pytest.raises(InvalidImageError, match="--px-per-cm") as err:
+    with pytest.raises(InvalidImageError, match="px_per_cm") as err:
         open_plate(path)
     _assert_one_line(err)
 
@@ -268,7 +268,7 @@ def test_pil_formats_without_resolution(tmp_path: Path, fmt: str, suffix: str) -
             np.testing.assert_array_equal(got, arr.astype(np.float32))
         else:
             assert abs(float(got.mean()) - float(arr.mean())) < 5
-    with pytest.raises(MissingResolutionError, match="--px-per-cm"):
+    with pytest.raises(MissingResolutionError, match="px_per_cm"):
         open_plate(path, require_resolution=True)
 
 
@@ -429,7 +429,7 @@ def test_truncated_pil_formats(tmp_path: Path, fmt: str, suffix: str) -> None:
 def test_too_many_pixels_real_limit(tmp_path: Path) -> None:
     path = _huge_sparse_tiff(tmp_path / "huge.tif")
     assert 50_000 * 50_000 > MAX_PIXELS == 2**31
-    with pytest.raises(InvalidImageError, match="--allow-huge") as err:
+    with pytest.raises(InvalidImageError, match="allow_huge") as err:
         open_plate(path)
     assert err.value.exit_code == 5
     _assert_one_line(err)
@@ -448,7 +448,7 @@ def test_too_many_pixels_monkeypatched_limit(tmp_path: Path, monkeypatch, kind: 
     else:
         tifffile.imwrite(path, arr, **({"tile": (16, 16), "compression": "zlib"} if kind == "tiled" else {}))
     monkeypatch.setattr(image_mod, "MAX_PIXELS", 599)
-    with pytest.raises(InvalidImageError, match="--allow-huge"):
+    with pytest.raises(InvalidImageError, match="allow_huge"):
         open_plate(path)
     with open_plate(path, allow_huge=True) as plate:
         np.testing.assert_array_equal(plate.read(), arr.astype(np.float32))

@@ -204,7 +204,8 @@ def error_message(exc: BaseException, command_flags: dict[str, str] | None = Non
     """The one-line message of ``exc`` for the command line: an error about a parameter
     (:attr:`ArtlensError.param`) names the flag that sets it. The parameter's name is replaced by the
     flag where the message uses it as a name (it contains ``_`` or starts the message); otherwise the
-    flag is put in front.
+    flag is put in front. A parameter whose name is a plain word (``page``, ``method``) is replaced only
+    where it starts the message.
 
     Example:
         >>> error_message(InvalidParameterError("window_cm is only 3 px at 200 px/cm", param="window_cm"))
@@ -220,8 +221,10 @@ def error_message(exc: BaseException, command_flags: dict[str, str] | None = Non
     if flag in message:
         return message
     name = re.compile(rf"(?<![\w-]){re.escape(param)}(?![\w-])")
-    if name.search(message) and ("_" in param or message.startswith(param)):
+    if "_" in param and name.search(message):  # an identifier: every mention is the parameter
         return name.sub(flag, message)
+    if message.startswith(param) and name.match(message):  # a plain word: only as the sentence's subject
+        return flag + message[len(param):]
     return f"{flag}: {message}"
 
 

@@ -112,7 +112,7 @@ class Plate:
         if self.px_per_cm is None:
             raise MissingResolutionError(
                 f"{self.path.name} has no physical resolution (no TIFF/PNG resolution tags); "
-                "pass it with --px-per-cm (e.g. --px-per-cm 200 for a 508 dpi scan)"
+                "pass it as px_per_cm (e.g. 200 for a 508 dpi scan)", param="px_per_cm",
             )
         return self.px_per_cm
 
@@ -233,9 +233,9 @@ def open_plate(
     if p.stat().st_size == 0:
         raise UnreadableInputError(f"{p.name} is empty (0 bytes)")
     if px_per_cm is not None and not (np.isfinite(px_per_cm) and px_per_cm > 0):
-        raise InvalidParameterError(f"--px-per-cm must be a positive number, got {px_per_cm}")
+        raise InvalidParameterError(f"px_per_cm must be a positive number, got {px_per_cm}", param="px_per_cm")
     if page < 0:
-        raise InvalidParameterError(f"--page must be >= 0, got {page}")
+        raise InvalidParameterError(f"page must be >= 0, got {page}", param="page")
 
     kind = _sniff(p)
     if kind == "tiff":
@@ -243,7 +243,7 @@ def open_plate(
     elif kind in ("png", "jpeg", "bmp"):
         if page != 0:
             raise InvalidParameterError(
-                f"{p.name} is a {kind.upper()} file with one page; --page {page} is invalid"
+                f"page {page} is invalid: {p.name} is a {kind.upper()} file with one page", param="page"
             )
         plate = _open_pil(p, kind, modality)
     else:
@@ -255,7 +255,7 @@ def open_plate(
     if h * w > MAX_PIXELS and not allow_huge:
         plate.close()
         raise InvalidImageError(
-            f"{p.name} has {h}x{w} = {h * w:,} pixels (more than 2^31); pass --allow-huge to process it"
+            f"{p.name} has {h}x{w} = {h * w:,} pixels (more than 2^31); allow_huge accepts it", param="allow_huge"
         )
     if h < 2 or w < 2:
         plate.close()
@@ -322,7 +322,7 @@ def _tiff_px_per_cm(page: Any, name: str) -> float | None:
     if yres is not None and abs(yres - xres) > 0.01 * xres:
         raise InvalidImageError(
             f"{name} has different x and y resolution ({xres:g} and {yres:g} per "
-            f"{'inch' if unit == 2 else 'cm'}); resample it to square pixels or pass --px-per-cm"
+            f"{'inch' if unit == 2 else 'cm'}); resample it to square pixels or pass px_per_cm", param="px_per_cm",
         )
     return xres / _INCH_CM if unit == 2 else xres
 
@@ -368,7 +368,8 @@ def _open_tiff_page(p: Path, page_index: int, modality: str) -> Plate:
         if n_pages == 0:
             raise UnreadableInputError(f"{p.name}: TIFF has no pages")
         if page_index >= n_pages:
-            raise InvalidParameterError(f"{p.name} has {n_pages} page(s); --page {page_index} does not exist")
+            raise InvalidParameterError(f"page {page_index} does not exist: {p.name} has {n_pages} page(s)",
+                                        param="page")
         page = tf.pages[page_index]
         if not isinstance(page, tifffile.TiffPage):  # a TiffFrame only when pages are read as frames
             raise UnreadableInputError(f"{p.name}: page {page_index} is not a full TIFF page")
