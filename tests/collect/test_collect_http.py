@@ -183,7 +183,9 @@ def test_robots_missing_means_allowed(tmp_path: Path) -> None:
 
 
 def test_bad_parameters() -> None:
-    with pytest.raises(InvalidParameterError, match="--rate"):
+    with pytest.raises(InvalidParameterError, match="rate must be > 0") as err:  # the CLI: --rate
         PoliteClient(rate=0)
-    with pytest.raises(InvalidParameterError, match="--retries"):
+    assert err.value.param == "rate"
+    with pytest.raises(InvalidParameterError, match="retries must be >= 0") as err:  # the CLI: --retries
         PoliteClient(retries=-1)
+    assert err.value.param == "retries"

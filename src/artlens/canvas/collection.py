@@ -502,7 +502,7 @@ def match_collection(source: str | os.PathLike[str] | Sequence[str | os.PathLike
     from artlens.report.matching import similarity_matrix_figure, write_match_report
 
     if prefilter is not None and not prefilter > 0:
-        raise InvalidParameterError(f"--prefilter must be positive (threads/cm), got {prefilter}")
+        raise InvalidParameterError(f"prefilter must be positive (threads/cm), got {prefilter}", param="prefilter")
     paths = list_plates(source) if isinstance(source, str | os.PathLike) else [Path(p) for p in source]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

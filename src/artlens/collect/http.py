@@ -219,11 +219,11 @@ class PoliteClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not rate > 0:
-            raise InvalidParameterError(f"--rate must be > 0 requests/s, got {rate}")
+            raise InvalidParameterError(f"rate must be > 0 requests/s, got {rate}", param="rate")
         if retries < 0:
-            raise InvalidParameterError(f"--retries must be >= 0, got {retries}")
+            raise InvalidParameterError(f"retries must be >= 0, got {retries}", param="retries")
         if not timeout_s > 0:
-            raise InvalidParameterError(f"--timeout must be > 0 s, got {timeout_s}")
+            raise InvalidParameterError(f"timeout_s must be > 0 s, got {timeout_s}", param="timeout_s")
         self.rate = float(rate)
         self.timeout_s = float(timeout_s)
         self.retries = int(retries)
