@@ -112,5 +112,6 @@ def test_shipped_default_models_are_small_and_load(method: str) -> None:
     model, cfg = load_beneath_model(None, method)
     assert model.conv_kind == method and cfg["sha256"]
     assert not np.allclose(model.feature_std.numpy(), 1.0)  # trained feature scaling is stored
-    with pytest.raises(InvalidParameterError, match="use --method"):
+    with pytest.raises(InvalidParameterError, match="use method") as err:  # the CLI: --method
         load_beneath_model(path, "gcn" if method == "gat" else "gat")
+    assert err.value.param == "method"

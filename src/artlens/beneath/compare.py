@@ -91,7 +91,8 @@ def load_beneath_model(model: str | os.PathLike[str] | None = None, method: str 
     if not str(config["model"]).startswith("beneath_"):
         raise InvalidParameterError(f"{path}: a {config['model']!r} model, not a beneath model")
     if getattr(net, "conv_kind", method) != method:
-        raise InvalidParameterError(f"{path}: a {net.conv_kind.upper()} model; use --method {net.conv_kind}")
+        raise InvalidParameterError(f"{path}: a {net.conv_kind.upper()} model; use method {net.conv_kind!r}",
+                                    param="method")
     config["path"] = str(Path(path).resolve())
     return net, config
 
@@ -241,7 +242,7 @@ def compare_views(
     if method not in METHODS:
         raise InvalidParameterError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     if model is not None and method not in ("gat", "gcn"):
-        raise InvalidParameterError(f"--model applies to the gat and gcn methods, not to {method!r}")
+        raise InvalidParameterError(f"model applies to the gat and gcn methods, not to {method!r}", param="model")
     polarity = polarity or ("bright" if other_modality == "xray" else "dark")
     if polarity not in POLARITIES:
         raise InvalidParameterError(f"unknown polarity {polarity!r}; expected one of {', '.join(POLARITIES)}")
