@@ -147,6 +147,7 @@ def create_backbone(
         close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
         hint = f"; similar: {', '.join(close)}" if close else ""
         raise InvalidParameterError(f"unknown timm model {name!r}{hint}")
+    model: Any
     if checkpoint is not None:
         model = timm.create_model(name, pretrained=False, num_classes=num_classes, **timm_kwargs)
         _load_safetensors_backbone(model, Path(checkpoint))
@@ -170,7 +171,7 @@ def create_backbone(
     if name == LITE0:
         prep = LITE0_PREPROCESS
     else:
-        cfg = model.pretrained_cfg or {}
+        cfg: dict[str, Any] = model.pretrained_cfg or {}
         prep = Preprocess(mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
                           std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
                           input_size=int(cfg.get("input_size", (3, 224, 224))[-1]),

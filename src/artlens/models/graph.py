@@ -94,6 +94,9 @@ class BeneathEncoder(nn.Module):
         ((3, 4), 1)
     """
 
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(self, in_dim: int = NODE_FEATURES, hidden: int = 32, out_dim: int = 16, layers: int = 2,
                  conv: str = "gat", heads: int = 4, dropout: float = 0.0, head: bool = False):
         super().__init__()

@@ -12,6 +12,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,33 +91,34 @@ class TimmRegressor(nn.Module):
         super().__init__()
         import timm
 
-        self.backbone = timm.create_model(backbone, pretrained=pretrained, in_chans=1, num_classes=0)
-        self.head = nn.Linear(self.backbone.num_features, 1)
+        net: Any = timm.create_model(backbone, pretrained=pretrained, in_chans=1, num_classes=0)
+        self.backbone = net
+        self.head = nn.Linear(int(net.num_features), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.backbone(x)).squeeze(1)
 
 
 @register_model(family="threads")
-def regvgg(input_size: int = 200, **kwargs) -> RegVGG:
+def regvgg(input_size: int = 200, **kwargs: Any) -> RegVGG:
     """The paper's regVGG: 5 stages (2, 2, 3, 3, 3 blocks; 8–64 filters per branch), dense 512-512-1;
     about 10.2 M parameters at 200 × 200 px."""
     return RegVGG(input_size=input_size, **kwargs)
 
 
 @register_model(family="threads")
-def regvgg_small(input_size: int = 100, **kwargs) -> RegVGG:
+def regvgg_small(input_size: int = 100, **kwargs: Any) -> RegVGG:
     """A smaller regVGG for CPU training and inference: half the filters, 4 stages (2, 2, 2, 2 blocks),
     dense 256-1 over a flattened feature map."""
-    cfg = dict(blocks=(2, 2, 2, 2), filters=(8, 16, 32, 32), dense=(256,), dropout=0.05)
+    cfg: dict[str, Any] = dict(blocks=(2, 2, 2, 2), filters=(8, 16, 32, 32), dense=(256,), dropout=0.05)
     cfg.update(kwargs)
     return RegVGG(input_size=input_size, **cfg)
 
 
 @register_model(family="threads")
-def regvgg_test(input_size: int = 32, **kwargs) -> RegVGG:
+def regvgg_test(input_size: int = 32, **kwargs: Any) -> RegVGG:
     """A tiny regVGG for tests (a few thousand parameters)."""
-    cfg = dict(blocks=(1, 1), filters=(2, 4), dense=(8,), dropout=0.0)
+    cfg: dict[str, Any] = dict(blocks=(1, 1), filters=(2, 4), dense=(8,), dropout=0.0)
     cfg.update(kwargs)
     return RegVGG(input_size=input_size, **cfg)
 

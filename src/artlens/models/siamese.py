@@ -23,6 +23,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -68,8 +69,9 @@ class TimmEncoder(nn.Module):
         super().__init__()
         import timm
 
-        self.backbone = timm.create_model(backbone, pretrained=pretrained, in_chans=1, num_classes=0)
-        self.proj = nn.Linear(self.backbone.num_features, embed_dim)
+        net: Any = timm.create_model(backbone, pretrained=pretrained, in_chans=1, num_classes=0)
+        self.backbone = net
+        self.proj = nn.Linear(int(net.num_features), embed_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.backbone(x))
@@ -133,7 +135,7 @@ class SiameseFabric(nn.Module):
 
 
 @register_model(family="fabric")
-def siamese_fabric(input_size: int = 100, **kwargs) -> SiameseFabric:
+def siamese_fabric(input_size: int = 100, **kwargs: Any) -> SiameseFabric:
     """Multi-kernel encoder of 4 stages (2 blocks each; 8, 16, 32, 32 filters per branch), 128-d embedding,
     head on ``|e_a − e_b|`` and ``e_a * e_b``; for 1 cm patches at 100 px/cm (about 1.0 M parameters).
     ``backbone="timm:resnet18"`` swaps in any timm backbone."""
@@ -141,8 +143,8 @@ def siamese_fabric(input_size: int = 100, **kwargs) -> SiameseFabric:
 
 
 @register_model(family="fabric")
-def siamese_fabric_test(input_size: int = 24, **kwargs) -> SiameseFabric:
+def siamese_fabric_test(input_size: int = 24, **kwargs: Any) -> SiameseFabric:
     """A tiny Siamese fabric model for tests (a few hundred parameters)."""
-    cfg = dict(blocks=(1, 1), filters=(2, 4), embed_dim=8, head_hidden=8, dropout=0.0)
+    cfg: dict[str, Any] = dict(blocks=(1, 1), filters=(2, 4), embed_dim=8, head_hidden=8, dropout=0.0)
     cfg.update(kwargs)
     return SiameseFabric(input_size=input_size, **cfg)

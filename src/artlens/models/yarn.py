@@ -23,6 +23,9 @@ class YarnLogistic(nn.Module):
     Buffers: ``scale`` (F,), ``impute`` (F,) in scaled units; parameters: ``weight`` (F,), ``bias`` (1,).
     """
 
+    scale: torch.Tensor
+    impute: torch.Tensor
+
     def __init__(self, n_features: int):
         super().__init__()
         self.register_buffer("scale", torch.ones(n_features, dtype=torch.float64))
