@@ -123,7 +123,7 @@ class HeadModule(L.LightningModule):
         ga, pa, gb, pb, y = batch
         use_p = self.cfg.n_patches > 0
         za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
-        return contrastive_loss(za, zb, y, self.cfg.margin), (za * zb).sum(-1), y
+        return contrastive_loss(za, zb, y, margin=self.cfg.margin, distance="cosine"), (za * zb).sum(-1), y
 
     def training_step(self, batch: Any, _: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
@@ -298,13 +298,14 @@ class FineTuneModule(L.LightningModule):
 
     def training_step(self, batch: Any, _: int) -> torch.Tensor:
         va, vb, y = batch
-        loss = contrastive_loss(self.codes(va), self.codes(vb), y, self.cfg.margin)
+        loss = contrastive_loss(self.codes(va), self.codes(vb), y, margin=self.cfg.margin, distance="cosine")
         self.log("train_loss", loss, on_epoch=True, on_step=False)
         return loss
 
     def validation_step(self, batch: Any, _: int) -> None:
         va, vb, y = batch
-        self.log("val_loss", contrastive_loss(self.codes(va), self.codes(vb), y, self.cfg.margin), on_epoch=True)
+        val = contrastive_loss(self.codes(va), self.codes(vb), y, margin=self.cfg.margin, distance="cosine")
+        self.log("val_loss", val, on_epoch=True)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]
