@@ -507,43 +507,39 @@ def stack_probabilities(stacker: dict[str, np.ndarray], member_probs: Sequence[n
 
 def save_classifier(head: nn.Module, config: ClassifierConfig, folder: str | os.PathLike[str], *,
                     backbone: nn.Module | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``folder/head.safetensors`` and ``folder/config.json`` (never a pickle).
+    """Write ``folder/head.safetensors`` and ``folder/config.json`` (never a pickle) with
+    :func:`artlens.models.checkpoint.save_weights`: every file atomic, every file's SHA-256 in the
+    config.
 
-    With ``backbone`` (fine-tuned, or not pretrained) its weights go to ``backbone.safetensors`` and
-    the config points at them; otherwise the config names the stock backbone (for Lite0: the
-    weights of the installed package)."""
-    from safetensors.torch import save_file
-
+    With ``backbone`` (fine-tuned, or not pretrained) its weights go to ``backbone.safetensors``, the
+    config points at them and records their SHA-256 (``backbone_sha256``, checked on loading);
+    otherwise the config names the stock backbone (for Lite0: the weights of the installed package)."""
     from artlens import __version__
-    from artlens.provenance import sha256_file
+    from artlens.models.checkpoint import save_weights
+    from artlens.paintings.features import backbone_file
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     cfg = ClassifierConfig(**asdict(config))
+    files: dict[str, Any] = {}
+    doc: dict[str, Any] = {"model": MODEL_NAME, "config": {}, "sha256": "", "artlens_version": __version__,
+                           **(extra or {})}
     if backbone is not None:
-        state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-        save_file(state, str(folder / BACKBONE_WEIGHTS), metadata={"artlens_model": f"{MODEL_NAME}:backbone"})
+        files[BACKBONE_WEIGHTS], doc["backbone_sha256"] = backbone_file(backbone)
         cfg.backbone_checkpoint = BACKBONE_WEIGHTS
-    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    tmp = folder / (HEAD_WEIGHTS + ".tmp")
-    save_file(state, str(tmp), metadata={"artlens_model": MODEL_NAME})
-    os.replace(tmp, folder / HEAD_WEIGHTS)
-    doc = {"model": MODEL_NAME, "config": asdict(cfg), "sha256": sha256_file(folder / HEAD_WEIGHTS),
-           "artlens_version": __version__, **(extra or {})}
-    if backbone is not None:
-        doc["backbone_sha256"] = sha256_file(folder / BACKBONE_WEIGHTS)
-    (folder / CONFIG).write_text(json.dumps(doc, indent=2) + "\n")
-    return folder
+    doc["config"] = asdict(cfg)
+    return save_weights(folder, head, doc, weights_name=HEAD_WEIGHTS, extra_files=files,
+                        metadata={"artlens_model": MODEL_NAME})
 
 
 def save_blend(folder: str | os.PathLike[str], members: Sequence[str | os.PathLike[str]], *, method: str = "average",
                weights: Sequence[float] | None = None, stacker: dict[str, np.ndarray] | None = None,
                extra: dict[str, Any] | None = None) -> Path:
     """Write a blend: ``config.json`` naming the member classifier folders (relative to the blend
-    folder when possible) and, for a stacked blend, ``blend.safetensors``."""
+    folder when possible) and, for a stacked blend, ``blend.safetensors`` (its SHA-256 under
+    ``files``); each file written atomically."""
     from safetensors.numpy import save_file
 
     from artlens import __version__
+    from artlens.models.checkpoint import write_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -558,8 +554,9 @@ def save_blend(folder: str | os.PathLike[str], members: Sequence[str | os.PathLi
                            "weights": None if weights is None else [float(w) for w in weights],
                            "artlens_version": __version__, **(extra or {})}
     if stacker is not None:
-        save_file({k: np.ascontiguousarray(v, np.float32) for k, v in stacker.items()}, str(folder / BLEND_WEIGHTS))
-    (folder / CONFIG).write_text(json.dumps(doc, indent=2) + "\n")
+        state = {k: np.ascontiguousarray(v, np.float32) for k, v in stacker.items()}
+        doc["files"] = {BLEND_WEIGHTS: write_atomic(folder / BLEND_WEIGHTS, lambda p: save_file(state, p))}
+    write_atomic(folder / CONFIG, json.dumps(doc, indent=2) + "\n")
     return folder
 
 
@@ -584,9 +581,8 @@ def load_classifier(path: str | os.PathLike[str], *, _depth: int = 0) -> Classif
         InputNotFoundError: no such folder or not a classifier.
         UnreadableInputError: malformed config, changed or unfitting weights.
     """
-    from safetensors.torch import load_file
-
-    from artlens.provenance import sha256_file
+    from artlens.models.checkpoint import load_weights
+    from artlens.paintings.features import check_backbone_file
 
     folder = _model_folder(path)
     try:
@@ -608,6 +604,9 @@ def load_classifier(path: str | os.PathLike[str], *, _depth: int = 0) -> Classif
 
             if not (folder / BLEND_WEIGHTS).is_file():
                 raise UnreadableInputError(f"{folder}: stacked blend without {BLEND_WEIGHTS}")
+            from artlens.models.checkpoint import verify_files
+
+            verify_files(folder, {"files": doc.get("files")}, weights_name=BLEND_WEIGHTS)
             stacker = load_np(str(folder / BLEND_WEIGHTS))
         try:
             return BlendedClassifier(flat, method=doc.get("method", "average"), weights=doc.get("weights"),
@@ -620,14 +619,13 @@ def load_classifier(path: str | os.PathLike[str], *, _depth: int = 0) -> Classif
         config = ClassifierConfig(**doc["config"])
     except (KeyError, TypeError) as exc:
         raise UnreadableInputError(f"{folder / CONFIG}: malformed classifier config ({exc})") from None
+    state, doc = load_weights(folder, weights_name=HEAD_WEIGHTS, what="classifier")  # checks every checksum
+    check_backbone_file(folder, doc, config.backbone_checkpoint)
     if config.backbone_checkpoint and not os.path.isabs(config.backbone_checkpoint):
         config.backbone_checkpoint = str(folder / config.backbone_checkpoint)
-    digest = sha256_file(folder / HEAD_WEIGHTS)
-    if doc.get("sha256") and doc["sha256"] != digest:
-        raise UnreadableInputError(f"{folder / HEAD_WEIGHTS}: checksum does not match config.json (file changed?)")
-    clf = Classifier(config, checksum=digest, source=str(folder))
+    clf = Classifier(config, checksum=doc["sha256"], source=str(folder))
     try:
-        clf.head.load_state_dict(load_file(str(folder / HEAD_WEIGHTS)), strict=True)
+        clf.head.load_state_dict(state, strict=True)
     except Exception as exc:
         raise UnreadableInputError(f"{folder / HEAD_WEIGHTS}: weights do not fit this classifier ({exc})") from None
     clf.head.eval()

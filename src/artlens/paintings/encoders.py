@@ -297,27 +297,23 @@ def save_autoencoder(model: Any, folder: str | os.PathLike[str], *, extra: dict[
     Returns:
         The folder.
     """
-    from safetensors.torch import save_file
-
     from artlens import __version__
-    from artlens.provenance import sha256_file
+    from artlens.models.checkpoint import save_weights
+    from artlens.paintings.features import backbone_file
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     config = AutoencoderConfig(**asdict(model.config))
+    files: dict[str, Any] = {}
+    backbone_sha = None
     if backbone is not None:
-        state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-        save_file(state, str(folder / BACKBONE_WEIGHTS))
+        files[BACKBONE_WEIGHTS], backbone_sha = backbone_file(backbone)
         config.backbone_checkpoint, config.pretrained_backbone = BACKBONE_WEIGHTS, True
-        backbone_checksum = sha256_file(folder / BACKBONE_WEIGHTS)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(state, str(tmp), metadata={"artlens_model": f"{MODEL_TAG}:{config.kind}"})
-    os.replace(tmp, folder / WEIGHTS)
-    doc = {"model": MODEL_TAG, "config": asdict(config), "sha256": sha256_file(folder / WEIGHTS),
-           "backbone_checksum": backbone_checksum, "artlens_version": __version__, **(extra or {})}
-    (folder / CONFIG).write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    return folder
+        backbone_checksum = backbone_sha
+    doc: dict[str, Any] = {"model": MODEL_TAG, "config": asdict(config), "sha256": "",
+                           "backbone_checksum": backbone_checksum, "artlens_version": __version__, **(extra or {})}
+    if backbone_sha is not None:
+        doc["backbone_sha256"] = backbone_sha
+    return save_weights(folder, model, doc, weights_name=WEIGHTS, extra_files=files,
+                        metadata={"artlens_model": f"{MODEL_TAG}:{config.kind}"}, json_default=str)
 
 
 def model_folder(path: str | os.PathLike[str]) -> Path:
@@ -346,9 +342,8 @@ def load_autoencoder(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]
         UnreadableInputError: malformed config, weights changed since saving (checksum), or weights
             that do not fit the config.
     """
-    from safetensors.torch import load_file
-
-    from artlens.provenance import sha256_file
+    from artlens.models.checkpoint import load_weights
+    from artlens.paintings.features import check_backbone_file
 
     folder = model_folder(path)
     try:
@@ -358,14 +353,14 @@ def load_autoencoder(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]
         config = AutoencoderConfig.from_dict(doc["config"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UnreadableInputError(f"{folder / CONFIG}: malformed autoencoder config ({exc})") from None
+    state, checked = load_weights(folder, weights_name=WEIGHTS, what="autoencoder")  # checks every checksum
+    digest = checked["sha256"]
+    check_backbone_file(folder, doc, config.backbone_checkpoint)
     if config.backbone_checkpoint and not os.path.isabs(config.backbone_checkpoint):
         config.backbone_checkpoint = str(folder / config.backbone_checkpoint)
-    digest = sha256_file(folder / WEIGHTS)
-    if doc.get("sha256") and doc["sha256"] != digest:
-        raise UnreadableInputError(f"{folder / WEIGHTS}: checksum does not match config.json (file changed?)")
     model = make_autoencoder(config)
     try:
-        model.load_state_dict(load_file(str(folder / WEIGHTS)), strict=True)
+        model.load_state_dict(state, strict=True)
     except Exception as exc:  # noqa: BLE001 - safetensors and torch raise several kinds
         raise UnreadableInputError(f"{folder / WEIGHTS}: weights do not fit this autoencoder "
                                    f"({str(exc).splitlines()[0][:200]})") from None

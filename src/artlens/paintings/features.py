@@ -530,6 +530,41 @@ class BackboneEmbedder:
         return EmbedBatch(paths=f.paths, vectors=combine_views(f.global_, f.patches), failures=f.failures)
 
 
+def backbone_file(backbone: Any) -> tuple[bytes, str]:
+    """A backbone's weights as the bytes of a ``.safetensors`` file and their SHA-256: what a model
+    folder saves as ``backbone.safetensors`` (through :func:`artlens.models.checkpoint.save_weights`)
+    and records as ``backbone_sha256``, for a fine-tuned or non-pretrained backbone."""
+    import hashlib
+
+    from safetensors.torch import save
+
+    data = save({k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()})
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def check_backbone_file(folder: Any, doc: dict[str, Any], name: str | None) -> None:
+    """Check a model folder's backbone file against the ``backbone_sha256`` its config records (when it
+    records one; folders listing it under ``files`` are checked by
+    :func:`artlens.models.checkpoint.verify_files` as well).
+
+    Raises:
+        UnreadableInputError: the backbone file is missing or changed.
+    """
+    import os
+
+    from artlens.errors import UnreadableInputError
+    from artlens.provenance import sha256_file
+
+    expected = doc.get("backbone_sha256")
+    if not expected or not name:
+        return
+    path = name if os.path.isabs(name) else os.path.join(str(folder), name)
+    if not os.path.isfile(path):
+        raise UnreadableInputError(f"{path}: backbone weights named in the config are missing")
+    if sha256_file(path) != expected:
+        raise UnreadableInputError(f"{path}: checksum does not match config.json (file changed?)")
+
+
 def _channels_last() -> Any:
     import torch
 

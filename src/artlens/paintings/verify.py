@@ -25,7 +25,6 @@ References:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -294,33 +293,32 @@ def make_head(config: VerifierConfig, dim: int) -> nn.Module:
 
 def save_verifier(head: nn.Module, config: VerifierConfig, folder: str | os.PathLike[str],
                   extra: dict[str, Any] | None = None, backbone: nn.Module | None = None) -> Path:
-    """Write ``folder/head.safetensors`` and ``folder/config.json`` (no pickle).
+    """Write ``folder/head.safetensors`` and ``folder/config.json`` (no pickle) with
+    :func:`artlens.models.checkpoint.save_weights`: every file atomic, every file's SHA-256 in the
+    config.
 
     With ``backbone`` (fine-tuned, or not from pretrained weights) its weights are written too, as
-    ``folder/backbone.safetensors``, and the config points at them; otherwise the backbone is the
-    named one with its stock ImageNet weights (for Lite0: from the installed package)."""
+    ``folder/backbone.safetensors``; the config points at them and records their SHA-256
+    (``backbone_sha256``, checked on loading). Otherwise the backbone is the named one with its stock
+    ImageNet weights (for Lite0: from the installed package)."""
     from dataclasses import asdict
 
-    from safetensors.torch import save_file
-
     from artlens import __version__
-    from artlens.provenance import sha256_file
+    from artlens.models.checkpoint import save_weights
+    from artlens.paintings.features import backbone_file
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Any] = {}
+    backbone_sha = None
     if backbone is not None:
-        bstate = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-        save_file(bstate, str(folder / "backbone.safetensors"))
+        files["backbone.safetensors"], backbone_sha = backbone_file(backbone)
         config = VerifierConfig(**{**asdict(config), "backbone_checkpoint": "backbone.safetensors",
                                    "pretrained_backbone": True})
-    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-    tmp = folder / (WEIGHTS + ".tmp")
-    save_file(state, str(tmp), metadata={"artlens_model": f"painting_verifier:{config.kind}"})
-    os.replace(tmp, folder / WEIGHTS)
-    doc = {"model": "painting_verifier", "config": asdict(config), "sha256": sha256_file(folder / WEIGHTS),
-           "artlens_version": __version__, **(extra or {})}
-    (folder / CONFIG).write_text(json.dumps(doc, indent=2) + "\n")
-    return folder
+    doc: dict[str, Any] = {"model": "painting_verifier", "config": asdict(config), "sha256": "",
+                           "artlens_version": __version__, **(extra or {})}
+    if backbone_sha is not None:
+        doc["backbone_sha256"] = backbone_sha
+    return save_weights(folder, head, doc, weights_name=WEIGHTS, extra_files=files,
+                        metadata={"artlens_model": f"painting_verifier:{config.kind}"})
 
 
 def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
@@ -331,9 +329,8 @@ def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
         InputNotFoundError: no such folder / no shipped default.
         UnreadableInputError: malformed config, changed or unreadable weights.
     """
-    from safetensors.torch import load_file
-
-    from artlens.provenance import sha256_file
+    from artlens.models.checkpoint import load_weights
+    from artlens.paintings.features import check_backbone_file
 
     if path is None:
         from artlens.models.pretrained import pretrained_path
@@ -345,19 +342,16 @@ def load_verifier(path: str | os.PathLike[str] | None = None) -> Verifier:
             folder = folder / "model"
         if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
             raise InputNotFoundError(f"{path}: not a verifier (needs {WEIGHTS} and {CONFIG})")
+    state, doc = load_weights(folder, weights_name=WEIGHTS, what="verifier")  # checks every checksum
     try:
-        doc = json.loads((folder / CONFIG).read_text())
         config = VerifierConfig(**doc["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError) as exc:
         raise UnreadableInputError(f"{folder / CONFIG}: malformed verifier config ({exc})") from None
+    check_backbone_file(folder, doc, config.backbone_checkpoint)
     if config.backbone_checkpoint and not os.path.isabs(config.backbone_checkpoint):
         config.backbone_checkpoint = str(folder / config.backbone_checkpoint)
-    digest = sha256_file(folder / WEIGHTS)
-    if doc.get("sha256") and doc["sha256"] != digest:
-        raise UnreadableInputError(f"{folder / WEIGHTS}: checksum does not match config.json (file changed?)")
-    verifier = Verifier(config, checksum=digest, source=str(folder))
+    verifier = Verifier(config, checksum=doc["sha256"], source=str(folder))
     try:
-        state = load_file(str(folder / WEIGHTS))
         verifier.head.load_state_dict(state, strict=True)
     except Exception as exc:
         raise UnreadableInputError(f"{folder / WEIGHTS}: weights do not fit this verifier ({exc})") from None
