@@ -336,8 +336,8 @@ def beneath_losses(model: Any, b: dict[str, torch.Tensor], cfg: BeneathTrainConf
         gap = (view_mean - (view_mean[idx] if mean_b is None else mean_b[idx])).abs()
         keep = (gap > cfg.negative_min_gap).float()
         if keep.sum() > 0:
-            terms[name] = contrastive_loss(model.distance(zv, z_b[idx]), None, torch.zeros_like(keep), margin=cfg.margin,
-                                           distance="precomputed", weight=keep)
+            terms[name] = contrastive_loss(model.distance(zv, z_b[idx]), None, torch.zeros_like(keep),
+                                           margin=cfg.margin, distance="precomputed", weight=keep)
         else:
             terms[name] = d_own.sum() * 0.0
     total = (cfg.own_weight * terms["own"] + cfg.region_weight * terms["region"] + cfg.image_weight * terms["image"]
