@@ -102,6 +102,7 @@ def train(
     """Train a Siamese GCN/GAT encoder contrastively on synthetic hidden layers (and real band pairs)."""
     from artlens.errors import InvalidParameterError
     from artlens.train.beneath import BeneathTrainConfig, train_beneath_model
+    from artlens.train.runs import TrainerConfig
 
     if not model.startswith("beneath_"):
         from artlens.models import list_models
@@ -111,9 +112,10 @@ def train(
     n_devices = parse_devices(devices)
     cfg = BeneathTrainConfig(
         model=model, synthetic=synthetic, val_synthetic=val_synthetic, pairs=str(pairs) if pairs else None, size=size,
-        segmentation=segmentation, region_px=region_px, head_weight=head_weight, max_epochs=epochs,
-        batch_size=batch_size, lr=lr, prep_workers=prep_workers, max_time=max_time, seed=seed,
-        devices=n_devices, accelerator=accelerator, strategy=ddp_strategy(n_devices),
+        segmentation=segmentation, region_px=region_px, head_weight=head_weight,
+        batch_size=batch_size, lr=lr, prep_workers=prep_workers, seed=seed,
+        trainer=TrainerConfig(max_epochs=epochs, max_time=max_time, devices=n_devices, accelerator=accelerator,
+                              strategy=ddp_strategy(n_devices)),
     )
     result = train_beneath_model(cfg, out, resume=resume, enable_progress_bar=show_progress(as_json))
     if as_json:

@@ -222,6 +222,7 @@ def train(
     """Train a fabric model on synthetic rolls and/or a lab's canvases (CSV plate,roll): the Siamese network
     (--method siamese) or the yarn-statistics comparison (--method yarn)."""
     from artlens.train.fabric import FabricTrainConfig, train_fabric_model
+    from artlens.train.runs import TrainerConfig
 
     if method == "yarn":
         from artlens.train.yarn import YarnTrainConfig, train_yarn_model
@@ -259,12 +260,12 @@ def train(
     n_devices = parse_devices(devices)
     cfg = FabricTrainConfig(
         model=model, model_kwargs={"backbone": backbone} if backbone else {}, data=str(data) if data else None,
-        synthetic=synthetic, max_epochs=epochs, batch_size=batch_size, lr=lr, input_px_per_cm=input_px_per_cm,
+        synthetic=synthetic, batch_size=batch_size, lr=lr, input_px_per_cm=input_px_per_cm,
         patch_cm=patch_cm, canvases_per_roll=canvases_per_roll, canvas_cm=canvas_cm,
         patches_per_canvas=patches_per_canvas, pairs_per_epoch=pairs_per_epoch, calib_patches=calib_patches,
-        seed=seed, devices=n_devices, accelerator=accelerator, randomisation=randomisation,
-        strategy=ddp_strategy(n_devices),
-        init_from=str(init_from) if init_from else None,
+        seed=seed, randomisation=randomisation, init_from=str(init_from) if init_from else None,
+        trainer=TrainerConfig(max_epochs=epochs, devices=n_devices, accelerator=accelerator,
+                              strategy=ddp_strategy(n_devices)),
     )
     result = train_fabric_model(cfg, out, resume=resume, enable_progress_bar=show_progress(as_json))
     if as_json:

@@ -177,6 +177,7 @@ def train(
     """Train a thread-counting CNN (phase CNN or density regressor) on labelled crops and/or synthetic plates."""
     import logging
 
+    from artlens.train.runs import TrainerConfig
     from artlens.train.threads import TrainConfig, input_defaults, train_thread_counter
 
     logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -196,11 +197,12 @@ def train(
     defaults = input_defaults(model, str(init_from) if init_from else None)
     phase = defaults["task"] == "thread_phase"
     cfg = TrainConfig(
-        model=model, data=str(data) if data else None, synthetic=synthetic, max_epochs=epochs, batch_size=batch_size,
+        model=model, data=str(data) if data else None, synthetic=synthetic, batch_size=batch_size,
         lr=lr, loss="phase_mse" if phase else loss, crops_per_plate=crops_per_plate, seed=seed,
         input_px_per_cm=input_px_per_cm or defaults["input_px_per_cm"], crop_cm=defaults["crop_cm"],
-        devices=n_devices, accelerator=accelerator, strategy=ddp_strategy(n_devices),
         init_from=str(init_from) if init_from else None, thread_balance=thread_balance,
+        trainer=TrainerConfig(max_epochs=epochs, devices=n_devices, accelerator=accelerator,
+                              strategy=ddp_strategy(n_devices)),
     )
     result = train_thread_counter(cfg, out, resume=resume, enable_progress_bar=show_progress(as_json))
     if as_json:
