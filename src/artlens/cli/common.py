@@ -158,14 +158,6 @@ def choice_option(default: str | None, *flags: str, choices: type[StrEnum], help
     return typer.Option(default, *flags, metavar="[" + "|".join(values) + "]", callback=check, help=help)
 
 
-def choice_of(choices: type[StrEnum], value: str) -> str:
-    """``value`` when it is one of ``choices`` (used where a value is checked again after being split,
-    e.g. ``--embedder NAME:FOLDER``)."""
-    if value not in {c.value for c in choices}:
-        raise InvalidParameterError(f"must be {_listing([c.value for c in choices])}, got {value!r}")
-    return value
-
-
 # --- errors: parameters shown as flags ------------------------------------------------------------------
 
 PARAM_FLAGS: dict[str, str] = {
@@ -271,6 +263,6 @@ def read_pairs_csv(path: Path) -> list[tuple[str, str]]:
     return [(where(r["a"] or ""), where(r["b"] or "")) for r in rows]
 
 
-__all__ = ["DEVICES_HELP", "PARAM_FLAGS", "choice_of", "choice_option", "command_flags",
+__all__ = ["DEVICES_HELP", "PARAM_FLAGS", "choice_option", "command_flags",
            "ddp_strategy", "device_option", "devices_option", "echo", "echo_json", "error_message", "flag_for",
            "notice", "parse_devices", "quiet", "read_pairs_csv", "reset_verbosity", "set_verbosity", "show_progress"]
