@@ -205,10 +205,11 @@ def test_heads_and_loss_shapes():
 
 def test_fine_tuning_unfreezes_the_scheduled_blocks_and_saves_the_backbone(collection, tmp_path):
     from artlens.models.backbones import create_backbone
-    from artlens.train.verifier import VerifierTrainConfig, train_verifier, unfreeze_last_blocks
+    from artlens.train.finetune import set_trainable
+    from artlens.train.verifier import VerifierTrainConfig, train_verifier
 
     model, _ = create_backbone(TINY, pretrained=False)
-    names = unfreeze_last_blocks(model, 1)
+    names = set_trainable(model, 1)  # the last block stage with conv_head and bn2
     last = len(model.blocks) - 1
     assert names and all(n.startswith((f"blocks.{last}.", "conv_head", "bn2")) for n in names)
     assert not any(p.requires_grad for p in model.blocks[0].parameters())

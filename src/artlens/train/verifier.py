@@ -38,6 +38,7 @@ from artlens.paintings.verify import (
     save_verifier,
     verifier_extractor,
 )
+from artlens.train.finetune import set_trainable
 from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
 
 
@@ -70,7 +71,7 @@ class VerifierTrainConfig(TrainingConfig):
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     fine_tune_epochs: int = 0
-    fine_tune_blocks: int = 2
+    fine_tune_blocks: int = 2  # backbone layer groups trained in stage 2 (set_trainable), >= 1
     fine_tune_lr: float = 1e-5
     centre: bool = True  # metric kind: centre features on the training images' mean (the head keeps it)
     pooling: Literal["avg", "stats"] = "stats"  # metric kind: backbone features pooled how (verifier_extractor)
@@ -246,20 +247,6 @@ def evaluate_pairs(raw: np.ndarray, y: np.ndarray, calibration: dict[str, float]
     return {"pairs": int(len(y)), "auc": roc_auc(raw, y), "accuracy": float(((p > 0.5) == (y > 0)).mean())}
 
 
-def unfreeze_last_blocks(backbone: torch.nn.Module, n_blocks: int) -> list[str]:
-    """Freeze a timm EfficientNet-style backbone except its last ``n_blocks`` stages of ``blocks`` and
-    the final ``conv_head`` / ``bn2``; returns the names of the trainable parameters."""
-    for p in backbone.parameters():
-        p.requires_grad_(False)
-    stages = list(getattr(backbone, "blocks", []))
-    parts = stages[len(stages) - n_blocks :] if n_blocks > 0 else []
-    parts += [getattr(backbone, n) for n in ("conv_head", "bn2") if hasattr(backbone, n)]
-    for part in parts:
-        for p in part.parameters():
-            p.requires_grad_(True)
-    return [n for n, p in backbone.named_parameters() if p.requires_grad]
-
-
 class _ImagePairs(torch.utils.data.Dataset):
     """Pairs of images as stacked views (global + patches), for end-to-end fine-tuning."""
 
@@ -318,7 +305,7 @@ def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierT
     image pairs (metric kind) at ``cfg.fine_tune_lr``; BatchNorm statistics stay frozen. Updates
     ``extractor.model`` and ``head`` in place."""
     backbone = extractor.model
-    unfreeze_last_blocks(backbone, cfg.fine_tune_blocks)
+    set_trainable(backbone, cfg.fine_tune_blocks)  # last stages; the last one with conv_head, bn2
     module = FineTuneModule(extractor, head, cfg)
     ft_cfg = cfg.trainer.model_copy(update={"max_epochs": cfg.fine_tune_epochs, "max_steps": -1})
     n = max(2, cfg.pairs_per_epoch // 16)
@@ -349,6 +336,8 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     from artlens.paintings.datasets import load_dataset
     from artlens.paintings.pairs import PairSampler, balanced_eval_pairs
 
+    if cfg.fine_tune_epochs > 0 and cfg.fine_tune_blocks < 1:
+        raise InvalidParameterError(f"fine_tune_blocks must be at least 1 to fine-tune, got {cfg.fine_tune_blocks}")
     run, cfg = open_run(out, cfg, resume=resume)
     ds = load_dataset(cfg.data)
     labels_all = ds.labels(cfg.label_column)
