@@ -37,11 +37,16 @@ __all__ = ["AutoencoderShape", "FeatureAutoencoder", "feature_autoencoder"]
 class AutoencoderShape(Protocol):
     """What the network reads of a configuration (``AutoencoderConfig`` has these and more)."""
 
-    in_dim: int
-    code_dim: int
-    hidden: int
-    noise_std: float
-    mask_prob: float
+    @property
+    def in_dim(self) -> int: ...
+    @property
+    def code_dim(self) -> int: ...
+    @property
+    def hidden(self) -> int: ...
+    @property
+    def noise_std(self) -> float: ...
+    @property
+    def mask_prob(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,9 @@ class FeatureAutoencoder(nn.Module):
     Shape:
         x: ``(B, in_dim)`` → codes ``(B, code_dim)``.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(self, config: AutoencoderShape) -> None:
         super().__init__()

@@ -70,6 +70,11 @@ class TwoBranchHead(nn.Module):
         tiles (optional) → logits ``(B, K)``.
     """
 
+    g_mean: torch.Tensor
+    g_std: torch.Tensor
+    t_mean: torch.Tensor
+    t_std: torch.Tensor
+
     def __init__(self, in_dim: int, n_classes: int, *, variant: str = "two_branch", hidden: int = 512,
                  dropout: float = 0.3, pooling: str = "attention", attention_dim: int = 128) -> None:
         super().__init__()
@@ -192,6 +197,9 @@ class MetricHead(nn.Module):
     Shape:
         global_: ``(B, D)``; patch_mean: ``(B, D)`` or ``None`` → ``(B, embed_dim)``, L2-normalised.
     """
+
+    mean_global: torch.Tensor
+    mean_patch: torch.Tensor
 
     def __init__(self, in_dim: int, *, use_patches: bool = True, hidden: int = 512, embed_dim: int = 256,
                  dropout: float = 0.2, centre: bool = False) -> None:

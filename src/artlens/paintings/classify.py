@@ -241,11 +241,11 @@ class Classifier:
             tiles: tiles per image: a number (grid), ``"all"`` (tiles covering the whole image at
                 tile resolution, one image at a time), or ``None`` for the trained count.
         """
-        paths = [str(p) for p in paths]
+        names = [str(p) for p in paths]
         if tiles == "all" and self.config.uses_tiles:
-            return self._predict_all_tiles(paths, tta)
+            return self._predict_all_tiles(names, tta)
         n = None if tiles is None or not self.config.uses_tiles else _tile_count(tiles)
-        f = self.extractor("grid", n).extract(paths)
+        f = self.extractor("grid", n).extract(names)
         mirrored = self.extractor("mirror", 0).extract(f.paths) if tta and self.config.uses_global else None
         return f.paths, self.probabilities(f, mirrored), f.failures
 
@@ -297,9 +297,9 @@ class Classifier:
         tiles were cut from, and the tile boxes in it. ``n_tiles``: grid count, ``None`` for all
         tiles, 0 for none."""
         s = self.size
-        crops = [img.resize((s, s), Image.BILINEAR, reducing_gap=3.0)]
+        crops = [img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)]
         w, h = tile_grid_size(img.size[0], img.size[1], self.config.max_side, s)
-        grid = img if (w, h) == img.size else img.resize((w, h), Image.BILINEAR, reducing_gap=3.0)
+        grid = img if (w, h) == img.size else img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
         boxes = [] if n_tiles == 0 else tile_boxes(w, h, s, n_tiles)
         crops += [grid.crop(b) for b in boxes]
         return normalise_views(crops, self.preprocess.mean, self.preprocess.std), grid, boxes
@@ -345,8 +345,8 @@ class Classifier:
         prob = float(torch.softmax(logits.detach(), 0)[c])
         cams = np.zeros((len(views), s, s), np.float32)
         for m, g in zip(maps, grads, strict=True):
-            cam = torch.relu((g.mean(dim=(2, 3), keepdim=True) * m.detach()).sum(1, keepdim=True)).float()
-            cam = nn.functional.interpolate(cam, size=(s, s), mode="bilinear", align_corners=False)[:, 0].numpy()
+            weighted = torch.relu((g.mean(dim=(2, 3), keepdim=True) * m.detach()).sum(1, keepdim=True)).float()
+            cam = nn.functional.interpolate(weighted, size=(s, s), mode="bilinear", align_corners=False)[:, 0].numpy()
             cams += cam / cam.max() if cam.max() > 0 else cam
         cams /= len(maps)
         gw, gh = grid.size
@@ -367,7 +367,8 @@ class Classifier:
                 canvas[b[1]:b[3], b[0]:b[2]] = np.maximum(canvas[b[1]:b[3], b[0]:b[2]], m)
                 tile_info.append({"box": tuple(int(v) for v in b), "weight": float(wt), "map": m})
             tile_map = canvas if (gw, gh) == (out_w, out_h) else _resize_map(canvas, out_w, out_h)
-        image = np.asarray(grid if (gw, gh) == (out_w, out_h) else grid.resize((out_w, out_h), Image.BILINEAR))
+        shown = grid if (gw, gh) == (out_w, out_h) else grid.resize((out_w, out_h), Image.Resampling.BILINEAR)
+        image = np.asarray(shown)
         return GradCam(path=str(path), label=self.classes[c], class_index=c, probability=prob, image=image,
                        global_map=global_map, tile_map=tile_map, tiles=tile_info)
 
@@ -445,29 +446,31 @@ class BlendedClassifier:
         """Blend members' ``(n, K)`` probabilities into ``(n, K)``."""
         if self.method == "average":
             return sum(w * p for w, p in zip(self.weights, member_probs, strict=True))
+        if self.stacker is None:  # the constructor refuses a stacked blend without one
+            raise InvalidParameterError("a stacked blend needs fitted stacker weights")
         return stack_probabilities(self.stacker, member_probs)
 
     def predict_proba(self, paths: Sequence[str | os.PathLike[str]], *, tta: bool = False,
                       tiles: int | str | None = None) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
         """As :meth:`Classifier.predict_proba`, blended."""
-        paths = [str(p) for p in paths]
+        names = [str(p) for p in paths]
         cache: dict[tuple, tuple[Features, Features | None]] = {}
         results = []
         for m in self.members:
             if tiles == "all":
-                results.append(m.predict_proba(paths, tta=tta, tiles=tiles))
+                results.append(m.predict_proba(names, tta=tta, tiles=tiles))
                 continue
             n = None if tiles is None or not m.config.uses_tiles else _tile_count(tiles)
             key = (m.config.backbone, m.config.backbone_checkpoint, m.config.pretrained_backbone,
                    m.config.feature_pooling, tuple(m.config.feature_levels),
                    (m.config.n_tiles if n is None else n) if m.config.uses_tiles else 0, m.config.max_side)
             if key not in cache:
-                f = m.extractor("grid", n).extract(paths)
+                f = m.extractor("grid", n).extract(names)
                 mir = m.extractor("mirror", 0).extract(f.paths) if tta else None
                 cache[key] = (f, mir)
             f, mir = cache[key]
             results.append((f.paths, m.probabilities(f, mir if m.config.uses_global else None), f.failures))
-        ok = [p for p in paths if all(p in set(r[0]) for r in results)]
+        ok = [p for p in names if all(p in set(r[0]) for r in results)]
         aligned = []
         for r_paths, probs, _ in results:
             row = {p: i for i, p in enumerate(r_paths)}

@@ -405,11 +405,11 @@ class AutoencoderEmbedder:
             raise InvalidParameterError(f"{self.document['folder']} holds a {cfg.kind} autoencoder, not a {kind}; "
                                         f"use the embedder name {cfg.kind!r}")
         self.ae_config = cfg
-        self.name = cfg.kind
+        self.name: str = cfg.kind
         self.dim = int(cfg.code_dim)
         self.checksum: str | None = self.document["sha256"]
         self.config: dict[str, Any] = {"model": self.document["folder"]}
-        self._settings = {"batch_size": int(batch_size), "workers": int(workers), "device": device}
+        self._settings: dict[str, Any] = {"batch_size": int(batch_size), "workers": int(workers), "device": device}
         self._extractor: Any = None
 
     def __repr__(self) -> str:

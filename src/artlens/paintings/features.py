@@ -278,16 +278,17 @@ class FeatureExtractor:
         if self.view == "centre":
             w, h = img.size
             sc = s / min(w, h)
-            img = img.resize((max(s, round(w * sc)), max(s, round(h * sc))), Image.BILINEAR, reducing_gap=3.0)
+            img = img.resize((max(s, round(w * sc)), max(s, round(h * sc))), Image.Resampling.BILINEAR,
+                             reducing_gap=3.0)
             w, h = img.size
             left, top = (w - s) // 2, (h - s) // 2
             return normalise_views([img.crop((left, top, left + s, top + s))], self.preprocess.mean,
                                    self.preprocess.std)
-        out = [img.resize((s, s), Image.BILINEAR, reducing_gap=3.0)]
+        out = [img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)]
         if self.n_patches:
             size = tile_grid_size(img.size[0], img.size[1], self.max_side, s)  # small images are enlarged
             if size != img.size:
-                img = img.resize(size, Image.BILINEAR, reducing_gap=3.0)
+                img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
             out += [img.crop(box) for box in patch_boxes(img.size[0], img.size[1], s, self.n_patches)]
         return normalise_views(out, self.preprocess.mean, self.preprocess.std)
 
@@ -386,7 +387,7 @@ class FeatureExtractor:
         """Features of every readable image in ``paths``; unreadable ones land in ``failures``."""
         import torch
 
-        paths = [str(p) for p in paths]
+        names = [str(p) for p in paths]
         n_views = 1 + self.n_patches
         ok: list[str] = []
         failures: list[tuple[str, str]] = []
@@ -411,7 +412,7 @@ class FeatureExtractor:
             pending.clear()
             pending_paths.clear()
 
-        for path, views in self._decoded(paths):
+        for path, views in self._decoded(names):
             if isinstance(views, str):
                 failures.append((path, views))
             else:
@@ -608,8 +609,8 @@ def cached_features(paths: Sequence[str | os.PathLike[str]], extractor: FeatureE
     """
     import json
 
-    paths = [str(p) for p in paths]
-    stamp = [(p, *_stat(p)) for p in paths]
+    names = [str(p) for p in paths]
+    stamp = [(p, *_stat(p)) for p in names]
     key = json.dumps({"config": extractor.config(), "maps": extractor.return_maps, "files": stamp}, sort_keys=True)
     if cache is not None and os.path.exists(cache):
         try:
@@ -621,10 +622,10 @@ def cached_features(paths: Sequence[str | os.PathLike[str]], extractor: FeatureE
                                     failures=[tuple(f) for f in fails])
         except (OSError, ValueError, KeyError):
             pass  # unreadable cache: recompute
-    f = extractor.extract(paths)
+    f = extractor.extract(names)
     if cache is not None:
         os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
-        extra = {"maps": f.maps} if f.maps is not None else {}
+        extra: dict[str, Any] = {"maps": f.maps} if f.maps is not None else {}
         tmp = f"{cache}.tmp.npz"
         np.savez(tmp, key=np.array(key), paths=np.array(f.paths), global_=f.global_, patches=f.patches,
                  failures=np.array(json.dumps(f.failures)), **extra)

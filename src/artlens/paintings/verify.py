@@ -30,7 +30,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -78,8 +78,9 @@ def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blen
     if blend >= 1.0:
         return z
     if getattr(head, "centre", False):
-        global_ = global_ - head.mean_global.numpy()
-        patches = patches - head.mean_patch.numpy()
+        means: dict[str, torch.Tensor] = dict(head.named_buffers())
+        global_ = global_ - means["mean_global"].numpy()
+        patches = patches - means["mean_patch"].numpy()
     frozen = torch.from_numpy(combine_views(global_, patches))
     return torch.cat([math.sqrt(blend) * z, math.sqrt(1.0 - blend) * frozen], dim=1)
 
@@ -205,7 +206,8 @@ class Verifier:
 
             warnings.warn(f"background collection: {len(f.failures)} images could not be read and were left out "
                           f"(first: {f.failures[0][1]})", stacklevel=2)
-        self.head.set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
+        mean_patch = f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None
+        cast(MetricHead, self.head).set_means(f.global_.mean(0), mean_patch)
         self._memo.update(_rows(f))
         self.background = {"images": len(f.paths), "source": source, "skipped": len(f.failures)}
         return self.background
@@ -391,7 +393,7 @@ def verify_pairs(verifier: Verifier, pairs: Sequence[tuple[str, str]]) -> list[d
             raw = float(verifier.pair_logits(codes[row[a]][None], codes[row[b]][None])[0])
             p = float(verifier.probability(raw))
             r: dict[str, Any] = {"a": a, "b": b, "same_artist_probability": p, "score": raw}
-            if dist is not None:
+            if dist is not None and bank is not None:
                 da, db = float(dist[row[a]]), float(dist[row[b]])
                 t = assess(bank, max(da, db))
                 which = "the pair is" if min(da, db) > bank.threshold else (
@@ -481,9 +483,9 @@ def grad_cam_pair(verifier: Verifier, path_a: str, path_b: str) -> tuple[np.ndar
         for m in per_image:
             w = grads[k].mean(dim=(2, 3), keepdim=True)
             k += 1
-            cam = torch.relu((w * m.detach()).sum(1, keepdim=True)).float()
-            cam = nn.functional.interpolate(cam, size=(ex.size, ex.size), mode="bilinear", align_corners=False)[0, 0]
-            cam = cam.numpy().astype(np.float32)
+            weighted = torch.relu((w * m.detach()).sum(1, keepdim=True)).float()
+            up = nn.functional.interpolate(weighted, size=(ex.size, ex.size), mode="bilinear", align_corners=False)
+            cam = up[0, 0].numpy().astype(np.float32)
             total += cam / cam.max() if cam.max() > 0 else cam
         total /= len(per_image)
         cams.append(total / total.max() if total.max() > 0 else total)
