@@ -230,7 +230,8 @@ def _save_records(path: Path, records: list[dict[str, np.ndarray]]) -> None:
     arrays["edge_index"] = np.concatenate([r["edge_index"] for r in records], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, nodes=nodes, edges=edges, **arrays)
+    savez: Any = np.savez  # numpy's stub types **kwargs as its allow_pickle flag
+    savez(tmp, nodes=nodes, edges=edges, **arrays)
     os.replace(tmp, path)
 
 

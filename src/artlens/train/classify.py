@@ -249,9 +249,9 @@ class ImageSet(torch.utils.data.Dataset):
     view and the ``n_tiles`` grid tiles, as at inference.
     """
 
-    def __init__(self, paths: Sequence[str], y: Sequence[int], *, size: int, preprocess: Any, max_side: int,
-                 n_tiles: int, tiles_per_step: int, train: bool, crop_scale: float = 0.8, color_jitter: float = 0.0,
-                 seed: int = 0) -> None:
+    def __init__(self, paths: Sequence[str], y: Sequence[int] | np.ndarray, *, size: int, preprocess: Any,
+                 max_side: int, n_tiles: int, tiles_per_step: int, train: bool, crop_scale: float = 0.8,
+                 color_jitter: float = 0.0, seed: int = 0) -> None:
         self.paths, self.y = list(paths), np.asarray(y, np.int64)
         self.size, self.prep, self.max_side = size, preprocess, max_side
         self.n_tiles, self.k, self.train = n_tiles, tiles_per_step, train
@@ -268,10 +268,10 @@ class ImageSet(torch.utils.data.Dataset):
         s = self.size
         img = load_rgb(self.paths[i], notify=False, min_side=s, min_long_side=self.max_side)
         w, h = tile_grid_size(img.size[0], img.size[1], self.max_side, s)
-        grid = img if (w, h) == img.size else img.resize((w, h), Image.BILINEAR, reducing_gap=3.0)
+        grid = img if (w, h) == img.size else img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
         if not self.train:
             boxes = tile_boxes(w, h, s, self.n_tiles) if self.n_tiles else []
-            crops = [img.resize((s, s), Image.BILINEAR, reducing_gap=3.0), *(grid.crop(b) for b in boxes)]
+            crops = [img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0), *(grid.crop(b) for b in boxes)]
             return torch.from_numpy(normalise_views(crops, self.prep.mean, self.prep.std)), self.y[i]
         info = torch.utils.data.get_worker_info()  # worker seeds change every epoch; in-process: the epoch
         rng = np.random.default_rng([self.seed, info.seed if info is not None else self.epoch, int(i)])
@@ -283,7 +283,7 @@ class ImageSet(torch.utils.data.Dataset):
         cw = int(min(iw, round(math.sqrt(area * aspect))))
         ch = int(min(ih, round(math.sqrt(area / aspect))))
         x0, y0 = int(rng.integers(0, iw - cw + 1)), int(rng.integers(0, ih - ch + 1))
-        crops = [img.crop((x0, y0, x0 + cw, y0 + ch)).resize((s, s), Image.BILINEAR, reducing_gap=3.0)]
+        crops = [img.crop((x0, y0, x0 + cw, y0 + ch)).resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)]
         if self.n_tiles:
             for _ in range(self.k):
                 tx, ty = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
@@ -382,7 +382,7 @@ def _loader(ds: torch.utils.data.Dataset, y: np.ndarray, cfg: ClassifierTrainCon
     g = torch.Generator().manual_seed(cfg.seed)
     kw: dict[str, Any] = {"batch_size": batch, "num_workers": workers}
     if train and cfg.balance == "sampler":
-        w = torch.as_tensor(sample_weights(list(y)), dtype=torch.double)
+        w = [float(v) for v in sample_weights(list(y))]  # float64 values, as the sampler keeps them
         sampler = torch.utils.data.WeightedRandomSampler(w, num_samples=len(y), replacement=True, generator=g)
         return torch.utils.data.DataLoader(ds, sampler=sampler, **kw)
     return torch.utils.data.DataLoader(ds, shuffle=train, generator=g if train else None, **kw)
@@ -520,9 +520,9 @@ def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, pre
     return f, m, ex
 
 
-def _subset_features(f: Features, idx: Sequence[int]) -> Features:
-    idx = np.asarray(idx, dtype=np.int64)
-    return Features(paths=[f.paths[i] for i in idx], global_=f.global_[idx], patches=f.patches[idx],
+def _subset_features(f: Features, idx: Sequence[int] | np.ndarray) -> Features:
+    rows = np.asarray(idx, dtype=np.int64)
+    return Features(paths=[f.paths[i] for i in rows], global_=f.global_[rows], patches=f.patches[rows],
                     failures=f.failures)
 
 
@@ -710,8 +710,9 @@ def blend_classifiers(models: Sequence[str | os.PathLike[str]], out: str | os.Pa
     from artlens.paintings.classify import BlendedClassifier, load_classifier, save_blend
     from artlens.train.finetune import fit_stacker
 
-    members = [load_classifier(m) for m in models]
-    if any(not isinstance(m, Classifier) for m in members):
+    loaded = [load_classifier(m) for m in models]
+    members = [m for m in loaded if isinstance(m, Classifier)]
+    if len(members) != len(loaded):
         raise InvalidParameterError("blend members must be single classifiers, not blends")
     BlendedClassifier(members, method="average", weights=weights)  # checks classes and weights
     stacker = None
@@ -719,11 +720,12 @@ def blend_classifiers(models: Sequence[str | os.PathLike[str]], out: str | os.Pa
     if method == "stacked":
         if data is None:
             raise InvalidParameterError("a stacked blend is fitted on held-out images: give --data (and --split)")
-        probs, truth = [], None
-        for mdl in members:
+        probs: list[np.ndarray] = []
+        truth: tuple[list[str], list[str]] = ([], [])
+        for k, mdl in enumerate(members):
             _, items = evaluate_classifier(mdl, data, label_column=label_column, split=split,
                                            split_column=split_column, tta=tta)
-            if truth is not None and items["paths"] != truth[0]:
+            if k > 0 and items["paths"] != truth[0]:
                 raise InvalidParameterError("members read different images; cannot stack")
             truth = (items["paths"], items["true"])
             probs.append(items["probs"])

@@ -43,7 +43,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
@@ -125,13 +125,17 @@ def synthetic_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: flo
     from artlens.synth import Roll
 
     rng = np.random.default_rng(seed)
-    h_cm, w_cm = (canvas_cm, canvas_cm) if np.isscalar(canvas_cm) else canvas_cm
+    if np.isscalar(canvas_cm):
+        h_cm = w_cm = cast(float, canvas_cm)
+    else:
+        h_cm, w_cm = cast(tuple[float, float], canvas_cm)
     out: list[Canvas] = []
     base = (0.0, 0.0)
     for r in range(n_rolls):
         if r % max(1, family_size) == 0:
             base = (float(rng.uniform(9.0, 20.0)), float(rng.uniform(9.0, 20.0)))
-        dens = tuple(float(b + rng.uniform(-hard_spread / 2, hard_spread / 2)) for b in base)
+        d0 = float(base[0] + rng.uniform(-hard_spread / 2, hard_spread / 2))
+        dens = (d0, float(base[1] + rng.uniform(-hard_spread / 2, hard_spread / 2)))
         yarn = dict(spacing_jitter=float(rng.uniform(0.02, 0.08)), thickness_variation=float(rng.uniform(0.08, 0.3)),
                     slub_rate=float(rng.uniform(0.0, 0.6)))
         contrast = float(rng.uniform(0.15, 0.5))
@@ -257,7 +261,8 @@ def wide_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: tuple[fl
             b0 = float(rng.uniform(*density_range))
             b1 = b0 + float(rng.uniform(-0.5, 0.5)) if rng.uniform() < 0.25 else float(rng.uniform(*density_range))
             base = (b0, b1)
-        dens = tuple(float(b + rng.uniform(-hard_spread / 2, hard_spread / 2)) for b in base)
+        d0 = float(base[0] + rng.uniform(-hard_spread / 2, hard_spread / 2))
+        dens = (d0, float(base[1] + rng.uniform(-hard_spread / 2, hard_spread / 2)))
         roll, factors = wide_roll(rng, dens, length_cm=roll_length_cm, width_cm=roll_width_cm)
         for c in range(canvases_per_roll):
             h_cm, w_cm = (float(rng.uniform(*canvas_cm)) for _ in range(2))
@@ -455,7 +460,7 @@ def calibrate_on_canvases(model: Any, canvases: list[Canvas], cfg: FabricTrainCo
     rows = []
     for i in range(len(canvases)):
         for j in range(i + 1, len(canvases)):
-            logit = aggregate(pair_logits(embs[i], embs[j], fm), cfg.aggregation, cfg.trim)
+            logit = aggregate(pair_logits(embs[i], embs[j], fm), cast(Any, cfg.aggregation), cfg.trim)
             rows.append({"a": canvases[i].name, "b": canvases[j].name, "logit": logit,
                          "same_roll": int(canvases[i].roll == canvases[j].roll)})
     x = np.array([r["logit"] for r in rows], float)

@@ -67,15 +67,15 @@ class TrainerConfig(BaseModel):
     max_epochs: int = 20
     max_steps: int = -1
     max_time: str | None = None
-    patience: int = Field(4, ge=0)
+    patience: int = Field(default=4, ge=0)
     monitor: str = "val_loss"
     mode: Literal["min", "max"] = "min"
     accelerator: str = "auto"
     devices: int | str | list[int] = 1
     strategy: str = "auto"
     precision: str = "32-true"
-    checkpoint_every_n_steps: int = Field(50, ge=1)
-    log_every_n_steps: int = Field(1, ge=1)
+    checkpoint_every_n_steps: int = Field(default=50, ge=1)
+    log_every_n_steps: int = Field(default=1, ge=1)
     deterministic: bool = True
 
 
@@ -123,7 +123,7 @@ class TrainingConfig(BaseModel):
     """
 
     seed: int = 0
-    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig())
 
     @model_validator(mode="before")
     @classmethod

@@ -151,7 +151,7 @@ def labelled_crops(dataset: str | os.PathLike[str], cfg: TrainConfig, seed: int
     samples = load_labelled_crops(dataset)
     if not samples:
         raise InvalidParameterError(f"{dataset}: no labelled crops found (run 'artlens threads import-labels')")
-    plates = sorted({s.plate for s in samples})
+    plates = sorted({str(s.plate) for s in samples})
     xs, ys, gs = [], [], []
     for s in samples:
         from artlens.io import open_plate
@@ -176,7 +176,7 @@ def labelled_crops(dataset: str | os.PathLike[str], cfg: TrainConfig, seed: int
                 continue
             xs.append(resample_crop(img[y0: y0 + n, x0: x0 + n], ppc, cfg.input_px_per_cm, cfg.size))
             ys.append(labels)
-            gs.append(plates.index(s.plate))
+            gs.append(plates.index(str(s.plate)))
     return normalise_crops(np.stack(xs)), np.asarray(ys, np.float32), np.asarray(gs), plates
 
 
@@ -284,7 +284,7 @@ def labelled_phase_samples(dataset: str | os.PathLike[str], cfg: TrainConfig, se
     samples = load_labelled_crops(dataset)
     if not samples:
         raise InvalidParameterError(f"{dataset}: no labelled crops found (run 'artlens threads import-labels')")
-    plates = sorted({s.plate for s in samples})
+    plates = sorted({str(s.plate) for s in samples})
     xs, phs, gs = [], [], []
     for s in samples:
         image = s.read_image().astype(np.float32)
@@ -304,7 +304,7 @@ def labelled_phase_samples(dataset: str | os.PathLike[str], cfg: TrainConfig, se
             x, p = _phase_sample(img, ph)
             xs.append(x)
             phs.append(p)
-            gs.append(plates.index(s.plate))
+            gs.append(plates.index(str(s.plate)))
     return xs, phs, np.asarray(gs), plates
 
 

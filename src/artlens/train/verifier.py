@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightning as L
 import numpy as np
@@ -103,7 +103,9 @@ class _PairData(torch.utils.data.Dataset):
     def __getitem__(self, k: int) -> tuple[Any, ...]:
         i, j, y = (int(v) for v in self.pairs[k])
         if self.kind == "siamese":
-            return self.f.maps[i], self.f.maps[j], np.float32(y)
+            maps = self.f.maps
+            assert maps is not None  # siamese features always carry maps
+            return maps[i], maps[j], np.float32(y)
         return self.f.global_[i], self.pm[i], self.f.global_[j], self.pm[j], np.float32(y)
 
 
@@ -126,7 +128,7 @@ class HeadModule(L.LightningModule):
         za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
         return contrastive_loss(za, zb, y, margin=self.cfg.margin, distance="cosine"), (za * zb).sum(-1), y
 
-    def training_step(self, batch: Any, _: int) -> torch.Tensor:
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
         self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=False)
         return loss
@@ -218,11 +220,14 @@ def pair_scores(head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str
     if kind != "siamese":
         z = metric_codes(head, f.global_, f.patches, blend).numpy()
         return (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(-1).astype(float)
+    maps = f.maps
+    if maps is None:
+        raise InvalidParameterError("siamese pair scores need the features' maps")
     out = []
     with torch.inference_mode():
         for s in range(0, len(pairs), 512):
             p = pairs[s : s + 512]
-            out.append(head(torch.from_numpy(f.maps[p[:, 0]]), torch.from_numpy(f.maps[p[:, 1]])).numpy())
+            out.append(head(torch.from_numpy(maps[p[:, 0]]), torch.from_numpy(maps[p[:, 1]])).numpy())
     return np.concatenate(out).astype(float) if out else np.zeros(0)
 
 
@@ -243,7 +248,7 @@ def evaluate_pairs(raw: np.ndarray, y: np.ndarray, calibration: dict[str, float]
     if len(y) == 0:
         return {"pairs": 0}
     a, b = (calibration["a"], calibration["b"]) if calibration else (1.0, 0.0)
-    p = sigmoid(a * raw + b)
+    p = np.asarray(sigmoid(a * raw + b))
     return {"pairs": int(len(y)), "auc": roc_auc(raw, y), "accuracy": float(((p > 0.5) == (y > 0)).mean())}
 
 
@@ -373,7 +378,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     train_set = EpochPairs(ftr, sampler, cfg.pairs_per_epoch, cfg.kind)
     head = make_head(vcfg, extractor.dim)
     if vcfg.centre:  # the training images' mean only: validation and test images stay unseen
-        head.set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
+        cast(Any, head).set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
     module = HeadModule(head, cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)

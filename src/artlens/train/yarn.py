@@ -163,7 +163,8 @@ def pair_table(rows: list[dict[str, Any]], descs: list[Any], *, cross_pairs: flo
     def feats(a: Any, b: Any) -> np.ndarray:
         return pairing_differences(a, b, scale)[0] if summed else pair_features(a, b, scale)[0]
 
-    within, cross = [], []
+    within: list[tuple[int, int]] = []
+    cross: list[tuple[int, int]] = []
     for i, j in itertools.combinations(range(len(rows)), 2):
         (within if rows[i]["family"] == rows[j]["family"] else cross).append((i, j))
     rng = np.random.default_rng(seed)
@@ -175,7 +176,7 @@ def pair_table(rows: list[dict[str, Any]], descs: list[Any], *, cross_pairs: flo
     pairs = within + cross
     raw = np.array([feats(descs[i], descs[j]) for i, j in pairs]).reshape(len(pairs), -1)
     y = np.array([int(rows[i]["roll"] == rows[j]["roll"]) for i, j in pairs])
-    hard = np.array([True] * len(within) + [False] * len(cross))
+    hard = np.array([True] * len(within) + [False] * len(cross), dtype=bool)
     return raw, y, hard
 
 
@@ -286,7 +287,7 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
         cal.update(a=1.0, b=0.0, fitted=False, note="held-out pairs lack one class; identity calibration")
     z = cal["a"] * logit_c + cal["b"]
     prob = 1 / (1 + np.exp(-z))
-    metrics = {
+    metrics: dict[str, Any] = {
         "fit_pairs": int(len(y)), "fit_same_roll": int(y.sum()), "fit_auc": roc_auc(comparison_logits(raw, params), y),
         "fit_auc_hard": roc_auc(comparison_logits(raw[hard], params), y[hard]),
         "heldout_auc_hard": roc_auc(logit_c[hard_c], y_c[hard_c]), "heldout_auc_all": roc_auc(logit_c, y_c),
