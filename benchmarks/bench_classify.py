@@ -8,7 +8,7 @@ Data (../shared/data/paintings):
   scored on ``test``. "refit" rows then retrain a fresh head on train + val for the epoch count
   chosen on val — the same images the baseline fits.
 - ``pacs_depiction`` — 4 depictions (art painting, cartoon, photo, sketch), 150 each, no split
-  column: seeded stratified split (:func:`artlens.train.classify.stratified_split`, seed 0: per
+  column: seeded stratified split (:func:`artlens.train.splits.holdout_split`, ``by="class"``, seed 0: per
   class round(15 %) to val, round(25 %) to test, the rest to train → 360 / 88 / 152).
 - ``kaggle_artimages_128px`` — smoke test only (128-px images), through ``train_classifier``.
 
@@ -259,7 +259,7 @@ def rasta(args, cache: Path, workdir: Path) -> dict:
 
 
 def pacs(args, cache: Path, workdir: Path) -> dict:
-    from artlens.train.classify import stratified_split
+    from artlens.train.splits import holdout_split
 
     csv_path = SHARED / "pacs_depiction" / "labels.csv"
     ds, avg, sec_a = _features(csv_path, cache / "pacs", 1, "avg", ("grid", "mirror", "centre"))
@@ -267,7 +267,7 @@ def pacs(args, cache: Path, workdir: Path) -> dict:
     labels = ds.labels("label")
     classes = sorted(set(labels))
     y = np.array([classes.index(v) for v in labels])
-    idx = stratified_split(labels, val_fraction=0.15, test_fraction=0.25, seed=0)
+    idx = holdout_split(labels, val_fraction=0.15, test_fraction=0.25, seed=0, by="class")
     ytest = [labels[i] for i in idx["test"]]
     rows = {}
     tv, te = np.concatenate([idx["train"], idx["val"]]), idx["test"]
