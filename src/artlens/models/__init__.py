@@ -5,8 +5,9 @@ the spectral thread counter never does. A leaf: it imports no domain package (ca
 beneath, train, cli)."""
 
 from artlens.models.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from artlens.models.factory import create_model, list_models
 from artlens.models.pretrained import list_pretrained, pretrained_path
-from artlens.models.registry import create_model, list_models, register_model
+from artlens.models.registry import register_model
 
 __all__ = ["create_model", "list_models", "list_pretrained", "load_checkpoint", "load_weights", "pretrained_path",
            "register_model", "save_checkpoint", "save_weights"]

@@ -323,11 +323,12 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     Returns:
         ``(model in eval mode, config)``; every checksum in the config is checked against its file.
     """
-    from artlens.models.registry import create_model
+    from artlens.models import builtin  # noqa: F401 - registers the built-in families
+    from artlens.models.registry import build
 
     folder, _ = read_config(path)
     state, config = load_weights(folder, device=map_location, what="checkpoint")
-    model = create_model(config["model"], **config["kwargs"])
+    model = build(config["model"], **config["kwargs"])
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # tensor shapes differ from the architecture in config.json

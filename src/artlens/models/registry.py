@@ -1,25 +1,15 @@
-"""One registry for every model family.
-
->>> from artlens.models import create_model, list_models
->>> list_models("regvgg*")
-['regvgg', 'regvgg_small', 'regvgg_test']
->>> list_models("siamese*")
-['siamese_fabric', 'siamese_fabric_test']
->>> model = create_model("regvgg_test")
->>> net = create_model("weavephase.threads_phase", pretrained=True)  # weights shipped with artlens
->>> type(net).__name__, net.training
-('WeavePhaseNet', False)
+"""The model registry: builders by name. A leaf: it imports no model family.
 
 A model builder is a function returning an ``nn.Module``; ``@register_model`` adds it under its
-function name. ``create_model(name, checkpoint=PATH)`` rebuilds a model from its JSON config and
-loads safetensors weights (see :mod:`artlens.models.checkpoint`); ``create_model("<name>.<tag>",
-pretrained=True)`` does the same with weights shipped inside artlens (:mod:`artlens.models.pretrained`).
-An unknown name fails with the list of valid ones, an unknown tag with the list of valid tags.
+function name. The families register in :mod:`artlens.models.phase`, :mod:`~artlens.models.regression`,
+:mod:`~artlens.models.siamese`, :mod:`~artlens.models.yarn`, :mod:`~artlens.models.graph`,
+:mod:`~artlens.models.heads` and :mod:`~artlens.models.autoencoders` (all imported by
+:mod:`artlens.models.builtin`); users build models with :func:`artlens.models.create_model`
+(:mod:`artlens.models.factory`).
 
-This package is a leaf: it imports nothing from the domain packages (``canvas``, ``paintings``,
-``beneath``, ``train``, ``cli``); the families register in :mod:`artlens.models.phase`,
-:mod:`~artlens.models.regression`, :mod:`~artlens.models.siamese`, :mod:`~artlens.models.yarn` and
-:mod:`~artlens.models.graph`.
+``artlens.models`` as a whole is a leaf too: it imports nothing from the domain packages (``canvas``,
+``paintings``, ``beneath``, ``train``, ``cli``), and its modules import each other one way only
+(families → registry; checkpoint → builtin → families; factory → checkpoint, pretrained).
 """
 
 from __future__ import annotations
@@ -47,63 +37,18 @@ def register_model(fn: Callable[..., Any] | None = None, *, family: str = "") ->
     return wrap(fn) if fn is not None else wrap
 
 
-def _ensure_builtin_models() -> None:
-    # Importing the modules registers their builders.
-    from artlens.models import autoencoders, graph, heads, phase, regression, siamese, yarn  # noqa: F401
-
-
-def list_models(pattern: str = "*") -> list[str]:
-    """Registered model names matching a shell-style ``pattern``."""
-    _ensure_builtin_models()
+def registered(pattern: str = "*") -> list[str]:
+    """Names registered so far that match a shell-style ``pattern`` (the built-in families register when
+    :mod:`artlens.models.builtin` is imported; :func:`artlens.models.list_models` does that)."""
     return sorted(n for n in _REGISTRY if fnmatch.fnmatch(n, pattern))
 
 
-def create_model(name: str, *, pretrained: bool = False, checkpoint: str | None = None, **kwargs: Any) -> Any:
-    """Build a registered model.
-
-    Args:
-        name: registered name (see :func:`list_models`), or ``"<name>.<tag>"`` naming shipped weights
-            (see :func:`artlens.models.pretrained.list_pretrained`).
-        pretrained: load shipped weights: the tag's, or for a bare name its first shipped tag. The
-            architecture then comes from the weights' config (no ``kwargs``). Without it a tag only has
-            to be valid and the model is built from ``kwargs`` with fresh weights (as in timm).
-        checkpoint: a folder (or its ``model.safetensors``) written by
-            :func:`artlens.models.checkpoint.save_checkpoint`; its config's keyword arguments are used
-            and the weights loaded. Never unpickles anything.
-        **kwargs: builder arguments (e.g. ``backbone="resnet18"`` for ``timm_regressor``).
-
-    Returns:
-        The model; in eval mode when weights were loaded.
+def build(name: str, **kwargs: Any) -> Any:
+    """Call the builder registered as ``name``.
 
     Raises:
-        InvalidParameterError: unknown name or tag, a checkpoint of another model, or ``kwargs`` with
-            loaded weights.
+        InvalidParameterError: no such model; the message lists the registered ones.
     """
-    from artlens.models import pretrained as shipped
-
-    _ensure_builtin_models()
-    arch, _, tag = name.partition(".")
-    if tag:
-        shipped.pretrained_info(name)  # an unknown tag fails with the list of valid ones
-    if pretrained:
-        if checkpoint is not None:
-            raise InvalidParameterError("give pretrained=True or a checkpoint, not both")
-        if arch not in _REGISTRY:
-            entry = shipped.pretrained_info(name) if tag else None
-            if entry is not None:
-                raise InvalidParameterError(f"{entry.name} is not a registry model; load "
-                                            f"pretrained_path({entry.name!r}) with {entry.loader}")
-            raise InvalidParameterError(f"unknown model {arch!r}; valid models: {', '.join(list_models())}")
-        checkpoint = str(shipped.pretrained_path(name if tag else shipped.default_tag(arch)))
-    if checkpoint is not None:
-        if kwargs:
-            raise InvalidParameterError(f"loaded weights fix the architecture; drop {', '.join(sorted(kwargs))}")
-        from artlens.models.checkpoint import load_checkpoint
-
-        model, config = load_checkpoint(checkpoint)
-        if config["model"] != arch:
-            raise InvalidParameterError(f"checkpoint {checkpoint} holds a {config['model']!r} model, not {arch!r}")
-        return model
-    if arch not in _REGISTRY:
-        raise InvalidParameterError(f"unknown model {arch!r}; valid models: {', '.join(list_models())}")
-    return _REGISTRY[arch](**kwargs)
+    if name not in _REGISTRY:
+        raise InvalidParameterError(f"unknown model {name!r}; valid models: {', '.join(registered())}")
+    return _REGISTRY[name](**kwargs)
