@@ -59,7 +59,7 @@ from torch import nn
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.models.heads import VARIANTS, TwoBranchHead
 from artlens.models.pooling import feature_levels
-from artlens.paintings.features import FeatureExtractor, Features, normalise_views, tile_boxes, tile_grid_size
+from artlens.paintings.features import FeatureExtractor, Features
 
 __all__ = ["VARIANTS", "BlendedClassifier", "Classifier", "ClassifierConfig", "GradCam", "load_classifier",
            "save_blend", "save_classifier", "softmax", "stack_probabilities", "top_predictions"]
@@ -292,17 +292,13 @@ class Classifier:
         return out
 
     # -- views of one image, for Grad-CAM and "all" tiles
-    def image_views(self, img: Image.Image, n_tiles: int | None) -> tuple[np.ndarray, Image.Image, list[tuple]]:
+    def image_views(self, img: Image.Image, n_tiles: int | None
+                    ) -> tuple[np.ndarray, Image.Image, list[tuple[int, int, int, int]]]:
         """Normalised views ``(1 + T, 3, S, S)`` of an RGB image (global view first), the image the
         tiles were cut from, and the tile boxes in it. ``n_tiles``: grid count, ``None`` for all
-        tiles, 0 for none."""
-        s = self.size
-        crops = [img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)]
-        w, h = tile_grid_size(img.size[0], img.size[1], self.config.max_side, s)
-        grid = img if (w, h) == img.size else img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
-        boxes = [] if n_tiles == 0 else tile_boxes(w, h, s, n_tiles)
-        crops += [grid.crop(b) for b in boxes]
-        return normalise_views(crops, self.preprocess.mean, self.preprocess.std), grid, boxes
+        tiles, 0 for none (:meth:`FeatureExtractor.tile_views
+        <artlens.paintings.features.FeatureExtractor.tile_views>`)."""
+        return self.extractor("grid", 0).tile_views(img, n_tiles)
 
     # -- explanations
     def grad_cam(self, path: str | os.PathLike[str], target: str | None = None, *,

@@ -284,13 +284,33 @@ class FeatureExtractor:
             left, top = (w - s) // 2, (h - s) // 2
             return normalise_views([img.crop((left, top, left + s, top + s))], self.preprocess.mean,
                                    self.preprocess.std)
-        out = [img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)]
         if self.n_patches:
-            size = tile_grid_size(img.size[0], img.size[1], self.max_side, s)  # small images are enlarged
-            if size != img.size:
-                img = img.resize(size, Image.Resampling.BILINEAR, reducing_gap=3.0)
-            out += [img.crop(box) for box in patch_boxes(img.size[0], img.size[1], s, self.n_patches)]
-        return normalise_views(out, self.preprocess.mean, self.preprocess.std)
+            return self.tile_views(img, self.n_patches)[0]
+        return normalise_views([img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)],
+                               self.preprocess.mean, self.preprocess.std)
+
+    def tile_views(self, img: Image.Image, n_tiles: int | None) -> tuple[np.ndarray, Image.Image,
+                                                                          list[tuple[int, int, int, int]]]:
+        """The global view and full-resolution tiles of an RGB image (as it is: no mirroring).
+
+        Args:
+            img: the image.
+            n_tiles: tiles on an even grid (:func:`patch_boxes`: the patches :meth:`views` gives for
+                ``n_patches`` of them), ``None`` for all tiles covering the image (:func:`tile_boxes`),
+                0 for none.
+
+        Returns:
+            ``(views, grid, boxes)``: normalised views ``(1 + T, 3, S, S)`` float32, global view first;
+            the image the tiles were cut from (long side capped at ``max_side`` px, small images
+            enlarged to hold one tile, :func:`tile_grid_size`); the tile boxes in it.
+        """
+        s = self.size
+        crops = [img.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0)]
+        w, h = tile_grid_size(img.size[0], img.size[1], self.max_side, s)
+        grid = img if (w, h) == img.size else img.resize((w, h), Image.Resampling.BILINEAR, reducing_gap=3.0)
+        boxes = [] if n_tiles == 0 else tile_boxes(w, h, s, n_tiles)
+        crops += [grid.crop(b) for b in boxes]
+        return normalise_views(crops, self.preprocess.mean, self.preprocess.std), grid, boxes
 
     def _decode(self, path: str) -> np.ndarray | str:
         try:
