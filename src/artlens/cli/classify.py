@@ -71,6 +71,7 @@ def train(
     """Train a classifier for a label column (frozen backbone on cached features, then optional
     end-to-end stages), evaluate it on the test split and write RUN/model and RUN/report.html."""
     from artlens.train.classify import ClassifierTrainConfig, Stage, parse_stages, train_classifier
+    from artlens.train.runs import TrainerConfig
 
     if not data.exists():
         raise InputNotFoundError(f"{data}: no such file or folder")
@@ -84,9 +85,10 @@ def train(
             tiles_per_step=tiles_per_step, max_side=max_side,
             hidden=hidden, dropout=dropout, pooling=cast(Any, pooling), balance=cast(Any, balance),
             label_smoothing=label_smoothing,
-            color_jitter=color_jitter, batch_size=batch_size, patience=patience, refit_train_val=refit,
+            color_jitter=color_jitter, batch_size=batch_size, refit_train_val=refit,
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
-            workers=workers, accelerator=accelerator, devices=parse_devices(devices),
+            workers=workers, trainer=TrainerConfig(patience=patience, accelerator=accelerator,
+                                                   devices=parse_devices(devices)),
             stages=parse_stages(stages) if stages else [Stage(unfreeze=0, epochs=epochs, lr=lr)])
     except ValueError as exc:  # pydantic's range checks
         raise InvalidParameterError(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None

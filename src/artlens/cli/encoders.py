@@ -42,15 +42,16 @@ def train_encoder(
     """Train an autoencoder on a collection's frozen backbone features; its codes become an embedder."""
     from artlens.train.encoders import EncoderTrainConfig
     from artlens.train.encoders import train_encoder as run_training
+    from artlens.train.runs import TrainerConfig
 
     if epochs < 1 or code_dim < 1 or hidden < 1 or n_patches < 0 or swd_weight < 0:
         raise InvalidParameterError("--epochs, --code-dim and --hidden must be >= 1, --patches and --swd-weight >= 0")
     cfg = EncoderTrainConfig(data=str(data), kind=cast(Any, kind), label_column=label_column, backbone=backbone,
                              pretrained_backbone=not random_backbone, n_patches=n_patches, code_dim=code_dim,
                              hidden=hidden, swd_weight=swd_weight, prior=cast(Any, prior), lr=lr, seed=seed,
-                             max_epochs=epochs,
                              feature_cache=None if feature_cache is None else str(feature_cache),
-                             accelerator=accelerator, devices=parse_devices(devices))
+                             trainer=TrainerConfig(max_epochs=epochs, accelerator=accelerator,
+                                                   devices=parse_devices(devices)))
     result = run_training(cfg, out, resume=resume)
     if as_json:
         echo_json(result)
