@@ -20,8 +20,8 @@ from artlens.train.beneath import (
     synthetic_scene,
 )
 
-TINY = dict(size=64, region_px=24.0, synthetic=3, val_synthetic=1, batch_size=2, max_epochs=1,
-            accelerator="cpu", model="beneath_gcn_test")
+TINY = dict(size=64, region_px=24.0, synthetic=3, val_synthetic=1, batch_size=2,
+            trainer={"max_epochs": 1, "accelerator": "cpu"}, model="beneath_gcn_test")
 
 
 @pytest.fixture(scope="module")

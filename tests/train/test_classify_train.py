@@ -58,7 +58,8 @@ def collection(tmp_path_factory):
 def _cfg(collection, **kw) -> ClassifierTrainConfig:
     base = dict(data=str(collection / "labels.csv"), label_column="style", backbone=TINY, pretrained_backbone=False,
                 n_tiles=2, tiles_per_step=1, max_side=256, hidden=16, batch_size=4, image_batch_size=3,
-                stages=[Stage(unfreeze=0, epochs=1, lr=1e-3)], accelerator="cpu", workers=0, warmup_epochs=0)
+                stages=[Stage(unfreeze=0, epochs=1, lr=1e-3)], trainer={"accelerator": "cpu"}, workers=0,
+                warmup_epochs=0)
     base.update(kw)
     return ClassifierTrainConfig(**base)
 

@@ -72,7 +72,8 @@ TRAIN = """
 import sys
 from artlens.train.threads import TrainConfig, train_thread_counter
 cfg = TrainConfig(model="regvgg_test", input_px_per_cm=40, synthetic=6, crops_per_plate=8, batch_size=8,
-                  max_epochs=4, patience=100, accelerator="cpu", checkpoint_every_n_steps=3, val_fraction=0.2)
+                  val_fraction=0.2,
+                  trainer=dict(max_epochs=4, patience=100, accelerator="cpu", checkpoint_every_n_steps=3))
 r = train_thread_counter(cfg, sys.argv[1], resume=len(sys.argv) > 2)
 print("GLOBAL_STEP", r["metrics"]["global_step"])
 """
