@@ -130,8 +130,8 @@ def main() -> None:
     lab = np.asarray(ds.labels("label"))
     lab_s = np.asarray(ds_s.labels("label"))
     common = {"data": str(people), "label_column": "label", "unseen_artists": args.unseen_artists,
-              "val_artists": args.val_artists, "seed": args.seed, "max_epochs": args.epochs, "accelerator": "cpu",
-              "patience": 3}
+              "val_artists": args.val_artists, "seed": args.seed,
+              "trainer": {"max_epochs": args.epochs, "accelerator": "cpu", "patience": 3}}
     split = split_indices(list(lab), VerifierTrainConfig(**common))
     rows = []
 

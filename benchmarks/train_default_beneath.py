@@ -51,9 +51,9 @@ def main() -> None:
 
     torch.set_num_threads(1)  # on 2 shared cores, 2 threads ran 2-3x slower per step than 1
     warnings.filterwarnings("ignore")
-    base = BeneathTrainConfig(synthetic=args.synthetic, val_synthetic=args.val, max_epochs=args.epochs,
-                              max_time=args.max_time, prep_workers=args.prep_workers, seed=args.seed,
-                              accelerator="cpu")
+    base = BeneathTrainConfig(synthetic=args.synthetic, val_synthetic=args.val, prep_workers=args.prep_workers,
+                              seed=args.seed,
+                              trainer={"max_epochs": args.epochs, "max_time": args.max_time, "accelerator": "cpu"})
     data_dir = args.out / "data"
     t0 = time.perf_counter()
     if (data_dir / "train.npz").is_file() and (data_dir / "val.npz").is_file():

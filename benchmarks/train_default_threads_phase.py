@@ -71,9 +71,11 @@ def main() -> None:
                     help="fraction of plates with an interstice lattice (+ lining canvas, banding on half of them)")
     args = ap.parse_args()
     cfg = TrainConfig(model="weavephase", input_px_per_cm=200.0, crop_cm=0.64, lr=args.lr, lr_schedule="cosine",
-                      batch_size=16, max_epochs=args.epochs, patience=3, seed=args.seeds[0],
+                      batch_size=16, seed=args.seeds[0],
                       synthetic=args.plates, crops_per_plate=args.crops_per_plate, val_fraction=0.05,
-                      max_time=args.max_time, checkpoint_every_n_steps=200, init_from=args.init_from,
+                      init_from=args.init_from,
+                      trainer={"max_epochs": args.epochs, "patience": 3, "max_time": args.max_time,
+                               "checkpoint_every_n_steps": 200},
                       yarn_texture=not args.no_yarn_texture, thread_balance=args.thread_balance,
                       wider=args.wider)
     t = time.perf_counter()

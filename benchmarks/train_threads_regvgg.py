@@ -35,11 +35,11 @@ def main() -> None:
     cfg = TrainConfig(model="regvgg_small", model_kwargs={"filters": [6, 12, 24, 32], "blocks": [1, 2, 2, 2]},
                       yarn_texture=False,  # the shipped model predates the yarn-texture nuisances
                       input_px_per_cm=100.0, crop_cm=1.0, loss="nmae", lr=args.lr, batch_size=32,
-                      max_epochs=args.epochs, patience=5, seed=args.seed, synthetic=args.plates,
-                      init_from=args.init_from,
-                      crops_per_plate=args.crops_per_plate, val_fraction=0.1, max_time=args.max_time,
-                      checkpoint_every_n_steps=100,
-                      devices=int(args.devices) if args.devices.isdigit() else args.devices)
+                      seed=args.seed, synthetic=args.plates, init_from=args.init_from,
+                      crops_per_plate=args.crops_per_plate, val_fraction=0.1,
+                      trainer={"max_epochs": args.epochs, "patience": 5, "max_time": args.max_time,
+                               "checkpoint_every_n_steps": 100,
+                               "devices": int(args.devices) if args.devices.isdigit() else args.devices})
     t = time.perf_counter()
     data = prepare_data(cfg)
     print(f"data: {len(data['x'])} crops in {time.perf_counter() - t:.0f} s", flush=True)
