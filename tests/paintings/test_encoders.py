@@ -52,8 +52,8 @@ def dae_run(collection, tmp_path_factory):
 
     run = tmp_path_factory.mktemp("run") / "dae"
     cfg = EncoderTrainConfig(data=str(collection), kind="dae", backbone=TINY, pretrained_backbone=False, n_patches=1,
-                             max_side=128, code_dim=8, hidden=32, batch_size=8, max_epochs=1, accelerator="cpu",
-                             workers=0)
+                             max_side=128, code_dim=8, hidden=32, batch_size=8, workers=0,
+                             trainer={"max_epochs": 1, "accelerator": "cpu"})
     return run, train_encoder(cfg, run)
 
 

@@ -50,9 +50,8 @@ def trained(collection, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "verifier"
     cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
                               n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
-                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=1,
-                              val_artists=1,
-                              accelerator="cpu", workers=0)
+                              val_pairs=40, val_fraction=0.25, test_fraction=0.25, unseen_artists=1,
+                              val_artists=1, trainer={"max_epochs": 1, "accelerator": "cpu"}, workers=0)
     result = train_verifier(cfg, run)
     return run, result
 
@@ -216,8 +215,9 @@ def test_fine_tuning_unfreezes_the_scheduled_blocks_and_saves_the_backbone(colle
 
     cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
                               n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
-                              val_pairs=40, max_epochs=1, val_fraction=0.25, test_fraction=0.25, unseen_artists=0,
-                              val_artists=2, accelerator="cpu", workers=0, fine_tune_epochs=1, fine_tune_blocks=1)
+                              val_pairs=40, val_fraction=0.25, test_fraction=0.25, unseen_artists=0,
+                              val_artists=2, trainer={"max_epochs": 1, "accelerator": "cpu"}, workers=0,
+                              fine_tune_epochs=1, fine_tune_blocks=1)
     ev = train_verifier(cfg, tmp_path / "ft")["evaluation"]
     assert ev["blend_chosen_on"] == "validation artists (held out of training)"  # two of them: negatives exist
     assert (tmp_path / "ft" / "model" / "backbone.safetensors").is_file()
