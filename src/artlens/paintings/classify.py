@@ -59,7 +59,7 @@ from torch import nn
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.models.heads import VARIANTS, TwoBranchHead
 from artlens.models.pooling import feature_levels
-from artlens.paintings.features import FeatureExtractor, Features
+from artlens.paintings.features import FeatureExtractor, Features, grad_cam_maps
 
 __all__ = ["VARIANTS", "BlendedClassifier", "Classifier", "ClassifierConfig", "GradCam", "load_classifier",
            "save_blend", "save_classifier", "softmax", "stack_probabilities", "top_predictions"]
@@ -339,12 +339,7 @@ class Classifier:
             c = int(torch.argmax(logits)) if target is None else self._class_index(target)
             grads = torch.autograd.grad(logits[c], maps)
         prob = float(torch.softmax(logits.detach(), 0)[c])
-        cams = np.zeros((len(views), s, s), np.float32)
-        for m, g in zip(maps, grads, strict=True):
-            weighted = torch.relu((g.mean(dim=(2, 3), keepdim=True) * m.detach()).sum(1, keepdim=True)).float()
-            cam = nn.functional.interpolate(weighted, size=(s, s), mode="bilinear", align_corners=False)[:, 0].numpy()
-            cams += cam / cam.max() if cam.max() > 0 else cam
-        cams /= len(maps)
+        cams = grad_cam_maps(maps, grads, s)
         gw, gh = grid.size
         out_w, out_h = _map_size(img.size, self.config.max_side)
         global_map = tile_map = None

@@ -472,6 +472,34 @@ class FeatureExtractor:
         return int(pooled.shape[-1])
 
 
+def grad_cam_maps(maps: Sequence[Any], grads: Sequence[Any], size: int) -> np.ndarray:
+    """Grad-CAM of views from the feature maps their features were pooled from
+    (:meth:`FeatureExtractor.pooled_with_maps`) and the gradients of a score with respect to them.
+
+    Each map's channels are weighted by their gradient averaged over space; the positive part of the
+    weighted sum is upsampled (bilinear) to the view and scaled by its maximum over all views; with
+    several maps (``"stats"`` pooling: one per summarised stage) the scaled maps are averaged.
+
+    Shape:
+        maps, grads: lists of ``(B, C_l, h_l, w_l)`` → ``(B, size, size)`` float32 in [0, 1].
+
+    References:
+        R. R. Selvaraju et al., "Grad-CAM: Visual explanations from deep networks via gradient-based
+        localization", ICCV 2017.
+    """
+    import torch
+    from torch import nn
+
+    cams = np.zeros((int(maps[0].shape[0]), size, size), np.float32)
+    for m, g in zip(maps, grads, strict=True):
+        weighted = torch.relu((g.mean(dim=(2, 3), keepdim=True) * m.detach()).sum(1, keepdim=True)).float()
+        up = nn.functional.interpolate(weighted, size=(size, size), mode="bilinear", align_corners=False)
+        cam = up[:, 0].numpy()
+        cams += cam / cam.max() if cam.max() > 0 else cam
+    cams /= len(maps)
+    return cams
+
+
 def fold_batchnorm(model: Any) -> Any:
     """An inference copy of a timm EfficientNet-family backbone with every batch norm folded into the
     convolution before it, or ``None`` for other models.

@@ -39,7 +39,7 @@ from torch import nn
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.models.calibration import sigmoid
 from artlens.models.heads import MetricHead, PairHead
-from artlens.paintings.features import FeatureExtractor, Features
+from artlens.paintings.features import FeatureExtractor, Features, grad_cam_maps
 
 Kind = Literal["metric", "siamese"]
 DEFAULT_VERIFIER = "verifier_default"
@@ -479,14 +479,7 @@ def grad_cam_pair(verifier: Verifier, path_a: str, path_b: str) -> tuple[np.ndar
         grads = torch.autograd.grad(score, [m for per_image in maps for m in per_image])
     cams, k = [], 0
     for per_image in maps:  # one map per summarised stage: each scaled to [0, 1], then averaged
-        total = np.zeros((ex.size, ex.size), np.float32)
-        for m in per_image:
-            w = grads[k].mean(dim=(2, 3), keepdim=True)
-            k += 1
-            weighted = torch.relu((w * m.detach()).sum(1, keepdim=True)).float()
-            up = nn.functional.interpolate(weighted, size=(ex.size, ex.size), mode="bilinear", align_corners=False)
-            cam = up[0, 0].numpy().astype(np.float32)
-            total += cam / cam.max() if cam.max() > 0 else cam
-        total /= len(per_image)
+        total = grad_cam_maps(per_image, grads[k:k + len(per_image)], ex.size)[0]
+        k += len(per_image)
         cams.append(total / total.max() if total.max() > 0 else total)
     return cams[0], cams[1], float(score.detach())
