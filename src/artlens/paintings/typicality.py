@@ -107,7 +107,7 @@ def explain(status: str, which: str) -> str:
 def load_bank(path: str | os.PathLike[str], verifier: Any) -> Bank | None:
     """The bank in ``path`` with its codes for ``verifier`` (computed now, on the training centring the
     head was loaded with); ``None`` for a verifier without centring (siamese, or not centred)."""
-    from artlens.paintings.verify import metric_codes
+    from artlens.paintings.features import Features
 
     if verifier.config.kind != "metric" or not getattr(verifier.head, "centre", False):
         return None
@@ -119,7 +119,7 @@ def load_bank(path: str | os.PathLike[str], verifier: Any) -> Bank | None:
             meta = json.loads(str(z["meta"]))
     except (OSError, ValueError, KeyError) as exc:
         raise UnreadableInputError(f"{path}: unreadable verifier bank ({exc})") from None
-    codes = metric_codes(verifier.head, g, pm[:, None, :], verifier.config.blend).numpy()
+    codes = verifier.codes_from_features(Features(paths=[], global_=g, patches=pm[:, None, :])).numpy()
     from artlens.provenance import sha256_file
 
     meta = {**meta, "sha256": sha256_file(path)}

@@ -72,9 +72,9 @@ class Stage(BaseModel):
     """One training stage: how many backbone layer groups are trainable, for how many epochs, at
     which peak learning rate."""
 
-    unfreeze: int = Field(0, ge=-1)
+    unfreeze: int = Field(default=0, ge=-1)
     epochs: int = Field(..., ge=1)
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
 
 
 def parse_stages(text: str) -> list[Stage]:
@@ -111,14 +111,14 @@ class ClassifierTrainConfig(TrainingConfig):
     backbone: str = "tf_efficientnet_lite0"
     pretrained_backbone: bool = True
     feature_pooling: Literal["avg", "stats"] = "stats"  # see artlens.paintings.features.FEATURE_POOLINGS
-    n_tiles: int = Field(4, ge=0)  # grid tiles per image: cached for training, all used at evaluation
-    tiles_per_step: int = Field(2, ge=1)  # random subset seen per image and step
-    max_side: int = Field(1024, ge=64)
-    hidden: int = Field(512, ge=0)
-    dropout: float = Field(0.3, ge=0, lt=1)
+    n_tiles: int = Field(default=4, ge=0)  # grid tiles per image: cached for training, all used at evaluation
+    tiles_per_step: int = Field(default=2, ge=1)  # random subset seen per image and step
+    max_side: int = Field(default=1024, ge=64)
+    hidden: int = Field(default=512, ge=0)
+    dropout: float = Field(default=0.3, ge=0, lt=1)
     pooling: Literal["attention", "mean"] = "attention"
     balance: Literal["loss", "sampler", "none"] = "loss"
-    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     mirror: bool = True  # mirrored global views: augmentation (frozen stage) and TTA
     tta: bool = False  # evaluate with test-time augmentation (mirrored global view)
     stages: list[Stage] = Field(default_factory=lambda: [Stage(unfreeze=0, epochs=60, lr=1e-3)])
@@ -126,8 +126,8 @@ class ClassifierTrainConfig(TrainingConfig):
     warmup_epochs: int = 2
     batch_size: int = 32
     image_batch_size: int = 8
-    color_jitter: float = Field(0.0, ge=0, le=0.5)
-    crop_scale: float = Field(0.8, gt=0, le=1)
+    color_jitter: float = Field(default=0.0, ge=0, le=0.5)
+    crop_scale: float = Field(default=0.8, gt=0, le=1)
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     drop_rare: bool = False

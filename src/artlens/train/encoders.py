@@ -49,19 +49,19 @@ class EncoderTrainConfig(TrainingConfig):
     label_column: str | None = None  # evaluation only; default: "label" or "artist" when present
     backbone: str = "tf_efficientnet_lite0"
     pretrained_backbone: bool = True
-    n_patches: int = Field(4, ge=0)
+    n_patches: int = Field(default=4, ge=0)
     max_side: int = 1024
-    code_dim: int = Field(128, ge=1)
-    hidden: int = Field(512, ge=1)
-    noise_std: float = Field(0.2, ge=0)
-    mask_prob: float = Field(0.5, ge=0, lt=1)
+    code_dim: int = Field(default=128, ge=1)
+    hidden: int = Field(default=512, ge=1)
+    noise_std: float = Field(default=0.2, ge=0)
+    mask_prob: float = Field(default=0.5, ge=0, lt=1)
     prior: Literal["sphere", "gaussian"] = "gaussian"
-    swd_weight: float = Field(0.3, ge=0)
-    swd_projections: int = Field(50, ge=1)
+    swd_weight: float = Field(default=0.3, ge=0)
+    swd_projections: int = Field(default=50, ge=1)
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    batch_size: int = Field(128, ge=2)
-    val_fraction: float = Field(0.1, gt=0, lt=1)
+    batch_size: int = Field(default=128, ge=2)
+    val_fraction: float = Field(default=0.1, gt=0, lt=1)
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
     workers: int = 2  # image-decoding threads of the feature extraction
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=60, patience=8,

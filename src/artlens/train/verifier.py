@@ -51,7 +51,7 @@ class VerifierTrainConfig(TrainingConfig):
     kind: Literal["metric", "siamese"] = "metric"
     backbone: str = "tf_efficientnet_lite0"
     pretrained_backbone: bool = True
-    n_patches: int = Field(4, ge=0)
+    n_patches: int = Field(default=4, ge=0)
     max_side: int = 1024
     hidden: int = 512
     embed_dim: int = 256

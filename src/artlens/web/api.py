@@ -41,7 +41,7 @@ class ImageCreated(BaseModel):
 
 class JobRequest(BaseModel):
     kind: str = Field(description=f"one of: {', '.join(KINDS)}")
-    image: int | None = Field(None, description="the image analysed (canvas.match: none; give params.images)")
+    image: int | None = Field(default=None, description="the image analysed (canvas.match: none; give params.images)")
     params: dict[str, Any] = Field(default_factory=dict)
 
 
