@@ -43,3 +43,25 @@ def test_evaluate_runs_without_importing_train_or_lightning(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "IMPORTED:"
+
+
+def test_confusion_matrix_counts_known_labels_only():
+    """The confusion matrix (scikit-learn's) equals counting (true, predicted) pairs by hand; unknown
+    labels are left out, a one-class model gets a 1 × 1 matrix without a warning."""
+    import warnings
+
+    from artlens.paintings.evaluate import classification_metrics
+
+    rng = np.random.default_rng(3)
+    classes = ["a", "b", "c", "d"]
+    truth = [str(v) for v in rng.choice(classes + ["zebra"], 60)]
+    probs = rng.dirichlet(np.ones(4), 60)
+    by_hand = np.zeros((4, 4), dtype=int)
+    for t, p in zip(truth, probs.argmax(axis=1), strict=True):
+        if t in classes:
+            by_hand[classes.index(t), p] += 1
+    assert classification_metrics(truth, probs, classes)["confusion"] == by_hand.tolist()
+    assert classification_metrics(["zebra"] * 3, probs[:3], classes)["confusion"] == [[0] * 4] * 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert classification_metrics(["a", "a"], np.ones((2, 1)), ["a"])["confusion"] == [[2]]

@@ -55,9 +55,7 @@ def classification_metrics(y_true: Sequence[str], probs: np.ndarray, classes: Se
         if kk <= k:
             out[f"top{kk}"] = float((order[:, :kk] == y[:, None]).any(axis=1).mean())
     pred = order[:, 0]
-    cm = np.zeros((k, k), dtype=np.int64)
-    known = y >= 0
-    np.add.at(cm, (y[known], pred[known]), 1)
+    cm = _confusion(y, pred, k)
     per_class, f1s = {}, []
     for i, c in enumerate(classes):
         support = int((y == i).sum())
@@ -79,6 +77,20 @@ def classification_metrics(y_true: Sequence[str], probs: np.ndarray, classes: Se
          "examples": [int(e) for e in np.flatnonzero((y == i) & (pred == j))[:n_examples]]}
         for c, i, j in pairs[:n_pairs]]
     return out
+
+
+def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """``(k, k)`` counts of (true, predicted) class indices; items whose true label is unknown (-1) are
+    left out (scikit-learn's ``confusion_matrix``, which refuses an empty input: then all zeros)."""
+    known = y >= 0
+    if not known.any():
+        return np.zeros((k, k), dtype=np.int64)
+    from sklearn.metrics import confusion_matrix
+
+    with warnings.catch_warnings():  # a one-class model's 1 × 1 matrix is no mistake
+        warnings.filterwarnings("ignore", "A single label was found", UserWarning)
+        cm = confusion_matrix(y[known], pred[known], labels=np.arange(k))
+    return cm.astype(np.int64, copy=False)
 
 
 def evaluate_classifier(model: Any, data: str | os.PathLike[str], *, label_column: str | None = None,
