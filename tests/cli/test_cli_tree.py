@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from artlens.cli import choices
-from artlens.cli.common import command_flags, error_message, flag_for, parse_devices
-from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError
+from artlens.cli.common import command_flags, error_message, flag_for, option_names, parse_devices
+from artlens.errors import InputNotFoundError, InvalidImageError, InvalidParameterError, UnreadableInputError
 
 PAINTINGS = ["import", "verify", "index", "search", "map", "classify", "train-verifier", "train-encoder"]
 
@@ -155,6 +155,26 @@ def test_errors_name_the_flag_of_their_parameter() -> None:
                          {"label_column": "--label"}) == "--label 'x' unknown"
 
 
+def test_backticked_parameters_and_functions_become_flags_and_commands() -> None:
+    # a library message writes what it advises in backticks; the CLI says it with flags and commands
+    err = InvalidParameterError("idx was built by another embedder: pass the same `embedder`, or start over with "
+                                "`rebuild=True`", param="embedder")
+    index_flags = {"embedder": "--embedder", "rebuild": "--rebuild"}  # artlens index's own options
+    assert error_message(err, index_flags) == ("idx was built by another embedder: pass the same --embedder, or "
+                                               "start over with --rebuild")
+    err = InvalidParameterError("umap is missing (or use `method='tsne'`)", param="method")
+    assert error_message(err) == "umap is missing (or use --method tsne)"
+    err = InvalidParameterError("`date_from` 1900 is after `date_to` 1800", param="date_from")
+    assert error_message(err, {"date_from": "--date-from", "date_to": "--date-to"}) == \
+        "--date-from 1900 is after --date-to 1800"
+    # another command's option (from `options`) and a library function with a command
+    err = UnreadableInputError("idx: damaged; rebuild it with `build_index` (`rebuild=True`)")
+    assert error_message(err, {}, {"rebuild"}) == ("idx: damaged; rebuild it with "
+                                                   "`artlens index COLLECTION --index DIR` (--rebuild)")
+    # names that are no parameter of any command stay as they are
+    assert error_message(InvalidParameterError("takes `a` and no `b`")) == "takes `a` and no `b`"
+
+
 def test_command_flags_follow_the_arguments() -> None:
     import typer
 
@@ -164,6 +184,8 @@ def test_command_flags_follow_the_arguments() -> None:
     flags = command_flags(root, ["-q", "paintings", "classify", "train", "--data", "x"])
     assert flags["label"] == "--label" and flags["feature_pooling"] == "--features"
     assert command_flags(root, ["threads", "count", "p.tif"])["max_angle"] == "--max-angle"
+    names = option_names(root)  # every command's options, for the backticked names of library messages
+    assert {"rebuild", "date_from", "drop_rare", "max_angle"} <= names and not {"a", "b"} & names
 
 
 def test_errors_keep_their_param_through_pickling() -> None:

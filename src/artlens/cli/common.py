@@ -192,21 +192,64 @@ def flag_for(param: str, command_flags: dict[str, str] | None = None) -> str:
     return PARAM_FLAGS.get(param) or "--" + param.replace("_", "-")
 
 
-def error_message(exc: BaseException, command_flags: dict[str, str] | None = None) -> str:
+LIBRARY_COMMANDS: dict[str, str] = {
+    "build_index": "artlens index COLLECTION --index DIR",
+    "train_verifier": "artlens paintings train-verifier",
+}
+"""Library functions that a message may name in backticks (`` `build_index` ``), and the command that
+does the same on the command line."""
+
+_QUOTED = re.compile(r"`([A-Za-z_]\w*)(?:=([^`]*))?`")
+"""A name in backticks, with an optional ``=value``: `` `rebuild=True` ``, `` `method='tsne'` ``."""
+
+
+def _flag_setting(flag: str, value: str | None) -> str | None:
+    """``name=value`` on the command line: ``--flag`` (True), ``--flag value``; None where a flag
+    cannot say it (False)."""
+    if value is None or value == "True":
+        return flag
+    if value in ("False", "None"):
+        return None
+    return flag + " " + value.strip().strip("'\"")
+
+
+def error_message(exc: BaseException, command_flags: dict[str, str] | None = None,
+                  options: Iterable[str] = ()) -> str:
     """The one-line message of ``exc`` for the command line: an error about a parameter
     (:attr:`ArtlensError.param`) names the flag that sets it. The parameter's name is replaced by the
     flag where the message uses it as a name (it contains ``_`` or starts the message); otherwise the
     flag is put in front. A parameter whose name is a plain word (``page``, ``method``) is replaced only
     where it starts the message.
 
+    Library messages write the parameters and functions they advise on in backticks
+    (`` `rebuild=True` ``, `` `out` ``, `` `build_index` ``): a parameter known here (the error's own,
+    one of the running command's ``command_flags``, :data:`PARAM_FLAGS`, or one of ``options``, the
+    option names of any artlens command) becomes its flag (``--rebuild``; ``--method tsne`` for
+    `` `method='tsne'` ``), a function of :data:`LIBRARY_COMMANDS` its command; other backticked text
+    is left as it is.
+
     Example:
         >>> error_message(InvalidParameterError("window_cm is only 3 px at 200 px/cm", param="window_cm"))
         '--window-cm is only 3 px at 200 px/cm'
         >>> error_message(InvalidParameterError("unknown method 'x'", param="method"))
         "--method: unknown method 'x'"
+        >>> error_message(InvalidParameterError("idx holds other vectors; start over with `rebuild=True`",
+        ...                                     param="rebuild"))
+        'idx holds other vectors; start over with --rebuild'
     """
     message = " ".join(str(exc).split("\n")) if str(exc) else type(exc).__name__
     param = getattr(exc, "param", None)
+    known = {param, *(command_flags or {}), *PARAM_FLAGS, *options}
+
+    def quoted(m: re.Match[str]) -> str:
+        name, value = m.group(1), m.group(2)
+        if value is None and name in LIBRARY_COMMANDS:
+            return f"`{LIBRARY_COMMANDS[name]}`"
+        if name not in known:
+            return m.group(0)
+        return _flag_setting(flag_for(name, command_flags), value) or m.group(0)
+
+    message = _QUOTED.sub(quoted, message)
     if not param:
         return message
     flag = flag_for(param, command_flags)
@@ -218,6 +261,15 @@ def error_message(exc: BaseException, command_flags: dict[str, str] | None = Non
     if message.startswith(param) and name.match(message):  # a plain word: only as the sentence's subject
         return flag + message[len(param):]
     return f"{flag}: {message}"
+
+
+def option_names(command: Any) -> set[str]:
+    """The parameter names of every option of ``command`` and of its subcommands, at any depth."""
+    names = {p.name for p in getattr(command, "params", [])
+             if getattr(p, "param_type_name", "") == "option" and p.name}
+    for sub in (getattr(command, "commands", None) or {}).values():
+        names |= option_names(sub)
+    return names
 
 
 def command_flags(command: Any, args: Iterable[str]) -> dict[str, str]:

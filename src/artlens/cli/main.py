@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, TextIO
+from typing import TextIO
 
 import typer
 
@@ -40,7 +40,7 @@ from artlens.cli import paintings as paintings_cmd
 from artlens.cli import serve as serve_cmd
 from artlens.cli import synth as synth_cmd
 from artlens.cli import threads as threads_cmd
-from artlens.cli.common import command_flags, error_message, quiet, reset_verbosity, set_verbosity
+from artlens.cli.common import command_flags, error_message, option_names, quiet, reset_verbosity, set_verbosity
 from artlens.errors import ArtlensError, MissingExtraError
 from artlens.extras import missing_extra
 
@@ -95,12 +95,14 @@ def _notice(message: Warning | str, category: type[Warning], filename: str, line
         print(f"notice: {message}", file=sys.stderr)
 
 
-def _flags(argv: list[str] | None) -> dict[str, str]:
-    """Parameter -> flag of the command that ``argv`` runs (for :func:`error_message`)."""
+def _flags(argv: list[str] | None) -> tuple[dict[str, str], set[str]]:
+    """Parameter -> flag of the command that ``argv`` runs, and the option names of every command
+    (for :func:`error_message`)."""
     try:
-        return command_flags(typer.main.get_command(app), sys.argv[1:] if argv is None else argv)
+        root = typer.main.get_command(app)
+        return command_flags(root, sys.argv[1:] if argv is None else argv), option_names(root)
     except Exception:  # noqa: BLE001  (a best effort for a message: never hide the error itself)
-        return {}
+        return {}, set()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,8 +111,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="artlens")
     except ArtlensError as exc:
-        flags: dict[str, Any] = _flags(argv) if exc.param else {}
-        print(f"error: {error_message(exc, flags)}", file=sys.stderr)
+        flags, options = _flags(argv) if exc.param or "`" in str(exc) else ({}, set())
+        print(f"error: {error_message(exc, flags, options)}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except ModuleNotFoundError as exc:  # an optional part of artlens that is not installed
         message = missing_extra(exc)

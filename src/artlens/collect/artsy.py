@@ -87,8 +87,9 @@ class ArtsySource(Source):
         self.token = (token or os.environ.get(TOKEN_ENV, "")).strip()
         if not self.token:
             raise InvalidParameterError(
-                f"Artsy needs an app token: pass --token or set {TOKEN_ENV} "
-                "(create an app at https://developers.artsy.net and exchange its id and secret for an xapp token)"
+                f"Artsy needs an app token: pass `token` or set {TOKEN_ENV} "
+                "(create an app at https://developers.artsy.net and exchange its id and secret for an xapp token)",
+                param="token",
             )
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.gene, self.artist_id, self.page_size = gene, artist_id, page_size

@@ -174,7 +174,8 @@ class Filters:
 
     def __post_init__(self) -> None:
         if self.date_from is not None and self.date_to is not None and self.date_from > self.date_to:
-            raise InvalidParameterError(f"--date-from {self.date_from} is after --date-to {self.date_to}")
+            raise InvalidParameterError(f"`date_from` {self.date_from} is after `date_to` {self.date_to}",
+                                        param="date_from")
         self.classifications = tuple(c.strip() for c in self.classifications if c and c.strip())
 
     def reason_to_drop(self, rec: Record) -> str | None:
@@ -368,14 +369,14 @@ def _safe_id(source_id: str) -> str:
 
 def _check_out_dir(out: Path, journal_path: Path) -> None:
     if out.exists() and not out.is_dir():
-        raise InvalidParameterError(f"--out {out} is a file, not a folder")
+        raise InvalidParameterError(f"`out` {out} is a file, not a folder", param="out")
     if journal_path.exists():
         return
     for name in (LABELS_NAME, SKIPPED_NAME):
         if (out / name).exists():
             raise InvalidParameterError(
                 f"{out / name} exists but was not written by artlens collect (no {JOURNAL_NAME} beside it); "
-                "choose another --out or move it away"
+                "choose another `out` or move it away", param="out"
             )
 
 

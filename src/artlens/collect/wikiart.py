@@ -70,7 +70,7 @@ class WikiArtSource(Source):
                  lang: str = "en", details: bool = True) -> None:
         if bool(artist) == bool(style):
             raise InvalidParameterError(
-                "give exactly one of --artist (e.g. claude-monet) or --style (e.g. impressionism)"
+                "give exactly one of `artist` (e.g. claude-monet) or `style` (e.g. impressionism)", param="artist"
             )
         self.artist, self.style = artist, style
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
