@@ -96,7 +96,7 @@ def train(kind: str, name: str, cache_dir: Path, out: Path, args: argparse.Names
     from artlens.paintings.encoders import load_autoencoder
     from artlens.train.encoders import EncoderTrainConfig, train_encoder
 
-    cfg = EncoderTrainConfig(data=str(COLLECTIONS[name][0]), kind=kind, code_dim=args.code_dim,
+    cfg = EncoderTrainConfig(data=str(COLLECTIONS[name][0]), model={"kind": kind, "code_dim": args.code_dim},
                              seed=args.seed, trainer={"max_epochs": args.epochs, "accelerator": "cpu"},
                              label_column=COLLECTIONS[name][1],
                              feature_cache=str(cache_dir / f"{name}_mc.npz"))

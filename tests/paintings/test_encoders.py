@@ -51,8 +51,9 @@ def dae_run(collection, tmp_path_factory):
     from artlens.train.encoders import EncoderTrainConfig, train_encoder
 
     run = tmp_path_factory.mktemp("run") / "dae"
-    cfg = EncoderTrainConfig(data=str(collection), kind="dae", backbone=TINY, pretrained_backbone=False, n_patches=1,
-                             max_side=128, code_dim=8, hidden=32, batch_size=8, workers=0,
+    cfg = EncoderTrainConfig(data=str(collection), model={"kind": "dae", "backbone": TINY, "pretrained_backbone": False,
+                                                          "n_patches": 1, "max_side": 128, "code_dim": 8, "hidden": 32},
+                             batch_size=8, workers=0,
                              trainer={"max_epochs": 1, "accelerator": "cpu"})
     return run, train_encoder(cfg, run)
 

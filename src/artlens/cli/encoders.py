@@ -40,15 +40,16 @@ def train_encoder(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Train an autoencoder on a collection's frozen backbone features; its codes become an embedder."""
+    from artlens.paintings.encoders import AutoencoderConfig
     from artlens.train.encoders import EncoderTrainConfig
     from artlens.train.encoders import train_encoder as run_training
     from artlens.train.runs import TrainerConfig
 
     if epochs < 1 or code_dim < 1 or hidden < 1 or n_patches < 0 or swd_weight < 0:
         raise InvalidParameterError("--epochs, --code-dim and --hidden must be >= 1, --patches and --swd-weight >= 0")
-    cfg = EncoderTrainConfig(data=str(data), kind=cast(Any, kind), label_column=label_column, backbone=backbone,
-                             pretrained_backbone=not random_backbone, n_patches=n_patches, code_dim=code_dim,
-                             hidden=hidden, swd_weight=swd_weight, prior=cast(Any, prior), lr=lr, seed=seed,
+    model = AutoencoderConfig(kind=cast(Any, kind), backbone=backbone, pretrained_backbone=not random_backbone,
+                              n_patches=n_patches, code_dim=code_dim, hidden=hidden, swd_weight=swd_weight, prior=prior)
+    cfg = EncoderTrainConfig(data=str(data), label_column=label_column, model=model, lr=lr, seed=seed,
                              feature_cache=None if feature_cache is None else str(feature_cache),
                              trainer=TrainerConfig(max_epochs=epochs, accelerator=accelerator,
                                                    devices=parse_devices(devices)))

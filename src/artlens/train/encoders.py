@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from artlens.errors import InvalidParameterError
 from artlens.paintings.encoders import (
@@ -36,28 +37,38 @@ from artlens.paintings.encoders import (
     sliced_wasserstein,
 )
 from artlens.paintings.features import FeatureExtractor, cached_features
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, nest_model_settings, open_run
 from artlens.train.splits import holdout_split
+
+LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "code_dim", "hidden",
+                     "noise_std", "mask_prob", "prior", "swd_weight", "swd_projections")
+"""Autoencoder settings that older configs (and their run folders' ``config.json``) held at the top level."""
 
 
 class EncoderTrainConfig(TrainingConfig):
-    """Everything that defines an autoencoder training run (saved in ``RUN/config.json``); the
-    Lightning settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
+    """Everything that defines an autoencoder training run (saved in ``RUN/config.json``).
+
+    The autoencoder itself is described by ``model``, the
+    :class:`~artlens.paintings.encoders.AutoencoderConfig` that is saved with the trained encoder
+    (``cfg.model.kind``, ``cfg.model.code_dim``, the backbone and multi-crop settings...); the
+    Lightning settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`). A ``model``
+    given as a dict changes only the fields it names.
+
+    Two fields of ``model`` are not the user's to choose, and are filled in when the autoencoder is
+    built rather than left out of the config (so that ``model`` stays the one dataclass that is saved
+    and loaded): ``in_dim``, the length of the feature vectors, is taken from the extracted features
+    (whatever the config holds is ignored), and ``backbone_checkpoint`` is written by
+    :func:`~artlens.paintings.encoders.save_autoencoder` when the backbone is saved with the encoder
+    (training starts from the stock or a random backbone, so a config that sets it is refused).
+
+    Run folders written when these settings were copied to the top level of the config (``kind``,
+    ``code_dim``... beside ``data``) still load: the flat keys (:data:`LEGACY_MODEL_KEYS`) are moved
+    under ``model`` when the config is read (:func:`~artlens.train.runs.nest_model_settings`).
+    """
 
     data: str
-    kind: Literal["dae", "swae"] = "dae"
     label_column: str | None = None  # evaluation only; default: "label" or "artist" when present
-    backbone: str = "tf_efficientnet_lite0"
-    pretrained_backbone: bool = True
-    n_patches: int = Field(default=4, ge=0)
-    max_side: int = 1024
-    code_dim: int = Field(default=128, ge=1)
-    hidden: int = Field(default=512, ge=1)
-    noise_std: float = Field(default=0.2, ge=0)
-    mask_prob: float = Field(default=0.5, ge=0, lt=1)
-    prior: Literal["sphere", "gaussian"] = "gaussian"
-    swd_weight: float = Field(default=0.3, ge=0)
-    swd_projections: int = Field(default=50, ge=1)
+    model: AutoencoderConfig = Field(default_factory=lambda: AutoencoderConfig())
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = Field(default=128, ge=2)
@@ -67,12 +78,22 @@ class EncoderTrainConfig(TrainingConfig):
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=60, patience=8,
                                                                          checkpoint_every_n_steps=200))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_model(cls, data: Any) -> Any:
+        default = cls.model_fields["model"].get_default(call_default_factory=True)
+        return nest_model_settings(default, data, LEGACY_MODEL_KEYS)
+
+    @model_validator(mode="after")
+    def _no_backbone_checkpoint(self) -> EncoderTrainConfig:
+        if self.model.backbone_checkpoint is not None:
+            raise ValueError("model.backbone_checkpoint: training starts from the stock (or a random) backbone; "
+                             "leave it unset")
+        return self
+
     def autoencoder_config(self, in_dim: int) -> AutoencoderConfig:
-        return AutoencoderConfig(kind=self.kind, in_dim=in_dim, code_dim=self.code_dim, hidden=self.hidden,
-                                 noise_std=self.noise_std, mask_prob=self.mask_prob, prior=self.prior,
-                                 swd_weight=self.swd_weight, swd_projections=self.swd_projections,
-                                 backbone=self.backbone, pretrained_backbone=self.pretrained_backbone,
-                                 n_patches=self.n_patches, max_side=self.max_side)
+        """``model`` with ``in_dim``, the length of the feature vectors, filled in."""
+        return replace(self.model, in_dim=in_dim)
 
 
 def autoencoder_loss(model: Any, x: torch.Tensor, *, train: bool,
@@ -166,11 +187,11 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
     label_col = _label_column(ds, cfg.label_column)
     if extractor is None:
         given: dict[str, Any] = {}
-        if not cfg.pretrained_backbone:
+        if not cfg.model.pretrained_backbone:
             from artlens.models.backbones import create_backbone
 
-            given["model"], given["preprocess"] = create_backbone(cfg.backbone, pretrained=False)
-        extractor = FeatureExtractor(cfg.backbone, n_patches=cfg.n_patches, max_side=cfg.max_side,
+            given["model"], given["preprocess"] = create_backbone(cfg.model.backbone, pretrained=False)
+        extractor = FeatureExtractor(cfg.model.backbone, n_patches=cfg.model.n_patches, max_side=cfg.model.max_side,
                                      workers=cfg.workers, **given)
     f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
     if f.failures:
@@ -218,14 +239,14 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
                        "features": str(cfg.feature_cache or run / "features.npz")},
         "evaluation": evaluation, "train_config": cfg.model_dump(),
         "best_checkpoint": str(best.best_model_path or "")},
-        backbone=None if cfg.pretrained_backbone else extractor.model, backbone_checksum=extractor.checksum)
-    (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "kind": cfg.kind,
+        backbone=None if cfg.model.pretrained_backbone else extractor.model, backbone_checksum=extractor.checksum)
+    (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "kind": cfg.model.kind,
                                                      "images": {"train": int(len(train_idx)),
                                                                 "val": int(len(val_idx))}}, indent=2) + "\n")
     model_dir = str((run / "model").resolve())
-    return {"run": str(run), "model": model_dir, "kind": cfg.kind, "code_dim": cfg.code_dim, "images": n,
+    return {"run": str(run), "model": model_dir, "kind": cfg.model.kind, "code_dim": cfg.model.code_dim, "images": n,
             "train": int(len(train_idx)), "val": int(len(val_idx)), "evaluation": evaluation,
-            "embedder": {"name": cfg.kind, "config": {"model": model_dir}}}
+            "embedder": {"name": cfg.model.kind, "config": {"model": model_dir}}}
 
 
 def _finite(v: float) -> float | None:

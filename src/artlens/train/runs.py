@@ -13,10 +13,16 @@ Every Lightning training config derives from :class:`TrainingConfig`: its Lightn
 nested under ``trainer`` (``cfg.trainer.devices``, ``cfg.trainer.max_epochs``...). Run folders
 written before that (the settings at the top level of ``config.json``) still load: the flat keys
 are moved under ``trainer`` when the config is read (:func:`nest_trainer_settings`).
+
+Training configs of a model with its own config dataclass (the feature autoencoder, the verifier,
+the classifier) nest that dataclass under ``model`` in the same way (``cfg.model.code_dim``...);
+:func:`nest_model_settings` moves the fields that earlier versions copied to the top level back
+under ``model`` when such a config is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -37,6 +43,7 @@ __all__ = [
     "TrainingConfig",
     "fit",
     "make_trainer",
+    "nest_model_settings",
     "nest_trainer_settings",
     "open_run",
     "quiet_lightning",
@@ -114,6 +121,45 @@ def nest_trainer_settings(default: TrainerConfig, data: Any) -> Any:
     return data
 
 
+def nest_model_settings(default: Any, data: Any, legacy_keys: Sequence[str]) -> Any:
+    """A training config's raw fields with its model config nested under ``"model"``.
+
+    The model config is a dataclass (e.g. :class:`~artlens.paintings.encoders.AutoencoderConfig`).
+    The result's ``model`` is a dict that starts from ``data["model"]`` when that is an instance of
+    the dataclass (taken whole, with the dataclass's own defaults), else from ``default`` (the
+    training config's defaults for the model); then the old flat keys ``legacy_keys`` (fields that
+    run folders of earlier versions held at the top level of ``config.json``) are moved under it;
+    then the keys of ``data["model"]`` when that is a dict (it changes only the fields it names).
+    Anything else is returned unchanged (pydantic reports it).
+
+    Example:
+        >>> from dataclasses import dataclass
+        >>> @dataclass
+        ... class Head:
+        ...     hidden: int = 8
+        ...     dropout: float = 0.1
+        >>> old = {"seed": 1, "hidden": 32, "lr": 0.1}
+        >>> new = nest_model_settings(Head(dropout=0.3), old, ("hidden", "dropout"))
+        >>> new["model"], new["lr"]
+        ({'hidden': 32, 'dropout': 0.3}, 0.1)
+        >>> nest_model_settings(Head(dropout=0.3), {"model": {"hidden": 4}}, ("hidden",))["model"]
+        {'hidden': 4, 'dropout': 0.3}
+    """
+    if not isinstance(data, dict):
+        return data
+    given = data.get("model")
+    whole = dataclasses.is_dataclass(given) and not isinstance(given, type)
+    if given is not None and not whole and not isinstance(given, dict):
+        return data  # not a mapping: let pydantic say what is wrong with it
+    data = dict(data)
+    merged = dataclasses.asdict(given if whole else default)  # type: ignore[arg-type]
+    merged.update({k: data.pop(k) for k in legacy_keys if k in data})
+    if isinstance(given, dict):
+        merged.update(given)
+    data["model"] = merged
+    return data
+
+
 class TrainingConfig(BaseModel):
     """Base of every Lightning training config: a seed and the nested :class:`TrainerConfig`.
 
@@ -163,7 +209,7 @@ def open_run(run_dir: str | os.PathLike[str], cfg: C, *, resume: bool) -> tuple[
             raise InvalidParameterError(f"{run}: no config.json to resume from")
         cfg = type(cfg).model_validate(json.loads((run / "config.json").read_text())["config"])
     elif (run / "config.json").exists():
-        raise InvalidParameterError(f"{run} already holds a run; use --resume or another --out")
+        raise InvalidParameterError(f"{run} already holds a run; use `resume=True` or another folder", param="resume")
     run.mkdir(parents=True, exist_ok=True)
     L.seed_everything(int(getattr(cfg, "seed", 0)), workers=True, verbose=False)
     if not resume:

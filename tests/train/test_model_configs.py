@@ -1,0 +1,72 @@
+"""Training configs nest their model's config under ``model`` (artlens.train.runs.nest_model_settings):
+run folders whose config.json holds the model's fields at the top level still load, with the same values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from artlens.train.runs import open_run  # noqa: E402
+
+# config.json of an encoder run written when the autoencoder's fields were copied to the top level
+# (the trainer settings already nested)
+OLD_ENCODER_CONFIG = {
+    "seed": 3, "trainer": {"max_epochs": 5, "max_steps": -1, "max_time": None, "patience": 8, "monitor": "val_loss",
+                           "mode": "min", "accelerator": "cpu", "devices": 1, "strategy": "auto",
+                           "precision": "32-true", "checkpoint_every_n_steps": 200, "log_every_n_steps": 1,
+                           "deterministic": True},
+    "data": "coll", "kind": "swae", "label_column": None, "backbone": "test_efficientnet", "pretrained_backbone": False,
+    "n_patches": 0, "max_side": 512, "code_dim": 16, "hidden": 64, "noise_std": 0.1, "mask_prob": 0.25,
+    "prior": "sphere", "swd_weight": 0.7, "swd_projections": 20, "lr": 0.002, "weight_decay": 0.0001,
+    "batch_size": 64, "val_fraction": 0.1, "feature_cache": None, "workers": 2,
+}
+# and one written before the trainer settings were nested as well
+OLDEST_ENCODER_CONFIG = {**{k: v for k, v in OLD_ENCODER_CONFIG.items() if k != "trainer"},
+                         "max_epochs": 5, "patience": 8, "accelerator": "cpu", "devices": 1, "strategy": "auto",
+                         "checkpoint_every_n_steps": 200, "max_steps": -1, "max_time": None}
+ENCODER_MODEL_FIELDS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "code_dim", "hidden",
+                        "noise_std", "mask_prob", "prior", "swd_weight", "swd_projections")
+
+
+@pytest.mark.parametrize("old", [OLD_ENCODER_CONFIG, OLDEST_ENCODER_CONFIG], ids=["flat-model", "all-flat"])
+def test_an_old_flat_encoder_config_loads_with_its_model_nested(old):
+    from artlens.paintings.encoders import AutoencoderConfig
+    from artlens.train.encoders import EncoderTrainConfig
+
+    cfg = EncoderTrainConfig.model_validate(old)
+    assert isinstance(cfg.model, AutoencoderConfig)
+    assert {k: getattr(cfg.model, k) for k in ENCODER_MODEL_FIELDS} == {k: old[k] for k in ENCODER_MODEL_FIELDS}
+    assert (cfg.seed, cfg.data, cfg.lr, cfg.batch_size, cfg.trainer.max_epochs, cfg.trainer.accelerator) == \
+        (3, "coll", 0.002, 64, 5, "cpu")
+    dumped = cfg.model_dump()
+    assert not set(ENCODER_MODEL_FIELDS) & set(dumped)  # written back nested
+    assert EncoderTrainConfig.model_validate(dumped) == cfg
+    # the autoencoder it builds: the model's fields and the features' length
+    assert cfg.autoencoder_config(1280) == AutoencoderConfig(**{**dumped["model"], "in_dim": 1280})
+
+
+def test_an_old_encoder_run_folder_is_resumed_with_its_settings(tmp_path):
+    from artlens.train.encoders import EncoderTrainConfig
+
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": OLD_ENCODER_CONFIG, "artlens_version": "0.1"}))
+    _, cfg = open_run(run, EncoderTrainConfig(data="other"), resume=True)
+    assert cfg.data == "coll" and cfg.model.kind == "swae" and cfg.model.code_dim == 16 and cfg.model.prior == "sphere"
+
+
+def test_encoder_model_defaults_and_a_partial_model():
+    from artlens.paintings.encoders import AutoencoderConfig
+    from artlens.train.encoders import EncoderTrainConfig
+
+    assert EncoderTrainConfig(data="x").model == AutoencoderConfig()
+    cfg = EncoderTrainConfig(data="x", model={"kind": "swae", "code_dim": 8})
+    assert (cfg.model.kind, cfg.model.code_dim, cfg.model.hidden) == ("swae", 8, 512)
+    assert EncoderTrainConfig(data="x", model=AutoencoderConfig(hidden=7)).model.hidden == 7
+    with pytest.raises(ValueError, match="code_dim"):
+        EncoderTrainConfig(data="x", model={"code_dim": 0})
+    with pytest.raises(ValueError, match="backbone_checkpoint"):
+        EncoderTrainConfig(data="x", model={"backbone_checkpoint": "b.safetensors"})
