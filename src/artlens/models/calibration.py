@@ -44,15 +44,27 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with ties at half); NaN when one class is missing."""
-    from scipy.stats import rankdata
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``; tied scores count half).
 
+    ``labels`` are truth values (non-zero: positive). NaN when one class is missing or a score is
+    NaN; infinite scores count by their order (scikit-learn refuses them).
+
+    Example:
+        >>> roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))
+        0.75
+    """
     s, y = np.asarray(scores, float), np.asarray(labels).astype(bool)
-    n1, n0 = int(y.sum()), int((~y).sum())
-    if n1 == 0 or n0 == 0:
+    if y.all() or not y.any() or np.isnan(s).any():
         return float("nan")
-    r = rankdata(s)
-    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    if not np.isfinite(s).all():
+        s = np.unique(s, return_inverse=True)[1].reshape(s.shape).astype(float)  # same order, finite
+    from sklearn.metrics import roc_auc_score
+
+    # The area is a multiple of 1 / (2 · n1 · n0) (ties count half); snapping the trapezoid sum to it
+    # removes its last-bit rounding, so equal areas compare equal (the verifier's blend choice) and
+    # the value is U / (n1 · n0) to the last bit, as the Mann-Whitney count gave it before.
+    grid = 2 * int(y.sum()) * int((~y).sum())
+    return round(float(roc_auc_score(y, s)) * grid) / grid
 
 
 def sigmoid(z: np.ndarray | float) -> np.ndarray | float:
