@@ -57,12 +57,14 @@ def _reader(location: str | Path, tag: str, start: Any, stop: Any, out: Any) -> 
     reads, error = 0, None
     try:
         with Catalog(location) as cat:
-            while not stop.is_set():
+            while True:  # at least one read, even when the writers were done before this reader opened the catalog
                 rows = cat.analyses(limit=50, method=_METHOD)
                 ids = [r["id"] for r in rows]
                 if ids != sorted(ids, reverse=True) or len(ids) > 50:
                     raise AssertionError(f"analyses() returned {ids[:5]}...: not newest first")
                 reads += 1
+                if stop.is_set():
+                    break
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
     out.put(("reader", tag, reads, error))
