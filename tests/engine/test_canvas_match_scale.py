@@ -41,6 +41,7 @@ def test_prefilter_rule():
     assert density_prefilter((12.0, 15.0), (20.0, 9.0), None)[0] is True
 
 
+@pytest.mark.slow
 def test_match_prefilter_resume_and_rerun(cli, collection, tmp_path):
     folder, rolls = collection
     out = tmp_path / "m"

@@ -165,6 +165,7 @@ def test_ray_engine_on_the_running_head(cli, plates, tmp_path, _isolated_catalog
     assert code == 0 and "0 new" in stdout
 
 
+@pytest.mark.slow
 def test_ray_engine_starts_its_own_local_cluster(plates, tmp_path):
     """No --ray-address: a private local cluster (num_cpus = --workers), in its own process as users run it
     (Ray cannot join a second cluster in a process that has shut one down)."""

@@ -75,6 +75,7 @@ def test_likelihood_ratio_interval_ordering_monotonicity_and_bound():
     assert again["interval"] == out[1]["interval"]
 
 
+@pytest.mark.slow
 def test_cli_ranks_candidates_one_json_line_per_questioned_work(works, cli, tmp_path):
     before = _digest(works)
     refs = [works / f"artist{a}" for a in range(3)]

@@ -191,6 +191,7 @@ def test_classification_metrics_hand_checked():
 # -- training -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_epoch_per_stage_training_writes_a_loadable_model(two_stage_run, collection):
     from artlens.paintings.classify import load_classifier
 
