@@ -243,6 +243,13 @@ def test_class_weights_by_hand() -> None:
         class_weights([])
 
 
+def test_class_weights_of_mixed_label_types() -> None:
+    # scikit-learn's compute_class_weight sees class indices, so any hashable labels work: N / (K n_c)
+    w = class_weights([1, "1", 1, None, ("t", 2)])
+    assert w == {1: 5 / 8, "1": 5 / 4, None: 5 / 4, ("t", 2): 5 / 4}
+    assert list(w) == [("t", 2), 1, "1", None]  # sorted by (str, type name), as before
+
+
 # --- splits ---------------------------------------------------------------------------------------------------
 
 

@@ -508,10 +508,12 @@ def downsample_majority(data: PaintingDataset | Sequence[Hashable], column: str 
 
 
 def class_weights(labels: Sequence[Hashable]) -> dict[Hashable, float]:
-    """Inverse-frequency class weights ``w_c = N / (K · n_c)``.
+    """Inverse-frequency class weights ``w_c = N / (K · n_c)`` (scikit-learn's
+    ``compute_class_weight("balanced")``), keyed by class.
 
     ``N`` items, ``K`` classes, ``n_c`` items of class ``c``; weighting each item by its class's weight
-    gives every class the same total weight and a mean item weight of exactly 1.
+    gives every class the same total weight and a mean item weight of exactly 1. Labels may be of any
+    hashable type (mixed types too): scikit-learn sees class indices.
 
     Raises:
         InvalidParameterError: no labels.
@@ -523,9 +525,13 @@ def class_weights(labels: Sequence[Hashable]) -> dict[Hashable, float]:
     labels = list(labels)
     if not labels:
         raise InvalidParameterError("no labels to weight")
-    counts = Counter(labels)
-    n, k = len(labels), len(counts)
-    return {c: n / (k * counts[c]) for c in sorted(counts, key=_sort_key)}
+    from sklearn.utils.class_weight import compute_class_weight
+
+    classes = sorted(dict.fromkeys(labels), key=_sort_key)
+    index = {c: i for i, c in enumerate(classes)}
+    codes = np.array([index[v] for v in labels], dtype=np.int64)
+    weights = compute_class_weight("balanced", classes=np.arange(len(classes)), y=codes)
+    return {c: float(w) for c, w in zip(classes, weights, strict=True)}
 
 
 def sample_weights(labels: Sequence[Hashable]) -> np.ndarray:
