@@ -12,6 +12,13 @@ Two kinds of split, both seeded (the same seed gives the same split) and leak-fr
 scikit-learn's ``GroupShuffleSplit`` / ``StratifiedShuffleSplit`` draw with another generator and
 other rounding, which would move items of existing runs to the other side (and change the figures
 that their models were reported with); this helper keeps the assignment artlens has always made.
+
+Two splits of :mod:`artlens.paintings.datasets` are not this one and stay there (the domains may not
+import :mod:`artlens.train`): ``group_split`` hands out whole groups until each side holds a share of
+the *items* (this helper counts groups), and ``seen_unseen_split`` (the verifier's open-set split,
+:func:`artlens.train.verifier.split_indices`) holds some groups out whole and cuts every other group
+with test before validation and ``min_per_group_split`` items each (this helper's ``by="class"``
+fills validation first). Neither assignment can be had from this helper for the same seed.
 """
 
 from __future__ import annotations
