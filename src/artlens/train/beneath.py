@@ -426,7 +426,8 @@ def train_beneath_model(cfg: BeneathTrainConfig, run_dir: str | os.PathLike[str]
         valid = ", ".join(list_models("beneath_*"))
         raise InvalidParameterError(f"model must be a beneath model; valid models: {valid}")
     if cfg.synthetic < 1 and not cfg.pairs:
-        raise InvalidParameterError("nothing to train on: give synthetic scenes (--synthetic N) and/or --pairs CSV")
+        raise InvalidParameterError("nothing to train on: give a number of `synthetic` scenes and/or `pairs` (a CSV of "
+                                    "real band pairs)", param="synthetic")
     run, cfg = open_run(run_dir, cfg, resume=resume)
     if data is None:
         train_file, val_file = run / "data" / "train.npz", run / "data" / "val.npz"

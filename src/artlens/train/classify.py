@@ -172,7 +172,8 @@ def dataset_splits(labels: Sequence[str], split_values: Sequence[str] | None, cf
         if not cfg.drop_rare:
             raise InvalidParameterError(
                 f"{len(rare)} classes of {cfg.label_column!r} have fewer than {cfg.min_per_class} images: {listing}; "
-                "one image is needed for training and one for validation (add images or pass --drop-rare)")
+                "one image is needed for training and one for validation (add images or pass `drop_rare=True`)",
+                param="drop_rare")
         warnings.warn(f"left out {len(rare)} classes with fewer than {cfg.min_per_class} images: {listing}",
                       stacklevel=3)
         keep &= ~np.isin(lab, rare)
@@ -719,7 +720,8 @@ def blend_classifiers(models: Sequence[str | os.PathLike[str]], out: str | os.Pa
     fitted_on = None
     if method == "stacked":
         if data is None:
-            raise InvalidParameterError("a stacked blend is fitted on held-out images: give --data (and --split)")
+            raise InvalidParameterError("a stacked blend is fitted on held-out images: give `data` (and `split`)",
+                                        param="data")
         probs: list[np.ndarray] = []
         truth: tuple[list[str], list[str]] = ([], [])
         for k, mdl in enumerate(members):

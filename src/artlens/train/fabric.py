@@ -409,7 +409,8 @@ def prepare_data(cfg: FabricTrainConfig) -> dict[str, Any]:
     sources = []
     if cfg.synthetic:
         if cfg.synthetic < 4:
-            raise InvalidParameterError("--synthetic needs at least 4 rolls (2 for training, 2 held out)")
+            raise InvalidParameterError("`synthetic` needs at least 4 rolls (2 for training, 2 held out)",
+                                        param="synthetic")
         if cfg.randomisation == "wide":
             canvases += wide_collection(cfg.synthetic, cfg.canvases_per_roll, family_size=cfg.family_size,
                                         hard_spread=cfg.hard_spread, seed=cfg.seed,
@@ -428,7 +429,8 @@ def prepare_data(cfg: FabricTrainConfig) -> dict[str, Any]:
         canvases += lab
         sources.append("labelled")
     if not canvases:
-        raise InvalidParameterError("nothing to train on: give --data CSV and/or --synthetic N_ROLLS")
+        raise InvalidParameterError("nothing to train on: give `data` (a plates CSV) and/or a number of `synthetic` "
+                                    "rolls", param="data")
     patches = collection_patches(canvases, cfg, cfg.seed)
     rolls = patches["roll"]  # whole rolls on one side; at least 2 validation rolls when there are 4 or more
     split = holdout_split(rolls, val_fraction=cfg.val_fraction, seed=cfg.seed,

@@ -416,7 +416,8 @@ def prepare_data(cfg: TrainConfig) -> dict[str, Any]:
         x, y, g, _ = labelled_crops(cfg.data, cfg, cfg.seed)
         parts.append((x, y, g + 1_000_000, "labelled"))
     if not parts:
-        raise InvalidParameterError("nothing to train on: give --data DIR and/or --synthetic N")
+        raise InvalidParameterError("nothing to train on: give `data` (a labelled dataset folder) and/or a number of "
+                                    "`synthetic` plates", param="data")
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])
     g = np.concatenate([p[2] for p in parts])
@@ -442,7 +443,8 @@ def _prepare_phase_data(cfg: TrainConfig) -> dict[str, Any]:
         groups.append(g + 1_000_000)
         sources.append("labelled")
     if not xs:
-        raise InvalidParameterError("nothing to train on: give --data DIR and/or --synthetic N")
+        raise InvalidParameterError("nothing to train on: give `data` (a labelled dataset folder) and/or a number of "
+                                    "`synthetic` plates", param="data")
     g = np.concatenate(groups)
     split = holdout_split(g, val_fraction=cfg.val_fraction, seed=cfg.seed)  # whole plates on one side
     return {"x": xs, "phase": phs, "groups": g, "train": split["train"], "val": split["val"], "sources": sources}

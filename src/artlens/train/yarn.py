@@ -255,7 +255,8 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
         rows += describe_labelled(cfg.data)
         sources.append("labelled")
     if not rows:
-        raise InvalidParameterError("nothing to fit on: give --synthetic N_ROLLS and/or --data CSV")
+        raise InvalidParameterError("nothing to fit on: give a number of `synthetic` rolls and/or `data` (a plates "
+                                    "CSV)", param="data")
     failed = [r for r in rows if "error" in r["desc"]]
     rows = [r for r in rows if "error" not in r["desc"]]
     descs = [YarnDescriptor.from_dict(r["desc"]) for r in rows]
