@@ -162,8 +162,8 @@ def main() -> None:
         run = out / f"{kind}_{pooling}{'_sqrt' if sqrt else ''}{'_centred' if centre else ''}"
         cache = args.cache_dir / _cache_name("peopleart", pooling, sqrt, maps=kind == "siamese")
         t1 = time.time()
-        result = train_verifier(VerifierTrainConfig(**common, kind=kind, n_patches=n_patches, feature_cache=str(cache),
-                                                    centre=centre, pooling=pooling, signed_sqrt=sqrt), run)
+        model = {"kind": kind, "n_patches": n_patches, "centre": centre, "pooling": pooling, "signed_sqrt": sqrt}
+        result = train_verifier(VerifierTrainConfig(**common, model=model, feature_cache=str(cache)), run)
         ev = result["evaluation"]
         sh = shazam_eval(str(run / "model"), args.cache_dir)
         rows.append((name, ev["test_seen"], ev["test_unseen"], sh))

@@ -48,8 +48,9 @@ def trained(collection, tmp_path_factory):
     from artlens.train.verifier import VerifierTrainConfig, train_verifier
 
     run = tmp_path_factory.mktemp("run") / "verifier"
-    cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
-                              n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
+    cfg = VerifierTrainConfig(data=str(collection), label_column="label",
+                              model={"backbone": TINY, "pretrained_backbone": False, "n_patches": 1, "max_side": 128,
+                                     "hidden": 32, "embed_dim": 16}, batch_size=16, pairs_per_epoch=64,
                               val_pairs=40, val_fraction=0.25, test_fraction=0.25, unseen_artists=1,
                               val_artists=1, trainer={"max_epochs": 1, "accelerator": "cpu"}, workers=0)
     result = train_verifier(cfg, run)
@@ -213,8 +214,9 @@ def test_fine_tuning_unfreezes_the_scheduled_blocks_and_saves_the_backbone(colle
     assert names and all(n.startswith((f"blocks.{last}.", "conv_head", "bn2")) for n in names)
     assert not any(p.requires_grad for p in model.blocks[0].parameters())
 
-    cfg = VerifierTrainConfig(data=str(collection), label_column="label", backbone=TINY, pretrained_backbone=False,
-                              n_patches=1, max_side=128, hidden=32, embed_dim=16, batch_size=16, pairs_per_epoch=64,
+    cfg = VerifierTrainConfig(data=str(collection), label_column="label",
+                              model={"backbone": TINY, "pretrained_backbone": False, "n_patches": 1, "max_side": 128,
+                                     "hidden": 32, "embed_dim": 16}, batch_size=16, pairs_per_epoch=64,
                               val_pairs=40, val_fraction=0.25, test_fraction=0.25, unseen_artists=0,
                               val_artists=2, trainer={"max_epochs": 1, "accelerator": "cpu"}, workers=0,
                               fine_tune_epochs=1, fine_tune_blocks=1)

@@ -70,3 +70,54 @@ def test_encoder_model_defaults_and_a_partial_model():
         EncoderTrainConfig(data="x", model={"code_dim": 0})
     with pytest.raises(ValueError, match="backbone_checkpoint"):
         EncoderTrainConfig(data="x", model={"backbone_checkpoint": "b.safetensors"})
+
+
+# config.json of a verifier run written when the verifier's fields were copied to the top level
+OLD_VERIFIER_CONFIG = {
+    "seed": 2, "data": "coll", "label_column": "label", "kind": "metric", "backbone": "test_efficientnet",
+    "pretrained_backbone": False, "n_patches": 2, "max_side": 512, "hidden": 64, "embed_dim": 32, "dropout": 0.1,
+    "margin": 0.4, "lr": 0.001, "weight_decay": 0.0001, "batch_size": 256, "pairs_per_epoch": 1024, "val_pairs": 400,
+    "hard_negative_fraction": 0.5, "neighbours": 10, "unseen_artists": 1, "unseen": None, "val_artists": 1,
+    "blend": 0.5, "val_fraction": 0.15, "test_fraction": 0.2, "fine_tune_epochs": 0, "fine_tune_blocks": 2,
+    "fine_tune_lr": 1e-05, "centre": False, "pooling": "avg", "signed_sqrt": True, "feature_cache": None,
+    "workers": 2, "max_epochs": 3, "accelerator": "cpu", "devices": 1,
+}
+VERIFIER_MODEL_FIELDS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "hidden", "embed_dim",
+                         "dropout", "centre", "pooling", "signed_sqrt")
+
+
+def test_an_old_flat_verifier_config_loads_with_its_model_nested(tmp_path):
+    from artlens.train.verifier import VerifierTrainConfig
+
+    cfg = VerifierTrainConfig.model_validate(OLD_VERIFIER_CONFIG)
+    assert {k: getattr(cfg.model, k) for k in VERIFIER_MODEL_FIELDS} == \
+        {k: OLD_VERIFIER_CONFIG[k] for k in VERIFIER_MODEL_FIELDS}
+    assert (cfg.seed, cfg.margin, cfg.blend, cfg.pairs_per_epoch, cfg.trainer.max_epochs) == (2, 0.4, 0.5, 1024, 3)
+    dumped = cfg.model_dump()
+    assert not set(VERIFIER_MODEL_FIELDS) & set(dumped)
+    assert VerifierTrainConfig.model_validate(dumped) == cfg
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": OLD_VERIFIER_CONFIG, "artlens_version": "0.1"}))
+    _, resumed = open_run(run, VerifierTrainConfig(data="other"), resume=True)
+    assert resumed == cfg
+
+
+def test_verifier_model_defaults_and_what_training_decides():
+    from artlens.paintings.verify import VerifierConfig
+    from artlens.train.verifier import VerifierTrainConfig
+
+    m = VerifierTrainConfig(data="x").model
+    assert (m.kind, m.centre, m.pooling, m.signed_sqrt, m.n_patches) == ("metric", True, "stats", True, 4)
+    m = VerifierTrainConfig(data="x", model={"hidden": 8}).model
+    assert (m.hidden, m.centre, m.pooling) == (8, True, "stats")  # a dict changes only what it names
+    assert VerifierTrainConfig(data="x", model=VerifierConfig(hidden=8)).model.centre is False  # taken whole
+    siamese = VerifierTrainConfig(data="x", model={"kind": "siamese"}).verifier_config()
+    assert (siamese.n_patches, siamese.centre, siamese.pooling, siamese.signed_sqrt) == (0, False, "avg", False)
+    with pytest.raises(ValueError, match="pooling"):
+        VerifierTrainConfig(data="x", model={"pooling": "max"})
+    with pytest.raises(ValueError, match="kind"):
+        VerifierTrainConfig(data="x", model={"kind": "triplet"})
+    for trained in ({"blend": 0.3}, {"calibration": {"a": 1.0, "b": 0.0}}, {"backbone_checkpoint": "b.safetensors"}):
+        with pytest.raises(ValueError, match="set by training"):
+            VerifierTrainConfig(data="x", model=trained)

@@ -334,18 +334,19 @@ def train_verifier(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Train a same-artist verifier on a labelled collection (frozen backbone, cached features)."""
+    from artlens.paintings.verify import VerifierConfig
     from artlens.train.runs import TrainerConfig
     from artlens.train.verifier import VerifierTrainConfig
     from artlens.train.verifier import train_verifier as run_training
 
     if label_column == "artist" and data.is_dir():
         label_column = "label"
-    cfg = VerifierTrainConfig(data=str(data), label_column=label_column, kind=cast(Any, kind), backbone=backbone,
-                              n_patches=n_patches if kind == "metric" else 0,
+    model = VerifierConfig(kind=cast(Any, kind), backbone=backbone, n_patches=n_patches if kind == "metric" else 0,
+                           centre=centre, pooling=pooling, signed_sqrt=signed_sqrt)
+    cfg = VerifierTrainConfig(data=str(data), label_column=label_column, model=model,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
                               blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
-                              fine_tune_blocks=fine_tune_blocks, centre=centre, pooling=cast(Any, pooling),
-                              signed_sqrt=signed_sqrt,
+                              fine_tune_blocks=fine_tune_blocks,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               trainer=TrainerConfig(max_epochs=epochs, accelerator=accelerator,
                                                     devices=parse_devices(devices)))

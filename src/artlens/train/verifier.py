@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict
-from typing import Any, Literal, cast
+from dataclasses import asdict, replace
+from typing import Any, cast
 
 import lightning as L
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc, sigmoid
 from artlens.models.losses import contrastive_loss
-from artlens.paintings.features import FeatureExtractor, Features, cached_features
+from artlens.paintings.features import FEATURE_POOLINGS, FeatureExtractor, Features, cached_features
 from artlens.paintings.verify import (
     VerifierConfig,
     make_head,
@@ -39,23 +39,46 @@ from artlens.paintings.verify import (
     verifier_extractor,
 )
 from artlens.train.finetune import set_trainable
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, nest_model_settings, open_run
+
+LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "hidden", "embed_dim",
+                     "dropout", "centre", "pooling", "signed_sqrt")
+"""Verifier settings that older configs (and their run folders' ``config.json``) held at the top level."""
+
+
+def _default_model() -> VerifierConfig:
+    """The verifier a training run builds unless told otherwise: metric kind, features centred on the
+    training images' mean, pooled stage statistics, signed square root (the inference defaults of
+    :class:`~artlens.paintings.verify.VerifierConfig` are those of models saved before these existed)."""
+    return VerifierConfig(centre=True, pooling="stats", signed_sqrt=True)
 
 
 class VerifierTrainConfig(TrainingConfig):
-    """Everything that defines a verifier training run (saved in ``RUN/config.json``); the Lightning
-    settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`)."""
+    """Everything that defines a verifier training run (saved in ``RUN/config.json``).
+
+    The verifier itself is described by ``model``, the :class:`~artlens.paintings.verify.VerifierConfig`
+    that is saved with the trained head (``cfg.model.kind``, the backbone and multi-crop settings, the
+    head's sizes, ``centre``, ``pooling``, ``signed_sqrt``); its default is :func:`_default_model`, and
+    a ``model`` given as a dict changes only the fields it names (a ``VerifierConfig`` instance is
+    taken whole, with its own defaults). The Lightning settings are in ``trainer``
+    (:class:`~artlens.train.runs.TrainerConfig`).
+
+    The fields of ``model`` that training decides are filled in when the verifier is built
+    (:meth:`verifier_config`), not chosen here: the siamese kind reads the global view's maps only
+    (no patches, average pooling, no centring or signed square root); ``blend`` is chosen on
+    validation pairs, or fixed by this config's own ``blend``; ``calibration`` is fitted on
+    validation pairs; ``backbone_checkpoint`` is written by
+    :func:`~artlens.paintings.verify.save_verifier` when the backbone is saved with the head. A
+    config that sets one of the last three in ``model`` is refused.
+
+    Run folders written when these settings were copied to the top level of the config (``kind``,
+    ``hidden``... beside ``data``) still load: the flat keys (:data:`LEGACY_MODEL_KEYS`) are moved
+    under ``model`` when the config is read (:func:`~artlens.train.runs.nest_model_settings`).
+    """
 
     data: str
     label_column: str = "artist"
-    kind: Literal["metric", "siamese"] = "metric"
-    backbone: str = "tf_efficientnet_lite0"
-    pretrained_backbone: bool = True
-    n_patches: int = Field(default=4, ge=0)
-    max_side: int = 1024
-    hidden: int = 512
-    embed_dim: int = 256
-    dropout: float = 0.2
+    model: VerifierConfig = Field(default_factory=_default_model)
     margin: float = 0.5
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -73,21 +96,33 @@ class VerifierTrainConfig(TrainingConfig):
     fine_tune_epochs: int = 0
     fine_tune_blocks: int = 2  # backbone layer groups trained in stage 2 (set_trainable), >= 1
     fine_tune_lr: float = 1e-5
-    centre: bool = True  # metric kind: centre features on the training images' mean (the head keeps it)
-    pooling: Literal["avg", "stats"] = "stats"  # metric kind: backbone features pooled how (verifier_extractor)
-    signed_sqrt: bool = True  # metric kind: power-normalise the pooled features
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
     workers: int = 2  # image-decoding threads of the feature extraction
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=40, patience=6,
                                                                          checkpoint_every_n_steps=200))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_model(cls, data: Any) -> Any:
+        default = cls.model_fields["model"].get_default(call_default_factory=True)
+        return nest_model_settings(default, data, LEGACY_MODEL_KEYS)
+
+    @model_validator(mode="after")
+    def _no_trained_fields(self) -> VerifierTrainConfig:
+        m = self.model
+        if m.pooling not in FEATURE_POOLINGS:
+            raise ValueError(f"model.pooling {m.pooling!r}: use one of {', '.join(FEATURE_POOLINGS)}")
+        if m.backbone_checkpoint is not None or m.calibration is not None or m.blend != 1.0:
+            raise ValueError("model.blend, model.calibration and model.backbone_checkpoint are set by training; "
+                             "leave them unset (fix the blend weight with blend)")
+        return self
+
     def verifier_config(self) -> VerifierConfig:
-        return VerifierConfig(kind=self.kind, backbone=self.backbone, pretrained_backbone=self.pretrained_backbone,
-                              n_patches=self.n_patches if self.kind == "metric" else 0, max_side=self.max_side,
-                              hidden=self.hidden, embed_dim=self.embed_dim, dropout=self.dropout,
-                              centre=self.centre and self.kind == "metric",
-                              pooling=self.pooling if self.kind == "metric" else "avg",
-                              signed_sqrt=self.signed_sqrt and self.kind == "metric")
+        """``model`` as the chosen kind uses it (a fresh copy: training sets its blend and calibration)."""
+        metric = self.model.kind == "metric"
+        return replace(self.model, n_patches=self.model.n_patches if metric else 0,
+                       centre=self.model.centre and metric, pooling=self.model.pooling if metric else "avg",
+                       signed_sqrt=self.model.signed_sqrt and metric)
 
 
 class _PairData(torch.utils.data.Dataset):
@@ -118,13 +153,13 @@ class HeadModule(L.LightningModule):
         self.head, self.cfg = head, cfg
 
     def _loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if self.cfg.kind == "siamese":
+        if self.cfg.model.kind == "siamese":
             ma, mb, y = batch
             logit = self.head(ma, mb)
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logit, y)
             return loss, logit, y
         ga, pa, gb, pb, y = batch
-        use_p = self.cfg.n_patches > 0
+        use_p = self.cfg.model.n_patches > 0
         za, zb = self.head(ga, pa if use_p else None), self.head(gb, pb if use_p else None)
         return contrastive_loss(za, zb, y, margin=self.cfg.margin, distance="cosine"), (za * zb).sum(-1), y
 
@@ -135,7 +170,7 @@ class HeadModule(L.LightningModule):
 
     def validation_step(self, batch: Any, _: int) -> None:
         loss, score, y = self._loss(batch)
-        thr = 0.0 if self.cfg.kind == "siamese" else 1.0 - self.cfg.margin / 2
+        thr = 0.0 if self.cfg.model.kind == "siamese" else 1.0 - self.cfg.margin / 2
         acc = ((score > thr).float() == y).float().mean()
         self.log("val_loss", loss, on_epoch=True, prog_bar=False)
         self.log("val_acc", acc, on_epoch=True, prog_bar=False)
@@ -283,7 +318,7 @@ class FineTuneModule(L.LightningModule):
         """``(B, V, 3, S, S)`` view stacks → ``(B, E)`` codes."""
         b, v = views.shape[:2]
         pooled = self.extractor.pooled_with_maps(views.flatten(0, 1))[0].view(b, v, -1)
-        return self.head(pooled[:, 0], pooled[:, 1:].mean(1) if self.cfg.n_patches > 0 else None)  # type: ignore[no-any-return]
+        return self.head(pooled[:, 0], pooled[:, 1:].mean(1) if self.cfg.model.n_patches > 0 else None)  # type: ignore[no-any-return]
 
     def on_train_epoch_start(self) -> None:
         self.backbone.eval()  # keep BatchNorm statistics (small batches on CPU)
@@ -349,10 +384,10 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     vcfg = cfg.verifier_config()
     if extractor is None:
         given: dict[str, Any] = {}
-        if not cfg.pretrained_backbone:
+        if not cfg.model.pretrained_backbone:
             from artlens.models.backbones import create_backbone
 
-            given["model"], given["preprocess"] = create_backbone(cfg.backbone, pretrained=False)
+            given["model"], given["preprocess"] = create_backbone(cfg.model.backbone, pretrained=False)
         extractor = verifier_extractor(vcfg, workers=cfg.workers, **given)
     f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
     if f.failures:
@@ -375,19 +410,19 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
                           neighbours=neigh)
     val_pairs = balanced_eval_pairs(list(lab[split["val"]]), max_pairs=cfg.val_pairs, seed=cfg.seed)
 
-    train_set = EpochPairs(ftr, sampler, cfg.pairs_per_epoch, cfg.kind)
+    train_set = EpochPairs(ftr, sampler, cfg.pairs_per_epoch, cfg.model.kind)
     head = make_head(vcfg, extractor.dim)
     if vcfg.centre:  # the training images' mean only: validation and test images stay unseen
         cast(Any, head).set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
     module = HeadModule(head, cfg)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
-    val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.kind), batch_size=cfg.batch_size)
+    val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.model.kind), batch_size=cfg.batch_size)
     fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress,
         extra_callbacks=[RedrawPairs(train_set)])
     head = module.head.eval()
     fine_tuned = False
-    if cfg.fine_tune_epochs > 0 and cfg.kind == "metric":
+    if cfg.fine_tune_epochs > 0 and cfg.model.kind == "metric":
         paths_tr = [f.paths[i] for i in split["train"]]
         paths_va = [f.paths[i] for i in split["val"]]
         fine_tune(head, extractor, cfg, run, paths_tr, lambda n: sampler.sample(n, epoch=10_000), paths_va, val_pairs)
@@ -403,7 +438,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     # blend weight and calibration on validation pairs (seen artists' held-out images + held-out artists)
     fvu, vu_pairs = sub(split["val_unseen"]), eval_pairs(split["val_unseen"], cfg.val_pairs)
     blend_table = None
-    if cfg.kind == "metric":
+    if cfg.model.kind == "metric":
         if cfg.blend is not None:
             vcfg.blend = float(cfg.blend)
         else:
@@ -411,15 +446,15 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
             # its own training artists the head always looks best (blend 0.4 instead of 0.2 when both
             # sets voted; shazam_7artists adapted 0.783 instead of 0.804, BENCHMARKS.md)
             vcfg.blend, blend_table = choose_blend(head, [(fvu, vu_pairs)] if len(vu_pairs) else [(fva, val_pairs)])
-    raw_val = np.concatenate([pair_scores(head, fva, val_pairs, cfg.kind, vcfg.blend),
-                              pair_scores(head, fvu, vu_pairs, cfg.kind, vcfg.blend)])
+    raw_val = np.concatenate([pair_scores(head, fva, val_pairs, cfg.model.kind, vcfg.blend),
+                              pair_scores(head, fvu, vu_pairs, cfg.model.kind, vcfg.blend)])
     y_val = np.concatenate([val_pairs[:, 2], vu_pairs[:, 2]])
     a, b = fit_platt(raw_val, y_val)
     vcfg.calibration = {"a": a, "b": b}
     evaluation: dict[str, Any] = {"val": evaluate_pairs(raw_val, y_val, vcfg.calibration)}
     for name in ("test_seen", "test_unseen"):
         pairs = eval_pairs(split[name])
-        evaluation[name] = evaluate_pairs(pair_scores(head, sub(split[name]), pairs, cfg.kind, vcfg.blend),
+        evaluation[name] = evaluate_pairs(pair_scores(head, sub(split[name]), pairs, cfg.model.kind, vcfg.blend),
                                           pairs[:, 2], vcfg.calibration) if len(pairs) else {"pairs": 0}
     if blend_table is not None:
         evaluation["blend_auc_on_validation"] = blend_table
@@ -431,7 +466,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
         "trained_on": {"data": cfg.data, "label_column": cfg.label_column, "images": counts,
                        "unseen_artists": split_record["test_unseen"]},
         "backbone_checksum": extractor.checksum, "evaluation": evaluation, "train_config": cfg.model_dump()},
-        backbone=None if cfg.pretrained_backbone and not fine_tuned else extractor.model)
+        backbone=None if cfg.model.pretrained_backbone and not fine_tuned else extractor.model)
     (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "split_sizes": counts,
                                                      "artists": split_record, "verifier": asdict(vcfg)},
                                                     indent=2) + "\n")
