@@ -162,12 +162,15 @@ def test_bad_input_gives_one_line_errors(cli, collection: Path, tmp_path: Path) 
     faiss_file.write_bytes(faiss_file.read_bytes()[:50])
     code, out, err = cli("search", collection / "img" / "monet_0.png", "--index", idx)
     assert code == 4 and "damaged" in err and "--rebuild" in err and len(err.strip().splitlines()) == 1
+    assert "`artlens index COLLECTION --index DIR`" in err and "build_index" not in err  # the command, not the call
     (idx / "index.json").write_text("garbage")
     code, out, err = cli("map", "--index", idx, "--out", tmp_path / "m.png")
     assert code == 4 and "index.json" in err and "--rebuild" in err
 
     code, out, err = cli("search", tmp_path / "nope.png", "--index", tmp_path / "no-index")
     assert code == 3
+    code, out, err = cli("search", collection / "img" / "monet_0.png", "--index", tmp_path / "no-index")
+    assert code == 3 and "no such index folder (build one with `artlens index COLLECTION --index DIR`)" in err
 
 
 def test_bf16_index_records_its_precision_and_refuses_to_mix(cli, collection: Path, tmp_path: Path) -> None:

@@ -232,7 +232,7 @@ def test_another_embedder_is_refused_unless_rebuilding(tmp_path: Path) -> None:
     make_collection(tmp_path / "coll", per_artist=2)
     build_index(tmp_path / "coll", tmp_path / "idx", "colour-histogram", progress=True)  # rich bar on stderr
     lab = create_embedder("colour-histogram", space="lab")
-    with pytest.raises(InvalidParameterError, match=r"built with embedder colour-histogram.*--rebuild"):
+    with pytest.raises(InvalidParameterError, match=r"built with embedder colour-histogram.*`rebuild=True`"):
         build_index(tmp_path / "coll", tmp_path / "idx", lab, progress=False)
     summary = build_index(tmp_path / "coll", tmp_path / "idx", lab, rebuild=True, progress=False)
     assert summary.reused == 0 and summary.embedded == 6
@@ -253,7 +253,7 @@ def test_damaged_index_is_reported_with_rebuild_advice(tmp_path: Path) -> None:
             SearchIndex.open(idx_dir)
         (idx_dir / name).write_bytes(saved[name])
         msg = str(info.value)
-        assert "damaged" in msg and "--rebuild" in msg and "\n" not in msg
+        assert "damaged" in msg and "`rebuild=True`" in msg and "\n" not in msg  # the CLI: --rebuild
         return msg
 
     assert "index.faiss" in damaged("index.faiss", saved["index.faiss"][: len(saved["index.faiss"]) // 2])

@@ -174,10 +174,10 @@ def embedder_from_record(record: dict[str, Any]) -> Embedder:
     if rec.get("checksum") != emb.checksum:
         raise InvalidParameterError(
             f"embedder {rec['name']!r}: the index was built with weights {str(rec.get('checksum'))[:12]}…, the "
-            f"installed ones are {str(emb.checksum)[:12]}…; rebuild the index with --rebuild")
+            f"installed ones are {str(emb.checksum)[:12]}…; rebuild the index with `build_index` (`rebuild=True`)")
     if rec.get("dim") is not None and int(rec["dim"]) != emb.dim:
         raise InvalidParameterError(f"embedder {rec['name']!r} gives {emb.dim}-d vectors, the index holds "
-                                    f"{rec['dim']}-d ones; rebuild the index with --rebuild")
+                                    f"{rec['dim']}-d ones; rebuild the index with `build_index` (`rebuild=True`)")
     return emb
 
 

@@ -85,7 +85,7 @@ def project_2d(vectors: np.ndarray, method: str = "tsne", *, seed: int = 0) -> t
             import umap  # optional dependency
         except ImportError:
             raise InvalidParameterError("method 'umap' needs umap-learn: pip install artlens[umap] "
-                                        "(or use --method tsne)") from None
+                                        "(or use `method='tsne'`)", param="method") from None
     x = np.asarray(vectors, dtype=np.float64)
     n = x.shape[0]
     if n == 0:

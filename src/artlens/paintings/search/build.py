@@ -57,7 +57,8 @@ def _check_embedder(index_dir: Path, record: dict[str, Any]) -> None:
 
             raise InvalidParameterError(
                 f"{index_dir} was built with embedder {show(old)}, not {show(record)}; vectors of different "
-                f"embedders cannot be mixed: pass the same --embedder, or use --rebuild to start over")
+                "embedders cannot be mixed: pass the same `embedder`, or start over with `rebuild=True`",
+                param="embedder")
 
 
 class _Progress:

@@ -75,8 +75,7 @@ class SearchIndex:
 
         d = Path(index_dir).expanduser()
         if not d.exists():
-            raise InputNotFoundError(f"{d}: no such index folder (build one with `artlens index COLLECTION "
-                                     f"--index {d}`)")
+            raise InputNotFoundError(f"{d}: no such index folder (build one with `build_index`)")
         if not d.is_dir():
             raise UnreadableInputError(f"{d}: is a file, not an index folder")
 
@@ -86,10 +85,10 @@ class SearchIndex:
         rec_path = d / "index.json"
         if not rec_path.exists():
             if (d / "parts").is_dir() or (d / "embedder.json").exists():
-                raise UnreadableInputError(f"{d}: search index is incomplete (an interrupted build?); rerun "
-                                           f"`artlens index COLLECTION --index {d}` to finish it, or use --rebuild")
-            raise InputNotFoundError(f"{d}: not a search index (no index.json); build one with "
-                                     f"`artlens index COLLECTION --index {d}`")
+                raise UnreadableInputError(f"{d}: search index is incomplete (an interrupted build?); run "
+                                           "`build_index` on it again to finish it, or start over with "
+                                           "`rebuild=True`")
+            raise InputNotFoundError(f"{d}: not a search index (no index.json); build one with `build_index`")
         record = read_json(rec_path)
         if record is None:
             raise damaged("index.json is not valid JSON")

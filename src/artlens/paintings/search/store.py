@@ -52,8 +52,9 @@ OUTPUTS = ("index.json", "embedder.json", "vectors.parquet", "index.faiss", "fai
 
 
 def rebuild_hint(index_dir: Path | str) -> str:
-    """The advice appended to a damaged-index error."""
-    return f"rebuild it with `artlens index COLLECTION --index {index_dir} --rebuild`"
+    """The advice appended to a damaged-index error (parameters in backticks, which the CLI shows as
+    its command and flag)."""
+    return f"rebuild {index_dir} with `build_index` (`rebuild=True`)"
 
 
 def vector_table(paths: Sequence[str], shas: Sequence[str], vectors: np.ndarray,
