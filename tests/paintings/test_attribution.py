@@ -138,6 +138,14 @@ def test_cli_too_few_references_and_unreadable_input(works, cli, tmp_path):
     assert code != 0 and "Traceback" not in err
     code, _, err = cli("verify", works / "questioned" / "q0.png", "--impostors", works / "artist0")
     assert code != 0 and "Traceback" not in err
+    unread = tmp_path / "unreadable_impostors"
+    unread.mkdir()
+    _painting(unread / "ok.png", 0, 0)
+    for k in range(2):
+        (unread / f"broken{k}.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    code, _, err = cli("verify", works / "questioned" / "q0.png", "--reference", works / "artist0", "--impostors",
+                       unread)
+    assert code == 7 and "error: --impostors: 1 readable works, need at least 3" in err  # the library: `impostors`
 
 
 def test_atypical_pair_is_flagged_and_moved_towards_one_half(tmp_path, cli):

@@ -280,8 +280,9 @@ def test_training_centres_on_train_images_and_adapt_recentres(trained, collectio
         v.adapt(paths[:5])
     plain = load_verifier(trained[0])
     plain.head.centre = False
-    with pytest.raises(InvalidParameterError, match="without feature centring"):
+    with pytest.raises(InvalidParameterError, match="without feature centring") as err:
         plain.adapt(paths)
+    assert err.value.param == "paths" and "--" not in str(err.value)  # the CLI says --background
 
 
 def test_cli_background(trained, collection, cli, tmp_path):
@@ -310,6 +311,7 @@ def test_cli_background(trained, collection, cli, tmp_path):
         _painting(few / f"x{k}.png", k, k)
     code, _, err = cli("verify", a, b, "--model", model, "--background", few)
     assert code == 7 and "at least 20" in err and "Traceback" not in err
+    assert "error: --background collection: 3 readable images" in err  # the library's `paths`, the CLI's flag
 
 
 def test_cli_pairs_file_as_its_own_background(trained, collection, cli, tmp_path):

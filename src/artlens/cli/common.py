@@ -174,6 +174,7 @@ PARAM_FLAGS: dict[str, str] = {
     "backoff_s": "--backoff",
     "index_dir": "--index",
     "feature_pooling": "--features",
+    "references": "--reference",
 }
 """Library parameter names whose command-line flag is not ``--`` + the name with ``-`` for ``_``
 (and that the command at hand does not name itself: its own options come first)."""

@@ -77,7 +77,7 @@ def verify(
             from artlens.paintings.search import load_collection
 
             paths = load_collection(background).paths
-        verifier.adapt(paths, source=str(background))
+        _adapt_to_background(verifier, paths, background)
     elif adapt:
         _adapt_to_images_at_hand(verifier, a, None, pairs)
     record = verifier.record()
@@ -121,6 +121,14 @@ def verify(
         echo(_pair_prose(row))
         for tag, png in row.get("heatmaps", {}).items():
             echo(f"  Grad-CAM of {tag}: {png}")
+
+
+def _adapt_to_background(verifier, paths: list[str], background: Path) -> None:  # noqa: ANN001
+    """Centre on the ``--background`` collection; the library's errors about its images are about that flag."""
+    try:
+        verifier.adapt(paths, source=str(background))
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(str(exc), param="background") from None
 
 
 def _adapt_to_images_at_hand(verifier, a: Path | None, reference: list[str] | None,  # noqa: ANN001
@@ -187,7 +195,7 @@ def _attribution(q: Path, references: list[Path], impostors: Path | None, model:
     if background is not None:
         from artlens.paintings.search import load_collection
 
-        verifier.adapt(load_collection(background).paths, source=str(background))
+        _adapt_to_background(verifier, load_collection(background).paths, background)
     elif adapt:
         at_hand = [p for _, paths in sets for p in paths] + (imp or []) + questioned
         _adapt_to_images_at_hand(verifier, None, at_hand, None,

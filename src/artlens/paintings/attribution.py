@@ -225,12 +225,13 @@ def build_reference_sets(verifier: Any, references: Sequence[tuple[str, Sequence
         ok, codes, failures = _codes(verifier, impostors, "impostors")
         skipped += [{"path": p, "reason": r} for p, r in failures]
         if len(ok) < MIN_REFERENCES:
-            raise InvalidParameterError(f"--impostors: {len(ok)} readable works, need at least {MIN_REFERENCES}")
+            raise InvalidParameterError(f"`impostors`: {len(ok)} readable works, need at least {MIN_REFERENCES}",
+                                        param="impostors")
         given = (ok, codes)
     bank = getattr(verifier, "bank", None)
     if given is None and len(encoded) == 1 and bank is None:
-        raise InvalidParameterError("no impostor works: give --impostors DIR (works by other artists) or several "
-                                    "--reference folders")
+        raise InvalidParameterError("no impostor works: give `impostors` (works by other artists) or several "
+                                    "reference sets (`references`)", param="impostors")
     sets = []
     for j, (name, ok, codes) in enumerate(encoded):
         if given is not None:

@@ -180,9 +180,10 @@ class PaintingDataset:
                 continue
             records.append(PaintingRecord(str(found), labels))
         if missing and not records:
-            hint = "" if images_dir is not None else " (give the images folder with images_dir / --images)"
+            hint = "" if images_dir is not None else " (give the images folder as `images_dir`)"
             raise InputNotFoundError(
-                f"{path}: none of the {len(missing)} images listed was found, e.g. {missing[0][0]}{hint}"
+                f"{path}: none of the {len(missing)} images listed was found, e.g. {missing[0][0]}{hint}",
+                param=None if images_dir is not None else "images_dir",
             )
         if missing:
             warnings.warn(

@@ -187,8 +187,9 @@ class Verifier:
         """
         if not getattr(self.head, "centre", False):
             raise InvalidParameterError("this verifier was trained without feature centring, so it cannot adapt to "
-                                        "a background collection; retrain it (artlens paintings train-verifier "
-                                        "centres by default) or leave out --background")
+                                        "a background collection; retrain it with `train_verifier` (it centres by "
+                                        "default) or leave the features centred on the training collection",
+                                        param="paths")
         paths = [str(p) for p in paths]
         known = [p for p in paths if p in self._memo]
         f = self.extractor.extract([p for p in paths if p not in self._memo])
@@ -200,7 +201,7 @@ class Verifier:
                          patches=np.stack([rows[p][1] for p in ok]), failures=f.failures)
         if len(f.paths) < MIN_BACKGROUND:
             raise InvalidParameterError(f"background collection: {len(f.paths)} readable images, need at least "
-                                        f"{MIN_BACKGROUND} (ideally hundreds, by many artists)")
+                                        f"{MIN_BACKGROUND} (ideally hundreds, by many artists)", param="paths")
         if f.failures:
             import warnings
 
