@@ -212,3 +212,22 @@ def test_octave_doubt_is_printed(tmp_path):
     text = summary_line({"horizontal": s, "vertical": {**s, "harmonic_alternative": None}})
     assert "check: 6 windows found 7.80 threads/cm, the half of this" in text
     assert text.count("check:") == 1
+
+
+def test_interstice_lattice_fundamental_from_the_plate_spectrum():
+    """A spot at every interstice puts peaks at u +- w; when the axis peak of the vertical threads is weak
+    and its double strong, every window reads the double, and the plate spectrum's lattice places u."""
+    yy, xx = np.mgrid[0:800, 0:800].astype(np.float64) / PPC
+    fv, fh = 9.3, 14.2
+    img = (100 + 3 * np.cos(2 * np.pi * fv * xx) + 20 * np.cos(2 * np.pi * 2 * fv * xx)
+           + 20 * np.cos(2 * np.pi * fh * yy) + 20 * np.cos(2 * np.pi * fv * xx) * np.cos(2 * np.pi * fh * yy))
+    off = count_threads_spectral(img, SpectralParams(resolve_fundamental=False), px_per_cm=PPC)
+    assert np.nanmedian(off.vertical.density) == pytest.approx(2 * fv, abs=0.1)  # the windows' own reading
+    s = count_threads_spectral(img, px_per_cm=PPC).summary()
+    assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(fv, abs=0.05)
+    assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(fh, abs=0.05)
+    assert s["vertical"]["harmonic_windows_corrected"] > 0
+    # an ordinary weave: the lattice changes nothing
+    s = count_threads_spectral(grating((800, 800), 12.0, 15.0), px_per_cm=PPC).summary()
+    assert s["vertical"]["harmonic_windows_corrected"] == 0
+    assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(15.0, abs=0.02)

@@ -47,7 +47,7 @@ This module imports numpy and scipy only (no torch).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -281,12 +281,15 @@ class Fundamental:
         alternative: when at least :data:`AMBIGUOUS_FRACTION` of the confident windows found a half,
             third, double or triple of the fundamental that was not chosen: ``{"threads_per_cm",
             "windows", "relation"}``; the weave may be that density ("check here"), else ``None``.
+        lattice: the windows were measured again on the plate spectrum's lattice (:func:`fit_lattice`,
+            :func:`_lattice_scan`); ``harmonic`` then marks the windows whose own axis peak was elsewhere.
     """
 
     threads_per_cm: float | None
     harmonic: np.ndarray
     off: np.ndarray
     alternative: dict[str, Any] | None = None
+    lattice: bool = False
 
 
 #: a window within this fraction of a density counts as finding it
@@ -303,7 +306,19 @@ def _support(d: np.ndarray, centre: float) -> np.ndarray:
     return np.abs(d - centre) <= HARMONIC_TOLERANCE * centre
 
 
-def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None) -> Fundamental:
+def _alternative(d: np.ndarray, fundamental: float) -> dict[str, Any] | None:
+    """A half, third, double or triple of ``fundamental`` that at least :data:`AMBIGUOUS_FRACTION` of the
+    window densities ``d`` found (the first, in that order), or ``None``."""
+    for relation, factor in (("half", 0.5), ("third", 1 / 3), ("double", 2.0), ("triple", 3.0)):
+        near = _support(d, fundamental * factor)
+        if near.sum() >= max(2, AMBIGUOUS_FRACTION * d.size):
+            return {"threads_per_cm": round(float(np.median(d[near])), 3), "windows": int(near.sum()),
+                    "relation": relation}
+    return None
+
+
+def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None, *,
+                      near: float | None = None) -> Fundamental:
     """The plate's fundamental from its windows; which windows measured a harmonic of it, and which
     measured something else.
 
@@ -325,10 +340,16 @@ def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None) 
     a plain weave's over/under checkerboard puts power at half the thread frequencies, and paint at
     the band's low end, exactly where a sub-harmonic would be. Hence step 4.
 
+    With ``near`` (the plate spectrum's lattice, :func:`fit_lattice`), steps 1-2 are replaced: the
+    fundamental is the median of the windows within :data:`HARMONIC_TOLERANCE` of ``near``, or, where
+    fewer than 2 found it, of ``density / k`` over the windows near its k-th harmonic (k = 2, 3, 4; the
+    k most windows found); ``None`` when no window found any of them.
+
     Args:
         density: ``(ny, nx)`` window densities, threads/cm (NaN: no peak).
         confident: windows whose peak is trusted (confidence at least ``min_confidence``); all
             finite windows when ``None`` or when none is.
+        near: the fundamental is known to lie near this density, threads/cm.
     """
     finite = np.isfinite(density)
     empty = np.zeros(density.shape, dtype=bool)
@@ -338,29 +359,226 @@ def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None) 
     if d.size == 0:
         return Fundamental(None, empty, empty)
     d = np.sort(d)  # windows within the tolerance of each density, by binary search
-    counts = (np.searchsorted(d, d * (1 + HARMONIC_TOLERANCE), side="right")
-              - np.searchsorted(d, d * (1 - HARMONIC_TOLERANCE), side="left"))
-    base = float(np.median(d[_support(d, float(d[np.argmax(counts)]))]))
-    n_base = int(_support(d, base).sum())
-    fundamental = base
-    for k in (3, 2):  # the lowest frequency first
-        near = _support(d, base / k)
-        if near.sum() >= max(2, SUBHARMONIC_SUPPORT * n_base):
-            fundamental = float(np.median(d[near]))
-            break
-    alternative = None
-    for relation, factor in (("half", 0.5), ("third", 1 / 3), ("double", 2.0), ("triple", 3.0)):
-        near = _support(d, fundamental * factor)
-        if near.sum() >= max(2, AMBIGUOUS_FRACTION * d.size):
-            alternative = {"threads_per_cm": round(float(np.median(d[near])), 3), "windows": int(near.sum()),
-                           "relation": relation}
-            break
+    if near is not None:
+        found = {k: d[_support(d, k * near)] / k for k in (1, 2, 3, 4)}
+        k = 1 if found[1].size >= 2 else max(found, key=lambda j: (found[j].size, -j))
+        if found[k].size == 0:
+            return Fundamental(None, empty, empty)
+        fundamental = float(np.median(found[k]))
+    else:
+        counts = (np.searchsorted(d, d * (1 + HARMONIC_TOLERANCE), side="right")
+                  - np.searchsorted(d, d * (1 - HARMONIC_TOLERANCE), side="left"))
+        base = float(np.median(d[_support(d, float(d[np.argmax(counts)]))]))
+        n_base = int(_support(d, base).sum())
+        fundamental = base
+        for k in (3, 2):  # the lowest frequency first
+            sub = _support(d, base / k)
+            if sub.sum() >= max(2, SUBHARMONIC_SUPPORT * n_base):
+                fundamental = float(np.median(d[sub]))
+                break
+    alternative = _alternative(d, fundamental)
     with np.errstate(invalid="ignore"):
         multiple = np.clip(np.rint(density / fundamental), 1, None)
         deviation = np.abs(density - multiple * fundamental) / (multiple * fundamental)
-        harmonic = finite & (multiple >= 2) & (multiple <= 3) & (deviation <= 0.12)
-        off = finite & ~harmonic & ((deviation > 0.2) | (multiple > 3))
+        harmonic = finite & (multiple >= 2) & (multiple <= 4) & (deviation <= 0.12)
+        off = finite & ~harmonic & ((deviation > 0.2) | (multiple > 4))
     return Fundamental(fundamental, harmonic, off, alternative)
+
+
+#: windows of each band of rows whose power spectra are averaged into the plate's (for fit_lattice)
+LATTICE_SAMPLE = 8
+#: a peak of the plate's spectrum counts when it stands this many times above the median of its 9 x 9
+#: bins and holds at least LATTICE_MIN_PEAK of the strongest peak's amplitude
+LATTICE_PROMINENCE = 2.0
+LATTICE_MIN_PEAK = 0.1
+#: a pair of thread frequencies explains a peak within this many bins (or this fraction of its radius)
+LATTICE_TOLERANCE_BINS = 1.0
+LATTICE_TOLERANCE_FRACTION = 0.04
+#: the windows' fundamentals stand unless the peaks they explain fall this short of the best pair's
+LATTICE_SLACK = 0.1
+#: ... and unless the fitted lattice explains at least this fraction of the peaks' power
+LATTICE_MIN_EXPLAINED = 0.85
+
+
+def _spectrum_peaks(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]) -> tuple[np.ndarray,
+                                                                                                np.ndarray]:
+    """The strong narrow peaks of a plate's mean power spectrum (``(nk, n)``, ``[kx, kr mod n]``):
+    positions ``(m, 2)`` as ``(f_x, f_row)`` in cycles/cm (one of each symmetric pair, f_x >= 0) and
+    amplitudes ``(m,)``, strongest first."""
+    from scipy import ndimage
+
+    nk = power.shape[0]
+    amp = np.sqrt(power)
+    # the full plane around the origin, (kr, kx) centred, by Hermitian symmetry: |X(kr, -kx)| = |X(-kr, kx)|
+    kr = np.arange(n) - n // 2
+    kx = np.arange(-(nk - 1), nk)
+    sign = np.where(kx < 0, -1, 1)
+    full = amp[np.abs(kx)[None, :], (sign[None, :] * kr[:, None]) % n]
+    radius = np.hypot(kr[:, None], kx[None, :]) * ppc / n
+    local_max = full >= ndimage.maximum_filter(full, size=3, mode="nearest")
+    background = ndimage.median_filter(full, size=9, mode="nearest")
+    peak = (local_max & (full >= LATTICE_PROMINENCE * background) & (radius >= 2.5 * ppc / n)
+            & (radius <= band[1]) & ((kx[None, :] > 0) | ((kx[None, :] == 0) & (kr[:, None] > 0))))
+    peak[0, :] = peak[-1, :] = False
+    peak[:, 0] = peak[:, -1] = False
+    r, x = np.nonzero(peak)
+    a = full[r, x]
+    if a.size == 0:
+        return np.zeros((0, 2)), a
+    keep = a >= LATTICE_MIN_PEAK * a.max()
+    r, x, a = r[keep], x[keep], a[keep]
+    # sub-bin position along each axis (the Hann three-point formula)
+    fr = kr[r] + _hann_offset(full[r - 1, x], a, full[r + 1, x])
+    fx = kx[x] + _hann_offset(full[r, x - 1], a, full[r, x + 1])
+    order = np.argsort(-a)
+    return np.stack([fx, fr], axis=1)[order] * ppc / n, a[order]
+
+
+def _lattice_match(points: np.ndarray, u: np.ndarray, w: np.ndarray,
+                   tol: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which peaks lie on the plain-weave lattice of each pair of thread vectors, and where.
+
+    ``u``, ``w``: ``(q, 2)`` candidate frequency vectors of the vertical and the horizontal threads. A plain
+    weave puts its peaks at ``(m u + n w) / 2`` with ``m + n`` even: the threads' frequencies, their
+    harmonics and sums (a spot at every interstice), and the over/under checkerboard's half-way points.
+
+    Returns ``(hit, m, n)``, each ``(q, peaks)``: on the lattice (within ``tol``), and the nearest point's
+    indices."""
+    det = u[:, 0] * w[:, 1] - u[:, 1] * w[:, 0]  # (q,)
+    px, py = points[:, 0][None, :], points[:, 1][None, :]
+    # coordinates of each peak in the basis (u / 2, w / 2)
+    a = 2 * (px * w[:, 1, None] - py * w[:, 0, None]) / det[:, None]
+    b = 2 * (u[:, 0, None] * py - u[:, 1, None] * px) / det[:, None]
+    best = np.full(a.shape, np.inf)
+    best_m, best_n = np.zeros(a.shape), np.zeros(a.shape)
+    for da in (0.0, 1.0):
+        for db in (0.0, 1.0):
+            m, k = np.floor(a) + da, np.floor(b) + db
+            qx = (m * u[:, 0, None] + k * w[:, 0, None]) / 2
+            qy = (m * u[:, 1, None] + k * w[:, 1, None]) / 2
+            dist = np.where((m + k) % 2 == 0, np.hypot(px - qx, py - qy), np.inf)
+            closer = dist < best
+            best = np.where(closer, dist, best)
+            best_m, best_n = np.where(closer, m, best_m), np.where(closer, k, best_n)
+    return best <= tol[None, :], best_m, best_n
+
+
+def _explained(points: np.ndarray, amp: np.ndarray, u: np.ndarray, w: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Fraction of the peaks' power on the plain-weave lattice of each pair (:func:`_lattice_match`). Power,
+    not amplitude: the weave's peaks are strong, while paint, exposure and noise add many weak ones that a
+    fine enough lattice would explain too."""
+    hit, _, _ = _lattice_match(points, u, w, tol)
+    return (hit * amp[None, :] ** 2).sum(axis=1) / (amp ** 2).sum()
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """What :func:`fit_lattice` found: the thread densities (threads/cm) whose lattice explains the plate
+    spectrum's peaks, the frequency vectors ``u`` (vertical threads) and ``w`` (horizontal), ``(f_x, f_row)``
+    in cycles/cm, least-squares fitted to those peaks, and the peaks used: positions ``(k, 2)``, lattice
+    indices ``(k, 2)`` (``peak = (m u + n w) / 2``) and amplitudes, strongest first."""
+
+    threads_per_cm: dict[str, float]
+    u: np.ndarray
+    w: np.ndarray
+    points: np.ndarray
+    indices: np.ndarray
+    amplitude: np.ndarray
+
+
+def _fit_vectors(points: np.ndarray, mn: np.ndarray, amp: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Least-squares ``u``, ``w`` from peaks at ``(m u + n w) / 2`` (amplitude-weighted); ``None`` when the
+    peaks do not fix both."""
+    design = mn / 2.0 * np.sqrt(amp)[:, None]
+    if np.linalg.matrix_rank(design) < 2:
+        return None
+    sol, *_ = np.linalg.lstsq(design, points * np.sqrt(amp)[:, None], rcond=None)  # (2, 2): rows u, w
+    return sol[0], sol[1]
+
+
+def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float],
+                current: dict[str, float], angles: dict[str, float]) -> Lattice | None:
+    """The pair of thread densities whose plain-weave lattice explains the plate's spectrum, when the
+    windows' own fundamentals (``current``) do not.
+
+    A window sees one peak per direction, near its axis; the plate's whole spectrum also holds the
+    peaks off the axes. A plain weave of thread frequency vectors ``u`` (vertical threads) and ``w``
+    (horizontal) puts them at ``(m u + n w) / 2`` with ``m + n`` even: the threads' harmonics ``m u``,
+    a spot at every interstice (its sums ``u ± w``) and the over/under checkerboard (``(u ± w) / 2``).
+    Interstice lattices can make ``2 u`` stronger than ``u`` on the axis, or leave ``u`` weak there;
+    the diagonal peaks then still place ``u``: a double of the fundamental misses ``u ± w`` and the
+    checkerboard, a half of it misses the checkerboard, a 1.5x misses nearly all of them.
+
+    Candidates: the current densities, and each strong peak's coordinates along the two thread
+    directions and their doubles (within ``band``). Each pair is scored by the fraction of the peaks'
+    amplitude it explains. The current pair stands when it explains within :data:`LATTICE_SLACK` of the
+    best pair; otherwise, of the pairs that do, the one of the highest frequencies (a half of each
+    thread frequency explains every peak the true pair does: the coarsest lattice that explains the
+    spectrum is the weave's). Its ``u``, ``w`` are then fitted to the peaks it explains, and it is used
+    only when they explain at least :data:`LATTICE_MIN_EXPLAINED` of the peaks' power: a second weave
+    (a lining canvas, a patch) leaves much of it to no single lattice, and the windows' reading stands.
+
+    Args:
+        power: mean power spectrum of windows, ``(nk, n)`` indexed ``[kx, kr mod n]``.
+        ppc: px/cm; ``n``: window side in px; band: densities searched.
+        current: ``{"horizontal": d, "vertical": d}`` from the windows (:func:`resolve_harmonics`).
+        angles: the two directions' angles, degrees (the windows' median).
+
+    Returns:
+        a :class:`Lattice` to use instead, or ``None`` when the current pair stands (or the peaks it
+        explains do not fix both thread vectors).
+    """
+    points, amp = _spectrum_peaks(power, ppc, n, band)
+    if amp.size < 2:
+        return None
+    lo, hi = band
+    radius = np.hypot(points[:, 0], points[:, 1])
+    tol = np.maximum(LATTICE_TOLERANCE_BINS * ppc / n, LATTICE_TOLERANCE_FRACTION * radius)
+    # the windows' angles, or none: where the windows saw mostly a weak or a leaked peak, their angle
+    # can be off by a degree, which moves the sums u ± w by more than the tolerance
+    options = [(np.radians(angles["vertical"]), np.radians(angles["horizontal"])), (0.0, 0.0)]
+    best: tuple[float, float, float, np.ndarray, np.ndarray] | None = None  # score, vertical, horizontal, eu, ew
+    score_now = 0.0
+    for av, ah in options:
+        eu = np.array([np.cos(av), -np.sin(av)])  # vertical threads' frequency direction (f_x, f_row)
+        ew = np.array([np.sin(ah), np.cos(ah)])  # horizontal threads'
+        coords = np.abs(np.linalg.solve(np.stack([eu, ew], axis=1), points.T).T)  # along (eu, ew)
+
+        def candidates(values: np.ndarray, now: float) -> np.ndarray:
+            c = np.concatenate([[now], values, 2 * values])
+            c = np.sort(c[(c >= lo) & (c <= hi)])
+            return np.unique(np.concatenate([[now], c[np.concatenate([[True], np.diff(c) > 0.005 * c[1:]])]]))
+
+        gv, gh = np.meshgrid(candidates(coords[:, 0], current["vertical"]),
+                             candidates(coords[:, 1], current["horizontal"]), indexing="ij")
+        gv, gh = gv.ravel(), gh.ravel()
+        score = _explained(points, amp, gv[:, None] * eu, gh[:, None] * ew, tol)
+        score_now = max(score_now, float(score[(gv == current["vertical"]) & (gh == current["horizontal"])][0]))
+        top = score.max()
+        good = np.flatnonzero(score >= top - LATTICE_SLACK)
+        pick = good[np.lexsort((-score[good], -(gv[good] * gh[good])))[0]]
+        if best is None or top > best[0] + 1e-9 or (abs(top - best[0]) <= 1e-9 and
+                                                     gv[pick] * gh[pick] > best[1] * best[2]):
+            best = (float(top), float(gv[pick]), float(gh[pick]), eu, ew)
+    assert best is not None
+    if score_now >= best[0] - LATTICE_SLACK:
+        return None
+    _, cv, ch, eu, ew = best
+    hit, m, k = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)
+    hit = hit[0]
+    mn = np.stack([m[0], k[0]], axis=1)[hit]
+    fitted = _fit_vectors(points[hit], mn, amp[hit])
+    if fitted is None:
+        return None
+    u, w = fitted
+    if u[0] < 0:
+        u = -u
+    if w[1] < 0:
+        w = -w
+    if _explained(points, amp, u[None, :], w[None, :], tol)[0] < LATTICE_MIN_EXPLAINED:
+        return None  # no one weave explains the spectrum (a lining, a patch): the windows' reading stands
+    return Lattice({"vertical": float(np.hypot(*u)), "horizontal": float(np.hypot(*w))}, u, w,
+                   points[hit], mn.astype(int), amp[hit])
 
 
 def _neighbourhood_median(a: np.ndarray) -> np.ndarray:
@@ -393,20 +611,14 @@ def flag_outliers(density: np.ndarray, confidence: np.ndarray, *, min_confidence
     return outlier
 
 
-def _scan(
-    read_rows: Callable[[int, int], np.ndarray],
-    geo: _Geometry,
-    p: SpectralParams,
-    ppc: float,
-    progress: Callable[[int, int], None] | None,
-) -> dict[str, np.ndarray]:
-    """One pass over the plate's windows: ``maps[direction]`` is ``(3, ny, nx)``: density, angle and
-    confidence per window."""
+def _spectra(read_rows: Callable[[int, int], np.ndarray], geo: _Geometry,
+             p: SpectralParams) -> Iterator[tuple[int, np.ndarray]]:
+    """The spectra of the plate's windows, one band of rows at a time: ``(i, spec)`` with ``spec``
+    ``(nx, nk, n)`` complex, indexed ``[window, kx, kr mod n]``."""
     g = geo.grid
     n = g.window_px
     taper = np.hanning(n + 1)[:-1].astype(np.float32)  # periodic Hann, applied along both axes
     stack = np.empty((g.nx, n, n), dtype=np.float32)
-    maps = {d: np.full((3, g.ny, g.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
     for i in range(g.ny):
         top = g.y0 + i * g.step_px
         rows = read_rows(top, top + n)
@@ -419,13 +631,92 @@ def _scan(
         half = scipy.fft.rfft(stack, axis=2, workers=p.workers)[:, :, : geo.nk]
         half = np.ascontiguousarray(half.transpose(0, 2, 1))  # (nx, nk, n)
         half *= taper
-        spec = scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
+        yield i, scipy.fft.fft(half, axis=2, workers=p.workers, overwrite_x=True)
+
+
+def _scan(
+    read_rows: Callable[[int, int], np.ndarray],
+    geo: _Geometry,
+    p: SpectralParams,
+    ppc: float,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One pass over the plate's windows: ``maps[direction]`` is ``(3, ny, nx)``: density, angle and
+    confidence per window; and the mean power spectrum ``(nk, n)`` (``[kx, kr mod n]``) of a sample
+    of the windows (at most :data:`LATTICE_SAMPLE` per band of rows)."""
+    g = geo.grid
+    n = g.window_px
+    maps = {d: np.full((3, g.ny, g.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
+    # the plate's mean power spectrum, from at most LATTICE_SAMPLE windows of each band (for fit_lattice)
+    sample = slice(None, None, max(1, -(-g.nx // LATTICE_SAMPLE)))
+    power = np.zeros((geo.nk, n), dtype=np.float64)
+    sampled = 0
+    for i, spec in _spectra(read_rows, geo, p):
+        chosen = spec[sample]
+        power += (chosen.real.astype(np.float64) ** 2 + chosen.imag.astype(np.float64) ** 2).sum(axis=0)
+        sampled += chosen.shape[0]
         for name, (dens, ang, conf) in _analyse_band(spec, geo, p, ppc).items():
             maps[name][0, i] = dens
             maps[name][1, i] = ang
             maps[name][2, i] = conf
         if progress is not None:
             progress(i + 1, g.ny)
+    return maps, power / max(sampled, 1)
+
+
+#: at most this many of the lattice's strongest peaks are measured in each window (:func:`_lattice_scan`)
+LATTICE_PEAKS = 6
+
+
+def _lattice_scan(read_rows: Callable[[int, int], np.ndarray], geo: _Geometry, p: SpectralParams, ppc: float,
+                  lattice: Lattice) -> dict[str, np.ndarray] | None:
+    """Both thread vectors of every window from the lattice's peaks: each of its strongest peaks is
+    found in the window (the strongest bin within one bin of where the plate's spectrum has it, refined
+    like the axis peaks), and ``u``, ``w`` are fitted to them by least squares (``peak = (m u + n w) / 2``).
+    ``maps[direction]``: ``(3, ny, nx)`` density, angle, confidence (``1 - median / peak`` over the
+    search sectors, the strongest of the peaks); ``None`` when the peaks kept do not fix both vectors."""
+    g = geo.grid
+    n, nk = g.window_px, geo.nk
+    pts, mn, amp = lattice.points[:LATTICE_PEAKS], lattice.indices[:LATTICE_PEAKS], lattice.amplitude[:LATTICE_PEAKS]
+    bins = pts * n / ppc  # (k, 2): (kx, kr)
+    flip = np.where(bins[:, 0] < 0, -1.0, 1.0)  # measure the symmetric twin of a peak left of the axis
+    bins = bins * flip[:, None]
+    keep = np.rint(bins[:, 0]) <= nk - 2
+    pts, mn, amp, bins, flip = pts[keep], mn[keep], amp[keep], bins[keep], flip[keep]
+    design = mn / 2.0 * np.sqrt(amp)[:, None]
+    if np.linalg.matrix_rank(design) < 2:
+        return None
+    solve = np.linalg.pinv(design) * np.sqrt(amp)[None, :]  # (2, k): (u, w) = solve @ peaks
+    x0, r0 = np.rint(bins[:, 0]).astype(int), np.rint(bins[:, 1]).astype(int)
+    sectors = np.concatenate(list(geo.sectors.values()))
+    maps = {d: np.full((3, g.ny, g.nx), np.nan, dtype=np.float64) for d in ("horizontal", "vertical")}
+    for i, spec in _spectra(read_rows, geo, p):
+        m = spec.shape[0]
+        rows = np.arange(m)[:, None]
+
+        def mag(r: np.ndarray, x: np.ndarray, spec: np.ndarray = spec, rows: np.ndarray = rows) -> np.ndarray:
+            # |X(kr, -kx)| = |X(-kr, kx)| for a real window
+            return np.abs(spec[rows, np.abs(x), np.where(x < 0, -r, r) % n])
+
+        best = np.full((m, len(x0)), -1.0)
+        br, bx = np.zeros(best.shape, int), np.zeros(best.shape, int)
+        for dr in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                rr, xx = np.broadcast_to(r0 + dr, best.shape), np.broadcast_to(x0 + dx, best.shape)
+                v = mag(rr, xx)
+                better = v > best
+                best, br, bx = np.where(better, v, best), np.where(better, rr, br), np.where(better, xx, bx)
+        fr = br + _hann_offset(mag(br - 1, bx), best, mag(br + 1, bx))
+        fx = bx + _hann_offset(mag(br, bx - 1), best, mag(br, bx + 1))
+        found = np.stack([fx, fr], axis=-1) * flip[None, :, None] * ppc / n  # (m, k, 2)
+        uw = np.einsum("jk,mkc->mjc", solve, found)  # (m, 2, 2): u, w
+        u, w = uw[:, 0], uw[:, 1]
+        u = u * np.where(u[:, :1] < 0, -1.0, 1.0)
+        w = w * np.where(w[:, 1:] < 0, -1.0, 1.0)
+        background = np.median(np.abs(spec.reshape(m, -1)[:, sectors]), axis=1)
+        conf = np.clip(1.0 - background / np.maximum(best.max(axis=1), 1e-30), 0.0, 1.0)
+        maps["vertical"][:, i] = np.hypot(u[:, 0], u[:, 1]), np.degrees(np.arctan2(-u[:, 1], u[:, 0])), conf
+        maps["horizontal"][:, i] = np.hypot(w[:, 0], w[:, 1]), np.degrees(np.arctan2(w[:, 0], w[:, 1])), conf
     return maps
 
 
@@ -464,13 +755,54 @@ def count_threads_spectral(
     src = plate_source(plate, px_per_cm)
     ppc, shape = src.px_per_cm, src.shape
     geo = _geometry(shape, ppc, p)
-    maps = _scan(src.rows, geo, p, ppc, progress)
+    maps, power = _scan(src.rows, geo, p, ppc, progress)
 
     fundamentals: dict[str, Fundamental] = {}
     if p.resolve_fundamental:
-        for name, (dens, _, conf) in maps.items():
-            fund = resolve_harmonics(dens, confident=conf >= p.min_confidence)
+        confident = {name: m[2] >= p.min_confidence for name, m in maps.items()}
+        for name, (dens, _, _) in maps.items():
+            fundamentals[name] = resolve_harmonics(dens, confident=confident[name])
+        current = {name: f.threads_per_cm for name, f in fundamentals.items()}
+        if all(v is not None for v in current.values()):
+            angles = {}
+            for name, (_, ang, _) in maps.items():
+                a = ang[confident[name] & np.isfinite(ang)]
+                angles[name] = float(np.median(a)) if a.size else 0.0
+            lattice = fit_lattice(power, ppc, geo.grid.window_px, p.band,
+                                  {k: float(v) for k, v in current.items() if v is not None}, angles)
+            moved = [name for name in maps if lattice is not None
+                     and abs(lattice.threads_per_cm[name] - float(current[name] or 0.0))
+                     > HARMONIC_TOLERANCE * lattice.threads_per_cm[name]]
+            remeasured = _lattice_scan(src.rows, geo, p, ppc, lattice) if lattice is not None and moved else None
+            for name in moved:
+                if remeasured is None:
+                    break
+                # the windows measured the lattice's peaks instead of their axis peak: both vectors
+                before, conf_before = maps[name][0].copy(), confident[name]
+                maps[name] = remeasured[name]
+                dens, conf = maps[name][0], maps[name][2]
+                ok = np.isfinite(dens) & (conf >= p.min_confidence)
+                if not ok.any():
+                    ok = np.isfinite(dens)
+                fundamental = float(np.median(dens[ok]))
+                finite = np.isfinite(before)
+                with np.errstate(invalid="ignore"):
+                    off = np.isfinite(dens) & (np.abs(dens - fundamental) > 0.2 * fundamental)
+                d_before = before[finite & conf_before] if (finite & conf_before).any() else before[finite]
+                fundamentals[name] = Fundamental(fundamental, finite & ~_support(before, dens), off,
+                                                 _alternative(d_before, fundamental), lattice=True)
+            for name in moved if remeasured is None else []:
+                assert lattice is not None
+                fund = resolve_harmonics(maps[name][0], confident=confident[name],
+                                         near=lattice.threads_per_cm[name])
+                if fund.threads_per_cm is not None:
+                    fundamentals[name] = fund
+        for name, (dens, _, _) in maps.items():
+            fund = fundamentals[name]
             if fund.threads_per_cm is None:
+                del fundamentals[name]
+                continue
+            if fund.lattice:
                 continue
             # A window at k times the fundamental measured its k-th harmonic: same angle, density / k.
             multiple = np.rint(dens / fund.threads_per_cm)
