@@ -154,3 +154,15 @@ def test_match_density_only_clusters_the_overlapping_pair(cli, plates, tmp_path)
     s = json.loads(stdout)
     assert s["evidence"] == "density" and s["fabric_model"] is None
     assert any({"a.tif", "b.tif"} <= set(c["members"]) for c in s["clusters"])
+
+
+def test_window_default_is_the_library_one():
+    import typer
+
+    from artlens.canvas.threads.grid import DEFAULT_WINDOW_CM
+    from artlens.cli.main import app
+
+    canvas = typer.main.get_command(app).commands["canvas"]
+    for name in ("compare", "match"):
+        (opt,) = [p for p in canvas.commands[name].params if p.name == "window_cm"]
+        assert opt.default == DEFAULT_WINDOW_CM, name  # written once, in canvas/threads/grid.py

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from artlens.canvas.threads.grid import DEFAULT_WINDOW_CM
 from artlens.cli.choices import Aggregation, Engine, FabricMethod, Linkage, Randomisation
 from artlens.cli.common import (
     choice_option,
@@ -81,7 +82,7 @@ def compare(
                                              help="Fabric model: RUN/model from 'canvas train' or a shipped model's "
                                                   "name (fabric_default, siamese_v1; default: fabric_default)."),
     density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no fabric model."),
-    window_cm: float = typer.Option(1.0, "--window-cm", help="Counting window for the density maps, cm."),
+    window_cm: float = typer.Option(DEFAULT_WINDOW_CM, "--window-cm", help="Counting window for the density maps, cm."),
     step_cm: float = typer.Option(0.25, "--step-cm", help="Step of the density maps, cm."),
     permutations: int = typer.Option(999, "--permutations", help="Surrogates of the density-match p-value."),
     patches: int | None = typer.Option(None, "--patches",
@@ -135,7 +136,7 @@ def match(
     threshold: float = typer.Option(0.5, "--threshold", help="Same-roll probability above which plates are linked."),
     linkage: str = choice_option("average", "--linkage", choices=Linkage, checked_by_library=True,
                                  help="single or average (or complete) linkage."),
-    window_cm: float = typer.Option(1.0, "--window-cm"),
+    window_cm: float = typer.Option(DEFAULT_WINDOW_CM, "--window-cm"),
     step_cm: float = typer.Option(0.25, "--step-cm"),
     permutations: int = typer.Option(199, "--permutations", help="Surrogates per density match (smallest p 1/(N+1))."),
     patches: int | None = typer.Option(None, "--patches"),
