@@ -6,7 +6,11 @@ stderr and exits with :attr:`ArtlensError.exit_code`. Anything else is a bug and
 Library messages describe parameters, not command-line flags: an error about one parameter carries
 its name in :attr:`ArtlensError.param` (``InvalidParameterError("window_cm must be positive",
 param="window_cm")``), and the CLI shows it under the flag that sets it (``--window-cm``; see
-:func:`artlens.cli.common.error_message`).
+:func:`artlens.cli.common.error_message`). Advice that names a parameter which is a plain word, a
+setting, or a library function writes it in backticks (``"give `data` and/or `synthetic`"``,
+``"start over with `rebuild=True`"``, ``"build one with `build_index`"``); the CLI turns those into
+``--data``, ``--rebuild`` and the ``artlens index`` command. ``tests/test_library_messages.py``
+checks that no library message names a ``--flag``.
 
 Example:
     >>> err = InvalidParameterError("window_cm must be positive, got -1", param="window_cm")
