@@ -99,10 +99,12 @@ def train_heads(feats: dict, idx: dict, y: np.ndarray, classes: list[str], varia
     from artlens.train.classify import ClassifierTrainConfig, Stage, fit_head
 
     g, t, m = feats["grid"].global_, feats["grid"].patches, feats["mirror"].global_
-    cfg = ClassifierTrainConfig(data="-", variant=variant, n_tiles=t.shape[1], tiles_per_step=args.tiles_per_step,
-                                hidden=args.hidden, dropout=args.dropout, label_smoothing=args.label_smoothing,
+    model = {"variant": variant, "n_tiles": t.shape[1], "hidden": args.hidden, "dropout": args.dropout,
+             "feature_pooling": pooling}
+    cfg = ClassifierTrainConfig(data="-", model=model, tiles_per_step=args.tiles_per_step,
+                                label_smoothing=args.label_smoothing,
                                 stages=[Stage(unfreeze=0, epochs=args.epochs, lr=args.lr)], batch_size=args.batch_size,
-                                weight_decay=args.weight_decay, seed=seed, balance="loss", feature_pooling=pooling,
+                                weight_decay=args.weight_decay, seed=seed, balance="loss",
                                 trainer={"patience": args.patience, "accelerator": "cpu"})
     ccfg = cfg.classifier_config(classes, g.shape[1], ["-"] if pooling == "stats" else [])
 
@@ -288,7 +290,7 @@ def kaggle(args, cache: Path, workdir: Path) -> dict:
     from artlens.train.classify import ClassifierTrainConfig, Stage, train_classifier
 
     cfg = ClassifierTrainConfig(data=str(SHARED / "kaggle_artimages_128px" / "labels.csv"), label_column="label",
-                                n_tiles=1, stages=[Stage(unfreeze=0, epochs=30, lr=1e-3)],
+                                model={"n_tiles": 1}, stages=[Stage(unfreeze=0, epochs=30, lr=1e-3)],
                                 trainer={"accelerator": "cpu"}, feature_cache=str(cache / "kaggle"), seed=0)
     r = train_classifier(cfg, workdir / "kaggle-run", report="report.html")
     return {"rows": {"stats two_branch via train_classifier (smoke)": r["evaluation"]["test"]},

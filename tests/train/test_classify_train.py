@@ -55,9 +55,11 @@ def collection(tmp_path_factory):
     return root
 
 
-def _cfg(collection, **kw) -> ClassifierTrainConfig:
-    base = dict(data=str(collection / "labels.csv"), label_column="style", backbone=TINY, pretrained_backbone=False,
-                n_tiles=2, tiles_per_step=1, max_side=256, hidden=16, batch_size=4, image_batch_size=3,
+def _cfg(collection, model=None, **kw) -> ClassifierTrainConfig:
+    base = dict(data=str(collection / "labels.csv"), label_column="style",
+                model={"backbone": TINY, "pretrained_backbone": False, "n_tiles": 2, "max_side": 256, "hidden": 16,
+                       **(model or {})},
+                tiles_per_step=1, batch_size=4, image_batch_size=3,
                 stages=[Stage(unfreeze=0, epochs=1, lr=1e-3)], trainer={"accelerator": "cpu"}, workers=0,
                 warmup_epochs=0)
     base.update(kw)
@@ -221,8 +223,8 @@ def test_resume_skips_finished_stages(two_stage_run, collection):
 
 
 def test_an_end_to_end_stage_that_hurts_validation_is_undone(collection, tmp_path):
-    cfg = _cfg(collection, variant="global", stages=[Stage(unfreeze=0, epochs=2, lr=1e-3),
-                                                     Stage(unfreeze=-1, epochs=1, lr=50.0)])  # absurd rate
+    cfg = _cfg(collection, model={"variant": "global"}, stages=[Stage(unfreeze=0, epochs=2, lr=1e-3),
+                                                                Stage(unfreeze=-1, epochs=1, lr=50.0)])  # absurd rate
     with pytest.warns(UserWarning, match="did not improve the validation loss"):
         result = train_classifier(cfg, tmp_path / "run", report=None)
     first, second = result["stages"]
@@ -232,8 +234,8 @@ def test_an_end_to_end_stage_that_hurts_validation_is_undone(collection, tmp_pat
 
 
 def test_refit_on_train_and_val_with_sampler_and_global_variant(collection, tmp_path):
-    cfg = _cfg(collection, variant="global", balance="sampler", refit_train_val=True, feature_pooling="avg",
-               stages=[Stage(unfreeze=0, epochs=2, lr=1e-3)])
+    cfg = _cfg(collection, model={"variant": "global", "feature_pooling": "avg"}, balance="sampler",
+               refit_train_val=True, stages=[Stage(unfreeze=0, epochs=2, lr=1e-3)])
     result = train_classifier(cfg, tmp_path / "run", report=None)
     assert result["refit_train_val"]["epochs_from_validation"] in (1, 2)
     assert (tmp_path / "run" / "features_grid0.npz").is_file()

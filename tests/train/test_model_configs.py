@@ -121,3 +121,56 @@ def test_verifier_model_defaults_and_what_training_decides():
     for trained in ({"blend": 0.3}, {"calibration": {"a": 1.0, "b": 0.0}}, {"backbone_checkpoint": "b.safetensors"}):
         with pytest.raises(ValueError, match="set by training"):
             VerifierTrainConfig(data="x", model=trained)
+
+
+# config.json of a classifier run written when the classifier's fields were copied to the top level
+OLD_CLASSIFIER_CONFIG = {
+    "seed": 4, "data": "labels.csv", "label_column": "style", "split_column": "split", "images_dir": None,
+    "variant": "patch", "backbone": "test_efficientnet", "pretrained_backbone": False, "feature_pooling": "avg",
+    "n_tiles": 6, "tiles_per_step": 2, "max_side": 512, "hidden": 32, "dropout": 0.1, "pooling": "mean",
+    "balance": "loss", "label_smoothing": 0.1, "mirror": True, "tta": False,
+    "stages": [{"unfreeze": 0, "epochs": 60, "lr": 0.001}], "weight_decay": 0.01, "warmup_epochs": 2,
+    "batch_size": 32, "image_batch_size": 8, "color_jitter": 0.0, "crop_scale": 0.8, "val_fraction": 0.15,
+    "test_fraction": 0.15, "drop_rare": False, "min_per_class": 2, "refit_train_val": False, "feature_cache": None,
+    "workers": 2, "trainer": {"patience": 10, "accelerator": "cpu"},
+}
+CLASSIFIER_MODEL_FIELDS = ("variant", "backbone", "pretrained_backbone", "feature_pooling", "n_tiles", "max_side",
+                           "hidden", "dropout", "pooling")
+
+
+def test_an_old_flat_classifier_config_loads_with_its_model_nested(tmp_path):
+    from artlens.train.classify import ClassifierTrainConfig
+
+    cfg = ClassifierTrainConfig.model_validate(OLD_CLASSIFIER_CONFIG)
+    assert {k: getattr(cfg.model, k) for k in CLASSIFIER_MODEL_FIELDS} == \
+        {k: OLD_CLASSIFIER_CONFIG[k] for k in CLASSIFIER_MODEL_FIELDS}
+    assert cfg.model.label_column == "style" and cfg.model.classes == []
+    assert (cfg.seed, cfg.tiles_per_step, cfg.trainer.patience, cfg.trainer.accelerator) == (4, 2, 10, "cpu")
+    dumped = cfg.model_dump()
+    assert not set(CLASSIFIER_MODEL_FIELDS) & set(dumped)
+    assert ClassifierTrainConfig.model_validate(dumped) == cfg
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": OLD_CLASSIFIER_CONFIG, "artlens_version": "0.1"}))
+    _, resumed = open_run(run, ClassifierTrainConfig(data="other"), resume=True)
+    assert resumed == cfg
+    built = cfg.classifier_config(["a", "b"], 336, ["blocks.1"])
+    assert (built.classes, built.feature_dim, built.feature_levels, built.n_tiles, built.label_column) == \
+        (["a", "b"], 336, ["blocks.1"], 6, "style")
+
+
+def test_classifier_model_defaults_checks_and_what_training_decides():
+    from artlens.train.classify import ClassifierTrainConfig
+
+    m = ClassifierTrainConfig(data="x").model
+    assert (m.variant, m.feature_pooling, m.n_tiles, m.hidden, m.classes) == ("two_branch", "stats", 4, 512, [])
+    cfg = ClassifierTrainConfig(data="x", label_column="genre", model={"variant": "global", "hidden": 8})
+    assert (cfg.model.variant, cfg.model.hidden, cfg.model.feature_pooling, cfg.model.label_column) == \
+        ("global", 8, "stats", "genre")
+    assert cfg.classifier_config(["a", "b"], 16).n_tiles == 0  # the global variant reads no tiles
+    for bad, word in (({"variant": "x"}, "variant"), ({"pooling": "max"}, "pooling"),
+                      ({"feature_pooling": "max"}, "feature_pooling"), ({"dropout": 1.0}, "dropout"),
+                      ({"n_tiles": -1}, "n_tiles"), ({"max_side": 10}, "max_side"),
+                      ({"classes": ["a"]}, "set by training"), ({"feature_dim": 8}, "set by training")):
+        with pytest.raises(ValueError, match=word):
+            ClassifierTrainConfig(data="x", model=bad)

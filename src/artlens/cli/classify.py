@@ -70,6 +70,9 @@ def train(
 ) -> None:
     """Train a classifier for a label column (frozen backbone on cached features, then optional
     end-to-end stages), evaluate it on the test split and write RUN/model and RUN/report.html."""
+    from pydantic import ValidationError
+
+    from artlens.paintings.classify import ClassifierConfig
     from artlens.train.classify import ClassifierTrainConfig, Stage, parse_stages, train_classifier
     from artlens.train.runs import TrainerConfig
 
@@ -78,20 +81,24 @@ def train(
     if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1:
         raise InvalidParameterError("--epochs, --tiles-per-step and --batch-size must be >= 1, --tiles >= 0")
     try:
+        model = ClassifierConfig(classes=[], variant=variant, backbone=backbone, pretrained_backbone=pretrained,
+                                 feature_pooling=feature_pooling, n_tiles=tiles, max_side=max_side, hidden=hidden,
+                                 dropout=dropout, pooling=pooling)
         cfg = ClassifierTrainConfig(
             data=str(data), label_column=label, split_column=split_column or None,
-            images_dir=str(images) if images else None, variant=cast(Any, variant), backbone=backbone,
-            pretrained_backbone=pretrained, feature_pooling=cast(Any, feature_pooling), n_tiles=tiles,
-            tiles_per_step=tiles_per_step, max_side=max_side,
-            hidden=hidden, dropout=dropout, pooling=cast(Any, pooling), balance=cast(Any, balance),
+            images_dir=str(images) if images else None, model=model, tiles_per_step=tiles_per_step,
+            balance=cast(Any, balance),
             label_smoothing=label_smoothing,
             color_jitter=color_jitter, batch_size=batch_size, refit_train_val=refit,
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
             workers=workers, trainer=TrainerConfig(patience=patience, accelerator=accelerator,
                                                    devices=parse_devices(devices)),
             stages=parse_stages(stages) if stages else [Stage(unfreeze=0, epochs=epochs, lr=lr)])
-    except ValueError as exc:  # pydantic's range checks
-        raise InvalidParameterError(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:  # pydantic's range checks and the model's own
+        first = exc.errors()[0]
+        where = ".".join(str(k) for k in first["loc"])
+        msg = first["msg"].removeprefix("Value error, ")
+        raise InvalidParameterError(f"{where}: {msg}" if where else msg) from None
     result = train_classifier(cfg, out, resume=resume, report=report)
     if as_json:
         echo_json(result, default=float)

@@ -41,19 +41,21 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from artlens.errors import InvalidParameterError
-from artlens.models.heads import ImageClassifier, TwoBranchHead
+from artlens.models.heads import POOLINGS, VARIANTS, ImageClassifier, TwoBranchHead
 from artlens.paintings.classify import Classifier, ClassifierConfig, save_classifier, softmax
 from artlens.paintings.evaluate import classification_metrics, evaluate_classifier
 from artlens.paintings.features import (
+    FEATURE_POOLINGS,
     FeatureExtractor,
     Features,
     cached_features,
@@ -62,7 +64,14 @@ from artlens.paintings.features import (
     tile_grid_size,
 )
 from artlens.train.finetune import set_trainable
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, make_trainer, quiet_lightning
+from artlens.train.runs import (
+    TrainerConfig,
+    TrainingConfig,
+    fit,
+    make_trainer,
+    nest_model_settings,
+    quiet_lightning,
+)
 from artlens.train.splits import holdout_split
 
 VAL_NAMES = ("val", "valid", "validation")
@@ -98,25 +107,50 @@ def parse_stages(text: str) -> list[Stage]:
     return stages
 
 
+LEGACY_MODEL_KEYS = ("variant", "backbone", "pretrained_backbone", "feature_pooling", "n_tiles", "max_side", "hidden",
+                     "dropout", "pooling")
+"""Classifier settings that older configs (and their run folders' ``config.json``) held at the top level."""
+
+# set by training, never by the config: the label column follows the config's own (see ClassifierTrainConfig)
+_TRAINED_FIELDS = ("classes", "feature_dim", "feature_levels", "backbone_checkpoint")
+
+
+def _default_model() -> ClassifierConfig:
+    """The classifier a training run builds unless told otherwise: two-branch, stage-statistics features
+    (the inference default of :class:`~artlens.paintings.classify.ClassifierConfig`, ``"avg"``, is that
+    of models saved before statistics pooling existed). ``classes`` is empty until training fills it."""
+    return ClassifierConfig(classes=[], feature_pooling="stats")
+
+
 class ClassifierTrainConfig(TrainingConfig):
-    """Everything that defines a classifier training run (saved in ``RUN/config.json``); the
-    Lightning settings are in ``trainer`` (:class:`~artlens.train.runs.TrainerConfig`; each stage
-    sets its own ``max_epochs``)."""
+    """Everything that defines a classifier training run (saved in ``RUN/config.json``).
+
+    The classifier itself is described by ``model``, the
+    :class:`~artlens.paintings.classify.ClassifierConfig` that is saved with the trained model
+    (``cfg.model.variant``, the backbone and its feature pooling, ``n_tiles``, ``max_side``, the head's
+    ``hidden``, ``dropout``, ``pooling`` and ``attention_dim``); its default is :func:`_default_model`,
+    and a ``model`` given as a dict changes only the fields it names (a ``ClassifierConfig`` instance is
+    taken whole, with its own defaults). The Lightning settings are in ``trainer``
+    (:class:`~artlens.train.runs.TrainerConfig`; each stage sets its own ``max_epochs``).
+
+    The fields of ``model`` that only training knows are filled in when the classifier is built
+    (:meth:`classifier_config`), not chosen here: ``classes`` (from the data), ``feature_dim`` and
+    ``feature_levels`` (from the feature extractor), ``n_tiles`` is 0 for the ``"global"`` variant,
+    and ``backbone_checkpoint`` is written by :func:`~artlens.paintings.classify.save_classifier`
+    when the backbone is saved; a config that sets one of these in ``model`` is refused.
+    ``model.label_column`` always follows the config's ``label_column`` (the column read for training).
+
+    Run folders written when these settings were copied to the top level of the config
+    (``variant``, ``hidden``... beside ``data``) still load: the flat keys (:data:`LEGACY_MODEL_KEYS`)
+    are moved under ``model`` when the config is read (:func:`~artlens.train.runs.nest_model_settings`).
+    """
 
     data: str
     label_column: str = "label"
     split_column: str | None = "split"
     images_dir: str | None = None
-    variant: Literal["two_branch", "global", "patch"] = "two_branch"
-    backbone: str = "tf_efficientnet_lite0"
-    pretrained_backbone: bool = True
-    feature_pooling: Literal["avg", "stats"] = "stats"  # see artlens.paintings.features.FEATURE_POOLINGS
-    n_tiles: int = Field(default=4, ge=0)  # grid tiles per image: cached for training, all used at evaluation
-    tiles_per_step: int = Field(default=2, ge=1)  # random subset seen per image and step
-    max_side: int = Field(default=1024, ge=64)
-    hidden: int = Field(default=512, ge=0)
-    dropout: float = Field(default=0.3, ge=0, lt=1)
-    pooling: Literal["attention", "mean"] = "attention"
+    model: ClassifierConfig = Field(default_factory=_default_model)
+    tiles_per_step: int = Field(default=2, ge=1)  # random subset of model.n_tiles seen per image and step
     balance: Literal["loss", "sampler", "none"] = "loss"
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     mirror: bool = True  # mirrored global views: augmentation (frozen stage) and TTA
@@ -137,12 +171,35 @@ class ClassifierTrainConfig(TrainingConfig):
     workers: int = 2  # image-decoding threads and data-loader workers of end-to-end stages
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(patience=10, checkpoint_every_n_steps=200))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_model(cls, data: Any) -> Any:
+        default = cls.model_fields["model"].get_default(call_default_factory=True)
+        return nest_model_settings(default, data, LEGACY_MODEL_KEYS)
+
+    @model_validator(mode="after")
+    def _check_model(self) -> ClassifierTrainConfig:
+        m = self.model
+        choices = {"variant": VARIANTS, "feature_pooling": FEATURE_POOLINGS, "pooling": POOLINGS}
+        for name, allowed in choices.items():
+            if getattr(m, name) not in allowed:
+                raise ValueError(f"model.{name} {getattr(m, name)!r}: use one of {', '.join(allowed)}")
+        ranges = {"n_tiles": (m.n_tiles >= 0, ">= 0"), "max_side": (m.max_side >= 64, ">= 64"),
+                  "hidden": (m.hidden >= 0, ">= 0"), "attention_dim": (m.attention_dim >= 1, ">= 1"),
+                  "dropout": (0 <= m.dropout < 1, "in [0, 1)")}
+        for name, (ok, need) in ranges.items():
+            if not ok:
+                raise ValueError(f"model.{name} must be {need}, got {getattr(m, name)}")
+        trained = [f"model.{k}" for k in _TRAINED_FIELDS if getattr(m, k)]
+        if trained:
+            raise ValueError(f"{', '.join(trained)}: set by training; leave unset")
+        m.label_column = self.label_column
+        return self
+
     def classifier_config(self, classes: list[str], dim: int, levels: Sequence[str] = ()) -> ClassifierConfig:
-        return ClassifierConfig(classes=list(classes), label_column=self.label_column, variant=self.variant,
-                                backbone=self.backbone, pretrained_backbone=self.pretrained_backbone, feature_dim=dim,
-                                feature_pooling=self.feature_pooling, feature_levels=list(levels),
-                                n_tiles=self.n_tiles if self.variant != "global" else 0, max_side=self.max_side,
-                                hidden=self.hidden, dropout=self.dropout, pooling=self.pooling)
+        """``model`` with what training knows filled in: the classes, the feature length and levels."""
+        return replace(self.model, classes=list(classes), label_column=self.label_column, feature_dim=dim,
+                       feature_levels=list(levels), n_tiles=self.model.n_tiles if self.model.variant != "global" else 0)
 
 
 # -- splits ---------------------------------------------------------------------------------------------------
@@ -491,7 +548,7 @@ def _mean(values: Sequence[float]) -> float | None:
 def _backbone(cfg: ClassifierTrainConfig) -> tuple[Any, Any]:
     from artlens.models.backbones import create_backbone
 
-    return create_backbone(cfg.backbone, pretrained=cfg.pretrained_backbone)
+    return create_backbone(cfg.model.backbone, pretrained=cfg.model.pretrained_backbone)
 
 
 def cache_name(view: str, n_tiles: int, pooling: str) -> str:
@@ -503,16 +560,16 @@ def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, pre
                 ) -> tuple[Features, Features | None, FeatureExtractor]:
     """Grid features (global + ``n_tiles`` tiles) and mirrored global features of ``paths``, cached
     in ``cache_dir`` (:func:`cache_name`), and the grid extractor."""
-    n_tiles = cfg.n_tiles if cfg.variant != "global" else 0
-    kw = dict(max_side=cfg.max_side, workers=cfg.workers, model=backbone, preprocess=preprocess,
-              pooling=cfg.feature_pooling)
-    ex = FeatureExtractor(cfg.backbone, view="grid", n_patches=n_tiles, **kw)
+    n_tiles = cfg.model.n_tiles if cfg.model.variant != "global" else 0
+    kw = dict(max_side=cfg.model.max_side, workers=cfg.workers, model=backbone, preprocess=preprocess,
+              pooling=cfg.model.feature_pooling)
+    ex = FeatureExtractor(cfg.model.backbone, view="grid", n_patches=n_tiles, **kw)
     folder = Path(cache_dir)
-    f = cached_features(paths, ex, folder / cache_name("grid", n_tiles, cfg.feature_pooling))
+    f = cached_features(paths, ex, folder / cache_name("grid", n_tiles, cfg.model.feature_pooling))
     m = None
-    if cfg.mirror and cfg.variant != "patch":
-        exm = FeatureExtractor(cfg.backbone, view="mirror", n_patches=0, **kw)
-        m = cached_features(f.paths, exm, folder / cache_name("mirror", 0, cfg.feature_pooling))
+    if cfg.mirror and cfg.model.variant != "patch":
+        exm = FeatureExtractor(cfg.model.backbone, view="mirror", n_patches=0, **kw)
+        m = cached_features(f.paths, exm, folder / cache_name("mirror", 0, cfg.model.feature_pooling))
         if m.paths != f.paths:  # an image readable once and not twice: keep the common ones
             common = set(m.paths)
             f = _subset_features(f, [i for i, p in enumerate(f.paths) if p in common])
@@ -545,8 +602,8 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
 
     if resume and (Path(out) / "config.json").is_file():  # a resumed run keeps its own settings
         cfg = type(cfg)(**json.loads((Path(out) / "config.json").read_text())["config"])
-    if cfg.variant != "global" and cfg.n_tiles < 1:
-        raise InvalidParameterError(f"the {cfg.variant} model needs tiles: n_tiles >= 1")
+    if cfg.model.variant != "global" and cfg.model.n_tiles < 1:
+        raise InvalidParameterError(f"the {cfg.model.variant} model needs tiles: n_tiles >= 1")
     ds = load_dataset(cfg.data, label_column=cfg.label_column, images_dir=cfg.images_dir)
     labels_all = ds.labels(cfg.label_column)  # raises for an unknown column, listing the columns
     split_values = ds.labels(cfg.split_column) if cfg.split_column and cfg.split_column in ds.columns() else None
@@ -554,7 +611,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
     run, cfg = open_run(out, cfg, resume=resume)
     index = {c: i for i, c in enumerate(classes)}
     backbone, preprocess = _backbone(cfg)
-    cache_dir = Path(cfg.feature_cache) if cfg.feature_cache and cfg.pretrained_backbone else run
+    cache_dir = Path(cfg.feature_cache) if cfg.feature_cache and cfg.model.pretrained_backbone else run
     t0 = time.perf_counter()
     f, m, extractor = extract_all(ds.paths(), cfg, backbone, preprocess, cache_dir)
     extract_seconds = time.perf_counter() - t0
@@ -608,7 +665,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
             if k == 0:  # no frozen stage first: set the head's input statistics from the frozen features
                 head.set_normalisation(tr[0], tr[1] if tr[1].shape[1] else None)
             sets = [ImageSet([f.paths[i] for i in rows(split[name])], labels_of(split[name]),
-                             size=int(preprocess.input_size), preprocess=preprocess, max_side=cfg.max_side,
+                             size=int(preprocess.input_size), preprocess=preprocess, max_side=cfg.model.max_side,
                              n_tiles=ccfg.n_tiles, tiles_per_step=cfg.tiles_per_step, train=name == "train",
                              crop_scale=cfg.crop_scale, color_jitter=cfg.color_jitter, seed=cfg.seed)
                     for name in ("train", "val")]
@@ -674,7 +731,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
              "stages": history, "refit_train_val": refit, "train_config": cfg.model_dump(),
              "evaluation": {k: _summary(v) for k, v in evaluation.items()}}
     save_classifier(head, ccfg, run / "model", extra=extra,
-                    backbone=backbone if (fine_tuned or not cfg.pretrained_backbone) else None)
+                    backbone=backbone if (fine_tuned or not cfg.model.pretrained_backbone) else None)
     result = {"run": str(run), "model": str(run / "model"), "classes": classes, "split_sizes": counts,
               "stages": history, "refit_train_val": refit, "feature_seconds": round(extract_seconds, 2),
               "evaluation": {k: _summary(v) for k, v in evaluation.items()}}
