@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import lightning as L
 import numpy as np
@@ -69,7 +69,6 @@ from artlens.train.runs import (
     TrainingConfig,
     fit,
     make_trainer,
-    nest_model_settings,
     quiet_lightning,
 )
 from artlens.train.splits import holdout_split
@@ -150,6 +149,7 @@ class ClassifierTrainConfig(TrainingConfig):
     split_column: str | None = "split"
     images_dir: str | None = None
     model: ClassifierConfig = Field(default_factory=_default_model)
+    legacy_model_keys: ClassVar[tuple[str, ...]] = LEGACY_MODEL_KEYS
     tiles_per_step: int = Field(default=2, ge=1)  # random subset of model.n_tiles seen per image and step
     balance: Literal["loss", "sampler", "none"] = "loss"
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
@@ -170,12 +170,6 @@ class ClassifierTrainConfig(TrainingConfig):
     feature_cache: str | None = None  # folder for feature caches (default: the run folder)
     workers: int = 2  # image-decoding threads and data-loader workers of end-to-end stages
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(patience=10, checkpoint_every_n_steps=200))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _nest_model(cls, data: Any) -> Any:
-        default = cls.model_fields["model"].get_default(call_default_factory=True)
-        return nest_model_settings(default, data, LEGACY_MODEL_KEYS)
 
     @model_validator(mode="after")
     def _check_model(self) -> ClassifierTrainConfig:

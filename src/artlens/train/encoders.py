@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -37,7 +37,7 @@ from artlens.paintings.encoders import (
     sliced_wasserstein,
 )
 from artlens.paintings.features import FeatureExtractor, cached_features
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, nest_model_settings, open_run
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
 from artlens.train.splits import holdout_split
 
 LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "code_dim", "hidden",
@@ -69,6 +69,7 @@ class EncoderTrainConfig(TrainingConfig):
     data: str
     label_column: str | None = None  # evaluation only; default: "label" or "artist" when present
     model: AutoencoderConfig = Field(default_factory=lambda: AutoencoderConfig())
+    legacy_model_keys: ClassVar[tuple[str, ...]] = LEGACY_MODEL_KEYS
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = Field(default=128, ge=2)
@@ -77,12 +78,6 @@ class EncoderTrainConfig(TrainingConfig):
     workers: int = 2  # image-decoding threads of the feature extraction
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=60, patience=8,
                                                                          checkpoint_every_n_steps=200))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _nest_model(cls, data: Any) -> Any:
-        default = cls.model_fields["model"].get_default(call_default_factory=True)
-        return nest_model_settings(default, data, LEGACY_MODEL_KEYS)
 
     @model_validator(mode="after")
     def _no_backbone_checkpoint(self) -> EncoderTrainConfig:

@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import lightning as L
 import torch
@@ -171,11 +171,19 @@ class TrainingConfig(BaseModel):
     seed: int = 0
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig())
 
+    legacy_model_keys: ClassVar[tuple[str, ...]] = ()
+    """A subclass with a ``model`` field: the model's fields that earlier run folders held at the top
+    level of ``config.json`` (moved under ``model`` on loading, :func:`nest_model_settings`)."""
+
     @model_validator(mode="before")
     @classmethod
-    def _nest_trainer(cls, data: Any) -> Any:
+    def _nest_settings(cls, data: Any) -> Any:
         default = cls.model_fields["trainer"].get_default(call_default_factory=True)
-        return nest_trainer_settings(default, data)
+        data = nest_trainer_settings(default, data)
+        if cls.legacy_model_keys:
+            default_model = cls.model_fields["model"].get_default(call_default_factory=True)
+            data = nest_model_settings(default_model, data, cls.legacy_model_keys)
+        return data
 
 
 def quiet_lightning() -> None:

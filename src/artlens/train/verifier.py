@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, replace
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import lightning as L
 import numpy as np
@@ -39,7 +39,7 @@ from artlens.paintings.verify import (
     verifier_extractor,
 )
 from artlens.train.finetune import set_trainable
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, nest_model_settings, open_run
+from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
 
 LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "hidden", "embed_dim",
                      "dropout", "centre", "pooling", "signed_sqrt")
@@ -79,6 +79,7 @@ class VerifierTrainConfig(TrainingConfig):
     data: str
     label_column: str = "artist"
     model: VerifierConfig = Field(default_factory=_default_model)
+    legacy_model_keys: ClassVar[tuple[str, ...]] = LEGACY_MODEL_KEYS
     margin: float = 0.5
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -100,12 +101,6 @@ class VerifierTrainConfig(TrainingConfig):
     workers: int = 2  # image-decoding threads of the feature extraction
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=40, patience=6,
                                                                          checkpoint_every_n_steps=200))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _nest_model(cls, data: Any) -> Any:
-        default = cls.model_fields["model"].get_default(call_default_factory=True)
-        return nest_model_settings(default, data, LEGACY_MODEL_KEYS)
 
     @model_validator(mode="after")
     def _no_trained_fields(self) -> VerifierTrainConfig:
