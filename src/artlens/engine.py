@@ -12,7 +12,8 @@ per-item function once per worker (loading a model once), e.g.::
 :func:`run_items` yields one :class:`Outcome` per item *as it finishes*, in completion order, so the
 caller can write each result to disk at once (a killed run keeps everything that finished). The
 caller skips the items whose key it already holds: that is how a run resumes and how a rerun does
-nothing. Engines:
+nothing. :class:`Batch` is that bookkeeping, shared by the batch commands (a results CSV and a
+``skipped.csv``, both :class:`ResultLedger` s). Engines:
 
 - ``"local"`` (default): one worker in this process (``workers=1``), or a pool of ``workers``
   processes (spawned, each building its function once);
@@ -43,7 +44,8 @@ from typing import Any, TextIO
 
 from artlens.errors import ArtlensError, InvalidParameterError
 
-__all__ = ["ENGINES", "Item", "Outcome", "ResultLedger", "item_key", "resolve_workers", "run_items"]
+__all__ = ["ENGINES", "Batch", "Item", "Outcome", "ResultLedger", "input_digest", "is_unreadable", "item_key",
+           "resolve_workers", "run_items", "unreadable_reason"]
 
 ENGINES = ("local", "ray")
 
@@ -191,6 +193,119 @@ class ResultLedger:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def input_digest(path: str | os.PathLike[str]) -> str:
+    """The file's SHA-256, or ``"unreadable:<absolute path>:<error type>"`` when it cannot be read (a key for an
+    input that :meth:`Batch.add` then sets aside with its reason, see :func:`is_unreadable`)."""
+    from artlens.provenance import sha256_file
+
+    try:
+        return sha256_file(path)
+    except OSError as exc:
+        return "unreadable:" + str(Path(path).resolve()) + ":" + type(exc).__name__
+
+
+def is_unreadable(digest: str) -> bool:
+    """Whether ``digest`` is :func:`input_digest`'s mark of a file it could not read."""
+    return digest.startswith("unreadable:")
+
+
+def unreadable_reason(path: str | os.PathLike[str]) -> str:
+    """The one-line reason for a file that :func:`input_digest` could not read."""
+    return f"cannot read {path}" if Path(path).exists() else f"{path}: no such file"
+
+
+class Batch:
+    """The bookkeeping that every resumable batch command shares, around :func:`run_items`.
+
+    A results ledger (``plates.csv``, ``predictions.csv``, ...) holds one row per finished item and a
+    skipped ledger (``skipped.csv``) one row per item that failed, with its reason. :meth:`add` sorts
+    each planned item: done before (its key is in the results), skipped before (in ``skipped.csv``,
+    unless ``retry_skipped``), failed before it could run (``reason``: a file that cannot be read), or
+    to do. :meth:`run` runs what is to do on the engine and writes each outcome as it arrives: a
+    result through ``on_result`` (which records what it must, e.g. in the catalog, and returns the
+    row), a failure as a ``skipped.csv`` row; at the end both files are rewritten sorted, and an
+    empty ``skipped.csv`` is removed.
+
+    Args:
+        results, skipped: the two ledgers (their ``key`` column is the item's key).
+        label_column: the name of an item's label in ``failures`` (``"plate"``, ``"image"``...).
+        retry_skipped: run again the items that ``skipped.csv`` lists.
+    """
+
+    def __init__(self, results: ResultLedger, skipped: ResultLedger, *, label_column: str = "item",
+                 retry_skipped: bool = False) -> None:
+        self.results, self.skipped = results, skipped
+        self.label_column, self.retry_skipped = label_column, retry_skipped
+        self.total = self.new = self.done_before = self.failed = self.skipped_before = 0
+        self.failures: list[dict[str, str]] = []
+        self.todo: list[Item] = []
+        self._unrunnable: list[tuple[Item, str]] = []
+
+    def add(self, item: Item, reason: str | None = None) -> None:
+        """Plan one item; ``reason``: it cannot run (it goes to ``skipped.csv`` with this reason)."""
+        self.total += 1
+        if item.key in self.results.rows:
+            self.done_before += 1
+        elif item.key in self.skipped.rows and not self.retry_skipped:
+            self.skipped_before += 1
+        elif reason is not None:
+            self._unrunnable.append((item, reason))
+        else:
+            self.todo.append(item)
+
+    @property
+    def skipped_csv(self) -> str | None:
+        """The ``skipped.csv`` path when it lists any item."""
+        return str(self.skipped.path) if self.skipped.rows else None
+
+    def run(self, factory: WorkerFactory, *, on_result: Callable[[Item, Any], dict[str, Any]],
+            skipped_row: Callable[[Item, str], dict[str, Any]], send: Callable[[Item], Any] = lambda i: i.payload,
+            on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+            engine: str = "local", workers: int = 1, ray_address: str | None = None,
+            num_gpus: float = 0.0) -> None:
+        """Run the planned items; write each result / failure as it arrives (see the class docstring).
+
+        Args:
+            factory, engine, workers, ray_address, num_gpus: :func:`run_items`.
+            on_result: ``on_result(item, result)`` -> the item's results row (its ``key`` is set here).
+            skipped_row: ``skipped_row(item, reason)`` -> its ``skipped.csv`` row.
+            send: what a worker receives of an item (default its payload; keep it small).
+            on_outcome: ``on_outcome(label, row | None, reason | None)`` after each item (progress).
+        """
+
+        def fail(item: Item, reason: str) -> None:
+            self.skipped.append(skipped_row(item, reason) | {"key": item.key, "reason": reason})
+            self.failed += 1
+            self.failures.append({self.label_column: item.label, "reason": reason})
+            if on_outcome is not None:
+                on_outcome(item.label, None, reason)
+
+        try:
+            for item, reason in self._unrunnable:
+                fail(item, reason)
+            by_key = {i.key: i for i in self.todo}
+            sent = [Item(i.key, i.label, send(i)) for i in self.todo]
+            for outcome in run_items(sent, factory, engine=engine, workers=workers, ray_address=ray_address,
+                                     num_gpus=num_gpus):
+                item = by_key[outcome.item.key]
+                if not outcome.ok:
+                    fail(item, outcome.error or "unknown error")
+                    continue
+                row = on_result(item, outcome.result) | {"key": item.key}
+                self.results.append(row)
+                self.skipped.remove(item.key)
+                self.new += 1
+                if on_outcome is not None:
+                    on_outcome(item.label, row, None)
+        finally:
+            self.results.close()
+            self.skipped.close()
+        self.results.rewrite()
+        self.skipped.rewrite()
+        if not self.skipped.rows:
+            self.skipped.path.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------------

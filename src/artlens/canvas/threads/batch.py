@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artlens.canvas.threads.spectral import SpectralParams
-from artlens.engine import Item, Outcome, ResultLedger, item_key, run_items
+from artlens.engine import Batch, Item, ResultLedger, input_digest, is_unreadable, item_key, unreadable_reason
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.io.scan import PLATE_SUFFIXES, scan_images
 
@@ -217,8 +217,6 @@ def count_plates(
         :class:`BatchReport`.
     """
     from artlens.canvas.threads.run import check_method, prepare_out_dir
-    from artlens.provenance import sha256_file
-
     check_method(method, cnn)
     params = params or SpectralParams()
     params.validate()
@@ -247,100 +245,56 @@ def count_plates(
         # CNN windows other than the spectral ones (a key without this is one of a run before CnnParams)
         param_record["cnn"] = {"window_cm": cnn.window_cm, "step_cm": cnn.step_cm, "batch_size": cnn.batch_size}
 
-    plates = ResultLedger(out / "plates.csv", PLATE_COLUMNS)
-    skipped = ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS)
-    done_before, skipped_before = 0, 0
-    digests: list[str] = []
-    for s in specs:
-        try:
-            digests.append(sha256_file(s.path))
-        except OSError as exc:  # missing or unreadable: skipped below, keyed by its path
-            digests.append("unreadable:" + str(s.path.resolve()) + ":" + type(exc).__name__)
+    batch = Batch(ResultLedger(out / "plates.csv", PLATE_COLUMNS), ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS),
+                  label_column="plate", retry_skipped=retry_skipped)
+    digests = [input_digest(s.path) for s in specs]  # unreadable ones are skipped below, keyed by their path
     names = _names(specs, digests)
-    todo: list[Item] = []
-    missing: list[tuple[Item, str]] = []
     for spec, digest, name in zip(specs, digests, names, strict=True):
         ppc = spec.px_per_cm if spec.px_per_cm is not None else px_per_cm
         key = item_key(digest, f"threads.{method}", param_record | {"px_per_cm": ppc}, checksum)
         item = Item(key, name, {"path": str(spec.path), "out_dir": str(out / name), "px_per_cm": ppc,
                                 "spec": spec, "digest": digest})
-        if key in plates.rows:
-            done_before += 1
-        elif key in skipped.rows and not retry_skipped:
-            skipped_before += 1
-        elif digest.startswith("unreadable:"):
-            missing.append((item, f"cannot read {spec.path}" if spec.path.exists() else f"{spec.path}: no such file"))
-        else:
-            todo.append(item)
+        batch.add(item, unreadable_reason(spec.path) if is_unreadable(digest) else None)
 
-    report = BatchReport(total=len(specs), new=0, done_before=done_before, skipped=0, skipped_before=skipped_before,
-                         out_dir=str(out), plates_csv=str(plates.path), skipped_csv=None, engine=engine,
-                         workers=workers)
     cat = None
     recorded: set[tuple[str, str]] = set()
     try:
-        if use_catalog and todo:
+        if use_catalog and batch.todo:
             from artlens.catalog import Catalog
 
             cat = Catalog(catalog)  # a SQLite file or a postgresql:// URL
             for m in ("threads.spectral", "threads.cnn"):
                 recorded |= {(m, json.dumps(sorted(a.get("outputs") or []))) for a in cat.analyses(method=m)}
 
-        def fail(item: Item, reason: str) -> None:
+        def skipped_row(item: Item, reason: str) -> dict[str, Any]:
             spec, digest = item.payload["spec"], item.payload["digest"]
-            skipped.append({"plate": item.label, "path": str(spec.path),
-                            "sha256": "" if digest.startswith("unreadable:") else digest,
-                            "reason": reason, "key": item.key})
-            report.skipped += 1
-            report.failures.append({"plate": item.label, "reason": reason})
-            if on_outcome is not None:
-                on_outcome(item.label, None, reason)
+            return {"plate": item.label, "path": str(spec.path), "sha256": "" if is_unreadable(digest) else digest}
 
-        for item, reason in missing:
-            fail(item, reason)
         settings = {"params": asdict(params), "method": method, "cnn": cnn_settings, "page": page,
                     "allow_huge": allow_huge}
-        factory = functools.partial(_make_counter, settings)
-        payloads = [Item(i.key, i.label, {k: v for k, v in i.payload.items() if k in ("path", "out_dir", "px_per_cm")})
-                    for i in todo]
-        by_key = {i.key: i for i in todo}
-        num_gpus = 1.0 if device.startswith("cuda") and engine == "ray" else 0.0
-        for outcome in run_items(payloads, factory, engine=engine, workers=workers, ray_address=ray_address,
-                                 num_gpus=num_gpus):
-            item = by_key[outcome.item.key]
-            if not outcome.ok:
-                fail(item, outcome.error or "unknown error")
-                continue
-            _finish(item, outcome, cat, recorded, plates, skipped, report, on_outcome)
+        batch.run(functools.partial(_make_counter, settings),
+                  on_result=functools.partial(_finish, cat=cat, recorded=recorded), skipped_row=skipped_row,
+                  send=lambda i: {k: v for k, v in i.payload.items() if k in ("path", "out_dir", "px_per_cm")},
+                  on_outcome=on_outcome, engine=engine, workers=workers, ray_address=ray_address,
+                  num_gpus=1.0 if device.startswith("cuda") and engine == "ray" else 0.0)
     finally:
         if cat is not None:
             cat.close()
-        plates.close()
-        skipped.close()
-    plates.rewrite()
-    skipped.rewrite()
-    report.skipped_csv = str(skipped.path) if skipped.rows else None
-    if not skipped.rows:
-        skipped.path.unlink(missing_ok=True)
-    return report
+    return BatchReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
+                       skipped_before=batch.skipped_before, out_dir=str(out), plates_csv=str(batch.results.path),
+                       skipped_csv=batch.skipped_csv, engine=engine, workers=workers, failures=batch.failures)
 
 
-def _finish(item: Item, outcome: Outcome, cat: Any, recorded: set[tuple[str, str]], plates: ResultLedger,
-            skipped: ResultLedger, report: BatchReport, on_outcome: Callable[..., None] | None) -> None:
-    """Record a counted plate: catalog first (unless already there), then its ``plates.csv`` row."""
+def _finish(item: Item, result: dict[str, Any], *, cat: Any, recorded: set[tuple[str, str]]) -> dict[str, Any]:
+    """Record a counted plate in the catalog (unless already there); its ``plates.csv`` row."""
     from artlens.canvas.threads.run import write_catalog_entry
 
     if cat is not None:
-        for entry in outcome.result["entries"]:
+        for entry in result["entries"]:
             a = entry["analysis"]
             mark = (a["method"], json.dumps(sorted(a["outputs"])))
             if mark not in recorded:
                 write_catalog_entry(cat, entry)
                 recorded.add(mark)
     spec, digest = item.payload["spec"], item.payload["digest"]
-    row = _row(item.label, spec, digest, item.key, Path(item.payload["out_dir"]), outcome.result["summary"])
-    plates.append(row)
-    skipped.remove(item.key)
-    report.new += 1
-    if on_outcome is not None:
-        on_outcome(item.label, row, None)
+    return _row(item.label, spec, digest, item.key, Path(item.payload["out_dir"]), result["summary"])
