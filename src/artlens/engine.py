@@ -44,8 +44,8 @@ from typing import Any, TextIO
 
 from artlens.errors import ArtlensError, InvalidParameterError
 
-__all__ = ["ENGINES", "Batch", "Item", "Outcome", "ResultLedger", "input_digest", "is_unreadable", "item_key",
-           "resolve_workers", "run_items", "unreadable_reason"]
+__all__ = ["ENGINES", "Batch", "Item", "Outcome", "ResultLedger", "check_engine", "input_digest", "is_unreadable",
+           "item_key", "resolve_workers", "run_items", "unreadable_reason"]
 
 ENGINES = ("local", "ray")
 
@@ -116,6 +116,16 @@ def _call(fn: Callable[[Any], Any], payload: Any) -> tuple[bool, Any]:
         return False, _describe(exc)
 
 
+def check_engine(engine: str, workers: int, ray_address: str | None) -> None:
+    """Refuse an unknown engine, a worker count below 1 or an address without engine ``ray``: what
+    :func:`run_items` checks, for a command to check before it writes anything."""
+    if engine not in ENGINES:
+        raise InvalidParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", param="engine")
+    if ray_address is not None and engine != "ray":
+        raise InvalidParameterError("ray_address is used with engine 'ray'", param="ray_address")
+    resolve_workers(workers)
+
+
 def run_items(items: Iterable[Item], factory: WorkerFactory, *, engine: str = "local", workers: int = 1,
               ray_address: str | None = None, num_gpus: float = 0.0) -> Iterator[Outcome]:
     """Run ``factory()``'s function over ``items``; yield each :class:`Outcome` as soon as it is known.
@@ -128,10 +138,7 @@ def run_items(items: Iterable[Item], factory: WorkerFactory, *, engine: str = "l
         ray_address: ``None`` (start a local Ray cluster), ``"auto"``, ``"ray://host:port"`` or ``"host:port"``.
         num_gpus: GPUs per Ray actor (0 on a CPU-only machine).
     """
-    if engine not in ENGINES:
-        raise InvalidParameterError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}", param="engine")
-    if ray_address is not None and engine != "ray":
-        raise InvalidParameterError("ray_address is used with engine 'ray'", param="ray_address")
+    check_engine(engine, workers, ray_address)
     todo = list(items)
     if not todo:
         return
@@ -223,7 +230,8 @@ class Batch:
     skipped ledger (``skipped.csv``) one row per item that failed, with its reason. :meth:`add` sorts
     each planned item: done before (its key is in the results), skipped before (in ``skipped.csv``,
     unless ``retry_skipped``), failed before it could run (``reason``: a file that cannot be read), or
-    to do. :meth:`run` runs what is to do on the engine and writes each outcome as it arrives: a
+    to do; an item with the key of one planned before it (an identical file) is only counted, in
+    ``duplicates``. :meth:`run` runs what is to do on the engine and writes each outcome as it arrives: a
     result through ``on_result`` (which records what it must, e.g. in the catalog, and returns the
     row), a failure as a ``skipped.csv`` row; at the end both files are rewritten sorted, and an
     empty ``skipped.csv`` is removed.
@@ -238,14 +246,19 @@ class Batch:
                  retry_skipped: bool = False) -> None:
         self.results, self.skipped = results, skipped
         self.label_column, self.retry_skipped = label_column, retry_skipped
-        self.total = self.new = self.done_before = self.failed = self.skipped_before = 0
+        self.total = self.new = self.done_before = self.failed = self.skipped_before = self.duplicates = 0
         self.failures: list[dict[str, str]] = []
+        self._planned: set[str] = set()
         self.todo: list[Item] = []
         self._unrunnable: list[tuple[Item, str]] = []
 
     def add(self, item: Item, reason: str | None = None) -> None:
         """Plan one item; ``reason``: it cannot run (it goes to ``skipped.csv`` with this reason)."""
         self.total += 1
+        if item.key in self._planned:  # the same content as an item before it: one result serves both
+            self.duplicates += 1
+            return
+        self._planned.add(item.key)
         if item.key in self.results.rows:
             self.done_before += 1
         elif item.key in self.skipped.rows and not self.retry_skipped:

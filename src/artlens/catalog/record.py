@@ -52,16 +52,29 @@ def record(catalog: str | os.PathLike[str] | None, analyses: Iterable[Analysis])
     Raises:
         CatalogError: the catalog cannot be opened or written.
     """
-    from artlens import __version__
     from artlens.catalog import Catalog
+
+    with Catalog(catalog) as cat:
+        return add_analyses(cat, analyses)
+
+
+def add_analyses(cat: Any, analyses: Iterable[Analysis]) -> list[int]:
+    """:func:`record` into an open :class:`~artlens.catalog.Catalog` (a batch keeps one open while its items finish)."""
+    from artlens import __version__
     from artlens.provenance import sha256_file
 
     ids = []
-    with Catalog(catalog) as cat:
-        for a in analyses:
-            image_id = None
-            if a.image is not None and Path(a.image).is_file():
-                image_id = cat.add_image(a.image, sha256_file(a.image), a.modality)
-            ids.append(cat.add_analysis(image_id, a.method, a.parameters, __version__, a.summary,
-                                        [os.fspath(p) for p in a.outputs], model_checksum=a.model_checksum))
+    for a in analyses:
+        image_id = None
+        if a.image is not None and Path(a.image).is_file():
+            image_id = cat.add_image(a.image, sha256_file(a.image), a.modality)
+        ids.append(cat.add_analysis(image_id, a.method, a.parameters, __version__, a.summary,
+                                    [os.fspath(p) for p in a.outputs], model_checksum=a.model_checksum))
     return ids
+
+
+def recorded_item_keys(cat: Any, method: str) -> set[str]:
+    """The ``item_key`` of every analysis of ``method`` that a batch recorded (its summary carries the key of
+    :func:`artlens.engine.item_key`), so that an item redone after a kill is not recorded twice."""
+    return {str(a["summary"]["item_key"]) for a in cat.analyses(method=method)
+            if isinstance(a.get("summary"), dict) and a["summary"].get("item_key")}

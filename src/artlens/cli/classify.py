@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import typer
 
-from artlens.cli.choices import Balance, BlendMethod, ClassifierVariant, FeaturePooling, TilePooling
-from artlens.cli.common import choice_option, devices_option, echo, echo_json, parse_devices
+from artlens.cli.choices import Balance, BlendMethod, ClassifierVariant, Engine, FeaturePooling, TilePooling
+from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, parse_devices
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
 app = typer.Typer(help="Classify paintings by style, genre, medium... (two-branch model: composition + brushwork).",
@@ -163,28 +163,60 @@ def evaluate(
 
 @app.command("predict")
 def predict(
-    images: list[Path] = typer.Argument(..., help="Painting image(s)."),
+    images: list[Path] = typer.Argument(..., help="Painting image(s), or one folder of images (with --out)."),
     model: Path = typer.Option(..., "--model", help="Training run, its model/ folder, or a blend folder."),
     top_k: int = typer.Option(5, "--top-k", help="Classes to list per image."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored view."),
     tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays (whole image, tiles) here."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report (with Grad-CAM) to this file."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="A folder of images: output folder for predictions.csv "
+                                                            "(appended as images finish) and skipped.csv."),
+    device: str = device_option("the classifier's backbone"),
+    engine: str = choice_option("local", "--engine", choices=Engine, checked_by_library=True,
+                                help="A folder: local (this machine) or ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: auto, ray://HOST:PORT or HOST:PORT to join a running cluster "
+                                    "(default: start a local one)."),
+    workers: int = typer.Option(1, "--workers", help="A folder: images classified at once (processes or Ray actors)."),
+    retry_skipped: bool = typer.Option(False, "--retry-skipped",
+                                       help="A folder: classify the images of skipped.csv again."),
     as_json: bool = typer.Option(False, "--json",
                                  help="Print JSON: {path, predictions} for one image, {images: [...]} for several."),
     catalog: str | None = typer.Option(None, "--catalog", help="Catalog: SQLite file or postgresql:// URL "
                                                                "(default $ARTLENS_CATALOG or ./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the predictions in the catalog."),
 ) -> None:
-    """The most probable classes of each painting, with Grad-CAM explanations on request."""
+    """The most probable classes of each painting, with Grad-CAM explanations on request.
+
+    Given one folder, classifies every image in it (subfolders included) on the batch engine into
+    OUT/predictions.csv as they finish (failures in OUT/skipped.csv); a second run resumes and skips
+    what is done."""
+    from artlens.devices import resolve_device
+
+    if len(images) == 1 and images[0].is_dir():
+        if out is None:
+            raise InvalidParameterError("a folder of images needs --out (the folder for predictions.csv)")
+        if heatmap is not None or report is not None:
+            raise InvalidParameterError("--heatmap and --report apply to images named one by one, not to a folder")
+        _predict_folder(images[0], out, model, top_k=top_k, tta=tta, tiles=tiles, device=device, catalog=catalog,
+                        use_catalog=not no_catalog, engine=engine, ray_address=ray_address, workers=workers,
+                        retry_skipped=retry_skipped, as_json=as_json)
+        return
+    if out is not None or engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+        raise InvalidParameterError("--out, --engine, --ray-address, --workers and --retry-skipped apply to a "
+                                    "folder of images")
     from artlens.paintings.classify import load_classifier
 
     for p in images:
+        if p.is_dir():
+            raise InvalidParameterError(f"{p} is a folder: give one folder alone (with --out), or image files")
         if not p.exists():
             raise InputNotFoundError(f"{p}: no such file")
     if top_k < 1:
         raise InvalidParameterError(f"--top-k must be at least 1, got {top_k}")
-    clf = load_classifier(model)
+    torch_device = resolve_device(device)
+    clf = load_classifier(model).to(torch_device)
     rows = clf.predict([str(p) for p in images], top_k=top_k, tta=tta, tiles=tiles)
     if len(rows) == 1 and "error" in rows[0]:
         from artlens.errors import UnreadableInputError
@@ -223,6 +255,31 @@ def predict(
             echo(f"  Grad-CAM: {h}")
     if report is not None:
         echo(f"report: {report}")
+
+
+def _predict_folder(source: Path, out: Path, model: Path, *, as_json: bool, **kwargs: Any) -> None:
+    """``classify predict`` on a folder: :func:`artlens.paintings.batch.predict_folder`."""
+    from artlens.paintings.batch import predict_folder
+
+    def say(image: str, row: dict | None, reason: str | None) -> None:
+        if row is not None:
+            echo(f"{image}: {row['label']} ({float(row['probability']):.3f})", err=True)
+        else:
+            echo(f"{image}: skipped: {reason}", err=True)
+
+    report = predict_folder(source, out, model, on_outcome=None if as_json else say, **kwargs)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    line = f"{report.total} images: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
+    if report.skipped_before:
+        line += f" ({report.skipped_before} skipped before; --retry-skipped classifies them again)"
+    if report.duplicates:
+        line += f", {report.duplicates} identical to another image (one row serves both)"
+    echo(line)
+    echo(f"predictions: {report.results_csv}")
+    if report.skipped_csv:
+        echo(f"skipped: {report.skipped_csv}")
 
 
 def _record_predictions(catalog: str | None, rows: list[dict], model_record: dict, model: Path,

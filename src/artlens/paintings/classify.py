@@ -177,6 +177,7 @@ class Classifier:
         if config.feature_pooling != "avg" and not config.feature_levels:
             config.feature_levels = feature_levels(backbone, config.feature_pooling)
         self.checksum, self.source = checksum, source
+        self.device = "cpu"
         self._extractors: dict[tuple[str, int], FeatureExtractor] = {}
         if not config.feature_dim:
             config.feature_dim = self.extractor("grid", 0).dim
@@ -190,6 +191,18 @@ class Classifier:
     def size(self) -> int:
         return int(self.preprocess.input_size)
 
+    def to(self, device: str) -> Classifier:
+        """Run the backbone on ``device`` (``"cpu"`` or ``"cuda:N"``, as :func:`artlens.devices.resolve_device`
+        gives it), with a batch size for it; the small head stays on the CPU. Returns ``self``."""
+        from artlens.devices import batch_size_for
+
+        self.device = device
+        self.backbone = self.backbone.to(device)
+        for ex in self._extractors.values():
+            ex.model, ex.device = self.backbone, device
+            ex.batch_size = batch_size_for(device, ex.batch_size, max(ex.batch_size, 64))
+        return self
+
     def extractor(self, view: str = "grid", n_tiles: int | None = None, *, workers: int = 2) -> FeatureExtractor:
         """A feature extractor sharing this classifier's backbone (one per view and tile count)."""
         n = self.config.n_tiles if n_tiles is None else int(n_tiles)
@@ -201,7 +214,11 @@ class Classifier:
             name = self.config.backbone
             ex = FeatureExtractor(name, view=view, n_patches=n, max_side=self.config.max_side, workers=workers,
                                   model=self.backbone, preprocess=self.preprocess, pooling=self.config.feature_pooling,
-                                  levels=self.config.feature_levels)
+                                  levels=self.config.feature_levels, device=self.device)
+            if self.device != "cpu":
+                from artlens.devices import batch_size_for
+
+                ex.batch_size = batch_size_for(self.device, ex.batch_size, max(ex.batch_size, 64))
             if name == LITE0 and (not self.config.pretrained_backbone or self.config.backbone_checkpoint):
                 ex.checksum = None  # not the stock weights
             self._extractors[key] = ex
@@ -273,8 +290,8 @@ class Classifier:
 
     def _pooled(self, views: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():
-            pooled, _ = self.extractor("grid", 0).pooled_with_maps(views)
-            return np.asarray(pooled.float().numpy())
+            pooled, _ = self.extractor("grid", 0).pooled_with_maps(views.to(self.device))
+            return np.asarray(pooled.float().cpu().numpy())
 
     def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool = False,
                 tiles: int | str | None = None) -> list[dict[str, Any]]:
@@ -328,18 +345,19 @@ class Classifier:
         n = 0 if not self.config.uses_tiles else (
             self.config.n_tiles if n_tiles is None else (None if n_tiles == "all" else _tile_count(n_tiles)))
         views, grid, boxes = self.image_views(img, n)
-        x = torch.from_numpy(views)
+        x = torch.from_numpy(views).to(self.device)
         self.head.eval()
         s = self.size
         with torch.enable_grad():
             x.requires_grad_(True)  # builds the graph even when the backbone's weights are frozen
             pooled, maps = self.extractor("grid", 0).pooled_with_maps(x)
+            pooled = pooled.cpu()  # the head stays on the CPU (a no-op there)
             tiles = pooled[None, 1:] if len(boxes) else None
             logits = self.head(pooled[:1] if self.config.uses_global else None, tiles)[0]
             c = int(torch.argmax(logits)) if target is None else self._class_index(target)
             grads = torch.autograd.grad(logits[c], maps)
         prob = float(torch.softmax(logits.detach(), 0)[c])
-        cams = grad_cam_maps(maps, grads, s)
+        cams = grad_cam_maps([m.cpu() for m in maps], [g.cpu() for g in grads], s)
         gw, gh = grid.size
         out_w, out_h = _map_size(img.size, self.config.max_side)
         global_map = tile_map = None
@@ -473,6 +491,12 @@ class BlendedClassifier:
                 tiles: int | str | None = None) -> list[dict[str, Any]]:
         """As :meth:`Classifier.predict`, blended."""
         return Classifier.predict(self, paths, top_k=top_k, tta=tta, tiles=tiles)  # type: ignore[arg-type]
+
+    def to(self, device: str) -> BlendedClassifier:
+        """Run every member's backbone on ``device`` (:meth:`Classifier.to`). Returns ``self``."""
+        for m in self.members:
+            m.to(device)
+        return self
 
     def grad_cam(self, path: str | os.PathLike[str], target: str | None = None, **kw: Any) -> GradCam:
         """Grad-CAM of the blend's predicted class, explained by the first member."""
