@@ -13,7 +13,8 @@ One module per job, each importing only those above it in this list:
 - :mod:`~artlens.paintings.search.kinds`: the FAISS index types (flat, HNSW, IVF, PQ fast-scan
   with exact re-ranking, sharded across threads when large), :func:`build_faiss_index`,
   :func:`shard_pq_scan`; what each type costs and gains.
-- :mod:`~artlens.paintings.search.store`: the index folder's layout and its Parquet / JSON / CSV files.
+- :mod:`~artlens.paintings.search.store`: the index folder's layout and its Parquet / JSON / CSV files,
+  and the memory-mapped re-ranking store of pq indexes (``vectors.f32.npy``).
 - :mod:`~artlens.paintings.search.build`: :func:`build_index`.
 - :mod:`~artlens.paintings.search.index`: :class:`SearchIndex`.
 - :mod:`~artlens.paintings.search.metrics`: :func:`average_precision_at_k`,
@@ -36,6 +37,8 @@ from artlens.paintings.search.kinds import (
     PQ_MAX_SHARDS,
     PQ_RERANK,
     PQ_SHARD_MIN,
+    RERANK_MEMMAP_MIN,
+    RERANK_STORES,
     build_faiss_index,
     shard_pq_scan,
 )
@@ -54,6 +57,8 @@ __all__ = [
     "PQ_MAX_SHARDS",
     "PQ_RERANK",
     "PQ_SHARD_MIN",
+    "RERANK_MEMMAP_MIN",
+    "RERANK_STORES",
     "Collection",
     "Hit",
     "IndexSummary",

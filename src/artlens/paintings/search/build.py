@@ -29,6 +29,7 @@ from artlens.paintings.search.results import IndexSummary
 from artlens.paintings.search.store import (
     FORMAT_VERSION,
     INDEX_FORMAT,
+    RERANK_VECTORS,
     clear_index,
     read_cache_file,
     read_json,
@@ -36,6 +37,7 @@ from artlens.paintings.search.store import (
     vector_table,
     write_failures,
     write_parquet_atomic,
+    write_rerank_vectors,
 )
 from artlens.provenance import provenance, resolve_path, sha256_file
 
@@ -152,8 +154,9 @@ def build_index(
     index_dir.mkdir(parents=True, exist_ok=True)
     _check_embedder(index_dir, record)
     (index_dir / "embedder.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
-    with contextlib.suppress(FileNotFoundError):  # the folder is incomplete until index.json is written again
-        (index_dir / "index.json").unlink()
+    for stale in ("index.json", RERANK_VECTORS):  # the folder is incomplete until index.json is written again
+        with contextlib.suppress(FileNotFoundError):
+            (index_dir / stale).unlink()
     parts_dir = index_dir / "parts"
     parts_dir.mkdir(exist_ok=True)
 
@@ -245,6 +248,8 @@ def build_index(
     tmp = index_dir / "index.faiss.tmp"
     faiss.write_index(index, str(tmp))
     os.replace(tmp, index_dir / "index.faiss")
+    if params["type"] == "pq":  # the re-ranking store that SearchIndex.open memory-maps
+        write_rerank_vectors(index_dir / RERANK_VECTORS, vectors)
 
     from artlens import __version__
 

@@ -17,12 +17,51 @@ import numpy as np
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.paintings.embedders import embedder_from_record, embedder_record, same_embedder
 from artlens.paintings.embedding import Embedder, l2_normalise
-from artlens.paintings.search.kinds import faiss_module, prepare_for_search
+from artlens.paintings.search.kinds import (
+    RERANK_MEMMAP_MIN,
+    attach_rerank_vectors,
+    check_rerank_store,
+    faiss_module,
+    prepare_for_search,
+    rerank_vectors_of,
+)
 from artlens.paintings.search.results import Hit
-from artlens.paintings.search.store import INDEX_FORMAT, read_json, rebuild_hint, vectors_from_column
+from artlens.paintings.search.store import (
+    INDEX_FORMAT,
+    RERANK_VECTORS,
+    open_rerank_vectors,
+    read_json,
+    rebuild_hint,
+    vectors_from_column,
+    write_rerank_vectors,
+)
 from artlens.provenance import resolve_path, sha256_file
 
 __all__ = ["SearchIndex"]
+
+
+def _use_rerank_store(index_dir: Path, index: Any, count: int, dim: int) -> None:
+    """Point a pq index read with ``IO_FLAG_MMAP_IFC`` at the folder's memory-mapped
+    ``vectors.f32.npy``, writing that file first (from the vectors of ``index.faiss``, which FAISS has
+    mapped) when it is missing, damaged or does not hold the index's vectors (three rows compared)."""
+    import warnings
+
+    path = index_dir / RERANK_VECTORS
+    source = rerank_vectors_of(index)
+    rows = sorted({0, count // 2, count - 1})
+    mapped = open_rerank_vectors(path, count, dim)
+    if mapped is None or not np.array_equal(mapped[rows], source[rows]):
+        del mapped
+        try:
+            write_rerank_vectors(path, source)
+        except OSError as exc:
+            warnings.warn(f"{path}: cannot be written ({exc.strerror or type(exc).__name__}); re-ranking reads "
+                          "index.faiss memory-mapped instead", stacklevel=3)
+            return
+        mapped = open_rerank_vectors(path, count, dim)
+        if mapped is None:  # pragma: no cover - just written
+            raise UnreadableInputError(f"{path}: written but cannot be read back; {rebuild_hint(index_dir)}")
+    attach_rerank_vectors(index, mapped)
 
 
 class SearchIndex:
@@ -50,10 +89,12 @@ class SearchIndex:
         self._vectors: np.ndarray | None = None
         self._embedder: Embedder | None = None
         self._row_of_path = {p: i for i, p in enumerate(paths)}
+        self.rerank_store: str | None = None
+        """``"ram"`` or ``"memmap"`` for a pq index (where its re-ranking reads the exact vectors), else ``None``."""
 
     @classmethod
     def open(cls, index_dir: str | os.PathLike[str], *, ef_search: int | None = None,
-             nprobe: int | None = None, rerank: int | None = None) -> SearchIndex:
+             nprobe: int | None = None, rerank: int | None = None, rerank_store: str = "auto") -> SearchIndex:
         """Open and check an index folder written by :func:`build_index`.
 
         Args:
@@ -61,6 +102,14 @@ class SearchIndex:
             ef_search: HNSW candidate list size (default: the one recorded).
             nprobe: IVF lists visited per query (default: the one recorded).
             rerank: PQ candidates re-scored exactly per result wanted (default: the one recorded).
+            rerank_store: where a pq index keeps the exact vectors it re-ranks with: ``"ram"`` (read
+                into memory, 4·dim bytes per vector), ``"memmap"`` (``vectors.f32.npy`` memory-mapped,
+                a query reads only its candidates' rows; the same ids and scores) or ``"auto"``
+                (memmap from :data:`~artlens.paintings.search.kinds.RERANK_MEMMAP_MIN` vectors).
+                A folder built without ``vectors.f32.npy`` gets it on first memmap open (copied
+                from ``index.faiss``, written atomically; no other file is touched); where it cannot
+                be written, FAISS maps ``index.faiss`` itself (a warning says so). Other index
+                types keep their vectors in the FAISS index: ``"memmap"`` is refused for them.
 
         Returns:
             The index.
@@ -73,6 +122,7 @@ class SearchIndex:
         """
         import pyarrow.parquet as pq
 
+        check_rerank_store(rerank_store)
         d = Path(index_dir).expanduser()
         if not d.exists():
             raise InputNotFoundError(f"{d}: no such index folder (build one with `build_index`)")
@@ -101,6 +151,13 @@ class SearchIndex:
             params = dict(record.get("faiss") or {})
         except (KeyError, TypeError, ValueError) as exc:
             raise damaged(f"index.json: {exc}") from None
+        store: str | None = None
+        if params.get("type") == "pq":
+            store = rerank_store if rerank_store != "auto" else ("memmap" if count >= RERANK_MEMMAP_MIN else "ram")
+        elif rerank_store == "memmap":
+            raise InvalidParameterError(f"{d}: rerank_store 'memmap' is for pq indexes; this one is "
+                                        f"{params.get('type')!r} and keeps its vectors in index.faiss",
+                                        param="rerank_store")
 
         vec_path = d / "vectors.parquet"
         if not vec_path.is_file():
@@ -122,14 +179,21 @@ class SearchIndex:
         if not fx_path.is_file():
             raise damaged("index.faiss is missing")
         try:
-            index = faiss.read_index(str(fx_path))
+            # memmap: FAISS maps the exact vectors of index.faiss instead of reading them
+            index = faiss.read_index(str(fx_path), faiss.IO_FLAG_MMAP_IFC if store == "memmap" else 0)
         except RuntimeError:
             raise damaged("index.faiss cannot be read: truncated or corrupt") from None
         if index.ntotal != count or index.d != dim:
             raise damaged(f"index.faiss holds {index.ntotal} vectors of {index.d} dims, index.json says "
                           f"{count} of {dim}")
+        if store == "memmap":
+            if not isinstance(faiss.downcast_index(index), faiss.IndexRefineFlat):
+                raise damaged(f"index.faiss holds a {type(faiss.downcast_index(index)).__name__}, not a pq index")
+            _use_rerank_store(d, index, count, dim)
         index = prepare_for_search(index, params, count, ef_search=ef_search, nprobe=nprobe, rerank=rerank)
-        return cls(d, record, index, t.column("path").to_pylist(), t.column("sha256").to_pylist())
+        opened = cls(d, record, index, t.column("path").to_pylist(), t.column("sha256").to_pylist())
+        opened.rerank_store = store
+        return opened
 
     # -- contents ----------------------------------------------------------------------------------
 

@@ -54,8 +54,13 @@ __all__ = [
     "PQ_RERANK",
     "PQ_SHARD_MIN",
     "PQ_TRAIN_MAX",
+    "RERANK_MEMMAP_MIN",
+    "RERANK_STORES",
+    "attach_rerank_vectors",
     "build_faiss_index",
     "check_index_type",
+    "check_rerank_store",
+    "rerank_vectors_of",
     "configure_search",
     "faiss_module",
     "prepare_for_search",
@@ -87,12 +92,80 @@ PQ_MAX_SHARDS = 8
 scanned 500 000 codes in about 4.5 ms here, so eight shards of 1 M codes should take about a
 millisecond each (an estimate: only 2 cores were measured)."""
 INDEX_TYPES = ("auto", "flat", "hnsw", "ivf", "pq")
+RERANK_STORES = ("auto", "ram", "memmap")
+"""Where a pq index keeps the exact vectors it re-ranks with: ``"ram"`` (read into memory with the
+index, 4·dim bytes per vector), ``"memmap"`` (the folder's ``vectors.f32.npy`` memory-mapped: a query
+reads only its candidates' rows) or ``"auto"`` (memmap from :data:`RERANK_MEMMAP_MIN` vectors)."""
+RERANK_MEMMAP_MIN = 100_000
+"""With ``rerank_store="auto"``, pq indexes of at least this many vectors re-rank from the
+memory-mapped store (see :data:`RERANK_STORES`)."""
 
 
 def check_index_type(index_type: str) -> None:
     """Raise :class:`~artlens.errors.InvalidParameterError` unless ``index_type`` is one of :data:`INDEX_TYPES`."""
     if index_type not in INDEX_TYPES:
         raise InvalidParameterError(f"index type {index_type!r}: use one of {', '.join(INDEX_TYPES)}")
+
+
+def check_rerank_store(rerank_store: str) -> None:
+    """Raise :class:`~artlens.errors.InvalidParameterError` unless ``rerank_store`` is one of :data:`RERANK_STORES`."""
+    if rerank_store not in RERANK_STORES:
+        raise InvalidParameterError(f"rerank_store {rerank_store!r}: use one of {', '.join(RERANK_STORES)}",
+                                    param="rerank_store")
+
+
+def _view_rows(faiss: Any, flat: Any, rows: np.ndarray) -> None:
+    """Make the ``IndexFlat`` ``flat`` hold ``rows`` (C-contiguous float32) without copying them: its
+    codes become a view of their memory, which the caller keeps alive and never adds to."""
+    data = rows.reshape(-1).view(np.uint8)
+    ptr = faiss.swig_ptr(data)
+    view = faiss.MaybeOwnedVectorUInt8()
+    view.is_owned = False
+    view.view_data, view.view_size = ptr, data.size
+    view.c_ptr, view.c_size = ptr, data.size
+    flat.codes = view
+    flat.ntotal = rows.shape[0]
+
+
+def rerank_vectors_of(index: Any) -> np.ndarray:
+    """The exact vectors of a pq index (an ``IndexRefineFlat``), ``(ntotal, d)`` float32: a view of
+    FAISS' own memory (or of the file FAISS mapped when read with ``IO_FLAG_MMAP_IFC``), not a copy."""
+    faiss = faiss_module()
+    exact = faiss.downcast_index(faiss.downcast_index(index).refine_index)
+    n, d = exact.ntotal, exact.d
+    return faiss.rev_swig_ptr(exact.get_xb(), n * d).reshape(n, d)
+
+
+def attach_rerank_vectors(index: Any, vectors: np.ndarray) -> None:
+    """Make a pq index (an ``IndexRefineFlat``) re-rank from ``vectors`` in place of its own copy.
+
+    ``vectors`` is ``(ntotal, d)`` C-contiguous float32, typically the read-only memory map of the
+    folder's ``vectors.f32.npy``; the index points at it without copying (its exact vectors are
+    dropped), so a query's re-ranking reads only its candidates' rows, through FAISS' own
+    ``IndexRefineFlat`` code: ids and scores are those of the in-RAM re-ranking, bit for bit. A
+    reference to ``vectors`` is kept on ``index`` (in ``index.referenced_objects``) and on the shards that
+    :func:`shard_pq_scan` cuts from it, which view the same rows.
+    """
+    faiss = faiss_module()
+    refine = faiss.downcast_index(index)
+    if not isinstance(refine, faiss.IndexRefineFlat):
+        raise InvalidParameterError(f"attach_rerank_vectors needs a pq index, not {type(refine).__name__}")
+    exact = faiss.downcast_index(refine.refine_index)
+    if (vectors.dtype != np.float32 or vectors.shape != (refine.ntotal, refine.d)
+            or not vectors.flags.c_contiguous):
+        raise InvalidParameterError(f"re-ranking vectors of shape {vectors.shape} ({vectors.dtype}): need "
+                                    f"({refine.ntotal}, {refine.d}) C-contiguous float32", param="vectors")
+    _view_rows(faiss, exact, vectors)
+    # FAISS' Python wrapper allows this one attribute: objects an index needs alive
+    index.referenced_objects = [*getattr(index, "referenced_objects", []), vectors]
+
+
+def _attached_vectors(index: Any, n: int, d: int) -> np.ndarray | None:
+    """The array given to :func:`attach_rerank_vectors` for ``index``, or ``None``."""
+    for obj in getattr(index, "referenced_objects", None) or []:
+        if isinstance(obj, np.ndarray) and obj.shape == (n, d):
+            return obj
+    return None
 
 
 def faiss_module() -> Any:
@@ -220,7 +293,9 @@ class _ShardedPQ:
     its own candidates, so the total re-scored stays rerank · k, as in the unsplit index.
 
     Building it copies the exact vectors once (the unsplit index can then be dropped) and keeps a
-    Python reference to every FAISS object it wires together, since they do not own one another.
+    Python reference to every FAISS object it wires together, since they do not own one another. An
+    index that re-ranks from a memory-mapped store (:func:`attach_rerank_vectors`) is not copied:
+    each shard views its rows of the same map.
     """
 
     def __init__(self, faiss: Any, index: Any, parts: int) -> None:
@@ -230,11 +305,12 @@ class _ShardedPQ:
         n, d = base.ntotal, base.d
         codes = faiss.AlignedTable_to_array(base.codes)
         vectors = faiss.rev_swig_ptr(exact.get_xb(), n * d).reshape(n, d)  # a view, not a copy
+        mapped = _attached_vectors(index, n, d)
         blocks = -(-n // base.bbs)
         per_block = codes.size // blocks
         bounds = [round(i * blocks / parts) for i in range(parts + 1)]
         self.parts = len(bounds) - 1
-        self.kept: list[Any] = []
+        self.kept: list[Any] = [] if mapped is None else [mapped]
         self.shards: list[Any] = []
         self.index = faiss.IndexShards(d, True, True)  # threaded, successive ids
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):
@@ -246,7 +322,10 @@ class _ShardedPQ:
             scan.ntotal, scan.ntotal2 = hi - lo, (b - a) * base.bbs
             scan.implem = base.implem
             flat = faiss.IndexFlatIP(d)
-            flat.add(vectors[lo:hi])
+            if mapped is None:
+                flat.add(vectors[lo:hi])
+            else:
+                _view_rows(faiss, flat, mapped[lo:hi])
             shard = faiss.IndexRefine(scan, flat)
             self.kept += [scan, flat]
             self.shards.append(shard)

@@ -9,6 +9,10 @@ Layout (written by :func:`~artlens.paintings.search.build_index`)::
       vectors.parquet   one row per indexed image, in FAISS id order: path (absolute), sha256,
                         vector (fixed-size list of float32), label columns (artist, style, label, ...)
       index.faiss       FAISS index over the L2-normalised vectors, inner product (= cosine)
+      vectors.f32.npy   pq indexes only: the exact vectors again, raw float32 ``(count, dim)`` in id
+                        order (a NumPy ``.npy``), the re-ranking store that
+                        :meth:`~artlens.paintings.search.SearchIndex.open` memory-maps instead of
+                        holding the vectors in RAM; made on first open for folders built without it
       failures.csv      path, reason: images that could not be read (skipped)
       parts/            Parquet chunks written while embedding (part-00000.parquet, ...); removed
                         once the index is complete
@@ -34,7 +38,9 @@ __all__ = [
     "FORMAT_VERSION",
     "INDEX_FORMAT",
     "OUTPUTS",
+    "RERANK_VECTORS",
     "clear_index",
+    "open_rerank_vectors",
     "read_cache_file",
     "read_json",
     "rebuild_hint",
@@ -42,12 +48,16 @@ __all__ = [
     "vectors_from_column",
     "write_failures",
     "write_parquet_atomic",
+    "write_rerank_vectors",
 ]
 
 INDEX_FORMAT = "artlens-search-index"
 FORMAT_VERSION = 1
 
-OUTPUTS = ("index.json", "embedder.json", "vectors.parquet", "index.faiss", "failures.csv")
+RERANK_VECTORS = "vectors.f32.npy"
+"""The memory-mapped re-ranking store of a pq index (see :func:`write_rerank_vectors`)."""
+
+OUTPUTS = ("index.json", "embedder.json", "vectors.parquet", "index.faiss", RERANK_VECTORS, "failures.csv")
 """The files a build writes (``parts/`` besides); :func:`clear_index` removes these and nothing else."""
 
 
@@ -134,3 +144,43 @@ def write_failures(path: Path, failures: Sequence[tuple[str, str]]) -> None:
         w.writerow(["path", "reason"])
         w.writerows(failures)
     os.replace(tmp, path)
+
+
+def write_rerank_vectors(path: Path, vectors: np.ndarray, chunk_rows: int = 65_536) -> None:
+    """Write ``vectors`` as a raw float32 ``.npy`` at ``path``, atomically (a temporary file of this
+    process, flushed to disk, then renamed), copying ``chunk_rows`` rows at a time so that a
+    memory-mapped source is never read into RAM whole. Two processes doing it at once both succeed."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    n, dim = vectors.shape
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+        for i in range(0, n, chunk_rows):
+            out[i:i + chunk_rows] = vectors[i:i + chunk_rows]
+        out.flush()
+        del out
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def open_rerank_vectors(path: Path, count: int, dim: int) -> np.ndarray | None:
+    """The re-ranking store at ``path`` memory-mapped read-only (``(count, dim)`` float32, C order),
+    with the kernel told that its pages are read at random (no read-ahead: a query touches scattered
+    rows); ``None`` when it is missing, truncated or of another shape or type (the caller writes it again)."""
+    import mmap
+
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if (not isinstance(arr, np.memmap) or arr.dtype != np.float32 or arr.shape != (count, dim)
+            or not arr.flags.c_contiguous):
+        return None
+    raw = getattr(arr, "_mmap", None)
+    if raw is not None and hasattr(mmap, "MADV_RANDOM"):
+        with contextlib.suppress(OSError, ValueError):
+            raw.madvise(mmap.MADV_RANDOM)
+    return arr
