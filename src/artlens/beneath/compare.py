@@ -196,6 +196,7 @@ def compare_views(
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
     seed: int = 0,
+    loaded: tuple[Any, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Map where ``other`` (IR, a band, an X-ray) differs from the ``visible`` image; write the results.
 
@@ -218,6 +219,8 @@ def compare_views(
         catalog: catalog database (default ``$ARTLENS_CATALOG`` or ``./artlens.db``).
         use_catalog: record the images and the analysis in the catalog.
         seed: seed of the regressions' pixel samples.
+        loaded: ``(net, config)`` from :func:`load_beneath_model` for ``method`` (a batch loads it once per
+            worker); default: loaded here from ``model``.
 
     Returns:
         The summary (also written to ``out_dir/summary.json``): ``heatmap`` (path of the method's ``.npy``
@@ -253,7 +256,7 @@ def compare_views(
     net, mconfig = (None, None)
     t = time.perf_counter()
     if method in ("gat", "gcn"):  # fail on a missing model before the slow steps
-        net, mconfig = load_beneath_model(model, method)
+        net, mconfig = loaded if loaded is not None else load_beneath_model(model, method)
     timings["model_load"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -353,14 +356,24 @@ def compare_views(
     return summary
 
 
-def _record(catalog: str | os.PathLike[str] | None, summary: dict[str, Any], parameters: dict[str, Any],
-            checksum: str | None) -> int:
-    """Record both images and the analysis in the catalog; returns the analysis id."""
+def record_comparison(cat: Any, summary: dict[str, Any], item_key: str | None = None) -> int:
+    """Record a comparison's two images and its analysis in an open catalog (a batch's driver does,
+    with the pair's ``item_key`` in the analysis's summary); returns the analysis id."""
+    prov = summary["provenance"]
+    return _record(cat, summary, prov["parameters"], prov["model_checksum"], item_key=item_key)
+
+
+def _record(catalog: Any, summary: dict[str, Any], parameters: dict[str, Any],
+            checksum: str | None, item_key: str | None = None) -> int:
+    """Record both images and the analysis in the catalog (a location or an open
+    :class:`~artlens.catalog.Catalog`); returns the analysis id."""
+    import contextlib
+
     from artlens import __version__
     from artlens.catalog import Catalog
 
     src = summary["sources"]
-    with Catalog(catalog) as cat:
+    with contextlib.nullcontext(catalog) if isinstance(catalog, Catalog) else Catalog(catalog) as cat:
         ids = {}
         for view in ("visible", "other"):
             s = src[view]
@@ -378,5 +391,6 @@ def _record(catalog: str | os.PathLike[str] | None, summary: dict[str, Any], par
                                           ("method_used", "residual_px", "scale", "rotation_deg", "skipped")},
                          "valid_fraction": summary["valid_fraction"],
                          "disagreement": {k: summary["disagreement"][k] for k in
-                                          ("methods", "cells_compared", "n_flagged")}},
+                                          ("methods", "cells_compared", "n_flagged")},
+                         **({"item_key": item_key} if item_key else {})},
                 outputs=outputs, model_checksum=checksum)

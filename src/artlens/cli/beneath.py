@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from artlens.cli.choices import BeneathMethod, Modality, Polarity, Registration, Segmentation
+from artlens.cli.choices import BeneathMethod, Engine, Modality, Polarity, Registration, Segmentation
 from artlens.cli.common import (
     choice_option,
     ddp_strategy,
@@ -23,9 +24,21 @@ app = typer.Typer(help="Look beneath the surface: where a second view (IR, band,
 
 @app.command("compare")
 def compare(
-    visible: Path = typer.Argument(..., help="Visible RGB image (8-bit PNG, TIFF, JPEG, BMP)."),
-    other: Path = typer.Argument(..., help="Other view: infrared, spectral band or X-ray (8/16-bit, one band)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (heatmaps .npy/.png, summary.json, report.html)."),
+    visible: Path | None = typer.Argument(None, help="Visible RGB image (8-bit PNG, TIFF, JPEG, BMP)."),
+    other: Path | None = typer.Argument(None, help="Other view: infrared, spectral band or X-ray (8/16-bit, one "
+                                                   "band)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (heatmaps .npy/.png, summary.json, report.html; "
+                                                      "with --pairs: one subfolder per pair, pairs.csv)."),
+    pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns visible,other: compare every pair on "
+                                                            "the batch engine, resumably (instead of VISIBLE OTHER)."),
+    engine: str = choice_option("local", "--engine", choices=Engine, checked_by_library=True,
+                                help="--pairs: local (this machine) or ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: auto, ray://HOST:PORT or HOST:PORT to join a running cluster "
+                                    "(default: start a local one)."),
+    workers: int = typer.Option(1, "--workers", help="--pairs: pairs compared at once (processes or Ray actors)."),
+    retry_skipped: bool = typer.Option(False, "--retry-skipped", help="--pairs: compare the pairs of skipped.csv "
+                                                                      "again."),
     method: str = choice_option("pixel", "--method", choices=BeneathMethod, checked_by_library=True,
                                 help="pixel (default: per-pixel multi-scale colour→IR evidence, training-free), "
                                      "gat, gcn (superpixel graph models) or residual."),
@@ -50,9 +63,26 @@ def compare(
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
-    """Heatmaps of where OTHER shows what VISIBLE does not explain (hidden or different content)."""
-    from artlens.beneath.compare import compare_views
+    """Heatmaps of where OTHER shows what VISIBLE does not explain (hidden or different content).
 
+    With --pairs, compares each visible,other row into its own subfolder of --out and lists them in
+    OUT/pairs.csv as they finish (failures in OUT/skipped.csv); a second run resumes and skips what is done."""
+    from artlens.beneath.compare import compare_views
+    from artlens.errors import InvalidParameterError
+
+    if pairs is not None:
+        if visible is not None or other is not None:
+            raise InvalidParameterError("give VISIBLE OTHER, or --pairs PAIRS.csv, not both")
+        _compare_batch(pairs, out, as_json=as_json, method=method, model=model, segmentation=segmentation,
+                       region_px=region_px, polarity=polarity, other_modality=modality, registration=registration,
+                       nonrigid=nonrigid, max_residual_px=max_residual_px, report=not no_report, seed=seed,
+                       catalog=catalog, use_catalog=not no_catalog, engine=engine, ray_address=ray_address,
+                       workers=workers, retry_skipped=retry_skipped)
+        return
+    if visible is None or other is None:
+        raise InvalidParameterError("give VISIBLE OTHER (two images), or --pairs PAIRS.csv")
+    if engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+        raise InvalidParameterError("--engine, --ray-address, --workers and --retry-skipped apply to --pairs")
     s = compare_views(visible, other, out, method=method, model=model, segmentation=segmentation, region_px=region_px,
                       polarity=polarity, other_modality=modality, registration=registration, nonrigid=nonrigid,
                       max_residual_px=max_residual_px, report=not no_report, catalog=catalog,
@@ -74,6 +104,32 @@ def compare(
         echo(f"  {name}{mark}: {files['npy']}")
     if "report_html" in s["files"]:
         echo(f"report: {s['files']['report_html']}")
+
+
+def _compare_batch(pairs: Path, out: Path, *, as_json: bool, **kwargs: Any) -> None:
+    """``beneath compare --pairs``: :func:`artlens.beneath.batch.compare_pairs`."""
+    from artlens.beneath.batch import compare_pairs
+
+    def say(pair: str, row: dict | None, reason: str | None) -> None:
+        if row is not None:
+            echo(f"{pair}: {row['method']}, registration {row['registration']}, {row['cells_flagged']} cells "
+                 "flagged", err=True)
+        else:
+            echo(f"{pair}: skipped: {reason}", err=True)
+
+    report = compare_pairs(pairs, out, on_outcome=None if as_json else say, **kwargs)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    line = f"{report.total} pairs: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
+    if report.skipped_before:
+        line += f" ({report.skipped_before} skipped before; --retry-skipped compares them again)"
+    if report.duplicates:
+        line += f", {report.duplicates} identical to another pair (one row serves both)"
+    echo(line)
+    echo(f"pairs: {report.pairs_csv}")
+    if report.skipped_csv:
+        echo(f"skipped: {report.skipped_csv}")
 
 
 @app.command("train")
