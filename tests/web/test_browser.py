@@ -204,6 +204,34 @@ def test_canvas_match_matrix(page, files, shots):
     page.screenshot(path=str(shots / "canvas-match-pair.png"), full_page=True)
 
 
+def test_embedding_map_points_open_their_images(page, files, shots, tmp_path):
+    from artlens.synth.hidden import builtin_pigments, make_hidden_scene
+
+    ids = []
+    for seed in (21, 22, 23):
+        path = tmp_path / f"map{seed}.png"
+        Image.fromarray(make_hidden_scene((96, 96), kind="mixed", seed=seed, pigments=builtin_pigments()).visible_rgb
+                        ).save(path)
+        ids.append(_upload(page, path, "rgb"))
+    page.goto("/run/paintings.map")
+    page.click("#run")
+    _wait_done(page)
+    points = page.locator("#map a")
+    assert points.count() >= 3  # these three and any painting the other tests uploaded
+    for i in ids:
+        assert page.locator(f"#map a[href='/images/{i}']").count() == 1
+    page.screenshot(path=str(shots / "paintings-map.png"), full_page=True)
+    # click the first of them that no other thumbnail covers (points of near-identical paintings may overlap)
+    uncovered = [i for i in ids if page.locator(f"#map a[href='/images/{i}']").evaluate(
+        "a => { a.scrollIntoView({block: 'center'}); const r = a.getBoundingClientRect(); "
+        "const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2); "
+        "return !!hit && a.contains(hit); }")]
+    assert uncovered, "every point is covered by another"
+    page.locator(f"#map a[href='/images/{uncovered[0]}']").click()
+    page.wait_for_url(f"**/images/{uncovered[0]}")
+    page.wait_for_selector("#viewer[data-ready='1']")
+
+
 def test_no_request_leaves_the_machine(page, server):
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)

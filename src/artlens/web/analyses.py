@@ -337,6 +337,111 @@ def run_search(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     return result, analysis_id
 
 
+# --- paintings.map: the collection's embedding map --------------------------------------------------------
+
+MAP_METHODS = ("tsne", "umap")
+
+
+def painting_rows(cat: Any, artist: str | None = None, source: str | None = None) -> list[dict[str, Any]]:
+    """The catalogued paintings (every image that is not an X-ray, its file present), with their artwork's
+    ``artist`` and ``source`` added; only those of ``artist`` / ``source`` when given (exact match)."""
+    artworks = {a["id"]: a for a in cat.artworks()}
+    out = []
+    for r in cat.images():
+        if r["modality"] == "xray" or not Path(r["path"]).is_file():
+            continue
+        art = artworks.get(r["artwork_id"]) or {}
+        row = r | {"artist": art.get("artist"), "source": art.get("source"), "title": art.get("title")}
+        if artist and row["artist"] != artist:
+            continue
+        if source and row["source"] != source:
+            continue
+        out.append(row)
+    return out
+
+
+def _selection_text(artist: str | None, source: str | None) -> str:
+    parts = [f"artist {artist!r}" if artist else "", f"source {source!r}" if source else ""]
+    return " and ".join(p for p in parts if p) or "the whole catalog"
+
+
+def check_map(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"artist", "source", "method"})
+    if image not in (None, ""):
+        raise InvalidParameterError("paintings.map maps a collection: give no image (choose with artist / source)")
+    artist = str(params.get("artist") or "").strip() or None
+    source = str(params.get("source") or "").strip() or None
+    method = _choice(params, "method", "tsne", MAP_METHODS)
+    if method == "umap":
+        import importlib.util
+
+        if importlib.util.find_spec("umap") is None:
+            raise InvalidParameterError("method umap needs umap-learn, which is not installed here (use tsne)")
+    n = len(painting_rows(cat, artist, source))
+    if n < 2:
+        raise InvalidParameterError(f"{_selection_text(artist, source)} holds {n} painting(s) (images other than "
+                                    "X-rays); a map needs at least 2")
+    return None, {"artist": artist, "source": source, "method": method}
+
+
+def _search_index(ctx: JobContext, rows: list[dict[str, Any]], message: str) -> Any:
+    """The app's search index (``DATA/search-index/``, Lite0) brought up to date with every catalogued painting
+    (incremental: images embedded before are reused), opened. Call under ``_SEARCH_LOCK``."""
+    from artlens.paintings.search import SearchIndex, build_index
+
+    every = list(dict.fromkeys(str(Path(r["path"]).resolve()) for r in [*painting_rows(ctx.catalog), *rows]))
+    index_dir = ctx.out_dir.parent.parent / "search-index"
+    ctx.progress(0.05, message)
+    build_index(every, index_dir, "lite0", progress=False)
+    return SearchIndex.open(index_dir)
+
+
+def run_map(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens index`` + ``artlens paintings map``: the selected paintings' vectors from the app's search
+    index (:func:`~artlens.paintings.search.build_index`, incremental) projected to 2-D by
+    :func:`artlens.paintings.maps.project_2d`; the page draws the points (each a link to its image)."""
+    import numpy as np
+
+    from artlens import __version__
+    from artlens.paintings.maps import project_2d
+
+    p = ctx.job["params"]
+    rows = painting_rows(ctx.catalog, p["artist"], p["source"])
+    if len(rows) < 2:
+        raise InvalidParameterError(f"{_selection_text(p['artist'], p['source'])} now holds {len(rows)} painting(s); "
+                                    "a map needs at least 2")
+    with _SEARCH_LOCK:
+        idx = _search_index(ctx, rows, f"embedding the paintings ({len(rows)} mapped; earlier ones are reused)")
+        found = [(r, idx.find(r["path"])) for r in rows]
+        vectors_all = idx.vectors()
+    kept = [(r, i) for r, i in found if i is not None]
+    if len(kept) < 2:
+        raise InvalidParameterError(f"only {len(kept)} of the {len(rows)} paintings could be read; a map needs 2")
+    vectors = np.stack([vectors_all[i] for _, i in kept])
+    ctx.progress(0.7, f"projecting {len(kept)} paintings ({p['method']})")
+    coords, used = project_2d(vectors, p["method"], seed=0)
+    lo, span = coords.min(axis=0), np.ptp(coords, axis=0)
+    span[span == 0] = 1.0
+    unit = (coords - lo) / span
+    points = [{"image": r["id"], "name": Path(r["path"]).name, "title": r["title"], "artist": r["artist"],
+               "modality": r["modality"], "x": round(float(coords[k, 0]), 5), "y": round(float(coords[k, 1]), 5),
+               "u": round(float(unit[k, 0]), 5), "v": round(float(unit[k, 1]), 5)} for k, (r, _) in enumerate(kept)]
+    skipped = [{"image": r["id"], "name": Path(r["path"]).name} for r, i in found if i is None]
+    result = {"method": used, "requested_method": p["method"], "embedder": idx.embedder_name, "artist": p["artist"],
+              "source": p["source"], "points": points, "skipped": skipped}
+    with open(ctx.out_dir / "map.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "name", "x", "y", "artist", "title"])
+        for pt in points:
+            w.writerow([pt["image"], pt["name"], pt["x"], pt["y"], pt["artist"] or "", pt["title"] or ""])
+    (ctx.out_dir / "map.json").write_text(json.dumps(result, indent=2) + "\n")
+    analysis_id = ctx.catalog.add_analysis(
+        None, "paintings.map", {"artist": p["artist"], "source": p["source"], "method": used,
+                                "embedder": idx.embedder_name, "seed": 0}, __version__,
+        {"images": len(points), "method": used}, [str(ctx.out_dir / "map.json"), str(ctx.out_dir / "map.csv")])
+    return result, analysis_id
+
+
 # --- the registry ------------------------------------------------------------------------------------------
 
 
@@ -356,4 +461,5 @@ KINDS: dict[str, Kind] = {
     "canvas.compare": Kind("Canvas compare", check_canvas_compare, run_canvas_compare),
     "canvas.match": Kind("Canvas match", check_canvas_match, run_canvas_match),
     "search": Kind("Search by example", check_search, run_search),
+    "paintings.map": Kind("Map of the paintings", check_map, run_map),
 }

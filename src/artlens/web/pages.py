@@ -145,6 +145,7 @@ FORM_FIELDS = {
     "canvas.compare": ("image", "other", "density_only"),
     "canvas.match": ("images", "density_only", "threshold"),
     "search": ("image", "k"),
+    "paintings.map": ("artist", "source", "method"),
 }
 
 
@@ -159,11 +160,22 @@ def run_form(request: Request, kind: str, image: int | None = None, other: int |
     if kind not in KINDS:
         return error_page(request, 404, f"no analysis {kind!r}")
     return render(request, "run.html", kind=kind, title=KINDS[kind].title, images=_images_for_forms(request),
-                  image=image, other=other, error=None, **_form_choices(kind))
+                  image=image, other=other, error=None, **_form_choices(request, kind))
 
 
-def _form_choices(kind: str) -> dict[str, Any]:
-    """Options a form offers that come from the library (e.g. the beneath methods, default first)."""
+def _form_choices(request: Request, kind: str) -> dict[str, Any]:
+    """Options a form offers that come from the library or the catalog (e.g. the beneath methods, default
+    first; the artists and sources of the catalogued artworks)."""
+    if kind == "paintings.map":
+        import importlib.util
+
+        from artlens.web.analyses import MAP_METHODS
+
+        with open_catalog(request) as cat:
+            artworks = cat.artworks()
+        return {"artists": sorted({a["artist"] for a in artworks if a["artist"]}),
+                "sources": sorted({a["source"] for a in artworks if a["source"]}),
+                "methods": [m for m in MAP_METHODS if m != "umap" or importlib.util.find_spec("umap")]}
     if kind != "beneath.compare":
         return {}
     from artlens.beneath.compare import DEFAULT_METHOD, METHODS
@@ -192,7 +204,8 @@ async def run_submit(request: Request, kind: str) -> Response:
     except ArtlensError as exc:
         return render(request, "run.html", status=error_status(exc), kind=kind, title=KINDS[kind].title,
                       images=await run_in_threadpool(_images_for_forms, request), image=image,
-                      other=params.get("other"), error=str(exc), **_form_choices(kind))
+                      other=params.get("other"), error=str(exc),
+                      **await run_in_threadpool(_form_choices, request, kind))
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
 
@@ -235,10 +248,38 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
         extra["names"] = plates
         extra["ids"] = result.get("image_ids", {})
         report = f"/jobs/{job_id}/files/match/report.html"
+    if job["kind"] == "paintings.map" and job["state"] == "done":
+        extra["map"] = map_figure(result.get("points", []))
     if job["kind"] == "verify" and job["state"] == "done":
         extra["gradcam"] = {k: f"/jobs/{job_id}/files/{Path(v).name}" for k, v in result.get("heatmaps", {}).items()}
     return render(request, "job.html", job=status, title=KINDS[job["kind"]].title if job["kind"] in KINDS
                   else job["kind"], report=report, result=result, **extra)
+
+
+MAP_W, MAP_H, MAP_PAD = 960, 640, 40
+MAP_THUMBNAILS = 150
+"""Up to this many points are drawn as thumbnails; larger maps draw dots (each still a link)."""
+MAP_COLOURS = ("#3b5b8c", "#c0392b", "#27864a", "#d68910", "#7d3c98", "#148f77", "#b9770e", "#5d6d7e",
+               "#cb4335", "#2471a3")
+
+
+def map_figure(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where the map page draws each point (SVG user units) and its colour (by artist: the ten most frequent,
+    the others and unknown grey), with the legend."""
+    from collections import Counter
+
+    counts = Counter(p.get("artist") for p in points if p.get("artist"))
+    colour = {a: MAP_COLOURS[k] for k, (a, _) in enumerate(counts.most_common(len(MAP_COLOURS)))}
+    thumbs = len(points) <= MAP_THUMBNAILS
+    size = 44 if len(points) <= 40 else 28
+    drawn = [p | {"cx": round(MAP_PAD + p["u"] * (MAP_W - 2 * MAP_PAD), 1),
+                  "cy": round(MAP_PAD + (1 - p["v"]) * (MAP_H - 2 * MAP_PAD), 1),
+                  "colour": colour.get(p.get("artist"), "#8a8f94")} for p in points]
+    legend = [{"artist": a, "colour": c} for a, c in colour.items()]
+    if any(p["colour"] == "#8a8f94" for p in drawn):
+        legend.append({"artist": "other / unknown", "colour": "#8a8f94"})
+    return {"points": drawn, "width": MAP_W, "height": MAP_H, "thumbnails": thumbs, "size": size,
+            "legend": legend}
 
 
 @router.get("/jobs/{job_id}/pair/{i}/{j}", response_class=HTMLResponse)

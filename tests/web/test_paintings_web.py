@@ -1,0 +1,93 @@
+"""The web app's painting analyses: the collection's embedding map, the artist filter, verification against a
+reference set chosen in the catalog, and classification with a classifier folder on the server."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def _paintings(tmp_path: Path, n: int, size: int = 96) -> list[Path]:
+    from artlens.synth.hidden import builtin_pigments, make_hidden_scene
+
+    out = []
+    for seed in range(1, n + 1):
+        path = tmp_path / f"painting{seed}.png"
+        Image.fromarray(make_hidden_scene((size, size), kind="mixed", seed=seed, pigments=builtin_pigments())
+                        .visible_rgb).save(path)
+        out.append(path)
+    return out
+
+
+def _set_artist(catalog: Path, image_id: int, artist: str, source: str | None = None, title: str | None = None) -> None:
+    """Link a catalogued image to an artwork, as ``artlens collect`` / ``paintings import`` do."""
+    from artlens.catalog import Catalog
+
+    with Catalog(catalog) as cat:
+        row = cat.get_image(image_id)
+        art = cat.add_artwork(title or f"work {image_id}", artist, source=source,
+                              source_id=None if source is None else str(image_id))
+        cat.add_image(row["path"], row["sha256"], row["modality"], artwork_id=art)
+
+
+def test_paintings_map_job(make_client, plate_tif, upload, wait_job, tmp_path):
+    c = make_client()
+    ids = [upload(c, p, "rgb")["id"] for p in _paintings(tmp_path, 6)]
+    plate = upload(c, plate_tif)["id"]
+    catalog = tmp_path / "artlens.db"
+    for k, i in enumerate(ids):
+        _set_artist(catalog, i, "Ann Painter" if k < 3 else "Bo Brush", source="met" if k % 2 else "aic")
+    r = c.post("/api/jobs", json={"kind": "paintings.map", "params": {}})
+    assert r.status_code == 202, r.text
+    job = wait_job(c, r.json()["id"], timeout=180)
+    assert job["state"] == "done", job
+    res = job["result"]
+    assert res["method"] == "tsne" and res["embedder"]
+    points = res["points"]
+    assert sorted(p["image"] for p in points) == sorted(ids) and plate not in {p["image"] for p in points}
+    xy = np.array([[p["x"], p["y"]] for p in points])
+    assert np.isfinite(xy).all() and np.ptp(xy, axis=0).min() > 0  # a real spread, not a stub
+    assert all(0 <= p["u"] <= 1 and 0 <= p["v"] <= 1 and "/" not in p["name"] for p in points)
+    assert {p["artist"] for p in points} == {"Ann Painter", "Bo Brush"}
+    assert c.get(f"/api/analyses/{job['analysis_id']}").json()["method"] == "paintings.map"
+    page = c.get(f"/jobs/{job['id']}").text
+    assert 'id="map"' in page and all(f'href="/images/{i}"' in page for i in ids)
+    assert c.get(f"/jobs/{job['id']}/files/map.csv").text.startswith("image,name,x,y")
+    # one artist: only their works (three: PCA below five points, and the result says so)
+    job = wait_job(c, c.post("/api/jobs", json={"kind": "paintings.map",
+                                                "params": {"artist": "Ann Painter"}}).json()["id"])
+    assert job["state"] == "done", job
+    assert sorted(p["image"] for p in job["result"]["points"]) == sorted(ids[:3])
+    assert job["result"]["method"] == "pca" and job["result"]["requested_method"] == "tsne"
+    job = wait_job(c, c.post("/api/jobs", json={"kind": "paintings.map", "params": {"source": "met"}}).json()["id"])
+    assert sorted(p["image"] for p in job["result"]["points"]) == sorted(ids[1::2])
+
+
+@pytest.mark.parametrize("params,needle", [
+    ({"artist": "Nobody"}, "artist 'Nobody' holds 0 painting"),
+    ({"method": "mds"}, "method must be one of"),
+    ({"colour": "red"}, "unknown parameter"),
+])
+def test_paintings_map_bad_requests(make_client, tmp_path, upload, params, needle):
+    c = make_client(workers=0)
+    for p in _paintings(tmp_path, 2, size=32):
+        upload(c, p, "rgb")
+    r = c.post("/api/jobs", json={"kind": "paintings.map", "params": params})
+    assert r.status_code == 422 and needle in r.json()["detail"], r.text
+    if "colour" not in params:  # the form sends only its own fields
+        page = c.post("/run/paintings.map", data={k: str(v) for k, v in params.items()})
+        assert page.status_code == 422 and needle in html.unescape(page.text)
+    assert c.get("/api/jobs").json()["jobs"] == []  # nothing was queued
+
+
+def test_paintings_map_needs_two_paintings(make_client, plate_tif, upload):
+    c = make_client(workers=0)
+    upload(c, plate_tif)
+    r = c.post("/api/jobs", json={"kind": "paintings.map", "params": {}})
+    assert r.status_code == 422 and "the whole catalog holds 0 painting" in r.json()["detail"]
+    r = c.post("/api/jobs", json={"kind": "paintings.map", "image": 1, "params": {}})
+    assert r.status_code == 422 and "give no image" in r.json()["detail"]
