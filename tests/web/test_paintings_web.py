@@ -91,3 +91,38 @@ def test_paintings_map_needs_two_paintings(make_client, plate_tif, upload):
     assert r.status_code == 422 and "the whole catalog holds 0 painting" in r.json()["detail"]
     r = c.post("/api/jobs", json={"kind": "paintings.map", "image": 1, "params": {}})
     assert r.status_code == 422 and "give no image" in r.json()["detail"]
+
+
+def test_collection_filters_by_artist(make_client, upload, tmp_path):
+    c = make_client(workers=0)
+    paths = _paintings(tmp_path, 4, size=32)
+    a = upload(c, paths[0], "rgb", artist="Ann Painter", title="Harbour")
+    b = upload(c, paths[1], "rgb", artist="  Bo   Brush ")
+    plain = upload(c, paths[2], "rgb")
+    assert a["artwork_id"] is not None and plain["artwork_id"] is None
+    collected = upload(c, paths[3], "rgb")["id"]
+    _set_artist(tmp_path / "artlens.db", collected, "Ann Painter", source="met")  # as `artlens collect` records it
+
+    def shown(**query: str) -> set[int]:
+        r = c.get("/", params=query)
+        assert r.status_code == 200
+        return {i for i in (a["id"], b["id"], plain["id"], collected) if f'href="/images/{i}"' in r.text}
+
+    assert shown() == {a["id"], b["id"], plain["id"], collected}
+    assert shown(artist="Ann Painter") == {a["id"], collected}
+    assert shown(artist="Bo Brush") == {b["id"]}  # white space collapsed on upload
+    assert shown(artist="Nobody") == set()
+    assert shown(artist="Ann Painter", q="harbour") == {a["id"]}
+    page = c.get("/").text
+    assert 'id="artist-filter"' in page and '<option value="Ann Painter"' in page and '<option value="Bo Brush"' in page
+    # uploading the same file again with another artist keeps the first record (no data is changed)
+    again = upload(c, paths[0], "rgb", artist="Someone Else")
+    assert again["id"] == a["id"] and again["artwork_id"] == a["artwork_id"]
+    assert shown(artist="Someone Else") == set()
+    r = c.post("/api/images", files={"file": (paths[2].name, paths[2].read_bytes())},
+               data={"modality": "rgb", "artist": "x" * 201})
+    assert r.status_code == 422 and "artist must be at most 200 characters" in r.json()["detail"]
+    r = c.post("/upload", files={"file": (paths[2].name, paths[2].read_bytes())},
+               data={"modality": "rgb", "title": "y" * 300})
+    assert r.status_code == 422 and "title must be at most 200 characters" in r.text
+    assert c.get(f"/api/images/{plain['id']}").json()["artwork_id"] is None

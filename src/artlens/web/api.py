@@ -37,6 +37,7 @@ class ImageCreated(BaseModel):
     height_px: int
     modality: str
     px_per_cm: float | None
+    artwork_id: int | None = None
 
 
 class JobRequest(BaseModel):
@@ -82,9 +83,20 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-def store_upload(request: Request, upload: UploadFile, px_per_cm: str | None, modality: str) -> dict[str, Any]:
-    """Check, store and catalogue one uploaded image (shared by the API and the upload page)."""
+def _text_field(value: str | None, name: str) -> str | None:
+    text = " ".join((value or "").split())
+    if len(text) > 200:
+        raise InvalidParameterError(f"{name} must be at most 200 characters, got {len(text)}")
+    return text or None
+
+
+def store_upload(request: Request, upload: UploadFile, px_per_cm: str | None, modality: str,
+                 artist: str | None = None, title: str | None = None) -> dict[str, Any]:
+    """Check, store and catalogue one uploaded image (shared by the API and the upload page). With an ``artist``
+    or ``title``, an artwork record is made for an image that has none (an image already linked to an artwork
+    keeps it)."""
     modality = check_modality(modality or "xray")
+    artist, title = _text_field(artist, "artist"), _text_field(title, "title")
     ppc = None
     if px_per_cm not in (None, ""):
         try:
@@ -98,8 +110,13 @@ def store_upload(request: Request, upload: UploadFile, px_per_cm: str | None, mo
     with open_catalog(request) as cat:
         image_id = cat.add_image(stored.path, stored.sha256, modality, px_per_cm=ppc, width_px=stored.width_px,
                                  height_px=stored.height_px)
+        artwork_id = cat.get_image(image_id)["artwork_id"]
+        if artwork_id is None and (artist or title):
+            artwork_id = cat.add_artwork(title, artist)
+            cat.add_image(stored.path, stored.sha256, modality, px_per_cm=ppc, width_px=stored.width_px,
+                          height_px=stored.height_px, artwork_id=artwork_id)
     return {"id": image_id, "sha256": stored.sha256, "width_px": stored.width_px, "height_px": stored.height_px,
-            "modality": modality, "px_per_cm": ppc}
+            "modality": modality, "px_per_cm": ppc, "artwork_id": artwork_id}
 
 
 @router.post("/api/images", status_code=201, response_model=ImageCreated, tags=["images"],
@@ -108,9 +125,11 @@ def store_upload(request: Request, upload: UploadFile, px_per_cm: str | None, mo
                         422: {"description": "a bad parameter"}})
 def upload_image(request: Request, file: UploadFile = File(..., description="TIFF, PNG, JPEG or BMP"),
                  px_per_cm: str | None = Form(None, description="resolution, px/cm (default: the file's tags)"),
-                 modality: str = Form("xray", description="xray, rgb, ir, band@550nm, ...")) -> dict[str, Any]:
+                 modality: str = Form("xray", description="xray, rgb, ir, band@550nm, ..."),
+                 artist: str | None = Form(None, description="the artist (recorded on a new artwork record)"),
+                 title: str | None = Form(None, description="the work's title (likewise)")) -> dict[str, Any]:
     """Upload an image: checked by decoding it, stored under its SHA-256, recorded in the catalog."""
-    return store_upload(request, file, px_per_cm, modality)
+    return store_upload(request, file, px_per_cm, modality, artist, title)
 
 
 def image_record(cat: Any, row: dict[str, Any]) -> dict[str, Any]:

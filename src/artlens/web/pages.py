@@ -37,8 +37,10 @@ def _name(row: dict[str, Any]) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
-def collection(request: Request, q: str = "", modality: str = "", analysis: str = "", page: int = 1) -> HTMLResponse:
-    """Thumbnails of the catalogued images, filtered by modality, analysis method and text, paginated."""
+def collection(request: Request, q: str = "", modality: str = "", analysis: str = "", artist: str = "",
+               page: int = 1) -> HTMLResponse:
+    """Thumbnails of the catalogued images, filtered by modality, artist (of the artwork record), analysis method
+    and text, paginated."""
     with open_catalog(request) as cat:
         images = cat.images()
         analyses = cat.analyses()
@@ -54,6 +56,8 @@ def collection(request: Request, q: str = "", modality: str = "", analysis: str 
             return False
         if analysis and analysis not in methods_by_image.get(r["id"], set()):
             return False
+        if artist and (artworks.get(r["artwork_id"]) or {}).get("artist") != artist:
+            return False
         if text:
             art = artworks.get(r["artwork_id"]) or {}
             hay = " ".join(str(x) for x in (_name(r), r["sha256"], r["modality"], art.get("title"), art.get("artist"),
@@ -67,15 +71,17 @@ def collection(request: Request, q: str = "", modality: str = "", analysis: str 
     shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     cards = [{"id": r["id"], "name": _name(r), "modality": r["modality"], "size": f"{r['width_px']}×{r['height_px']}",
               "methods": sorted(methods_by_image.get(r["id"], ())),
-              "title": (artworks.get(r["artwork_id"]) or {}).get("title")} for r in shown]
+              "title": (artworks.get(r["artwork_id"]) or {}).get("title"),
+              "artist": (artworks.get(r["artwork_id"]) or {}).get("artist")} for r in shown]
 
     def link(p: int) -> str:
-        return "/?" + urlencode({"q": q, "modality": modality, "analysis": analysis, "page": p})
+        return "/?" + urlencode({"q": q, "modality": modality, "analysis": analysis, "artist": artist, "page": p})
 
     return render(request, "collection.html", cards=cards, total=len(rows), page=page, pages=pages,
                   prev_url=link(page - 1) if page > 1 else None, next_url=link(page + 1) if page < pages else None,
-                  q=q, modality=modality, analysis=analysis,
+                  q=q, modality=modality, analysis=analysis, artist=artist,
                   modalities=sorted({r["modality"] for r in images}),
+                  artists=sorted({a["artist"] for i in images if (a := artworks.get(i["artwork_id"])) and a["artist"]}),
                   methods=sorted({a["method"] for a in analyses}))
 
 
@@ -127,9 +133,9 @@ def upload_form(request: Request) -> HTMLResponse:
 
 @router.post("/upload", response_class=HTMLResponse)
 def upload(request: Request, file: UploadFile = File(...), px_per_cm: str = Form(""),
-           modality: str = Form("xray")) -> Response:
+           modality: str = Form("xray"), artist: str = Form(""), title: str = Form("")) -> Response:
     try:
-        made = store_upload(request, file, px_per_cm, modality)
+        made = store_upload(request, file, px_per_cm, modality, artist, title)
     except ArtlensError as exc:
         return render(request, "upload.html", status=error_status(exc), error=str(exc))
     return RedirectResponse(f"/images/{made['id']}", status_code=303)
