@@ -110,7 +110,7 @@ def store_upload(request: Request, upload: UploadFile, px_per_cm: str | None, mo
     with open_catalog(request) as cat:
         image_id = cat.add_image(stored.path, stored.sha256, modality, px_per_cm=ppc, width_px=stored.width_px,
                                  height_px=stored.height_px)
-        artwork_id = cat.get_image(image_id)["artwork_id"]
+        artwork_id = (cat.get_image(image_id) or {}).get("artwork_id")
         if artwork_id is None and (artist or title):
             artwork_id = cat.add_artwork(title, artist)
             cat.add_image(stored.path, stored.sha256, modality, px_per_cm=ppc, width_px=stored.width_px,

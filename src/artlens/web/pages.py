@@ -81,7 +81,7 @@ def collection(request: Request, q: str = "", modality: str = "", analysis: str 
                   prev_url=link(page - 1) if page > 1 else None, next_url=link(page + 1) if page < pages else None,
                   q=q, modality=modality, analysis=analysis, artist=artist,
                   modalities=sorted({r["modality"] for r in images}),
-                  artists=sorted({a["artist"] for i in images if (a := artworks.get(i["artwork_id"])) and a["artist"]}),
+                  artists=sorted({w["artist"] for i in images if (w := artworks.get(i["artwork_id"])) and w["artist"]}),
                   methods=sorted({a["method"] for a in analyses}))
 
 
