@@ -34,6 +34,7 @@ def _set_artist(catalog: Path, image_id: int, artist: str, source: str | None = 
         cat.add_image(row["path"], row["sha256"], row["modality"], artwork_id=art)
 
 
+@pytest.mark.slow
 def test_paintings_map_job(make_client, plate_tif, upload, wait_job, tmp_path):
     c = make_client()
     ids = [upload(c, p, "rgb")["id"] for p in _paintings(tmp_path, 6)]
@@ -126,3 +127,58 @@ def test_collection_filters_by_artist(make_client, upload, tmp_path):
                data={"modality": "rgb", "title": "y" * 300})
     assert r.status_code == 422 and "title must be at most 200 characters" in r.text
     assert c.get(f"/api/images/{plain['id']}").json()["artwork_id"] is None
+
+
+@pytest.mark.slow
+def test_verify_against_a_reference_set(make_client, upload, wait_job, tmp_path):
+    c = make_client()
+    paths = _paintings(tmp_path, 8, size=96)
+    ids = [upload(c, p, "rgb", artist="Ann Painter" if k < 4 else "Bo Brush")["id"] for k, p in enumerate(paths)]
+    q = ids[0]
+    r = c.post("/api/jobs", json={"kind": "verify.reference", "image": q, "params": {"artist": "Ann Painter"}})
+    assert r.status_code == 202, r.text
+    job = wait_job(c, r.json()["id"], timeout=180)
+    assert job["state"] == "done", job
+    res = job["result"]
+    assert res["image"] == q and res["reference"] == "Ann Painter" and res["references"] == 3
+    lo, hi = res["interval"]
+    assert 0 < lo <= res["likelihood_ratio"] <= hi and 0 < res["probability"] < 1
+    assert res["probability"] == pytest.approx(res["likelihood_ratio"] / (1 + res["likelihood_ratio"]))
+    closest = res["closest"]
+    assert {x["image"] for x in closest} == set(ids[1:4])  # the references, never the questioned work itself
+    assert [x["score"] for x in closest] == sorted((x["score"] for x in closest), reverse=True)
+    assert "bank" in res["impostors"]
+    analysis = c.get(f"/api/analyses/{job['analysis_id']}").json()
+    assert analysis["method"] == "verify.attribution"
+    assert analysis["summary"]["likelihood_ratio"] == pytest.approx(res["likelihood_ratio"])
+    page = c.get(f"/jobs/{job['id']}").text
+    assert 'id="likelihood-ratio"' in page and all(f'href="/images/{i}"' in page for i in ids[1:4])
+    # the same from a chosen list of images, with the other artist's works as the impostors
+    job = wait_job(c, c.post("/api/jobs", json={"kind": "verify.reference", "image": ids[4], "params": {
+        "references": ids[:4], "impostors": ids[4:] + [ids[0]]}}).json()["id"], timeout=180)  # ids[4], ids[0] dropped
+    assert job["state"] == "done", job
+    assert job["result"]["references"] == 4 and {x["image"] for x in job["result"]["closest"]} == set(ids[:4])
+
+
+@pytest.mark.parametrize("params,needle", [
+    ({}, "one of the two"),
+    ({"artist": "Ann Painter", "references": [1, 2, 3]}, "one of the two"),
+    ({"artist": "Ann Painter"}, "holds 2 image(s) besides the questioned one; it needs at least 3"),
+    ({"references": [2, 3, 99]}, "there is no image 99"),
+    ({"references": [1, 2, 3]}, "holds 2 image(s)"),
+    ({"references": "2,3,4"}, "references must list image ids"),
+    ({"references": [2, 3, 4], "impostors": [2, 1]}, "impostors: 0 image(s) outside the reference set"),
+    ({"references": [2, 3, 4], "k": 0}, "k must lie between 1 and 20"),
+])
+def test_verify_against_a_reference_set_bad_requests(make_client, upload, tmp_path, params, needle):
+    c = make_client(workers=0)
+    for k, p in enumerate(_paintings(tmp_path, 4, size=32)):
+        upload(c, p, "rgb", artist="Ann Painter" if k < 3 else None)
+    r = c.post("/api/jobs", json={"kind": "verify.reference", "image": 1, "params": params})
+    assert r.status_code == 422 and needle in r.json()["detail"], r.text
+    if set(params) <= {"artist", "references"} and not isinstance(params.get("references"), str):
+        form = {"image": "1", "artist": params.get("artist", ""),
+                "references": [str(i) for i in params.get("references", [])]}
+        page = c.post("/run/verify.reference", data=form)
+        assert page.status_code == 422 and needle in html.unescape(page.text), page.text[-500:]
+    assert c.get("/api/jobs").json()["jobs"] == []

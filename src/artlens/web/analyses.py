@@ -208,6 +208,98 @@ def run_verify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     return row, analysis_id
 
 
+# --- verify.reference: one painting against a reference set -------------------------------------------------
+
+
+def _id_list(cat: Any, value: Any, what: str) -> list[int]:
+    if value in (None, "", []):
+        return []
+    if not isinstance(value, list):
+        raise InvalidParameterError(f"{what} must list image ids")
+    return list(dict.fromkeys(_image_id(cat, i, what) for i in value))
+
+
+def check_reference(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    """The questioned painting and its reference set: the catalogued paintings of ``artist`` or the listed
+    ``references`` (not both), the questioned one left out; optional ``impostors`` (works by other hands)."""
+    from artlens.paintings.attribution import MIN_REFERENCES
+
+    _only(params, {"artist", "references", "impostors", "k", "top"})
+    q = _image_id(cat, image, "image (the questioned painting)")
+    artist = str(params.get("artist") or "").strip() or None
+    listed = _id_list(cat, params.get("references"), "references")
+    if (artist is None) == (not listed):
+        raise InvalidParameterError("give the reference set as an artist or as a list of images (references), "
+                                    "one of the two")
+    if artist is not None:
+        refs = [r["id"] for r in painting_rows(cat, artist) if r["id"] != q]
+        name = artist
+    else:
+        refs = [i for i in listed if i != q]
+        name = f"{len(refs)} chosen images"
+    if len(refs) < MIN_REFERENCES:
+        raise InvalidParameterError(f"the reference set ({name}) holds {len(refs)} image(s) besides the questioned "
+                                    f"one; it needs at least {MIN_REFERENCES} (ideally 10 or more securely "
+                                    "attributed works)")
+    impostors = [i for i in _id_list(cat, params.get("impostors"), "impostors") if i != q and i not in refs]
+    if params.get("impostors") and len(impostors) < MIN_REFERENCES:
+        raise InvalidParameterError(f"impostors: {len(impostors)} image(s) outside the reference set, need at "
+                                    f"least {MIN_REFERENCES}")
+    return q, {"artist": artist, "references": refs, "impostors": impostors or None, "name": name,
+               "k": int(_number(params, "k", 3, 1, 20)), "top": int(_number(params, "top", 5, 1, 20))}
+
+
+def run_reference(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens paintings verify Q --reference DIR [--impostors DIR]``: the shipped verifier, centred on the
+    images at hand when there are enough of them (as the CLI does), and
+    :func:`artlens.paintings.attribution.attribute_paths`."""
+    import warnings
+
+    from artlens import __version__
+    from artlens.errors import UnreadableInputError
+    from artlens.paintings.attribution import attribute_paths
+    from artlens.paintings.verify import MIN_BACKGROUND, load_verifier
+
+    p = ctx.job["params"]
+    q = ctx.image(ctx.job["image_id"])
+    refs = [ctx.image(i) for i in p["references"]]
+    imps = [ctx.image(i) for i in p["impostors"] or []]
+    id_of = {str(Path(r["path"]).resolve()): r["id"] for r in [q, *refs, *imps]}
+    ctx.progress(0.05, "loading the verifier")
+    verifier = load_verifier(None)
+    at_hand = list(dict.fromkeys(r["path"] for r in [*refs, *imps, q]))
+    if len(at_hand) >= MIN_BACKGROUND and getattr(verifier.head, "centre", False):
+        ctx.progress(0.1, f"centring on the {len(at_hand)} images at hand")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                verifier.adapt(at_hand, source="the reference works and the questioned work (automatic)")
+            except InvalidParameterError:  # too few readable: keep the training collection's centre
+                pass
+    ctx.progress(0.2, f"encoding {len(refs)} reference works and calibrating on them")
+    results, info = attribute_paths(verifier, [q["path"]], [(p["name"], [r["path"] for r in refs])],
+                                    [r["path"] for r in imps] if imps else None, k=p["k"], top=p["top"], seed=0)
+    if not results:
+        raise UnreadableInputError(f"image {q['id']} could not be read by the verifier")
+    best = results[0]["ranking"][0]
+    closest = [{"image": id_of.get(str(Path(c["path"]).resolve())), "name": Path(c["path"]).name,
+                "score": c["score"]} for c in best.pop("closest")]
+    record = verifier.record()
+    result = {"image": q["id"], "reference": p["name"], "artist": p["artist"], **best, "closest": closest,
+              "method": info["method"], "parameters": info["parameters"],
+              "skipped": [{"image": id_of.get(str(Path(x["path"]).resolve())), "reason": x["reason"]}
+                          for x in info["skipped"]],
+              "verifier": {k: record.get(k) for k in ("kind", "backbone", "model_checksum", "centred_on")}}
+    (ctx.out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    analysis_id = ctx.catalog.add_analysis(
+        q["id"], "verify.attribution", {"references": p["references"], "artist": p["artist"],
+                                        "impostors": p["impostors"], **info["parameters"]}, __version__,
+        {"likelihood_ratio": best["likelihood_ratio"], "interval": best["interval"],
+         "probability": best["probability"], "reference": p["name"]},
+        [str(ctx.out_dir / "summary.json")], model_checksum=record.get("model_checksum"))
+    return result, analysis_id
+
+
 # --- canvas.compare / canvas.match -------------------------------------------------------------------------
 
 
@@ -458,6 +550,7 @@ KINDS: dict[str, Kind] = {
     "threads.count": Kind("Thread count", check_threads, run_threads),
     "beneath.compare": Kind("Beneath compare", check_beneath, run_beneath),
     "verify": Kind("Verify two paintings", check_pair, run_verify),
+    "verify.reference": Kind("Verify against a reference set", check_reference, run_reference),
     "canvas.compare": Kind("Canvas compare", check_canvas_compare, run_canvas_compare),
     "canvas.match": Kind("Canvas match", check_canvas_match, run_canvas_match),
     "search": Kind("Search by example", check_search, run_search),

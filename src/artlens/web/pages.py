@@ -148,6 +148,7 @@ FORM_FIELDS = {
     "threads.count": ("image", "px_per_cm", "window_cm", "step_cm", "method"),
     "beneath.compare": ("image", "other", "method", "modality"),
     "verify": ("image", "other"),
+    "verify.reference": ("image", "artist", "references"),
     "canvas.compare": ("image", "other", "density_only"),
     "canvas.match": ("images", "density_only", "threshold"),
     "search": ("image", "k"),
@@ -157,8 +158,9 @@ FORM_FIELDS = {
 
 def _images_for_forms(request: Request) -> list[dict[str, Any]]:
     with open_catalog(request) as cat:
-        return [{"id": r["id"], "name": _name(r), "modality": r["modality"], "px_per_cm": r["px_per_cm"]}
-                for r in cat.images()]
+        artists = {a["id"]: a["artist"] for a in cat.artworks()}
+        return [{"id": r["id"], "name": _name(r), "modality": r["modality"], "px_per_cm": r["px_per_cm"],
+                 "artist": artists.get(r["artwork_id"])} for r in cat.images()]
 
 
 @router.get("/run/{kind}", response_class=HTMLResponse)
@@ -172,6 +174,10 @@ def run_form(request: Request, kind: str, image: int | None = None, other: int |
 def _form_choices(request: Request, kind: str) -> dict[str, Any]:
     """Options a form offers that come from the library or the catalog (e.g. the beneath methods, default
     first; the artists and sources of the catalogued artworks)."""
+    if kind == "verify.reference":
+        with open_catalog(request) as cat:
+            artworks = cat.artworks()
+        return {"artists": sorted({a["artist"] for a in artworks if a["artist"]})}
     if kind == "paintings.map":
         import importlib.util
 
@@ -196,8 +202,8 @@ async def run_submit(request: Request, kind: str) -> Response:
     form = await request.form()
     params: dict[str, Any] = {}
     for key in FORM_FIELDS[kind]:
-        if key == "images":
-            params["images"] = form.getlist("images")
+        if key in ("images", "references"):
+            params[key] = form.getlist(key)
         elif key == "density_only":
             params[key] = form.get(key) == "on"
         elif form.get(key) not in (None, ""):
