@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import typer
 
-from artlens.cli.choices import FeaturePooling, VerifierKind
+from artlens.cli.choices import Engine, FeaturePooling, VerifierKind
 from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, notice, parse_devices
 from artlens.devices import place_extractor, resolve_device
 from artlens.errors import InputNotFoundError, InvalidParameterError
@@ -25,7 +25,18 @@ def verify(
                                           help="With --reference: folder of works by other artists to calibrate "
                                                "against (default: the other --reference folders, or with one, the "
                                                "verifier's bank of training works)."),
-    pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns a,b: score many pairs in one process."),
+    pairs: Path | None = typer.Option(None, "--pairs", help="CSV with columns a,b: score many pairs (in one process; "
+                                                            "with --out on the batch engine, resumably)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="With --pairs: output folder for pairs.csv (appended as "
+                                                            "pairs finish; a rerun resumes) and skipped.csv."),
+    engine: str = choice_option("local", "--engine", choices=Engine, checked_by_library=True,
+                                help="--pairs --out: local (this machine) or ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: auto, ray://HOST:PORT or HOST:PORT to join a running cluster "
+                                    "(default: start a local one)."),
+    workers: int = typer.Option(1, "--workers", help="--pairs --out: pairs scored at once (processes or Ray actors)."),
+    retry_skipped: bool = typer.Option(False, "--retry-skipped", help="--pairs --out: score the pairs of "
+                                                                      "skipped.csv again."),
     model: Path | None = typer.Option(None, "--model", help="Verifier folder (a run's model/); default: shipped."),
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays of A and B into this folder."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report to this file."),
@@ -61,6 +72,16 @@ def verify(
     for p in (a, b, *(reference or []), impostors):
         if p is not None and not p.exists():
             raise InputNotFoundError(f"{p}: no such file or folder")
+    if out is not None or engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+        if pairs is None or out is None:
+            raise InvalidParameterError("--out, --engine, --ray-address, --workers and --retry-skipped apply to "
+                                        "--pairs PAIRS.csv --out OUT")
+        if heatmap is not None or report is not None:
+            raise InvalidParameterError("--heatmap and --report do not apply to --pairs --out (see OUT/pairs.csv)")
+        _pairs_batch(pairs, out, model, background, adapt, device, as_json, None if no_catalog else catalog,
+                     not no_catalog, engine=engine, ray_address=ray_address, workers=workers,
+                     retry_skipped=retry_skipped)
+        return
     if reference is not None and a is not None:
         _attribution(a, reference, impostors, model, background, adapt, report, heatmap, top, k, seed, as_json,
                      None if no_catalog else catalog, not no_catalog)
@@ -121,6 +142,50 @@ def verify(
         echo(_pair_prose(row))
         for tag, png in row.get("heatmaps", {}).items():
             echo(f"  Grad-CAM of {tag}: {png}")
+
+
+def _pairs_batch(pairs: Path, out: Path, model: Path | None, background: Path | None, adapt: bool, device: str,
+                 as_json: bool, catalog: str | None, use_catalog: bool, **engine: Any) -> None:
+    """``verify --pairs CSV --out OUT``: :func:`artlens.paintings.verify_batch.verify_pairs_batch`."""
+    from artlens.cli.common import read_pairs_csv
+    from artlens.paintings.verify_batch import verify_pairs_batch
+
+    rows = read_pairs_csv(pairs)
+    paths = None
+    if background is not None:
+        if background.resolve() == pairs.resolve():
+            paths = list(dict.fromkeys(p for pair in rows for p in pair))
+        else:
+            from artlens.paintings.search import load_collection
+
+            paths = load_collection(background).paths
+
+    def say(pair: str, row: dict | None, reason: str | None) -> None:
+        if row is not None:
+            echo(f"{pair}: same-artist probability {float(row['same_artist_probability']):.3f}", err=True)
+        else:
+            echo(f"{pair}: skipped: {reason}", err=True)
+
+    report = verify_pairs_batch(rows, out, model, background=paths, background_source=str(background or ""),
+                                adapt=adapt, pairs_source=str(pairs), device=device, catalog=catalog,
+                                use_catalog=use_catalog, on_outcome=None if as_json else say, **engine)
+    if as_json:
+        echo_json(report.to_dict())
+        return
+    line = f"{report.total} pairs: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
+    if report.skipped_before:
+        line += f" ({report.skipped_before} skipped before; --retry-skipped scores them again)"
+    if report.duplicates:
+        line += f", {report.duplicates} the same as another pair (one row serves both)"
+    echo(line)
+    c = report.centred_on
+    if isinstance(c, dict):
+        bg = c["background"]
+        echo(f"features centred on {bg['images']} images: {bg['source']}"
+             + (" (kept in background.npz from the first run)" if report.background_reused else ""))
+    echo(f"pairs: {report.results_csv}")
+    if report.skipped_csv:
+        echo(f"skipped: {report.skipped_csv}")
 
 
 def _adapt_to_background(verifier, paths: list[str], background: Path) -> None:  # noqa: ANN001

@@ -1,0 +1,302 @@
+"""``artlens paintings verify --pairs CSV --out OUT``: many painting pairs on the batch engine, resumably.
+
+Every pair is scored exactly as the one-process path scores it (:func:`~artlens.paintings.verify.verify_pairs`:
+calibrated same-artist probability, typicality against the verifier's bank) by a worker that loads the verifier
+once; one row per pair lands in ``OUT/pairs.csv`` as soon as the pair is done (appended, flushed and fsync'ed).
+Pairs with an image that cannot be read land in ``OUT/skipped.csv`` with the reason; the rest go on.
+
+**The background.** A centring verifier is adapted by default to the collection at hand (the pairs' distinct
+images, or ``background``): :meth:`~artlens.paintings.verify.Verifier.adapt` sets the mean features it centres
+on. That is computed once, here in the driver, and the *means* (not the images) go to the workers. They are
+also kept in ``OUT/background.npz`` with a digest of what they were computed from (the verifier, the background
+images' SHA-256), so a resumed run reuses them bit for bit instead of reading the background again, and its
+probabilities are exactly those of an uninterrupted run. A worker reads each image on its own (never in a
+batch with another image), so an image's features do not depend on which pair it came with.
+
+A pair's key (:func:`artlens.engine.item_key`) is both images' SHA-256, the verifier's checksum and settings
+(its provenance record) and the digest of the means it centres on: another background gives other keys. A
+second run skips every key already in ``pairs.csv`` or ``skipped.csv`` (:class:`artlens.engine.Batch`), so a
+killed run resumes and a rerun says "0 new". The catalog gets one ``verify.pair`` analysis per pair, written
+by this process, with the key in its summary (never recorded twice).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from artlens.engine import Batch, Item, ResultLedger, check_engine, input_digest, is_unreadable, item_key
+from artlens.errors import InvalidParameterError, UnreadableInputError
+from artlens.paintings.batch import BatchReport
+
+__all__ = ["PAIR_COLUMNS", "SKIPPED_COLUMNS", "VERIFY_METHOD", "VerifyReport", "verify_pairs_batch"]
+
+VERIFY_METHOD = "verify.pair"
+
+PAIR_COLUMNS = ["pair", "status", "a", "b", "same_artist_probability", "score", "probability_as_calibrated",
+                "typicality", "abstained", "a_sha256", "b_sha256", "centring", "parameters", "model_checksum",
+                "artlens_version", "key"]
+"""Columns of ``pairs.csv``: the probability (after typicality tempering), the raw ``score`` (cosine or logit),
+``probability_as_calibrated`` and ``typicality`` (``typical`` / ``atypical`` / ``outside``; empty without a
+bank), ``centring`` (SHA-256 of the mean features the verifier centred on; empty for a verifier without
+centring), ``parameters`` (JSON: the verifier's settings that the key holds)."""
+
+SKIPPED_COLUMNS = ["pair", "a", "b", "reason", "key"]
+
+BACKGROUND_FILE = "background.npz"
+MEMO_LIMIT = 20_000
+"""A worker forgets the features it keeps of images already read beyond this many (memory)."""
+
+
+@dataclass
+class VerifyReport(BatchReport):
+    """What :func:`verify_pairs_batch` did; ``centred_on`` as the verifier's record says it (the background
+    collection, ``"training collection"``, or ``None`` for a verifier without centring)."""
+
+    centred_on: Any = None
+    background_reused: bool = False
+
+
+def _means(verifier: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    head = verifier.head
+    if not getattr(head, "centre", False):
+        return None
+    return (head.mean_global.detach().cpu().numpy().astype(np.float32),
+            head.mean_patch.detach().cpu().numpy().astype(np.float32))
+
+
+def _digest_of_means(means: tuple[np.ndarray, np.ndarray] | None) -> str:
+    if means is None:
+        return ""
+    h = hashlib.sha256()
+    for m in means:
+        h.update(np.ascontiguousarray(m, np.float32).tobytes())
+    return h.hexdigest()
+
+
+def _read_background(path: Path, request: str) -> tuple[tuple[np.ndarray, np.ndarray] | None, dict[str, Any]] | None:
+    """The means kept for ``request`` in ``background.npz``, ``(None, meta)`` when the images were too few to
+    adapt to, or ``None`` when the file is missing, damaged or for another request."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if not isinstance(meta, dict) or meta.get("request") != request:
+                return None
+            if not meta.get("adapted"):
+                return None, meta
+            return (z["mean_global"].astype(np.float32), z["mean_patch"].astype(np.float32)), meta
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_background(path: Path, means: tuple[np.ndarray, np.ndarray] | None, meta: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta, sort_keys=True))}
+    if means is not None:
+        arrays |= {"mean_global": means[0], "mean_patch": means[1]}
+    with tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _adapt(verifier: Any, out: Path, paths: list[str], digests: dict[str, str], *, source: str, required: bool,
+           device: str) -> bool:
+    """Centre ``verifier`` on ``paths`` (see the module docstring); returns whether ``background.npz`` served.
+
+    ``required`` (an explicit background): too few readable images is an error about ``background``;
+    otherwise (the pairs' own images, automatic) the verifier keeps the training collection's mean."""
+    import warnings
+
+    from artlens.devices import place_extractor
+    from artlens.paintings.verify import MIN_BACKGROUND
+
+    if not required and len(paths) < MIN_BACKGROUND:
+        return False
+    request = hashlib.sha256(json.dumps({
+        "verifier": verifier.checksum, "backbone": verifier.extractor.checksum,
+        "extractor": verifier.extractor.config(), "required": required,
+        "images": sorted(digests.get(p) or input_digest(p) for p in paths)}, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    file = out / BACKGROUND_FILE
+    kept = _read_background(file, request)
+    if kept is not None:
+        means, meta = kept
+        if means is not None:
+            verifier.head.set_means(*means)
+            verifier.background = meta["info"] | {"source": source}
+        return True
+    place_extractor(verifier, device)
+    try:
+        with warnings.catch_warnings():
+            if not required:
+                warnings.simplefilter("ignore")
+            info = verifier.adapt(paths, source=source)
+    except InvalidParameterError as exc:
+        if required:
+            raise InvalidParameterError(str(exc), param="background") from None
+        _write_background(file, None, {"request": request, "adapted": False})
+        return False
+    _write_background(file, _means(verifier), {"request": request, "adapted": True, "info": info})
+    return False
+
+
+def _make_scorer(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """Worker factory: the per-pair function (the verifier is loaded once per worker and centred on the
+    driver's means)."""
+    from artlens.devices import place_extractor
+    from artlens.paintings.verify import load_verifier, verify_pairs
+
+    verifier = load_verifier(settings["model"])
+    place_extractor(verifier, settings["device"])
+    if settings["means"] is not None:
+        cast(Any, verifier.head).set_means(*settings["means"])
+        verifier.background = settings["background"]
+
+    def score(job: dict[str, Any]) -> dict[str, Any]:
+        if verifier.config.kind == "metric":
+            if len(verifier._memo) > MEMO_LIMIT:
+                verifier._memo.clear()
+            for p in (job["a"], job["b"]):  # each image on its own: its features never depend on its batch
+                if p not in verifier._memo:
+                    verifier.remember(verifier.extractor.extract([p]))
+        row = verify_pairs(verifier, [(job["a"], job["b"])])[0]
+        if "error" in row:
+            raise UnreadableInputError(row["error"])
+        return row
+
+    return score
+
+
+def verify_pairs_batch(
+    pairs: Sequence[tuple[str, str]],
+    out_dir: str | os.PathLike[str],
+    model: str | os.PathLike[str] | None = None,
+    *,
+    background: Sequence[str] | None = None,
+    background_source: str = "",
+    adapt: bool = True,
+    pairs_source: str = "",
+    device: str = "cpu",
+    catalog: str | os.PathLike[str] | None = None,
+    use_catalog: bool = True,
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    retry_skipped: bool = False,
+    on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+) -> VerifyReport:
+    """Score every pair into ``out_dir/pairs.csv`` (resumable; see the module docstring).
+
+    Args:
+        pairs: ``(a, b)`` image paths (``read_pairs_csv`` of a pairs file).
+        out_dir: output folder: ``pairs.csv``, ``skipped.csv`` and ``background.npz``.
+        model: a verifier folder; ``None``: the shipped default. Loaded here (for the background) and once per
+            worker.
+        background, background_source: images to centre on (a collection's paths) and what to call them;
+            at least :data:`~artlens.paintings.verify.MIN_BACKGROUND` must be readable.
+        adapt: without ``background``, centre on the pairs' distinct images when there are enough (as
+            ``verify --pairs`` does); ``False`` keeps the training collection's mean.
+        pairs_source: the pairs file, recorded in the catalog's parameters.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; with engine ``ray`` and a GPU each actor takes one.
+        catalog, use_catalog: where to record the results (one ``verify.pair`` analysis per pair).
+        engine, workers, ray_address: :func:`artlens.engine.run_items`.
+        retry_skipped: score again the pairs that ``skipped.csv`` lists.
+        on_outcome: ``on_outcome(pair, row | None, reason | None)`` after each pair (for progress).
+    """
+    from artlens import __version__
+    from artlens.devices import resolve_device
+    from artlens.paintings.verify import load_verifier
+
+    check_engine(engine, workers, ray_address)
+    if not pairs:
+        raise InvalidParameterError("the pairs file lists no pairs", param="pairs")
+    torch_device = resolve_device(device)
+    out = Path(out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise InvalidParameterError(f"out_dir {out} exists and is not a folder", param="out_dir")
+    model_ref = None if model is None else str(Path(model).expanduser().resolve())
+    verifier = load_verifier(model_ref)
+    out.mkdir(parents=True, exist_ok=True)
+
+    pairs = [(str(a), str(b)) for a, b in pairs]
+    distinct = list(dict.fromkeys(p for pair in pairs for p in pair))
+    digests = {p: input_digest(p) for p in distinct}
+    reused = False
+    if background is not None:
+        reused = _adapt(verifier, out, [str(p) for p in background], digests, source=background_source,
+                        required=True, device=torch_device)
+    elif adapt and getattr(verifier.head, "centre", False):
+        reused = _adapt(verifier, out, [p for p in distinct if not is_unreadable(digests[p])], digests,
+                        source=background_source or f"{pairs_source or 'the pairs'} (its distinct images, automatic)",
+                        required=False, device=torch_device)
+    record = verifier.record()
+    means = _means(verifier)
+    centring = _digest_of_means(means)
+    checksum = verifier.checksum
+    key_params = {k: v for k, v in record.items() if k not in ("model", "centred_on")} | {"centring": centring}
+    params_json = json.dumps({k: v for k, v in key_params.items() if k != "centring"}, sort_keys=True, default=str)
+
+    batch = Batch(ResultLedger(out / "pairs.csv", PAIR_COLUMNS, sort_key=lambda r: (r["a"], r["b"], r["key"])),
+                  ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS, sort_key=lambda r: (r["a"], r["b"], r["key"])),
+                  label_column="pair", retry_skipped=retry_skipped)
+    for a, b in pairs:
+        da, db = digests[a], digests[b]
+        item = Item(item_key(f"{da}+{db}", VERIFY_METHOD, key_params, checksum), f"{Path(a).name} vs {Path(b).name}",
+                    {"a": a, "b": b, "digests": (da, db)})
+        bad = next((p for p, d in ((a, da), (b, db)) if is_unreadable(d)), None)
+        reason = None if bad is None else (f"cannot read {bad}" if Path(bad).exists() else f"{bad}: no such file")
+        batch.add(item, reason)
+
+    cat = None
+    recorded: set[str] = set()
+    try:
+        if use_catalog and batch.todo:
+            from artlens.catalog import Catalog
+            from artlens.catalog.record import recorded_item_keys
+
+            cat = Catalog(catalog)  # a SQLite file or a postgresql:// URL
+            recorded = recorded_item_keys(cat, VERIFY_METHOD)
+
+        def on_result(item: Item, r: dict[str, Any]) -> dict[str, Any]:
+            if cat is not None and item.key not in recorded:
+                from artlens.catalog.record import Analysis, add_analyses
+
+                add_analyses(cat, [Analysis(VERIFY_METHOD, {"pairs": pairs_source, "verifier": record},
+                                            r | {"item_key": item.key}, image=item.payload["a"],
+                                            model_checksum=checksum)])
+                recorded.add(item.key)
+            t = r.get("typicality") or {}
+            return {"pair": item.label, "status": "ok", "a": item.payload["a"], "b": item.payload["b"],
+                    "same_artist_probability": r["same_artist_probability"], "score": r["score"],
+                    "probability_as_calibrated": r.get("probability_as_calibrated", r["same_artist_probability"]),
+                    "typicality": t.get("status", ""), "abstained": r.get("abstained", ""),
+                    "a_sha256": item.payload["digests"][0], "b_sha256": item.payload["digests"][1],
+                    "centring": centring, "parameters": params_json, "model_checksum": checksum or "",
+                    "artlens_version": __version__}
+
+        def skipped_row(item: Item, reason: str) -> dict[str, Any]:
+            return {"pair": item.label, "a": item.payload["a"], "b": item.payload["b"]}
+
+        settings = {"model": model_ref, "device": torch_device, "means": means, "background": verifier.background}
+        batch.run(functools.partial(_make_scorer, settings), on_result=on_result, skipped_row=skipped_row,
+                  send=lambda i: {"a": i.payload["a"], "b": i.payload["b"]}, on_outcome=on_outcome, engine=engine,
+                  workers=workers, ray_address=ray_address,
+                  num_gpus=1.0 if torch_device.startswith("cuda") and engine == "ray" else 0.0)
+    finally:
+        if cat is not None:
+            cat.close()
+    return VerifyReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
+                        skipped_before=batch.skipped_before, duplicates=batch.duplicates, out_dir=str(out),
+                        results_csv=str(batch.results.path), skipped_csv=batch.skipped_csv, engine=engine,
+                        workers=workers, device=torch_device, failures=batch.failures,
+                        centred_on=record["centred_on"], background_reused=reused)
