@@ -26,6 +26,20 @@ of 100 000 vectors or more): one query then scans on every thread, so it has no 
 
 Target (issue 5): p50 <= 10 ms at recall@10 >= 0.95.
 
+``--store N`` (issue 20) measures instead the re-ranking store of a pq index folder of N vectors
+(``--store-data random`` or ``feature-like``): the folder is written as ``artlens index`` writes it
+(``vectors.parquet`` with a path and SHA-256 per row, ``index.faiss``, ``vectors.f32.npy``,
+``index.json``), then a fresh process per variant opens it with :meth:`SearchIndex.open`
+(``rerank_store="ram"`` or ``"memmap"``; FAISS threads ``--store-threads``, 2 = sharded, 1 = one
+unsplit index) and searches ``--queries`` queries one at a time (k = 10). Reported per variant: open
+time, RSS after the imports, after open and after the queries (anonymous and file-backed pages
+apart: /proc/self/status RssAnon / RssFile), peak RSS (VmHWM), latency p50 / p99 (and the p50 of
+the second half of the queries, when more of a memory map's pages are already mapped) and recall@10
+against exact search. ``memmap cold`` first evicts ``vectors.f32.npy`` from the page cache
+(``posix_fadvise(DONTNEED)``, that file only), so its queries read the rows from disk; ``memmap``
+maps it with ``MADV_RANDOM`` (artlens' default: one page per fault), ``memmap read-ahead`` without
+(the kernel's read-ahead: neighbouring rows come in too).
+
 Findings that shaped artlens' defaults (``artlens.paintings.search``): on structureless vectors the
 HNSW graph needs more links (``--hnsw 32:80,64:200``: M = 64 roughly halves the recall gap at the
 same efSearch), while feature-like vectors reach recall 1.0 with M = 32; an L2 graph over the same
@@ -34,16 +48,22 @@ normalised vectors ranks identically to the inner-product one (same recall and s
     python benchmarks/bench_search_scale.py [--n-random 1000000] [--n-real 100000] [--dim 512]
         [--queries 1000] [--ef 64,128,256,512] [--nprobe 16,64,256,1024] [--hnsw 32:80,64:200] [--no-ivf]
         [--pq-rerank 100,300,500,1000]
+    python benchmarks/bench_search_scale.py --store 1000000 [--store-data random] [--store-threads 2,1]
+        [--queries 200]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -191,6 +211,134 @@ def run_dataset(label: str, base: np.ndarray, queries: np.ndarray, args: argpars
     return rows
 
 
+def _status_mb() -> dict[str, float]:
+    """RSS figures of this process from /proc/self/status, MB."""
+    out = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "RssAnon", "RssFile", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+def write_store_folder(folder: Path, base: np.ndarray, seed: int, chunk: int = 100_000) -> None:
+    """A pq index folder over ``base`` laid out as ``build_index`` writes it (paths and hashes made up)."""
+    import pyarrow.parquet as pq
+
+    from artlens.paintings.search.store import FORMAT_VERSION, INDEX_FORMAT, vector_table, write_rerank_vectors
+
+    n, dim = base.shape
+    folder.mkdir(parents=True, exist_ok=True)
+    writer = None
+    for i in range(0, n, chunk):
+        rows = range(i, min(i + chunk, n))
+        table = vector_table([f"/collection/images/{r // 1000:04d}/painting_{r:08d}.jpg" for r in rows],
+                             [f"{r:064x}" for r in rows], base[i:i + chunk], None, [])
+        writer = writer or pq.ParquetWriter(folder / "vectors.parquet", table.schema)
+        writer.write_table(table)
+        del table
+    assert writer is not None
+    writer.close()
+    t0 = time.perf_counter()
+    index, params = build_faiss_index(base, "pq", seed=seed)
+    print(f"  pq index built in {time.perf_counter() - t0:.1f} s", flush=True)
+    faiss.write_index(index, str(folder / "index.faiss"))
+    del index
+    gc.collect()
+    write_rerank_vectors(folder / "vectors.f32.npy", base)
+    record = {"name": "synthetic", "config": {}, "checksum": None, "dim": dim}
+    info = {"format": INDEX_FORMAT, "format_version": FORMAT_VERSION, "embedder": record, "dim": dim, "count": n,
+            "faiss": params, "label_columns": []}
+    (folder / "index.json").write_text(json.dumps(info), encoding="utf-8")
+
+
+def store_child(spec: dict) -> None:
+    """One variant of ``--store``, in a fresh process: open, query, print one JSON line."""
+    from artlens.paintings.search import SearchIndex, store
+
+    store.RERANK_MADVISE_RANDOM = spec.get("random", True)
+    folder = Path(spec["folder"])
+    if spec.get("evict"):
+        fd = os.open(folder / "vectors.f32.npy", os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+    queries = np.load(folder / "queries.npy")
+    exact = np.load(folder / "exact.npy")
+    before = _status_mb()
+    t0 = time.perf_counter()
+    idx = SearchIndex.open(folder, rerank_store=spec["store"])
+    open_s = time.perf_counter() - t0
+    opened = _status_mb()
+    ms = np.empty(len(queries))
+    ids = np.empty((len(queries), 10), dtype=np.int64)
+    for i in range(len(queries)):
+        t0 = time.perf_counter()
+        ids[i] = idx.search_ids(queries[i], 10)[1][0]
+        ms[i] = (time.perf_counter() - t0) * 1000
+    after = _status_mb()
+    sharded = type(idx._index).__name__ == "_ShardedPQ"
+    print(json.dumps({"store": idx.rerank_store, "sharded": sharded, "open_s": open_s, "before": before,
+                      "opened": opened, "after": after, "p50": float(np.percentile(ms, 50)),
+                      "p99": float(np.percentile(ms, 99)), "first10": float(np.mean(ms[:10])),
+                      "p50_late": float(np.percentile(ms[len(ms) // 2:], 50)),
+                      "recall": recall_at_k(ids, exact)}))
+
+
+def run_store(args: argparse.Namespace) -> None:
+    n, dim = args.store, args.dim
+    with tempfile.TemporaryDirectory(prefix="bench_store_", dir=args.store_dir) as tmp:
+        folder = Path(tmp) / "index"
+        t0 = time.perf_counter()
+        if args.store_data == "random":
+            base = random_sphere(n, dim, args.seed)
+            queries = random_sphere(args.queries, dim, args.seed + 1)
+        else:
+            gen = FeatureLike(dim, args.clusters, args.subspace, args.seed + 2)
+            base, queries = gen.sample(n, args.seed + 3), gen.sample(args.queries, args.seed + 4)
+        print(f"[store] {n:,} x {dim} {args.store_data} vectors made in {time.perf_counter() - t0:.1f} s", flush=True)
+        write_store_folder(folder, base, args.seed)
+        flat, _ = build_faiss_index(base, "flat")
+        np.save(folder / "exact.npy", flat.search(queries, 10)[1])
+        np.save(folder / "queries.npy", queries)
+        del base, flat
+        gc.collect()
+        sizes = {p.name: p.stat().st_size / 2**20 for p in folder.iterdir()}
+        print("  folder: " + ", ".join(f"{k} {v:,.0f} MB" for k, v in sorted(sizes.items())), flush=True)
+        rows = []
+        for threads in args.store_threads:
+            for store, evict, rnd in (("ram", False, True), ("memmap", True, True), ("memmap", False, True),
+                                      ("memmap", True, False), ("memmap", False, False)):
+                env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+                spec = json.dumps({"folder": str(folder), "store": store, "evict": evict, "random": rnd})
+                done = subprocess.run([sys.executable, __file__, "--_store-child", spec], env=env, check=True,
+                                      capture_output=True, text=True)
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                r.update(threads=threads, label=f"{store}{'' if store == 'ram' or rnd else ' read-ahead'}"
+                                                f"{' cold' if evict else ''}")
+                rows.append(r)
+                print(f"  {r['label']:<12} {threads} thr sharded={r['sharded']}: open {r['open_s']:.1f} s, "
+                      f"RSS after open {r['opened']['VmRSS']:.0f} MB, after queries {r['after']['VmRSS']:.0f} MB "
+                      f"(anon {r['after']['RssAnon']:.0f}, file {r['after']['RssFile']:.0f}), peak "
+                      f"{r['after']['VmHWM']:.0f} MB; p50 {r['p50']:.2f} p99 {r['p99']:.2f} ms, first 10 "
+                      f"{r['first10']:.1f} ms, p50 of the 2nd half {r['p50_late']:.2f} ms; "
+                      f"recall@10 {r['recall']:.3f}", flush=True)
+    per_m = 1e6 / n
+    print(f"\n{n:,} x {dim} {args.store_data} vectors, {args.queries} single queries, k = 10, faiss "
+          f"{faiss.__version__}, {os.cpu_count()} cores. RSS in MB (per million vectors: x {per_m:g}); "
+          "'base' = after the imports, before open")
+    header = ("| store | threads | sharded | open s | base RSS | RSS after open | RSS after queries (anon + file) | "
+              "peak RSS | (peak - base) per M | p50 ms | p99 ms | first 10 ms | p50 2nd half ms | recall@10 |")
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for r in rows:
+        b, o, a = r["before"], r["opened"], r["after"]
+        print(f"| {r['label']} | {r['threads']} | {'yes' if r['sharded'] else 'no'} | {r['open_s']:.1f} | "
+              f"{b['VmRSS']:.0f} | {o['VmRSS']:.0f} | {a['VmRSS']:.0f} ({a['RssAnon']:.0f} + {a['RssFile']:.0f}) | "
+              f"{a['VmHWM']:.0f} | {(a['VmHWM'] - b['VmRSS']) * per_m:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+              f"{r['first10']:.1f} | {r['p50_late']:.2f} | {r['recall']:.3f} |")
+    print("\ncommand: python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *sys.argv[1:]]))
+
+
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x.strip()]
 
@@ -223,7 +371,21 @@ def main() -> None:
     ap.add_argument("--subspace", type=int, default=64)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="'all threads' (default: all cores)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--store", type=int, default=0,
+                    help="measure the pq re-ranking stores (in RAM, memory-mapped) on an index folder of this many "
+                         "vectors, instead of the index comparison")
+    ap.add_argument("--store-data", choices=("random", "feature-like"), default="random")
+    ap.add_argument("--store-threads", type=_ints, default=[2, 1],
+                    help="FAISS threads of the --store runs (2: the scan sharded; 1: one unsplit index)")
+    ap.add_argument("--store-dir", default=None, help="where the --store folder is made (default: the temp dir)")
+    ap.add_argument("--_store-child", dest="store_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.store_child:
+        store_child(json.loads(args.store_child))
+        return
+    if args.store:
+        run_store(args)
+        return
 
     rows: list[dict] = []
     if args.n_random > 0:

@@ -190,3 +190,25 @@ def test_bf16_index_records_its_precision_and_refuses_to_mix(cli, collection: Pa
     assert code == 7 and "fp32 or bf16" in err
     code, out, err = _index(cli, collection, tmp_path / "y", "--precision", "bf16")
     assert code == 7 and "applies to the CNN backbone embedders" in err
+
+
+def test_search_rerank_store_memmap_gives_the_in_ram_results(cli, collection: Path, tmp_path: Path) -> None:
+    idx = tmp_path / "pq"
+    code, out, err = _index(cli, collection, idx, "--index-type", "pq")
+    assert code == 0, err
+    assert (idx / "vectors.f32.npy").is_file()
+    query = collection / "img" / "turner_2.png"
+    answers = {}
+    for store in ("ram", "memmap"):
+        code, out, err = cli("search", query, "--index", idx, "-k", "6", "--rerank", "20", "--rerank-store", store,
+                             "--json", "--no-catalog")
+        assert code == 0, err
+        answers[store] = [(r["path"], r["score"]) for r in json.loads(out)["results"]]
+    assert answers["memmap"] == answers["ram"] and answers["ram"][0][0] == str(query.resolve())
+    code, out, err = cli("search", query, "--index", idx, "--rerank-store", "disk")
+    assert code == 7 and "--rerank-store 'disk': use one of auto, ram, memmap" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = _index(cli, collection, tmp_path / "flat")
+    assert code == 0, err
+    code, out, err = cli("search", query, "--index", tmp_path / "flat", "--rerank-store", "memmap")
+    assert code == 7 and "--rerank-store 'memmap' is for pq indexes" in err and len(err.strip().splitlines()) == 1

@@ -79,6 +79,19 @@ def test_sharded_memmap_reranking_equals_sharded_in_ram(tmp_path: Path) -> None:
     np.testing.assert_array_equal(d_map, d_ram)
 
 
+def test_auto_store_follows_the_available_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from artlens.paintings.search.kinds import auto_rerank_store
+
+    gb = 2**30
+    assert auto_rerank_store(1_000_000, 512, available=16 * gb) == "ram"  # 2 GB of 16: 1/8
+    assert auto_rerank_store(1_000_000, 512, available=6 * gb) == "memmap"  # 2 GB of 6: 1/3
+    real = search.kinds.available_memory()
+    assert real is None or real > 0
+    monkeypatch.setattr(search.kinds, "available_memory", lambda: None)  # unknown: by count
+    assert auto_rerank_store(999_999, 512) == "ram"
+    assert auto_rerank_store(1_000_000, 512) == "memmap"
+
+
 def test_attach_refuses_other_indexes_and_wrong_shapes(tmp_path: Path) -> None:
     x, _ = _data()
     with pytest.raises(InvalidParameterError, match="pq index"):
@@ -124,14 +137,14 @@ def test_build_writes_the_store_and_open_chooses_it(tmp_path: Path, monkeypatch:
     ram = SearchIndex.open(folder, rerank=20)
     store = open_rerank_vectors(folder / RERANK_VECTORS, 36, ram.dim)
     assert store is not None and np.array_equal(store, ram.vectors())
-    assert ram.rerank_store == "ram"  # 36 vectors: below RERANK_MEMMAP_MIN
+    assert ram.rerank_store == "ram"  # 36 vectors: a tiny share of the memory
     mapped = SearchIndex.open(folder, rerank=20, rerank_store="memmap")
     assert mapped.rerank_store == "memmap"
     vecs = ram.vectors()
     for a, b in zip(ram.search_ids(vecs, 8), mapped.search_ids(vecs, 8), strict=True):
         np.testing.assert_array_equal(a, b)
     assert mapped.search_image(paths[4], k=1)[0].path == str(paths[4].resolve())
-    monkeypatch.setattr(search.index, "RERANK_MEMMAP_MIN", 30)
+    monkeypatch.setattr(search.kinds, "available_memory", lambda: 4 * 36 * ram.dim * 3)  # 1/3 > RERANK_RAM_SHARE
     assert SearchIndex.open(folder).rerank_store == "memmap"
     assert SearchIndex.open(folder, rerank_store="ram").rerank_store == "ram"
     # sharded and memory-mapped: the in-RAM sharded answer

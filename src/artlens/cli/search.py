@@ -140,6 +140,10 @@ def search(
     ef_search: int | None = typer.Option(None, "--ef-search", help="HNSW candidate list (recall vs speed)."),
     rerank: int | None = typer.Option(None, "--rerank", help="pq index: candidates re-scored exactly per result "
                                                              "(recall vs speed; default: the index's own, 500)."),
+    rerank_store: str = typer.Option("auto", "--rerank-store",
+                                     help="pq index: where the exact vectors for re-scoring live: ram, memmap "
+                                          "(vectors.f32.npy memory-mapped, the same results) or auto (memmap from "
+                                          "100 000 vectors)."),
     report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML page of the results."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as one JSON object."),
     catalog: str | None = CATALOG,
@@ -151,7 +155,7 @@ def search(
 
     if k < 1:
         raise InvalidParameterError(f"-k {k}: need at least 1")
-    idx = SearchIndex.open(index_dir, ef_search=ef_search, rerank=rerank)
+    idx = SearchIndex.open(index_dir, ef_search=ef_search, rerank=rerank, rerank_store=rerank_store)
     graph = None
     if influence is not None:
         from artlens.paintings.influence import InfluenceGraph

@@ -18,8 +18,8 @@ from artlens.errors import InputNotFoundError, InvalidParameterError, Unreadable
 from artlens.paintings.embedders import embedder_from_record, embedder_record, same_embedder
 from artlens.paintings.embedding import Embedder, l2_normalise
 from artlens.paintings.search.kinds import (
-    RERANK_MEMMAP_MIN,
     attach_rerank_vectors,
+    auto_rerank_store,
     check_rerank_store,
     faiss_module,
     prepare_for_search,
@@ -105,7 +105,8 @@ class SearchIndex:
             rerank_store: where a pq index keeps the exact vectors it re-ranks with: ``"ram"`` (read
                 into memory, 4·dim bytes per vector), ``"memmap"`` (``vectors.f32.npy`` memory-mapped,
                 a query reads only its candidates' rows; the same ids and scores) or ``"auto"``
-                (memmap from :data:`~artlens.paintings.search.kinds.RERANK_MEMMAP_MIN` vectors).
+                (memmap when the vectors would take more than a quarter of the available memory:
+                :func:`~artlens.paintings.search.kinds.auto_rerank_store`).
                 A folder built without ``vectors.f32.npy`` gets it on first memmap open (copied
                 from ``index.faiss``, written atomically; no other file is touched); where it cannot
                 be written, FAISS maps ``index.faiss`` itself (a warning says so). Other index
@@ -153,7 +154,7 @@ class SearchIndex:
             raise damaged(f"index.json: {exc}") from None
         store: str | None = None
         if params.get("type") == "pq":
-            store = rerank_store if rerank_store != "auto" else ("memmap" if count >= RERANK_MEMMAP_MIN else "ram")
+            store = rerank_store if rerank_store != "auto" else auto_rerank_store(count, dim)
         elif rerank_store == "memmap":
             raise InvalidParameterError(f"{d}: rerank_store 'memmap' is for pq indexes; this one is "
                                         f"{params.get('type')!r} and keeps its vectors in index.faiss",

@@ -57,6 +57,11 @@ FORMAT_VERSION = 1
 RERANK_VECTORS = "vectors.f32.npy"
 """The memory-mapped re-ranking store of a pq index (see :func:`write_rerank_vectors`)."""
 
+RERANK_MADVISE_RANDOM = True
+"""Tell the kernel that the re-ranking store is read at random (``MADV_RANDOM``: no read-ahead, one
+page per fault), so that only the candidates' pages come into memory; ``False`` leaves the default
+read-ahead (``benchmarks/bench_search_scale.py --store`` measures both)."""
+
 OUTPUTS = ("index.json", "embedder.json", "vectors.parquet", "index.faiss", RERANK_VECTORS, "failures.csv")
 """The files a build writes (``parts/`` besides); :func:`clear_index` removes these and nothing else."""
 
@@ -169,7 +174,8 @@ def write_rerank_vectors(path: Path, vectors: np.ndarray, chunk_rows: int = 65_5
 def open_rerank_vectors(path: Path, count: int, dim: int) -> np.ndarray | None:
     """The re-ranking store at ``path`` memory-mapped read-only (``(count, dim)`` float32, C order),
     with the kernel told that its pages are read at random (no read-ahead: a query touches scattered
-    rows); ``None`` when it is missing, truncated or of another shape or type (the caller writes it again)."""
+    rows; :data:`RERANK_MADVISE_RANDOM`); ``None`` when it is missing, truncated or of another shape
+    or type (the caller writes it again)."""
     import mmap
 
     try:
@@ -180,7 +186,7 @@ def open_rerank_vectors(path: Path, count: int, dim: int) -> np.ndarray | None:
             or not arr.flags.c_contiguous):
         return None
     raw = getattr(arr, "_mmap", None)
-    if raw is not None and hasattr(mmap, "MADV_RANDOM"):
+    if RERANK_MADVISE_RANDOM and raw is not None and hasattr(mmap, "MADV_RANDOM"):
         with contextlib.suppress(OSError, ValueError):
             raw.madvise(mmap.MADV_RANDOM)
     return arr
