@@ -182,3 +182,85 @@ def test_verify_against_a_reference_set_bad_requests(make_client, upload, tmp_pa
         page = c.post("/run/verify.reference", data=form)
         assert page.status_code == 422 and needle in html.unescape(page.text), page.text[-500:]
     assert c.get("/api/jobs").json()["jobs"] == []
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny style classifier trained for one epoch (as tests/train/test_classify_train.py trains one)."""
+    pytest.importorskip("torch")
+    import csv
+
+    from artlens.train.classify import ClassifierTrainConfig, Stage, train_classifier
+
+    root = tmp_path_factory.mktemp("styles")
+    rows = []
+    for c, name in enumerate(["baroque", "cubism", "ukiyo-e"]):
+        (root / "img" / name).mkdir(parents=True)
+        for k in range(4):
+            rng = np.random.default_rng(10 * c + k)
+            a = np.zeros((170, 190, 3), np.float32)
+            a[..., c] = 170
+            a += (np.sin(np.arange(190) / (2 + c)) * 40)[None, :, None]
+            Image.fromarray(np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)).save(
+                root / "img" / name / f"{k}.png")
+            rows.append([f"img/{name}/{k}.png", name, ["train", "train", "val", "test"][k]])
+    with open(root / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "style", "split"])
+        w.writerows(rows)
+    cfg = ClassifierTrainConfig(
+        data=str(root / "labels.csv"), label_column="style",
+        model={"backbone": "test_efficientnet", "pretrained_backbone": False, "n_tiles": 2, "max_side": 256,
+               "hidden": 16},
+        tiles_per_step=1, batch_size=4, image_batch_size=3, stages=[Stage(unfreeze=0, epochs=1, lr=1e-3)],
+        trainer={"accelerator": "cpu"}, workers=0, warmup_epochs=0)
+    train_classifier(cfg, root / "run", report=None)
+    return root / "run"
+
+
+@pytest.mark.slow
+def test_classify_job_with_a_classifier_folder(make_client, upload, wait_job, classifier_run, tmp_path):
+    c = make_client()
+    image = upload(c, _paintings(tmp_path, 1)[0], "rgb")["id"]
+    for model in (classifier_run, classifier_run / "model", classifier_run / "model" / "config.json"):
+        r = c.post("/api/jobs", json={"kind": "classify", "image": image, "params": {"model": str(model), "top_k": 3}})
+        assert r.status_code == 202, r.text
+    job = wait_job(c, r.json()["id"], timeout=180)
+    assert job["state"] == "done", job
+    preds = job["result"]["predictions"]
+    assert sorted(p["label"] for p in preds) == ["baroque", "cubism", "ukiyo-e"]
+    assert sum(p["probability"] for p in preds) == pytest.approx(1.0, abs=1e-4)
+    assert [p["probability"] for p in preds] == sorted((p["probability"] for p in preds), reverse=True)
+    assert job["result"]["label_column"] == "style" and job["result"]["model_checksum"]
+    analysis = c.get(f"/api/analyses/{job['analysis_id']}").json()
+    assert analysis["method"] == "paintings.classify" and analysis["summary"]["predictions"] == preds
+    page = c.get(f"/jobs/{job['id']}").text
+    assert 'id="predictions"' in page and "cubism" in page
+
+
+def test_classify_refuses_what_is_not_a_classifier_folder(make_client, upload, tmp_path):
+    c = make_client(workers=0)
+    image = upload(c, _paintings(tmp_path, 1, size=32)[0], "rgb")["id"]
+    (tmp_path / "empty").mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text('{"model": "siamese_fabric"}')
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    cases = [("", "give the path of a classifier folder"),
+             ("runs/style", "must be an absolute path"),
+             (str(tmp_path / "missing"), "is not a folder on this server"),
+             (str(tmp_path / "painting1.png"), "is not a folder on this server"),
+             (str(tmp_path / "empty"), "is not a classifier folder"),
+             (str(other), "is not a classifier folder"),
+             (str(broken), "is not a classifier folder")]
+    for model, needle in cases:
+        r = c.post("/api/jobs", json={"kind": "classify", "image": image, "params": {"model": model}})
+        assert r.status_code == 422 and needle in r.json()["detail"], (model, r.text)
+        page = c.post("/run/classify", data={"image": str(image), "model": model})
+        assert page.status_code == 422 and needle in html.unescape(page.text), model
+    r = c.post("/api/jobs", json={"kind": "classify", "image": image, "params": {"model": str(other), "top_k": 0}})
+    assert r.status_code == 422
+    assert c.get("/api/jobs").json()["jobs"] == []
+    assert (broken / "config.json").read_text() == "{not json"  # nothing was touched

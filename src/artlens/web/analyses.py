@@ -300,6 +300,72 @@ def run_reference(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     return result, analysis_id
 
 
+# --- classify: a classifier folder on the server ---------------------------------------------------------
+
+
+def classifier_folder(value: Any) -> Path:
+    """The classifier folder a form names (a training run, its ``model/`` folder or the ``config.json`` in it),
+    checked without loading weights: a one-line :class:`InvalidParameterError` when it is not one."""
+    from artlens.paintings.classify import BLEND_NAME, CONFIG, MODEL_NAME
+
+    text = str(value or "").strip()
+    if not text:
+        raise InvalidParameterError("model: give the path of a classifier folder on this server (a training run "
+                                    "of `artlens paintings classify train`, or its model/ folder)")
+    p = Path(text).expanduser()
+    if not p.is_absolute():
+        raise InvalidParameterError(f"model: {text[:80]!r} must be an absolute path on this server")
+    if p.is_file() and p.name == CONFIG:
+        p = p.parent
+    if not p.is_dir():
+        raise InvalidParameterError(f"model: {text[:80]!r} is not a folder on this server")
+    if (p / "model" / CONFIG).is_file():
+        p = p / "model"
+    try:
+        kind = json.loads((p / CONFIG).read_text()).get("model")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind not in (MODEL_NAME, BLEND_NAME):
+        raise InvalidParameterError(f"model: {text[:80]!r} is not a classifier folder (no {CONFIG} of a painting "
+                                    "classifier in it or in its model/ folder)")
+    return p.resolve()
+
+
+def check_classify(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    _only(params, {"model", "top_k"})
+    image_id = _image_id(cat, image, "image (the painting to classify)")
+    return image_id, {"model": str(classifier_folder(params.get("model"))),
+                      "top_k": int(_number(params, "top_k", 5, 1, 50))}
+
+
+def run_classify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
+    """``artlens paintings classify predict IMAGE --model RUN``:
+    :func:`artlens.paintings.classify.load_classifier` and ``predict``."""
+    from artlens import __version__
+    from artlens.errors import UnreadableInputError
+    from artlens.paintings.classify import load_classifier
+
+    p = ctx.job["params"]
+    row = ctx.image(ctx.job["image_id"])
+    ctx.progress(0.05, "loading the classifier")
+    clf = load_classifier(classifier_folder(p["model"]))
+    ctx.progress(0.3, "classifying")
+    [pred] = clf.predict([row["path"]], top_k=p["top_k"])
+    if "error" in pred:
+        raise UnreadableInputError(f"image {row['id']}: {pred['error'].replace(row['path'], Path(row['path']).name)}")
+    record = clf.record()
+    result = {"image": row["id"], "predictions": pred["predictions"], "classes": list(clf.classes),
+              "label_column": record.get("label_column"), "model": Path(p["model"]).name,
+              "model_checksum": record.get("model_checksum")}
+    (ctx.out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    analysis_id = ctx.catalog.add_analysis(
+        row["id"], "paintings.classify", {"model": p["model"], "top_k": p["top_k"],
+                                          "label_column": record.get("label_column")}, __version__,
+        {"predictions": pred["predictions"], "label_column": record.get("label_column")},
+        [str(ctx.out_dir / "summary.json")], model_checksum=record.get("model_checksum"))
+    return result, analysis_id
+
+
 # --- canvas.compare / canvas.match -------------------------------------------------------------------------
 
 
@@ -554,5 +620,6 @@ KINDS: dict[str, Kind] = {
     "canvas.compare": Kind("Canvas compare", check_canvas_compare, run_canvas_compare),
     "canvas.match": Kind("Canvas match", check_canvas_match, run_canvas_match),
     "search": Kind("Search by example", check_search, run_search),
+    "classify": Kind("Classify a painting", check_classify, run_classify),
     "paintings.map": Kind("Map of the paintings", check_map, run_map),
 }

@@ -153,6 +153,7 @@ FORM_FIELDS = {
     "canvas.match": ("images", "density_only", "threshold"),
     "search": ("image", "k"),
     "paintings.map": ("artist", "source", "method"),
+    "classify": ("image", "model", "top_k"),
 }
 
 
