@@ -8,11 +8,14 @@ device. torch is imported only when a device must be checked, so ``--device cpu`
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Any
 
 from artlens.errors import InvalidParameterError
 
-__all__ = ["DEVICE_HELP", "batch_size_for", "check_device_spec", "cuda_available", "place_extractor", "resolve_device"]
+__all__ = ["DEVICE_HELP", "batch_size_for", "check_device_spec", "cuda_available", "is_rank_zero", "move_extractor",
+           "place_extractor", "resolve_device"]
 
 DEVICE_HELP = "Where the model runs: auto (a CUDA GPU when present, else the CPU), cpu, cuda or cuda:N."
 
@@ -79,10 +82,31 @@ def place_extractor(owner: object, device: str, cuda_batch: int = 64) -> bool:
 
     On the CPU nothing changes (the extractor is built there). Returns whether it moved anything.
     """
-    ex = getattr(owner, "extractor", None)
+    return move_extractor(getattr(owner, "extractor", None), device, cuda_batch)
+
+
+def move_extractor(ex: Any, device: str, cuda_batch: int = 64) -> bool:
+    """Move a :class:`~artlens.paintings.features.FeatureExtractor`'s backbone to ``device`` (a torch
+    device string from :func:`resolve_device`), with a batch size for it; on the CPU nothing changes.
+    Returns whether it moved anything."""
     if device == "cpu" or ex is None or not hasattr(ex, "model") or not hasattr(ex, "device"):
         return False
     ex.model = ex.model.to(device)
     ex.device = device
     ex.batch_size = batch_size_for(device, ex.batch_size, max(ex.batch_size, cuda_batch))
     return True
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is the first (or only) process of a multi-process (DDP) run.
+
+    With ``devices > 1`` and ``strategy="ddp"`` Lightning starts the command again for every further
+    device with ``LOCAL_RANK`` (and ``NODE_RANK``, or ``RANK`` under a cluster launcher) set, so all
+    that a command does before ``Trainer.fit`` runs in every process. Only rank 0 writes the run
+    folder, the model and the command's output; the others train and return. Read from the
+    environment, so it can be asked before a ``Trainer`` exists (after ``fit``,
+    ``trainer.is_global_zero`` says the same).
+    """
+    if os.environ.get("RANK") is not None:
+        return int(os.environ["RANK"]) == 0
+    return int(os.environ.get("LOCAL_RANK") or 0) == 0 and int(os.environ.get("NODE_RANK") or 0) == 0

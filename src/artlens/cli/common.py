@@ -17,7 +17,7 @@ from typing import Any
 
 import typer
 
-from artlens.devices import DEVICE_HELP
+from artlens.devices import DEVICE_HELP, is_rank_zero
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 
 # --- global verbosity (-v / -q on the root command) --------------------------------------------------
@@ -66,14 +66,16 @@ def quiet() -> bool:
 
 
 def echo(message: str = "", *, err: bool = False) -> None:
-    """Prose for people (results in words, where files went, hints): not printed under ``-q``."""
-    if not quiet():
+    """Prose for people (results in words, where files went, hints): not printed under ``-q``, nor by the
+    further processes of a multi-device (DDP) training run (:func:`artlens.devices.is_rank_zero`)."""
+    if not quiet() and is_rank_zero():
         typer.echo(message, err=err)
 
 
 def echo_json(obj: object, **kwargs: Any) -> None:
-    """Machine-readable output (``--json``): printed whatever ``-q`` says."""
-    typer.echo(json.dumps(obj, **kwargs))
+    """Machine-readable output (``--json``): printed whatever ``-q`` says, by rank 0 only in a DDP run."""
+    if is_rank_zero():
+        typer.echo(json.dumps(obj, **kwargs))
 
 
 def notice(message: str) -> None:

@@ -674,7 +674,7 @@ def cached_features(paths: Sequence[str | os.PathLike[str]], extractor: FeatureE
     if cache is not None:
         os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
         extra: dict[str, Any] = {"maps": f.maps} if f.maps is not None else {}
-        tmp = f"{cache}.tmp.npz"
+        tmp = f"{cache}.{os.getpid()}.tmp.npz"  # per process: DDP ranks may write the same cache at once
         np.savez(tmp, key=np.array(key), paths=np.array(f.paths), global_=f.global_, patches=f.patches,
                  failures=np.array(json.dumps(f.failures)), **extra)
         os.replace(tmp, cache)

@@ -375,13 +375,13 @@ class BeneathSiamese(L.LightningModule):
         for k in ("loss", "own", "region", "image", "shift", "head"):
             if k in t:
                 self.log(f"train_{k}" if k != "loss" else "train_loss", t[k], on_epoch=True, on_step=False,
-                         batch_size=n)
+                         sync_dist=True, batch_size=n)
         return t["loss"]
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         t = beneath_losses(self.model, batch, self.cfg)
         n = int(batch["batch"].max()) + 1
-        self.log("val_loss", t["loss"], on_epoch=True, on_step=False, prog_bar=True, batch_size=n)
+        self.log("val_loss", t["loss"], on_epoch=True, sync_dist=True, on_step=False, prog_bar=True, batch_size=n)
         self._val.append((t["distance"].cpu().numpy(), batch["hidden"].cpu().numpy(), batch["area"].cpu().numpy()))
 
     def on_validation_epoch_end(self) -> None:
@@ -389,6 +389,7 @@ class BeneathSiamese(L.LightningModule):
             d, h, a = (np.concatenate(v) for v in zip(*self._val, strict=True))
             ap = pixel_average_precision(d, h, a)
             if math.isfinite(ap):
+                # under DDP: this rank's share of the pairs (not synced: a rank may have no finite AP)
                 self.log("val_ap", ap, prog_bar=True)
         self._val = []
 
@@ -453,6 +454,8 @@ def train_beneath_model(cfg: BeneathTrainConfig, run_dir: str | os.PathLike[str]
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
     metrics["epochs"] = trainer.current_epoch
     metrics["global_step"] = trainer.global_step
+    if not trainer.is_global_zero:  # a further DDP process: rank 0 evaluates and writes the model
+        return {"model": str(run / "model"), "metrics": metrics, "run": str(run)}
     with torch.no_grad():  # validation AP of the best weights
         d, h, a = [], [], []
         for b in val_dl:

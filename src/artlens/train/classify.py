@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field, model_validator
 
+from artlens.devices import batch_size_for, is_rank_zero
 from artlens.errors import InvalidParameterError
 from artlens.models.heads import POOLINGS, VARIANTS, ImageClassifier, TwoBranchHead
 from artlens.paintings.classify import Classifier, ClassifierConfig, save_classifier, softmax
@@ -387,14 +388,14 @@ class ClassifierModule(L.LightningModule):
         logits, y = self._logits(batch)
         loss = torch.nn.functional.cross_entropy(logits, y, weight=self.class_weights,
                                                  label_smoothing=self.label_smoothing)
-        self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(y))
+        self.log("train_loss", loss, on_epoch=True, sync_dist=True, on_step=False, batch_size=len(y))
         return loss
 
     def validation_step(self, batch: Any, _: int) -> None:
         logits, y = self._logits(batch)
         loss = torch.nn.functional.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        self.log("val_loss", loss, on_epoch=True, batch_size=len(y))
-        self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, batch_size=len(y))
+        self.log("val_loss", loss, on_epoch=True, sync_dist=True, batch_size=len(y))
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), on_epoch=True, sync_dist=True, batch_size=len(y))
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -453,8 +454,17 @@ def loss_class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def _stage_trainer(cfg: ClassifierTrainConfig, epochs: int) -> TrainerConfig:
-    return cfg.trainer.model_copy(update={"max_epochs": epochs})
+def _stage_trainer(cfg: ClassifierTrainConfig, epochs: int, *, end_to_end: bool = False) -> TrainerConfig:
+    """The trainer settings of one stage. An end-to-end stage on several devices runs DDP with
+    ``find_unused_parameters``: the trainable backbone groups may hold layers that the chosen feature
+    pooling does not use (``stats`` pools the stages before ``conv_head``), which plain DDP refuses."""
+    update: dict[str, Any] = {"max_epochs": epochs}
+    devices = cfg.trainer.devices
+    several = (isinstance(devices, int) and devices > 1) or (isinstance(devices, list) and len(devices) > 1) or \
+        (isinstance(devices, str) and "," in devices.strip(","))
+    if end_to_end and several and cfg.trainer.strategy in ("ddp", "auto"):
+        update["strategy"] = "ddp_find_unused_parameters_true"
+    return cfg.trainer.model_copy(update=update)
 
 
 def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple | None,
@@ -524,8 +534,8 @@ def fit_images(model: ImageClassifier, stage: Stage, train: ImageSet, val: Image
     warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
     train_dl = _loader(train, train.y, cfg, cfg.image_batch_size, train=True, workers=cfg.workers)
     val_dl = _loader(val, val.y, cfg, cfg.image_batch_size, train=False, workers=cfg.workers)
-    trainer, best = fit(module, train_dl, val_dl, _stage_trainer(cfg, stage.epochs), Path(run), resume=resume,
-                        extra_callbacks=[timer])
+    trainer, best = fit(module, train_dl, val_dl, _stage_trainer(cfg, stage.epochs, end_to_end=True), Path(run),
+                        resume=resume, extra_callbacks=[timer])
     model.eval()
     score = best.best_model_score
     return {"epochs": trainer.current_epoch, "trainable_parameters": len(trainable),
@@ -550,13 +560,16 @@ def cache_name(view: str, n_tiles: int, pooling: str) -> str:
     return f"features_{'' if pooling == 'avg' else pooling + '_'}{view}{n_tiles}.npz"
 
 
-def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, preprocess: Any, cache_dir: Path
-                ) -> tuple[Features, Features | None, FeatureExtractor]:
+def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, preprocess: Any, cache_dir: Path,
+                device: str = "cpu") -> tuple[Features, Features | None, FeatureExtractor]:
     """Grid features (global + ``n_tiles`` tiles) and mirrored global features of ``paths``, cached
-    in ``cache_dir`` (:func:`cache_name`), and the grid extractor."""
+    in ``cache_dir`` (:func:`cache_name`), and the grid extractor.
+
+    ``device`` is where the backbone extracts them (:func:`~artlens.train.runs.feature_device`); the
+    backbone is back on the CPU afterwards, where the training stages expect it."""
     n_tiles = cfg.model.n_tiles if cfg.model.variant != "global" else 0
     kw = dict(max_side=cfg.model.max_side, workers=cfg.workers, model=backbone, preprocess=preprocess,
-              pooling=cfg.model.feature_pooling)
+              pooling=cfg.model.feature_pooling, device=device, batch_size=batch_size_for(device, 16, 64))
     ex = FeatureExtractor(cfg.model.backbone, view="grid", n_patches=n_tiles, **kw)
     folder = Path(cache_dir)
     f = cached_features(paths, ex, folder / cache_name("grid", n_tiles, cfg.model.feature_pooling))
@@ -569,6 +582,8 @@ def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, pre
             f = _subset_features(f, [i for i, p in enumerate(f.paths) if p in common])
             row = {p: i for i, p in enumerate(m.paths)}
             m = _subset_features(m, [row[p] for p in f.paths])
+    if device != "cpu":
+        ex.model, ex.device = backbone.to("cpu"), "cpu"
     return f, m, ex
 
 
@@ -592,7 +607,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
             per class, no train or val images, a tile count of 0 for a model with a patch branch.
     """
     from artlens.paintings.datasets import load_dataset
-    from artlens.train.runs import open_run
+    from artlens.train.runs import feature_device, open_run
 
     if resume and (Path(out) / "config.json").is_file():  # a resumed run keeps its own settings
         cfg = type(cfg)(**json.loads((Path(out) / "config.json").read_text())["config"])
@@ -602,12 +617,13 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
     labels_all = ds.labels(cfg.label_column)  # raises for an unknown column, listing the columns
     split_values = ds.labels(cfg.split_column) if cfg.split_column and cfg.split_column in ds.columns() else None
     split, classes = dataset_splits(labels_all, split_values, cfg)  # bad input fails before RUN is created
+    device = feature_device(cfg.trainer)  # likewise a GPU asked for and missing
     run, cfg = open_run(out, cfg, resume=resume)
     index = {c: i for i, c in enumerate(classes)}
     backbone, preprocess = _backbone(cfg)
     cache_dir = Path(cfg.feature_cache) if cfg.feature_cache and cfg.model.pretrained_backbone else run
     t0 = time.perf_counter()
-    f, m, extractor = extract_all(ds.paths(), cfg, backbone, preprocess, cache_dir)
+    f, m, extractor = extract_all(ds.paths(), cfg, backbone, preprocess, cache_dir, device=device)
     extract_seconds = time.perf_counter() - t0
     if f.failures:
         warnings.warn(f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})",
@@ -680,8 +696,9 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
         info.update({"stage": k + 1, "unfreeze": stage.unfreeze, "lr": stage.lr, "max_epochs": stage.epochs})
         from safetensors.torch import save_file
 
-        save_file({n: v.detach().cpu().contiguous() for n, v in model.state_dict().items()}, str(weights))
-        done.write_text(json.dumps(info, indent=2) + "\n")
+        if is_rank_zero():  # under DDP every process trains the stage; the first one records it
+            save_file({n: v.detach().cpu().contiguous() for n, v in model.state_dict().items()}, str(weights))
+            done.write_text(json.dumps(info, indent=2) + "\n")
         history.append(info)
     set_trainable(backbone, 0)
     backbone.eval()
@@ -700,6 +717,8 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
                              mirrored=m.global_[both_rows] if m is not None else None)
             refit["epochs_from_validation"] = epochs
             model.head = head
+    if not is_rank_zero():  # a further DDP process: rank 0 evaluates and writes the model
+        return {"run": str(run), "model": str(run / "model"), "classes": classes, "stages": history}
     clf = Classifier(ccfg, head, backbone=backbone, preprocess=preprocess)
     # evaluation: cached features when the backbone stayed frozen, fresh ones otherwise
     evaluation: dict[str, Any] = {}

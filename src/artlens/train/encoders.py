@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
+from artlens.devices import move_extractor
 from artlens.errors import InvalidParameterError
 from artlens.paintings.encoders import (
     AutoencoderConfig,
@@ -37,7 +38,7 @@ from artlens.paintings.encoders import (
     sliced_wasserstein,
 )
 from artlens.paintings.features import FeatureExtractor, cached_features
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.runs import TrainerConfig, TrainingConfig, feature_device, fit, open_run
 from artlens.train.splits import holdout_split
 
 LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "code_dim", "hidden",
@@ -128,7 +129,7 @@ class AutoencoderModule(L.LightningModule):
         (x,) = batch
         parts = autoencoder_loss(self.model, x, train=True)
         for k, v in parts.items():
-            self.log(f"train_{k}", v, on_epoch=True, on_step=False, batch_size=len(x))
+            self.log(f"train_{k}", v, on_epoch=True, sync_dist=True, on_step=False, batch_size=len(x))
         return parts["loss"]
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
@@ -136,7 +137,7 @@ class AutoencoderModule(L.LightningModule):
         g = torch.Generator().manual_seed(self.cfg.seed + 1000 + batch_idx)
         parts = autoencoder_loss(self.model, x, train=False, generator=g)
         for k, v in parts.items():
-            self.log(f"val_{k}" if k != "loss" else "val_loss", v, on_epoch=True, batch_size=len(x))
+            self.log(f"val_{k}" if k != "loss" else "val_loss", v, on_epoch=True, sync_dist=True, batch_size=len(x))
 
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -177,7 +178,9 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
     from artlens.paintings.datasets import load_dataset
     from artlens.paintings.search import mean_average_precision_at_k
 
+    feature_device(cfg.trainer)  # a GPU asked for and missing: refused before the run folder is made
     run, cfg = open_run(out, cfg, resume=resume)
+    device = feature_device(cfg.trainer)
     ds = load_dataset(cfg.data)
     label_col = _label_column(ds, cfg.label_column)
     if extractor is None:
@@ -188,6 +191,7 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
             given["model"], given["preprocess"] = create_backbone(cfg.model.backbone, pretrained=False)
         extractor = FeatureExtractor(cfg.model.backbone, n_patches=cfg.model.n_patches, max_side=cfg.model.max_side,
                                      workers=cfg.workers, **given)
+    move_extractor(extractor, device)  # features on the device the trainer's accelerator asks for
     f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
     if f.failures:
         import warnings
@@ -212,6 +216,8 @@ def train_encoder(cfg: EncoderTrainConfig, out: str | os.PathLike[str], *, resum
                                          batch_size=max(2, min(cfg.batch_size, len(val_idx))))
     trainer, best = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress)
     model = module.model.eval()
+    if not trainer.is_global_zero:  # a further DDP process: rank 0 evaluates and writes the model
+        return {"run": str(run), "model": str((run / "model").resolve()), "kind": cfg.model.kind, "images": n}
 
     with torch.inference_mode():  # the best epoch's weights, on the whole validation set
         parts = autoencoder_loss(model, torch.from_numpy(x[val_idx]), train=False,

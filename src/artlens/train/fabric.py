@@ -506,9 +506,9 @@ class FabricSiamese(L.LightningModule):
         a, b, y = batch
         logit = self(a, b)
         loss = self.loss(logit, y)
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True, on_step=False, batch_size=len(y))
         self.log(f"{stage}_acc", ((logit > 0).float() == y).float().mean(), on_epoch=True, on_step=False,
-                 batch_size=len(y))
+                 sync_dist=True, batch_size=len(y))
         return loss
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -565,6 +565,8 @@ def train_fabric_model(cfg: FabricTrainConfig, run_dir: str | os.PathLike[str], 
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
     metrics["epochs"] = trainer.current_epoch
     metrics["global_step"] = trainer.global_step
+    if not trainer.is_global_zero:  # a further DDP process: rank 0 calibrates and writes the model
+        return {"model": str(run / "model"), "metrics": metrics, "calibration": {}, "run": str(run)}
 
     cal, rows = calibrate_on_canvases(module.model, [canvases[i] for i in val_c], cfg, seed=cfg.seed + 7)
     with (run / "calibration.csv").open("w", newline="") as fh:

@@ -35,13 +35,16 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from artlens.devices import is_rank_zero, resolve_device
 from artlens.errors import InvalidParameterError
 
 __all__ = [
     "LEGACY_TRAINER_KEYS",
     "TrainerConfig",
     "TrainingConfig",
+    "feature_device",
     "fit",
+    "is_rank_zero",
     "make_trainer",
     "nest_model_settings",
     "nest_trainer_settings",
@@ -186,6 +189,41 @@ class TrainingConfig(BaseModel):
         return data
 
 
+def feature_device(cfg: TrainerConfig) -> str:
+    """Where a trainer extracts (and caches) frozen backbone features, from its Lightning accelerator:
+    ``"gpu"`` / ``"cuda"`` → a CUDA device (refused in one line when there is none), ``"auto"`` → a
+    CUDA device when torch sees one, else the CPU; ``"cpu"`` and any other accelerator → the CPU.
+
+    Under DDP each process takes its own GPU: the ``LOCAL_RANK``-th of ``devices`` when that lists
+    GPU indices, else ``cuda:LOCAL_RANK``.
+
+    Example:
+        >>> feature_device(TrainerConfig(accelerator="cpu"))
+        'cpu'
+    """
+    acc = str(cfg.accelerator).strip().lower()
+    if acc not in ("gpu", "cuda", "auto"):
+        return "cpu"
+    try:
+        device = resolve_device("auto" if acc == "auto" else "cuda")
+    except InvalidParameterError:
+        raise InvalidParameterError(f"accelerator {cfg.accelerator}: no CUDA GPU is available on this machine "
+                                    "(torch.cuda.is_available() is False); use cpu or auto",
+                                    param="accelerator") from None
+    if device == "cpu":
+        return device
+    local = int(os.environ.get("LOCAL_RANK") or 0)
+    given = cfg.devices
+    if isinstance(given, str) and "," in given:
+        given = [int(d) for d in given.split(",") if d.strip()]
+    index = given[local] if isinstance(given, list) and local < len(given) else local
+    try:
+        return resolve_device(f"cuda:{index}")
+    except InvalidParameterError as exc:
+        raise InvalidParameterError(f"accelerator {cfg.accelerator}, devices {cfg.devices}: {exc}",
+                                    param="accelerator") from None
+
+
 def quiet_lightning() -> None:
     """Keep Lightning's banners and advice out of artlens' output; real warnings still show."""
     import logging
@@ -206,12 +244,19 @@ def open_run(run_dir: str | os.PathLike[str], cfg: C, *, resume: bool) -> tuple[
     """Create (or reopen, with ``resume``) a run directory; returns it and the config to use.
 
     A new run refuses a folder that already holds one; a resumed run reads its config back (old
-    flat layouts included). The config's ``seed`` seeds Python, numpy and torch.
+    flat layouts included). The config's ``seed`` seeds Python, numpy and torch. In a further DDP
+    process (:func:`~artlens.devices.is_rank_zero` false) nothing is checked or written: rank 0 made
+    the folder before Lightning started that process.
     """
     from artlens import __version__
 
     quiet_lightning()
     run = Path(run_dir)
+    if not is_rank_zero():  # a further DDP process: rank 0 made (or reopened) the folder before starting it
+        if resume:
+            cfg = type(cfg).model_validate(json.loads((run / "config.json").read_text())["config"])
+        L.seed_everything(int(getattr(cfg, "seed", 0)), workers=True, verbose=False)
+        return run, cfg
     if resume:
         if not (run / "config.json").is_file():
             raise InvalidParameterError(f"{run}: no config.json to resume from")

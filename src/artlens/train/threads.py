@@ -380,9 +380,10 @@ class ThreadRegression(L.LightningModule):
         x, y = batch
         pred = self(x)
         loss = self.loss(pred, y)
-        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, on_step=False, batch_size=len(y))
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_epoch=True, sync_dist=True, on_step=False, batch_size=len(y))
         if not self.phase:
-            self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False, batch_size=len(y))
+            self.log(f"{stage}_mae", torch.abs(pred - y).mean(), on_epoch=True, on_step=False, sync_dist=True,
+                     batch_size=len(y))
         return loss  # type: ignore[no-any-return]
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -489,6 +490,8 @@ def train_thread_counter(cfg: TrainConfig, run_dir: str | os.PathLike[str], *, r
     metrics["best_val_loss"] = float(best.best_model_score) if best.best_model_score is not None else None
     metrics["epochs"] = trainer.current_epoch
     metrics["global_step"] = trainer.global_step
+    if not trainer.is_global_zero:  # a further DDP process: rank 0 writes the model
+        return {"model": str(run / "model"), "metrics": metrics, "run": str(run)}
     model_kwargs = {"input_size": cfg.size, **cfg.model_kwargs}
     if cfg.init_from:
         from artlens.models.checkpoint import read_config

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
+from artlens.devices import move_extractor
 from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc, sigmoid
 from artlens.models.losses import contrastive_loss
@@ -39,7 +40,7 @@ from artlens.paintings.verify import (
     verifier_extractor,
 )
 from artlens.train.finetune import set_trainable
-from artlens.train.runs import TrainerConfig, TrainingConfig, fit, open_run
+from artlens.train.runs import TrainerConfig, TrainingConfig, feature_device, fit, open_run
 
 LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "hidden", "embed_dim",
                      "dropout", "centre", "pooling", "signed_sqrt")
@@ -160,15 +161,15 @@ class HeadModule(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
-        self.log("train_loss", loss, on_epoch=True, on_step=False, prog_bar=False)
+        self.log("train_loss", loss, on_epoch=True, sync_dist=True, on_step=False, prog_bar=False)
         return loss
 
     def validation_step(self, batch: Any, _: int) -> None:
         loss, score, y = self._loss(batch)
         thr = 0.0 if self.cfg.model.kind == "siamese" else 1.0 - self.cfg.margin / 2
         acc = ((score > thr).float() == y).float().mean()
-        self.log("val_loss", loss, on_epoch=True, prog_bar=False)
-        self.log("val_acc", acc, on_epoch=True, prog_bar=False)
+        self.log("val_loss", loss, on_epoch=True, sync_dist=True, prog_bar=False)
+        self.log("val_acc", acc, on_epoch=True, sync_dist=True, prog_bar=False)
 
     def configure_optimizers(self) -> Any:
         return torch.optim.AdamW(self.head.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
@@ -321,13 +322,13 @@ class FineTuneModule(L.LightningModule):
     def training_step(self, batch: Any, _: int) -> torch.Tensor:
         va, vb, y = batch
         loss = contrastive_loss(self.codes(va), self.codes(vb), y, margin=self.cfg.margin, distance="cosine")
-        self.log("train_loss", loss, on_epoch=True, on_step=False)
+        self.log("train_loss", loss, on_epoch=True, sync_dist=True, on_step=False)
         return loss
 
     def validation_step(self, batch: Any, _: int) -> None:
         va, vb, y = batch
         val = contrastive_loss(self.codes(va), self.codes(vb), y, margin=self.cfg.margin, distance="cosine")
-        self.log("val_loss", val, on_epoch=True)
+        self.log("val_loss", val, on_epoch=True, sync_dist=True)
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]
@@ -350,6 +351,7 @@ def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierT
     stage = run / "fine_tune"
     stage.mkdir(exist_ok=True)
     fit(module, train_dl, val_dl, ft_cfg, stage, resume=False)
+    extractor.model = backbone = backbone.to(extractor.device)  # Lightning may leave it elsewhere after fit
     for p in backbone.parameters():
         p.requires_grad_(False)
     backbone.eval()
@@ -373,7 +375,9 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
 
     if cfg.fine_tune_epochs > 0 and cfg.fine_tune_blocks < 1:
         raise InvalidParameterError(f"fine_tune_blocks must be at least 1 to fine-tune, got {cfg.fine_tune_blocks}")
+    feature_device(cfg.trainer)  # a GPU asked for and missing: refused before the run folder is made
     run, cfg = open_run(out, cfg, resume=resume)
+    device = feature_device(cfg.trainer)
     ds = load_dataset(cfg.data)
     labels_all = ds.labels(cfg.label_column)
     vcfg = cfg.verifier_config()
@@ -384,6 +388,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
 
             given["model"], given["preprocess"] = create_backbone(cfg.model.backbone, pretrained=False)
         extractor = verifier_extractor(vcfg, workers=cfg.workers, **given)
+    move_extractor(extractor, device)  # features on the device the trainer's accelerator asks for
     f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
     if f.failures:
         import warnings
@@ -413,8 +418,8 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
     val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.model.kind), batch_size=cfg.batch_size)
-    fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress,
-        extra_callbacks=[RedrawPairs(train_set)])
+    trainer, _ = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress,
+                     extra_callbacks=[RedrawPairs(train_set)])
     head = module.head.eval()
     fine_tuned = False
     if cfg.fine_tune_epochs > 0 and cfg.model.kind == "metric":
@@ -424,6 +429,8 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
         f = extractor.extract(f.paths)  # features of the tuned backbone (never cached: same settings, new weights)
         fva = sub(split["val"])
         fine_tuned = True
+    if not trainer.is_global_zero:  # a further DDP process: rank 0 calibrates, evaluates and writes the model
+        return {"run": str(run), "model": str(run / "model")}
 
     def eval_pairs(idx: np.ndarray, max_pairs: int = 20000) -> np.ndarray:
         if len(idx) < 2 or len(set(lab[idx])) < 2:
