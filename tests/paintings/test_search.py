@@ -53,9 +53,13 @@ def make_collection(root: Path, per_artist: int = 4) -> list[Path]:
     return out
 
 
+class SimulatedKill(BaseException):
+    """The process killed mid-build (not an ``Exception``: the batch engine turns those into failed chunks)."""
+
+
 class CountingEmbedder:
     """Wraps the colour histogram (same name/config, so same index identity), records what it embeds and can
-    crash after a number of calls."""
+    crash (be killed) after a number of calls."""
 
     def __init__(self, crash_after: int | None = None) -> None:
         self.inner = ColourHistogramEmbedder()
@@ -66,7 +70,7 @@ class CountingEmbedder:
 
     def embed_paths(self, paths) -> EmbedBatch:
         if self.crash_after is not None and self.calls >= self.crash_after:
-            raise RuntimeError("simulated crash")
+            raise SimulatedKill("simulated crash")
         self.calls += 1
         self.seen.extend(str(p) for p in paths)
         return self.inner.embed_paths(paths)
@@ -175,7 +179,7 @@ def test_collection_from_labels_csv_in_a_folder_or_given_itself(tmp_path: Path) 
 def test_resume_after_a_crash_embeds_only_the_rest(tmp_path: Path) -> None:
     make_collection(tmp_path / "coll")
     crashing = CountingEmbedder(crash_after=1)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with pytest.raises(SimulatedKill, match="simulated crash"):
         build_index(tmp_path / "coll", tmp_path / "idx", crashing, batch_size=4, progress=False)
     assert [p.name for p in (tmp_path / "idx" / "parts").iterdir()] == ["part-00000.parquet"]
     assert not (tmp_path / "idx" / "index.json").exists()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from artlens.cli.choices import IndexType, MapMethod, Precision
+from artlens.cli.choices import Engine, IndexType, MapMethod, Precision
 from artlens.cli.common import choice_option, device_option, echo, echo_json, show_progress
 from artlens.devices import check_device_spec
 
@@ -86,18 +86,30 @@ def index(
     catalog: str | None = CATALOG,
     no_catalog: bool = NO_CATALOG,
     device: str = device_option("CNN embedders"),
+    engine: str = choice_option("local", "--engine", choices=Engine, checked_by_library=True,
+                                help="Where the embedding runs: local (this machine) or ray."),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: auto, ray://HOST:PORT or HOST:PORT to join a running cluster "
+                                    "(default: start a local one)."),
+    workers: int = typer.Option(1, "--workers", help="Embedders at work at once, one --batch-size chunk each "
+                                                     "(processes or Ray actors; 1: this process)."),
 ) -> None:
     """Embed every image of a collection once and build a similarity-search index."""
     from artlens.devices import place_extractor, resolve_device
+    from artlens.engine import check_engine
     from artlens.paintings.embedders import embedder_record
     from artlens.paintings.search import build_index
 
     check_device_spec(device)
+    check_engine(engine, workers, ray_address)
     emb = _choose_embedder(embedder, index_dir, rebuild, precision)
+    torch_device = "cpu"
     if getattr(emb, "extractor", None) is not None:  # a CNN embedder: torch is loaded anyway
-        place_extractor(emb, resolve_device(device))
+        torch_device = resolve_device(device)
+        place_extractor(emb, torch_device)
     summary = build_index(collection, index_dir, emb, batch_size=batch_size, rebuild=rebuild,
-                          progress=show_progress(as_json), index_type=index_type)
+                          progress=show_progress(as_json), index_type=index_type, engine=engine, workers=workers,
+                          ray_address=ray_address, device=torch_device)
     result = summary.to_json()
     if not no_catalog:
         from artlens.catalog.record import Analysis, record

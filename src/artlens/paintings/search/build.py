@@ -4,16 +4,23 @@ Embedding is done in chunks of ``batch_size`` images and each chunk is written a
 a killed build resumes: a rerun reuses every vector whose image has the same path and SHA-256 (from
 the parts and from an earlier ``vectors.parquet``) and embeds only new or changed images. The folder
 layout is described in :mod:`artlens.paintings.search.store`.
+
+The chunks run on the batch engine (:func:`artlens.engine.run_items`): with ``workers=1`` and engine
+``local`` in this process with the embedder given, otherwise in a pool of processes or Ray actors that
+each build the embedder once from its record (name and config) and embed whole chunks; each chunk's part
+is written as soon as the chunk comes back, in whatever order chunks finish. A chunk is the same images
+whichever worker embeds it, so the vectors are those of the one-process build.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +28,7 @@ import numpy as np
 
 from artlens.errors import InvalidParameterError, UnreadableInputError
 from artlens.io.scan import IMAGE_SUFFIXES
-from artlens.paintings.embedders import create_embedder, embedder_record, same_embedder
+from artlens.paintings.embedders import create_embedder, embedder_from_record, embedder_record, same_embedder
 from artlens.paintings.embedding import Embedder, l2_normalise
 from artlens.paintings.search.collection import RESERVED, clean_label, load_collection
 from artlens.paintings.search.kinds import build_faiss_index, check_index_type, faiss_module
@@ -97,6 +104,21 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[i:i + size]
 
 
+def _embed_chunk(emb: Embedder, paths: list[str]) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
+    batch = emb.embed_paths(paths)
+    return [str(p) for p in batch.paths], np.asarray(batch.vectors, dtype=np.float32), list(batch.failures)
+
+
+def _make_chunk_embedder(record: dict[str, Any], device: str) -> Callable[[list[str]], Any]:
+    """Worker factory: the embedder rebuilt from its record (once per worker), on ``device``."""
+    from artlens.devices import place_extractor
+
+    emb = embedder_from_record(record)  # refuses other weights or another vector length
+    if getattr(emb, "extractor", None) is not None:
+        place_extractor(emb, device)
+    return functools.partial(_embed_chunk, emb)
+
+
 def build_index(
     paths_or_dataset: Any,
     index_dir: str | os.PathLike[str],
@@ -107,6 +129,10 @@ def build_index(
     rebuild: bool = False,
     progress: bool = True,
     index_type: str = "auto",
+    engine: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    device: str = "cpu",
 ) -> IndexSummary:
     """Embed a collection once and write a searchable index folder (layout in :mod:`artlens.paintings.search.store`).
 
@@ -119,6 +145,10 @@ def build_index(
         rebuild: discard what the folder holds (our files only) and embed everything again.
         progress: show a progress bar on stderr.
         index_type: ``"auto"``, ``"flat"``, ``"hnsw"``, ``"ivf"`` or ``"pq"`` (see :func:`build_faiss_index`).
+        engine, workers, ray_address: :func:`artlens.engine.run_items` (chunks of ``batch_size`` images per
+            item); ``workers=1`` with engine ``local`` embeds in this process with ``embedder`` itself.
+        device: a resolved device (``cpu``, ``cuda:N``) for the workers' embedders (with engine ``ray`` and a
+            GPU each actor takes one); the in-process embedder stays where it is.
 
     Returns:
         An :class:`IndexSummary`; ``reused`` counts the vectors taken from an earlier run.
@@ -131,9 +161,12 @@ def build_index(
     Unreadable images are skipped: listed in ``failures.csv`` with their reason and summed up in one
     warning (``notice:`` on the command line).
     """
+    from artlens.engine import Item, check_engine, run_items
+
     if int(batch_size) < 1:
         raise InvalidParameterError(f"batch size {batch_size}: need at least 1")
     check_index_type(index_type)
+    check_engine(engine, workers, ray_address)
     coll = load_collection(paths_or_dataset)
     if not coll.paths:
         raise InvalidParameterError(f"{coll.source or 'collection'}: no images to index "
@@ -195,20 +228,32 @@ def build_index(
         todo = [p for p in readable if (p, shas[p]) not in cache]
         reused = len(readable) - len(todo)
         task = bar.task("embedding", len(todo))
-        for chunk in _chunks(todo, int(batch_size)):
-            batch = emb.embed_paths(list(chunk))
-            vec = np.asarray(batch.vectors, dtype=np.float32)
+        items = [Item(str(k), f"images {k * int(batch_size) + 1}-{k * int(batch_size) + len(chunk)}", list(chunk))
+                 for k, chunk in enumerate(_chunks(todo, int(batch_size)))]
+        factory: Callable[[], Callable[[list[str]], Any]]
+        if engine == "local" and int(workers) == 1:
+            factory = functools.partial(functools.partial, _embed_chunk, emb)  # this process, this embedder
+        else:
+            factory = functools.partial(_make_chunk_embedder, record, device)
+        for outcome in run_items(items, factory, engine=engine, workers=workers, ray_address=ray_address,
+                                 num_gpus=1.0 if engine == "ray" and device.startswith("cuda") else 0.0):
+            chunk = outcome.item.payload
+            if not outcome.ok:  # the chunk's images are embedded again by the next run
+                failures.extend((resolve_path(p), outcome.error or "embedding failed") for p in chunk)
+                bar.advance(task, len(chunk))
+                continue
+            raw_paths, vec, chunk_failures = outcome.result
             if vec.ndim != 2 or vec.shape[1] != dim:
                 raise InvalidParameterError(f"embedder {emb.name!r} returned vectors of shape {vec.shape}, "
                                             f"expected (n, {dim})")
-            got_paths = [resolve_path(p) for p in batch.paths]
+            got_paths = [resolve_path(p) for p in raw_paths]
             bad = ~np.isfinite(vec).all(axis=1)
             for i in np.flatnonzero(bad):
                 failures.append((got_paths[i], "embedding is not finite"))
             keep = np.flatnonzero(~bad)
             got_paths = [got_paths[i] for i in keep]
             vec = l2_normalise(vec[keep]) if keep.size else np.zeros((0, dim), np.float32)
-            failures.extend((resolve_path(p), r) for p, r in batch.failures)
+            failures.extend((resolve_path(p), r) for p, r in chunk_failures)
             if got_paths:
                 got_shas = [shas.get(p, "") for p in got_paths]
                 table = vector_table(got_paths, got_shas, vec, all_labels, label_columns)
