@@ -86,7 +86,10 @@ def _make_comparer(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[
     from artlens.beneath.compare import compare_views, load_beneath_model
 
     kwargs = dict(settings["compare"])
-    loaded = load_beneath_model(kwargs["model"], kwargs["method"]) if kwargs["method"] in ("gat", "gcn") else None
+    loaded = None
+    if kwargs["method"] in ("gat", "gcn"):
+        net, config = load_beneath_model(kwargs["model"], kwargs["method"])
+        loaded = (net.to(kwargs["device"]), config)
 
     def compare_one(job: dict[str, Any]) -> dict[str, Any]:
         return compare_views(job["visible"], job["other"], job["out_dir"], use_catalog=False, loaded=loaded, **kwargs)
@@ -125,6 +128,7 @@ def compare_pairs(
     max_residual_px: float = 2.0,
     report: bool = True,
     seed: int = 0,
+    device: str = "cpu",
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
     engine: str = "local",
@@ -139,6 +143,8 @@ def compare_pairs(
         pairs: CSV with columns ``visible`` and ``other``.
         out_dir: output folder: ``pairs.csv``, ``skipped.csv`` and one subfolder per pair.
         method ... seed: as :func:`~artlens.beneath.compare.compare_views` (the model loaded once per worker).
+        device: where the graph models run (``auto``, ``cpu``, ``cuda``, ``cuda:N``; checked before anything is
+            written; with engine ``ray`` and a GPU each actor takes one); not part of the key.
         catalog, use_catalog: where to record the analyses (one per pair).
         engine, workers, ray_address: :func:`artlens.engine.run_items`.
         retry_skipped: compare again the pairs that ``skipped.csv`` lists.
@@ -153,6 +159,10 @@ def compare_pairs(
                                     param="method")
     if model is not None and method not in ("gat", "gcn"):
         raise InvalidParameterError(f"model applies to the gat and gcn methods, not to {method!r}", param="model")
+    from artlens.devices import check_device_spec, resolve_device
+
+    torch_device = resolve_device(device) if method in ("gat", "gcn") or "cuda" in str(device) else \
+        check_device_spec(device)
     specs = read_view_pairs(pairs)
     checksum = _model_checksum(method, model)
     out = Path(out_dir).expanduser()
@@ -166,7 +176,9 @@ def compare_pairs(
                 "region_px": region_px, "polarity": polarity, "other_modality": other_modality,
                 "registration": registration, "nonrigid": nonrigid, "max_residual_px": max_residual_px,
                 "report": report, "seed": seed}
-    key_params = {k: v for k, v in settings.items() if k != "model"}
+    key_params = dict(settings)
+    del key_params["model"]
+    settings["device"] = torch_device  # where it runs, not what it computes: not in the key
     batch = Batch(ResultLedger(out / "pairs.csv", PAIR_COLUMNS, sort_key=lambda r: (r["pair"], r["key"])),
                   ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS, sort_key=lambda r: (r["pair"], r["key"])),
                   label_column="pair", retry_skipped=retry_skipped)
@@ -212,7 +224,8 @@ def compare_pairs(
 
         batch.run(functools.partial(_make_comparer, {"compare": settings}), on_result=on_result,
                   skipped_row=skipped_row, send=lambda i: {k: i.payload[k] for k in ("visible", "other", "out_dir")},
-                  on_outcome=on_outcome, engine=engine, workers=workers, ray_address=ray_address)
+                  on_outcome=on_outcome, engine=engine, workers=workers, ray_address=ray_address,
+                  num_gpus=1.0 if torch_device.startswith("cuda") and engine == "ray" else 0.0)
     finally:
         if cat is not None:
             cat.close()

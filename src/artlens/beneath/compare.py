@@ -197,6 +197,7 @@ def compare_views(
     use_catalog: bool = True,
     seed: int = 0,
     loaded: tuple[Any, dict[str, Any]] | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Map where ``other`` (IR, a band, an X-ray) differs from the ``visible`` image; write the results.
 
@@ -221,6 +222,9 @@ def compare_views(
         seed: seed of the regressions' pixel samples.
         loaded: ``(net, config)`` from :func:`load_beneath_model` for ``method`` (a batch loads it once per
             worker); default: loaded here from ``model``.
+        device: where a graph model runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``:
+            :func:`artlens.devices.resolve_device`; CUDA without a GPU is refused before anything is read); the
+            other methods run on numpy, on the CPU.
 
     Returns:
         The summary (also written to ``out_dir/summary.json``): ``heatmap`` (path of the method's ``.npy``
@@ -252,11 +256,17 @@ def compare_views(
     if segmentation is not None and segmentation not in SEGMENTATIONS:
         raise InvalidParameterError(
             f"unknown segmentation {segmentation!r}; expected one of {', '.join(SEGMENTATIONS)}")
+    from artlens.devices import check_device_spec, resolve_device
+
+    # only the graph models use torch: the other methods check the spec (and refuse CUDA without a GPU)
+    torch_device = resolve_device(device) if method in ("gat", "gcn") or "cuda" in str(device) else \
+        check_device_spec(device)
     timings: dict[str, float] = {}
     net, mconfig = (None, None)
     t = time.perf_counter()
     if method in ("gat", "gcn"):  # fail on a missing model before the slow steps
         net, mconfig = loaded if loaded is not None else load_beneath_model(model, method)
+        net = net.to(torch_device)
     timings["model_load"] = time.perf_counter() - t
 
     t = time.perf_counter()

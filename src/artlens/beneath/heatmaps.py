@@ -269,16 +269,17 @@ def model_heatmaps(model: Any, graphs: GraphPair) -> dict[str, np.ndarray]:
     import torch
 
     model.eval()
-    vis, oth = graphs.visible.to_data(), graphs.other.to_data()
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))  # the graphs go where the model is
+    vis, oth = graphs.visible.to_data().to(device), graphs.other.to_data().to(device)
     with torch.no_grad():
         zv, att_v = model.embed(vis.x, vis.edge_index, vis.edge_weight, return_attention=True)
         zo, att_o = model.embed(oth.x, oth.edge_index, oth.edge_weight, return_attention=True)
-        out = {"embedding_distance": model.distance(zv, zo).numpy().astype(np.float32)}
+        out = {"embedding_distance": model.distance(zv, zo).cpu().numpy().astype(np.float32)}
         if att_v:
             n = graphs.num_nodes
             out["attention"] = (received_attention(att_v, n) - received_attention(att_o, n)).astype(np.float32)
         if getattr(model, "head", None) is not None:
-            out["head"] = torch.sigmoid(model.head_logit(zv, zo)).numpy().astype(np.float32)
+            out["head"] = torch.sigmoid(model.head_logit(zv, zo)).cpu().numpy().astype(np.float32)
     return out
 
 
@@ -286,8 +287,8 @@ def received_attention(attentions: list[tuple[Any, Any]], n: int) -> np.ndarray:
     """Attention each node receives as a *source* in the last layer: summed over the edges leaving it
     (self-loops excluded), averaged over the heads. ``(n,)``."""
     edge_index, alpha = attentions[-1]
-    src, dst = edge_index[0].numpy(), edge_index[1].numpy()
-    a = alpha.numpy().mean(axis=1)
+    src, dst = edge_index[0].cpu().numpy(), edge_index[1].cpu().numpy()
+    a = alpha.cpu().numpy().mean(axis=1)
     keep = src != dst
     return np.bincount(src[keep], weights=a[keep], minlength=n)
 

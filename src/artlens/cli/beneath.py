@@ -11,6 +11,7 @@ from artlens.cli.choices import BeneathMethod, Engine, Modality, Polarity, Regis
 from artlens.cli.common import (
     choice_option,
     ddp_strategy,
+    device_option,
     devices_option,
     echo,
     echo_json,
@@ -61,6 +62,7 @@ def compare(
                                                              "(default $ARTLENS_CATALOG or ./artlens.db)."),
     no_catalog: bool = typer.Option(False, "--no-catalog", help="Do not record the analysis in the catalog."),
     seed: int = typer.Option(0, "--seed"),
+    device: str = device_option("the gat and gcn graph models; the other methods run on the CPU"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object."),
 ) -> None:
     """Heatmaps of where OTHER shows what VISIBLE does not explain (hidden or different content).
@@ -76,8 +78,8 @@ def compare(
         _compare_batch(pairs, out, as_json=as_json, method=method, model=model, segmentation=segmentation,
                        region_px=region_px, polarity=polarity, other_modality=modality, registration=registration,
                        nonrigid=nonrigid, max_residual_px=max_residual_px, report=not no_report, seed=seed,
-                       catalog=catalog, use_catalog=not no_catalog, engine=engine, ray_address=ray_address,
-                       workers=workers, retry_skipped=retry_skipped)
+                       device=device, catalog=catalog, use_catalog=not no_catalog, engine=engine,
+                       ray_address=ray_address, workers=workers, retry_skipped=retry_skipped)
         return
     if visible is None or other is None:
         raise InvalidParameterError("give VISIBLE OTHER (two images), or --pairs PAIRS.csv")
@@ -86,7 +88,7 @@ def compare(
     s = compare_views(visible, other, out, method=method, model=model, segmentation=segmentation, region_px=region_px,
                       polarity=polarity, other_modality=modality, registration=registration, nonrigid=nonrigid,
                       max_residual_px=max_residual_px, report=not no_report, catalog=catalog,
-                      use_catalog=not no_catalog, seed=seed)
+                      use_catalog=not no_catalog, seed=seed, device=device)
     if as_json:
         echo_json(s)
         return
