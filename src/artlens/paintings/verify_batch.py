@@ -228,7 +228,7 @@ def verify_pairs_batch(
     verifier = load_verifier(model_ref)
     out.mkdir(parents=True, exist_ok=True)
 
-    pairs = [(str(a), str(b)) for a, b in pairs]
+    pairs = [(os.path.abspath(a), os.path.abspath(b)) for a, b in pairs]  # workers may run in another folder
     distinct = list(dict.fromkeys(p for pair in pairs for p in pair))
     digests = {p: input_digest(p) for p in distinct}
     reused = False
