@@ -231,3 +231,28 @@ def test_interstice_lattice_fundamental_from_the_plate_spectrum():
     s = count_threads_spectral(grating((800, 800), 12.0, 15.0), px_per_cm=PPC).summary()
     assert s["vertical"]["harmonic_windows_corrected"] == 0
     assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(15.0, abs=0.02)
+
+
+def test_lattice_fit_undoes_a_halved_direction_the_checkerboard_refutes():
+    """Strong interstice sums u +- w, a weak axis peak u, a weak checkerboard (u +- w) / 2 and no peak at w:
+    windows that read w / 2 explain all but the checkerboard, within the slack of the true pair; the
+    checkerboard, on the true lattice and off the halved one, settles it (fit_lattice)."""
+    from artlens.canvas.threads import spectral as sp
+
+    yy, xx = np.mgrid[0:800, 0:800].astype(np.float64) / PPC
+    fv, fh = 23.5, 21.0
+    img = (100 + 20 * np.cos(2 * np.pi * (fv * xx + fh * yy)) + 20 * np.cos(2 * np.pi * (fv * xx - fh * yy))
+           + 6 * np.cos(2 * np.pi * fv * xx) + 4 * np.cos(np.pi * (fv * xx + fh * yy))
+           + 4 * np.cos(np.pi * (fv * xx - fh * yy)))
+    p = sp.SpectralParams()
+    geo = sp._geometry(img.shape, PPC, p)
+    _, power = sp._scan(lambda a, b: img[a:b], geo, p, PPC, None)
+    n = geo.grid.window_px
+    lattice = sp.fit_lattice(power, PPC, n, p.band, {"vertical": fv, "horizontal": fh / 2},
+                             {"vertical": 0.0, "horizontal": 0.0})
+    assert lattice is not None
+    assert lattice.threads_per_cm["horizontal"] == pytest.approx(fh, abs=0.1)
+    assert lattice.threads_per_cm["vertical"] == pytest.approx(fv, abs=0.1)
+    # the true pair stands: nothing to change
+    assert sp.fit_lattice(power, PPC, n, p.band, {"vertical": fv, "horizontal": fh},
+                          {"vertical": 0.0, "horizontal": 0.0}) is None

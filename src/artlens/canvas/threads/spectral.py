@@ -398,6 +398,13 @@ LATTICE_TOLERANCE_FRACTION = 0.04
 LATTICE_SLACK = 0.1
 #: ... and unless the fitted lattice explains at least this fraction of the peaks' power
 LATTICE_MIN_EXPLAINED = 0.85
+#: ... or at least LATTICE_MIN_SHARE of it and LATTICE_MIN_GAIN times what the windows' pair explains
+LATTICE_MIN_SHARE = 0.5
+LATTICE_MIN_GAIN = 2.0
+#: a pair within LATTICE_SLACK still gives way when the peaks only the better pair explains hold at least
+#: LATTICE_DISTINCT of the power and LATTICE_DISTINCT_GAIN times the power of the peaks only it explains
+LATTICE_DISTINCT = 0.02
+LATTICE_DISTINCT_GAIN = 2.0
 
 
 def _spectrum_peaks(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]) -> tuple[np.ndarray,
@@ -543,6 +550,7 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     options = [(np.radians(angles["vertical"]), np.radians(angles["horizontal"])), (0.0, 0.0)]
     best: tuple[float, float, float, np.ndarray, np.ndarray] | None = None  # score, vertical, horizontal, eu, ew
     score_now = 0.0
+    now_uw: tuple[np.ndarray, np.ndarray] | None = None  # the windows' pair as vectors, at its best angles
     for av, ah in options:
         eu = np.array([np.cos(av), -np.sin(av)])  # vertical threads' frequency direction (f_x, f_row)
         ew = np.array([np.sin(ah), np.cos(ah)])  # horizontal threads'
@@ -557,17 +565,29 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
                              candidates(coords[:, 1], current["horizontal"]), indexing="ij")
         gv, gh = gv.ravel(), gh.ravel()
         score = _explained(points, amp, gv[:, None] * eu, gh[:, None] * ew, tol)
-        score_now = max(score_now, float(score[(gv == current["vertical"]) & (gh == current["horizontal"])][0]))
+        now = float(score[(gv == current["vertical"]) & (gh == current["horizontal"])][0])
+        if now_uw is None or now > score_now:
+            score_now, now_uw = now, (current["vertical"] * eu, current["horizontal"] * ew)
         top = score.max()
         good = np.flatnonzero(score >= top - LATTICE_SLACK)
         pick = good[np.lexsort((-score[good], -(gv[good] * gh[good])))[0]]
         if best is None or top > best[0] + 1e-9 or (abs(top - best[0]) <= 1e-9 and
                                                      gv[pick] * gh[pick] > best[1] * best[2]):
             best = (float(top), float(gv[pick]), float(gh[pick]), eu, ew)
-    assert best is not None
-    if score_now >= best[0] - LATTICE_SLACK:
-        return None
+    assert best is not None and now_uw is not None
     _, cv, ch, eu, ew = best
+    if score_now >= best[0] - LATTICE_SLACK:
+        # Within the slack the windows' pair stands, unless the two lattices differ (neither holds the
+        # other) and the peaks only the best explains outweigh those only the windows' pair explains:
+        # a thread frequency halved misses the checkerboard (u ± w) / 2, which the true pair explains,
+        # and explains only points where the plate has no peak. A double (a coarser lattice, inside the
+        # true one) explains nothing the true pair does not, so it never wins this way.
+        power = amp ** 2 / (amp ** 2).sum()
+        on_now = _lattice_match(points, now_uw[0][None, :], now_uw[1][None, :], tol)[0][0]
+        on_best = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)[0][0]
+        only_best, only_now = power[on_best & ~on_now].sum(), power[on_now & ~on_best].sum()
+        if only_best < max(LATTICE_DISTINCT, LATTICE_DISTINCT_GAIN * only_now):
+            return None
     hit, m, k = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)
     hit = hit[0]
     mn = np.stack([m[0], k[0]], axis=1)[hit]
@@ -579,8 +599,12 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         u = -u
     if w[1] < 0:
         w = -w
-    if _explained(points, amp, u[None, :], w[None, :], tol)[0] < LATTICE_MIN_EXPLAINED:
-        return None  # no one weave explains the spectrum (a lining, a patch): the windows' reading stands
+    explained = _explained(points, amp, u[None, :], w[None, :], tol)[0]
+    enough = explained >= LATTICE_MIN_SHARE and explained >= LATTICE_MIN_GAIN * score_now
+    if explained < LATTICE_MIN_EXPLAINED and not enough:
+        # no one weave explains the spectrum (a lining, a patch) and the windows' pair explains as much
+        # as half of what this lattice does: the windows' reading stands
+        return None
     return Lattice({"vertical": float(np.hypot(*u)), "horizontal": float(np.hypot(*w))}, u, w,
                    points[hit], mn.astype(int), amp[hit])
 
