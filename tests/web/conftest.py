@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,12 @@ def plate_tif(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def make_client(tmp_path: Path) -> Iterator[Callable[..., object]]:
-    """``make_client(**create_app kwargs)`` → an entered TestClient on a fresh catalog in tmp_path."""
+    """``make_client(**create_app kwargs)`` → an entered TestClient on a fresh catalog in tmp_path.
+
+    ``browser=True``: the client acts as a browser on the app's pages: it holds a session cookie and sends
+    that page's form token as ``X-CSRF-Token`` with every request, as ``static/app.js`` does (tests that mix
+    page views, form posts and API calls on one client). Without it, a client that has seen a page holds the
+    session cookie and must send the token itself."""
     from fastapi.testclient import TestClient
 
     from artlens.web import create_app
@@ -32,15 +38,28 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., object]]:
 
     def make(**kwargs: object) -> TestClient:
         kwargs.setdefault("workers", 1)
+        browser = kwargs.pop("browser", False)
         app = create_app(kwargs.pop("catalog", tmp_path / "artlens.db"), kwargs.pop("data_dir", None), **kwargs)
         client = TestClient(app, base_url=BASE_URL)
         client.__enter__()
         clients.append(client)
+        if browser:
+            client.headers["X-CSRF-Token"] = _page_token(client)
         return client
 
     yield make
     for c in clients:
         c.__exit__(None, None, None)
+
+
+def _page_token(client, url: str = "/upload") -> str:
+    """The form token of the page at ``url`` (the client keeps the session cookie the page sets)."""
+    page = client.get(url)
+    assert page.status_code == 200 and client.cookies.get("artlens_session"), page.text
+    fields = re.findall(r'name="csrf_token" value="([0-9a-f]{64})"', page.text)
+    meta = re.findall(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page.text)
+    assert fields and meta == fields[:1]
+    return fields[0]
 
 
 def _upload(client, path: Path, modality: str = "xray", **data: str) -> dict:
@@ -63,6 +82,12 @@ def _wait_job(client, job_id: int, timeout: float = 90.0) -> dict:
 def upload() -> Callable[..., dict]:
     """``upload(client, path, modality="xray", **form)`` → the 201 JSON."""
     return _upload
+
+
+@pytest.fixture
+def page_token() -> Callable[..., str]:
+    """``page_token(client, url="/upload")`` → the form token of that page (the client keeps its session)."""
+    return _page_token
 
 
 @pytest.fixture

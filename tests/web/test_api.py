@@ -91,7 +91,7 @@ def test_upload_page_shows_errors_in_the_page(make_client):
     assert r.status_code == 415 and 'id="error"' in r.text and "unsupported" in r.text
 
 
-def test_security_headers_and_host_check(make_client):
+def test_security_headers_and_host_check(make_client, page_token):
     c = make_client(workers=0)
     for url in ("/", "/api/health", "/static/app.js"):
         csp = c.get(url).headers["content-security-policy"]
@@ -101,8 +101,75 @@ def test_security_headers_and_host_check(make_client):
     assert r.status_code == 403 and "cross-site" in r.json()["detail"]
     r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1}, headers={"Sec-Fetch-Site": "cross-site"})
     assert r.status_code == 403
-    # same origin passes the check (and fails later, on the missing image)
-    r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1}, headers={"Origin": "http://127.0.0.1:8000"})
+    # same origin passes the check (and, with the page's form token, fails later, on the missing image)
+    token = page_token(c)
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1},
+               headers={"Origin": "http://127.0.0.1:8000", "X-CSRF-Token": token})
+    assert r.status_code == 422
+
+
+def test_form_posts_need_the_page_token(make_client, plate_tif, page_token):
+    c = make_client(workers=0)
+    token = page_token(c)
+    set_cookie = c.get("/").headers.get("set-cookie")  # the session is kept, not renewed
+    assert set_cookie is None
+    assert "set-cookie" not in c.get("/api/health").headers  # API answers make no session
+    files = {"file": ("p.tif", plate_tif.read_bytes())}
+    # the browser's form (its session cookie with it) but no token / a wrong one: 403 and a page that says why
+    for data in ({"modality": "xray"}, {"csrf_token": "0" * 64, "modality": "xray"}):
+        r = c.post("/upload", files=files, data=data, headers={"Accept": "text/html"})
+        assert r.status_code == 403 and "reload the page" in r.text and "text/html" in r.headers["content-type"]
+    r = c.post("/run/threads.count", data={"csrf_token": token[:-1] + "x", "image": "1"})
+    assert r.status_code == 403
+    with open_session(c) as other:  # another browser's token is wrong for this one
+        assert page_token(other) != token
+        r = other.post("/run/threads.count", data={"csrf_token": token, "image": "1"})
+        assert r.status_code == 403
+    # the token after a file part does not count: it must come first
+    r = c.post("/upload", files={"file": ("p.tif", plate_tif.read_bytes()), "csrf_token": (None, token)})
+    assert r.status_code == 403
+    assert c.get("/api/images").json()["total"] == 0
+    # with the token: the upload form and the run form work (the body reaches the route whole)
+    r = c.post("/upload", files=files, data={"csrf_token": token, "modality": "xray", "px_per_cm": "100"},
+               follow_redirects=False)
+    assert r.status_code == 303, r.text
+    image_id = int(r.headers["location"].rsplit("/", 1)[1])
+    r = c.post("/run/threads.count", data={"csrf_token": token, "image": str(image_id), "window_cm": "1.0"},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/jobs/"), r.text
+    job = r.headers["location"]
+    assert c.post(job + "/cancel", data={"csrf_token": token}, follow_redirects=False).status_code == 303
+    assert c.get("/api" + job).json()["state"] == "cancelled"
+    # the app's scripts send it as a header; a browser's JSON call without it gets 403 JSON
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": image_id}, headers={"X-CSRF-Token": token})
+    assert r.status_code == 202
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": image_id})
+    assert r.status_code == 403 and "token" in r.json()["detail"]
+    # an API client without cookies (a script, curl) is not asked for it; a browser's fetch metadata is
+    c.cookies.clear()
+    assert c.post("/api/jobs", json={"kind": "threads.count", "image": image_id}).status_code == 202
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": image_id},
+               headers={"Sec-Fetch-Site": "same-origin"})
+    assert r.status_code == 403
+
+
+def open_session(c):
+    """A second browser on the same app (its own cookie jar)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(c.app, base_url=str(c.base_url))
+
+
+def test_token_server_forms_and_bearer_clients(make_client, page_token):
+    c = make_client(workers=0, token="lab-secret-1", allowed_hosts={"10.0.0.5"})
+    token = page_token(c, "/login")
+    assert c.post("/login", data={"token": "lab-secret-1", "next": "/"}).status_code == 403  # no form token
+    r = c.post("/login", data={"csrf_token": token, "token": "lab-secret-1", "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303
+    assert c.post("/api/jobs", json={"kind": "threads.count", "image": 1}).status_code == 403  # cookie, no token
+    # a script with the bearer token is never asked for the form token, cookies or not
+    r = c.post("/api/jobs", json={"kind": "threads.count", "image": 1},
+               headers={"Authorization": "Bearer lab-secret-1"})
     assert r.status_code == 422
 
 
@@ -114,8 +181,11 @@ def test_token_is_required_when_set(make_client):
     assert r.status_code == 303 and r.headers["location"].startswith("/login")
     assert c.get("/api/images", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert c.get("/api/images", headers={"Authorization": "Bearer lab-secret-1"}).status_code == 200
-    assert c.post("/login", data={"token": "nope", "next": "/"}).status_code == 401
-    r = c.post("/login", data={"token": "lab-secret-1", "next": "//evil.example/"}, follow_redirects=False)
+    wrong = c.post("/login", data={"token": "nope", "next": "/"})
+    assert wrong.status_code == 401  # the page again, with a session and its form token
+    form_token = wrong.text.split('name="csrf_token" value="', 1)[1][:64]
+    r = c.post("/login", data={"csrf_token": form_token, "token": "lab-secret-1", "next": "//evil.example/"},
+               follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert "samesite=strict" in r.headers["set-cookie"].lower() and "httponly" in r.headers["set-cookie"].lower()
     assert c.get("/api/images").status_code == 200  # the cookie now
@@ -279,6 +349,7 @@ def test_search_by_example_and_canvas_compare(make_client, plate_tif, upload, wa
     assert {r["image"] for r in results} == set(ids) and plate not in {r["image"] for r in results}
     assert all("/" not in r["name"] for r in results)
     assert "search-results" in c.get(f"/jobs/{job['id']}").text
+    c.cookies.clear()  # the page gave this client a browser session; the API calls below are a script's
     # canvas compare: two plates cut from one roll
     from artlens.synth import Roll, write_plate_tiff
 

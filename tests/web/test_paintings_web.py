@@ -36,7 +36,7 @@ def _set_artist(catalog: Path, image_id: int, artist: str, source: str | None = 
 
 @pytest.mark.slow
 def test_paintings_map_job(make_client, plate_tif, upload, wait_job, tmp_path):
-    c = make_client()
+    c = make_client(browser=True)
     ids = [upload(c, p, "rgb")["id"] for p in _paintings(tmp_path, 6)]
     plate = upload(c, plate_tif)["id"]
     catalog = tmp_path / "artlens.db"
@@ -95,7 +95,7 @@ def test_paintings_map_needs_two_paintings(make_client, plate_tif, upload):
 
 
 def test_collection_filters_by_artist(make_client, upload, tmp_path):
-    c = make_client(workers=0)
+    c = make_client(workers=0, browser=True)
     paths = _paintings(tmp_path, 4, size=32)
     a = upload(c, paths[0], "rgb", artist="Ann Painter", title="Harbour")
     b = upload(c, paths[1], "rgb", artist="  Bo   Brush ")
@@ -131,7 +131,7 @@ def test_collection_filters_by_artist(make_client, upload, tmp_path):
 
 @pytest.mark.slow
 def test_verify_against_a_reference_set(make_client, upload, wait_job, tmp_path):
-    c = make_client()
+    c = make_client(browser=True)
     paths = _paintings(tmp_path, 8, size=96)
     ids = [upload(c, p, "rgb", artist="Ann Painter" if k < 4 else "Bo Brush")["id"] for k, p in enumerate(paths)]
     q = ids[0]
@@ -239,7 +239,7 @@ def test_classify_job_with_a_classifier_folder(make_client, upload, wait_job, cl
 
 
 def test_classify_refuses_what_is_not_a_classifier_folder(make_client, upload, tmp_path):
-    c = make_client(workers=0)
+    c = make_client(workers=0, browser=True)
     image = upload(c, _paintings(tmp_path, 1, size=32)[0], "rgb")["id"]
     (tmp_path / "empty").mkdir()
     other = tmp_path / "other"

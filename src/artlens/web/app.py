@@ -22,7 +22,7 @@ from artlens.errors import ArtlensError
 from artlens.web import api, pages
 from artlens.web.deps import error_status
 from artlens.web.jobs import JobRunner
-from artlens.web.security import LOOPBACK_NAMES, SecurityMiddleware
+from artlens.web.security import LOOPBACK_NAMES, SecurityMiddleware, server_secret
 from artlens.web.tiles import TileStore
 
 log = logging.getLogger(__name__)
@@ -114,14 +114,19 @@ def create_app(catalog: str | Path | None = None, data_dir: str | Path | None = 
     app.include_router(pages.router)
     _error_handlers(app)
     app.add_middleware(SecurityMiddleware, max_body=cfg.max_upload_bytes, token=cfg.token,
-                       allowed_hosts=cfg.allowed_hosts)
+                       allowed_hosts=cfg.allowed_hosts, secret=server_secret(cfg.data_dir))
     return app
 
 
 def _templates() -> Jinja2Templates:
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates = Jinja2Templates(directory=str(HERE / "templates"), context_processors=[_csrf_context])
     templates.env.globals["version"] = __version__
     return templates
+
+
+def _csrf_context(request: Request) -> dict[str, str]:
+    """Every page's form token (see :mod:`artlens.web.security`): ``{{ csrf_token }}`` in the templates."""
+    return {"csrf_token": request.scope.get("state", {}).get("csrf_token", "")}
 
 
 def _error_handlers(app: FastAPI) -> None:

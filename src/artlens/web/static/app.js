@@ -4,8 +4,19 @@
 (function () {
   'use strict';
 
+  /* The page's form token (base.html's <meta name="csrf-token">), sent as X-CSRF-Token by every fetch of
+     the app: the server refuses a POST from the browser without it. */
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  var csrfToken = csrfMeta ? csrfMeta.getAttribute('content') : '';
+
+  function send(url, options) {
+    var opts = Object.assign({credentials: 'same-origin'}, options || {});
+    opts.headers = Object.assign({Accept: 'application/json', 'X-CSRF-Token': csrfToken}, opts.headers || {});
+    return fetch(url, opts);
+  }
+
   function getJSON(url) {
-    return fetch(url, {credentials: 'same-origin', headers: {Accept: 'application/json'}}).then(function (r) {
+    return send(url).then(function (r) {
       if (!r.ok) { throw new Error(url + ': ' + r.status); }
       return r.json();
     });
