@@ -331,6 +331,46 @@ def test_tiles_on_demand(make_client, tmp_path):
     assert np.corrcoef(px.ravel(), expect.ravel())[0, 1] > 0.95
 
 
+def test_cached_tiles_from_memory_with_etag(make_client, plate_tif, tmp_path):
+    c = make_client(workers=0)
+    body = c.post("/api/images", files={"file": ("p.tif", plate_tif.read_bytes())}).json()
+    url = f"/tiles/{body['id']}_files/8/0_0.jpg"
+    made = c.get(url)  # made now, by the app's route
+    assert made.status_code == 200 and made.headers["etag"] and "max-age" in made.headers["cache-control"]
+    again = c.get(url)  # from the tile file, then kept in memory
+    assert again.content == made.content and again.headers["etag"] == made.headers["etag"]
+    assert "content-security-policy" in again.headers  # the security middleware still wraps it
+    r = c.get(url, headers={"If-None-Match": made.headers["etag"]})
+    assert r.status_code == 304 and r.content == b""
+    assert c.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    (tmp_path / "artlens-data" / "tiles" / body["sha256"] / "8" / "0_0.jpg").unlink()
+    assert c.get(url).content == made.content  # answered from memory
+    assert c.get(f"/tiles/{body['id']}_files/8/5_5.jpg").status_code == 404  # outside: the app says so
+    assert c.get("/tiles/999_files/8/0_0.jpg").status_code == 404
+
+
+def test_cached_tiles_need_the_token(make_client, plate_tif):
+    c = make_client(workers=0, token="lab-secret-1", allowed_hosts={"10.0.0.5"})
+    auth = {"Authorization": "Bearer lab-secret-1"}
+    body = c.post("/api/images", files={"file": ("p.tif", plate_tif.read_bytes())}, headers=auth).json()
+    url = f"/tiles/{body['id']}_files/8/0_0.jpg"
+    assert c.get(url, headers=auth).status_code == 200
+    assert c.get(url, headers=auth).status_code == 200  # cached now
+    assert c.get(url, follow_redirects=False).status_code == 303  # to /login, not the tile
+
+
+def test_tile_bytes_lru_is_bounded():
+    from artlens.web.tilecache import TileBytes
+
+    lru = TileBytes(max_bytes=100)
+    for k in range(5):
+        lru.put(("s", 0, k, 0), bytes(30))
+    assert len(lru) == 3 and lru.size == 90 and lru.get(("s", 0, 0, 0)) is None
+    assert lru.get(("s", 0, 2, 0)) is not None  # used: kept when the next one comes
+    lru.put(("s", 0, 9, 0), bytes(30))
+    assert lru.get(("s", 0, 2, 0)) is not None and lru.get(("s", 0, 3, 0)) is None
+
+
 def test_search_by_example_and_canvas_compare(make_client, plate_tif, upload, wait_job, tmp_path):
     from artlens.synth.hidden import builtin_pigments, make_hidden_scene
 

@@ -16,10 +16,11 @@ from artlens.web import overlays
 from artlens.web.analyses import KINDS
 from artlens.web.deps import open_catalog
 from artlens.web.storage import check_modality, check_px_per_cm, ingest_stream
+from artlens.web.tilecache import TILE_CACHE_CONTROL, tile_etag
 from artlens.web.tiles import descriptor, dzi_xml
 
 router = APIRouter()
-TILE_CACHE = "private, max-age=86400"
+TILE_CACHE = TILE_CACHE_CONTROL
 
 
 # --- models ----------------------------------------------------------------------------------------------
@@ -328,13 +329,12 @@ def dzi(request: Request, image_id: int) -> Response:
 async def tile(request: Request, image_id: int, level: int, col: int, row: int) -> Response:
     """One 256 px JPEG tile of DZI ``level``, made on first request and cached on disk.
 
-    A cached tile is answered on the event loop (a file read of a few kB); making one runs in a thread."""
-    rec = request.app.state.image_rows.get(image_id)
-    store = request.app.state.tiles
-    cached: Path | None = store.cached_tile(rec["sha256"], level, col, row) if rec is not None else None
-    if cached is None:
-        cached = await run_in_threadpool(_make_tile, request, image_id, level, col, row)
-    return Response(cached.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": TILE_CACHE})
+    Tiles made before are answered by :mod:`artlens.web.tilecache` before this route (from memory or disk);
+    this route makes a tile, in a thread."""
+    cached = await run_in_threadpool(_make_tile, request, image_id, level, col, row)
+    sha = request.app.state.image_rows[image_id]["sha256"]
+    return Response(cached.read_bytes(), media_type="image/jpeg",
+                    headers={"Cache-Control": TILE_CACHE, "ETag": tile_etag(sha, level, col, row)})
 
 
 def _make_tile(request: Request, image_id: int, level: int, col: int, row: int) -> Path:

@@ -23,6 +23,7 @@ from artlens.web import api, pages
 from artlens.web.deps import error_status
 from artlens.web.jobs import JobRunner
 from artlens.web.security import LOOPBACK_NAMES, SecurityMiddleware, server_secret
+from artlens.web.tilecache import CachedTiles
 from artlens.web.tiles import TileStore
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ def create_app(catalog: str | Path | None = None, data_dir: str | Path | None = 
     app.include_router(api.router)
     app.include_router(pages.router)
     _error_handlers(app)
+    # inside the security middleware (added last, so outermost): cached tiles answered without the router
+    app.add_middleware(CachedTiles, image_rows=app.state.image_rows, tiles_root=tiles.root)
     app.add_middleware(SecurityMiddleware, max_body=cfg.max_upload_bytes, token=cfg.token,
                        allowed_hosts=cfg.allowed_hosts, secret=server_secret(cfg.data_dir))
     return app
