@@ -170,6 +170,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_plates(items, Path(tmp))
             pvals = None
+            yarn_desc: dict = {}  # yarn descriptors do not depend on the fitted comparison: described once
             for name, model in zip(names, models, strict=True):
                 t = time.perf_counter()
                 cmp = CanvasComparer(model, params=SpectralParams(window_cm=1.0, step_cm=0.25),
@@ -183,7 +184,13 @@ def main() -> None:
                         f = r["fabric"]
                     else:
                         p = None if pvals is None else pvals[len(ps)]
-                        ea, eb = cmp.entry(paths[i]).embedding, cmp.entry(paths[j]).embedding
+                        if model.kind == "yarn":
+                            for k in (i, j):
+                                if k not in yarn_desc:
+                                    yarn_desc[k] = cmp.entry(paths[k]).embedding
+                            ea, eb = yarn_desc[i], yarn_desc[j]
+                        else:
+                            ea, eb = cmp.entry(paths[i]).embedding, cmp.entry(paths[j]).embedding
                         f = model.compare(ea, eb, n_boot=0)
                     ps.append(p)
                     cal = model.calibration

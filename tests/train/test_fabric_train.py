@@ -142,3 +142,41 @@ def test_yarn_comparison_fit_calibrate_save_and_resume(tmp_path, cli):
         train_yarn_model(cfg, run)
     code, _, err = cli("canvas", "train", "--out", str(tmp_path / "z"), "--method", "nope", "--synthetic", "4")
     assert code == 7 and "--method" in err
+
+
+def test_yarn_wider_imaging_and_density_drift(tmp_path, cli):
+    """``imaging="wider"`` renders the same rolls and cuts as the wide collection with interstice lattices,
+    lining and banding added per cut; the density drift moves only the densities, seeded."""
+    from artlens.canvas.yarn import YarnDescriptor
+    from artlens.train.yarn import drift_densities, extra_imaging, yarn_collection
+
+    kw = {"family_size": 2, "canvas_cm": (2.2, 2.2), "px_per_cm": (60.0, 60.0), "density_range": (8.0, 12.0)}
+    wide = yarn_collection(4, 1, seed=5, **kw)
+    wider = yarn_collection(4, 1, seed=5, imaging="wider", **kw)
+    assert [c.meta["x_offset_cm"] for c in wide] == [c.meta["x_offset_cm"] for c in wider]
+    assert [c.densities for c in wide] == [c.densities for c in wider]
+    for a, b in zip(wide, wider, strict=True):
+        extra = {k: b.meta["imaging"][k] for k in ("interstice_lattice", "lining", "banding")}
+        assert {k: v for k, v in b.meta["imaging"].items() if k not in extra} == a.meta["imaging"]
+        if any(extra.values()):
+            assert not np.array_equal(a.image, b.image)
+    draws = [extra_imaging(np.random.default_rng(s)) for s in range(200)]
+    assert 0.2 < np.mean([d["interstice_lattice"] != 0 for d in draws]) < 0.5
+    assert {np.sign(d["interstice_lattice"]) for d in draws} == {-1.0, 0.0, 1.0}
+    with pytest.raises(Exception, match="imaging"):
+        yarn_collection(1, 1, imaging="nope")
+
+    fam = {k: {"density": 12.0, "spacing_cv": 0.05} for k in ("horizontal", "vertical")}
+    d = [YarnDescriptor({k: dict(v) for k, v in fam.items()}, {"relief": 0.2, "polarity_confidence": 1.0}, 100.0, True)
+         for _ in range(50)]
+    moved = drift_densities(d, 0.01, seed=1)
+    dens = np.array([m.families["horizontal"]["density"] for m in moved])
+    assert 0.05 < dens.std() < 0.2 and all(m.families["vertical"]["spacing_cv"] == 0.05 for m in moved)
+    assert d[0].families["horizontal"]["density"] == 12.0  # the originals are untouched
+    again = drift_densities(d, 0.01, seed=1)
+    assert [m.families["vertical"]["density"] for m in again] == [m.families["vertical"]["density"] for m in moved]
+    assert drift_densities(d, 0.0, seed=1) == d
+    for opt in (["--imaging", "nope"], ["--density-drift", "0.5"]):  # refused before anything is rendered
+        code, _, err = cli("canvas", "train", "--out", str(tmp_path / "y"), "--method", "yarn", "--synthetic", "4",
+                           *opt)
+        assert code == 7 and opt[0] in err, err

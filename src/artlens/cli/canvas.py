@@ -195,8 +195,15 @@ def train(
     synthetic: int = typer.Option(0, "--synthetic", help="Train on N synthetic rolls."),
     randomisation: str = choice_option("classic", "--randomisation", choices=Randomisation,
                                       help="Siamese: synthetic rolls 'classic' (issue 4) or 'wide' (every yarn "
-                                           "factor and imaging condition drawn over wide ranges); yarn: always wide."),
+                                           "factor and imaging condition drawn over wide ranges); yarn: always "
+                                           "wide (see --imaging)."),
     l2: float = typer.Option(0.01, "--l2", help="Yarn: L2 penalty of the logistic weights."),
+    imaging: str = typer.Option("wide", "--imaging",
+                                help="Yarn: imaging of the synthetic cuts, 'wide' or 'wider' (adds interstice "
+                                     "lattices, lining canvases and banding)."),
+    density_drift: float = typer.Option(0.0, "--density-drift",
+                                        help="Yarn: relative sd of each synthetic cut's density about its roll's "
+                                             "(a bolt's density drifts along it; e.g. 0.01)."),
     workers: int = typer.Option(2, "--workers", help="Yarn: processes that render and describe the canvases."),
     data: Path | None = typer.Option(None, "--data", help="CSV with columns plate,roll (optional px_per_cm)."),
     model: str = typer.Option("siamese_fabric", "--model", help="Registered model name (siamese_fabric*)."),
@@ -233,7 +240,8 @@ def train(
                                         "always uses wide randomisation and starts afresh)")
 
         ycfg = YarnTrainConfig(synthetic=synthetic, canvases_per_roll=canvases_per_roll,
-                               data=str(data) if data else None, l2=l2, seed=seed, workers=workers)
+                               data=str(data) if data else None, l2=l2, seed=seed, workers=workers,
+                               imaging=imaging, density_drift=density_drift)
         say = (lambda m: print(m, file=sys.stderr)) if show_progress(as_json) else None
         result = train_yarn_model(ycfg, out, resume=resume, progress=say)
         if as_json:

@@ -6,10 +6,13 @@ is how much each of its differences says about "same roll":
 1. **Data.** Canvases of synthetic rolls with *wide* randomisation
    (:func:`artlens.train.fabric.wide_collection`: every yarn factor drawn per roll over a wide range,
    imaging conditions drawn per cut so that they carry no roll information, rolls in families of
-   ``family_size`` within ``hard_spread`` threads/cm), generated in chunks of ``chunk_rolls`` rolls
+   ``family_size`` within ``hard_spread`` threads/cm; ``imaging="wider"`` adds interstice lattices,
+   lining canvases and banding to the cuts, :func:`yarn_collection`), generated in chunks of ``chunk_rolls`` rolls
    (chunk ``k`` from seed ``seed + k``, so a run can be resumed and split over processes), and/or a
    lab's plates (``--data plates.csv`` with columns ``plate,roll``). Each canvas is described once;
    the descriptors are kept in ``RUN/descriptors.jsonl`` (a resumed run only describes the missing ones).
+   ``density_drift`` multiplies each synthetic cut's measured densities by ``exp(N(0, density_drift))``
+   (:func:`drift_densities`: a bolt's density drifts along it; a synthetic roll's does not).
 2. **Split by roll family**: ``calib_fraction`` of the families are held out for calibration and
    for the reported metrics; the rest fit the comparison.
 3. **Fit.** For all pairs of canvases within a family (the hard pairs: densities within
@@ -66,16 +69,61 @@ class YarnTrainConfig(BaseModel):
     l2: float = 0.01
     seed: int = 1000
     workers: int = 2
+    imaging: str = "wide"  # "wide" or "wider" (:func:`yarn_collection`: interstice lattices, lining, banding added)
+    density_drift: float = 0.0  # relative sd of each synthetic cut's density about its roll's (:func:`drift_densities`)
+
+
+def extra_imaging(rng: np.random.Generator) -> dict[str, Any]:
+    """Imaging conditions that ``imaging="wider"`` adds to :func:`artlens.train.fabric.wide_imaging`, per cut
+    and independently of its roll: a spot at every interstice (ground filling all the gaps or none of them,
+    35 % of cuts, strength 0.3-2 either sign), a lining canvas seen through the plate (20 %, contrast
+    0.1-0.6) and scanner/film banding (30 %, 0.05-0.5)."""
+    out: dict[str, Any] = {"interstice_lattice": 0.0, "lining": 0.0, "banding": 0.0}
+    if rng.uniform() < 0.35:
+        out["interstice_lattice"] = float(rng.uniform(0.3, 2.0) * (1 if rng.uniform() < 0.5 else -1))
+    if rng.uniform() < 0.2:
+        out["lining"] = float(rng.uniform(0.1, 0.6))
+    if rng.uniform() < 0.3:
+        out["banding"] = float(rng.uniform(0.05, 0.5))
+    return out
+
+
+def yarn_collection(n_rolls: int, canvases_per_roll: int, *, seed: int = 0, imaging: str = "wide",
+                    **kw: Any) -> list[Any]:
+    """The canvases a yarn fit is made on: :func:`artlens.train.fabric.wide_collection` (``imaging="wide"``) or
+    the same rolls, cuts and imaging draws with :func:`extra_imaging` added to every cut (``"wider"``; the
+    extra factors come from a separate random stream seeded by ``(seed, 7)``, so the two collections differ
+    only in them). ``kw``: the keywords of ``wide_collection``."""
+    from artlens.train.fabric import wide_collection
+
+    if imaging == "wide":
+        return wide_collection(n_rolls, canvases_per_roll, seed=seed, **kw)
+    if imaging != "wider":
+        raise InvalidParameterError(f"imaging must be 'wide' or 'wider', got {imaging!r}", param="imaging")
+    import artlens.train.fabric as fabric
+
+    extra_rng = np.random.default_rng([seed, 7])
+    base = fabric.wide_imaging
+
+    def imaging_plus(rng: np.random.Generator, ppc: float, dens: tuple[float, float]) -> dict[str, Any]:
+        return {**base(rng, ppc, dens), **extra_imaging(extra_rng)}
+
+    fabric.wide_imaging = imaging_plus  # type: ignore[assignment]
+    try:
+        return wide_collection(n_rolls, canvases_per_roll, seed=seed, **kw)
+    finally:
+        fabric.wide_imaging = base  # type: ignore[assignment]
 
 
 def _describe_chunk(args: tuple[int, int, int, int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Render chunk ``k`` of the wide collection and describe its canvases (runs in a worker process)."""
+    """Render chunk ``k`` of the collection and describe its canvases (runs in a worker process)."""
     from artlens.canvas.yarn import yarn_descriptor
-    from artlens.train.fabric import wide_collection
 
     k, n_rolls, cpr, seed, kw = args
+    kw = dict(kw)
+    imaging = kw.pop("imaging", "wide")
     rows = []
-    for c in wide_collection(n_rolls, cpr, seed=seed, **kw):
+    for c in yarn_collection(n_rolls, cpr, seed=seed, imaging=imaging, **kw):
         try:
             desc: dict[str, Any] = yarn_descriptor(c.image, c.px_per_cm).to_dict()
         except Exception as exc:  # noqa: BLE001 - a canvas without a measurable weave is skipped, not fatal
@@ -97,8 +145,11 @@ def describe_synthetic(cfg: YarnTrainConfig, cache: Path, progress: Any = None) 
         for line in cache.read_text().splitlines():
             r = json.loads(line)
             have.setdefault(r["name"].split("-")[0], []).append(r)
-    kw = {"family_size": cfg.family_size, "hard_spread": cfg.hard_spread, "canvas_cm": tuple(cfg.canvas_cm),
-          "px_per_cm": tuple(cfg.px_per_cm), "density_range": tuple(cfg.density_range)}
+    kw: dict[str, Any] = {"family_size": cfg.family_size, "hard_spread": cfg.hard_spread,
+                          "canvas_cm": tuple(cfg.canvas_cm), "px_per_cm": tuple(cfg.px_per_cm),
+                          "density_range": tuple(cfg.density_range)}
+    if cfg.imaging != "wide":
+        kw["imaging"] = cfg.imaging
     todo = [(k, cfg.chunk_rolls, cfg.canvases_per_roll, cfg.seed + k, kw) for k in range(n_chunks)
             if len(have.get(f"chunk{k:03d}", [])) != cfg.chunk_rolls * cfg.canvases_per_roll]
     if todo:
@@ -121,6 +172,29 @@ def describe_synthetic(cfg: YarnTrainConfig, cache: Path, progress: Any = None) 
     rows = [r for k in range(n_chunks) for r in have.get(f"chunk{k:03d}", [])]
     n_roll_max = cfg.synthetic
     return [r for r in rows if int(r["roll"].split("-")[1]) < n_roll_max]
+
+
+def drift_densities(descs: list[Any], sd: float, seed: int) -> list[Any]:
+    """Copies of the descriptors with each thread family's ``density`` multiplied by ``exp(N(0, sd))``,
+    independently per canvas and family (seeded).
+
+    A synthetic roll keeps its nominal densities everywhere, but a real bolt's density drifts along it
+    (the weft's beating and the warp's tension vary: cuts of one roll commonly differ by a few tenths of a
+    thread/cm, Johnson et al. 2010), so a cut's density is not its roll's. Every other yarn statistic is in
+    units of the thread spacing and does not change with such a drift, so it is applied to the descriptor
+    (what a stretch of the rendered cut would give) rather than to the rendering."""
+    from artlens.canvas.yarn import YarnDescriptor
+
+    if sd <= 0:
+        return list(descs)
+    rng = np.random.default_rng([seed, 11])
+    out = []
+    for d in descs:
+        fams = {k: dict(v) for k, v in d.families.items()}
+        for k in sorted(fams):
+            fams[k]["density"] = fams[k]["density"] * math.exp(float(rng.normal(0.0, sd)))
+        out.append(YarnDescriptor(fams, dict(d.global_features), d.px_per_cm, d.threads_bright, list(d.notes)))
+    return out
 
 
 def describe_labelled(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -245,12 +319,17 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
     from artlens.models.checkpoint import save_checkpoint
     from artlens.models.yarn import YarnLogistic
 
+    if cfg.imaging not in ("wide", "wider"):
+        raise InvalidParameterError(f"imaging must be 'wide' or 'wider', got {cfg.imaging!r}", param="imaging")
+    if not 0 <= cfg.density_drift <= 0.2:
+        raise InvalidParameterError("density_drift must lie in [0, 0.2]", param="density_drift")
     run, cfg = open_run(run_dir, cfg, resume=resume)
     rows: list[dict[str, Any]] = []
     sources = []
     if cfg.synthetic:
         rows += describe_synthetic(cfg, run / "descriptors.jsonl", progress)
-        sources.append("synthetic (wide randomisation)")
+        sources.append(f"synthetic ({'wide' if cfg.imaging == 'wide' else 'wide + extra imaging'} randomisation"
+                       + (f", density drift {cfg.density_drift:g})" if cfg.density_drift > 0 else ")"))
     if cfg.data:
         rows += describe_labelled(cfg.data)
         sources.append("labelled")
@@ -260,6 +339,10 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
     failed = [r for r in rows if "error" in r["desc"]]
     rows = [r for r in rows if "error" not in r["desc"]]
     descs = [YarnDescriptor.from_dict(r["desc"]) for r in rows]
+    if cfg.density_drift > 0:  # synthetic cuts only: a lab's plates carry their own drift
+        syn = [i for i, r in enumerate(rows) if str(r["family"]).startswith("synthetic")]
+        for i, d in zip(syn, drift_densities([descs[i] for i in syn], cfg.density_drift, cfg.seed), strict=True):
+            descs[i] = d
     families = [r["family"] for r in rows]  # whole roll families on one side
     split = holdout_split(families, val_fraction=cfg.calib_fraction, seed=cfg.seed)
     fit_idx, cal_idx = split["train"].tolist(), split["val"].tolist()
