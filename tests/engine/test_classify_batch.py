@@ -140,6 +140,7 @@ def test_retry_skipped_and_a_fixed_image(cli, model, photos, tmp_path):
     assert len(read_csv(out / "predictions.csv")) == N_IMAGES + 1
 
 
+@pytest.mark.slow
 def test_two_local_workers_give_the_same_rows(cli, model, photos, tmp_path):
     want = expected(model, photos)
     out = tmp_path / "out"
