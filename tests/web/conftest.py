@@ -96,6 +96,44 @@ def wait_job() -> Callable[..., dict]:
     return _wait_job
 
 
+@pytest.fixture(scope="session")
+def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny style classifier trained for one epoch (as tests/train/test_classify_train.py trains one); shared
+    by the API and browser tests of the ``classify`` job."""
+    pytest.importorskip("torch")
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    from artlens.train.classify import ClassifierTrainConfig, Stage, train_classifier
+
+    root = tmp_path_factory.mktemp("styles")
+    rows = []
+    for c, name in enumerate(["baroque", "cubism", "ukiyo-e"]):
+        (root / "img" / name).mkdir(parents=True)
+        for k in range(4):
+            rng = np.random.default_rng(10 * c + k)
+            a = np.zeros((170, 190, 3), np.float32)
+            a[..., c] = 170
+            a += (np.sin(np.arange(190) / (2 + c)) * 40)[None, :, None]
+            Image.fromarray(np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)).save(
+                root / "img" / name / f"{k}.png")
+            rows.append([f"img/{name}/{k}.png", name, ["train", "train", "val", "test"][k]])
+    with open(root / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "style", "split"])
+        w.writerows(rows)
+    cfg = ClassifierTrainConfig(
+        data=str(root / "labels.csv"), label_column="style",
+        model={"backbone": "test_efficientnet", "pretrained_backbone": False, "n_tiles": 2, "max_side": 256,
+               "hidden": 16},
+        tiles_per_step=1, batch_size=4, image_batch_size=3, stages=[Stage(unfreeze=0, epochs=1, lr=1e-3)],
+        trainer={"accelerator": "cpu"}, workers=0, warmup_epochs=0)
+    train_classifier(cfg, root / "run", report=None)
+    return root / "run"
+
+
 @pytest.fixture
 def postgres_url(postgres_database: str) -> str:
     """A fresh PostgreSQL database (the shared ``postgres_database`` fixture of tests/conftest.py)."""

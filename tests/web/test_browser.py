@@ -232,6 +232,69 @@ def test_embedding_map_points_open_their_images(page, files, shots, tmp_path):
     page.wait_for_selector("#viewer[data-ready='1']")
 
 
+def _painting(folder: Path, seed: int) -> Path:
+    from artlens.synth.hidden import builtin_pigments, make_hidden_scene
+
+    path = folder / f"painting{seed}.png"
+    Image.fromarray(make_hidden_scene((96, 96), kind="mixed", seed=seed, pigments=builtin_pigments()).visible_rgb
+                    ).save(path)
+    return path
+
+
+def _images_loaded(page, selector: str) -> list[int]:
+    """The natural widths of the images ``selector`` finds, once each has loaded (0: it failed)."""
+    page.wait_for_function(f"[...document.querySelectorAll({selector!r})].every(i => i.complete)")
+    return page.locator(selector).evaluate_all("els => els.map(i => i.naturalWidth)")
+
+
+def test_classify_shows_the_prediction_and_its_heatmap(page, classifier_run, shots, tmp_path):
+    image = _upload(page, _painting(tmp_path, 31), "rgb")
+    page.goto(f"/run/classify?image={image}")
+    page.fill("#model", str(classifier_run))
+    page.click("#run")
+    page.wait_for_url("**/jobs/*")
+    _wait_done(page)
+    rows = page.locator("#predictions tr td:first-child").all_text_contents()
+    assert sorted(rows) == ["baroque", "cubism", "ukiyo-e"]
+    best = rows[0]
+    captions = page.locator(".gradcam figcaption").all_text_contents()
+    assert captions == [f"Grad-CAM of {best}: whole image", f"Grad-CAM of {best}: full-resolution tiles"]
+    widths = _images_loaded(page, ".gradcam img")
+    assert len(widths) == 2 and min(widths) > 0
+    page.screenshot(path=str(shots / "classify-gradcam.png"), full_page=True)
+
+
+def test_verify_against_a_reference_set_shows_the_likelihood_ratio(page, shots, tmp_path):
+    artist = "Reference Painter"
+    ids = []
+    for seed in (41, 42, 43, 44):
+        page.goto("/upload")
+        page.set_input_files("input[name=file]", str(_painting(tmp_path, seed)))
+        page.select_option("select[name=modality]", "rgb")
+        page.fill("input[name=artist]", artist)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/images/*")
+        ids.append(int(page.url.rstrip("/").split("/")[-1].split("?")[0]))
+    page.goto(f"/run/verify.reference?image={ids[0]}")
+    page.select_option("select[name=artist]", artist)
+    page.click("#run")
+    page.wait_for_url("**/jobs/*")
+    _wait_done(page)
+    text = page.text_content("#likelihood-ratio")
+    assert "Likelihood ratio" in text and float(text.split(":")[1].split("(")[0]) > 0
+    lo, hi = (float(x) for x in page.text_content("#lr-interval").split("–"))
+    assert 0 < lo <= hi
+    assert 0 < float(page.text_content("#probability")) < 1
+    closest = page.locator("#closest a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert sorted(closest) == sorted(f"/images/{i}" for i in ids[1:])  # never the questioned work itself
+    captions = page.locator(".gradcam figcaption").all_text_contents()
+    assert captions[0] == f"Grad-CAM of the questioned work #{ids[0]}"
+    assert captions[1] == f"Grad-CAM of the closest reference work #{closest[0].rsplit('/', 1)[1]}"
+    widths = _images_loaded(page, ".gradcam img")
+    assert len(widths) == 2 and min(widths) > 0
+    page.screenshot(path=str(shots / "verify-reference.png"), full_page=True)
+
+
 def test_no_request_leaves_the_machine(page, server):
     outside: list[str] = []
     page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server) else None)

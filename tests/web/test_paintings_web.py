@@ -153,6 +153,17 @@ def test_verify_against_a_reference_set(make_client, upload, wait_job, tmp_path)
     assert analysis["summary"]["likelihood_ratio"] == pytest.approx(res["likelihood_ratio"])
     page = c.get(f"/jobs/{job['id']}").text
     assert 'id="likelihood-ratio"' in page and all(f'href="/images/{i}"' in page for i in ids[1:4])
+    # Grad-CAM of the questioned work against its closest reference, as the CLI's --heatmap
+    assert res["heatmaps_against"] == closest[0]["image"] and set(res["heatmaps"]) == {"a", "b"}
+    for tag in ("a", "b"):
+        png = Path(res["heatmaps"][tag])
+        assert png.name == f"gradcam_{tag}.png" and f"/jobs/{job['id']}/files/{png.name}" in page
+        got = c.get(f"/jobs/{job['id']}/files/{png.name}")
+        assert got.status_code == 200 and got.content.startswith(b"\x89PNG")
+        cam = np.load(png.with_suffix(".npy"))
+        assert cam.ndim == 2 and np.isfinite(cam).all() and 0 <= cam.min() and cam.max() <= 1 and cam.max() > 0
+    assert f"closest reference work #{closest[0]['image']}" in page
+    assert {Path(f).name for f in analysis["files"]} >= {"gradcam_a.png", "gradcam_b.png"}
     # the same from a chosen list of images, with the other artist's works as the impostors
     job = wait_job(c, c.post("/api/jobs", json={"kind": "verify.reference", "image": ids[4], "params": {
         "references": ids[:4], "impostors": ids[4:] + [ids[0]]}}).json()["id"], timeout=180)  # ids[4], ids[0] dropped
@@ -184,40 +195,6 @@ def test_verify_against_a_reference_set_bad_requests(make_client, upload, tmp_pa
     assert c.get("/api/jobs").json()["jobs"] == []
 
 
-@pytest.fixture(scope="module")
-def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny style classifier trained for one epoch (as tests/train/test_classify_train.py trains one)."""
-    pytest.importorskip("torch")
-    import csv
-
-    from artlens.train.classify import ClassifierTrainConfig, Stage, train_classifier
-
-    root = tmp_path_factory.mktemp("styles")
-    rows = []
-    for c, name in enumerate(["baroque", "cubism", "ukiyo-e"]):
-        (root / "img" / name).mkdir(parents=True)
-        for k in range(4):
-            rng = np.random.default_rng(10 * c + k)
-            a = np.zeros((170, 190, 3), np.float32)
-            a[..., c] = 170
-            a += (np.sin(np.arange(190) / (2 + c)) * 40)[None, :, None]
-            Image.fromarray(np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)).save(
-                root / "img" / name / f"{k}.png")
-            rows.append([f"img/{name}/{k}.png", name, ["train", "train", "val", "test"][k]])
-    with open(root / "labels.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "style", "split"])
-        w.writerows(rows)
-    cfg = ClassifierTrainConfig(
-        data=str(root / "labels.csv"), label_column="style",
-        model={"backbone": "test_efficientnet", "pretrained_backbone": False, "n_tiles": 2, "max_side": 256,
-               "hidden": 16},
-        tiles_per_step=1, batch_size=4, image_batch_size=3, stages=[Stage(unfreeze=0, epochs=1, lr=1e-3)],
-        trainer={"accelerator": "cpu"}, workers=0, warmup_epochs=0)
-    train_classifier(cfg, root / "run", report=None)
-    return root / "run"
-
-
 @pytest.mark.slow
 def test_classify_job_with_a_classifier_folder(make_client, upload, wait_job, classifier_run, tmp_path):
     c = make_client()
@@ -236,6 +213,20 @@ def test_classify_job_with_a_classifier_folder(make_client, upload, wait_job, cl
     assert analysis["method"] == "paintings.classify" and analysis["summary"]["predictions"] == preds
     page = c.get(f"/jobs/{job['id']}").text
     assert 'id="predictions"' in page and "cubism" in page
+    # Grad-CAM of the predicted class over the whole image and the tiles, as classify predict --heatmap
+    res = job["result"]
+    assert res["heatmap_label"] == preds[0]["label"] and set(res["heatmaps"]) == {"global", "tiles"}
+    for tag in ("global", "tiles"):
+        png = Path(res["heatmaps"][tag])
+        assert png.parent.is_dir() and png.name == f"gradcam_{tag}.png"
+        assert f"/jobs/{job['id']}/files/{png.name}" in page
+        got = c.get(f"/jobs/{job['id']}/files/{png.name}")
+        assert got.status_code == 200 and got.content.startswith(b"\x89PNG")
+        cam = np.load(png.with_suffix(".npy"))
+        assert cam.ndim == 2 and np.isfinite(cam).all() and 0 <= cam.min() and cam.max() <= 1
+    assert np.load(Path(res["heatmaps"]["global"]).with_suffix(".npy")).max() > 0
+    assert f"Grad-CAM of {preds[0]['label']}: whole image" in page
+    assert {Path(f).name for f in analysis["files"]} >= {"gradcam_global.png", "gradcam_tiles.png"}
 
 
 def test_classify_refuses_what_is_not_a_classifier_folder(make_client, upload, tmp_path):

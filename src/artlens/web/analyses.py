@@ -168,13 +168,9 @@ def check_pair(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None
 def run_verify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     """``artlens verify A B --heatmap --report``: :func:`artlens.paintings.verify.verify_pairs`, Grad-CAM,
     and :func:`artlens.report.verification.write_verification_report`."""
-    import numpy as np
-
     from artlens import __version__
     from artlens.errors import UnreadableInputError
-    from artlens.paintings.images import load_rgb
-    from artlens.paintings.verify import grad_cam_pair, load_verifier, verify_pairs
-    from artlens.report.overlays import save_heatmap_overlay
+    from artlens.paintings.verify import load_verifier, verify_pairs
     from artlens.report.verification import write_verification_report
 
     a, b = ctx.image(ctx.job["image_id"]), ctx.image(ctx.job["params"]["other"])
@@ -187,14 +183,7 @@ def run_verify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     record = verifier.record()
     row["verifier"] = record
     ctx.progress(0.6, "Grad-CAM heatmaps")
-    cam_a, cam_b, _ = grad_cam_pair(verifier, a["path"], b["path"])
-    heatmaps = {}
-    for tag, img_row, cam in (("a", a, cam_a), ("b", b, cam_b)):
-        img = np.asarray(load_rgb(img_row["path"]).resize((cam.shape[1], cam.shape[0])))
-        png = ctx.out_dir / f"gradcam_{tag}.png"
-        save_heatmap_overlay(img, cam, png, title=f"Grad-CAM (image {img_row['id']})", label="contribution to score")
-        np.save(png.with_suffix(".npy"), cam)
-        heatmaps[tag] = str(png)
+    heatmaps = pair_heatmaps(ctx, verifier, a, b)
     row["heatmaps"] = heatmaps
     report = ctx.out_dir / "report.html"
     write_verification_report(report, "pair", row, record)
@@ -206,6 +195,27 @@ def run_verify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
         {"same_artist_probability": row.get("same_artist_probability"), "other_image": b["id"]}, outputs,
         model_checksum=record.get("model_checksum"))
     return row, analysis_id
+
+
+def pair_heatmaps(ctx: JobContext, verifier: Any, a: dict[str, Any], b: dict[str, Any]) -> dict[str, str]:
+    """Grad-CAM of the verifier's pair score over A and B (as ``artlens verify A B --heatmap``), written as
+    ``gradcam_a.png`` / ``gradcam_b.png`` (overlays with a colour bar) and their ``.npy`` maps in the job's
+    folder; ``{"a": png, "b": png}``."""
+    import numpy as np
+
+    from artlens.paintings.images import load_rgb
+    from artlens.paintings.verify import grad_cam_pair
+    from artlens.report.overlays import save_heatmap_overlay
+
+    cam_a, cam_b, _ = grad_cam_pair(verifier, a["path"], b["path"])
+    heatmaps = {}
+    for tag, img_row, cam in (("a", a, cam_a), ("b", b, cam_b)):
+        img = np.asarray(load_rgb(img_row["path"]).resize((cam.shape[1], cam.shape[0])))
+        png = ctx.out_dir / f"gradcam_{tag}.png"
+        save_heatmap_overlay(img, cam, png, title=f"Grad-CAM (image {img_row['id']})", label="contribution to score")
+        np.save(png.with_suffix(".npy"), cam)
+        heatmaps[tag] = str(png)
+    return heatmaps
 
 
 # --- verify.reference: one painting against a reference set -------------------------------------------------
@@ -285,18 +295,26 @@ def run_reference(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     closest = [{"image": id_of.get(str(Path(c["path"]).resolve())), "name": Path(c["path"]).name,
                 "score": c["score"]} for c in best.pop("closest")]
     record = verifier.record()
+    heatmaps: dict[str, Any] = {}
+    nearest = next((r for r in refs if r["id"] == closest[0]["image"]), None) if closest else None
+    if nearest is not None:  # as the CLI's --heatmap: the questioned work against its closest reference
+        ctx.progress(0.8, f"Grad-CAM against the closest reference work (image {nearest['id']})")
+        heatmaps = pair_heatmaps(ctx, verifier, q, nearest)
     result = {"image": q["id"], "reference": p["name"], "artist": p["artist"], **best, "closest": closest,
               "method": info["method"], "parameters": info["parameters"],
               "skipped": [{"image": id_of.get(str(Path(x["path"]).resolve())), "reason": x["reason"]}
                           for x in info["skipped"]],
               "verifier": {k: record.get(k) for k in ("kind", "backbone", "model_checksum", "centred_on")}}
+    if heatmaps:
+        result["heatmaps"] = heatmaps
+        result["heatmaps_against"] = nearest["id"] if nearest is not None else None
     (ctx.out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     analysis_id = ctx.catalog.add_analysis(
         q["id"], "verify.attribution", {"references": p["references"], "artist": p["artist"],
                                         "impostors": p["impostors"], **info["parameters"]}, __version__,
         {"likelihood_ratio": best["likelihood_ratio"], "interval": best["interval"],
          "probability": best["probability"], "reference": p["name"]},
-        [str(ctx.out_dir / "summary.json")], model_checksum=record.get("model_checksum"))
+        [str(ctx.out_dir / "summary.json"), *heatmaps.values()], model_checksum=record.get("model_checksum"))
     return result, analysis_id
 
 
@@ -354,16 +372,40 @@ def run_classify(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     if "error" in pred:
         raise UnreadableInputError(f"image {row['id']}: {pred['error'].replace(row['path'], Path(row['path']).name)}")
     record = clf.record()
+    ctx.progress(0.6, "Grad-CAM of the predicted class")
+    heatmaps, cam_label = classify_heatmaps(ctx, clf, row["path"])
     result = {"image": row["id"], "predictions": pred["predictions"], "classes": list(clf.classes),
               "label_column": record.get("label_column"), "model": Path(p["model"]).name,
-              "model_checksum": record.get("model_checksum")}
+              "model_checksum": record.get("model_checksum"), "heatmaps": heatmaps, "heatmap_label": cam_label}
     (ctx.out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     analysis_id = ctx.catalog.add_analysis(
         row["id"], "paintings.classify", {"model": p["model"], "top_k": p["top_k"],
                                           "label_column": record.get("label_column")}, __version__,
         {"predictions": pred["predictions"], "label_column": record.get("label_column")},
-        [str(ctx.out_dir / "summary.json")], model_checksum=record.get("model_checksum"))
+        [str(ctx.out_dir / "summary.json"), *heatmaps.values()], model_checksum=record.get("model_checksum"))
     return result, analysis_id
+
+
+def classify_heatmaps(ctx: JobContext, clf: Any, path: str) -> tuple[dict[str, str], str]:
+    """Grad-CAM of the predicted class (as ``paintings classify predict --heatmap``): the whole image (global
+    view) and the full-resolution tiles, each written as ``gradcam_global.png`` / ``gradcam_tiles.png`` (an
+    overlay with a colour bar) and its ``.npy`` map where the model has that view; ``({tag: png}, class)``."""
+    import numpy as np
+
+    from artlens.report.overlays import save_heatmap_overlay
+
+    cam = clf.grad_cam(path)
+    out = {}
+    for tag, m, what in (("global", cam.global_map, "whole image (global view)"),
+                         ("tiles", cam.tile_map, "full-resolution tiles")):
+        if m is None:
+            continue
+        png = ctx.out_dir / f"gradcam_{tag}.png"
+        save_heatmap_overlay(cam.image, m, png, title=f"Grad-CAM for {cam.label} ({cam.probability:.2f}), {what}",
+                             label="contribution to the class score", vmin=0.0, vmax=1.0)
+        np.save(png.with_suffix(".npy"), m)
+        out[tag] = str(png)
+    return out, str(cam.label)
 
 
 # --- canvas.compare / canvas.match -------------------------------------------------------------------------

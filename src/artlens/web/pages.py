@@ -263,10 +263,27 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
         report = f"/jobs/{job_id}/files/match/report.html"
     if job["kind"] == "paintings.map" and job["state"] == "done":
         extra["map"] = map_figure(result.get("points", []))
-    if job["kind"] == "verify" and job["state"] == "done":
-        extra["gradcam"] = {k: f"/jobs/{job_id}/files/{Path(v).name}" for k, v in result.get("heatmaps", {}).items()}
+    if job["kind"] in ("verify", "verify.reference", "classify") and job["state"] == "done":
+        extra["gradcam"] = gradcam_figures(job_id, job["kind"], result)
     return render(request, "job.html", job=status, title=KINDS[job["kind"]].title if job["kind"] in KINDS
                   else job["kind"], report=report, result=result, **extra)
+
+
+def gradcam_figures(job_id: int, kind: str, result: dict[str, Any]) -> list[dict[str, str]]:
+    """The Grad-CAM overlays a finished ``verify``, ``verify.reference`` or ``classify`` job wrote into its
+    folder, as ``{"url", "caption", "tag"}`` for the result page (side by side)."""
+    heatmaps = result.get("heatmaps") or {}
+    if kind == "verify":
+        captions = {"a": "Grad-CAM of A", "b": "Grad-CAM of B"}
+    elif kind == "verify.reference":
+        captions = {"a": f"Grad-CAM of the questioned work #{result.get('image')}",
+                    "b": f"Grad-CAM of the closest reference work #{result.get('heatmaps_against')}"}
+    else:
+        label = result.get("heatmap_label")
+        captions = {"global": f"Grad-CAM of {label}: whole image",
+                    "tiles": f"Grad-CAM of {label}: full-resolution tiles"}
+    return [{"url": f"/jobs/{job_id}/files/{Path(v).name}", "caption": captions.get(k, k), "tag": k}
+            for k, v in heatmaps.items() if isinstance(v, str)]
 
 
 MAP_W, MAP_H, MAP_PAD = 960, 640, 40
