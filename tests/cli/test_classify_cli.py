@@ -59,11 +59,33 @@ def trained(collection, tmp_path_factory):
 
 
 def test_train_writes_model_and_report(trained):
-    assert (trained / "model" / "head.safetensors").is_file()
-    assert (trained / "model" / "config.json").is_file()
+    # the defaults: 5 heads (seeds 0-4), each refitted on train + val, saved as an average blend with TTA on
+    blend = json.loads((trained / "model" / "config.json").read_text())
+    assert blend["model"] == "painting_classifier_blend" and blend["method"] == "average" and blend["tta"] is True
+    assert blend["members"] == [f"../heads/head-{k}" for k in range(1, 6)]
+    assert all((trained / "heads" / f"head-{k}" / "head.safetensors").is_file() for k in range(1, 6))
     assert (trained / "report.html").is_file()
     ev = json.loads((trained / "evaluation.json").read_text())
-    assert ev["split_sizes"] == {"train": 9, "val": 3, "test": 6}
+    assert ev["split_sizes"] == {"train": 9, "val": 3, "test": 6} and ev["heads"] == 5
+    assert ev["refit_train_val"]["epochs_from_validation"] >= 1
+    from artlens.paintings.classify import BlendedClassifier, load_classifier
+
+    clf = load_classifier(trained)
+    assert isinstance(clf, BlendedClassifier) and clf.default_tta and len(clf.members) == 5
+
+
+def test_train_one_head_without_refit_or_tta_is_the_old_single_classifier(cli, collection, tmp_path):
+    run = tmp_path / "one"
+    code, out, err = cli("classify", "train", "--data", collection / "labels.csv", "--label", "medium", "--out", run,
+                         "--epochs", "2", "--heads", "1", "--no-refit-train-val", "--no-tta", *TINY)
+    assert code == 0, err
+    assert "classifier saved" in out and (run / "model" / "head.safetensors").is_file() and not (run / "heads").exists()
+    ev = json.loads((run / "evaluation.json").read_text())
+    assert ev["heads"] == 1 and ev["refit_train_val"] is None
+    code, out, err = cli("classify", "evaluate", "--model", run, "--data", collection / "labels.csv", "--split",
+                         "test", "--json", "--no-report")
+    assert code == 0, err
+    assert json.loads(out)["tta"] is False
 
 
 def test_evaluate_prints_the_contract_json(cli, trained, collection):
@@ -111,8 +133,8 @@ def test_folder_of_label_subfolders_with_any_label_name(cli, collection, tmp_pat
 
 
 def test_blend_average_cli(cli, trained, collection, tmp_path):
-    code, out, err = cli("classify", "blend", "--model", trained, "--model", trained, "--out", tmp_path / "b",
-                         "--json")
+    code, out, err = cli("classify", "blend", "--model", trained / "heads" / "head-1", "--model",
+                         trained / "heads" / "head-2", "--out", tmp_path / "b", "--json")
     assert code == 0, err
     code, out, err = cli("classify", "predict", collection / "oil" / "oil1.png", "--model", tmp_path / "b", "--json")
     assert code == 0, err

@@ -54,10 +54,13 @@ def train(
                                        help="Colour jitter in end-to-end stages (off by default: colour is evidence)."),
     batch_size: int = typer.Option(32, "--batch-size"),
     patience: int = typer.Option(10, "--patience", help="Early stopping: epochs without a better val loss."),
-    refit: bool = typer.Option(False, "--refit-train-val",
-                               help="Finally retrain the head on train + val for the epochs chosen on val."),
+    heads: int = typer.Option(5, "--heads", help="Heads trained with seeds SEED, SEED+1, ... (frozen backbone); "
+                                                 "more than one: RUN/model is their average blend."),
+    refit: bool = typer.Option(True, "--refit-train-val/--no-refit-train-val",
+                               help="Finally retrain each head on train + val for the epochs chosen on val."),
     drop_rare: bool = typer.Option(False, "--drop-rare", help="Leave out classes with fewer than 2 images."),
-    tta: bool = typer.Option(False, "--tta", help="Evaluate with test-time augmentation (mirrored view)."),
+    tta: bool = typer.Option(True, "--tta/--no-tta", help="Test-time augmentation (mirrored view) in the "
+                                                          "evaluation, and saved as the model's default."),
     feature_cache: Path | None = typer.Option(None, "--feature-cache",
                                               help="Folder for the frozen-backbone feature caches (default: RUN)."),
     seed: int = typer.Option(0, "--seed"),
@@ -78,8 +81,8 @@ def train(
 
     if not data.exists():
         raise InputNotFoundError(f"{data}: no such file or folder")
-    if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1:
-        raise InvalidParameterError("--epochs, --tiles-per-step and --batch-size must be >= 1, --tiles >= 0")
+    if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1 or heads < 1:
+        raise InvalidParameterError("--epochs, --heads, --tiles-per-step and --batch-size must be >= 1, --tiles >= 0")
     try:
         model = ClassifierConfig(classes=[], variant=variant, backbone=backbone, pretrained_backbone=pretrained,
                                  feature_pooling=feature_pooling, n_tiles=tiles, max_side=max_side, hidden=hidden,
@@ -89,7 +92,7 @@ def train(
             images_dir=str(images) if images else None, model=model, tiles_per_step=tiles_per_step,
             balance=cast(Any, balance),
             label_smoothing=label_smoothing,
-            color_jitter=color_jitter, batch_size=batch_size, refit_train_val=refit,
+            color_jitter=color_jitter, batch_size=batch_size, refit_train_val=refit, heads=heads,
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
             workers=workers, trainer=TrainerConfig(patience=patience, accelerator=accelerator,
                                                    devices=parse_devices(devices)),
@@ -103,7 +106,8 @@ def train(
     if as_json:
         echo_json(result, default=float)
         return
-    echo(f"classifier saved in {result['model']} ({len(result['classes'])} classes)")
+    what = f"blend of {result['heads']} heads" if result.get("heads", 1) > 1 else "classifier"
+    echo(f"{what} saved in {result['model']} ({len(result['classes'])} classes)")
     for name, m in result["evaluation"].items():
         echo(f"  {name}: top-1 {_pct(m.get('top1'))}, top-3 {_pct(m.get('top3'))}, "
                    f"macro-F1 {_pct(m.get('macro_f1'))} on {m['n']} images")
@@ -119,7 +123,8 @@ def evaluate(
     split: str | None = typer.Option(None, "--split", help="Only the images of this split (e.g. test)."),
     split_column: str = typer.Option("split", "--split-column"),
     images: Path | None = typer.Option(None, "--images", help="Folder that the CSV's relative paths resolve against."),
-    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored view."),
+    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored "
+                                                                 "view (default: as saved with the model)."),
     tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
     report: Path | None = typer.Option(None, "--report", help="HTML report (default: RUN/evaluation-<split>.html)."),
     no_report: bool = typer.Option(False, "--no-report", help="Write no HTML report."),
@@ -136,7 +141,7 @@ def evaluate(
                                          tta=tta, tiles=tiles, images_dir=str(images) if images else None)
     summary: dict[str, object] = {k: metrics[k] for k in ("top1", "top3", "top5", "macro_f1", "n", "unknown_labels")
                                   if k in metrics}
-    summary.update({"split": split, "tta": tta,
+    summary.update({"split": split, "tta": clf.default_tta if tta is None else tta,
                     "per_class_recall": {c: v["recall"] for c, v in metrics["per_class"].items()},
                     "most_confused": [{k: p[k] for k in ("true", "predicted", "count")}
                                       for p in metrics["most_confused"]],
@@ -166,7 +171,8 @@ def predict(
     images: list[Path] = typer.Argument(..., help="Painting image(s), or one folder of images (with --out)."),
     model: Path = typer.Option(..., "--model", help="Training run, its model/ folder, or a blend folder."),
     top_k: int = typer.Option(5, "--top-k", help="Classes to list per image."),
-    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average with the mirrored view."),
+    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored "
+                                                                 "view (default: as saved with the model)."),
     tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays (whole image, tiles) here."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report (with Grad-CAM) to this file."),

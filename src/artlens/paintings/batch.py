@@ -135,7 +135,7 @@ def predict_folder(
     model: str | os.PathLike[str],
     *,
     top_k: int = 5,
-    tta: bool = False,
+    tta: bool | None = None,
     tiles: int | str | None = None,
     device: str = "cpu",
     catalog: str | os.PathLike[str] | None = None,

@@ -177,6 +177,7 @@ class Classifier:
         if config.feature_pooling != "avg" and not config.feature_levels:
             config.feature_levels = feature_levels(backbone, config.feature_pooling)
         self.checksum, self.source = checksum, source
+        self.default_tta = False  # test-time augmentation when a call does not say (saved with the model)
         self.device = "cpu"
         self._extractors: dict[tuple[str, int], FeatureExtractor] = {}
         if not config.feature_dim:
@@ -249,16 +250,18 @@ class Classifier:
             p = 0.5 * (p + softmax(self.logits(mirrored.global_, f.patches)))
         return p
 
-    def predict_proba(self, paths: Sequence[str | os.PathLike[str]], *, tta: bool = False,
+    def predict_proba(self, paths: Sequence[str | os.PathLike[str]], *, tta: bool | None = None,
                       tiles: int | str | None = None) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
         """Probabilities of every readable image: ``(paths, (n, K) probabilities, failures)``.
 
         Args:
-            tta: average with the mirrored global view.
+            tta: average with the mirrored global view (``None``: the model's ``default_tta``, saved
+                with it by training).
             tiles: tiles per image: a number (grid), ``"all"`` (tiles covering the whole image at
                 tile resolution, one image at a time), or ``None`` for the trained count.
         """
         names = [str(p) for p in paths]
+        tta = self.default_tta if tta is None else tta
         if tiles == "all" and self.config.uses_tiles:
             return self._predict_all_tiles(names, tta)
         n = None if tiles is None or not self.config.uses_tiles else _tile_count(tiles)
@@ -293,7 +296,7 @@ class Classifier:
             pooled, _ = self.extractor("grid", 0).pooled_with_maps(views.to(self.device))
             return np.asarray(pooled.float().cpu().numpy())
 
-    def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool = False,
+    def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool | None = None,
                 tiles: int | str | None = None) -> list[dict[str, Any]]:
         """Top-k predictions per image: ``[{"path", "predictions": [{"label", "probability"}]}]``;
         an unreadable image gets ``{"path", "error"}`` instead, in input order."""
@@ -441,6 +444,7 @@ class BlendedClassifier:
         if method == "stacked" and stacker is None:
             raise InvalidParameterError("a stacked blend needs fitted stacker weights")
         self.members, self.method, self.source = list(members), method, source
+        self.default_tta = False  # test-time augmentation when a call does not say (saved with the blend)
         w = np.ones(len(members)) if weights is None else np.asarray(weights, float)
         if w.shape != (len(members),) or (w < 0).any() or w.sum() <= 0:
             raise InvalidParameterError("blend weights must be one non-negative number per member, not all 0")
@@ -459,10 +463,11 @@ class BlendedClassifier:
             raise InvalidParameterError("a stacked blend needs fitted stacker weights")
         return stack_probabilities(self.stacker, member_probs)
 
-    def predict_proba(self, paths: Sequence[str | os.PathLike[str]], *, tta: bool = False,
+    def predict_proba(self, paths: Sequence[str | os.PathLike[str]], *, tta: bool | None = None,
                       tiles: int | str | None = None) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
-        """As :meth:`Classifier.predict_proba`, blended."""
+        """As :meth:`Classifier.predict_proba`, blended (``tta=None``: the blend's ``default_tta``)."""
         names = [str(p) for p in paths]
+        tta = self.default_tta if tta is None else tta
         cache: dict[tuple, tuple[Features, Features | None]] = {}
         results = []
         for m in self.members:
@@ -487,7 +492,7 @@ class BlendedClassifier:
         failures = list(dict.fromkeys(f for r in results for f in r[2]))
         return ok, self.combine(aligned), failures
 
-    def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool = False,
+    def predict(self, paths: Sequence[str | os.PathLike[str]], *, top_k: int = 5, tta: bool | None = None,
                 tiles: int | str | None = None) -> list[dict[str, Any]]:
         """As :meth:`Classifier.predict`, blended."""
         return Classifier.predict(self, paths, top_k=top_k, tta=tta, tiles=tiles)  # type: ignore[arg-type]
@@ -627,10 +632,12 @@ def load_classifier(path: str | os.PathLike[str], *, _depth: int = 0) -> Classif
             verify_files(folder, {"files": doc.get("files")}, weights_name=BLEND_WEIGHTS)
             stacker = load_np(str(folder / BLEND_WEIGHTS))
         try:
-            return BlendedClassifier(flat, method=doc.get("method", "average"), weights=doc.get("weights"),
-                                     stacker=stacker, source=str(folder))
+            blend = BlendedClassifier(flat, method=doc.get("method", "average"), weights=doc.get("weights"),
+                                      stacker=stacker, source=str(folder))
         except InvalidParameterError as exc:
             raise UnreadableInputError(f"{folder}: {exc}") from None
+        blend.default_tta = doc.get("tta") is True
+        return blend
     if kind != MODEL_NAME or not (folder / HEAD_WEIGHTS).is_file():
         raise InputNotFoundError(f"{folder}: not a painting classifier (needs {HEAD_WEIGHTS} and {CONFIG})")
     try:
@@ -647,4 +654,5 @@ def load_classifier(path: str | os.PathLike[str], *, _depth: int = 0) -> Classif
     except Exception as exc:
         raise UnreadableInputError(f"{folder / HEAD_WEIGHTS}: weights do not fit this classifier ({exc})") from None
     clf.head.eval()
+    clf.default_tta = doc.get("tta") is True
     return clf

@@ -94,7 +94,7 @@ def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
 
 
 def evaluate_classifier(model: Any, data: str | os.PathLike[str], *, label_column: str | None = None,
-                        split: str | None = None, split_column: str = "split", tta: bool = False,
+                        split: str | None = None, split_column: str = "split", tta: bool | None = None,
                         tiles: int | str | None = None, images_dir: str | None = None
                         ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Evaluate a classifier (or blend) on a labelled collection.
@@ -105,7 +105,7 @@ def evaluate_classifier(model: Any, data: str | os.PathLike[str], *, label_colum
         label_column: the true labels (default: the column the model was trained on; ``label`` for
             a folder).
         split: keep the images whose ``split_column`` has this value (``None``: all images).
-        tta: test-time augmentation (mirrored global view).
+        tta: test-time augmentation (mirrored global view; ``None``: as saved with the model).
         tiles: tiles per image (``None``: as trained; ``"all"``: covering tiles).
 
     Returns:

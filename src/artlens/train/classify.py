@@ -25,7 +25,10 @@ Class imbalance is handled by a class-weighted loss (``balance="loss"``, weights
 label smoothing. Splits come from the CSV's split column (``train``/``val``/``test``); without one
 a seeded stratified split is made (:func:`~artlens.train.splits.holdout_split`, ``by="class"``).
 With ``refit_train_val`` (frozen backbone only) a fresh head is finally trained on train + val for
-the number of epochs chosen on val.
+the number of epochs chosen on val. With ``heads = K > 1`` (frozen backbone only) K heads are trained
+with seeds ``seed, seed + 1, ...`` (each refitted when asked), saved in ``RUN/heads/head-k/`` and
+``RUN/model`` is their average blend (:func:`~artlens.paintings.classify.save_blend`); ``tta`` is saved
+with the model as its default for prediction and evaluation.
 
 Evaluation (:func:`~artlens.paintings.evaluate.classification_metrics`,
 :func:`~artlens.paintings.evaluate.evaluate_classifier`) lives in :mod:`artlens.paintings.evaluate`,
@@ -155,7 +158,7 @@ class ClassifierTrainConfig(TrainingConfig):
     balance: Literal["loss", "sampler", "none"] = "loss"
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
     mirror: bool = True  # mirrored global views: augmentation (frozen stage) and TTA
-    tta: bool = False  # evaluate with test-time augmentation (mirrored global view)
+    tta: bool = False  # evaluate with test-time augmentation (mirrored global view); saved as the model's default
     stages: list[Stage] = Field(default_factory=lambda: [Stage(unfreeze=0, epochs=60, lr=1e-3)])
     weight_decay: float = 1e-2
     warmup_epochs: int = 2
@@ -168,6 +171,7 @@ class ClassifierTrainConfig(TrainingConfig):
     drop_rare: bool = False
     min_per_class: int = 2
     refit_train_val: bool = False
+    heads: int = Field(default=1, ge=1)  # frozen-backbone heads trained with seeds seed, seed + 1, ...; > 1: a blend
     feature_cache: str | None = None  # folder for feature caches (default: the run folder)
     workers: int = 2  # image-decoding threads and data-loader workers of end-to-end stages
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(patience=10, checkpoint_every_n_steps=200))
@@ -717,9 +721,25 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
                              mirrored=m.global_[both_rows] if m is not None else None)
             refit["epochs_from_validation"] = epochs
             model.head = head
+    heads = [head]
+    extra_heads: list[dict[str, Any]] = []
+    if cfg.heads > 1:
+        if fine_tuned or len(cfg.stages) > 1:
+            warnings.warn("several heads (a blend) apply to one frozen-backbone stage only; one head trained",
+                          stacklevel=2)
+        else:
+            mirrored_train = m.global_[rows(split["train"])] if m is not None else None
+            both = np.concatenate([split["train"], split["val"]])
+            for j in range(1, cfg.heads):
+                h, info = _train_extra_head(ccfg, cfg.model_copy(update={"seed": cfg.seed + j}), tr, va,
+                                            data(both) if cfg.refit_train_val else None, run / f"head-{j + 1}",
+                                            mirrored_train, m.global_[rows(both)] if m is not None else None)
+                heads.append(h)
+                extra_heads.append(info)
     if not is_rank_zero():  # a further DDP process: rank 0 evaluates and writes the model
         return {"run": str(run), "model": str(run / "model"), "classes": classes, "stages": history}
-    clf = Classifier(ccfg, head, backbone=backbone, preprocess=preprocess)
+    clfs = [Classifier(ccfg, h, backbone=backbone, preprocess=preprocess) for h in heads]
+    clf = clfs[0]
     # evaluation: cached features when the backbone stayed frozen, fresh ones otherwise
     evaluation: dict[str, Any] = {}
     items: dict[str, dict[str, Any]] = {}
@@ -733,7 +753,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
         else:
             fsub = _subset_features(f, r)
             msub = _subset_features(m, r) if (cfg.tta and m is not None and ccfg.uses_global) else None
-            ok, probs = fsub.paths, clf.probabilities(fsub, msub)
+            ok, probs = fsub.paths, np.mean([c.probabilities(fsub, msub) for c in clfs], axis=0)
         truth = [labels_all[i] for i in idx if paths[i] in row]
         evaluation[name] = classification_metrics(truth, probs, classes)
         items[name] = {"paths": ok, "true": truth, "probs": probs}
@@ -742,11 +762,25 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
     extra = {"trained_on": {"data": cfg.data, "label_column": cfg.label_column, "images": counts,
                             "class_counts": {c: int(class_counts[c]) for c in classes}},
              "stages": history, "refit_train_val": refit, "train_config": cfg.model_dump(),
-             "evaluation": {k: _summary(v) for k, v in evaluation.items()}}
-    save_classifier(head, ccfg, run / "model", extra=extra,
-                    backbone=backbone if (fine_tuned or not cfg.model.pretrained_backbone) else None)
+             "evaluation": {k: _summary(v) for k, v in evaluation.items()}, "tta": cfg.tta}
+    keep_backbone = backbone if (fine_tuned or not cfg.model.pretrained_backbone) else None
+    record = clf.record()
+    if len(heads) == 1:
+        save_classifier(head, ccfg, run / "model", extra=extra, backbone=keep_backbone)
+    else:  # each head a classifier of its own under RUN/heads/, RUN/model the average blend of them
+        from artlens.paintings.classify import BlendedClassifier, load_classifier, save_blend
+
+        folders = []
+        for j, h in enumerate(heads):
+            member_extra = {**extra, "seed": cfg.seed + j, **({"head": extra_heads[j - 1]} if j else {})}
+            folders.append(save_classifier(h, ccfg, run / "heads" / f"head-{j + 1}", extra=member_extra,
+                                           backbone=keep_backbone))
+        save_blend(run / "model", folders, method="average", extra={**extra, "heads": len(heads)})
+        blended = load_classifier(run / "model")
+        record = blended.record() if isinstance(blended, BlendedClassifier) else record
     result = {"run": str(run), "model": str(run / "model"), "classes": classes, "split_sizes": counts,
               "stages": history, "refit_train_val": refit, "feature_seconds": round(extract_seconds, 2),
+              "heads": len(heads),
               "evaluation": {k: _summary(v) for k, v in evaluation.items()}}
     (run / "evaluation.json").write_text(json.dumps({**result, "metrics": evaluation}, indent=2, default=float) + "\n")
     if report is not None:
@@ -755,12 +789,32 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
         name = "test" if "test" in items else "val"
         rep = Path(report) if Path(report).is_absolute() else run / report
         write_classification_report(rep, evaluation[name], items[name]["paths"], items[name]["true"],
-                                    items[name]["probs"], clf.record(),
+                                    items[name]["probs"], record,
                                     title=f"Classifier training: {cfg.label_column}",
                                     split=name, training={"stages": history, "split_sizes": counts,
                                                           "refit_train_val": refit})
         result["report"] = str(rep)
     return result
+
+
+def _train_extra_head(ccfg: ClassifierConfig, cfg: ClassifierTrainConfig, tr: tuple, va: tuple, both: tuple | None,
+                      folder: Path, mirrored_train: np.ndarray | None, mirrored_both: np.ndarray | None
+                      ) -> tuple[TwoBranchHead, dict[str, Any]]:
+    """One more head of a blend (its own seed, ``cfg.seed``): trained on train with early stopping on val
+    and, when ``both`` (train + val) is given, refitted on it for the epoch count chosen on val."""
+    torch.manual_seed(cfg.seed)
+    head = ccfg.head()
+    info = fit_head(head, tr, va, cfg, folder / "stage-1", mirrored=mirrored_train)
+    info["seed"] = cfg.seed
+    if both is not None:
+        best = info.get("best_epoch")
+        epochs = best + 1 if best is not None and best >= 0 else cfg.stages[0].epochs
+        torch.manual_seed(cfg.seed)
+        head = ccfg.head()
+        refit = fit_head(head, both, None, cfg, folder / "refit",
+                         stage=Stage(unfreeze=0, epochs=epochs, lr=cfg.stages[0].lr), mirrored=mirrored_both)
+        info["refit_train_val"] = {**refit, "epochs_from_validation": epochs}
+    return head, info
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
