@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def bench_threads(args: argparse.Namespace) -> dict:
     from artlens.canvas.threads import SpectralParams
     from artlens.canvas.threads.batch import count_plates
+    from artlens.engine import BatchOptions
     from artlens.synth import make_plate, write_plate_tiff
 
     rng = np.random.default_rng(20)
@@ -55,7 +56,8 @@ def bench_threads(args: argparse.Namespace) -> dict:
         for engine, workers in configs:
             dest = Path(tmp) / f"out-{engine}-{workers}"
             t = time.perf_counter()
-            rep = count_plates(folder, dest, SpectralParams(), engine=engine, workers=workers, use_catalog=False)
+            rep = count_plates(folder, dest, SpectralParams(), options=BatchOptions(engine=engine, workers=workers),
+                               use_catalog=False)
             dt = time.perf_counter() - t
             assert rep.new == args.plates, rep
             row = {"engine": engine, "workers": workers, "seconds": round(dt, 2),

@@ -44,8 +44,8 @@ from typing import Any, TextIO
 
 from artlens.errors import ArtlensError, InvalidParameterError
 
-__all__ = ["ENGINES", "Batch", "Item", "Outcome", "ResultLedger", "check_engine", "input_digest", "is_unreadable",
-           "item_key", "resolve_workers", "run_items", "unreadable_reason"]
+__all__ = ["ENGINES", "Batch", "BatchOptions", "Item", "Outcome", "ResultLedger", "check_engine", "input_digest",
+           "is_unreadable", "item_key", "resolve_workers", "run_items", "unreadable_reason"]
 
 ENGINES = ("local", "ray")
 
@@ -124,6 +124,41 @@ def check_engine(engine: str, workers: int, ray_address: str | None) -> None:
     if ray_address is not None and engine != "ray":
         raise InvalidParameterError("ray_address is used with engine 'ray'", param="ray_address")
     resolve_workers(workers)
+
+
+OnOutcome = Callable[[str, "dict[str, Any] | None", "str | None"], None]
+"""``on_outcome(label, row | None, reason | None)``: called after each item of a batch (progress)."""
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a resumable batch command runs: the options every batch command shares (``threads count``
+    on a folder, ``classify predict`` on a folder, ``beneath compare --pairs``, ``verify --pairs``).
+
+    Attributes:
+        engine, workers, ray_address: :func:`run_items`.
+        retry_skipped: run again the items that ``skipped.csv`` lists.
+        on_outcome: called after each item (for progress); not part of any result.
+    """
+
+    engine: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    retry_skipped: bool = False
+    on_outcome: OnOutcome | None = None
+
+    def check(self) -> None:
+        """:func:`check_engine` on these options, for a command to call before it writes anything."""
+        check_engine(self.engine, self.workers, self.ray_address)
+
+    def gpus_per_worker(self, device: str) -> float:
+        """GPUs a Ray actor asks for when the work runs on ``device``: one each on CUDA, else none."""
+        return 1.0 if device.startswith("cuda") and self.engine == "ray" else 0.0
+
+    def is_default(self) -> bool:
+        """Whether these are the options of a plain local run (``on_outcome`` aside): what a command that
+        takes one input accepts."""
+        return (self.engine, self.workers, self.ray_address, self.retry_skipped) == ("local", 1, None, False)
 
 
 def run_items(items: Iterable[Item], factory: WorkerFactory, *, engine: str = "local", workers: int = 1,
@@ -239,13 +274,13 @@ class Batch:
     Args:
         results, skipped: the two ledgers (their ``key`` column is the item's key).
         label_column: the name of an item's label in ``failures`` (``"plate"``, ``"image"``...).
-        retry_skipped: run again the items that ``skipped.csv`` lists.
+        options: where the items run, whether skipped ones run again, the progress callback.
     """
 
     def __init__(self, results: ResultLedger, skipped: ResultLedger, *, label_column: str = "item",
-                 retry_skipped: bool = False) -> None:
+                 options: BatchOptions | None = None) -> None:
         self.results, self.skipped = results, skipped
-        self.label_column, self.retry_skipped = label_column, retry_skipped
+        self.label_column, self.options = label_column, options or BatchOptions()
         self.total = self.new = self.done_before = self.failed = self.skipped_before = self.duplicates = 0
         self.failures: list[dict[str, str]] = []
         self._planned: set[str] = set()
@@ -261,7 +296,7 @@ class Batch:
         self._planned.add(item.key)
         if item.key in self.results.rows:
             self.done_before += 1
-        elif item.key in self.skipped.rows and not self.retry_skipped:
+        elif item.key in self.skipped.rows and not self.options.retry_skipped:
             self.skipped_before += 1
         elif reason is not None:
             self._unrunnable.append((item, reason))
@@ -275,18 +310,17 @@ class Batch:
 
     def run(self, factory: WorkerFactory, *, on_result: Callable[[Item, Any], dict[str, Any]],
             skipped_row: Callable[[Item, str], dict[str, Any]], send: Callable[[Item], Any] = lambda i: i.payload,
-            on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
-            engine: str = "local", workers: int = 1, ray_address: str | None = None,
             num_gpus: float = 0.0) -> None:
         """Run the planned items; write each result / failure as it arrives (see the class docstring).
 
         Args:
-            factory, engine, workers, ray_address, num_gpus: :func:`run_items`.
+            factory, num_gpus: :func:`run_items` (with the engine, workers and address of ``options``).
             on_result: ``on_result(item, result)`` -> the item's results row (its ``key`` is set here).
             skipped_row: ``skipped_row(item, reason)`` -> its ``skipped.csv`` row.
             send: what a worker receives of an item (default its payload; keep it small).
-            on_outcome: ``on_outcome(label, row | None, reason | None)`` after each item (progress).
         """
+        opts = self.options
+        on_outcome = opts.on_outcome
 
         def fail(item: Item, reason: str) -> None:
             self.skipped.append(skipped_row(item, reason) | {"key": item.key, "reason": reason})
@@ -300,8 +334,8 @@ class Batch:
                 fail(item, reason)
             by_key = {i.key: i for i in self.todo}
             sent = [Item(i.key, i.label, send(i)) for i in self.todo]
-            for outcome in run_items(sent, factory, engine=engine, workers=workers, ray_address=ray_address,
-                                     num_gpus=num_gpus):
+            for outcome in run_items(sent, factory, engine=opts.engine, workers=opts.workers,
+                                     ray_address=opts.ray_address, num_gpus=num_gpus):
                 item = by_key[outcome.item.key]
                 if not outcome.ok:
                     fail(item, outcome.error or "unknown error")

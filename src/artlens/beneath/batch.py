@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from artlens.engine import Batch, Item, ResultLedger, check_engine, input_digest, is_unreadable, item_key
+from artlens.engine import Batch, BatchOptions, Item, ResultLedger, input_digest, is_unreadable, item_key
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 
 __all__ = ["PAIR_COLUMNS", "SKIPPED_COLUMNS", "CompareReport", "compare_pairs", "read_view_pairs"]
@@ -131,11 +131,7 @@ def compare_pairs(
     device: str = "cpu",
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
-    engine: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    retry_skipped: bool = False,
-    on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+    options: BatchOptions | None = None,
 ) -> CompareReport:
     """Compare every ``visible,other`` pair of a CSV into ``out_dir`` (resumable; see the module docstring).
 
@@ -146,14 +142,14 @@ def compare_pairs(
         device: where the graph models run (``auto``, ``cpu``, ``cuda``, ``cuda:N``; checked before anything is
             written; with engine ``ray`` and a GPU each actor takes one); not part of the key.
         catalog, use_catalog: where to record the analyses (one per pair).
-        engine, workers, ray_address: :func:`artlens.engine.run_items`.
-        retry_skipped: compare again the pairs that ``skipped.csv`` lists.
-        on_outcome: ``on_outcome(pair, row | None, reason | None)`` after each pair (for progress).
+        options: :class:`~artlens.engine.BatchOptions`: engine, workers, Ray address, whether the items of
+            ``skipped.csv`` run again, the progress callback.
     """
     from artlens import __version__
     from artlens.beneath.compare import METHODS
 
-    check_engine(engine, workers, ray_address)
+    options = options or BatchOptions()
+    options.check()
     if method not in METHODS:
         raise InvalidParameterError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}",
                                     param="method")
@@ -181,7 +177,7 @@ def compare_pairs(
     settings["device"] = torch_device  # where it runs, not what it computes: not in the key
     batch = Batch(ResultLedger(out / "pairs.csv", PAIR_COLUMNS, sort_key=lambda r: (r["pair"], r["key"])),
                   ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS, sort_key=lambda r: (r["pair"], r["key"])),
-                  label_column="pair", retry_skipped=retry_skipped)
+                  label_column="pair", options=options)
     digests = [(input_digest(v), input_digest(o)) for v, o in specs]
     stems = [f"{v.stem}--{o.stem}" for v, o in specs]
     for (v, o), (dv, do), stem in zip(specs, digests, stems, strict=True):
@@ -224,12 +220,11 @@ def compare_pairs(
 
         batch.run(functools.partial(_make_comparer, {"compare": settings}), on_result=on_result,
                   skipped_row=skipped_row, send=lambda i: {k: i.payload[k] for k in ("visible", "other", "out_dir")},
-                  on_outcome=on_outcome, engine=engine, workers=workers, ray_address=ray_address,
-                  num_gpus=1.0 if torch_device.startswith("cuda") and engine == "ray" else 0.0)
+                  num_gpus=options.gpus_per_worker(torch_device))
     finally:
         if cat is not None:
             cat.close()
     return CompareReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
                          skipped_before=batch.skipped_before, duplicates=batch.duplicates, out_dir=str(out),
-                         pairs_csv=str(batch.results.path), skipped_csv=batch.skipped_csv, engine=engine,
-                         workers=workers, failures=batch.failures)
+                         pairs_csv=str(batch.results.path), skipped_csv=batch.skipped_csv, engine=options.engine,
+                         workers=options.workers, failures=batch.failures)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from artlens.cli.common import (
     parse_devices,
     show_progress,
 )
+from artlens.engine import BatchOptions
 
 app = typer.Typer(help="Look beneath the surface: where a second view (IR, band, X-ray) differs from the visible "
                        "image.", no_args_is_help=True)
@@ -72,18 +74,18 @@ def compare(
     from artlens.beneath.compare import compare_views
     from artlens.errors import InvalidParameterError
 
+    options = BatchOptions(engine=engine, workers=workers, ray_address=ray_address, retry_skipped=retry_skipped)
     if pairs is not None:
         if visible is not None or other is not None:
             raise InvalidParameterError("give VISIBLE OTHER, or --pairs PAIRS.csv, not both")
         _compare_batch(pairs, out, as_json=as_json, method=method, model=model, segmentation=segmentation,
                        region_px=region_px, polarity=polarity, other_modality=modality, registration=registration,
                        nonrigid=nonrigid, max_residual_px=max_residual_px, report=not no_report, seed=seed,
-                       device=device, catalog=catalog, use_catalog=not no_catalog, engine=engine,
-                       ray_address=ray_address, workers=workers, retry_skipped=retry_skipped)
+                       device=device, catalog=catalog, use_catalog=not no_catalog, options=options)
         return
     if visible is None or other is None:
         raise InvalidParameterError("give VISIBLE OTHER (two images), or --pairs PAIRS.csv")
-    if engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+    if not options.is_default():
         raise InvalidParameterError("--engine, --ray-address, --workers and --retry-skipped apply to --pairs")
     s = compare_views(visible, other, out, method=method, model=model, segmentation=segmentation, region_px=region_px,
                       polarity=polarity, other_modality=modality, registration=registration, nonrigid=nonrigid,
@@ -108,7 +110,7 @@ def compare(
         echo(f"report: {s['files']['report_html']}")
 
 
-def _compare_batch(pairs: Path, out: Path, *, as_json: bool, **kwargs: Any) -> None:
+def _compare_batch(pairs: Path, out: Path, *, options: BatchOptions, as_json: bool, **kwargs: Any) -> None:
     """``beneath compare --pairs``: :func:`artlens.beneath.batch.compare_pairs`."""
     from artlens.beneath.batch import compare_pairs
 
@@ -119,7 +121,7 @@ def _compare_batch(pairs: Path, out: Path, *, as_json: bool, **kwargs: Any) -> N
         else:
             echo(f"{pair}: skipped: {reason}", err=True)
 
-    report = compare_pairs(pairs, out, on_outcome=None if as_json else say, **kwargs)
+    report = compare_pairs(pairs, out, options=replace(options, on_outcome=None if as_json else say), **kwargs)
     if as_json:
         echo_json(report.to_dict())
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -10,6 +11,7 @@ import typer
 
 from artlens.cli.choices import Balance, BlendMethod, ClassifierVariant, Engine, FeaturePooling, TilePooling
 from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, parse_devices
+from artlens.engine import BatchOptions
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
 app = typer.Typer(help="Classify paintings by style, genre, medium... (two-branch model: composition + brushwork).",
@@ -200,16 +202,16 @@ def predict(
     what is done."""
     from artlens.devices import resolve_device
 
+    options = BatchOptions(engine=engine, workers=workers, ray_address=ray_address, retry_skipped=retry_skipped)
     if len(images) == 1 and images[0].is_dir():
         if out is None:
             raise InvalidParameterError("a folder of images needs --out (the folder for predictions.csv)")
         if heatmap is not None or report is not None:
             raise InvalidParameterError("--heatmap and --report apply to images named one by one, not to a folder")
         _predict_folder(images[0], out, model, top_k=top_k, tta=tta, tiles=tiles, device=device, catalog=catalog,
-                        use_catalog=not no_catalog, engine=engine, ray_address=ray_address, workers=workers,
-                        retry_skipped=retry_skipped, as_json=as_json)
+                        use_catalog=not no_catalog, options=options, as_json=as_json)
         return
-    if out is not None or engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+    if out is not None or not options.is_default():
         raise InvalidParameterError("--out, --engine, --ray-address, --workers and --retry-skipped apply to a "
                                     "folder of images")
     from artlens.paintings.classify import load_classifier
@@ -263,7 +265,8 @@ def predict(
         echo(f"report: {report}")
 
 
-def _predict_folder(source: Path, out: Path, model: Path, *, as_json: bool, **kwargs: Any) -> None:
+def _predict_folder(source: Path, out: Path, model: Path, *, options: BatchOptions, as_json: bool,
+                    **kwargs: Any) -> None:
     """``classify predict`` on a folder: :func:`artlens.paintings.batch.predict_folder`."""
     from artlens.paintings.batch import predict_folder
 
@@ -273,7 +276,8 @@ def _predict_folder(source: Path, out: Path, model: Path, *, as_json: bool, **kw
         else:
             echo(f"{image}: skipped: {reason}", err=True)
 
-    report = predict_folder(source, out, model, on_outcome=None if as_json else say, **kwargs)
+    report = predict_folder(source, out, model, options=replace(options, on_outcome=None if as_json else say),
+                            **kwargs)
     if as_json:
         echo_json(report.to_dict())
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from artlens.cli.common import (
     show_progress,
 )
 from artlens.devices import check_device_spec, resolve_device
+from artlens.engine import BatchOptions
 from artlens.errors import InvalidParameterError
 
 app = typer.Typer(help="Count threads in canvas X-rays.", no_args_is_help=True)
@@ -75,12 +77,13 @@ def count(
     check_device_spec(device)  # spectral counting runs on the CPU whatever --device says
     torch_device = resolve_device(device) if method != "spectral" else "cpu"
     cnn = CnnParams(model=model, window_cm=window_cm, step_cm=step_cm, device=torch_device)
+    options = BatchOptions(engine=engine, workers=workers, ray_address=ray_address, retry_skipped=retry_skipped)
     if plate.is_dir() or plate.suffix.lower() == ".csv":
         _count_batch(plate, out, params, method=method, cnn=cnn, px_per_cm=px_per_cm, page=page,
-                     allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog, engine=engine,
-                     ray_address=ray_address, workers=workers, retry_skipped=retry_skipped, as_json=as_json)
+                     allow_huge=allow_huge, catalog=catalog, use_catalog=not no_catalog, options=options,
+                     as_json=as_json)
         return
-    if engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+    if not options.is_default():
         raise InvalidParameterError("--engine, --ray-address, --workers and --retry-skipped apply to a folder or "
                                     "a CSV of plates")
     if show_progress(as_json):
@@ -117,7 +120,8 @@ def count(
     echo(f"report: {outputs.files['report_html']}")
 
 
-def _count_batch(source: Path, out: Path, params: SpectralParams, *, as_json: bool, **kwargs: Any) -> None:
+def _count_batch(source: Path, out: Path, params: SpectralParams, *, options: BatchOptions, as_json: bool,
+                 **kwargs: Any) -> None:
     """``threads count`` on a folder or CSV: :func:`artlens.canvas.threads.batch.count_plates`."""
     from artlens.canvas.threads.batch import count_plates
 
@@ -128,7 +132,8 @@ def _count_batch(source: Path, out: Path, params: SpectralParams, *, as_json: bo
         else:
             echo(f"{plate}: skipped: {reason}", err=True)
 
-    report = count_plates(source, out, params, on_outcome=None if as_json else say, **kwargs)
+    report = count_plates(source, out, params, options=replace(options, on_outcome=None if as_json else say),
+                          **kwargs)
     if as_json:
         echo_json(report.to_dict())
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,6 +12,7 @@ import typer
 from artlens.cli.choices import Engine, FeaturePooling, VerifierKind
 from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, notice, parse_devices
 from artlens.devices import place_extractor, resolve_device
+from artlens.engine import BatchOptions
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
 
@@ -72,15 +74,15 @@ def verify(
     for p in (a, b, *(reference or []), impostors):
         if p is not None and not p.exists():
             raise InputNotFoundError(f"{p}: no such file or folder")
-    if out is not None or engine != "local" or ray_address is not None or workers != 1 or retry_skipped:
+    options = BatchOptions(engine=engine, workers=workers, ray_address=ray_address, retry_skipped=retry_skipped)
+    if out is not None or not options.is_default():
         if pairs is None or out is None:
             raise InvalidParameterError("--out, --engine, --ray-address, --workers and --retry-skipped apply to "
                                         "--pairs PAIRS.csv --out OUT")
         if heatmap is not None or report is not None:
             raise InvalidParameterError("--heatmap and --report do not apply to --pairs --out (see OUT/pairs.csv)")
         _pairs_batch(pairs, out, model, background, adapt, device, as_json, None if no_catalog else catalog,
-                     not no_catalog, engine=engine, ray_address=ray_address, workers=workers,
-                     retry_skipped=retry_skipped)
+                     not no_catalog, options)
         return
     if reference is not None and a is not None:
         _attribution(a, reference, impostors, model, background, adapt, report, heatmap, top, k, seed, as_json,
@@ -145,7 +147,7 @@ def verify(
 
 
 def _pairs_batch(pairs: Path, out: Path, model: Path | None, background: Path | None, adapt: bool, device: str,
-                 as_json: bool, catalog: str | None, use_catalog: bool, **engine: Any) -> None:
+                 as_json: bool, catalog: str | None, use_catalog: bool, options: BatchOptions) -> None:
     """``verify --pairs CSV --out OUT``: :func:`artlens.paintings.verify_batch.verify_pairs_batch`."""
     from artlens.cli.common import read_pairs_csv
     from artlens.paintings.verify_batch import verify_pairs_batch
@@ -168,7 +170,8 @@ def _pairs_batch(pairs: Path, out: Path, model: Path | None, background: Path | 
 
     report = verify_pairs_batch(rows, out, model, background=paths, background_source=str(background or ""),
                                 adapt=adapt, pairs_source=str(pairs), device=device, catalog=catalog,
-                                use_catalog=use_catalog, on_outcome=None if as_json else say, **engine)
+                                use_catalog=use_catalog,
+                                options=replace(options, on_outcome=None if as_json else say))
     if as_json:
         echo_json(report.to_dict())
         return

@@ -25,9 +25,9 @@ from typing import Any
 
 from artlens.engine import (
     Batch,
+    BatchOptions,
     Item,
     ResultLedger,
-    check_engine,
     input_digest,
     is_unreadable,
     item_key,
@@ -140,11 +140,7 @@ def predict_folder(
     device: str = "cpu",
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
-    engine: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    retry_skipped: bool = False,
-    on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+    options: BatchOptions | None = None,
 ) -> BatchReport:
     """Classify every image of a folder into ``out_dir/predictions.csv`` (resumable; see the module docstring).
 
@@ -156,15 +152,15 @@ def predict_folder(
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (:func:`artlens.devices.resolve_device`); with
             engine ``ray`` and a GPU each actor takes one.
         catalog, use_catalog: where to record the predictions (one analysis per image).
-        engine, workers, ray_address: :func:`artlens.engine.run_items`.
-        retry_skipped: classify again the images that ``skipped.csv`` lists.
-        on_outcome: ``on_outcome(image, row | None, reason | None)`` after each image (for progress).
+        options: :class:`~artlens.engine.BatchOptions`: engine, workers, Ray address, whether the items of
+            ``skipped.csv`` run again, the progress callback.
     """
     from artlens import __version__
     from artlens.devices import resolve_device
     from artlens.io.scan import scan_images
 
-    check_engine(engine, workers, ray_address)
+    options = options or BatchOptions()
+    options.check()
     if top_k < 1:
         raise InvalidParameterError(f"top_k must be at least 1, got {top_k}", param="top_k")
     if tiles is not None and tiles != "all":
@@ -189,7 +185,7 @@ def predict_folder(
                            "tiles": tiles, **{k: identity.get(k) for k in ("label_column", "variant", "backbone")}}
     batch = Batch(ResultLedger(out / "predictions.csv", PREDICTION_COLUMNS, sort_key=lambda r: (r["image"], r["key"])),
                   ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS, sort_key=lambda r: (r["image"], r["key"])),
-                  label_column="image", retry_skipped=retry_skipped)
+                  label_column="image", options=options)
     for path in images:
         digest = input_digest(path)
         item = Item(item_key(digest, CLASSIFY_METHOD, parameters, checksum), path.relative_to(src).as_posix(),
@@ -230,13 +226,12 @@ def predict_folder(
         settings = {"model": recorded_parameters["model"], "device": torch_device, "top_k": top_k, "tta": tta,
                     "tiles": tiles}
         batch.run(functools.partial(_make_predictor, settings), on_result=on_result, skipped_row=skipped_row,
-                  send=lambda i: {"path": i.payload["path"]}, on_outcome=on_outcome, engine=engine, workers=workers,
-                  ray_address=ray_address, num_gpus=1.0 if torch_device.startswith("cuda") and engine == "ray" else 0.0)
+                  send=lambda i: {"path": i.payload["path"]}, num_gpus=options.gpus_per_worker(torch_device))
     finally:
         if cat is not None:
             cat.close()
     return BatchReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
                        skipped_before=batch.skipped_before, duplicates=batch.duplicates, out_dir=str(out),
                        results_csv=str(batch.results.path),
-                       skipped_csv=batch.skipped_csv, engine=engine, workers=workers, device=torch_device,
-                       failures=batch.failures)
+                       skipped_csv=batch.skipped_csv, engine=options.engine, workers=options.workers,
+                       device=torch_device, failures=batch.failures)

@@ -33,7 +33,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from artlens.engine import Batch, Item, ResultLedger, check_engine, input_digest, is_unreadable, item_key
+from artlens.engine import Batch, BatchOptions, Item, ResultLedger, input_digest, is_unreadable, item_key
 from artlens.errors import InvalidParameterError, UnreadableInputError
 from artlens.paintings.batch import BatchReport
 
@@ -189,11 +189,7 @@ def verify_pairs_batch(
     device: str = "cpu",
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
-    engine: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    retry_skipped: bool = False,
-    on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+    options: BatchOptions | None = None,
 ) -> VerifyReport:
     """Score every pair into ``out_dir/pairs.csv`` (resumable; see the module docstring).
 
@@ -209,15 +205,15 @@ def verify_pairs_batch(
         pairs_source: the pairs file, recorded in the catalog's parameters.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``; with engine ``ray`` and a GPU each actor takes one.
         catalog, use_catalog: where to record the results (one ``verify.pair`` analysis per pair).
-        engine, workers, ray_address: :func:`artlens.engine.run_items`.
-        retry_skipped: score again the pairs that ``skipped.csv`` lists.
-        on_outcome: ``on_outcome(pair, row | None, reason | None)`` after each pair (for progress).
+        options: :class:`~artlens.engine.BatchOptions`: engine, workers, Ray address, whether the items of
+            ``skipped.csv`` run again, the progress callback.
     """
     from artlens import __version__
     from artlens.devices import resolve_device
     from artlens.paintings.verify import load_verifier
 
-    check_engine(engine, workers, ray_address)
+    options = options or BatchOptions()
+    options.check()
     if not pairs:
         raise InvalidParameterError("the pairs file lists no pairs", param="pairs")
     torch_device = resolve_device(device)
@@ -248,7 +244,7 @@ def verify_pairs_batch(
 
     batch = Batch(ResultLedger(out / "pairs.csv", PAIR_COLUMNS, sort_key=lambda r: (r["a"], r["b"], r["key"])),
                   ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS, sort_key=lambda r: (r["a"], r["b"], r["key"])),
-                  label_column="pair", retry_skipped=retry_skipped)
+                  label_column="pair", options=options)
     for a, b in pairs:
         da, db = digests[a], digests[b]
         item = Item(item_key(f"{da}+{db}", VERIFY_METHOD, key_params, checksum), f"{Path(a).name} vs {Path(b).name}",
@@ -289,14 +285,13 @@ def verify_pairs_batch(
 
         settings = {"model": model_ref, "device": torch_device, "means": means, "background": verifier.background}
         batch.run(functools.partial(_make_scorer, settings), on_result=on_result, skipped_row=skipped_row,
-                  send=lambda i: {"a": i.payload["a"], "b": i.payload["b"]}, on_outcome=on_outcome, engine=engine,
-                  workers=workers, ray_address=ray_address,
-                  num_gpus=1.0 if torch_device.startswith("cuda") and engine == "ray" else 0.0)
+                  send=lambda i: {"a": i.payload["a"], "b": i.payload["b"]},
+                  num_gpus=options.gpus_per_worker(torch_device))
     finally:
         if cat is not None:
             cat.close()
     return VerifyReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
                         skipped_before=batch.skipped_before, duplicates=batch.duplicates, out_dir=str(out),
-                        results_csv=str(batch.results.path), skipped_csv=batch.skipped_csv, engine=engine,
-                        workers=workers, device=torch_device, failures=batch.failures,
+                        results_csv=str(batch.results.path), skipped_csv=batch.skipped_csv, engine=options.engine,
+                        workers=options.workers, device=torch_device, failures=batch.failures,
                         centred_on=record["centred_on"], background_reused=reused)

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artlens.canvas.threads.spectral import SpectralParams
-from artlens.engine import Batch, Item, ResultLedger, input_digest, is_unreadable, item_key, unreadable_reason
+from artlens.engine import (
+    Batch,
+    BatchOptions,
+    Item,
+    ResultLedger,
+    input_digest,
+    is_unreadable,
+    item_key,
+    unreadable_reason,
+)
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
 from artlens.io.scan import PLATE_SUFFIXES, scan_images
 
@@ -193,11 +202,7 @@ def count_plates(
     allow_huge: bool = False,
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
-    engine: str = "local",
-    workers: int = 1,
-    ray_address: str | None = None,
-    retry_skipped: bool = False,
-    on_outcome: Callable[[str, dict[str, Any] | None, str | None], None] | None = None,
+    options: BatchOptions | None = None,
 ) -> BatchReport:
     """Count every plate of a folder or CSV manifest into ``out_dir`` (resumable; see the module docstring).
 
@@ -209,14 +214,15 @@ def count_plates(
             ``cnn.device``: ``"cpu"`` or ``"cuda:N"``, and Ray actors then take one GPU each).
         px_per_cm: resolution for plates without one in the manifest (overrides the file's tags).
         catalog, use_catalog: where to record the analyses (one record per plate and method).
-        engine, workers, ray_address: :func:`artlens.engine.run_items`.
-        retry_skipped: count again the plates that ``skipped.csv`` lists.
-        on_outcome: ``on_outcome(plate, row | None, reason | None)`` after each plate (for progress).
+        options: :class:`~artlens.engine.BatchOptions`: engine, workers, Ray address, whether the items of
+            ``skipped.csv`` run again, the progress callback.
 
     Returns:
         :class:`BatchReport`.
     """
     from artlens.canvas.threads.run import check_method, prepare_out_dir
+    options = options or BatchOptions()
+    options.check()
     check_method(method, cnn)
     params = params or SpectralParams()
     params.validate()
@@ -246,7 +252,7 @@ def count_plates(
         param_record["cnn"] = {"window_cm": cnn.window_cm, "step_cm": cnn.step_cm, "batch_size": cnn.batch_size}
 
     batch = Batch(ResultLedger(out / "plates.csv", PLATE_COLUMNS), ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS),
-                  label_column="plate", retry_skipped=retry_skipped)
+                  label_column="plate", options=options)
     digests = [input_digest(s.path) for s in specs]  # unreadable ones are skipped below, keyed by their path
     names = _names(specs, digests)
     for spec, digest, name in zip(specs, digests, names, strict=True):
@@ -275,14 +281,14 @@ def count_plates(
         batch.run(functools.partial(_make_counter, settings),
                   on_result=functools.partial(_finish, cat=cat, recorded=recorded), skipped_row=skipped_row,
                   send=lambda i: {k: v for k, v in i.payload.items() if k in ("path", "out_dir", "px_per_cm")},
-                  on_outcome=on_outcome, engine=engine, workers=workers, ray_address=ray_address,
-                  num_gpus=1.0 if device.startswith("cuda") and engine == "ray" else 0.0)
+                  num_gpus=options.gpus_per_worker(device))
     finally:
         if cat is not None:
             cat.close()
     return BatchReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
                        skipped_before=batch.skipped_before, out_dir=str(out), plates_csv=str(batch.results.path),
-                       skipped_csv=batch.skipped_csv, engine=engine, workers=workers, failures=batch.failures)
+                       skipped_csv=batch.skipped_csv, engine=options.engine, workers=options.workers,
+                       failures=batch.failures)
 
 
 def _finish(item: Item, result: dict[str, Any], *, cat: Any, recorded: set[tuple[str, str]]) -> dict[str, Any]:
