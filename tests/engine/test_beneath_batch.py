@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sigkill import kill_after
 
 from artlens.synth.hidden import builtin_pigments, make_hidden_scene
 
@@ -81,6 +82,32 @@ def test_pairs_then_rerun_then_torn_row(cli, pairs_csv, tmp_path, _isolated_cata
     check_complete(out, _isolated_catalog)
     for r in read_csv(out / "pairs.csv"):
         np.testing.assert_array_equal(np.load(r["heatmap"]), heat[r["pair"]])
+
+
+def test_kill_9_mid_run_then_resume(cli, pairs_csv, tmp_path, _isolated_catalog):
+    """The driver is SIGKILLed right after its first pairs.csv row; the next run compares only the other pair,
+    the rows and maps are those of an uninterrupted run, and a third run has nothing to do."""
+    full = tmp_path / "full"
+    code, _, err = cli("beneath", "compare", "--pairs", pairs_csv, "--out", full, "--no-catalog")
+    assert code == 0, err
+    out = tmp_path / "out"
+    args = ("beneath", "compare", "--pairs", pairs_csv, "--out", out)
+    kill_after(args, writer="artlens.engine:ResultLedger.append", marker="/pairs.csv", after=1,
+               catalog=_isolated_catalog, log=tmp_path / "killed.log")
+    assert len(read_csv(out / "pairs.csv")) == 1
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert "1 new, 1 done before" in stdout
+    check_complete(out, _isolated_catalog)  # every pair once in pairs.csv and in the catalog
+
+    def moved(rows: list[dict[str, str]], folder: Path) -> list[dict[str, str]]:
+        return [{k: v.replace(str(folder), "OUT") for k, v in r.items()} for r in rows]
+
+    assert moved(read_csv(out / "pairs.csv"), out) == moved(read_csv(full / "pairs.csv"), full)
+    for r in read_csv(out / "pairs.csv"):
+        np.testing.assert_array_equal(np.load(r["heatmap"]), np.load(r["heatmap"].replace(str(out), str(full))))
+    code, stdout, _ = cli(*args)
+    assert code == 0 and "0 new, 2 done before" in stdout
 
 
 def test_two_local_workers(cli, pairs_csv, tmp_path):

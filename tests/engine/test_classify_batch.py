@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sigkill import kill_after
 
 pytest.importorskip("torch")
 
@@ -118,6 +119,28 @@ def test_folder_then_rerun_then_lost_and_torn_rows(cli, model, photos, tmp_path,
     report = json.loads(stdout)
     assert report["new"] == N_IMAGES and report["skipped"] == 1 and report["device"] == "cpu"
     assert report["failures"][0]["image"] == "corrupt.jpg"
+
+
+def test_kill_9_mid_run_then_resume(cli, model, photos, tmp_path, _isolated_catalog):
+    """The driver is SIGKILLed right after its first predictions.csv row; the next run classifies only the rest,
+    the rows are those of an uninterrupted run, and a third run has nothing to do."""
+    want = expected(model, photos)
+    full = tmp_path / "full"
+    code, _, err = cli("paintings", "classify", "predict", photos, "--model", model, "--out", full, "--top-k", "2",
+                       "--no-catalog")
+    assert code == 0, err
+    out = tmp_path / "out"
+    args = ("paintings", "classify", "predict", photos, "--model", model, "--out", out, "--top-k", "2")
+    kill_after(args, writer="artlens.engine:ResultLedger.append", marker="/predictions.csv", after=1,
+               catalog=_isolated_catalog, log=tmp_path / "killed.log")
+    assert len(read_csv(out / "predictions.csv")) == 1
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert f"{N_IMAGES - 1} new, 1 done before" in stdout
+    check_complete(out, _isolated_catalog, want)  # every image once in predictions.csv and in the catalog
+    assert read_csv(out / "predictions.csv") == read_csv(full / "predictions.csv")
+    code, stdout, _ = cli(*args)
+    assert code == 0 and f"0 new, {N_IMAGES} done before" in stdout
 
 
 def test_retry_skipped_and_a_fixed_image(cli, model, photos, tmp_path):

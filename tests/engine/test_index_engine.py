@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from PIL import Image
+from sigkill import kill_after
 
 from artlens.paintings.embedders import ColourHistogramEmbedder
 from artlens.paintings.search import build_index
@@ -102,6 +103,28 @@ def test_a_killed_build_resumes_with_the_same_vectors(photos, tmp_path):
     assert list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
     again = build_index(photos, idx, ColourHistogramEmbedder(), batch_size=2, progress=False)
     assert again.embedded == 0 and again.reused == N_IMAGES
+
+
+def test_kill_9_mid_build_then_resume(cli, photos, tmp_path, _isolated_catalog):
+    """``artlens paintings index`` SIGKILLed right after its second Parquet part: the next run embeds only the
+    images that no part holds, the vectors are those of an uninterrupted build, and a third run embeds none."""
+    full = index(cli, photos, tmp_path / "full", "--embedder", "colour-histogram")
+    idx = tmp_path / "idx"
+    args = ("paintings", "index", photos, "--index", idx, "--batch-size", "2", "--embedder", "colour-histogram")
+    kill_after(args, writer="artlens.paintings.search.build:write_parquet_atomic", marker="/part-", after=2,
+               catalog=_isolated_catalog, log=tmp_path / "killed.log")
+    parts = sorted((idx / "parts").glob("part-*.parquet"))
+    assert len(parts) == 2 and not (idx / "index.json").exists()
+    landed = sum(pq.read_table(p).num_rows for p in parts)  # (the first chunk holds corrupt.jpg, skipped)
+    assert 2 <= landed < N_IMAGES
+    code, stdout, err = cli(*args, "--json")
+    assert code == 0, err
+    resumed = json.loads(stdout)
+    assert (resumed["images"], resumed["reused"]) == (N_IMAGES, landed)  # the other images embedded again
+    a, b = vectors(tmp_path / "full"), vectors(idx)
+    assert full["images"] == N_IMAGES and list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    code, stdout, _ = cli(*args)
+    assert code == 0 and f"indexed {N_IMAGES} images" in stdout and f"0 embedded, {N_IMAGES} reused" in stdout
 
 
 class _FailsOnce(ColourHistogramEmbedder):

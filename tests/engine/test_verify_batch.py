@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sigkill import kill_after
 
 pytest.importorskip("torch")
 
@@ -128,6 +129,28 @@ def test_pairs_out_then_rerun_then_torn_row(cli, model, pairs_csv, tmp_path, _is
     assert len(rows) == 2 * N_GOOD
     assert len({r["centring"] for r in rows}) == 2
     assert any(abs(plain[k] - want[k]) > 1e-6 for k in want)
+
+
+def test_kill_9_mid_run_then_resume(cli, model, pairs_csv, tmp_path, _isolated_catalog):
+    """The driver is SIGKILLed right after its third pairs.csv row (the background already in background.npz);
+    the next run scores only the other pairs, centred on the same means, so the rows are those of an
+    uninterrupted run; a third run has nothing to do."""
+    full = tmp_path / "full"
+    code, _, err = cli("paintings", "verify", "--pairs", pairs_csv, "--model", model, "--out", full, "--no-catalog")
+    assert code == 0, err
+    want = {k: float(v) for k, v in probabilities(full).items()}
+    out = tmp_path / "out"
+    args = ("paintings", "verify", "--pairs", pairs_csv, "--model", model, "--out", out)
+    kill_after(args, writer="artlens.engine:ResultLedger.append", marker="/pairs.csv", after=3,
+               catalog=_isolated_catalog, log=tmp_path / "killed.log")
+    assert len(read_csv(out / "pairs.csv")) == 3 and (out / "background.npz").is_file()
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    assert f"{N_GOOD - 3} new, 3 done before" in stdout and "kept in background.npz" in stdout
+    check_complete(out, _isolated_catalog, want)  # every pair once in pairs.csv and in the catalog
+    assert read_csv(out / "pairs.csv") == read_csv(full / "pairs.csv")
+    code, stdout, _ = cli(*args)
+    assert code == 0 and f"0 new, {N_GOOD} done before" in stdout
 
 
 def test_two_local_workers_give_the_same_rows(cli, model, pairs_csv, tmp_path):
