@@ -267,16 +267,19 @@ def test_classify_shows_the_prediction_and_its_heatmap(page, classifier_run, sho
 def test_verify_against_a_reference_set_shows_the_likelihood_ratio(page, shots, tmp_path):
     artist = "Reference Painter"
     ids = []
-    for seed in (41, 42, 43, 44):
+    for seed in (41, 42, 43, 44, 45, 46, 47):
         page.goto("/upload")
         page.set_input_files("input[name=file]", str(_painting(tmp_path, seed)))
         page.select_option("select[name=modality]", "rgb")
-        page.fill("input[name=artist]", artist)
+        page.fill("input[name=artist]", artist if seed < 45 else "Other Hand")
         page.click("button[type=submit]")
         page.wait_for_url("**/images/*")
         ids.append(int(page.url.rstrip("/").split("/")[-1].split("?")[0]))
+    ids, others = ids[:4], ids[4:]
     page.goto(f"/run/verify.reference?image={ids[0]}")
     page.select_option("select[name=artist]", artist)
+    assert page.is_checked("#impostors input[value=bank]")  # the CLI's default
+    page.check("#impostors input[value=other_artists]")  # calibrate on the catalog's other artists instead
     page.click("#run")
     page.wait_for_url("**/jobs/*")
     _wait_done(page)
@@ -287,6 +290,11 @@ def test_verify_against_a_reference_set_shows_the_likelihood_ratio(page, shots, 
     assert 0 < float(page.text_content("#probability")) < 1
     closest = page.locator("#closest a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
     assert sorted(closest) == sorted(f"/images/{i}" for i in ids[1:])  # never the questioned work itself
+    assert page.text_content("#impostor-set").split() == (
+        "Impostors (other artists in the catalog): the catalogued works of artists other than Reference Painter: "
+        "3 works by 1 artist (Other Hand).").split()
+    shown = page.locator("#impostor-images a").evaluate_all("els => els.map(a => a.getAttribute('href'))")
+    assert shown == [f"/images/{i}" for i in others]
     captions = page.locator(".gradcam figcaption").all_text_contents()
     assert captions[0] == f"Grad-CAM of the questioned work #{ids[0]}"
     assert captions[1] == f"Grad-CAM of the closest reference work #{closest[0].rsplit('/', 1)[1]}"

@@ -169,6 +169,26 @@ def test_verify_against_a_reference_set(make_client, upload, wait_job, tmp_path)
         "references": ids[:4], "impostors": ids[4:] + [ids[0]]}}).json()["id"], timeout=180)  # ids[4], ids[0] dropped
     assert job["state"] == "done", job
     assert job["result"]["references"] == 4 and {x["image"] for x in job["result"]["closest"]} == set(ids[:4])
+    assert job["result"]["impostor_set"]["kind"] == "images" and job["result"]["impostor_set"]["images"] == ids[5:]
+    assert job["result"]["impostor_scores"]["n"] == 3  # calibrated on the 3 chosen works, not the bank
+    # the impostors chosen from the catalog: the works of the other artists (Bo Brush's four)
+    bank_n = res["impostor_scores"]["n"]
+    job = wait_job(c, c.post("/api/jobs", json={"kind": "verify.reference", "image": q, "params": {
+        "artist": "Ann Painter", "impostor_set": "other_artists"}}).json()["id"], timeout=180)
+    assert job["state"] == "done", job
+    res = job["result"]
+    chosen = res["impostor_set"]
+    assert chosen["kind"] == "other_artists" and chosen["images"] == ids[4:] and chosen["artists"] == ["Bo Brush"]
+    assert chosen["used"] == 4 and res["impostor_scores"]["n"] == 4 != bank_n
+    assert res["impostors"] == chosen["description"] == ("the catalogued works of artists other than Ann Painter: "
+                                                         "4 works by 1 artist (Bo Brush)")
+    analysis = c.get(f"/api/analyses/{job['analysis_id']}").json()
+    assert analysis["parameters"]["impostor_set"] == {"kind": "other_artists", "artists": ["Bo Brush"],
+                                                      "source": None}
+    assert analysis["parameters"]["impostors"] == ids[4:] and analysis["summary"]["impostors"] == res["impostors"]
+    page = html.unescape(c.get(f"/jobs/{job['id']}").text)
+    assert "Impostors (other artists in the catalog): the catalogued works of artists other than Ann" in page
+    assert all(f'<a href="/images/{i}">#{i}</a>' in page for i in ids[4:])
 
 
 @pytest.mark.parametrize("params,needle", [
@@ -193,6 +213,90 @@ def test_verify_against_a_reference_set_bad_requests(make_client, upload, tmp_pa
         page = c.post("/run/verify.reference", data=form)
         assert page.status_code == 422 and needle in html.unescape(page.text), page.text[-500:]
     assert c.get("/api/jobs").json()["jobs"] == []
+
+
+def _impostor_catalog(c, upload, tmp_path: Path) -> list[int]:
+    """Nine small paintings: 1-4 by Ann Painter (aic), 5-6 by Bo Brush (met), 7-9 unattributed (aic)."""
+    ids = [upload(c, p, "rgb")["id"] for p in _paintings(tmp_path, 9, size=32)]
+    for k, i in enumerate(ids):
+        artist = "Ann Painter" if k < 4 else "Bo Brush" if k < 6 else None
+        _set_artist(tmp_path / "artlens.db", i, artist, source="met" if 4 <= k < 6 else "aic")
+    return ids
+
+
+@pytest.mark.parametrize("params,needle", [
+    ({"impostor_set": "everyone"}, "impostor_set must be one of bank, other_artists, filter, images, not 'everyone'"),
+    ({"impostor_set": "other_artists"}, "the impostor set (the catalogued works of artists other than Ann Painter) "
+                                        "holds 2 image(s) besides the questioned and reference works; it needs at "
+                                        "least 3"),
+    ({"impostor_set": "filter"}, "give impostor_artists (artist names) and / or impostor_source"),
+    ({"impostor_set": "filter", "impostor_artists": ["Nobody Known"]}, "the catalog holds no painting by 'Nobody "
+                                                                      "Known'"),
+    ({"impostor_set": "filter", "impostor_artists": ["Ann Painter"]}, "'Ann Painter' is the reference set's artist"),
+    ({"impostor_set": "filter", "impostor_artists": 5}, "impostor_artists must list artist names"),
+    ({"impostor_set": "filter", "impostor_source": "louvre"}, "the catalog holds no painting from 'louvre'"),
+    ({"impostor_set": "filter", "impostor_source": "met"},
+     "(the catalogued works from met (less those of Ann Painter)) holds 2 image(s)"),
+    ({"impostor_set": "filter", "impostor_artists": ["Bo Brush"], "impostor_source": "aic"},
+     "(the catalogued works by Bo Brush from aic) holds 0 image(s)"),
+    ({"impostor_set": "bank", "impostors": [5, 6, 7]}, "impostors (image ids) go with impostor_set images, not bank"),
+    ({"impostor_set": "other_artists", "impostor_source": "met"}, "go with impostor_set filter, not other_artists"),
+    ({"impostor_set": "images"}, "impostor_set images: list the impostors"),
+    ({"impostor_set": "images", "impostors": [5, 6, 99]}, "impostors: there is no image 99"),
+])
+def test_verify_reference_impostor_set_bad_requests(make_client, upload, tmp_path, params, needle):
+    c = make_client(workers=0)
+    _impostor_catalog(c, upload, tmp_path)
+    body = {"kind": "verify.reference", "image": 1, "params": {"artist": "Ann Painter", **params}}
+    r = c.post("/api/jobs", json=body)
+    assert r.status_code == 422 and needle in r.json()["detail"], r.text
+    if not isinstance(params.get("impostor_artists", []), int):  # the form sends the same fields
+        form = {"image": "1", "artist": "Ann Painter", **{k: [str(x) for x in v] if isinstance(v, list) else v
+                                                        for k, v in params.items()}}
+        page = c.post("/run/verify.reference", data=form)
+        assert page.status_code == 422 and needle in html.unescape(page.text), page.text[-500:]
+        assert 'name="impostor_set" value="other_artists"' in page.text  # the form is shown again, as sent
+        if params["impostor_set"] != "everyone":
+            assert f'name="impostor_set" value="{params["impostor_set"]}" checked' in page.text
+        for name in set(params.get("impostor_artists", [])) & {"Ann Painter", "Bo Brush"}:  # the catalog's
+            assert f'<option value="{name}" selected>' in page.text
+    assert c.get("/api/jobs").json()["jobs"] == []
+
+
+def test_verify_reference_impostor_sets_resolved_from_the_catalog(make_client, upload, tmp_path):
+    """Each impostor set names the images it will calibrate on when the job is posted (no verifier run)."""
+    c = make_client(workers=0)
+    ids = _impostor_catalog(c, upload, tmp_path)
+
+    def chosen(image: int, **params: object) -> dict:
+        r = c.post("/api/jobs", json={"kind": "verify.reference", "image": image, "params": params})
+        assert r.status_code == 202, r.text
+        return c.get(f"/api/jobs/{r.json()['id']}").json()["params"]
+
+    p = chosen(1, artist="Ann Painter")
+    assert p["impostor_set"]["kind"] == "bank" and p["impostors"] is None
+    p = chosen(1, artist="Ann Painter", impostor_set="filter", impostor_source="aic")
+    assert p["references"] == ids[1:4] and p["impostors"] == ids[6:]  # Ann's own aic works are no impostors
+    assert p["impostor_set"]["description"] == "the catalogued works from aic (less those of Ann Painter): 3 works"
+    # reference images chosen one by one: their artworks' artists are the ones left out
+    p = chosen(9, references=ids[4:6] + [ids[6]], impostor_set="other_artists")
+    assert p["impostors"] == ids[:4] and p["impostor_set"]["artists"] == ["Ann Painter"]
+    p = chosen(5, references=ids[6:9], impostor_set="filter", impostor_artists=["Ann Painter"])
+    assert p["impostors"] == ids[:4] == p["impostor_set"]["images"]
+    assert p["impostor_set"]["description"] == "the catalogued works by Ann Painter: 4 works by 1 artist (Ann Painter)"
+    p = chosen(5, references=ids[6:9], impostors=ids[:4])  # a list alone still means impostor_set images
+    assert p["impostor_set"]["kind"] == "images" and p["impostors"] == ids[:4]
+    r = c.post("/api/jobs", json={"kind": "verify.reference", "image": 1, "params": {
+        "references": ids[6:9], "impostor_set": "other_artists"}})
+    assert r.status_code == 422 and "needs the reference set's artist" in r.json()["detail"]
+    # the form offers every set, the catalog's artists and sources
+    form = c.get("/run/verify.reference").text
+    for value in ("bank", "other_artists", "filter", "images"):
+        assert f'name="impostor_set" value="{value}"' in form
+    artists = form.split('name="impostor_artists"', 1)[1].split("</select>", 1)[0]
+    sources = form.split('name="impostor_source"', 1)[1].split("</select>", 1)[0]
+    assert 'value="Ann Painter"' in artists and 'value="Bo Brush"' in artists
+    assert 'value="met"' in sources and 'value="aic"' in sources
 
 
 @pytest.mark.slow

@@ -229,20 +229,29 @@ def _id_list(cat: Any, value: Any, what: str) -> list[int]:
     return list(dict.fromkeys(_image_id(cat, i, what) for i in value))
 
 
+IMPOSTOR_SETS = ("bank", "other_artists", "filter", "images")
+"""Where a ``verify.reference`` job takes its impostors (works by other hands) from: the shipped verifier's
+bank of training works (the CLI's default with one reference set), every catalogued painting attributed to
+another artist, the catalogued paintings of chosen artists and / or one source, or listed images."""
+
+
 def check_reference(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
     """The questioned painting and its reference set: the catalogued paintings of ``artist`` or the listed
-    ``references`` (not both), the questioned one left out; optional ``impostors`` (works by other hands)."""
+    ``references`` (not both), the questioned one left out; the impostor set chosen by ``impostor_set`` (see
+    :data:`IMPOSTOR_SETS` and :func:`impostor_set`)."""
     from artlens.paintings.attribution import MIN_REFERENCES
 
-    _only(params, {"artist", "references", "impostors", "k", "top"})
+    _only(params, {"artist", "references", "impostor_set", "impostors", "impostor_artists", "impostor_source",
+                   "k", "top"})
     q = _image_id(cat, image, "image (the questioned painting)")
     artist = str(params.get("artist") or "").strip() or None
     listed = _id_list(cat, params.get("references"), "references")
     if (artist is None) == (not listed):
         raise InvalidParameterError("give the reference set as an artist or as a list of images (references), "
                                     "one of the two")
+    paintings = painting_rows(cat)
     if artist is not None:
-        refs = [r["id"] for r in painting_rows(cat, artist) if r["id"] != q]
+        refs = [r["id"] for r in paintings if r["artist"] == artist and r["id"] != q]
         name = artist
     else:
         refs = [i for i in listed if i != q]
@@ -251,12 +260,100 @@ def check_reference(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int |
         raise InvalidParameterError(f"the reference set ({name}) holds {len(refs)} image(s) besides the questioned "
                                     f"one; it needs at least {MIN_REFERENCES} (ideally 10 or more securely "
                                     "attributed works)")
-    impostors = [i for i in _id_list(cat, params.get("impostors"), "impostors") if i != q and i not in refs]
-    if params.get("impostors") and len(impostors) < MIN_REFERENCES:
-        raise InvalidParameterError(f"impostors: {len(impostors)} image(s) outside the reference set, need at "
-                                    f"least {MIN_REFERENCES}")
-    return q, {"artist": artist, "references": refs, "impostors": impostors or None, "name": name,
-               "k": int(_number(params, "k", 3, 1, 20)), "top": int(_number(params, "top", 5, 1, 20))}
+    chosen = impostor_set(cat, params, q, refs, artist, paintings)
+    return q, {"artist": artist, "references": refs, "impostors": chosen["images"], "impostor_set": chosen,
+               "name": name, "k": int(_number(params, "k", 3, 1, 20)), "top": int(_number(params, "top", 5, 1, 20))}
+
+
+def _name_list(value: Any, what: str) -> list[str]:
+    if value in (None, "", []):
+        return []
+    values = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidParameterError(f"{what} must list artist names")
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
+def impostor_set(cat: Any, params: dict[str, Any], q: int, refs: list[int], artist: str | None,
+                 paintings: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The impostors of a ``verify.reference`` job, resolved to image ids when the job is posted.
+
+    ``impostor_set`` (default ``bank``, or ``images`` when ``impostors`` is given):
+
+    - ``bank``: the shipped verifier's bank of training works (``images`` is ``None``);
+    - ``other_artists``: every catalogued painting whose artwork names an artist other than the reference
+      set's (``artist``, or the artists of the listed reference images);
+    - ``filter``: the catalogued paintings of ``impostor_artists`` and / or from ``impostor_source``, less the
+      reference set's artist's works;
+    - ``images``: the listed ``impostors`` (image ids).
+
+    The questioned work and the reference works are never impostors. Returns ``{"kind", "description",
+    "images", "artists", "source"}``; raises :class:`InvalidParameterError` for an unknown set, a filter that
+    names nothing in the catalog, or fewer than ``MIN_REFERENCES`` impostors.
+    """
+    from artlens.paintings.attribution import MIN_REFERENCES
+
+    listed = params.get("impostors") not in (None, "", [])
+    kind = _choice(params, "impostor_set", "images" if listed else "bank", IMPOSTOR_SETS)
+    names = _name_list(params.get("impostor_artists"), "impostor_artists")
+    source = str(params.get("impostor_source") or "").strip() or None
+    if listed and kind != "images":
+        raise InvalidParameterError(f"impostors (image ids) go with impostor_set images, not {kind}")
+    if (names or source) and kind != "filter":
+        raise InvalidParameterError(f"impostor_artists and impostor_source go with impostor_set filter, not {kind}")
+    rows = painting_rows(cat) if paintings is None else paintings
+    artist_of = {r["id"]: r["artist"] for r in rows}
+    own = {artist} if artist else {a for i in refs if (a := artist_of.get(i))}
+    excluded = {q, *refs}
+    out: dict[str, Any] = {"kind": kind, "images": None, "artists": None, "source": None}
+    if kind == "bank":
+        return out | {"description": "the verifier's bank of training works"}
+    if kind == "images":
+        if not listed:
+            raise InvalidParameterError("impostor_set images: list the impostors (image ids, 3 or more)")
+        ids = [i for i in _id_list(cat, params.get("impostors"), "impostors") if i not in excluded]
+        what = "the chosen images"
+        if len(ids) < MIN_REFERENCES:
+            raise InvalidParameterError(f"impostors: {len(ids)} image(s) outside the reference set, need at "
+                                        f"least {MIN_REFERENCES}")
+    elif kind == "other_artists":
+        if not own:
+            raise InvalidParameterError("impostor_set other_artists needs the reference set's artist: choose the "
+                                        "reference set by artist, or reference images whose artworks name one")
+        picked = [r for r in rows if r["artist"] and r["artist"] not in own and r["id"] not in excluded]
+        ids = [r["id"] for r in picked]
+        what = f"the catalogued works of artists other than {', '.join(sorted(own))}"
+    else:
+        if not names and source is None:
+            raise InvalidParameterError("impostor_set filter: give impostor_artists (artist names) and / or "
+                                        "impostor_source (a collection) to choose catalogued paintings")
+        for n in names:
+            if n in own:
+                raise InvalidParameterError(f"impostor_artists: {n!r} is the reference set's artist; impostors "
+                                            "must be works by other hands")
+            if not any(r["artist"] == n for r in rows):
+                raise InvalidParameterError(f"impostor_artists: the catalog holds no painting by {n[:80]!r}")
+        if source is not None and not any(r["source"] == source for r in rows):
+            raise InvalidParameterError(f"impostor_source: the catalog holds no painting from {source[:80]!r}")
+        picked = [r for r in rows if (not names or r["artist"] in names) and (source is None or r["source"] == source)
+                  and r["id"] not in excluded and r["artist"] not in own]
+        ids = [r["id"] for r in picked]
+        parts = ([f"by {', '.join(names)}"] if names else []) + ([f"from {source}"] if source else [])
+        what = "the catalogued works " + " ".join(parts)
+        if own and not names:
+            what += f" (less those of {', '.join(sorted(own))})"
+        out |= {"artists": names or None, "source": source}
+    if len(ids) < MIN_REFERENCES:
+        raise InvalidParameterError(f"the impostor set ({what}) holds {len(ids)} image(s) besides the questioned "
+                                    f"and reference works; it needs at least {MIN_REFERENCES}")
+    if kind == "other_artists":
+        out["artists"] = sorted({artist_of[i] for i in ids})
+    found = sorted({a for i in ids if (a := artist_of.get(i))})
+    by = ""
+    if found:
+        shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+        by = f" by {len(found)} artist{'s' if len(found) != 1 else ''} ({shown})"
+    return out | {"images": ids, "description": f"{what}: {len(ids)} works{by}"}
 
 
 def run_reference(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
@@ -300,7 +397,16 @@ def run_reference(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     if nearest is not None:  # as the CLI's --heatmap: the questioned work against its closest reference
         ctx.progress(0.8, f"Grad-CAM against the closest reference work (image {nearest['id']})")
         heatmaps = pair_heatmaps(ctx, verifier, q, nearest)
+    chosen = dict(p.get("impostor_set") or {"kind": "images" if imps else "bank", "images": p["impostors"],
+                                             "description": ""})
+    if chosen["kind"] == "bank":  # the library says which bank: its size, artists and collection
+        chosen["description"] = best["impostors"]
+    else:
+        unread = {str(Path(x["path"]).resolve()) for x in info["skipped"]}
+        chosen["used"] = sum(str(Path(r["path"]).resolve()) not in unread for r in imps)
+        best["impostors"] = chosen["description"] or best["impostors"]
     result = {"image": q["id"], "reference": p["name"], "artist": p["artist"], **best, "closest": closest,
+              "impostor_set": chosen,
               "method": info["method"], "parameters": info["parameters"],
               "skipped": [{"image": id_of.get(str(Path(x["path"]).resolve())), "reason": x["reason"]}
                           for x in info["skipped"]],
@@ -311,9 +417,11 @@ def run_reference(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
     (ctx.out_dir / "summary.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
     analysis_id = ctx.catalog.add_analysis(
         q["id"], "verify.attribution", {"references": p["references"], "artist": p["artist"],
-                                        "impostors": p["impostors"], **info["parameters"]}, __version__,
+                                        "impostors": p["impostors"],
+                                        "impostor_set": {k: chosen.get(k) for k in ("kind", "artists", "source")},
+                                        **info["parameters"]}, __version__,
         {"likelihood_ratio": best["likelihood_ratio"], "interval": best["interval"],
-         "probability": best["probability"], "reference": p["name"]},
+         "probability": best["probability"], "reference": p["name"], "impostors": best["impostors"]},
         [str(ctx.out_dir / "summary.json"), *heatmaps.values()], model_checksum=record.get("model_checksum"))
     return result, analysis_id
 

@@ -148,7 +148,8 @@ FORM_FIELDS = {
     "threads.count": ("image", "px_per_cm", "window_cm", "step_cm", "method"),
     "beneath.compare": ("image", "other", "method", "modality"),
     "verify": ("image", "other"),
-    "verify.reference": ("image", "artist", "references"),
+    "verify.reference": ("image", "artist", "references", "impostor_set", "impostors", "impostor_artists",
+                         "impostor_source"),
     "canvas.compare": ("image", "other", "density_only"),
     "canvas.match": ("images", "density_only", "threshold"),
     "search": ("image", "k"),
@@ -178,7 +179,8 @@ def _form_choices(request: Request, kind: str) -> dict[str, Any]:
     if kind == "verify.reference":
         with open_catalog(request) as cat:
             artworks = cat.artworks()
-        return {"artists": sorted({a["artist"] for a in artworks if a["artist"]})}
+        return {"artists": sorted({a["artist"] for a in artworks if a["artist"]}),
+                "sources": sorted({a["source"] for a in artworks if a["source"]})}
     if kind == "paintings.map":
         import importlib.util
 
@@ -203,7 +205,7 @@ async def run_submit(request: Request, kind: str) -> Response:
     form = await request.form()
     params: dict[str, Any] = {}
     for key in FORM_FIELDS[kind]:
-        if key in ("images", "references"):
+        if key in ("images", "references", "impostors", "impostor_artists"):
             params[key] = form.getlist(key)
         elif key == "density_only":
             params[key] = form.get(key) == "on"
@@ -217,7 +219,7 @@ async def run_submit(request: Request, kind: str) -> Response:
     except ArtlensError as exc:
         return render(request, "run.html", status=error_status(exc), kind=kind, title=KINDS[kind].title,
                       images=await run_in_threadpool(_images_for_forms, request), image=image,
-                      other=params.get("other"), error=str(exc),
+                      other=params.get("other"), error=str(exc), chosen=params,
                       **await run_in_threadpool(_form_choices, request, kind))
     return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
