@@ -15,6 +15,7 @@ from artlens.cli.common import (
     device_option,
     devices_option,
     echo,
+    echo_batch_summary,
     echo_json,
     parse_devices,
     show_progress,
@@ -125,15 +126,8 @@ def _compare_batch(pairs: Path, out: Path, *, options: BatchOptions, as_json: bo
     if as_json:
         echo_json(report.to_dict())
         return
-    line = f"{report.total} pairs: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
-    if report.skipped_before:
-        line += f" ({report.skipped_before} skipped before; --retry-skipped compares them again)"
-    if report.duplicates:
-        line += f", {report.duplicates} identical to another pair (one row serves both)"
-    echo(line)
-    echo(f"pairs: {report.pairs_csv}")
-    if report.skipped_csv:
-        echo(f"skipped: {report.skipped_csv}")
+    echo_batch_summary(report, noun="pairs", again="compares them again", results=("pairs", report.pairs_csv),
+                       duplicate="identical to another pair")
 
 
 @app.command("train")

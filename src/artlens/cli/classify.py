@@ -10,7 +10,15 @@ from typing import Any, cast
 import typer
 
 from artlens.cli.choices import Balance, BlendMethod, ClassifierVariant, Engine, FeaturePooling, TilePooling
-from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, parse_devices
+from artlens.cli.common import (
+    choice_option,
+    device_option,
+    devices_option,
+    echo,
+    echo_batch_summary,
+    echo_json,
+    parse_devices,
+)
 from artlens.engine import BatchOptions
 from artlens.errors import InputNotFoundError, InvalidParameterError
 
@@ -281,15 +289,8 @@ def _predict_folder(source: Path, out: Path, model: Path, *, options: BatchOptio
     if as_json:
         echo_json(report.to_dict())
         return
-    line = f"{report.total} images: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
-    if report.skipped_before:
-        line += f" ({report.skipped_before} skipped before; --retry-skipped classifies them again)"
-    if report.duplicates:
-        line += f", {report.duplicates} identical to another image (one row serves both)"
-    echo(line)
-    echo(f"predictions: {report.results_csv}")
-    if report.skipped_csv:
-        echo(f"skipped: {report.skipped_csv}")
+    echo_batch_summary(report, noun="images", again="classifies them again",
+                       results=("predictions", report.results_csv), duplicate="identical to another image")
 
 
 def _record_predictions(catalog: str | None, rows: list[dict], model_record: dict, model: Path,

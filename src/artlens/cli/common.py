@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import typer
 
@@ -87,6 +87,52 @@ def notice(message: str) -> None:
 def show_progress(as_json: bool = False) -> bool:
     """Whether to draw progress bars: on a terminal, without ``--json`` and without ``-q``."""
     return not as_json and not quiet() and sys.stderr.isatty()
+
+
+# --- the summary of a resumable batch command ------------------------------------------------------------
+
+
+class BatchSummary(Protocol):
+    """What :func:`echo_batch_summary` reads of a batch command's report (``count_plates``, ``predict_folder``,
+    ``compare_pairs``, ``verify_pairs_batch``)."""
+
+    total: int
+    new: int
+    done_before: int
+    skipped: int
+    skipped_before: int
+    skipped_csv: str | None
+
+
+def echo_batch_summary(report: BatchSummary, *, noun: str, again: str, results: tuple[str, str],
+                       duplicate: str | None = None, notes: Sequence[str] = ()) -> None:
+    """Print a resumable batch command's summary (:func:`echo`: not under ``-q``).
+
+    ``N NOUN: a new, b done before, c skipped``, then ``(d skipped before; --retry-skipped AGAIN)`` when some
+    were, and ``, e DUPLICATE (one row serves both)`` when ``duplicate`` is given and the report counts any
+    (its ``duplicates``); then the ``notes`` lines, ``NAME: PATH`` of ``results`` and ``skipped: PATH`` when
+    ``skipped.csv`` lists any item.
+
+    Example:
+        >>> from types import SimpleNamespace as R
+        >>> echo_batch_summary(R(total=4, new=1, done_before=2, skipped=1, skipped_before=1, duplicates=0,
+        ...                      skipped_csv=None), noun="plates", again="counts them again",
+        ...                    results=("plates", "out/plates.csv"))
+        4 plates: 1 new, 2 done before, 1 skipped (1 skipped before; --retry-skipped counts them again)
+        plates: out/plates.csv
+    """
+    line = f"{report.total} {noun}: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
+    if report.skipped_before:
+        line += f" ({report.skipped_before} skipped before; --retry-skipped {again})"
+    duplicates = getattr(report, "duplicates", 0)
+    if duplicate and duplicates:
+        line += f", {duplicates} {duplicate} (one row serves both)"
+    echo(line)
+    for note in notes:
+        echo(note)
+    echo(f"{results[0]}: {results[1]}")
+    if report.skipped_csv:
+        echo(f"skipped: {report.skipped_csv}")
 
 
 # --- --device and --devices ----------------------------------------------------------------------------
@@ -318,6 +364,7 @@ def read_pairs_csv(path: Path) -> list[tuple[str, str]]:
     return [(where(r["a"] or ""), where(r["b"] or "")) for r in rows]
 
 
-__all__ = ["DEVICES_HELP", "PARAM_FLAGS", "choice_option", "command_flags",
-           "ddp_strategy", "device_option", "devices_option", "echo", "echo_json", "error_message", "flag_for",
+__all__ = ["DEVICES_HELP", "PARAM_FLAGS", "BatchSummary", "choice_option", "command_flags",
+           "ddp_strategy", "device_option", "devices_option", "echo", "echo_batch_summary", "echo_json",
+           "error_message", "flag_for",
            "notice", "parse_devices", "quiet", "read_pairs_csv", "reset_verbosity", "set_verbosity", "show_progress"]

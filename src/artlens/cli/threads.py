@@ -19,6 +19,7 @@ from artlens.cli.common import (
     device_option,
     devices_option,
     echo,
+    echo_batch_summary,
     echo_json,
     parse_devices,
     show_progress,
@@ -137,14 +138,7 @@ def _count_batch(source: Path, out: Path, params: SpectralParams, *, options: Ba
     if as_json:
         echo_json(report.to_dict())
         return
-    line = (f"{report.total} plates: {report.new} new, {report.done_before} done before, "
-            f"{report.skipped} skipped")
-    if report.skipped_before:
-        line += f" ({report.skipped_before} skipped before; --retry-skipped counts them again)"
-    echo(line)
-    echo(f"plates: {report.plates_csv}")
-    if report.skipped_csv:
-        echo(f"skipped: {report.skipped_csv}")
+    echo_batch_summary(report, noun="plates", again="counts them again", results=("plates", report.plates_csv))
 
 
 @app.command("train")

@@ -10,7 +10,16 @@ from typing import Any, cast
 import typer
 
 from artlens.cli.choices import Engine, FeaturePooling, VerifierKind
-from artlens.cli.common import choice_option, device_option, devices_option, echo, echo_json, notice, parse_devices
+from artlens.cli.common import (
+    choice_option,
+    device_option,
+    devices_option,
+    echo,
+    echo_batch_summary,
+    echo_json,
+    notice,
+    parse_devices,
+)
 from artlens.devices import place_extractor, resolve_device
 from artlens.engine import BatchOptions
 from artlens.errors import InputNotFoundError, InvalidParameterError
@@ -175,20 +184,14 @@ def _pairs_batch(pairs: Path, out: Path, model: Path | None, background: Path | 
     if as_json:
         echo_json(report.to_dict())
         return
-    line = f"{report.total} pairs: {report.new} new, {report.done_before} done before, {report.skipped} skipped"
-    if report.skipped_before:
-        line += f" ({report.skipped_before} skipped before; --retry-skipped scores them again)"
-    if report.duplicates:
-        line += f", {report.duplicates} the same as another pair (one row serves both)"
-    echo(line)
+    notes = []
     c = report.centred_on
     if isinstance(c, dict):
         bg = c["background"]
-        echo(f"features centred on {bg['images']} images: {bg['source']}"
-             + (" (kept in background.npz from the first run)" if report.background_reused else ""))
-    echo(f"pairs: {report.results_csv}")
-    if report.skipped_csv:
-        echo(f"skipped: {report.skipped_csv}")
+        notes.append(f"features centred on {bg['images']} images: {bg['source']}"
+                     + (" (kept in background.npz from the first run)" if report.background_reused else ""))
+    echo_batch_summary(report, noun="pairs", again="scores them again", results=("pairs", report.results_csv),
+                       duplicate="the same as another pair", notes=notes)
 
 
 def _adapt_to_background(verifier, paths: list[str], background: Path) -> None:  # noqa: ANN001
