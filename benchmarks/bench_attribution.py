@@ -20,7 +20,9 @@ trained, calibrated and had its blend and typicality thresholds chosen on ``peop
    top-3 of the ranking. Shazam's 7 painters; RASTA's 8 unseen artists with the most images (20+);
    and all 27 (10 references + at least 3 questioned each).
 
-The folders handed to the CLI are symbolic links into ../shared/data (nothing is copied).
+The folders handed to the CLI are symbolic links into ../shared/data (nothing is copied). ``--model DIR``
+measures another verifier the same way (``verify --model DIR``; a ``bank.npz`` in DIR turns the
+typicality rule on, as in the shipped folder).
 
     python benchmarks/bench_attribution.py --figure docs/figures/verify_reliability.png
 """
@@ -44,13 +46,18 @@ ARTLENS = str(Path(sys.executable).with_name("artlens"))
 MIN_EVAL_IMAGES = 13
 
 
+MODEL: list[str] = []  # ["--model", DIR] to measure another verifier than the shipped one
+
+
 def _cli(*args: str) -> list[dict]:
     t = time.time()
-    proc = subprocess.run([ARTLENS, *args], capture_output=True, text=True, check=False)
+    proc = subprocess.run([ARTLENS, *args, *MODEL], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"artlens {' '.join(args)} failed: {proc.stderr.strip()[-800:]}")
-    print(f"  artlens {' '.join(a if len(a) < 60 else '...' + a[-40:] for a in args)}: {time.time() - t:.0f} s",
-          flush=True)
+    print(
+        f"  artlens {' '.join(a if len(a) < 60 else '...' + a[-40:] for a in args)}: {time.time() - t:.0f} s",
+        flush=True,
+    )
     return [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
 
 
@@ -60,27 +67,34 @@ def collections() -> dict[str, tuple[list[str], list[str]]]:
     rows = list(csv.DictReader(open(SHARED / "shazam_7artists" / "labels.csv")))
     out["shazam_7artists"] = ([str(SHARED / "shazam_7artists" / r["file"]) for r in rows], [r["label"] for r in rows])
     seen = {r["label"] for r in csv.DictReader(open(SHARED / "peopleart_artists" / "labels.csv"))}
-    rows = [r for r in csv.DictReader(open(SHARED / "rasta_wikipaintings_small" / "labels.csv"))
-            if r["artist"] not in seen]
+    rows = [
+        r for r in csv.DictReader(open(SHARED / "rasta_wikipaintings_small" / "labels.csv")) if r["artist"] not in seen
+    ]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["artist"]] = counts.get(r["artist"], 0) + 1
     rows = [r for r in rows if counts[r["artist"]] >= MIN_EVAL_IMAGES]  # 5-12: the calibration artists
-    out["rasta_unseen"] = ([str(SHARED / "rasta_wikipaintings_small" / r["path"]) for r in rows],
-                           [r["artist"] for r in rows])
+    out["rasta_unseen"] = (
+        [str(SHARED / "rasta_wikipaintings_small" / r["path"]) for r in rows],
+        [r["artist"] for r in rows],
+    )
     return out
 
 
 def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
     idx = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum((idx == b).mean() * abs(p[idx == b].mean() - y[idx == b].mean())
-                     for b in range(bins) if (idx == b).any()))
+    return float(
+        sum((idx == b).mean() * abs(p[idx == b].mean() - y[idx == b].mean()) for b in range(bins) if (idx == b).any())
+    )
 
 
 def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[tuple[float, float, int]]:
     idx = np.minimum((p * bins).astype(int), bins - 1)
-    return [(float(p[idx == b].mean()), float(y[idx == b].mean()), int((idx == b).sum()))
-            for b in range(bins) if (idx == b).any()]
+    return [
+        (float(p[idx == b].mean()), float(y[idx == b].mean()), int((idx == b).sum()))
+        for b in range(bins)
+        if (idx == b).any()
+    ]
 
 
 def pair_benchmark(name: str, paths: list[str], labels: list[str], work: Path, adapt: bool) -> dict:
@@ -99,15 +113,23 @@ def pair_benchmark(name: str, paths: list[str], labels: list[str], work: Path, a
     score = np.array([r["score"] for r, _ in ok])
     y = np.array([s for _, s in ok], float)
     abst = np.array([bool(r.get("abstained")) for r, _ in ok])
-    return {"pairs": len(ok), "same": int(y.sum()), "auc": roc_auc(p, y), "auc_score": roc_auc(score, y),
-            "accuracy": float(((p > 0.5) == (y > 0)).mean()), "different_at_0.9": float((p[y == 0] >= 0.9).mean()),
-            "ece": ece(p, y), "abstained": float(abst.mean()),
-            "ece_answered": ece(p[~abst], y[~abst]) if (~abst).any() else None,
-            "reliability": reliability(p, y)}
+    return {
+        "pairs": len(ok),
+        "same": int(y.sum()),
+        "auc": roc_auc(p, y),
+        "auc_score": roc_auc(score, y),
+        "accuracy": float(((p > 0.5) == (y > 0)).mean()),
+        "different_at_0.9": float((p[y == 0] >= 0.9).mean()),
+        "ece": ece(p, y),
+        "abstained": float(abst.mean()),
+        "ece_answered": ece(p[~abst], y[~abst]) if (~abst).any() else None,
+        "reliability": reliability(p, y),
+    }
 
 
-def attribution_benchmark(name: str, paths: list[str], labels: list[str], work: Path, artists: list[str],
-                          n_ref: int = 10, seed: int = 0) -> dict:
+def attribution_benchmark(
+    name: str, paths: list[str], labels: list[str], work: Path, artists: list[str], n_ref: int = 10, seed: int = 0
+) -> dict:
     rng = np.random.default_rng(seed)
     root = work / name
     qdir = root / "questioned"
@@ -132,12 +154,18 @@ def attribution_benchmark(name: str, paths: list[str], labels: list[str], work: 
     lr_true = [next(c for c in r["ranking"] if c["reference"] == truth[r["image"]]) for r in rows]
     inside = [c["interval"][0] > 1 for c in lr_true]
     wrong_best = [r["ranking"][0] for r, t in zip(rows, top1, strict=True) if not t]
-    return {"artists": len(artists), "references_per_artist": n_ref, "questioned": len(rows),
-            "top1": float(np.mean(top1)), "top3": float(np.mean(top3)),
-            "true_artist_lr_interval_above_1": float(np.mean(inside)),
-            "median_lr_true_artist": float(np.median([c["likelihood_ratio"] for c in lr_true])),
-            "wrong_top1_with_interval_above_1": float(np.mean([c["interval"][0] > 1 for c in wrong_best]))
-            if wrong_best else 0.0}
+    return {
+        "artists": len(artists),
+        "references_per_artist": n_ref,
+        "questioned": len(rows),
+        "top1": float(np.mean(top1)),
+        "top3": float(np.mean(top3)),
+        "true_artist_lr_interval_above_1": float(np.mean(inside)),
+        "median_lr_true_artist": float(np.median([c["likelihood_ratio"] for c in lr_true])),
+        "wrong_top1_with_interval_above_1": float(np.mean([c["interval"][0] > 1 for c in wrong_best]))
+        if wrong_best
+        else 0.0,
+    }
 
 
 def typicality_breakdown(name: str, paths: list[str], labels: list[str], cache_dir: Path) -> dict:
@@ -148,7 +176,7 @@ def typicality_breakdown(name: str, paths: list[str], labels: list[str], cache_d
     from artlens.paintings.pairs import balanced_eval_pairs
     from artlens.paintings.verify import load_verifier
 
-    v = load_verifier()
+    v = load_verifier(MODEL[1] if MODEL else None)
     f = cached_features(paths, v.extractor, cache_dir / f"{name}_eval_stats_sqrt.npz")
     v.remember(f)
     v.adapt(f.paths)
@@ -161,8 +189,16 @@ def typicality_breakdown(name: str, paths: list[str], labels: list[str], cache_d
     dp = np.maximum(d[pairs[:, 0]], d[pairs[:, 1]])
     groups = {"typical": dp <= v.bank.threshold, "outside": dp >= v.bank.limit}
     groups["atypical"] = ~groups["typical"] & ~groups["outside"]
-    return {g: {"pairs": int(m.sum()), "auc": roc_auc(s[m], y[m]), "ece": ece(p[m], y[m]),
-                "different_at_0.9": float((p[m][y[m] == 0] >= 0.9).mean())} for g, m in groups.items() if m.any()}
+    return {
+        g: {
+            "pairs": int(m.sum()),
+            "auc": roc_auc(s[m], y[m]),
+            "ece": ece(p[m], y[m]),
+            "different_at_0.9": float((p[m][y[m] == 0] >= 0.9).mean()),
+        }
+        for g, m in groups.items()
+        if m.any()
+    }
 
 
 def figure(results: dict, out: Path) -> None:
@@ -179,8 +215,13 @@ def figure(results: dict, out: Path) -> None:
                 continue
             xs, ys, ns = zip(*m["reliability"], strict=True)
             ax.plot(xs, ys, style, label=f"{tag}: ECE {m['ece']:.3f}")
-        ax.set(xlabel="same-artist probability (printed)", ylabel="fraction same artist", xlim=(0, 1), ylim=(0, 1),
-               title=f"{name} ({r['default']['pairs']} pairs)")
+        ax.set(
+            xlabel="same-artist probability (printed)",
+            ylabel="fraction same artist",
+            xlim=(0, 1),
+            ylim=(0, 1),
+            title=f"{name} ({r['default']['pairs']} pairs)",
+        )
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle("Shipped verifier on collections it never saw: reliability (10 bins)", fontsize=10)
     fig.tight_layout()
@@ -196,10 +237,16 @@ def main() -> None:
     ap.add_argument("--skip-pairs", action="store_true")
     ap.add_argument("--skip-no-adapt", action="store_true")
     ap.add_argument("--skip-attribution", action="store_true")
-    ap.add_argument("--typicality-breakdown", action="store_true",
-                    help="Only: the default pair scores split by typicality (features cached in --cache-dir).")
+    ap.add_argument(
+        "--typicality-breakdown",
+        action="store_true",
+        help="Only: the default pair scores split by typicality (features cached in --cache-dir).",
+    )
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "artlens-bench-features")
+    ap.add_argument("--model", type=Path, default=None, help="Verifier folder to measure (default: the shipped one).")
     args = ap.parse_args()
+    if args.model is not None:
+        MODEL[:] = ["--model", str(args.model)]
     if not SHARED.is_dir():
         raise SystemExit(f"shared data not found at {SHARED}")
     cols = collections()
@@ -213,9 +260,13 @@ def main() -> None:
             for name, (paths, labels) in cols.items():
                 results["pairs"][name] = {
                     "default": pair_benchmark(name, paths, labels, work, adapt=True),
-                    "no_adapt": None if args.skip_no_adapt else pair_benchmark(name, paths, labels, work, False)}
-                print(name, json.dumps({k: v for k, v in results["pairs"][name]["default"].items()
-                                        if k != "reliability"}), flush=True)
+                    "no_adapt": None if args.skip_no_adapt else pair_benchmark(name, paths, labels, work, False),
+                }
+                print(
+                    name,
+                    json.dumps({k: v for k, v in results["pairs"][name]["default"].items() if k != "reliability"}),
+                    flush=True,
+                )
             figure(results["pairs"], args.figure)
         if not args.skip_attribution:
             lab_s = cols["shazam_7artists"][1]
@@ -223,14 +274,29 @@ def main() -> None:
             counts = {a: lab_r.count(a) for a in sorted(set(lab_r))}
             top8 = sorted(counts, key=lambda a: (-counts[a], a))[:8]
             wide = sorted(counts)
-            for name, col, artists in (("shazam_7artists", "shazam_7artists", sorted(set(lab_s))),
-                                       ("rasta_unseen_8", "rasta_unseen", top8),
-                                       (f"rasta_unseen_{len(wide)}", "rasta_unseen", wide)):
+            for name, col, artists in (
+                ("shazam_7artists", "shazam_7artists", sorted(set(lab_s))),
+                ("rasta_unseen_8", "rasta_unseen", top8),
+                (f"rasta_unseen_{len(wide)}", "rasta_unseen", wide),
+            ):
                 results["attribution"][name] = attribution_benchmark(name, *cols[col], work, artists)
                 print(name, json.dumps(results["attribution"][name]), flush=True)
-    print(json.dumps({k: {n: ({m: {x: y for x, y in (v or {}).items() if x != "reliability"}
-                                   for m, v in r.items()} if k == "pairs" else r)
-                          for n, r in d.items()} for k, d in results.items()}, indent=1))
+    print(
+        json.dumps(
+            {
+                k: {
+                    n: (
+                        {m: {x: y for x, y in (v or {}).items() if x != "reliability"} for m, v in r.items()}
+                        if k == "pairs"
+                        else r
+                    )
+                    for n, r in d.items()
+                }
+                for k, d in results.items()
+            },
+            indent=1,
+        )
+    )
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(results, indent=1))

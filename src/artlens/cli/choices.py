@@ -166,6 +166,14 @@ class VerifierKind(StrEnum):
     siamese = "siamese"
 
 
+class ValidationArtistsFrom(StrEnum):
+    """``paintings train-verifier --val-from``."""
+
+    auto = "auto"
+    all = "all"
+    extra = "extra"
+
+
 class EncoderKind(StrEnum):
     """``paintings train-encoder --kind``."""
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import typer
 
-from artlens.cli.choices import Engine, FeaturePooling, VerifierKind
+from artlens.cli.choices import Engine, FeaturePooling, ValidationArtistsFrom, VerifierKind
 from artlens.cli.common import (
     choice_option,
     device_option,
@@ -382,6 +382,23 @@ def train_verifier(
     data: Path = typer.Option(..., "--data", help="Folder of artist/ subfolders, or a CSV (path|file, artist...)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory."),
     label_column: str = typer.Option("artist", "--label-column", help="Column naming the artist (folder: label)."),
+    extra_data: list[Path] | None = typer.Option(
+        None, "--extra-data", help="A further artist-labelled collection (folder or CSV) to train on; repeat for "
+                                   "several. Its artists already in --data are left out."),
+    extra_label_column: str = typer.Option("artist", "--extra-label-column",
+                                           help="Column naming the artist in the --extra-data collections."),
+    extra_min_images: int = typer.Option(1, "--extra-min-images",
+                                         help="Keep a further collection's artists with at least this many images."),
+    extra_max_images: int | None = typer.Option(
+        None, "--extra-max-images", help="... and at most this many (e.g. 12: an artist with more stays out of "
+                                         "training, for measuring)."),
+    val_from: str = choice_option("auto", "--val-from", choices=ValidationArtistsFrom,
+                                  help="Where the --val-artists come from: extra (the --extra-data collections' "
+                                       "artists), all, or auto (extra when --extra-data is given)."),
+    adapt_validation: bool = typer.Option(
+        True, "--adapt-validation/--no-adapt-validation",
+        help="Score the validation artists' pairs centred on their own images' mean, as verify --pairs does by "
+             "default, to choose the blend and calibrate."),
     kind: str = choice_option("metric", "--kind", choices=VerifierKind,
                               help="metric (contrastive, multi-crop) or siamese (seed recipe)."),
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone"),
@@ -415,14 +432,22 @@ def train_verifier(
     """Train a same-artist verifier on a labelled collection (frozen backbone, cached features)."""
     from artlens.paintings.verify import VerifierConfig
     from artlens.train.runs import TrainerConfig
-    from artlens.train.verifier import VerifierTrainConfig
+    from artlens.train.verifier import ExtraCollection, VerifierTrainConfig
     from artlens.train.verifier import train_verifier as run_training
 
     if label_column == "artist" and data.is_dir():
         label_column = "label"
     model = VerifierConfig(kind=cast(Any, kind), backbone=backbone, n_patches=n_patches if kind == "metric" else 0,
                            centre=centre, pooling=pooling, signed_sqrt=signed_sqrt)
-    cfg = VerifierTrainConfig(data=str(data), label_column=label_column, model=model,
+    if extra_min_images < 1 or (extra_max_images is not None and extra_max_images < extra_min_images):
+        raise InvalidParameterError(f"--extra-min-images must be >= 1 and --extra-max-images at least as large, got "
+                                    f"{extra_min_images} and {extra_max_images}")
+    if val_from == "extra" and not extra_data:
+        raise InvalidParameterError("--val-from extra needs --extra-data")
+    extras = [ExtraCollection(data=str(e), label_column=extra_label_column, min_images=extra_min_images,
+                              max_images=extra_max_images) for e in extra_data or []]
+    cfg = VerifierTrainConfig(data=str(data), label_column=label_column, model=model, extra_data=extras,
+                              val_from=cast(Any, val_from), adapt_validation=adapt_validation,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
                               blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
                               fine_tune_blocks=fine_tune_blocks,

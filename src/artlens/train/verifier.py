@@ -12,20 +12,31 @@ rate; the backbone weights are then saved beside the head.
 
 Splits never leak: artists held out as *unseen* have no image in training or validation; *seen*
 artists' test images are never trained on. After training, Platt scaling is fitted on validation
-pairs, and AUC / accuracy are measured on test pairs of seen and of unseen artists.
+pairs (those of the validation artists when there are any), and AUC / accuracy are measured on test
+pairs of seen and of unseen artists.
+
+Further artist-labelled collections (``extra_data``, :class:`ExtraCollection`) are trained on beside
+``data``; their artists that ``data`` already has are left out, and an artist can be kept only when
+it has ``min_images``-``max_images`` images (so that, for instance, a collection's best-represented
+artists stay out of training for measuring). The validation artists, which choose the blend weight
+and calibrate, are then drawn from the further collections (``val_from``): artists of a collection
+the head mostly did not train on, the case a verifier meets in use. Their pairs are scored as
+``artlens verify --pairs`` scores by default, with features centred on their own images' mean
+(``adapt_validation``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import asdict, replace
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Literal, cast
 
 import lightning as L
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from artlens.devices import move_extractor
 from artlens.errors import InvalidParameterError
@@ -42,8 +53,19 @@ from artlens.paintings.verify import (
 from artlens.train.finetune import set_trainable
 from artlens.train.runs import TrainerConfig, TrainingConfig, feature_device, fit, open_run
 
-LEGACY_MODEL_KEYS = ("kind", "backbone", "pretrained_backbone", "n_patches", "max_side", "hidden", "embed_dim",
-                     "dropout", "centre", "pooling", "signed_sqrt")
+LEGACY_MODEL_KEYS = (
+    "kind",
+    "backbone",
+    "pretrained_backbone",
+    "n_patches",
+    "max_side",
+    "hidden",
+    "embed_dim",
+    "dropout",
+    "centre",
+    "pooling",
+    "signed_sqrt",
+)
 """Verifier settings that older configs (and their run folders' ``config.json``) held at the top level."""
 
 
@@ -52,6 +74,31 @@ def _default_model() -> VerifierConfig:
     training images' mean, pooled stage statistics, signed square root (the inference defaults of
     :class:`~artlens.paintings.verify.VerifierConfig` are those of models saved before these existed)."""
     return VerifierConfig(centre=True, pooling="stats", signed_sqrt=True)
+
+
+class ExtraCollection(BaseModel):
+    """A further artist-labelled collection a verifier trains on beside ``data`` (``--extra-data``).
+
+    Its artists that ``data`` (or an earlier further collection) already has are left out; of the
+    others, only those with ``min_images`` to ``max_images`` images (counted in this collection) are
+    kept. ``rasta_wikipaintings_small`` with 5-12 keeps its small artists for training and
+    validation and its artists with 13 images or more out, for measuring.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    label_column: str = "artist"
+    min_images: int = Field(1, ge=1)
+    max_images: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> ExtraCollection:
+        if self.max_images is not None and self.max_images < self.min_images:
+            raise ValueError(
+                f"extra collection {self.data}: max_images {self.max_images} is below min_images {self.min_images}"
+            )
+        return self
 
 
 class VerifierTrainConfig(TrainingConfig):
@@ -79,6 +126,7 @@ class VerifierTrainConfig(TrainingConfig):
 
     data: str
     label_column: str = "artist"
+    extra_data: list[ExtraCollection] = Field(default_factory=list)
     model: VerifierConfig = Field(default_factory=_default_model)
     legacy_model_keys: ClassVar[tuple[str, ...]] = LEGACY_MODEL_KEYS
     margin: float = 0.5
@@ -92,6 +140,8 @@ class VerifierTrainConfig(TrainingConfig):
     unseen_artists: int = 0  # held out entirely for the final test of unseen artists
     unseen: list[str] | None = None
     val_artists: int = 0  # held out entirely to choose the blend weight (and calibrate) on unseen artists
+    val_from: Literal["auto", "all", "extra"] = "auto"  # where val_artists come from (auto: extra when given)
+    adapt_validation: bool = True  # validation artists' pairs centred on their own images' mean (verify's default)
     blend: float | None = None  # fixed blend weight; None: chosen on validation pairs
     val_fraction: float = 0.15
     test_fraction: float = 0.2
@@ -100,8 +150,9 @@ class VerifierTrainConfig(TrainingConfig):
     fine_tune_lr: float = 1e-5
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
     workers: int = 2  # image-decoding threads of the feature extraction
-    trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(max_epochs=40, patience=6,
-                                                                         checkpoint_every_n_steps=200))
+    trainer: TrainerConfig = Field(
+        default_factory=lambda: TrainerConfig(max_epochs=40, patience=6, checkpoint_every_n_steps=200)
+    )
 
     @model_validator(mode="after")
     def _no_trained_fields(self) -> VerifierTrainConfig:
@@ -109,16 +160,22 @@ class VerifierTrainConfig(TrainingConfig):
         if m.pooling not in FEATURE_POOLINGS:
             raise ValueError(f"model.pooling {m.pooling!r}: use one of {', '.join(FEATURE_POOLINGS)}")
         if m.backbone_checkpoint is not None or m.calibration is not None or m.blend != 1.0:
-            raise ValueError("model.blend, model.calibration and model.backbone_checkpoint are set by training; "
-                             "leave them unset (fix the blend weight with blend)")
+            raise ValueError(
+                "model.blend, model.calibration and model.backbone_checkpoint are set by training; "
+                "leave them unset (fix the blend weight with blend)"
+            )
         return self
 
     def verifier_config(self) -> VerifierConfig:
         """``model`` as the chosen kind uses it (a fresh copy: training sets its blend and calibration)."""
         metric = self.model.kind == "metric"
-        return replace(self.model, n_patches=self.model.n_patches if metric else 0,
-                       centre=self.model.centre and metric, pooling=self.model.pooling if metric else "avg",
-                       signed_sqrt=self.model.signed_sqrt and metric)
+        return replace(
+            self.model,
+            n_patches=self.model.n_patches if metric else 0,
+            centre=self.model.centre and metric,
+            pooling=self.model.pooling if metric else "avg",
+            signed_sqrt=self.model.signed_sqrt and metric,
+        )
 
 
 class _PairData(torch.utils.data.Dataset):
@@ -203,10 +260,46 @@ class RedrawPairs(L.Callback):
         self.pairs.draw(trainer.current_epoch)
 
 
-def split_indices(labels: list[str], cfg: VerifierTrainConfig) -> dict[str, np.ndarray]:
+def training_images(cfg: VerifierTrainConfig) -> tuple[list[str], list[str], list[str]]:
+    """``(paths, artists, collection)`` of every image a run trains, validates and tests on: ``data``'s,
+    then each further collection's kept images (:class:`ExtraCollection`), in file order;
+    ``collection`` names each image's source (``cfg.data`` or the further collection's ``data``).
+
+    Raises:
+        InvalidParameterError: a further collection keeps no artist.
+    """
+    from artlens.paintings.datasets import load_dataset
+
+    ds = load_dataset(cfg.data)
+    paths, labels = ds.paths(), ds.labels(cfg.label_column)
+    source = [cfg.data] * len(paths)
+    known = set(labels)
+    for extra in cfg.extra_data:
+        e = load_dataset(extra.data)
+        el = e.labels(extra.label_column)
+        n = Counter(a for a in el if a and a not in known)
+        top = extra.max_images if extra.max_images is not None else max(n.values(), default=0)
+        keep = [i for i, a in enumerate(el) if a and a not in known and extra.min_images <= n[a] <= top]
+        if not keep:
+            raise InvalidParameterError(
+                f"extra collection {extra.data}: no artist with {extra.min_images}-{top} "
+                f"images that the other collections do not already have"
+            )
+        ep = e.paths()
+        paths += [ep[i] for i in keep]
+        labels += [el[i] for i in keep]
+        source += [extra.data] * len(keep)
+        known |= {el[i] for i in keep}
+    return paths, labels, source
+
+
+def split_indices(
+    labels: list[str], cfg: VerifierTrainConfig, val_pool: list[str] | None = None
+) -> dict[str, np.ndarray]:
     """Indices of ``train``, ``val`` (held-out images of training artists), ``val_unseen`` (every image
-    of ``val_artists`` artists), ``test_seen`` and ``test_unseen`` (every image of ``unseen_artists``
-    artists). Held-out artists never reach training; test images are never used to choose anything."""
+    of ``val_artists`` artists, drawn from ``val_pool`` when given, else from every artist),
+    ``test_seen`` and ``test_unseen`` (every image of ``unseen_artists`` artists). Held-out artists never
+    reach training; test images are never used to choose anything."""
     from artlens.paintings.datasets import seen_unseen_split
 
     artists = sorted(set(labels))
@@ -218,13 +311,14 @@ def split_indices(labels: list[str], cfg: VerifierTrainConfig) -> dict[str, np.n
         test_unseen = list(cfg.unseen)
     else:
         test_unseen = [str(a) for a in rng.choice(artists, size=cfg.unseen_artists, replace=False)]
-    rest = [a for a in artists if a not in set(test_unseen)]
+    rest = [a for a in (sorted(set(val_pool)) if val_pool is not None else artists) if a not in set(test_unseen)]
     val_unseen = [str(a) for a in rng.choice(rest, size=min(cfg.val_artists, len(rest)), replace=False)]
     held = test_unseen + val_unseen
     if len(artists) - len(held) < 2:
         raise InvalidParameterError(f"only {len(artists) - len(held)} artists left for training")
-    parts = seen_unseen_split(labels, unseen_groups=held, val_fraction=cfg.val_fraction,
-                              test_fraction=cfg.test_fraction, seed=cfg.seed)
+    parts = seen_unseen_split(
+        labels, unseen_groups=held, val_fraction=cfg.val_fraction, test_fraction=cfg.test_fraction, seed=cfg.seed
+    )
     lab = np.asarray(labels)
     out = {k: np.asarray(v, int) for k, v in parts.items()}
     pooled = out.pop("test_unseen")
@@ -245,11 +339,23 @@ def _frozen_neighbours(f: Features, idx: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-sim, axis=1)[:, :k]
 
 
-def pair_scores(head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str, blend: float = 1.0) -> np.ndarray:
-    """Raw scores (cosine or logit) of index pairs over cached features."""
+def pair_scores(
+    head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str, blend: float = 1.0, adapt: bool = False
+) -> np.ndarray:
+    """Raw scores (cosine or logit) of index pairs over cached features; ``adapt``: a centring metric
+    head centred on ``f``'s own mean features for these scores (as ``verify --pairs`` does by default),
+    its means restored afterwards."""
     head.eval()
     if kind != "siamese":
-        z = metric_codes(head, f.global_, f.patches, blend).numpy()
+        if adapt and getattr(head, "centre", False) and len(f.paths):
+            saved = {k: v.clone() for k, v in head.named_buffers() if k in ("mean_global", "mean_patch")}
+            cast(Any, head).set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
+            try:
+                z = metric_codes(head, f.global_, f.patches, blend).numpy()
+            finally:
+                cast(Any, head).set_means(saved["mean_global"], saved["mean_patch"])
+        else:
+            z = metric_codes(head, f.global_, f.patches, blend).numpy()
         return (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(-1).astype(float)
     maps = f.maps
     if maps is None:
@@ -262,13 +368,16 @@ def pair_scores(head: torch.nn.Module, f: Features, pairs: np.ndarray, kind: str
     return np.concatenate(out).astype(float) if out else np.zeros(0)
 
 
-def choose_blend(head: torch.nn.Module, sets: list[tuple[Features, np.ndarray]]) -> tuple[float, dict[str, float]]:
+def choose_blend(
+    head: torch.nn.Module, sets: list[tuple[Features, np.ndarray]], adapt: bool = False
+) -> tuple[float, dict[str, float]]:
     """The blend weight in 0, 0.1, ..., 1 with the highest mean AUC over the given validation pair
-    sets (ties: the larger weight). :func:`train_verifier` passes the pairs of the validation artists
-    held out of training when there are any, else the held-out images of training artists."""
+    sets (ties: the larger weight), each set scored centred on its own mean when ``adapt``.
+    :func:`train_verifier` passes the pairs of the validation artists held out of training when there
+    are any, else the held-out images of training artists."""
     table = {}
     for w in np.round(np.linspace(0, 1, 11), 2):
-        aucs = [roc_auc(pair_scores(head, f, p, "metric", float(w)), p[:, 2]) for f, p in sets if len(p)]
+        aucs = [roc_auc(pair_scores(head, f, p, "metric", float(w), adapt), p[:, 2]) for f, p in sets if len(p)]
         table[f"{w:.1f}"] = float(np.mean(aucs))
     best = max(table, key=lambda k: (table[k], float(k)))
     return float(best), table
@@ -335,8 +444,16 @@ class FineTuneModule(L.LightningModule):
         return torch.optim.AdamW(params, lr=self.cfg.fine_tune_lr, weight_decay=self.cfg.weight_decay)
 
 
-def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierTrainConfig, run: Any,
-              train_paths: list[str], train_pairs_fn: Any, val_paths: list[str], val_pairs: np.ndarray) -> None:
+def fine_tune(
+    head: torch.nn.Module,
+    extractor: FeatureExtractor,
+    cfg: VerifierTrainConfig,
+    run: Any,
+    train_paths: list[str],
+    train_pairs_fn: Any,
+    val_paths: list[str],
+    val_pairs: np.ndarray,
+) -> None:
     """Stage 2: the last ``cfg.fine_tune_blocks`` backbone stages and the head trained end to end on
     image pairs (metric kind) at ``cfg.fine_tune_lr``; BatchNorm statistics stay frozen. Updates
     ``extractor.model`` and ``head`` in place."""
@@ -345,8 +462,12 @@ def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierT
     module = FineTuneModule(extractor, head, cfg)
     ft_cfg = cfg.trainer.model_copy(update={"max_epochs": cfg.fine_tune_epochs, "max_steps": -1})
     n = max(2, cfg.pairs_per_epoch // 16)
-    train_dl = torch.utils.data.DataLoader(_ImagePairs(extractor, train_paths, train_pairs_fn(n)), batch_size=4,
-                                           shuffle=True, generator=torch.Generator().manual_seed(cfg.seed))
+    train_dl = torch.utils.data.DataLoader(
+        _ImagePairs(extractor, train_paths, train_pairs_fn(n)),
+        batch_size=4,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     val_dl = torch.utils.data.DataLoader(_ImagePairs(extractor, val_paths, val_pairs[: max(2, n // 4)]), batch_size=4)
     stage = run / "fine_tune"
     stage.mkdir(exist_ok=True)
@@ -358,8 +479,14 @@ def fine_tune(head: torch.nn.Module, extractor: FeatureExtractor, cfg: VerifierT
     head.eval()
 
 
-def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, resume: bool = False,
-                   extractor: FeatureExtractor | None = None, progress: bool = False) -> dict[str, Any]:
+def train_verifier(
+    cfg: VerifierTrainConfig,
+    out: str | os.PathLike[str],
+    *,
+    resume: bool = False,
+    extractor: FeatureExtractor | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Train, calibrate, evaluate and save a verifier into ``out/model``; returns the metrics.
 
     Args:
@@ -370,16 +497,18 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
         extractor: a ready :class:`FeatureExtractor` (tests pass a tiny one); by default the
             configured backbone.
     """
-    from artlens.paintings.datasets import load_dataset
     from artlens.paintings.pairs import PairSampler, balanced_eval_pairs
 
     if cfg.fine_tune_epochs > 0 and cfg.fine_tune_blocks < 1:
         raise InvalidParameterError(f"fine_tune_blocks must be at least 1 to fine-tune, got {cfg.fine_tune_blocks}")
+    if cfg.val_from == "extra" and not cfg.extra_data:
+        raise InvalidParameterError(
+            "validation artists from the further collections (val_from 'extra') need extra_data", param="val_from"
+        )
     feature_device(cfg.trainer)  # a GPU asked for and missing: refused before the run folder is made
+    paths_all, labels_all, source_all = training_images(cfg)
     run, cfg = open_run(out, cfg, resume=resume)
     device = feature_device(cfg.trainer)
-    ds = load_dataset(cfg.data)
-    labels_all = ds.labels(cfg.label_column)
     vcfg = cfg.verifier_config()
     if extractor is None:
         given: dict[str, Any] = {}
@@ -389,25 +518,36 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
             given["model"], given["preprocess"] = create_backbone(cfg.model.backbone, pretrained=False)
         extractor = verifier_extractor(vcfg, workers=cfg.workers, **given)
     move_extractor(extractor, device)  # features on the device the trainer's accelerator asks for
-    f = cached_features(ds.paths(), extractor, cfg.feature_cache or run / "features.npz")
+    f = cached_features(paths_all, extractor, cfg.feature_cache or run / "features.npz")
     if f.failures:
         import warnings
 
-        warnings.warn(f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})",
-                      stacklevel=2)
-    keep = {p: i for i, p in enumerate(ds.paths())}
+        warnings.warn(
+            f"{len(f.failures)} images could not be read and were left out (first: {f.failures[0][1]})", stacklevel=2
+        )
+    keep = {p: i for i, p in enumerate(paths_all)}
     labels = [labels_all[keep[p]] for p in f.paths]
-    split = split_indices(labels, cfg)
+    extra_sources = {e.data for e in cfg.extra_data}
+    from_extra = cfg.val_from == "extra" or (cfg.val_from == "auto" and bool(cfg.extra_data))
+    val_pool = (
+        sorted({labels_all[keep[p]] for p in f.paths if source_all[keep[p]] in extra_sources}) if from_extra else None
+    )
+    split = split_indices(labels, cfg, val_pool)
     lab = np.asarray(labels)
 
     def sub(idx: np.ndarray) -> Features:
-        return Features(paths=[f.paths[i] for i in idx], global_=f.global_[idx], patches=f.patches[idx],
-                        maps=None if f.maps is None else f.maps[idx])
+        return Features(
+            paths=[f.paths[i] for i in idx],
+            global_=f.global_[idx],
+            patches=f.patches[idx],
+            maps=None if f.maps is None else f.maps[idx],
+        )
 
     ftr, fva = sub(split["train"]), sub(split["val"])
     neigh = _frozen_neighbours(f, split["train"], cfg.neighbours)
-    sampler = PairSampler(list(lab[split["train"]]), seed=cfg.seed, hard_negative_fraction=cfg.hard_negative_fraction,
-                          neighbours=neigh)
+    sampler = PairSampler(
+        list(lab[split["train"]]), seed=cfg.seed, hard_negative_fraction=cfg.hard_negative_fraction, neighbours=neigh
+    )
     val_pairs = balanced_eval_pairs(list(lab[split["val"]]), max_pairs=cfg.val_pairs, seed=cfg.seed)
 
     train_set = EpochPairs(ftr, sampler, cfg.pairs_per_epoch, cfg.model.kind)
@@ -418,8 +558,16 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
     val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.model.kind), batch_size=cfg.batch_size)
-    trainer, _ = fit(module, train_dl, val_dl, cfg.trainer, run, resume=resume, enable_progress_bar=progress,
-                     extra_callbacks=[RedrawPairs(train_set)])
+    trainer, _ = fit(
+        module,
+        train_dl,
+        val_dl,
+        cfg.trainer,
+        run,
+        resume=resume,
+        enable_progress_bar=progress,
+        extra_callbacks=[RedrawPairs(train_set)],
+    )
     head = module.head.eval()
     fine_tuned = False
     if cfg.fine_tune_epochs > 0 and cfg.model.kind == "metric":
@@ -439,6 +587,7 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
 
     # blend weight and calibration on validation pairs (seen artists' held-out images + held-out artists)
     fvu, vu_pairs = sub(split["val_unseen"]), eval_pairs(split["val_unseen"], cfg.val_pairs)
+    adapt = cfg.adapt_validation and cfg.model.kind == "metric" and vcfg.centre
     blend_table = None
     if cfg.model.kind == "metric":
         if cfg.blend is not None:
@@ -447,29 +596,66 @@ def train_verifier(cfg: VerifierTrainConfig, out: str | os.PathLike[str], *, res
             # chosen for painters the head never saw, the case a verifier is for: on held-out images of
             # its own training artists the head always looks best (blend 0.4 instead of 0.2 when both
             # sets voted; shazam_7artists adapted 0.783 instead of 0.804, BENCHMARKS.md)
-            vcfg.blend, blend_table = choose_blend(head, [(fvu, vu_pairs)] if len(vu_pairs) else [(fva, val_pairs)])
-    raw_val = np.concatenate([pair_scores(head, fva, val_pairs, cfg.model.kind, vcfg.blend),
-                              pair_scores(head, fvu, vu_pairs, cfg.model.kind, vcfg.blend)])
-    y_val = np.concatenate([val_pairs[:, 2], vu_pairs[:, 2]])
-    a, b = fit_platt(raw_val, y_val)
+            vcfg.blend, blend_table = (
+                choose_blend(head, [(fvu, vu_pairs)], adapt)
+                if len(vu_pairs)
+                else choose_blend(head, [(fva, val_pairs)])
+            )
+    raw_seen = pair_scores(head, fva, val_pairs, cfg.model.kind, vcfg.blend)
+    raw_vu = pair_scores(head, fvu, vu_pairs, cfg.model.kind, vcfg.blend, adapt)
+    # calibrated on artists the head never trained on when there are any (issue 21: never on seen artists)
+    raw_cal, y_cal = (raw_vu, vu_pairs[:, 2]) if len(vu_pairs) else (raw_seen, val_pairs[:, 2])
+    a, b = fit_platt(raw_cal, y_cal)
     vcfg.calibration = {"a": a, "b": b}
-    evaluation: dict[str, Any] = {"val": evaluate_pairs(raw_val, y_val, vcfg.calibration)}
+    evaluation: dict[str, Any] = {
+        "val": evaluate_pairs(raw_seen, val_pairs[:, 2], vcfg.calibration),
+        "val_unseen": evaluate_pairs(raw_vu, vu_pairs[:, 2], vcfg.calibration)
+        | ({"adapted": adapt} if len(vu_pairs) else {}),
+        "calibrated_on": "validation artists (held out of training)"
+        if len(vu_pairs)
+        else "held-out images of training artists",
+    }
     for name in ("test_seen", "test_unseen"):
         pairs = eval_pairs(split[name])
-        evaluation[name] = evaluate_pairs(pair_scores(head, sub(split[name]), pairs, cfg.model.kind, vcfg.blend),
-                                          pairs[:, 2], vcfg.calibration) if len(pairs) else {"pairs": 0}
+        evaluation[name] = (
+            evaluate_pairs(
+                pair_scores(head, sub(split[name]), pairs, cfg.model.kind, vcfg.blend), pairs[:, 2], vcfg.calibration
+            )
+            if len(pairs)
+            else {"pairs": 0}
+        )
     if blend_table is not None:
         evaluation["blend_auc_on_validation"] = blend_table
-        evaluation["blend_chosen_on"] = "validation artists (held out of training)" if len(vu_pairs) else \
-            "held-out images of training artists"
+        evaluation["blend_chosen_on"] = (
+            "validation artists (held out of training)" if len(vu_pairs) else "held-out images of training artists"
+        )
     split_record = {k: sorted(set(lab[v])) for k, v in split.items()}
     counts = {k: int(len(v)) for k, v in split.items()}
-    save_verifier(head, vcfg, run / "model", extra={
-        "trained_on": {"data": cfg.data, "label_column": cfg.label_column, "images": counts,
-                       "unseen_artists": split_record["test_unseen"]},
-        "backbone_checksum": extractor.checksum, "evaluation": evaluation, "train_config": cfg.model_dump()},
-        backbone=None if cfg.model.pretrained_backbone and not fine_tuned else extractor.model)
-    (run / "evaluation.json").write_text(json.dumps({"evaluation": evaluation, "split_sizes": counts,
-                                                     "artists": split_record, "verifier": asdict(vcfg)},
-                                                    indent=2) + "\n")
+    save_verifier(
+        head,
+        vcfg,
+        run / "model",
+        extra={
+            "trained_on": {
+                "data": cfg.data,
+                "label_column": cfg.label_column,
+                "extra_data": [e.model_dump() for e in cfg.extra_data],
+                "images": counts,
+                "artists": {k: len(v) for k, v in split_record.items()},
+                "val_artists": split_record["val_unseen"],
+                "unseen_artists": split_record["test_unseen"],
+            },
+            "backbone_checksum": extractor.checksum,
+            "evaluation": evaluation,
+            "train_config": cfg.model_dump(),
+        },
+        backbone=None if cfg.model.pretrained_backbone and not fine_tuned else extractor.model,
+    )
+    (run / "evaluation.json").write_text(
+        json.dumps(
+            {"evaluation": evaluation, "split_sizes": counts, "artists": split_record, "verifier": asdict(vcfg)},
+            indent=2,
+        )
+        + "\n"
+    )
     return {"run": str(run), "model": str(run / "model"), "evaluation": evaluation, "split_sizes": counts}

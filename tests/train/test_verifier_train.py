@@ -1,0 +1,154 @@
+"""Verifier training on several collections (``train-verifier --extra-data``): which artists of a further
+collection are kept, validation artists drawn from it, validation pairs scored adapted to their own
+images, calibration on them; bad settings refused in one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("torch")
+
+TINY = "test_efficientnet"  # timm's tiny test model: random weights, no download
+
+
+def _painting(path, hue: int, seed: int, size=(64, 56)) -> None:
+    rng = np.random.default_rng(seed)
+    base = np.zeros((size[1], size[0], 3), np.float32)
+    base[..., hue % 3] = 180
+    stripes = (np.sin(np.arange(size[0]) / (2 + hue)) * 40)[None, :, None]
+    Image.fromarray(np.clip(base + stripes + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def collections(tmp_path_factory):
+    """A main folder collection (3 artists, 8 images each) and a further CSV collection: one artist shared with the main
+    one, three with 5 images, one with 9 (over the kept range 4-6)."""
+    main = tmp_path_factory.mktemp("main")
+    for a in range(3):
+        (main / f"a{a}").mkdir()
+        for k in range(8):
+            _painting(main / f"a{a}" / f"p{k}.png", a, 10 * a + k)
+    extra = tmp_path_factory.mktemp("extra")
+    rows = ["path,artist"]
+    for artist, n, hue in (("a0", 5, 0), ("b1", 5, 3), ("b2", 5, 4), ("b3", 5, 5), ("big", 9, 6)):
+        for k in range(n):
+            _painting(extra / f"{artist}_{k}.png", hue, 100 * hue + k)
+            rows.append(f"{artist}_{k}.png,{artist}")
+    (extra / "labels.csv").write_text("\n".join(rows) + "\n")
+    return main, extra / "labels.csv"
+
+
+def _config(main, extra, **kw):
+    from artlens.train.verifier import VerifierTrainConfig
+
+    return VerifierTrainConfig(
+        data=str(main),
+        label_column="label",
+        extra_data=[{"data": str(extra), "min_images": 4, "max_images": 6}],
+        model={
+            "backbone": TINY,
+            "pretrained_backbone": False,
+            "n_patches": 1,
+            "max_side": 96,
+            "hidden": 16,
+            "embed_dim": 8,
+        },
+        batch_size=16,
+        pairs_per_epoch=32,
+        val_pairs=40,
+        val_fraction=0.25,
+        test_fraction=0.25,
+        val_artists=2,
+        workers=0,
+        trainer={"max_epochs": 1, "accelerator": "cpu"},
+        **kw,
+    )
+
+
+def test_training_images_keep_the_further_collections_small_new_artists(collections):
+    from artlens.train.verifier import training_images
+
+    main, extra = collections
+    paths, labels, source = training_images(_config(main, extra))
+    assert sorted(set(labels)) == ["a0", "a1", "a2", "b1", "b2", "b3"]
+    assert labels.count("a0") == 8  # the main collection's a0 only: the further a0 is left out
+    assert "big" not in labels  # 9 images, over max_images
+    assert source.count(str(extra)) == 15 and all(
+        str(main) in p for p, s in zip(paths, source, strict=True) if s == str(main)
+    )
+
+
+def test_validation_artists_come_from_the_further_collection_and_calibrate(collections, tmp_path):
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    result = train_verifier(_config(main, extra), tmp_path / "run")
+    doc = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert set(doc["artists"]["val_unseen"]) <= {"b1", "b2", "b3"} and len(doc["artists"]["val_unseen"]) == 2
+    assert not set(doc["artists"]["val_unseen"]) & set(doc["artists"]["train"])
+    ev = result["evaluation"]
+    assert ev["val_unseen"]["adapted"] is True and ev["val_unseen"]["pairs"] > 0
+    assert ev["calibrated_on"] == ev["blend_chosen_on"] == "validation artists (held out of training)"
+    cfg = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert cfg["trained_on"]["extra_data"][0]["max_images"] == 6
+    assert sorted(cfg["trained_on"]["val_artists"]) == sorted(doc["artists"]["val_unseen"])
+
+
+def test_pair_scores_adapted_centre_on_the_pairs_own_images_and_restore_the_means():
+    import torch
+
+    from artlens.models.heads import MetricHead
+    from artlens.paintings.features import Features
+    from artlens.train.verifier import pair_scores
+
+    torch.manual_seed(0)
+    head = MetricHead(6, hidden=8, embed_dim=4, centre=True).eval()
+    rng = np.random.default_rng(0)
+    g, pt = rng.random((5, 6)).astype(np.float32), rng.random((5, 1, 6)).astype(np.float32)
+    f = Features(paths=[str(i) for i in range(5)], global_=g, patches=pt)
+    pairs = np.array([[0, 1, 1], [2, 3, 0]])
+    before = head.mean_global.clone()
+    adapted = pair_scores(head, f, pairs, "metric", 0.5, adapt=True)
+    assert torch.equal(head.mean_global, before)  # restored
+    head.set_means(g.mean(0), pt.mean(axis=(0, 1)))
+    assert np.allclose(adapted, pair_scores(head, f, pairs, "metric", 0.5))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--extra-min-images", "0"], "--extra-min-images must be >= 1"),
+        (["--extra-min-images", "5", "--extra-max-images", "4"], "--extra-max-images at least as large"),
+        (["--val-from", "extra"], "--val-from extra needs --extra-data"),
+        (["--val-from", "nowhere"], "--val-from must be"),
+    ],
+)
+def test_bad_extra_settings_are_refused_in_one_line(collections, tmp_path, capsys, args, message):
+    from artlens.cli.main import main
+
+    root, _ = collections
+    with pytest.raises(SystemExit) as exc:
+        main(["paintings", "train-verifier", "--data", str(root), "--out", str(tmp_path / "r"), *args])
+    err = capsys.readouterr().err
+    assert exc.value.code not in (0, None) and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_an_extra_collection_without_a_kept_artist_is_refused(collections, tmp_path):
+    from artlens.errors import InvalidParameterError
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    cfg = _config(main, extra).model_copy(
+        update={
+            "extra_data": [_config(main, extra).extra_data[0].model_copy(update={"min_images": 20, "max_images": 30})]
+        }
+    )
+    with pytest.raises(InvalidParameterError, match="no artist with 20-30 images"):
+        train_verifier(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
