@@ -259,3 +259,45 @@ def test_postgres_url_forms(postgres_database: str) -> None:
         cat.add_analysis(None, "spectral", {}, "0.1.0", {}, [])
     with Catalog(postgres_database) as cat:  # the explicit driver name works too
         assert len(cat.analyses()) == 1
+
+
+def test_browse_filters_counts_and_pages(catalog_at, tmp_path: Path) -> None:
+    """The collection browser's query: filters combine, the total counts every match, a page holds the right
+    images oldest first, text matches the file name but not its folder, and the facets list what is present."""
+    folder = tmp_path / "monet_folder"
+    with Catalog(catalog_at) as cat:
+        monet = cat.add_artwork("Water Lilies", "Claude Monet")
+        turner = cat.add_artwork("Rain, Steam and Speed", "J. M. W. Turner")
+        ids = []
+        for k in range(7):  # 0-4: Monet rgb, 5: Turner rgb, 6: an X-ray without an artwork
+            artwork = monet if k < 5 else turner if k == 5 else None
+            modality = "xray" if k == 6 else "rgb"
+            ids.append(cat.add_image(folder / f"img-{k}.png", f"{k:064x}", modality, None, 10, 20, artwork_id=artwork))
+        cat.add_analysis(ids[1], "paintings.classify", {}, "0.1.0", {}, [])
+        cat.add_analysis(ids[3], "paintings.classify", {}, "0.1.0", {}, [])
+        cat.add_analysis(ids[3], "verify", {}, "0.1.0", {}, [])
+        cat.add_analysis(ids[6], "spectral", {}, "0.1.0", {}, [])
+
+        everything = cat.browse(limit=3)
+        assert everything["total"] == 7
+        assert [r["id"] for r in everything["rows"]] == ids[:3]
+        assert [r["id"] for r in cat.browse(offset=6, limit=3)["rows"]] == ids[6:]
+        assert everything["modalities"] == ["rgb", "xray"]
+        assert everything["artists"] == ["Claude Monet", "J. M. W. Turner"]
+        assert everything["methods"] == ["paintings.classify", "spectral", "verify"]
+
+        monets = cat.browse(artist="Claude Monet", method="paintings.classify")
+        assert monets["total"] == 2
+        assert [(r["id"], r["title"], r["artist"], r["methods"]) for r in monets["rows"]] == [
+            (ids[1], "Water Lilies", "Claude Monet", ["paintings.classify"]),
+            (ids[3], "Water Lilies", "Claude Monet", ["paintings.classify", "verify"]),
+        ]
+        assert cat.browse(modality="xray")["total"] == 1
+        assert cat.browse(modality="xray", artist="Claude Monet")["total"] == 0
+        assert [r["id"] for r in cat.browse(text="IMG-4")["rows"]] == [ids[4]]  # case-insensitive, file name
+        assert cat.browse(text="monet_folder")["total"] == 0  # the folder is not searched
+        assert [r["id"] for r in cat.browse(text="turner")["rows"]] == [ids[5]]  # artist
+        assert [r["id"] for r in cat.browse(text="spectral")["rows"]] == [ids[6]]  # a method run on it
+        assert [r["id"] for r in cat.browse(text="lilies", offset=1, limit=2)["rows"]] == ids[1:3]
+        assert cat.browse(text="lilies", method="verify")["total"] == 1
+        assert cat.browse(text="   ")["total"] == 7  # blank text filters nothing

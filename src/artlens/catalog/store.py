@@ -494,20 +494,90 @@ class Catalog:
             query = sa.select(schema.images).order_by(schema.images.c.id)
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def browse(self, *, modality: str = "", artist: str = "", method: str = "", text: str = "", offset: int = 0,
+               limit: int = 48) -> dict[str, Any]:
+        """One page of images for a collection browser, filtered, with what the filters can offer.
+
+        The filters combine (all must hold; an empty one is off). ``text`` is a case-insensitive substring of the
+        image's file name (not its folder), SHA-256, modality, artwork title or artist, or of a method run on it.
+        Without ``text`` the database filters, counts and pages; with it the light columns of every image are
+        read and matched here (a file name is not portable SQL), then the page's rows are read.
+
+        Args:
+            modality: only images of this modality.
+            artist: only images whose artwork record names this artist.
+            method: only images with an analysis of this method.
+            text: substring to search for.
+            offset: images skipped (oldest first).
+            limit: at most this many images returned.
+
+        Returns:
+            ``{"total": images matching, "rows": the page's images (the :meth:`images` columns plus ``title``,
+            ``artist`` and ``methods``, sorted), "modalities", "artists", "methods": every value present}``.
+        """
+        im, aw, an = schema.images, schema.artworks, schema.analyses
+        conds: list[Any] = []
+        if modality:
+            conds.append(im.c.modality == modality)
+        if artist:
+            conds.append(im.c.artwork_id.in_(sa.select(aw.c.id).where(aw.c.artist == artist)))
+        if method:
+            conds.append(im.c.id.in_(sa.select(an.c.image_id).where(an.c.method == method)))
+        needle = text.strip().lower()
+        with self._read() as conn:
+            if needle:
+                light = conn.execute(sa.select(im.c.id, im.c.path, im.c.sha256, im.c.modality, aw.c.title, aw.c.artist)
+                                     .select_from(im.outerjoin(aw, aw.c.id == im.c.artwork_id))
+                                     .where(*conds).order_by(im.c.id)).all()
+                done: dict[int, list[str]] = {}
+                for image_id, m in conn.execute(sa.select(an.c.image_id, an.c.method).distinct()
+                                                .where(an.c.image_id.is_not(None))):
+                    done.setdefault(int(image_id), []).append(str(m))
+                ids = [int(r[0]) for r in light
+                       if needle in " ".join(str(x) for x in (Path(r[1]).name, r[2], r[3], r[4], r[5],
+                                                             *done.get(int(r[0]), ()))).lower()]
+                total, page_ids = len(ids), ids[max(0, offset): max(0, offset) + limit]
+                query = sa.select(im, aw.c.title, aw.c.artist).where(im.c.id.in_(page_ids))
+            else:
+                total = int(conn.execute(sa.select(sa.func.count()).select_from(im).where(*conds)).scalar_one())
+                query = sa.select(im, aw.c.title, aw.c.artist).where(*conds).offset(max(0, offset)).limit(limit)
+            query = query.select_from(im.outerjoin(aw, aw.c.id == im.c.artwork_id)).order_by(im.c.id)
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+            methods: dict[int, set[str]] = {}
+            if rows:
+                page_ids = [r["id"] for r in rows]
+                pairs = sa.select(an.c.image_id, an.c.method).distinct().where(an.c.image_id.in_(page_ids))
+                for image_id, m in conn.execute(pairs):
+                    methods.setdefault(int(image_id), set()).add(str(m))
+            for r in rows:
+                r["methods"] = sorted(methods.get(r["id"], ()))
+            facets = {
+                "modalities": sorted(conn.execute(sa.select(im.c.modality).distinct()).scalars()),
+                "artists": sorted(a for a in conn.execute(
+                    sa.select(aw.c.artist).distinct().select_from(im.join(aw, aw.c.id == im.c.artwork_id))).scalars()
+                    if a),
+                "methods": sorted(conn.execute(sa.select(an.c.method).distinct()).scalars()),
+            }
+        return {"total": total, "rows": rows, **facets}
+
     _ANALYSIS_SELECT = sa.select(schema.analyses, schema.images.c.path.label("image_path")).select_from(
         schema.analyses.outerjoin(schema.images, schema.images.c.id == schema.analyses.c.image_id)
     )
 
-    def analyses(self, limit: int | None = None, method: str | None = None) -> list[dict[str, Any]]:
+    def analyses(self, limit: int | None = None, method: str | None = None,
+                 image_id: int | None = None) -> list[dict[str, Any]]:
         """Analyses, newest first, with ``image_path`` joined in and the JSON fields decoded.
 
         Args:
             limit: return at most this many.
             method: only analyses of this method.
+            image_id: only analyses of this image.
         """
         query = self._ANALYSIS_SELECT.order_by(schema.analyses.c.id.desc())
         if method is not None:
             query = query.where(schema.analyses.c.method == method)
+        if image_id is not None:
+            query = query.where(schema.analyses.c.image_id == int(image_id))
         if limit is not None:
             query = query.limit(int(limit))
         with self._read() as conn:

@@ -135,7 +135,7 @@ def upload_image(request: Request, file: UploadFile = File(..., description="TIF
 
 def image_record(cat: Any, row: dict[str, Any]) -> dict[str, Any]:
     """An image row for the API: no server path, with its analyses and tile URLs."""
-    analyses = [a for a in cat.analyses() if a["image_id"] == row["id"]]
+    analyses = cat.analyses(image_id=row["id"])
     return {"id": row["id"], "sha256": row["sha256"], "modality": row["modality"], "px_per_cm": row["px_per_cm"],
             "width_px": row["width_px"], "height_px": row["height_px"], "artwork_id": row["artwork_id"],
             "added_utc": row["added_utc"], "name": Path(row["path"]).name,

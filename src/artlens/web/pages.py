@@ -41,48 +41,25 @@ def collection(request: Request, q: str = "", modality: str = "", analysis: str 
                page: int = 1) -> HTMLResponse:
     """Thumbnails of the catalogued images, filtered by modality, artist (of the artwork record), analysis method
     and text, paginated."""
+    page = max(1, page)
     with open_catalog(request) as cat:
-        images = cat.images()
-        analyses = cat.analyses()
-        artworks = {a["id"]: a for a in cat.artworks()}
-    methods_by_image: dict[int, set[str]] = {}
-    for a in analyses:
-        if a["image_id"] is not None:
-            methods_by_image.setdefault(a["image_id"], set()).add(a["method"])
-    text = q.strip().lower()
-
-    def keep(r: dict[str, Any]) -> bool:
-        if modality and r["modality"] != modality:
-            return False
-        if analysis and analysis not in methods_by_image.get(r["id"], set()):
-            return False
-        if artist and (artworks.get(r["artwork_id"]) or {}).get("artist") != artist:
-            return False
-        if text:
-            art = artworks.get(r["artwork_id"]) or {}
-            hay = " ".join(str(x) for x in (_name(r), r["sha256"], r["modality"], art.get("title"), art.get("artist"),
-                                            *methods_by_image.get(r["id"], ()))).lower()
-            return text in hay
-        return True
-
-    rows = [r for r in images if keep(r)]
-    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
-    page = min(max(1, page), pages)
-    shown = rows[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        found = cat.browse(modality=modality, artist=artist, method=analysis, text=q, offset=(page - 1) * PAGE_SIZE,
+                           limit=PAGE_SIZE)
+        pages = max(1, math.ceil(found["total"] / PAGE_SIZE))
+        if page > pages:  # past the end: show the last page
+            page = pages
+            found = cat.browse(modality=modality, artist=artist, method=analysis, text=q,
+                               offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     cards = [{"id": r["id"], "name": _name(r), "modality": r["modality"], "size": f"{r['width_px']}×{r['height_px']}",
-              "methods": sorted(methods_by_image.get(r["id"], ())),
-              "title": (artworks.get(r["artwork_id"]) or {}).get("title"),
-              "artist": (artworks.get(r["artwork_id"]) or {}).get("artist")} for r in shown]
+              "methods": r["methods"], "title": r["title"], "artist": r["artist"]} for r in found["rows"]]
 
     def link(p: int) -> str:
         return "/?" + urlencode({"q": q, "modality": modality, "analysis": analysis, "artist": artist, "page": p})
 
-    return render(request, "collection.html", cards=cards, total=len(rows), page=page, pages=pages,
+    return render(request, "collection.html", cards=cards, total=found["total"], page=page, pages=pages,
                   prev_url=link(page - 1) if page > 1 else None, next_url=link(page + 1) if page < pages else None,
                   q=q, modality=modality, analysis=analysis, artist=artist,
-                  modalities=sorted({r["modality"] for r in images}),
-                  artists=sorted({w["artist"] for i in images if (w := artworks.get(i["artwork_id"])) and w["artist"]}),
-                  methods=sorted({a["method"] for a in analyses}))
+                  modalities=found["modalities"], artists=found["artists"], methods=found["methods"])
 
 
 # --- one image -------------------------------------------------------------------------------------------
@@ -95,7 +72,7 @@ def image_page(request: Request, image_id: int, analysis: int | None = None) -> 
         row = cat.get_image(image_id)
         if row is None:
             return error_page(request, 404, f"there is no image {image_id}")
-        analyses = [a for a in cat.analyses() if a["image_id"] == image_id]
+        analyses = cat.analyses(image_id=image_id)
         artwork = next((a for a in cat.artworks() if a["id"] == row["artwork_id"]), None)
         partners = [{"id": r["id"], "name": _name(r), "modality": r["modality"]} for r in cat.images()
                     if r["id"] != image_id and r["width_px"] == row["width_px"] and r["height_px"] == row["height_px"]]
