@@ -47,6 +47,27 @@ def test_cross_check_flags_windows_and_plate_beyond_tolerance():
     assert b.horizontal.stats()["threads_per_cm"]["mean"] != a.horizontal.stats()["threads_per_cm"]["mean"]
 
 
+def test_disputed_plate_interval_covers_both_methods():
+    """Where the methods disagree on a plate, each 90 % interval reaches over the other's (nothing says which
+    is right), the summary says why; an undisputed direction keeps its own interval."""
+    a = count_threads_spectral(_weave(), px_per_cm=200.0)
+    b = count_threads_spectral(_weave(), px_per_cm=200.0)
+    b = replace(b, method="cnn", horizontal=replace(b.horizontal, density=b.horizontal.density + 2.0))
+    own_a, own_b = a.plate_interval("horizontal"), b.plate_interval("horizontal")
+    own_v = b.plate_interval("vertical")
+    assert own_b[0] > own_a[1]  # disjoint before the check
+    cross_check(a, b)
+    for r in (a, b):
+        lo, hi = r.plate_interval("horizontal")
+        assert lo == min(own_a[0], own_b[0]) and hi == max(own_a[1], own_b[1])
+    assert b.plate_interval("vertical") == own_v
+    s = b.summary()
+    assert "spectral" in s["horizontal"]["interval_90_note"] and "interval_90_note" not in s["vertical"]
+    assert b.plate_interval("horizontal", level=0.5)[0] > own_a[1]  # only the reported 90 % interval widens
+    cross_check(a, replace(b, horizontal=replace(b.horizontal, density=a.horizontal.density.copy())))
+    assert a.plate_interval("horizontal") == own_a  # a later check that agrees clears the dispute
+
+
 def test_cross_check_quiet_when_methods_agree():
     a = count_threads_spectral(_weave(), px_per_cm=200.0)
     b = replace(count_threads_spectral(_weave(), px_per_cm=200.0), method="cnn")

@@ -38,6 +38,9 @@ class DirectionMaps:
             (set by :func:`artlens.canvas.threads.run.cross_check`): "check here".
         alternative: a half / third / double / triple of the plate's density that enough windows
             found but was not chosen (spectral counter): ``{"threads_per_cm", "windows", "relation"}``.
+        disputed: ``{"method", "interval_90"}`` of a second method that disagrees with this one on the
+            plate (set by :func:`artlens.canvas.threads.run.cross_check`); the plate interval then
+            reaches over that method's interval too, because nothing says which of the two is right.
     """
 
     density: np.ndarray
@@ -47,6 +50,7 @@ class DirectionMaps:
     corrected: np.ndarray | None = None
     check: np.ndarray | None = None
     alternative: dict[str, Any] | None = None
+    disputed: dict[str, Any] | None = None
 
     def stats(self) -> dict[str, Any]:
         """Summary over the valid (finite, not outlier) windows."""
@@ -123,8 +127,8 @@ class ThreadCountResult:
                 round(self.plate_shape_px[0] / self.px_per_cm, 4),
                 round(self.plate_shape_px[1] / self.px_per_cm, 4),
             ],
-            "horizontal": self.horizontal.stats() | {"interval_90": self.plate_interval("horizontal")},
-            "vertical": self.vertical.stats() | {"interval_90": self.plate_interval("vertical")},
+            "horizontal": self.horizontal.stats() | self._interval_record("horizontal"),
+            "vertical": self.vertical.stats() | self._interval_record("vertical"),
             "parameters": self.parameters,
             "model_checksum": self.model_checksum,
         }
@@ -134,7 +138,9 @@ class ThreadCountResult:
 
         Half-width ``z * sqrt(se**2 + a**2 + (r * mean)**2)``: ``se`` the standard error of the mean
         over the valid windows, counting overlapping windows as ``(step / window)**2`` of a window
-        each; ``(a, r)`` the method's :data:`PLATE_SYSTEMATIC_SD`. None without valid windows.
+        each; ``(a, r)`` the method's :data:`PLATE_SYSTEMATIC_SD`. None without valid windows. Where a
+        second method disagrees on the plate (``disputed``, at the default level only), the interval
+        is widened to cover that method's interval as well.
         """
         from statistics import NormalDist
 
@@ -147,7 +153,20 @@ class ThreadCountResult:
         a, r = PLATE_SYSTEMATIC_SD.get(self.method, PLATE_SYSTEMATIC_SD["cnn"])
         mean = float(d.mean())
         half = NormalDist().inv_cdf(0.5 + level / 2) * math.sqrt(se**2 + a**2 + (r * mean) ** 2)
-        return [round(mean - half, 4), round(mean + half, 4)]
+        lo, hi = mean - half, mean + half
+        other = (m.disputed or {}).get("interval_90")
+        if other is not None and level == 0.9:
+            lo, hi = min(lo, float(other[0])), max(hi, float(other[1]))
+        return [round(lo, 4), round(hi, 4)]
+
+    def _interval_record(self, direction: str) -> dict[str, Any]:
+        """``interval_90`` and, where a second method disputes the plate, why it is wide."""
+        out: dict[str, Any] = {"interval_90": self.plate_interval(direction)}
+        disputed = self.direction(direction).disputed
+        if disputed is not None and disputed.get("interval_90") is not None:
+            out["interval_90_note"] = (f"widened to cover the {disputed['method']} counter's interval "
+                                       f"{disputed['interval_90']}: the two methods disagree on this plate")
+        return out
 
     def rows(self) -> list[dict[str, Any]]:
         """One record per window, in cm coordinates (the ``windows.csv`` rows)."""

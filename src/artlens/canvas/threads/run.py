@@ -271,6 +271,8 @@ def cross_check(spectral: ThreadCountResult, other: ThreadCountResult,
 
     Never averages the two: each keeps its own numbers, and the windows and plate where they part
     beyond ``tolerance`` (:data:`CROSS_CHECK_TOLERANCE`) are flagged, with a message that says so.
+    Where a direction's plate is flagged, each result's 90 % plate interval is widened to cover the
+    other's (``DirectionMaps.disputed``): neither count is trusted over the other.
 
     Returns:
         ``{"horizontal": {...}, "vertical": {...}, "tolerance": {...}, "plate_flagged": bool,
@@ -284,6 +286,8 @@ def cross_check(spectral: ThreadCountResult, other: ThreadCountResult,
     messages = []
     for d in DIRECTIONS:
         a, b = spectral.direction(d), other.direction(d)
+        a.disputed = b.disputed = None
+        own = {"a": spectral.plate_interval(d), "b": other.plate_interval(d)}
         diff = b.density - a.density
         ok = np.isfinite(diff)
         limit = np.maximum(tol["window_threads_per_cm"], tol["window_relative"] * np.abs(a.density))
@@ -298,6 +302,8 @@ def cross_check(spectral: ThreadCountResult, other: ThreadCountResult,
                   "plate_difference": plate_diff, "windows_compared": int(ok.sum()),
                   "windows_flagged": int(flagged.sum()), "plate_flagged": plate_flagged}
         if plate_flagged:
+            a.disputed = {"method": other.method, "interval_90": own["b"]}
+            b.disputed = {"method": spectral.method, "interval_90": own["a"]}
             what = ("one method found no thread peak" if plate_diff is None
                     else f"{other.method} {mb:.2f} vs spectral {ma:.2f} threads/cm")
             messages.append(f"{d} threads: {what}, {int(flagged.sum())} of {int(ok.sum())} windows differ "
