@@ -102,3 +102,24 @@ def test_ray_address_that_answers_nothing_is_a_clear_error():
     pytest.importorskip("ray")
     with pytest.raises(InvalidParameterError, match="could not join the Ray cluster at 127.0.0.1:1"):
         list(run_items(_items(1), functools.partial(_make_square, 1), engine="ray", ray_address="127.0.0.1:1"))
+
+
+def _make_thread_report():  # noqa: ANN202 -- a worker factory: what the worker's torch was given
+    import torch
+
+    return lambda _: {"torch": torch.get_num_threads(), "omp": os.environ.get("OMP_NUM_THREADS")}
+
+
+def test_pool_workers_share_the_cores(monkeypatch):
+    """Each local pool process runs torch on its share of the cores (as a Ray actor does), not on all of them;
+    an OMP_NUM_THREADS set by the user stands."""
+    pytest.importorskip("torch")
+    from artlens.engine import _usable_cpus
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    share = max(1, _usable_cpus() // 2)
+    got = [o.result for o in run_items(_items(2), _make_thread_report, workers=2)]
+    assert got == [{"torch": share, "omp": str(share)}] * 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # (torch itself caps it at the cores it finds)
+    got = [o.result for o in run_items(_items(2), _make_thread_report, workers=2)]
+    assert [g["omp"] for g in got] == ["3", "3"]

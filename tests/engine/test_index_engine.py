@@ -65,7 +65,7 @@ def test_a_cnn_embedder_one_per_worker(cli, photos, tmp_path):
     assert one["images"] == two["images"] == N_IMAGES
     a, b = vectors(tmp_path / "one"), vectors(tmp_path / "two")
     assert list(a) == list(b)
-    # spawned workers run torch as this process does: the same chunks give the same vectors
+    # the same chunks give the same vectors, to float rounding (the workers run torch on their share of the cores)
     assert max(float(np.abs(a[k] - b[k]).max()) for k in a) < 1e-6
 
 
