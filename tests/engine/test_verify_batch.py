@@ -153,6 +153,50 @@ def test_kill_9_mid_run_then_resume(cli, model, pairs_csv, tmp_path, _isolated_c
     assert code == 0 and f"0 new, {N_GOOD} done before" in stdout
 
 
+def test_each_image_extracted_once_in_batches_and_kept(cli, model, pairs_csv, tmp_path, monkeypatch):
+    """Issue 20: the driver extracts each distinct image once, in batches (not once for the background and again,
+    one image per call, in the worker), keeps the features in OUT/features/, and a resumed run (or one that has
+    lost background.npz) extracts nothing; the probabilities are the one-process path's."""
+    from artlens.cli.common import read_pairs_csv
+    from artlens.paintings.features import FeatureExtractor
+    from artlens.paintings.verify_batch import verify_pairs_batch
+
+    want = single_path(cli, model, pairs_csv)
+    extracted: list[int] = []  # images read per extract() call (the unreadable ones not counted)
+    original = FeatureExtractor.extract
+
+    def counting(self, paths, progress=None):  # noqa: ANN001, ANN202
+        f = original(self, paths, progress)
+        if f.paths:
+            extracted.append(len(f.paths))
+        return f
+
+    monkeypatch.setattr(FeatureExtractor, "extract", counting)
+    pairs = read_pairs_csv(pairs_csv)
+    out = tmp_path / "out"
+    report = verify_pairs_batch(pairs, out, model, use_catalog=False)
+    assert report.new == N_GOOD and isinstance(report.centred_on, dict)
+    assert sum(extracted) == N_IMAGES and max(extracted) > 1, extracted  # each image once, in batches
+    assert list((out / "features").glob("part-*.npz"))
+    got = probabilities(out)
+    for pair, p in got.items():
+        assert float(p) == pytest.approx(want[pair], abs=1e-6)
+
+    extracted.clear()  # a torn run: the rest is scored from the kept features, bit for bit
+    text = (out / "pairs.csv").read_text().splitlines(keepends=True)
+    (out / "pairs.csv").write_text("".join(text[:3]) + text[3][: len(text[3]) // 2])
+    report = verify_pairs_batch(pairs, out, model, use_catalog=False)
+    assert report.new == N_GOOD - 2 and report.background_reused and extracted == []
+    assert probabilities(out) == got
+
+    extracted.clear()  # background.npz lost: the centring is computed again from the kept features, the same
+    (out / "background.npz").unlink()
+    (out / "pairs.csv").unlink()
+    report = verify_pairs_batch(pairs, out, model, use_catalog=False)
+    assert report.new == N_GOOD and not report.background_reused and extracted == []
+    assert probabilities(out) == got
+
+
 def test_two_local_workers_give_the_same_rows(cli, model, pairs_csv, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     code, _, err = cli("paintings", "verify", "--pairs", pairs_csv, "--model", model, "--out", one, "--no-catalog")

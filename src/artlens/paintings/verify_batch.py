@@ -10,8 +10,17 @@ images, or ``background``): :meth:`~artlens.paintings.verify.Verifier.adapt` set
 on. That is computed once, here in the driver, and the *means* (not the images) go to the workers. They are
 also kept in ``OUT/background.npz`` with a digest of what they were computed from (the verifier, the background
 images' SHA-256), so a resumed run reuses them bit for bit instead of reading the background again, and its
-probabilities are exactly those of an uninterrupted run. A worker reads each image on its own (never in a
-batch with another image), so an image's features do not depend on which pair it came with.
+probabilities are exactly those of an uninterrupted run.
+
+**Each image's features once, in batches.** For a metric verifier (the default) the driver extracts the backbone
+features of every distinct image the run needs (the background's and the pairs' still to score) in batches, once,
+and keeps them in ``OUT/features/`` (parts of :data:`FEATURES_CHUNK` images, each written atomically as it is
+done), keyed by the image's SHA-256 under a digest of the verifier (checksum, backbone checksum, extractor
+settings). The centring reuses them, and each pair goes to its worker with its two images' pooled features (the
+global view and the patches' mean: two ``D``-vectors each, 11 KB for the shipped verifier), which is all the
+scoring reads (:meth:`~artlens.paintings.verify.Verifier.remember`); no worker reads an image. A resumed run reads
+the features back instead of extracting them again, so its scores are bit for bit those of an uninterrupted run.
+A Siamese verifier scores feature maps: its worker reads the pair's images itself, as before.
 
 A pair's key (:func:`artlens.engine.item_key`) is both images' SHA-256, the verifier's checksum and settings
 (its provenance record) and the digest of the means it centres on: another background gives other keys. A
@@ -37,7 +46,7 @@ from artlens.engine import Batch, BatchOptions, Item, ResultLedger, input_digest
 from artlens.errors import InvalidParameterError, UnreadableInputError
 from artlens.paintings.batch import BatchReport
 
-__all__ = ["PAIR_COLUMNS", "SKIPPED_COLUMNS", "VERIFY_METHOD", "VerifyReport", "verify_pairs_batch"]
+__all__ = ["PAIR_COLUMNS", "SKIPPED_COLUMNS", "VERIFY_METHOD", "FeatureStore", "VerifyReport", "verify_pairs_batch"]
 
 VERIFY_METHOD = "verify.pair"
 
@@ -52,8 +61,12 @@ centring), ``parameters`` (JSON: the verifier's settings that the key holds)."""
 SKIPPED_COLUMNS = ["pair", "a", "b", "reason", "key"]
 
 BACKGROUND_FILE = "background.npz"
-MEMO_LIMIT = 20_000
-"""A worker forgets the features it keeps of images already read beyond this many (memory)."""
+FEATURES_DIR = "features"
+FEATURES_CHUNK = 64
+"""Images extracted (in the extractor's batches) and written to one ``OUT/features/`` part at a time."""
+_IN_PROCESS: dict[str, Any] = {}
+"""The driver's verifier, for a worker built in the driver's own process (``--engine local --workers 1``) to use
+instead of loading it again; keyed by a token that holds this process's id (a spawned worker never matches)."""
 
 
 @dataclass
@@ -110,14 +123,14 @@ def _write_background(path: Path, means: tuple[np.ndarray, np.ndarray] | None, m
 
 
 def _adapt(verifier: Any, out: Path, paths: list[str], digests: dict[str, str], *, source: str, required: bool,
-           device: str) -> bool:
+           prefetch: Callable[[list[str]], None]) -> bool:
     """Centre ``verifier`` on ``paths`` (see the module docstring); returns whether ``background.npz`` served.
 
     ``required`` (an explicit background): too few readable images is an error about ``background``;
-    otherwise (the pairs' own images, automatic) the verifier keeps the training collection's mean."""
+    otherwise (the pairs' own images, automatic) the verifier keeps the training collection's mean. ``prefetch``
+    puts the images' features where :meth:`~artlens.paintings.verify.Verifier.adapt` finds them (the store)."""
     import warnings
 
-    from artlens.devices import place_extractor
     from artlens.paintings.verify import MIN_BACKGROUND
 
     if not required and len(paths) < MIN_BACKGROUND:
@@ -135,7 +148,7 @@ def _adapt(verifier: Any, out: Path, paths: list[str], digests: dict[str, str], 
             verifier.head.set_means(*means)
             verifier.background = meta["info"] | {"source": source}
         return True
-    place_extractor(verifier, device)
+    prefetch(paths)
     try:
         with warnings.catch_warnings():
             if not required:
@@ -150,25 +163,88 @@ def _adapt(verifier: Any, out: Path, paths: list[str], digests: dict[str, str], 
     return False
 
 
+Row = tuple[np.ndarray, np.ndarray]
+"""An image's pooled features as a metric verifier keeps them: ``(global (D,), patches' mean (1, D))``."""
+
+
+def _features_key(verifier: Any) -> str:
+    """Digest of what an image's features depend on: the verifier, its backbone and the extractor's settings."""
+    return hashlib.sha256(json.dumps({"verifier": verifier.checksum, "backbone": verifier.extractor.checksum,
+                                      "extractor": verifier.extractor.config(), "rows": "global+patch-mean"},
+                                     sort_keys=True, default=str).encode()).hexdigest()
+
+
+class FeatureStore:
+    """``OUT/features/``: pooled features of images by SHA-256, for one verifier (its :func:`_features_key`).
+
+    Parts of up to :data:`FEATURES_CHUNK` images (``part-<digest>.npz``: ``key``, ``sha256``, ``global_``,
+    ``patches``), each written atomically once its images are extracted, so a killed run keeps every finished
+    part; a part of another verifier, or a damaged one, is ignored."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder, self.key = folder, key
+        self.rows: dict[str, Row] = {}
+        for part in sorted(folder.glob("part-*.npz")) if folder.is_dir() else []:
+            try:
+                with np.load(part, allow_pickle=False) as z:
+                    if str(z["key"]) != key:
+                        continue
+                    g, pt = z["global_"], z["patches"]
+                    self.rows |= {str(d): (g[i], pt[i]) for i, d in enumerate(z["sha256"])}
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # damaged (a kill cannot leave one: parts are replaced atomically): extracted again
+
+    def ensure(self, extractor: Any, paths: Sequence[str], digests: dict[str, str]) -> dict[str, str]:
+        """Extract the features of ``paths`` not held yet (one path per distinct SHA-256, in batches), keep them
+        and write them as parts; returns ``path -> reason`` of the images that could not be read."""
+        from artlens.paintings.verify import _rows
+
+        todo = list({digests[p]: p for p in reversed(paths) if digests[p] not in self.rows}.values())[::-1]
+        failed: dict[str, str] = {}
+        for start in range(0, len(todo), FEATURES_CHUNK):
+            f = extractor.extract(todo[start : start + FEATURES_CHUNK])
+            failed |= dict(f.failures)
+            if not f.paths:
+                continue
+            got = {digests[p]: r for p, r in _rows(f).items()}
+            self._write(got)
+            self.rows |= got
+        return failed
+
+    def _write(self, rows: dict[str, Row]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shas = sorted(rows)
+        name = "part-" + hashlib.sha256("".join(shas).encode()).hexdigest()[:20] + ".npz"
+        tmp = self.folder / (name + ".tmp")
+        with tmp.open("wb") as fh:
+            np.savez(fh, key=np.array(self.key), sha256=np.array(shas), global_=np.stack([rows[d][0] for d in shas]),
+                     patches=np.stack([rows[d][1] for d in shas]))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.folder / name)
+
+
 def _make_scorer(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """Worker factory: the per-pair function (the verifier is loaded once per worker and centred on the
-    driver's means)."""
+    """Worker factory: the per-pair function. The verifier is loaded once per worker (in the driver's own process
+    the driver's is used) and centred on the driver's means; a metric verifier scores the features that come with
+    each pair (``job["features"]``: path -> :data:`Row`, or the reason it could not be read)."""
     from artlens.devices import place_extractor
     from artlens.paintings.verify import load_verifier, verify_pairs
 
-    verifier = load_verifier(settings["model"])
+    verifier = _IN_PROCESS.get(settings["token"]) or load_verifier(settings["model"])
     place_extractor(verifier, settings["device"])
     if settings["means"] is not None:
         cast(Any, verifier.head).set_means(*settings["means"])
         verifier.background = settings["background"]
 
     def score(job: dict[str, Any]) -> dict[str, Any]:
-        if verifier.config.kind == "metric":
-            if len(verifier._memo) > MEMO_LIMIT:
-                verifier._memo.clear()
-            for p in (job["a"], job["b"]):  # each image on its own: its features never depend on its batch
-                if p not in verifier._memo:
-                    verifier.remember(verifier.extractor.extract([p]))
+        features = job.get("features")
+        if features is not None:
+            for row in features.values():
+                if isinstance(row, str):
+                    raise UnreadableInputError(row)
+            verifier._memo.clear()  # only this pair's images: the scoring reads them from here
+            verifier._memo.update(features)
         row = verify_pairs(verifier, [(job["a"], job["b"])])[0]
         if "error" in row:
             raise UnreadableInputError(row["error"])
@@ -195,7 +271,8 @@ def verify_pairs_batch(
 
     Args:
         pairs: ``(a, b)`` image paths (``read_pairs_csv`` of a pairs file).
-        out_dir: output folder: ``pairs.csv``, ``skipped.csv`` and ``background.npz``.
+        out_dir: output folder: ``pairs.csv``, ``skipped.csv``, ``background.npz`` and ``features/`` (a metric
+            verifier's features of the images, by SHA-256: a resumed run does not extract them again).
         model: a verifier folder; ``None``: the shipped default. Loaded here (for the background) and once per
             worker.
         background, background_source: images to centre on (a collection's paths) and what to call them;
@@ -209,7 +286,7 @@ def verify_pairs_batch(
             ``skipped.csv`` run again, the progress callback.
     """
     from artlens import __version__
-    from artlens.devices import resolve_device
+    from artlens.devices import place_extractor, resolve_device
     from artlens.paintings.verify import load_verifier
 
     options = options or BatchOptions()
@@ -227,14 +304,29 @@ def verify_pairs_batch(
     pairs = [(os.path.abspath(a), os.path.abspath(b)) for a, b in pairs]  # workers may run in another folder
     distinct = list(dict.fromkeys(p for pair in pairs for p in pair))
     digests = {p: input_digest(p) for p in distinct}
+    place_extractor(verifier, torch_device)
+    # a metric verifier: every image's features extracted once, in batches, here, kept in OUT/features/
+    store = FeatureStore(out / FEATURES_DIR, _features_key(verifier)) if verifier.config.kind == "metric" else None
+    unread: dict[str, str] = {}
+
+    def prefetch(paths: list[str]) -> None:
+        if store is None:
+            return
+        for p in paths:
+            if p not in digests:
+                digests[p] = input_digest(p)
+        readable = [p for p in paths if not is_unreadable(digests[p])]
+        unread.update(store.ensure(verifier.extractor, readable, digests))
+        verifier._memo.update({p: store.rows[digests[p]] for p in readable if digests[p] in store.rows})
+
     reused = False
     if background is not None:
         reused = _adapt(verifier, out, [str(p) for p in background], digests, source=background_source,
-                        required=True, device=torch_device)
+                        required=True, prefetch=prefetch)
     elif adapt and getattr(verifier.head, "centre", False):
         reused = _adapt(verifier, out, [p for p in distinct if not is_unreadable(digests[p])], digests,
                         source=background_source or f"{pairs_source or 'the pairs'} (its distinct images, automatic)",
-                        required=False, device=torch_device)
+                        required=False, prefetch=prefetch)
     record = verifier.record()
     means = _means(verifier)
     centring = _digest_of_means(means)
@@ -255,6 +347,7 @@ def verify_pairs_batch(
 
     cat = None
     recorded: set[str] = set()
+    token = f"{os.getpid()}:{id(verifier)}"
     try:
         if use_catalog and batch.todo:
             from artlens.catalog import Catalog
@@ -283,11 +376,23 @@ def verify_pairs_batch(
         def skipped_row(item: Item, reason: str) -> dict[str, Any]:
             return {"pair": item.label, "a": item.payload["a"], "b": item.payload["b"]}
 
-        settings = {"model": model_ref, "device": torch_device, "means": means, "background": verifier.background}
+        def send(i: Item) -> dict[str, Any]:
+            a, b = i.payload["a"], i.payload["b"]
+            if store is None:  # a Siamese verifier: the worker reads the images
+                return {"a": a, "b": b}
+            pairs_digests = zip((a, b), i.payload["digests"], strict=True)
+            return {"a": a, "b": b, "features": {p: store.rows.get(d) or unread.get(p, f"{p}: unreadable")
+                                                 for p, d in pairs_digests}}
+
+        if store is not None and batch.todo:
+            prefetch(list(dict.fromkeys(p for i in batch.todo for p in (i.payload["a"], i.payload["b"]))))
+        _IN_PROCESS[token] = verifier  # --engine local --workers 1 builds its worker here: no second load
+        settings = {"model": model_ref, "device": torch_device, "means": means, "background": verifier.background,
+                    "token": token}
         batch.run(functools.partial(_make_scorer, settings), on_result=on_result, skipped_row=skipped_row,
-                  send=lambda i: {"a": i.payload["a"], "b": i.payload["b"]},
-                  num_gpus=options.gpus_per_worker(torch_device))
+                  send=send, num_gpus=options.gpus_per_worker(torch_device))
     finally:
+        _IN_PROCESS.pop(token, None)
         if cat is not None:
             cat.close()
     return VerifyReport(total=batch.total, new=batch.new, done_before=batch.done_before, skipped=batch.failed,
