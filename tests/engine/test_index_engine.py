@@ -124,7 +124,7 @@ def test_kill_9_mid_build_then_resume(cli, photos, tmp_path, _isolated_catalog):
     a, b = vectors(tmp_path / "full"), vectors(idx)
     assert full["images"] == N_IMAGES and list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
     code, stdout, _ = cli(*args)
-    assert code == 0 and f"indexed {N_IMAGES} images" in stdout and f"0 embedded, {N_IMAGES} reused" in stdout
+    assert code == 0 and f"indexed {N_IMAGES} images" in stdout and f"0 new (embedded), {N_IMAGES} reused" in stdout
 
 
 class _FailsOnce(ColourHistogramEmbedder):

@@ -123,8 +123,8 @@ def index(
         echo_json(result)
         return
     skipped = f", {len(summary.failures)} skipped (see {index_dir / 'failures.csv'})" if summary.failures else ""
-    echo(f"indexed {summary.images} images with {summary.embedder} ({summary.dim}-d): {summary.embedded} "
-               f"embedded, {summary.reused} reused{skipped}")
+    echo(f"indexed {summary.images} images with {summary.embedder} ({summary.dim}-d): {summary.embedded} new "
+         f"(embedded), {summary.reused} reused{skipped}")
     echo(f"index: {index_dir} (FAISS {summary.faiss.get('class')})")
 
 
