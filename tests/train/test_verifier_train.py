@@ -152,3 +152,68 @@ def test_an_extra_collection_without_a_kept_artist_is_refused(collections, tmp_p
     with pytest.raises(InvalidParameterError, match="no artist with 20-30 images"):
         train_verifier(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_calibration_collection_refits_the_calibration_and_a_bank_is_written(collections, tmp_path):
+    """``--calibrate-on``: Platt scaling refitted on the further collection's artists the run never saw
+    (the validation fit kept as ``previous``), and the typicality bank written beside the weights with
+    thresholds set on the validation artists' images."""
+    from artlens.paintings.verify import load_verifier
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    cfg = type(_config(main, extra)).model_validate(
+        _config(main, extra).model_dump()
+        | {
+            "extra_data": [],
+            "calibration_data": {"data": str(extra), "min_images": 4, "max_images": 6},
+            "val_artists": 1,
+            "bank_per_artist": 3,
+        }
+    )
+    result = train_verifier(cfg, tmp_path / "run")
+    doc = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    rec = doc["recalibration"]
+    assert rec["artists"] == ["b1", "b2", "b3"]  # a0 is a training artist, big has 9 images
+    assert rec["images"] == 15 and rec["pairs"] > 0
+    assert doc["config"]["calibration"] != rec["previous"]  # refitted, the validation artists' fit kept
+    assert result["evaluation"]["calibrated_on"].startswith(str(extra))
+    bank = load_verifier(tmp_path / "run" / "model").bank
+    assert bank is not None and len(bank.codes) == 2 * 3  # 2 training artists (1 held out), 3 images each
+    assert 0 < bank.threshold <= bank.limit
+    assert result["evaluation"]["typicality_bank"]["images"] == 6
+
+
+def test_no_bank_when_asked_for_none(collections, tmp_path):
+    from artlens.paintings.verify import BANK
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    result = train_verifier(_config(main, extra, bank_per_artist=0), tmp_path / "run")
+    assert not (tmp_path / "run" / "model" / BANK).exists()
+    assert result["evaluation"]["typicality_bank"] == "none (bank_per_artist 0)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--calibrate-on", "nowhere.csv"], "nowhere.csv: no such collection"),
+        (["--calibrate-min-images", "0"], "--calibrate-min-images must be >= 1"),
+        (["--calibrate-min-images", "5", "--calibrate-max-images", "4"], "--calibrate-max-images at least as large"),
+        (["--bank-per-artist", "-1"], "--bank-per-artist must be >= 0"),
+        (["--calibrate-on", "MAIN"], "no artist with"),  # every artist already trained on
+        (["--calibrate-on", "EXTRA", "--calibrate-min-images", "9"], "1 new artist kept, need at least 2"),
+    ],
+)
+def test_bad_calibration_settings_are_refused_in_one_line(collections, tmp_path, capsys, args, message):
+    from artlens.cli.main import main
+
+    root, extra = collections
+    args = [str(root) if a == "MAIN" else str(extra) if a == "EXTRA" else a for a in args]
+    with pytest.raises(SystemExit) as exc:
+        main(["paintings", "train-verifier", "--data", str(root), "--out", str(tmp_path / "r"), "--val-artists", "1",
+              *args])
+    err = capsys.readouterr().err
+    assert exc.value.code not in (0, None) and message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()

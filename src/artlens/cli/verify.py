@@ -395,19 +395,38 @@ def train_verifier(
     val_from: str = choice_option("auto", "--val-from", choices=ValidationArtistsFrom,
                                   help="Where the --val-artists come from: extra (the --extra-data collections' "
                                        "artists), all, or auto (extra when --extra-data is given)."),
-    adapt_validation: bool = typer.Option(
-        True, "--adapt-validation/--no-adapt-validation",
+    adapt_validation: bool | None = typer.Option(
+        None, "--adapt-validation/--no-adapt-validation",
         help="Score the validation artists' pairs centred on their own images' mean, as verify --pairs does by "
-             "default, to choose the blend and calibrate."),
+             "default, to choose the blend and calibrate (default: when they come from an --extra-data "
+             "collection)."),
+    calibrate_on: Path | None = typer.Option(
+        None, "--calibrate-on",
+        help="Refit the calibration on this artist-labelled collection (folder or CSV): its artists that the "
+             "training collections do not have, scored as verify --pairs scores them. Calibrate on painters and "
+             "a collection the verifier never saw."),
+    calibrate_label_column: str = typer.Option("artist", "--calibrate-label-column",
+                                               help="Column naming the artist in the --calibrate-on collection."),
+    calibrate_min_images: int = typer.Option(1, "--calibrate-min-images",
+                                             help="Keep the --calibrate-on collection's artists with at least this "
+                                                  "many images..."),
+    calibrate_max_images: int | None = typer.Option(
+        None, "--calibrate-max-images", help="... and at most this many (its other artists stay out, for "
+                                             "measuring)."),
+    bank_per_artist: int = typer.Option(
+        12, "--bank-per-artist",
+        help="Typicality bank: at most this many training images per artist (features only; 0: no bank)."),
     kind: str = choice_option("metric", "--kind", choices=VerifierKind,
                               help="metric (contrastive, multi-crop) or siamese (seed recipe)."),
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone"),
     n_patches: int = typer.Option(4, "--patches", help="Full-resolution patches per image (metric kind)."),
-    epochs: int = typer.Option(40, "--epochs"),
+    epochs: int = typer.Option(8, "--epochs"),
     pairs_per_epoch: int = typer.Option(16384, "--pairs-per-epoch"),
     unseen_artists: int = typer.Option(0, "--unseen-artists", help="Hold out this many artists for the final test."),
-    val_artists: int = typer.Option(0, "--val-artists",
-                                    help="Hold out this many artists to choose the blend weight and calibrate."),
+    val_artists: int = typer.Option(5, "--val-artists",
+                                    help="Hold out this many artists to choose the blend weight, calibrate and set "
+                                         "the typicality thresholds (0: none; then on held-out images of the "
+                                         "training artists)."),
     blend: float | None = typer.Option(None, "--blend", help="Fixed weight of the trained head (metric kind)."),
     lr: float = typer.Option(1e-3, "--lr"),
     fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs",
@@ -442,12 +461,27 @@ def train_verifier(
     if extra_min_images < 1 or (extra_max_images is not None and extra_max_images < extra_min_images):
         raise InvalidParameterError(f"--extra-min-images must be >= 1 and --extra-max-images at least as large, got "
                                     f"{extra_min_images} and {extra_max_images}")
+    if calibrate_min_images < 1 or (calibrate_max_images is not None and calibrate_max_images < calibrate_min_images):
+        raise InvalidParameterError(f"--calibrate-min-images must be >= 1 and --calibrate-max-images at least as "
+                                    f"large, got {calibrate_min_images} and {calibrate_max_images}")
+    if bank_per_artist < 0:
+        raise InvalidParameterError(f"--bank-per-artist must be >= 0, got {bank_per_artist}")
     if val_from == "extra" and not extra_data:
         raise InvalidParameterError("--val-from extra needs --extra-data")
-    extras = [ExtraCollection(data=str(e), label_column=extra_label_column, min_images=extra_min_images,
+    for given in [*(extra_data or []), *([calibrate_on] if calibrate_on else [])]:
+        if not given.exists():
+            raise InputNotFoundError(f"{given}: no such collection (a folder of artist/ subfolders or a CSV)")
+    def column(collection: Path, name: str) -> str:  # a folder's artists are its subfolders: column "label"
+        return "label" if name == "artist" and collection.is_dir() else name
+
+    extras = [ExtraCollection(data=str(e), label_column=column(e, extra_label_column), min_images=extra_min_images,
                               max_images=extra_max_images) for e in extra_data or []]
+    calibration = (ExtraCollection(data=str(calibrate_on), label_column=column(calibrate_on, calibrate_label_column),
+                                   min_images=calibrate_min_images, max_images=calibrate_max_images)
+                   if calibrate_on else None)
     cfg = VerifierTrainConfig(data=str(data), label_column=label_column, model=model, extra_data=extras,
                               val_from=cast(Any, val_from), adapt_validation=adapt_validation,
+                              calibration_data=calibration, bank_per_artist=bank_per_artist,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
                               blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
                               fine_tune_blocks=fine_tune_blocks,
@@ -461,8 +495,13 @@ def train_verifier(
         echo(f"verifier saved in {result['model']}")
         ev = result["evaluation"]
         for name, m in ev.items():
-            if isinstance(m, dict) and m.get("pairs"):
+            if isinstance(m, dict) and m.get("pairs") and "accuracy" in m:
                 echo(f"  {name}: AUC {m['auc']:.3f}, accuracy {m['accuracy']:.3f} on {m['pairs']} pairs")
+        config = json.loads((Path(result["model"]) / "config.json").read_text())["config"]
         if "blend_chosen_on" in ev:
-            blend = json.loads((Path(result["model"]) / "config.json").read_text())["config"]["blend"]
-            echo(f"  blend {blend} (weight of the trained head) chosen on {ev['blend_chosen_on']}")
+            echo(f"  blend {config['blend']} (weight of the trained head) chosen on {ev['blend_chosen_on']}")
+        if config.get("calibration"):
+            echo(f"  calibrated on {ev['calibrated_on']}")
+        bank = ev.get("typicality_bank")
+        echo(f"  typicality bank: {bank['images']} training images, thresholds set on {bank['held_out_images']} "
+             f"images of held-out artists" if isinstance(bank, dict) else f"  typicality bank: {bank}")

@@ -44,6 +44,7 @@ from artlens.models.calibration import fit_platt, roc_auc, sigmoid
 from artlens.models.losses import contrastive_loss
 from artlens.paintings.features import FEATURE_POOLINGS, FeatureExtractor, Features, cached_features
 from artlens.paintings.verify import (
+    MIN_BACKGROUND,
     VerifierConfig,
     make_head,
     metric_codes,
@@ -77,7 +78,8 @@ def _default_model() -> VerifierConfig:
 
 
 class ExtraCollection(BaseModel):
-    """A further artist-labelled collection a verifier trains on beside ``data`` (``--extra-data``).
+    """A further artist-labelled collection: one a verifier trains on beside ``data`` (``--extra-data``),
+    or the one its probability is calibrated on (``--calibrate-on``, :attr:`VerifierTrainConfig.calibration_data`).
 
     Its artists that ``data`` (or an earlier further collection) already has are left out; of the
     others, only those with ``min_images`` to ``max_images`` images (counted in this collection) are
@@ -139,9 +141,15 @@ class VerifierTrainConfig(TrainingConfig):
     neighbours: int = 10
     unseen_artists: int = 0  # held out entirely for the final test of unseen artists
     unseen: list[str] | None = None
-    val_artists: int = 0  # held out entirely to choose the blend weight (and calibrate) on unseen artists
+    val_artists: int = 5  # held out entirely to choose the blend weight (and calibrate) on unseen artists
     val_from: Literal["auto", "all", "extra"] = "auto"  # where val_artists come from (auto: extra when given)
-    adapt_validation: bool = True  # validation artists' pairs centred on their own images' mean (verify's default)
+    # validation pairs centred on their own images' mean to choose the blend and calibrate, as verify --pairs
+    # scores by default; None: when the validation artists come from a further collection (from the training
+    # collection they share its photography, and the training images' mean is their background already)
+    adapt_validation: bool | None = None
+    calibration_data: ExtraCollection | None = None  # Platt scaling refitted on this collection's artists
+    calibration_pairs: int = 20000  # at most this many balanced pairs of calibration_data
+    bank_per_artist: int = 12  # typicality bank: at most this many training images per artist (0: no bank)
     blend: float | None = None  # fixed blend weight; None: chosen on validation pairs
     val_fraction: float = 0.15
     test_fraction: float = 0.2
@@ -151,7 +159,7 @@ class VerifierTrainConfig(TrainingConfig):
     feature_cache: str | None = None  # .npz of frozen features (default RUN/features.npz), reused when it matches
     workers: int = 2  # image-decoding threads of the feature extraction
     trainer: TrainerConfig = Field(
-        default_factory=lambda: TrainerConfig(max_epochs=40, patience=6, checkpoint_every_n_steps=200)
+        default_factory=lambda: TrainerConfig(max_epochs=8, patience=6, checkpoint_every_n_steps=200)
     )
 
     @model_validator(mode="after")
@@ -260,9 +268,32 @@ class RedrawPairs(L.Callback):
         self.pairs.draw(trainer.current_epoch)
 
 
+def collection_images(collection: ExtraCollection, known: set[str]) -> tuple[list[str], list[str]]:
+    """``(paths, artists)`` of the images of ``collection`` whose artist is not in ``known`` and has
+    ``min_images``-``max_images`` images there, in file order.
+
+    Raises:
+        InvalidParameterError: no artist is kept.
+    """
+    from artlens.paintings.datasets import load_dataset
+
+    e = load_dataset(collection.data)
+    el = e.labels(collection.label_column)
+    n = Counter(a for a in el if a and a not in known)
+    top = collection.max_images if collection.max_images is not None else max(n.values(), default=0)
+    keep = [i for i, a in enumerate(el) if a and a not in known and collection.min_images <= n[a] <= top]
+    if not keep:
+        raise InvalidParameterError(
+            f"collection {collection.data}: no artist with {collection.min_images}-{top} "
+            f"images that the training collections do not already have"
+        )
+    ep = e.paths()
+    return [ep[i] for i in keep], [el[i] for i in keep]
+
+
 def training_images(cfg: VerifierTrainConfig) -> tuple[list[str], list[str], list[str]]:
     """``(paths, artists, collection)`` of every image a run trains, validates and tests on: ``data``'s,
-    then each further collection's kept images (:class:`ExtraCollection`), in file order;
+    then each further collection's kept images (:func:`collection_images`), in file order;
     ``collection`` names each image's source (``cfg.data`` or the further collection's ``data``).
 
     Raises:
@@ -275,21 +306,11 @@ def training_images(cfg: VerifierTrainConfig) -> tuple[list[str], list[str], lis
     source = [cfg.data] * len(paths)
     known = set(labels)
     for extra in cfg.extra_data:
-        e = load_dataset(extra.data)
-        el = e.labels(extra.label_column)
-        n = Counter(a for a in el if a and a not in known)
-        top = extra.max_images if extra.max_images is not None else max(n.values(), default=0)
-        keep = [i for i, a in enumerate(el) if a and a not in known and extra.min_images <= n[a] <= top]
-        if not keep:
-            raise InvalidParameterError(
-                f"extra collection {extra.data}: no artist with {extra.min_images}-{top} "
-                f"images that the other collections do not already have"
-            )
-        ep = e.paths()
-        paths += [ep[i] for i in keep]
-        labels += [el[i] for i in keep]
-        source += [extra.data] * len(keep)
-        known |= {el[i] for i in keep}
+        ep, el = collection_images(extra, known)
+        paths += ep
+        labels += el
+        source += [extra.data] * len(ep)
+        known |= set(el)
     return paths, labels, source
 
 
@@ -507,6 +528,14 @@ def train_verifier(
         )
     feature_device(cfg.trainer)  # a GPU asked for and missing: refused before the run folder is made
     paths_all, labels_all, source_all = training_images(cfg)
+    # refused before the run folder is made: a calibration collection without new artists
+    cal_images = collection_images(cfg.calibration_data, set(labels_all)) if cfg.calibration_data else None
+    if cal_images is not None and len(set(cal_images[1])) < 2:
+        raise InvalidParameterError(
+            f"calibration collection {cfg.calibration_data.data if cfg.calibration_data else ''}: "
+            f"{len(set(cal_images[1]))} new artist kept, need at least 2 for different-artist pairs",
+            param="calibration_data",
+        )
     run, cfg = open_run(out, cfg, resume=resume)
     device = feature_device(cfg.trainer)
     vcfg = cfg.verifier_config()
@@ -587,7 +616,8 @@ def train_verifier(
 
     # blend weight and calibration on validation pairs (seen artists' held-out images + held-out artists)
     fvu, vu_pairs = sub(split["val_unseen"]), eval_pairs(split["val_unseen"], cfg.val_pairs)
-    adapt = cfg.adapt_validation and cfg.model.kind == "metric" and vcfg.centre
+    adapt_asked = from_extra if cfg.adapt_validation is None else cfg.adapt_validation
+    adapt = adapt_asked and cfg.model.kind == "metric" and vcfg.centre
     blend_table = None
     if cfg.model.kind == "metric":
         if cfg.blend is not None:
@@ -615,6 +645,14 @@ def train_verifier(
         if len(vu_pairs)
         else "held-out images of training artists",
     }
+    recalibration = None
+    if cfg.calibration_data is not None and cal_images is not None:
+        recalibration = calibrate_on_collection(head, cfg, vcfg, extractor, run, *cal_images)
+        vcfg.calibration = recalibration.pop("calibration")
+        evaluation["calibrated_on"] = (
+            f"{cfg.calibration_data.data} ({len(recalibration['artists'])} artists never trained on)"
+        )
+        evaluation["calibration_collection"] = {k: recalibration[k] for k in ("images", "pairs", "auc")}
     for name in ("test_seen", "test_unseen"):
         pairs = eval_pairs(split[name])
         evaluation[name] = (
@@ -648,8 +686,15 @@ def train_verifier(
             "backbone_checksum": extractor.checksum,
             "evaluation": evaluation,
             "train_config": cfg.model_dump(),
-        },
+        }
+        | ({"recalibration": recalibration} if recalibration is not None else {}),
         backbone=None if cfg.model.pretrained_backbone and not fine_tuned else extractor.model,
+    )
+    bank = write_bank(f, labels, split, cfg, run / "model") if cfg.model.kind == "metric" else None
+    evaluation["typicality_bank"] = bank or (
+        "none (bank_per_artist 0)"
+        if cfg.bank_per_artist <= 0
+        else "none: no artists were held out of training to set its thresholds on"
     )
     (run / "evaluation.json").write_text(
         json.dumps(
@@ -659,3 +704,90 @@ def train_verifier(
         + "\n"
     )
     return {"run": str(run), "model": str(run / "model"), "evaluation": evaluation, "split_sizes": counts}
+
+
+def calibrate_on_collection(
+    head: torch.nn.Module,
+    cfg: VerifierTrainConfig,
+    vcfg: VerifierConfig,
+    extractor: FeatureExtractor,
+    run: Any,
+    paths: list[str],
+    artists: list[str],
+) -> dict[str, Any]:
+    """Platt scaling refitted on ``cfg.calibration_data`` (issue 21: calibrate on held-out artists *and*
+    a held-out collection): ``paths`` and ``artists`` are its images whose artist none of the run's
+    collections has (:func:`collection_images`); every same-artist pair and as many different-artist ones (at
+    most ``cfg.calibration_pairs``, seed ``cfg.seed``), scored as ``verify --pairs`` scores by default
+    (metric kind with centring: centred on the collection's own images). Returns the record kept in the
+    model's ``config.json`` → ``recalibration``, with the fit under ``calibration``.
+
+    Raises:
+        InvalidParameterError: fewer than two of its artists have readable images.
+    """
+    from artlens.paintings.pairs import balanced_eval_pairs
+
+    col = cfg.calibration_data
+    assert col is not None
+    fc = cached_features(paths, extractor, run / "calibration_features.npz")
+    by_path = dict(zip(paths, artists, strict=True))
+    lab = [by_path[p] for p in fc.paths]
+    if len(set(lab)) < 2:
+        raise InvalidParameterError(
+            f"calibration collection {col.data}: {len(set(lab))} artist(s) kept, need at least 2",
+            param="calibration_data",
+        )
+    pairs = balanced_eval_pairs(lab, max_pairs=cfg.calibration_pairs, seed=cfg.seed)
+    adapt = cfg.model.kind == "metric" and vcfg.centre and len(fc.paths) >= MIN_BACKGROUND
+    raw = pair_scores(head, fc, pairs, cfg.model.kind, vcfg.blend, adapt)
+    previous = vcfg.calibration
+    a, b = fit_platt(raw, pairs[:, 2])
+    return {
+        "calibration": {"a": a, "b": b},
+        "method": "Platt scaling (artlens.models.calibration.fit_platt) of the raw pair scores"
+        + (", features centred on the calibration images' own mean (the verify --pairs default)" if adapt else ""),
+        "collection": col.data,
+        "artists": sorted(set(lab)),
+        "images": len(fc.paths),
+        "pairs": int(len(pairs)),
+        "auc": roc_auc(raw, pairs[:, 2]),
+        "rule": f"artists with {col.min_images}-{col.max_images or 'any number of'} images in the collection, none "
+        "of the training collections' artists",
+        "previous": previous,
+        "skipped_images": len(fc.failures),
+    }
+
+
+def write_bank(
+    f: Features, labels: list[str], split: dict[str, np.ndarray], cfg: VerifierTrainConfig, folder: Any
+) -> dict[str, Any] | None:
+    """The typicality bank (:mod:`artlens.paintings.typicality`) beside the saved verifier in ``folder``:
+    at most ``cfg.bank_per_artist`` training images per artist, chosen evenly in file order, and the
+    thresholds set on the images of the artists held out of training (the validation artists, else the
+    unseen test artists). ``None`` (no bank) when ``bank_per_artist`` is 0 or no artist was held out."""
+    from artlens.paintings.typicality import build_bank
+    from artlens.paintings.verify import BANK, load_verifier
+
+    held = split["val_unseen"] if len(split["val_unseen"]) else split["test_unseen"]
+    if cfg.bank_per_artist <= 0 or len(held) == 0:
+        return None
+    train = np.asarray(split["train"])
+    lab = np.asarray(labels)
+    chosen: list[int] = []
+    for a in sorted(set(lab[train])):
+        idx = train[lab[train] == a]
+        chosen += [
+            int(i) for i in idx[np.linspace(0, len(idx) - 1, min(cfg.bank_per_artist, len(idx))).round().astype(int)]
+        ]
+    name = os.path.basename(os.path.dirname(cfg.data)) if cfg.data.endswith(".csv") else os.path.basename(cfg.data)
+    meta = build_bank(
+        load_verifier(folder),
+        f.global_,
+        f.patches.mean(1),
+        labels,
+        np.asarray(sorted(set(chosen))),
+        np.asarray(held),
+        folder / BANK,
+        source=f"{name} (training images of this verifier, <= {cfg.bank_per_artist} per artist)",
+    )
+    return {k: meta[k] for k in ("threshold", "limit", "held_out_images", "k")} | {"images": len(set(chosen))}
