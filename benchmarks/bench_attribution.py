@@ -8,7 +8,7 @@ trained, calibrated and had its blend and typicality thresholds chosen on ``peop
 - ``rasta_wikipaintings_small``: its artists with at least 13 images that are *not* among the 29
   ``peopleart_artists`` (27 artists, 484 images; albrecht-durer is in both and left out). The RASTA
   artists with 5-12 images recalibrated the shipped verifier's probability
-  (``benchmarks/calibrate_default_verifier.py``) and are never used here.
+  (``artlens paintings train-verifier --calibrate-on``, the model card's command) and are never used here.
 
 1. **Pairs** (``artlens verify --pairs P.csv --json --no-catalog``, the defaults: adapted to the pairs'
    own images, typicality rule on): all same-artist pairs and as many random different-artist pairs
