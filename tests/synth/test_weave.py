@@ -226,6 +226,38 @@ def test_thread_balance_draws_after_the_other_training_parameters():
     assert np.all(np.abs(balance) <= 0.6) and 8 < np.count_nonzero(balance) < 32
 
 
+def test_impasto_hides_the_weave_under_a_stronger_lumpy_texture():
+    kw = dict(height_cm=1.5, width_cm=1.5, seed=8, **CLEAN)
+    plain, thick = make_plate(**kw), make_plate(impasto=1.0, **kw)
+    np.testing.assert_array_equal(plain.thread_phase["horizontal"], thick.thread_phase["horizontal"])
+
+    def weave_amplitude(plate):  # the image's projection on the horizontal threads' phase
+        img = plate.image.astype(float)
+        return abs(np.mean((img - img.mean()) * np.exp(2j * np.pi * plate.thread_phase["horizontal"])))
+
+    assert weave_amplitude(thick) < 0.5 * weave_amplitude(plain)
+    assert thick.image.astype(float).std() > plain.image.astype(float).std()
+    with pytest.raises(InvalidParameterError, match="impasto"):
+        make_plate(impasto=1.5)
+
+
+def test_harder_draws_after_the_other_training_parameters():
+    from artlens.train.threads import _random_weave
+
+    draws = [_random_weave(np.random.default_rng(s), 1.0, True, 0.6, 0.5, 0.4) for s in range(40)]
+    hard = 0
+    for s, b in enumerate(draws):
+        a = _random_weave(np.random.default_rng(s), 1.0, True, 0.6, 0.5)
+        changed = {k for k in b if a.get(k) != b[k]}
+        assert changed <= {"impasto", "paint", "blur_px", "noise", "grain"}
+        if "impasto" in b:
+            hard += 1
+            assert 0.3 <= b["impasto"] <= 1 and 0.5 <= b["paint"] <= 1 and 0.8 <= b["blur_px"] <= 2.2
+        else:
+            assert b == a
+    assert 8 < hard < 30
+
+
 def test_invalid_parameters_are_refused():
     with pytest.raises(InvalidParameterError, match="valid"):
         make_plate(no_such_field=1)

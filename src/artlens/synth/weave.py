@@ -103,6 +103,10 @@ class WeaveParams:
             gaps between crossing threads (> 0: bright spots) or fails to fill any of them (< 0:
             dark spots); the magnitude is the spots' strength (1: about as strong as the weave).
             Such a regular lattice of spots can cancel the weave's fundamental in the spectrum.
+        impasto: 0..1, thick lumpy paint over the canvas: a lognormal thickness field with lumps of
+            0.03-0.15 cm (drawn from the seed) that hides the weave where it is thick (the weave's
+            contrast times ``exp(-2.5 * impasto * thickness)``, thickness 1 on average) and shows
+            its own texture (standard deviation about ``0.3 * impasto``), stronger than the weave.
         lining: 0..1, contrast of a second, independent plain weave seen through the first (a
             lining canvas glued to the back in a relining); its densities are 0.6-1.6 times the
             main ones and its angles within ±4°, drawn from the seed.
@@ -142,6 +146,7 @@ class WeaveParams:
     cusping_edge: str = "left"
     cusping_period_cm: float = 3.0
     paint: float = 0.0
+    impasto: float = 0.0
     lead_white_strokes: int = 0
     craquelure: float = 0.0
     holes: float = 0.0
@@ -187,7 +192,7 @@ class WeaveParams:
             "cusping depth and period must be > 0 (cm)",
         )
         need(self.cusping_edge in CUSPING_EDGES, f"cusping_edge must be one of {', '.join(CUSPING_EDGES)}")
-        for name in ("paint", "craquelure", "holes", "cell_variation", "grain"):
+        for name in ("paint", "impasto", "craquelure", "holes", "cell_variation", "grain"):
             need(0 <= getattr(self, name) <= 1, f"{name} must lie in [0, 1]")
         need(-3 <= self.interstice_lattice <= 3, "interstice_lattice must lie in [-3, 3]")
         need(0 <= self.lining <= 1 and 0 <= self.banding <= 1, "lining and banding must lie in [0, 1]")
@@ -583,6 +588,15 @@ def _brushwork(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: floa
     return f / f.std()
 
 
+def _impasto(rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float) -> np.ndarray:
+    """Lumpy paint thickness, mean 1: lognormal over a random field with lumps of 0.03-0.15 cm, on a
+    smoother variation of 0.3-1 cm."""
+    lumps = _smooth_field(rng, shape, px_per_cm, float(rng.uniform(0.03, 0.15)), float(rng.uniform(1.0, 2.0)))
+    broad = _smooth_field(rng, shape, px_per_cm, float(rng.uniform(0.3, 1.0)), 1.0)
+    t = np.exp(float(rng.uniform(0.4, 0.9)) * lumps + 0.4 * broad)
+    return t / t.mean()
+
+
 def _lead_white_strokes(
     rng: np.random.Generator, shape: tuple[int, int], px_per_cm: float, n: int
 ) -> np.ndarray:
@@ -792,6 +806,10 @@ def render(
         intensity = (
             1.0 - (1.0 - intensity) * (1.0 - 0.5 * params.paint * thickness) + 0.25 * params.paint * brush
         )
+    if params.impasto > 0:
+        lumps = _impasto(rng, shape, ppc)
+        intensity = 1.0 - (1.0 - intensity) * np.exp(-2.5 * params.impasto * lumps) \
+            + 0.3 * params.impasto * (lumps - 1.0)
     if params.lead_white_strokes:
         intensity += _lead_white_strokes(rng, shape, ppc, params.lead_white_strokes)
     if params.craquelure > 0:

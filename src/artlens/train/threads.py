@@ -59,6 +59,7 @@ class TrainConfig(TrainingConfig):
     yarn_texture: bool = True  # synthetic plates also get ply grooves, twist, cell blotches and grain
     thread_balance: float = 0.0  # > 0: half the synthetic plates get |thread_balance| up to this value
     wider: float = 0.0  # > 0: this fraction of plates gets interstice lattices, lining canvases, banding
+    harder: float = 0.0  # > 0: this fraction of plates gets thick lumpy paint (impasto), heavy blur and noise
     crops_per_plate: int = 8
     subcrops_per_sample: int = 8
     val_fraction: float = 0.2
@@ -75,7 +76,7 @@ class TrainConfig(TrainingConfig):
 # -- data ------------------------------------------------------------------------------------------
 
 def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool = False,
-                  thread_balance: float = 0.0, wider: float = 0.0) -> dict[str, Any]:
+                  thread_balance: float = 0.0, wider: float = 0.0, harder: float = 0.0) -> dict[str, Any]:
     """Random plate parameters covering realistic canvases and nuisances (easy to hard).
 
     ``yarn_texture`` adds what real X-rays show and the plain renderer lacks: two-ply grooves and
@@ -86,6 +87,10 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
     ``wider`` > 0 (drawn last of all): that fraction of the plates gets a lattice of spots at every
     interstice (bright or dark, strength 0.3-3), each of those also a lining canvas (half of them)
     and scanner banding (half): what a second, independent simulator showed the CNN had never seen.
+    ``harder`` > 0 (drawn after ``wider``): that fraction of the plates shows the weave under thick,
+    lumpy paint (``impasto`` 0.3-1, which hides it where thick and adds a texture stronger than it),
+    heavy smooth paint (0.5-1), blur of 0.8-2.2 px, noise of 0.02-0.1 and grain (0.3-1): the low
+    signal-to-noise X-rays of thickly painted canvases.
     """
     level = rng.uniform()
     p: dict[str, Any] = dict(
@@ -116,6 +121,10 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
             p["interstice_lattice"] = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 3.0))
             p["lining"] = float(rng.uniform(0.2, 1.0) * on_wide[1])
             p["banding"] = float(rng.uniform(0.2, 1.0) * on_wide[2])
+    if harder > 0 and rng.uniform() < harder:
+        p.update(impasto=float(rng.uniform(0.3, 1.0)),
+                 paint=float(rng.uniform(0.5, 1.0)), blur_px=float(rng.uniform(0.8, 2.2)),
+                 noise=float(rng.uniform(0.02, 0.1)), grain=float(rng.uniform(0.3, 1.0)))
     return p
 
 
@@ -126,7 +135,7 @@ def synthetic_crops(n_plates: int, cfg: TrainConfig, seed: int) -> tuple[np.ndar
     rng = np.random.default_rng(seed)
     xs, ys, gs = [], [], []
     for plate_id in range(n_plates):
-        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance, cfg.wider)
+        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance, cfg.wider, cfg.harder)
         plate = make_plate(WeaveParams(**params))
         n = int(round(cfg.crop_cm * plate.px_per_cm))
         h, w = plate.image.shape
@@ -263,7 +272,8 @@ def synthetic_phase_samples(n_plates: int, cfg: TrainConfig, seed: int
     rng = np.random.default_rng(seed)
     xs, phs = [], []
     for _ in range(n_plates):
-        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture, cfg.thread_balance, cfg.wider)
+        params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture, cfg.thread_balance, cfg.wider,
+                               cfg.harder)
         params["px_per_cm"] = cfg.input_px_per_cm
         plate = make_plate(WeaveParams(**params))
         x, ph = _phase_sample(plate.image, [plate.thread_phase["horizontal"], plate.thread_phase["vertical"]])
