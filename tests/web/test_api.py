@@ -227,7 +227,12 @@ def test_threads_count_job_matches_the_cli(make_client, plate_tif, upload, wait_
     assert png.mode == "RGBA"
     assert c.get(f"/images/{image['id']}").status_code == 200
     assert "density_horizontal" in c.get(f"/images/{image['id']}").text
-    assert c.get(f"/jobs/{job['id']}").status_code == 200
+    page = c.get(f"/jobs/{job['id']}")
+    assert page.status_code == 200
+    # the CLI's second opinion, the same in the job (agreeing here: said quietly, no "check here")
+    assert result["second_opinion"]["plate_flagged"] is False
+    assert result["second_opinion"]["horizontal"] == expected["second_opinion"]["horizontal"]
+    assert 'id="second-opinion"' in page.text and 'id="check-here"' not in page.text
 
 
 def test_job_requests_are_checked(make_client, plate_tif, upload):

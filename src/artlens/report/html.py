@@ -223,6 +223,7 @@ def render_threads_report(
     *,
     created: datetime | None = None,
     dpi: int = DEFAULT_DPI,
+    second_opinion: str | None = None,
 ) -> str:
     """The report's HTML as a string; see :func:`write_threads_report`."""
     from artlens import __version__
@@ -238,6 +239,7 @@ def render_threads_report(
         "notes": list(notes or []),
         "sections": [_section_context(i, s, parameters, dpi) for i, s in enumerate(sections)],
         "methods": {method_kind(s.result) for s in sections},
+        "second_opinion": second_opinion,
     })
 
 
@@ -258,6 +260,7 @@ def write_threads_report(
     *,
     created: datetime | None = None,
     dpi: int = DEFAULT_DPI,
+    second_opinion: str | None = None,
 ) -> Path:
     """Write a self-contained thread-counting report to ``out_dir/report.html``.
 
@@ -274,6 +277,8 @@ def write_threads_report(
         notes: optional free-text remarks, one paragraph per string.
         created: timestamp to print (default: now, UTC); pass one for reproducible output.
         dpi: resolution of the figures rendered for embedding.
+        second_opinion: the sample the phase CNN checked a spectral count on (e.g. ``"4.0 × 4.0 cm"``),
+            described in the Method section; ``None`` when no second opinion ran.
 
     Returns:
         The path of ``report.html``.
@@ -285,6 +290,7 @@ def write_threads_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.html"
-    html = render_threads_report(sections, title, parameters, notes, created=created, dpi=dpi)
+    html = render_threads_report(sections, title, parameters, notes, created=created, dpi=dpi,
+                                 second_opinion=second_opinion)
     path.write_text(html, encoding="utf-8")
     return path

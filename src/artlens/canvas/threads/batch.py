@@ -161,7 +161,7 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
         outputs = count_plate_file(
             job["path"], job["out_dir"], params, method=settings["method"], cnn=cnn,
             px_per_cm=job["px_per_cm"], page=settings["page"], allow_huge=settings["allow_huge"],
-            use_catalog=True, recorder=collect)
+            use_catalog=True, recorder=collect, second_opinion=settings.get("second_opinion", True))
         return {"summary": outputs.summary, "entries": entries}
 
     return count_one
@@ -169,7 +169,7 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
 
 def _row(name: str, spec: PlateSpec, digest: str, key: str, out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     s = summary["cnn"] if summary.get("method") == "both" else summary
-    check = summary.get("disagreement") or summary.get("cross_check")
+    check = summary.get("disagreement") or summary.get("cross_check") or summary.get("second_opinion")
 
     def interval(d: str) -> str:
         iv = s[d].get("interval_90")
@@ -203,6 +203,7 @@ def count_plates(
     catalog: str | os.PathLike[str] | None = None,
     use_catalog: bool = True,
     options: BatchOptions | None = None,
+    second_opinion: bool = True,
 ) -> BatchReport:
     """Count every plate of a folder or CSV manifest into ``out_dir`` (resumable; see the module docstring).
 
@@ -214,6 +215,7 @@ def count_plates(
             ``cnn.device``: ``"cpu"`` or ``"cuda:N"``, and Ray actors then take one GPU each).
         px_per_cm: resolution for plates without one in the manifest (overrides the file's tags).
         catalog, use_catalog: where to record the analyses (one record per plate and method).
+        second_opinion: as :func:`~artlens.canvas.threads.run.count_plate_file` (spectral only).
         options: :class:`~artlens.engine.BatchOptions`: engine, workers, Ray address, whether the items of
             ``skipped.csv`` run again, the progress callback.
 
@@ -250,6 +252,8 @@ def count_plates(
                             or cnn.batch_size is not None):
         # CNN windows other than the spectral ones (a key without this is one of a run before CnnParams)
         param_record["cnn"] = {"window_cm": cnn.window_cm, "step_cm": cnn.step_cm, "batch_size": cnn.batch_size}
+    if method == "spectral" and not second_opinion:  # (a key without this one is a checked run)
+        param_record["second_opinion"] = False
 
     batch = Batch(ResultLedger(out / "plates.csv", PLATE_COLUMNS), ResultLedger(out / "skipped.csv", SKIPPED_COLUMNS),
                   label_column="plate", options=options)
@@ -277,7 +281,7 @@ def count_plates(
             return {"plate": item.label, "path": str(spec.path), "sha256": "" if is_unreadable(digest) else digest}
 
         settings = {"params": asdict(params), "method": method, "cnn": cnn_settings, "page": page,
-                    "allow_huge": allow_huge}
+                    "allow_huge": allow_huge, "second_opinion": second_opinion}
         batch.run(functools.partial(_make_counter, settings),
                   on_result=functools.partial(_finish, cat=cat, recorded=recorded), skipped_row=skipped_row,
                   send=lambda i: {k: v for k, v in i.payload.items() if k in ("path", "out_dir", "px_per_cm")},

@@ -102,6 +102,7 @@ def count_threads_phase(
     grid: WindowGrid,
     *,
     batch_size: int = 4,
+    input_px_per_cm: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ThreadCountResult:
     """Densities (threads/cm), angles (degrees) and confidence per window from a phase network.
@@ -113,12 +114,16 @@ def count_threads_phase(
         counter: a loaded phase network (:class:`PhaseModel`).
         grid: the windows to measure (:class:`~artlens.canvas.threads.grid.WindowGrid` over ``plate``).
         batch_size: tiles per forward pass.
+        input_px_per_cm: resolution the plate is resampled to for the network, px/cm; ``None``: the
+            model's own (``counter.px_per_cm``). Half of it reads a coarse weave's long period the way
+            the network reads twice that density (:data:`~artlens.canvas.threads.cnn.COARSE_BELOW`).
     """
     ppc, shape = plate.px_per_cm, plate.shape
+    model_ppc = counter.px_per_cm if input_px_per_cm is None else float(input_px_per_cm)
     h, w = shape
     n, nx = grid.window_px, grid.nx
-    scale = counter.px_per_cm / ppc
-    out_ppc = counter.px_per_cm / 2
+    scale = model_ppc / ppc
+    out_ppc = model_ppc / 2
     hm, wm = int(np.floor(h * scale / 2)) * 2, int(np.floor(w * scale / 2)) * 2
     ho, wo = hm // 2, wm // 2
     if min(ho, wo) < 2 * EDGE_PX + 4:
@@ -184,8 +189,8 @@ def count_threads_phase(
                                 flag_outliers(density, conf))
     parameters = grid.parameters() | {
         "model": counter.config["model"], "model_path": str(counter.path), "model_px_per_cm": counter.px_per_cm,
-        "estimator": "mean phase gradient of the phase CNN's output", "tile_px": TILE, "halo_px": HALO,
-        "edge_px": EDGE_PX, "batch_size": batch_size,
+        "input_px_per_cm": model_ppc, "estimator": "mean phase gradient of the phase CNN's output",
+        "tile_px": TILE, "halo_px": HALO, "edge_px": EDGE_PX, "batch_size": batch_size,
     }
     return ThreadCountResult(
         method="cnn", px_per_cm=ppc, window_cm=grid.window_cm, step_cm=grid.step_cm, x_cm=grid.x_cm,

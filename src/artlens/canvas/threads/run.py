@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from artlens.canvas.threads.count import count_threads
+from artlens.canvas.threads.preprocess import plate_source
 from artlens.canvas.threads.result import DIRECTIONS, ThreadCountResult
 from artlens.canvas.threads.spectral import SpectralParams
 from artlens.errors import InvalidParameterError
@@ -74,11 +75,13 @@ def write_count_outputs(
     truth: dict[str, float] | None = None,
     report: bool = True,
     cross: dict[str, Any] | None = None,
+    opinion: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write summary.json, windows.csv, the four maps and (optionally) report.html for one plate.
 
     ``cross``: a :func:`cross_check` record, written to ``summary.json`` as ``cross_check`` and shown
-    in the report."""
+    in the report; ``opinion``: a :func:`~artlens.canvas.threads.opinion.second_opinion` record, written
+    as ``second_opinion`` and shown the same way."""
     from artlens.report import PlateSection, write_maps, write_threads_report
 
     preview = plate.thumbnail(800)
@@ -94,6 +97,8 @@ def write_count_outputs(
         extra["truth_threads_per_cm"] = truth
     if cross is not None:
         extra["cross_check"] = cross
+    if opinion is not None:
+        extra["second_opinion"] = opinion
     files["summary_json"] = result.write_summary(out_dir / "summary.json", extra)
     summary = result.summary() | extra
     if report:
@@ -105,14 +110,19 @@ def write_count_outputs(
             truth=truth,
             figure_paths={k: str(v) for k, v in files.items() if k.startswith(("density_", "angle_"))},
         )
-        notes = [cross["message"]] if cross is not None and cross["message"] else []
+        notes = [c["message"] for c in (cross, opinion) if c is not None and c["message"]]
         notes += [octave_doubt(d, summary[d]["threads_per_cm"]["mean"], alt)
                   for d in DIRECTIONS if (alt := summary[d].get("harmonic_alternative"))]
         files["report_html"] = write_threads_report(
             out_dir, [section], title=f"Thread count — {plate.path.name}", parameters=result.parameters,
-            notes=notes,
+            notes=notes, second_opinion=None if opinion is None else _sample_text(opinion["sample_cm"]),
         )
     return summary, files
+
+
+def _sample_text(box_cm: list[float]) -> str:
+    y0, x0, y1, x1 = box_cm
+    return f"{x1 - x0:.1f} × {y1 - y0:.1f} cm"
 
 
 def catalog_entry(plate: Plate, result: ThreadCountResult, summary: dict[str, Any],
@@ -176,6 +186,7 @@ def count_plate_file(
     use_catalog: bool = True,
     progress: Callable[[int, int], None] | None = None,
     cross_check_cnn: bool = True,
+    second_opinion: bool = True,
     recorder: Callable[[Plate, ThreadCountResult, dict[str, Any], dict[str, Path]], int | None] | None = None,
 ) -> CountOutputs:
     """Count threads in one X-ray plate file and write the results to ``out_dir``.
@@ -200,6 +211,9 @@ def count_plate_file(
         cross_check_cnn: with ``method="cnn"``, also run the spectral counter on the same windows
             and flag (never average) where they disagree (:func:`cross_check`); ``summary.json``
             gets a ``cross_check`` record and the maps mark the windows to check.
+        second_opinion: with ``method="spectral"``, check the plate densities with the phase CNN on a
+            central sample (:func:`artlens.canvas.threads.opinion.second_opinion`); ``summary.json`` gets
+            a ``second_opinion`` record, and a disagreement is a "check here" in the report.
         recorder: ``recorder(plate, result, summary, files)`` records each analysis instead of
             :func:`record_in_catalog` (the batch runner collects :func:`catalog_entry` s this way).
     """
@@ -226,9 +240,14 @@ def count_plate_file(
         if cnn_params is not None:
             results["cnn"] = count_threads(plate, "cnn", cnn_params, progress=progress)
         check = cross_check(results["spectral"], results["cnn"]) if len(results) == 2 else None
+        opinion = None
+        if method == "spectral" and second_opinion:
+            from artlens.canvas.threads.opinion import second_opinion as check_spectral
+
+            opinion = check_spectral(plate_source(plate), results["spectral"], cnn)
         if method != "both":
             result = results[method]
-            summary, files = write_count_outputs(out, result, plate, cross=check)
+            summary, files = write_count_outputs(out, result, plate, cross=check, opinion=opinion)
             analysis_id = record(plate, result, summary, files) if use_catalog else None
             return CountOutputs(result, summary, out, files, analysis_id)
 
