@@ -99,3 +99,11 @@ def test_no_second_opinion_option(tmp_path, cli):
     o = second_opinion(plate_source(_plate(size=3.0).image, 200.0),
                        count_threads_spectral(_plate(size=3.0).image, px_per_cm=200.0), CnnParams(device="cpu"))
     assert np.isfinite(o["horizontal"]["cnn_threads_per_cm"])
+
+
+def test_no_second_opinion_with_another_method_is_a_clear_error(tmp_path, cli):
+    path = write_plate_tiff(tmp_path / "p.tif", _plate(size=2.0))
+    code, _, err = cli("threads", "count", str(path), "--out", str(tmp_path / "out"), "--no-catalog",
+                       "--method", "cnn", "--no-second-opinion")
+    assert code != 0 and "--no-second-opinion applies to --method spectral" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -77,6 +77,9 @@ def count(
 
     Given a folder or a CSV of plates, counts each into its own subfolder of --out and lists them in
     OUT/plates.csv as they finish (failures in OUT/skipped.csv); a second run resumes and skips what is done."""
+    if no_second_opinion and method != "spectral":
+        raise InvalidParameterError("--no-second-opinion applies to --method spectral (cnn and both already run "
+                                    "two counters and cross-check them)")
     params = SpectralParams(window_cm=DEFAULT_WINDOW_CM if window_cm is None else window_cm, step_cm=step_cm,
                             band=band, max_angle_deg=max_angle)
     check_device_spec(device)  # spectral counting runs on the CPU whatever --device says
