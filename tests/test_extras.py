@@ -52,6 +52,9 @@ def test_spectral_thread_count_needs_no_extra(tmp_path):
     assert summary["method"] == "spectral"
     assert abs(summary["horizontal"]["threads_per_cm"]["mean"] - 12.0) < 0.3
     assert (tmp_path / "out" / "report.html").is_file()
+    # the phase CNN's second opinion needs torch: skipped, and the summary says what to install
+    assert "pip install 'artlens[dl]'" in summary["second_opinion"]["skipped"]
+    assert summary["second_opinion"]["plate_flagged"] is False
 
 
 @pytest.mark.parametrize(("args", "extra"), [

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from artlens.canvas.threads.count import count_threads
+from artlens.canvas.threads.opinion import sample_text, second_opinion
+from artlens.canvas.threads.preprocess import plate_source
 from artlens.canvas.threads.run import prepare_out_dir, record_in_catalog, source_record, write_count_outputs
 from artlens.canvas.threads.spectral import SpectralParams
 from artlens.io.image import open_plate
@@ -40,7 +42,10 @@ class DemoPlate:
 ROLLS: dict[str, dict[str, Any]] = {  # Roll keyword arguments
     # two rolls whose mean densities differ by 0.3 threads/cm or less: the hard case for matching
     "roll A": {"horizontal_density": 13.4, "vertical_density": 16.2, "seed": 11},
-    "roll B": {"horizontal_density": 13.7, "vertical_density": 16.0, "seed": 29},
+    # roll B is woven from another yarn (slubbier, thicker, less even), as rolls from different looms are;
+    # two rolls of the same yarn and density cannot be told apart by their yarn (docs/canvas-matching.md)
+    "roll B": {"horizontal_density": 13.7, "vertical_density": 16.0, "seed": 29, "slub_rate": 0.4,
+               "thickness_variation": 0.2, "spacing_jitter": 0.06, "thread_width": 1.2},
 }
 PLATES = (
     DemoPlate("plate-1 (roll A)", "roll A", 10.0, 20.0,
@@ -81,6 +86,7 @@ def run_demo(
     params = params or SpectralParams()
     rolls = {name: Roll(length_cm=100.0, width_cm=40.0, **spec) for name, spec in ROLLS.items()}
     sections = []
+    flagged: list[str] = []
     plates_out: list[dict[str, Any]] = []
     for i, spec in enumerate(PLATES):
         if progress:
@@ -94,7 +100,11 @@ def run_demo(
         truth_dens = {"horizontal": truth["horizontal_density"], "vertical": truth["vertical_density"]}
         with open_plate(tif, require_resolution=True) as plate:
             result = count_threads(plate, "spectral", params)
-            summary, files = write_count_outputs(folder, result, plate, name=spec.name, truth=truth_dens)
+            opinion = second_opinion(plate_source(plate), result)  # as `artlens threads count` does
+            if opinion["message"]:
+                flagged.append(f"{spec.name}: {opinion['message']}")
+            summary, files = write_count_outputs(folder, result, plate, name=spec.name, truth=truth_dens,
+                                                 opinion=opinion)
             if use_catalog:
                 record_in_catalog(catalog, plate, result, summary, files)
             preview = plate.thumbnail(800)
@@ -117,12 +127,14 @@ def run_demo(
     notes = [
         "Synthetic data made by artlens.synth: plates 1 and 2 are cut from the same simulated roll "
         "(roll A) at different places, plate 3 from another roll (roll B) whose mean densities differ "
-        "by 0.3 threads/cm or less. Ground truth comes from the generator.",
+        "by 0.3 threads/cm or less, woven from another yarn (slubbier, thicker, less even). Ground truth "
+        "comes from the generator.",
         "Per-plate folders hold the TIFF (with resolution tags), summary.json, windows.csv and the maps; "
         "run 'artlens threads count plate-1/plate-1.tif --out DIR' to count one again.",
     ]
     report = write_threads_report(out, sections, title="artlens demo — thread counting on synthetic canvases",
-                                  parameters=sections[0].result.parameters, notes=notes)
+                                  parameters=sections[0].result.parameters, notes=flagged + notes,
+                                  second_opinion=sample_text(opinion))
     manifest: dict[str, Any] = {"report": str(report), "plates": plates_out}
     if not plates_only:
         manifest |= run_demo_extras(out, [p["plate"] for p in plates_out], catalog=catalog, use_catalog=use_catalog,
@@ -163,5 +175,6 @@ def run_demo_extras(out: Any, plates: list[str], *, catalog: str | os.PathLike[s
         beneath = compare_views(folder / "visible.png", folder / "infrared.png", folder / "compare",
                                 other_modality="ir", catalog=catalog, use_catalog=use_catalog)
     return {"match": match["files"]["clusters_json"], "clusters": match["clusters"],
+            "singletons": match["singletons"],
             "beneath": str(folder / "compare" / "summary.json"), "beneath_heatmap": beneath["heatmap"]}
 

@@ -118,3 +118,17 @@ def test_demo_small(cli, tmp_path, monkeypatch):
             assert abs(p["error"][d]) < 0.3, p
     code, out, _ = cli("catalog", "list", "--json")
     assert len(json.loads(out)) == 3
+
+
+@pytest.mark.slow
+def test_full_demo_matches_the_two_cuts_of_one_roll_and_checks_each_count(cli, tmp_path):
+    """What `make demo` builds: roll A's two cuts cluster, roll B's cut stands alone, and every count
+    carries its second opinion (agreeing on these plates)."""
+    code, out, err = cli("demo", "--out", str(tmp_path / "demo"), "--no-catalog", "--json")
+    assert code == 0, err
+    manifest = json.loads(out)
+    assert [sorted(c["members"]) for c in manifest["clusters"]] == [["plate-1.tif", "plate-2.tif"]]
+    assert manifest["singletons"] == ["plate-3.tif"]
+    for p in manifest["plates"]:
+        opinion = json.loads(Path(p["summary"]).read_text())["second_opinion"]
+        assert opinion["plate_flagged"] is False and opinion["model_sha256"]

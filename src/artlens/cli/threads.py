@@ -126,6 +126,8 @@ def count(
     message = (s.get("cross_check") or s.get("disagreement") or s.get("second_opinion") or {}).get("message")
     if message:
         echo(message)
+    if skipped := (s.get("second_opinion") or {}).get("skipped"):
+        echo(skipped, err=True)
     echo(f"report: {outputs.files['report_html']}")
 
 

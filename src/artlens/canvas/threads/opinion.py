@@ -87,12 +87,20 @@ def second_opinion(src: PlateSource, spectral: ThreadCountResult, cnn: CnnParams
         ``{"method", "model", "model_sha256", "sample_cm": [y0, x0, y1, x1], "relative_tolerance",
         "horizontal": {...}, "vertical": {...}, "plate_flagged", "message"}``; per direction the two
         medians over the sample (threads/cm), the half-resolution re-read where one was made, and
-        ``flagged``.
+        ``flagged``. Without torch (the base install), ``{"method", "skipped", "plate_flagged": False,
+        "message": None}``: ``skipped`` says what to install.
     """
     from artlens.canvas.threads.phase import count_threads_phase
+    from artlens.extras import missing_extra
 
     p = cnn or CnnParams()
-    counter = _shipped(p.device) if p.model is None else p.load()
+    try:
+        counter = _shipped(p.device) if p.model is None else p.load()
+    except ModuleNotFoundError as exc:  # the base install has no torch: say so, count on
+        if (why := missing_extra(exc)) is None:
+            raise
+        return {"method": "phase CNN on the central sample (artlens.canvas.threads.opinion)",
+                "skipped": f"no second opinion: {why}", "plate_flagged": False, "message": None}
     sample, (top, left) = _sample(src, SAMPLE_CM)
     ppc = src.px_per_cm
     grid = WindowGrid.over(sample.shape, ppc, spectral.window_cm, spectral.step_cm)
@@ -134,7 +142,13 @@ def second_opinion(src: PlateSource, spectral: ThreadCountResult, cnn: CnnParams
         out[d] = rec
     out["plate_flagged"] = bool(messages)
     out["message"] = ("check here: a second reader disagrees with the count on the central "
-                      f"{box[3] - box[1]:.1f} × {box[2] - box[0]:.1f} cm — " + "; ".join(messages)
+                      f"{sample_text(out)} — " + "; ".join(messages)
                       + ". A lining canvas, a patch or a half / double density can mislead one reader; count a "
                         "few threads on the plate to decide. Neither is averaged.") if messages else None
     return out
+
+
+def sample_text(opinion: dict[str, Any]) -> str:
+    """The sample a :func:`second_opinion` record checked, for people: ``"4.0 × 4.0 cm"`` (width × height)."""
+    y0, x0, y1, x1 = opinion["sample_cm"]
+    return f"{x1 - x0:.1f} × {y1 - y0:.1f} cm"

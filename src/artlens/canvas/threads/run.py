@@ -82,6 +82,7 @@ def write_count_outputs(
     ``cross``: a :func:`cross_check` record, written to ``summary.json`` as ``cross_check`` and shown
     in the report; ``opinion``: a :func:`~artlens.canvas.threads.opinion.second_opinion` record, written
     as ``second_opinion`` and shown the same way."""
+    from artlens.canvas.threads.opinion import sample_text
     from artlens.report import PlateSection, write_maps, write_threads_report
 
     preview = plate.thumbnail(800)
@@ -115,14 +116,9 @@ def write_count_outputs(
                   for d in DIRECTIONS if (alt := summary[d].get("harmonic_alternative"))]
         files["report_html"] = write_threads_report(
             out_dir, [section], title=f"Thread count — {plate.path.name}", parameters=result.parameters,
-            notes=notes, second_opinion=None if opinion is None else _sample_text(opinion["sample_cm"]),
+            notes=notes, second_opinion=None if opinion is None or "skipped" in opinion else sample_text(opinion),
         )
     return summary, files
-
-
-def _sample_text(box_cm: list[float]) -> str:
-    y0, x0, y1, x1 = box_cm
-    return f"{x1 - x0:.1f} × {y1 - y0:.1f} cm"
 
 
 def catalog_entry(plate: Plate, result: ThreadCountResult, summary: dict[str, Any],
