@@ -19,8 +19,9 @@ Two families of synthetic plates:
 For each method and suite: plate-mean MAE and largest error against the truth (threads/cm), octave
 errors (a plate mean within 15 % of 2x or 0.5x the truth), the coverage of the 90 % plate-density
 interval (``interval_90`` in ``summary.json``), and how many plates were flagged ("check here": for
-the CNN the spectral cross-check; for either method a ``harmonic_alternative``, an octave the windows
-could not settle) and how many of those were real errors (> 0.4 threads/cm).
+the CNN the spectral cross-check, for the default the phase CNN's ``second_opinion``; for either
+method a ``harmonic_alternative``, an octave the windows could not settle) and how many of those were
+real errors (> 0.4 threads/cm).
 
     python benchmarks/bench_threads_families.py [--n 8] [--model DIR] [--skip-cnn] [--json OUT]
 """
@@ -57,12 +58,13 @@ def family_a(n_per_level: int) -> list[tuple[str, np.ndarray, float, dict[str, f
     return out
 
 
-def family_b(n: int, suites: list[str], seed0: int) -> list[tuple[str, np.ndarray, float, dict[str, float]]]:
+def family_b(n: int, suites: list[str], seed0: int,
+             n_hard: int | None = None) -> list[tuple[str, np.ndarray, float, dict[str, float]]]:
     from familyb import xray
 
     out = []
     for k, name in enumerate(suites):
-        for p in xray.suite(name, n, seed0=seed0 + 1000 * k):
+        for p in xray.suite(name, n_hard if name == "hard" and n_hard else n, seed0=seed0 + 1000 * k):
             out.append((f"B/{name}", p.image, p.px_per_cm, {"horizontal": p.horizontal, "vertical": p.vertical}))
     return out
 
@@ -98,9 +100,12 @@ def measure(plates: list, methods: dict[str, list[str]], workdir: Path) -> list[
                               "error": None if m is None else round(m - truth[d], 4),
                               "interval_90": s[d].get("interval_90"),
                               "corrected": s[d].get("harmonic_windows_corrected")}
-                cc = s.get("cross_check")
+                cc = s.get("cross_check") or s.get("second_opinion")
                 octave_doubt = any(s[d].get("harmonic_alternative") for d in ("horizontal", "vertical"))
                 row["flagged"] = bool(cc and cc["plate_flagged"]) or octave_doubt
+                checks = ("cross_check", "second_opinion")
+                row["flagged_by"] = ([k for k in checks if (s.get(k) or {}).get("plate_flagged")]
+                                     + (["harmonic_alternative"] if octave_doubt else []))
             rows.append(row)
     return rows
 
@@ -147,9 +152,31 @@ def table(rows: list[dict]) -> dict:
     return summary
 
 
+def opinion_summary(rows: list[dict]) -> dict:
+    """Per method: plates misread as a whole (a direction off by more than 10 %), how many of those each
+    check flagged, and how many right plates the second opinion flagged."""
+    out: dict = {}
+    for row in rows:
+        if row["exit"] != 0 or "flagged_by" not in row:
+            continue
+        e = out.setdefault(row["method"], {"plates": 0, "misread": 0, "misread_flagged": 0,
+                                           "misread_flagged_only_by_second_opinion": 0,
+                                           "right_flagged_by_second_opinion": 0})
+        misread = any(row[d]["measured"] is None or abs(row[d]["error"]) > 0.1 * row[d]["truth"]
+                      for d in ("horizontal", "vertical"))
+        by = row["flagged_by"]
+        e["plates"] += 1
+        e["misread"] += int(misread)
+        e["misread_flagged"] += int(misread and bool(by))
+        e["misread_flagged_only_by_second_opinion"] += int(misread and by == ["second_opinion"])
+        e["right_flagged_by_second_opinion"] += int(not misread and "second_opinion" in by)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=8, help="plates per family-B suite (and per family-A level)")
+    ap.add_argument("--n-hard", type=int, default=None, help="plates in the family-B hard suite (default --n)")
     ap.add_argument("--suites", nargs="+", default=["easy", "hard", "lattice", "coarse", "lining"])
     ap.add_argument("--model", default=None, help="CNN model folder or shipped name (default: the shipped one)")
     ap.add_argument("--skip-cnn", action="store_true")
@@ -164,7 +191,7 @@ def main() -> None:
     if not args.skip_cnn:
         methods["cnn"] = ["--method", "cnn"] + (["--model", args.model] if args.model else [])
     t = time.perf_counter()
-    plates = ([] if args.skip_a else family_a(args.n)) + family_b(args.n, args.suites, args.seed0)
+    plates = ([] if args.skip_a else family_a(args.n)) + family_b(args.n, args.suites, args.seed0, args.n_hard)
     print(f"{len(plates)} plates generated in {time.perf_counter() - t:.0f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         rows = measure(plates, methods, Path(tmp))
@@ -175,8 +202,13 @@ def main() -> None:
         cov = "-" if s["coverage_90"] is None else f"{s['coverage_90']:.2f}"
         print(f"{key:<22} {s['plates']:>6} {s['mae']:>7.3f} {s['max']:>7.3f} {s['octave_errors']:>6} {cov:>6} "
               f"{s['flagged']:>7} {s['flagged_and_wrong']:>10} {s['wrong_not_flagged']:>15}")
+    opinion = opinion_summary(rows)
+    for method, e in opinion.items():
+        print(f"{method}: {e['misread']} of {e['plates']} plates misread (a direction > 10 % off), "
+              f"{e['misread_flagged']} of them flagged ({e['misread_flagged_only_by_second_opinion']} only by the "
+              f"second opinion); right plates flagged by the second opinion: {e['right_flagged_by_second_opinion']}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "table": summary}, indent=1))
+        args.json.write_text(json.dumps({"rows": rows, "table": summary, "misread": opinion}, indent=1))
 
 
 if __name__ == "__main__":
