@@ -1,6 +1,7 @@
 """Same-roll detection on held-out collections: in family (artlens' own synthetic rolls) and out of family
 (an independently written roll simulator, ``benchmarks/familyb``), through the code path of
-``artlens canvas compare``; ROC-AUC side by side, reliability tables; and the time of a whole collection.
+``artlens canvas compare``; ROC-AUC side by side, reliability tables (``--figure``: diagrams); and the time
+of a whole collection.
 
 Collections (all canvases cut at independent random places: non-contiguous pieces):
 
@@ -31,6 +32,7 @@ of ``CanvasComparer`` over all pairs of N canvases for each N of ``--timing-size
 
     python benchmarks/bench_fabric.py [--model fabric_default --model siamese_v1] [--collections classic,wide,familyb]
         [--familyb-seeds 0,1] [--permutations 199] [--no-density] [--timing-sizes 10,25,50] [--json OUT]
+        [--figure docs/figures/fabric_reliability.png]
 """
 
 from __future__ import annotations
@@ -117,6 +119,47 @@ def print_reliability(title: str, prob: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
+def reliability_figure(report: dict, path: Path) -> Path:
+    """Reliability diagrams, one panel per collection (in family, then out of family), one row per probability
+    (the fabric score; the combined ``canvas compare`` probability where density matching ran): mean predicted
+    against observed same-roll rate per bin, the classes weighted equally (the probabilities assume even prior
+    odds); marker area grows with the pairs in the bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(report["collections"])
+    rows = [("reliability_fabric", "fabric score"), ("reliability_combined", "combined probability")]
+    rows = [r for r in rows if any(r[0] in m for c in report["collections"].values() for m in c["models"].values())]
+    fig, axes = plt.subplots(len(rows), len(kinds), figsize=(3.0 * len(kinds), 3.0 * len(rows)), squeeze=False)
+    for i, (key, label) in enumerate(rows):
+        for j, kind in enumerate(kinds):
+            ax = axes[i][j]
+            ax.plot([0, 1], [0, 1], color="0.7", lw=1)
+            for name, res in report["collections"][kind]["models"].items():
+                if key not in res:
+                    continue
+                rel = res[key]["balanced"]
+                pts = np.array([(pred, obs, n) for _, _, n, pred, obs in rel["rows"]])
+                ax.plot(pts[:, 0], pts[:, 1], "-", lw=1)
+                ax.scatter(pts[:, 0], pts[:, 1], s=8 + 60 * pts[:, 2] / pts[:, 2].max(),
+                           label=f"{name} (ECE {rel['ece']:.3f})")
+            family = "out of family" if kind.startswith("familyb") else "in family"
+            ax.set_title(f"{kind} ({family})\n{label}", fontsize=8)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("predicted same-roll probability", fontsize=7)
+            ax.set_ylabel("observed (classes weighted equally)", fontsize=7)
+            ax.tick_params(labelsize=7)
+            ax.legend(fontsize=6, loc="upper left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", action="append", default=None,
@@ -133,6 +176,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=90210)
     ap.add_argument("--no-density", action="store_true", help="fabric score only (no counting or density matching)")
     ap.add_argument("--json", type=Path, default=None, help="write all figures to this JSON file")
+    ap.add_argument("--figure", type=Path, default=None, help="write the reliability diagrams to this PNG")
     args = ap.parse_args()
     import warnings
 
@@ -231,6 +275,8 @@ def main() -> None:
               f"{ece:.3f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    if args.figure:
+        print(f"reliability diagrams: {reliability_figure(report, args.figure)}")
 
     # timing: CanvasComparer over all pairs of N plates written as TIFF (first model)
     from artlens.train.fabric import synthetic_collection
