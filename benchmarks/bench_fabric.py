@@ -248,7 +248,8 @@ def main() -> None:
                 if pvals is None and not args.no_density:
                     pvals = ps
                 fabric_a, probs_a = np.array(fabric), np.array(probs)
-                res = {"fabric_auc": roc_auc(fabric_a, y), "method": model.method}
+                res = {"fabric_auc": roc_auc(fabric_a, y), "method": model.method,
+                       "pairs": {"same_roll": y.tolist(), "fabric": fabric_a.tolist(), "combined": probs_a.tolist()}}
                 line = f"  [{name}] {model.method}: fabric score ROC-AUC {res['fabric_auc']:.3f}"
                 if pvals is not None:
                     neglogp = np.array([-math.log(p) if p else 0.0 for p in pvals])
