@@ -180,3 +180,36 @@ def test_yarn_wider_imaging_and_density_drift(tmp_path, cli):
         code, _, err = cli("canvas", "train", "--out", str(tmp_path / "y"), "--method", "yarn", "--synthetic", "4",
                            *opt)
         assert code == 7 and opt[0] in err, err
+
+
+def test_yarn_recalibration_keeps_the_comparison_and_records_the_old_calibration(tmp_path, cli):
+    """``canvas train --method yarn --recalibrate fabric_default``: the same weights (checksum), a new Platt
+    calibration fitted on the hard pairs of the canvases given, the previous one recorded."""
+    from artlens.canvas.fabric import YarnModel, load_fabric_model
+
+    shipped = load_fabric_model("fabric_default")
+    out = tmp_path / "recal"
+    code, stdout, err = cli("canvas", "train", "--method", "yarn", "--recalibrate", "fabric_default", "--synthetic",
+                            "8", "--canvases-per-roll", "2", "--imaging", "wider", "--workers", "1", "--seed", "4",
+                            "--out", str(out), "--json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    model = load_fabric_model(result["model"])
+    assert isinstance(model, YarnModel)
+    assert model.config["sha256"] == shipped.config["sha256"]  # the comparison, bit for bit
+    assert np.array_equal(model.weight, shipped.weight) and model.bias == shipped.bias
+    cal = model.calibration
+    assert cal["fitted"] and cal["n_pairs"] > 0 and 0 < cal["n_same_roll"] < cal["n_pairs"]
+    assert (cal["a"], cal["b"]) != (shipped.calibration["a"], shipped.calibration["b"])
+    previous = cal["recalibration"]["previous"]
+    assert previous["a"] == shipped.calibration["a"] and previous["b"] == shipped.calibration["b"]
+    assert cal["recalibration"]["training"]["imaging"] == "wider"
+    rows = (out / "calibration.csv").read_text().splitlines()
+    assert rows[0] == "logit,probability,same_roll" and len(rows) == cal["n_pairs"] + 1
+    # a Siamese model has no yarn comparison to keep; --recalibrate is a yarn option
+    code, _, err = cli("canvas", "train", "--method", "yarn", "--recalibrate", "siamese_v1", "--synthetic", "4",
+                       "--out", str(tmp_path / "s"))
+    assert code == 7 and "--recalibrate keeps a yarn-statistics comparison" in err and "Traceback" not in err
+    code, _, err = cli("canvas", "train", "--method", "siamese", "--recalibrate", "fabric_default", "--synthetic", "4",
+                       "--out", str(tmp_path / "t"))
+    assert code == 7 and "--recalibrate applies to --method yarn" in err

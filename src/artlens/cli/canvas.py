@@ -205,6 +205,10 @@ def train(
                                         help="Yarn: relative sd of each synthetic cut's density about its roll's "
                                              "(a bolt's density drifts along it; e.g. 0.01)."),
     workers: int = typer.Option(2, "--workers", help="Yarn: processes that render and describe the canvases."),
+    recalibrate: str | None = typer.Option(
+        None, "--recalibrate", help="Yarn: keep this fitted comparison (a model folder, or a shipped one such as "
+                                    "fabric_default) and refit only its calibration on the canvases given "
+                                    "(--synthetic, --imaging, --data)."),
     data: Path | None = typer.Option(None, "--data", help="CSV with columns plate,roll (optional px_per_cm)."),
     model: str = typer.Option("siamese_fabric", "--model", help="Registered model name (siamese_fabric*)."),
     backbone: str | None = typer.Option(None, "--backbone", help="Encoder: multikernel or timm:NAME."),
@@ -233,7 +237,7 @@ def train(
     from artlens.train.runs import TrainerConfig
 
     if method == "yarn":
-        from artlens.train.yarn import YarnTrainConfig, train_yarn_model
+        from artlens.train.yarn import YarnTrainConfig, recalibrate_yarn_model, train_yarn_model
 
         if init_from is not None or randomisation != "classic":
             raise InvalidParameterError("--init-from and --randomisation apply to --method siamese (the yarn fit "
@@ -243,6 +247,16 @@ def train(
                                data=str(data) if data else None, l2=l2, seed=seed, workers=workers,
                                imaging=imaging, density_drift=density_drift)
         say = (lambda m: print(m, file=sys.stderr)) if show_progress(as_json) else None
+        if recalibrate is not None:
+            result = recalibrate_yarn_model(recalibrate, ycfg, out, resume=resume, progress=say)
+            if as_json:
+                echo_json(result)
+                return
+            c, prev = result["calibration"], result["calibration"]["recalibration"]["previous"]
+            echo(f"recalibrated on {c['n_pairs']} hard pairs ({c['n_canvases']} canvases): a={c['a']:.3g}, "
+                 f"b={c['b']:.3g} (was a={prev.get('a', 1.0):.3g}, b={prev.get('b', 0.0):.3g}); comparison kept")
+            echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
+            return
         result = train_yarn_model(ycfg, out, resume=resume, progress=say)
         if as_json:
             echo_json(result)
@@ -253,6 +267,8 @@ def train(
         echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
         return
 
+    if recalibrate is not None:
+        raise InvalidParameterError("--recalibrate applies to --method yarn")
     if not model.startswith("siamese"):
         from artlens.models import list_models
 

@@ -406,3 +406,80 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
     })
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return {"model": str(out), "metrics": metrics, "calibration": cal, "run": str(run)}
+
+
+def recalibrate_yarn_model(model: str | os.PathLike[str], cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *,
+                           resume: bool = False, progress: Any = None) -> dict[str, Any]:
+    """Keep a fitted comparison and refit only its Platt calibration (``canvas train --method yarn --recalibrate``).
+
+    The comparison's weights are kept bit for bit; the calibration is fitted on every pair of canvases within a
+    roll family (the hard pairs: synthetic families within ``hard_spread`` threads/cm, or all of a lab's plates)
+    of the canvases ``cfg`` describes, e.g. ``imaging="wider"`` rolls, a family of data the comparison was not
+    fitted on. ``config.json`` records the previous calibration under ``calibration.recalibration``.
+
+    Returns:
+        ``{"model": path, "calibration": {...}, "run": path}``.
+    """
+    import torch
+
+    from artlens import __version__
+    from artlens.canvas.fabric import YarnModel, load_fabric_model
+    from artlens.canvas.yarn import PAIR_FEATURES, YarnDescriptor
+    from artlens.models.checkpoint import save_checkpoint
+    from artlens.models.yarn import YarnLogistic
+
+    if cfg.imaging not in ("wide", "wider"):
+        raise InvalidParameterError(f"imaging must be 'wide' or 'wider', got {cfg.imaging!r}", param="imaging")
+    if not 0 <= cfg.density_drift <= 0.2:
+        raise InvalidParameterError("density_drift must lie in [0, 0.2]", param="density_drift")
+    base = load_fabric_model(model)
+    if not isinstance(base, YarnModel):
+        raise InvalidParameterError(f"{model}: a {base.method} model; --recalibrate keeps a yarn-statistics "
+                                    "comparison (e.g. fabric_default)", param="recalibrate")
+    run, cfg = open_run(run_dir, cfg, resume=resume)
+    rows: list[dict[str, Any]] = []
+    sources = []
+    if cfg.synthetic:
+        rows += describe_synthetic(cfg, run / "descriptors.jsonl", progress)
+        sources.append(f"synthetic ({cfg.imaging} imaging" + (f", density drift {cfg.density_drift:g})"
+                                                              if cfg.density_drift > 0 else ")"))
+    if cfg.data:
+        rows += describe_labelled(cfg.data)
+        sources.append("labelled")
+    rows = [r for r in rows if "error" not in r["desc"]]
+    descs = [YarnDescriptor.from_dict(r["desc"]) for r in rows]
+    if cfg.density_drift > 0:
+        syn = [i for i, r in enumerate(rows) if str(r["family"]).startswith("synthetic")]
+        for i, d in zip(syn, drift_densities([descs[i] for i in syn], cfg.density_drift, cfg.seed), strict=True):
+            descs[i] = d
+    pairs = [(i, j) for i, j in itertools.combinations(range(len(rows)), 2) if rows[i]["family"] == rows[j]["family"]]
+    y = np.array([int(rows[i]["roll"] == rows[j]["roll"]) for i, j in pairs])
+    if not pairs or y.min() == y.max():
+        raise InvalidParameterError("recalibration needs same-roll and different-roll pairs within roll families: "
+                                    "give more synthetic rolls (--synthetic) or a plates CSV with several rolls")
+    logit = np.array([base.logit(descs[i], descs[j])[0] for i, j in pairs])
+    a, b = fit_platt(logit, y)
+    previous = {k: v for k, v in base.config.get("calibration", {}).items() if k != "recalibration"}
+    cal = {"method": "platt", "fitted_on": f"all hard pairs of {'; '.join(sources)} canvases (the comparison "
+           "kept, only the calibration refitted)", "n_pairs": len(pairs), "n_same_roll": int(y.sum()),
+           "n_canvases": len(rows), "a": a, "b": b, "fitted": True,
+           "recalibration": {"model": str(model), "previous": previous, "training": cfg.model_dump(),
+                             "artlens_version": __version__}}
+    prob = 1 / (1 + np.exp(-(a * logit + b)))
+    with (run / "calibration.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["logit", "probability", "same_roll"])
+        w.writerows([[f"{lg:.6g}", f"{p:.6g}", int(t)] for lg, p, t in zip(logit, prob, y, strict=True)])
+    module = YarnLogistic(len(PAIR_FEATURES))
+    with torch.no_grad():
+        module.scale.copy_(torch.from_numpy(base.scale))
+        module.impute.copy_(torch.from_numpy(base.impute))
+        module.weight.copy_(torch.from_numpy(base.weight))
+        module.bias.copy_(torch.tensor([base.bias], dtype=module.bias.dtype))
+    extra = {k: v for k, v in base.config.items() if k not in ("model", "kwargs", "sha256", "files", "calibration")}
+    out = save_checkpoint(module, "yarn_logistic", base.config["kwargs"], run / "model",
+                          extra=extra | {"calibration": cal})
+    saved = json.loads((out / "config.json").read_text())
+    if saved.get("sha256") != base.config.get("sha256"):
+        raise RuntimeError("the recalibrated model's weights differ from the kept comparison's")  # never expected
+    return {"model": str(out), "calibration": cal, "run": str(run)}
