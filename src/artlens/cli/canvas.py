@@ -237,7 +237,7 @@ def train(
     from artlens.train.runs import TrainerConfig
 
     if method == "yarn":
-        from artlens.train.yarn import YarnTrainConfig, recalibrate_yarn_model, train_yarn_model
+        from artlens.train.yarn import YarnTrainConfig, train_yarn_model
 
         if init_from is not None or randomisation != "classic":
             raise InvalidParameterError("--init-from and --randomisation apply to --method siamese (the yarn fit "
@@ -245,21 +245,17 @@ def train(
 
         ycfg = YarnTrainConfig(synthetic=synthetic, canvases_per_roll=canvases_per_roll,
                                data=str(data) if data else None, l2=l2, seed=seed, workers=workers,
-                               imaging=imaging, density_drift=density_drift)
+                               imaging=imaging, density_drift=density_drift, recalibrate=recalibrate)
         say = (lambda m: print(m, file=sys.stderr)) if show_progress(as_json) else None
+        result = train_yarn_model(ycfg, out, resume=resume, progress=say)
+        if as_json:
+            echo_json(result)
+            return
         if recalibrate is not None:
-            result = recalibrate_yarn_model(recalibrate, ycfg, out, resume=resume, progress=say)
-            if as_json:
-                echo_json(result)
-                return
             c, prev = result["calibration"], result["calibration"]["recalibration"]["previous"]
             echo(f"recalibrated on {c['n_pairs']} hard pairs ({c['n_canvases']} canvases): a={c['a']:.3g}, "
                  f"b={c['b']:.3g} (was a={prev.get('a', 1.0):.3g}, b={prev.get('b', 0.0):.3g}); comparison kept")
             echo(f"model: {result['model']}  (use: artlens canvas compare A B --fabric-model {result['model']})")
-            return
-        result = train_yarn_model(ycfg, out, resume=resume, progress=say)
-        if as_json:
-            echo_json(result)
             return
         m, c = result["metrics"], result["calibration"]
         echo(f"fitted on {m['fit_pairs']} pairs ({m['fit_canvases']} canvases); held-out hard-pair AUC "

@@ -71,6 +71,7 @@ class YarnTrainConfig(BaseModel):
     workers: int = 2
     imaging: str = "wide"  # "wide" or "wider" (:func:`yarn_collection`: interstice lattices, lining, banding added)
     density_drift: float = 0.0  # relative sd of each synthetic cut's density about its roll's (:func:`drift_densities`)
+    recalibrate: str | None = None  # keep this fitted comparison, refit its calibration (recalibrate_yarn_model)
 
 
 def extra_imaging(rng: np.random.Generator) -> dict[str, Any]:
@@ -307,11 +308,15 @@ def reliability_table(prob: np.ndarray, y: np.ndarray, bins: int = 10) -> list[d
 
 def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
                      progress: Any = None) -> dict[str, Any]:
-    """Describe the canvases, fit the comparison, calibrate it on held-out roll families, save ``RUN/model``.
+    """Describe the canvases, fit the comparison, calibrate it on held-out roll families, save ``RUN/model``;
+    with ``cfg.recalibrate``, keep that comparison and refit only its calibration (:func:`recalibrate_yarn_model`).
 
     Returns:
-        ``{"model": path, "metrics": {...}, "calibration": {...}, "run": path}``.
+        ``{"model": path, "metrics": {...}, "calibration": {...}, "run": path}`` (no ``metrics`` for a
+        recalibration).
     """
+    if cfg.recalibrate is not None:
+        return recalibrate_yarn_model(cfg, run_dir, resume=resume, progress=progress)
     import torch
 
     from artlens import __version__
@@ -408,9 +413,10 @@ def train_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, r
     return {"model": str(out), "metrics": metrics, "calibration": cal, "run": str(run)}
 
 
-def recalibrate_yarn_model(model: str | os.PathLike[str], cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *,
-                           resume: bool = False, progress: Any = None) -> dict[str, Any]:
-    """Keep a fitted comparison and refit only its Platt calibration (``canvas train --method yarn --recalibrate``).
+def recalibrate_yarn_model(cfg: YarnTrainConfig, run_dir: str | os.PathLike[str], *, resume: bool = False,
+                           progress: Any = None) -> dict[str, Any]:
+    """Keep the fitted comparison ``cfg.recalibrate`` (a model folder or a shipped name such as ``fabric_default``)
+    and refit only its Platt calibration (``canvas train --method yarn --recalibrate``).
 
     The comparison's weights are kept bit for bit; the calibration is fitted on every pair of canvases within a
     roll family (the hard pairs: synthetic families within ``hard_spread`` threads/cm, or all of a lab's plates)
@@ -432,9 +438,12 @@ def recalibrate_yarn_model(model: str | os.PathLike[str], cfg: YarnTrainConfig, 
         raise InvalidParameterError(f"imaging must be 'wide' or 'wider', got {cfg.imaging!r}", param="imaging")
     if not 0 <= cfg.density_drift <= 0.2:
         raise InvalidParameterError("density_drift must lie in [0, 0.2]", param="density_drift")
+    model = cfg.recalibrate
+    if model is None:
+        raise InvalidParameterError("`recalibrate` names the fitted comparison to keep", param="recalibrate")
     base = load_fabric_model(model)
     if not isinstance(base, YarnModel):
-        raise InvalidParameterError(f"{model}: a {base.method} model; --recalibrate keeps a yarn-statistics "
+        raise InvalidParameterError(f"{model}: a {base.method} model; `recalibrate` keeps a yarn-statistics "
                                     "comparison (e.g. fabric_default)", param="recalibrate")
     run, cfg = open_run(run_dir, cfg, resume=resume)
     rows: list[dict[str, Any]] = []
@@ -456,7 +465,7 @@ def recalibrate_yarn_model(model: str | os.PathLike[str], cfg: YarnTrainConfig, 
     y = np.array([int(rows[i]["roll"] == rows[j]["roll"]) for i, j in pairs])
     if not pairs or y.min() == y.max():
         raise InvalidParameterError("recalibration needs same-roll and different-roll pairs within roll families: "
-                                    "give more synthetic rolls (--synthetic) or a plates CSV with several rolls")
+                                    "give more `synthetic` rolls, or `data` with several rolls", param="synthetic")
     logit = np.array([base.logit(descs[i], descs[j])[0] for i, j in pairs])
     a, b = fit_platt(logit, y)
     previous = {k: v for k, v in base.config.get("calibration", {}).items() if k != "recalibration"}
