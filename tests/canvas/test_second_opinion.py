@@ -107,3 +107,15 @@ def test_no_second_opinion_with_another_method_is_a_clear_error(tmp_path, cli):
                        "--method", "cnn", "--no-second-opinion")
     assert code != 0 and "--no-second-opinion applies to --method spectral" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_second_opinion_refuses_a_density_regressor():
+    import pytest
+
+    from artlens.errors import InvalidParameterError
+
+    image = _plate(size=2.0).image
+    with pytest.raises(InvalidParameterError, match="phase network") as err:
+        second_opinion(plate_source(image, 200.0), count_threads_spectral(image, px_per_cm=200.0),
+                       CnnParams(model="threads_regvgg"))
+    assert err.value.param == "model"

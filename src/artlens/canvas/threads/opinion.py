@@ -35,7 +35,10 @@ from artlens.canvas.threads.cnn import CNNCounter, CnnParams
 from artlens.canvas.threads.grid import WindowGrid
 from artlens.canvas.threads.preprocess import PlateSource
 from artlens.canvas.threads.result import DIRECTIONS, ThreadCountResult
+from artlens.errors import InvalidParameterError
 
+METHOD = "phase CNN on the central sample (artlens.canvas.threads.opinion)"
+"""What a :func:`second_opinion` record says ran."""
 SAMPLE_CM = 4.0
 """Side of the central square the CNN reads, cm."""
 RELATIVE_TOLERANCE = 0.25
@@ -99,8 +102,10 @@ def second_opinion(src: PlateSource, spectral: ThreadCountResult, cnn: CnnParams
     except ModuleNotFoundError as exc:  # the base install has no torch: say so, count on
         if (why := missing_extra(exc)) is None:
             raise
-        return {"method": "phase CNN on the central sample (artlens.canvas.threads.opinion)",
-                "skipped": f"no second opinion: {why}", "plate_flagged": False, "message": None}
+        return {"method": METHOD, "skipped": f"no second opinion: {why}", "plate_flagged": False, "message": None}
+    if counter.task != "thread_phase":
+        raise InvalidParameterError(f"the second opinion needs a phase network, not {counter.config['model']}",
+                                    param="model")
     sample, (top, left) = _sample(src, SAMPLE_CM)
     ppc = src.px_per_cm
     grid = WindowGrid.over(sample.shape, ppc, spectral.window_cm, spectral.step_cm)
@@ -109,8 +114,7 @@ def second_opinion(src: PlateSource, spectral: ThreadCountResult, cnn: CnnParams
     box = (top / ppc, left / ppc, (top + sample.shape[0]) / ppc, (left + sample.shape[1]) / ppc)
     half: ThreadCountResult | None = None
     out: dict[str, Any] = {
-        "method": "phase CNN on the central sample (artlens.canvas.threads.opinion)",
-        "model": counter.config.get("model"), "model_sha256": counter.config.get("sha256"),
+        "method": METHOD, "model": counter.config.get("model"), "model_sha256": counter.config.get("sha256"),
         "sample_cm": [round(v, 4) for v in box], "relative_tolerance": RELATIVE_TOLERANCE,
         "coarse_below_threads_per_cm": COARSE_BELOW,
     }
