@@ -28,8 +28,13 @@ the visible frame) used as the map, a rough ceiling for any map made from the IR
 method's run, how many cells the automatic cross-check flagged (``summary.json``'s ``disagreement``)
 and what fraction of the flagged cells hold hidden content.
 
+``--diagnose`` adds, for family B, where the ``pixel`` map's top pixels fall (as many as the mask holds: in
+the mask, on hidden content the mask rule leaves out, beside the mask, on craquelure, on black strokes on top,
+elsewhere) and the map's AP when the IR image is put in the visible frame with the simulator's own
+misregistration undone exactly (how much of the gap registration explains).
+
     python benchmarks/bench_beneath_families.py [--n 8] [--seed0 200000] [--seed0-a 90000]
-        [--methods pixel,residual,gat,gcn] [--families A,B] [--json OUT]
+        [--methods pixel,residual,gat,gcn] [--families A,B] [--json OUT] [--diagnose]
 """
 
 from __future__ import annotations
@@ -114,7 +119,55 @@ def flagged_hits(summary: dict[str, Any], mask: np.ndarray) -> tuple[int, int]:
     return len(cells), sum(bool(mask[c["y0"]:c["y1"], c["x0"]:c["x1"]].any()) for c in cells)
 
 
-def measure(family: str, scenes: list[tuple[str, int, Any]], methods: list[str], work: Path) -> dict[str, Any]:
+def exact_registration_ap(scene: Any) -> float:
+    """AP of the ``pixel`` map when the IR image is put in the visible frame with the simulator's own
+    misregistration (``meta["registration"]``) undone exactly, instead of by the command's registration: how much
+    of the gap is registration."""
+    from familyb.scenes import pixel_ap
+    from scipy import ndimage
+
+    from artlens.beneath.graphs import normalise_other
+    from artlens.beneath.pixel import PixelParams, pixel_evidence
+
+    r = scene.meta["registration"]  # IR pixel x_ir sees visible-frame point s R (x_ir - c) + c + shift, (x, y)
+    ir = scene.ir.astype(np.float32)
+    h, w = ir.shape
+    th, s = np.deg2rad(r["rotation_deg"]), r["scale"]
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    c = np.array([[(w - 1) / 2], [(h - 1) / 2]])
+    src = np.linalg.inv(rot) @ ((np.stack([xx.ravel(), yy.ravel()]) - c - np.array(r["shift_px"])[:, None]) / s) + c
+    warped = ndimage.map_coordinates(ir, [src[1].reshape(h, w), src[0].reshape(h, w)], order=3, mode="nearest")
+    vis = np.asarray(scene.visible_rgb)
+    heat, _ = pixel_evidence(vis, normalise_other(warped, polarity="dark"), params=PixelParams(max_shift_px=0))
+    return pixel_ap(np.asarray(scene.mask, bool), heat)
+
+
+def top_k_breakdown(scene: Any, heat: np.ndarray) -> dict[str, float]:
+    """Where the map's ``k`` highest pixels fall (``k`` = mask size): in the mask; on hidden content that the mask
+    rule leaves out (coverage 0.05-0.5, not revealed, or shown in the visible); within 2 px of the mask; on
+    craquelure; on a black stroke painted on top; elsewhere."""
+    from scipy import ndimage
+
+    mask, lay = np.asarray(scene.mask, bool), scene.layers
+    k = int(mask.sum())
+    top = np.zeros(mask.size, bool)
+    top[np.argsort(-heat.ravel(), kind="stable")[:k]] = True
+    top = top.reshape(mask.shape)
+    rest = top & ~mask
+    cats = {"mask": top & mask}
+    for name, where in (("hidden_outside_mask", (lay["underdrawing"] >= 0.05) | (lay["pentimento"] >= 0.05)),
+                        ("beside_mask", ndimage.binary_dilation(mask, iterations=2)),
+                        ("craquelure", lay["craquelure"] >= 0.05),
+                        ("top_stroke", ndimage.binary_dilation(lay["top_strokes"] > 0.02, iterations=2))):
+        cats[name] = rest & where
+        rest = rest & ~where
+    cats["elsewhere"] = rest
+    return {n: float(v.sum() / max(k, 1)) for n, v in cats.items()}
+
+
+def measure(family: str, scenes: list[tuple[str, int, Any]], methods: list[str], work: Path,
+            diagnose: bool = False) -> dict[str, Any]:
     from familyb.scenes import baseline_maps, pixel_ap
 
     rows: list[dict[str, Any]] = []
@@ -140,6 +193,9 @@ def measure(family: str, scenes: list[tuple[str, int, Any]], methods: list[str],
             row["ap"][name] = pixel_ap(mask, heat)
         if family == "B":  # a reference, not a method: the simulator's own noise-free IR darkening
             row["reference_ap_ir_drop"] = pixel_ap(mask, scene.layers["ir_drop"])
+            if diagnose and "pixel" in methods:
+                row["pixel_ap_exact_registration"] = exact_registration_ap(scene)
+                row["pixel_top_k"] = top_k_breakdown(scene, np.load(d / "pixel" / "pixel.npy"))
         rows.append(row)
         print(f"{family} {kind:12s} {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in row["ap"].items()),
               flush=True)
@@ -157,8 +213,16 @@ def measure(family: str, scenes: list[tuple[str, int, Any]], methods: list[str],
         reference = {"mean_ap": float(np.nanmean([r["reference_ap_ir_drop"] for r in rows])),
                      "by_kind": {k: float(np.nanmean([r["reference_ap_ir_drop"] for r in rows if r["kind"] == k]))
                                  for k in KINDS[family]}}
+    diagnosis = None
+    if rows and "pixel_top_k" in rows[0]:
+        diagnosis = {k: {"pixel_ap": table["pixel"]["by_kind"][k],
+                         "pixel_ap_exact_registration": float(np.mean([r["pixel_ap_exact_registration"]
+                                                                       for r in rows if r["kind"] == k])),
+                         "top_k": {c: float(np.mean([r["pixel_top_k"][c] for r in rows if r["kind"] == k]))
+                                   for c in rows[0]["pixel_top_k"]}} for k in KINDS[family]}
     return {"family": family, "n_scenes": len(rows), "seconds": round(time.perf_counter() - t0, 1),
-            "methods": table, "reference_ir_drop": reference, "flagged": flags, "scenes": rows}
+            "methods": table, "reference_ir_drop": reference, "flagged": flags, "diagnosis": diagnosis,
+            "scenes": rows}
 
 
 def print_table(results: dict[str, dict[str, Any]]) -> None:
@@ -177,6 +241,11 @@ def print_table(results: dict[str, dict[str, Any]]) -> None:
         r = results["B"]["reference_ir_drop"]
         print("reference (not a method), family B, the simulator's noise-free IR darkening as the map: "
               + ", ".join(f"{k} {v:.3f}" for k, v in r["by_kind"].items()) + f", mean {r['mean_ap']:.3f}")
+    diag = results.get("B", {}).get("diagnosis")
+    for kind, v in (diag or {}).items():
+        print(f"diagnosis, family B {kind}: pixel AP {v['pixel_ap']:.3f}, with the simulator's registration undone "
+              f"exactly {v['pixel_ap_exact_registration']:.3f}; the map's top-k pixels: "
+              + ", ".join(f"{c} {x:.2f}" for c, x in v["top_k"].items()))
     for f in fams:
         for m, v in results[f]["flagged"].items():
             print(f"family {f}, {m} vs {v['against']}: {v['cells']} cells flagged; of {v['listed']} listed, "
@@ -192,6 +261,8 @@ def main() -> None:
     ap.add_argument("--families", default="A,B")
     ap.add_argument("--work", type=Path, default=None, help="folder for the pairs and outputs (default: temporary)")
     ap.add_argument("--json", type=Path, default=None, help="write every number to this file")
+    ap.add_argument("--diagnose", action="store_true",
+                    help="family B: where the pixel map's top pixels fall, and its AP with exact registration")
     args = ap.parse_args()
     methods = [m for m in args.methods.split(",") if m]
     unknown = set(methods) - set(METHODS)
@@ -207,7 +278,7 @@ def main() -> None:
         work = args.work or Path(tmp)
         for fam in args.families.split(","):
             scenes = scenes_a(args.n, args.seed0_a) if fam == "A" else scenes_b(args.n, args.seed0)
-            results[fam] = measure(fam, scenes, methods, work)
+            results[fam] = measure(fam, scenes, methods, work, diagnose=args.diagnose)
     print_table(results)
     if args.json:
         meta = {"artlens_version": __version__, "n_per_kind": args.n, "seed0_b": args.seed0, "seed0_a": args.seed0_a,
