@@ -210,7 +210,8 @@ def main() -> None:
         print(f"\n== {kind}: {len(items)} canvases from {len(set(rolls.tolist()))} rolls, {n_pairs} pairs "
               f"({y.sum()} same-roll); px/cm {sorted({round(p) for _, _, p in items})[:4]}... "
               f"({time.perf_counter() - t0:.1f} s)")
-        rep: dict = {"canvases": len(items), "pairs": n_pairs, "same_roll": int(y.sum()), "models": {}}
+        rep: dict = {"canvases": len(items), "pairs": n_pairs, "same_roll": int(y.sum()), "rolls": rolls.tolist(),
+                     "models": {}}
         with tempfile.TemporaryDirectory() as tmp:
             paths = write_plates(items, Path(tmp))
             pvals = None

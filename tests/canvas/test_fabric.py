@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from artlens.canvas.collection import cluster_plates, combine_evidence, density_bayes_factor
+from artlens.canvas.clusters import cluster_plates
+from artlens.canvas.collection import combine_evidence, density_bayes_factor
 from artlens.canvas.fabric import (
     FabricModel,
     aggregate,
@@ -118,3 +119,17 @@ def test_evidence_combination_and_clusters():
     assert cluster_plates(p, 0.5, "single") == [0, 0, 0, 1]  # chained through the 0.6 pair
     assert cluster_plates(p, 0.5, "average") == [0, 0, 1, 2]  # mean of 0.2 and 0.6 is not above 0.5
     assert cluster_plates(np.full((2, 2), 0.5), 0.5) == [0, 1]  # strictly above the threshold
+    assert cluster_plates(p, 0.5, "complete") == [0, 0, 1, 2]  # plate 3 is below 0.5 with plate 1
+
+
+def test_default_clusters_need_every_pair_above_the_threshold():
+    """The defaults (complete linkage at 0.7): a plate joins a cluster only when every pair with its members is
+    above 0.7; average linkage at 0.5 (the default before) chained a weakly linked plate in."""
+    from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD
+
+    assert (CLUSTER_LINKAGE, CLUSTER_THRESHOLD) == ("complete", 0.7)
+    p = np.array([[1, .88, .6], [.88, 1, .49], [.6, .49, 1]])  # the demo's three plates
+    assert cluster_plates(p) == [0, 0, 1]
+    assert cluster_plates(p, 0.5, "average") == [0, 0, 0]
+    with pytest.raises(InvalidParameterError, match="linkage"):
+        cluster_plates(p, linkage="ward")

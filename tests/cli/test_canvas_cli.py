@@ -135,7 +135,7 @@ def test_match_four_plates(cli, plates, tiny_model, tmp_path, _isolated_catalog)
     s = json.loads(stdout)
     for name in ("report.html", "pairs.csv", "clusters.json", "similarity.png"):
         assert (out / name).is_file(), name
-    assert s["n_pairs"] == 6 and s["threshold"] == 0.5 and "above 0.5" in s["rule"]
+    assert s["n_pairs"] == 6 and s["threshold"] == 0.7 and s["linkage"] == "complete" and "above 0.7" in s["rule"]
     assert json.loads((out / "clusters.json").read_text())["clusters"] == s["clusters"]
     rows = list(csv.DictReader((out / "pairs.csv").open()))
     assert len(rows) == 6 and {"a", "b", "same_roll_probability", "density_p_value", "siamese_score"} <= set(rows[0])
@@ -166,3 +166,14 @@ def test_window_default_is_the_library_one():
     for name in ("compare", "match"):
         (opt,) = [p for p in canvas.commands[name].params if p.name == "window_cm"]
         assert opt.default == DEFAULT_WINDOW_CM, name  # written once, in canvas/threads/grid.py
+
+
+def test_cluster_defaults_are_the_library_ones():
+    import typer
+
+    from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD
+    from artlens.cli.main import app
+
+    match = typer.main.get_command(app).commands["canvas"].commands["match"]
+    defaults = {p.name: p.default for p in match.params}
+    assert defaults["threshold"] == CLUSTER_THRESHOLD and defaults["linkage"] == CLUSTER_LINKAGE

@@ -122,8 +122,8 @@ def test_demo_small(cli, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_full_demo_matches_the_two_cuts_of_one_roll_and_checks_each_count(cli, tmp_path):
-    """What `make demo` builds: roll A's two cuts score higher than either against roll B's cut, and every
-    count carries its second opinion (agreeing on these plates)."""
+    """What `make demo` builds: roll A's two cuts score higher than either against roll B's cut and form the one
+    cluster, and every count carries its second opinion (agreeing on these plates)."""
     import csv
 
     code, out, err = cli("demo", "--out", str(tmp_path / "demo"), "--no-catalog", "--json")
@@ -133,7 +133,9 @@ def test_full_demo_matches_the_two_cuts_of_one_roll_and_checks_each_count(cli, t
         p = {(r["a"], r["b"]): float(r["same_roll_probability"]) for r in csv.DictReader(fh)}
     same = p[("plate-1.tif", "plate-2.tif")]
     assert same > p[("plate-1.tif", "plate-3.tif")] and same > p[("plate-2.tif", "plate-3.tif")]
-    assert any(sorted(c["members"])[:2] == ["plate-1.tif", "plate-2.tif"] for c in manifest["clusters"])
+    # the clusters as `canvas match` makes them by default (complete linkage at 0.7): roll A's cuts, plate 3 alone
+    assert [sorted(c["members"]) for c in manifest["clusters"]] == [["plate-1.tif", "plate-2.tif"]]
+    assert manifest["singletons"] == ["plate-3.tif"]
     for p in manifest["plates"]:
         opinion = json.loads(Path(p["summary"]).read_text())["second_opinion"]
         assert opinion["plate_flagged"] is False and opinion["model_sha256"]

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD, cluster_plates
 from artlens.canvas.matching import DensityMatch, match_density_maps
 from artlens.canvas.threads import SpectralParams, ThreadCountResult, count_threads_spectral
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, MissingResolutionError
@@ -53,7 +54,7 @@ from artlens.io.scan import PLATE_SUFFIXES, scan_images
 if TYPE_CHECKING:
     from artlens.canvas.fabric import CanvasEmbedding, FabricModel, YarnModel
 
-__all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "cluster_plates", "combine_evidence",
+__all__ = ["PLATE_SUFFIXES", "CanvasComparer", "CanvasEntry", "combine_evidence",
            "density_bayes_factor", "evidence_agreement", "list_plates", "match_collection"]
 
 MATCH_PARAMS = SpectralParams(step_cm=0.25)
@@ -331,38 +332,6 @@ def list_plates(source: str | os.PathLike[str]) -> list[Path]:
     raise InputNotFoundError(f"{p}: no such folder or catalog")
 
 
-def cluster_plates(prob: np.ndarray, threshold: float = 0.5, linkage: str = "average") -> list[int]:
-    """Cluster labels (0-based, in order of first appearance) from a same-roll probability matrix.
-
-    Hierarchical clustering on the distance ``1 − p`` cut so that, with ``single`` linkage, two plates
-    share a cluster when a chain of pairs each with probability above ``threshold`` joins them, and
-    with ``average`` linkage when the mean probability between the merged groups is above it. Missing
-    pairs (NaN) count as probability 0.
-
-    Example:
-        >>> cluster_plates(np.array([[1, .9, .1], [.9, 1, .2], [.1, .2, 1]]))
-        [0, 0, 1]
-    """
-    from scipy.cluster.hierarchy import fcluster
-    from scipy.cluster.hierarchy import linkage as hlinkage
-    from scipy.spatial.distance import squareform
-
-    if linkage not in ("single", "average", "complete"):
-        raise InvalidParameterError(f"linkage must be single, average or complete, got {linkage!r}")
-    if not 0 < threshold < 1:
-        raise InvalidParameterError(f"threshold must lie strictly between 0 and 1, got {threshold}")
-    n = prob.shape[0]
-    if n < 2:
-        return [0] * n
-    d = 1.0 - np.nan_to_num(np.asarray(prob, float), nan=0.0)
-    d = (d + d.T) / 2
-    np.fill_diagonal(d, 0.0)
-    z = hlinkage(squareform(np.clip(d, 0, 1), checks=False), method=linkage)
-    raw = fcluster(z, t=(1.0 - threshold) - 1e-9, criterion="distance")  # strictly above the threshold
-    order: dict[int, int] = {}
-    return [order.setdefault(int(c), len(order)) for c in raw]
-
-
 def _fmt(x: Any, nd: int = 3) -> str:
     return "" if x is None else (f"{x:.{nd}g}" if isinstance(x, float) else str(x))
 
@@ -474,7 +443,8 @@ def _typed(row: dict[str, str]) -> dict[str, Any]:
 
 
 def match_collection(source: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
-                     comparer: CanvasComparer, *, threshold: float = 0.5, linkage: str = "average",
+                     comparer: CanvasComparer, *, threshold: float = CLUSTER_THRESHOLD,
+                     linkage: str = CLUSTER_LINKAGE,
                      catalog: str | os.PathLike[str] | None = None, use_catalog: bool = True,
                      max_evidence_figures: int = 12, prefilter: float | None = PREFILTER_THREADS_PER_CM,
                      engine: str = "local", workers: int = 1, ray_address: str | None = None,

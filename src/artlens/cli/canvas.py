@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD
 from artlens.canvas.threads.grid import DEFAULT_WINDOW_CM
 from artlens.cli.choices import Aggregation, Engine, FabricMethod, Linkage, Randomisation
 from artlens.cli.common import (
@@ -133,9 +134,11 @@ def match(
     fabric_model: Path | None = typer.Option(None, "--fabric-model",
                                              help="Fabric model folder or shipped name (default: fabric_default)."),
     density_only: bool = typer.Option(False, "--density-only", help="Density-map matching only, no fabric model."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Same-roll probability above which plates are linked."),
-    linkage: str = choice_option("average", "--linkage", choices=Linkage, checked_by_library=True,
-                                 help="single or average (or complete) linkage."),
+    threshold: float = typer.Option(CLUSTER_THRESHOLD, "--threshold",
+                                    help="Same-roll probability above which plates are linked."),
+    linkage: str = choice_option(CLUSTER_LINKAGE, "--linkage", choices=Linkage, checked_by_library=True,
+                                 help="complete (every pair in a cluster above the threshold), average (the mean "
+                                      "between merged groups) or single (a chain of pairs)."),
     window_cm: float = typer.Option(DEFAULT_WINDOW_CM, "--window-cm"),
     step_cm: float = typer.Option(0.25, "--step-cm"),
     permutations: int = typer.Option(199, "--permutations", help="Surrogates per density match (smallest p 1/(N+1))."),

@@ -24,7 +24,7 @@ __all__ = ["similarity_matrix_figure", "write_match_report"]
 
 def similarity_matrix_figure(names: Sequence[str], prob: np.ndarray, second: np.ndarray | None = None, *,
                              order: Sequence[int] | None = None, second_title: str = "Siamese score",
-                             threshold: float = 0.5) -> Figure:
+                             threshold: float) -> Figure:
     """Matrix of same-roll probabilities (0..1) between plates, with a colour bar; cells above
     ``threshold`` are marked with a dot. ``second`` adds a panel with another matrix (p-values are
     drawn as ``-log10 p``)."""

@@ -558,6 +558,8 @@ def run_canvas_compare(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
 
 
 def check_canvas_match(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
+    from artlens.canvas.clusters import CLUSTER_THRESHOLD
+
     _only(params, {"images", "density_only", "threshold"})
     ids = params.get("images")
     if not isinstance(ids, list) or len(ids) < 2:
@@ -566,7 +568,7 @@ def check_canvas_match(cat: Any, image: Any, params: dict[str, Any]) -> tuple[in
     if len(ids) < 2:
         raise InvalidParameterError("images must list at least two different image ids")
     return None, {"images": ids, "density_only": bool(params.get("density_only", False)),
-                  "threshold": _number(params, "threshold", 0.5, 0.0, 1.0)}
+                  "threshold": _number(params, "threshold", CLUSTER_THRESHOLD, 0.0, 1.0)}
 
 
 def run_canvas_match(ctx: JobContext) -> tuple[dict[str, Any], int | None]:

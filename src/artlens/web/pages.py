@@ -168,6 +168,10 @@ def _form_choices(request: Request, kind: str) -> dict[str, Any]:
         return {"artists": sorted({a["artist"] for a in artworks if a["artist"]}),
                 "sources": sorted({a["source"] for a in artworks if a["source"]}),
                 "methods": [m for m in MAP_METHODS if m != "umap" or importlib.util.find_spec("umap")]}
+    if kind == "canvas.match":
+        from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD
+
+        return {"threshold": CLUSTER_THRESHOLD, "linkage": CLUSTER_LINKAGE}
     if kind != "beneath.compare":
         return {}
     from artlens.beneath.compare import DEFAULT_METHOD, METHODS
