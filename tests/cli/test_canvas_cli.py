@@ -177,3 +177,14 @@ def test_cluster_defaults_are_the_library_ones():
     match = typer.main.get_command(app).commands["canvas"].commands["match"]
     defaults = {p.name: p.default for p in match.params}
     assert defaults["threshold"] == CLUSTER_THRESHOLD and defaults["linkage"] == CLUSTER_LINKAGE
+
+
+def test_match_prints_the_plates_left_on_their_own(cli, plates, tmp_path):
+    out = tmp_path / "m"
+    code, stdout, err = cli("canvas", "match", str(plates["a"].parent), "--out", str(out),
+                            "--permutations", "49", "--no-catalog", "--density-only")
+    assert code == 0, err
+    s = json.loads((out / "clusters.json").read_text())
+    assert s["singletons"], s  # four plates, two of them overlapping cuts: the others stay on their own
+    assert f"on its own (linked to no other plate): {', '.join(s['singletons'])}" in stdout
+    assert "complete linkage" in stdout and "above 0.7" in stdout

@@ -186,6 +186,8 @@ def match(
         echo(f"cluster {c['id']}: {', '.join(c['members'])} (mean probability {c['mean_probability']:.2f})")
     if not s["clusters"]:
         echo("no likely roll-mates")
+    if s["singletons"]:
+        echo(f"on its own (linked to no other plate): {', '.join(s['singletons'])}")
     echo(f"report: {s['files']['report_html']}")
 
 

@@ -42,7 +42,7 @@ def demo(
         echo(f"roll cluster {c['id']}: {', '.join(c['members'])} (mean same-roll probability "
                    f"{c['mean_probability']:.2f})")
     for name in manifest.get("singletons", []):
-        echo(f"on its own: {name} (no other plate from its roll)")
+        echo(f"on its own: {name} (linked to no other plate)")
     if "beneath" in manifest:
         echo(f"hidden layer: {Path(manifest['beneath']).parent.resolve()}")
     echo(f"report: {Path(manifest['report']).resolve()}")
