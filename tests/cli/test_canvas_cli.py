@@ -188,3 +188,11 @@ def test_match_prints_the_plates_left_on_their_own(cli, plates, tmp_path):
     assert s["singletons"], s  # four plates, two of them overlapping cuts: the others stay on their own
     assert f"on its own (linked to no other plate): {', '.join(s['singletons'])}" in stdout
     assert "complete linkage" in stdout and "above 0.7" in stdout
+
+
+def test_match_refuses_a_bad_threshold_before_scoring_any_pair(cli, plates, tmp_path):
+    out = tmp_path / "m"
+    code, _, err = cli("canvas", "match", str(plates["a"].parent), "--out", str(out), "--no-catalog",
+                       "--density-only", "--threshold", "1")
+    assert code != 0 and err.startswith("error:") and "--threshold" in err and "Traceback" not in err
+    assert not out.exists()  # failed before anything was written

@@ -246,6 +246,7 @@ def test_job_requests_are_checked(make_client, plate_tif, upload):
         ({"kind": "threads.count", "image": image["id"], "params": {"colour": 1}}, "unknown parameter"),
         ({"kind": "verify", "image": image["id"], "params": {"other": image["id"]}}, "two different"),
         ({"kind": "canvas.match", "params": {"images": [image["id"]]}}, "at least two"),
+        ({"kind": "canvas.match", "params": {"images": [image["id"]], "threshold": 1}}, "strictly between 0 and 1"),
     ]
     for body, needle in cases:
         r = c.post("/api/jobs", json=body)

@@ -10,7 +10,7 @@ import numpy as np
 
 from artlens.errors import InvalidParameterError
 
-__all__ = ["CLUSTER_LINKAGE", "CLUSTER_THRESHOLD", "LINKAGES", "cluster_plates"]
+__all__ = ["CLUSTER_LINKAGE", "CLUSTER_THRESHOLD", "LINKAGES", "check_clustering", "cluster_plates"]
 
 LINKAGES = ("complete", "average", "single")
 CLUSTER_LINKAGE = "complete"
@@ -22,6 +22,16 @@ complete) recovered the rolls best of single / average / complete linkage at 0.5
 out of family (``benchmarks/bench_roll_clusters.py``; BENCHMARKS.md): the pair probabilities are calibrated at
 even prior odds, while in a collection most pairs come from different rolls, so 0.5 with average linkage
 chained nearly every plate into one cluster."""
+
+
+def check_clustering(threshold: float, linkage: str) -> None:
+    """Raise :class:`InvalidParameterError` unless ``0 < threshold < 1`` and ``linkage`` is one of :data:`LINKAGES`
+    (called before any pair is scored, so that a bad option fails at once)."""
+    if linkage not in LINKAGES:
+        raise InvalidParameterError(f"linkage must be one of {', '.join(LINKAGES)}, got {linkage!r}", param="linkage")
+    if not 0 < threshold < 1:
+        raise InvalidParameterError(f"threshold must lie strictly between 0 and 1, got {threshold:g}",
+                                    param="threshold")
 
 
 def cluster_plates(prob: np.ndarray, threshold: float = CLUSTER_THRESHOLD,
@@ -42,10 +52,7 @@ def cluster_plates(prob: np.ndarray, threshold: float = CLUSTER_THRESHOLD,
     from scipy.cluster.hierarchy import linkage as hlinkage
     from scipy.spatial.distance import squareform
 
-    if linkage not in LINKAGES:
-        raise InvalidParameterError(f"linkage must be one of {', '.join(LINKAGES)}, got {linkage!r}", param="linkage")
-    if not 0 < threshold < 1:
-        raise InvalidParameterError(f"threshold must lie strictly between 0 and 1, got {threshold}")
+    check_clustering(threshold, linkage)
     n = prob.shape[0]
     if n < 2:
         return [0] * n

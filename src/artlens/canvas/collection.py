@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD, cluster_plates
+from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD, check_clustering, cluster_plates
 from artlens.canvas.matching import DensityMatch, match_density_maps
 from artlens.canvas.threads import SpectralParams, ThreadCountResult, count_threads_spectral
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, MissingResolutionError
@@ -473,6 +473,7 @@ def match_collection(source: str | os.PathLike[str] | Sequence[str | os.PathLike
 
     if prefilter is not None and not prefilter > 0:
         raise InvalidParameterError(f"prefilter must be positive (threads/cm), got {prefilter}", param="prefilter")
+    check_clustering(threshold, linkage)
     paths = list_plates(source) if isinstance(source, str | os.PathLike) else [Path(p) for p in source]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -558,17 +558,18 @@ def run_canvas_compare(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
 
 
 def check_canvas_match(cat: Any, image: Any, params: dict[str, Any]) -> tuple[int | None, dict[str, Any]]:
-    from artlens.canvas.clusters import CLUSTER_THRESHOLD
+    from artlens.canvas.clusters import CLUSTER_LINKAGE, CLUSTER_THRESHOLD, check_clustering
 
     _only(params, {"images", "density_only", "threshold"})
+    threshold = _number(params, "threshold", CLUSTER_THRESHOLD, 0.0, 1.0)
+    check_clustering(threshold, CLUSTER_LINKAGE)  # strictly between 0 and 1
     ids = params.get("images")
     if not isinstance(ids, list) or len(ids) < 2:
         raise InvalidParameterError("images must list at least two image ids")
     ids = list(dict.fromkeys(_image_id(cat, i, "images") for i in ids))
     if len(ids) < 2:
         raise InvalidParameterError("images must list at least two different image ids")
-    return None, {"images": ids, "density_only": bool(params.get("density_only", False)),
-                  "threshold": _number(params, "threshold", CLUSTER_THRESHOLD, 0.0, 1.0)}
+    return None, {"images": ids, "density_only": bool(params.get("density_only", False)), "threshold": threshold}
 
 
 def run_canvas_match(ctx: JobContext) -> tuple[dict[str, Any], int | None]:
