@@ -109,6 +109,7 @@ def test_cli_choices_match_the_library() -> None:
     from artlens.beneath.compare import OTHER_MODALITIES
     from artlens.beneath.graphs import POLARITIES, SEGMENTATIONS
     from artlens.beneath.registration import METHODS as REGISTRATIONS
+    from artlens.canvas.clusters import LINKAGES
     from artlens.canvas.threads.run import METHODS as COUNT_METHODS
     from artlens.catalog.export import FORMATS
     from artlens.catalog.schema import TABLES
@@ -128,6 +129,7 @@ def test_cli_choices_match_the_library() -> None:
     assert values(choices.ExportFormat) == set(FORMATS.values())
     assert values(choices.CatalogTable) == set(TABLES)
     assert values(choices.IndexType) == set(INDEX_TYPES)
+    assert values(choices.Linkage) == set(LINKAGES)
 
 
 def test_one_devices_parser(cli, tmp_path: Path) -> None:

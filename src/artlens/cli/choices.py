@@ -43,11 +43,11 @@ class Aggregation(StrEnum):
 
 
 class Linkage(StrEnum):
-    """``canvas match --linkage`` of the roll clusters."""
+    """``canvas match --linkage`` of the roll clusters: :data:`artlens.canvas.clusters.LINKAGES`."""
 
-    single = "single"
-    average = "average"
     complete = "complete"
+    average = "average"
+    single = "single"
 
 
 class FabricMethod(StrEnum):
