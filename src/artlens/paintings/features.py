@@ -229,7 +229,7 @@ class FeatureExtractor:
                  device: str = "cpu", model: Any = None, preprocess: Any = None, precision: str = "fp32",
                  view: str = "grid", pooling: str = "avg", signed_sqrt: bool = False,
                  levels: Sequence[str] | None = None) -> None:
-        from artlens.models.backbones import LITE0, create_backbone, lite0_checksum
+        from artlens.models.backbones import LITE0, OFFLINE_BACKBONES, create_backbone, offline_checksum
         from artlens.models.pooling import feature_levels
 
         if precision not in PRECISIONS:
@@ -259,8 +259,9 @@ class FeatureExtractor:
             self.levels = list(levels)
         self.pooling = pooling
         self.signed_sqrt = bool(signed_sqrt)
-        self.checksum = lite0_checksum() if self.backbone_name == LITE0 and checkpoint is None else (
-            _file_checksum(checkpoint) if checkpoint else None)
+        self.checksum = (_file_checksum(checkpoint) if checkpoint
+                         else offline_checksum(self.backbone_name) if self.backbone_name in OFFLINE_BACKBONES
+                         else None)
         if pooling == "avg":
             self.dim = int(getattr(self.model, "num_features", 0)) or self._probe_dim()
         self.model = self.model.to(memory_format=_channels_last())
