@@ -103,4 +103,4 @@ def test_the_shipped_verifier_folder_still_loads():
     from artlens.paintings.verify import load_verifier
 
     v = load_verifier()
-    assert v.checksum == "27e0ab8bf38407ca63a3321a1249b94c7d379c5b9d392719716607c1fddd871c"
+    assert v.checksum == "feb0c4f43bf4bfb86c7e04a53d1d3c3f11ddb39c2a384c7becddf10fdf76041e"

@@ -13,6 +13,7 @@ pytest.importorskip("torch")
 
 def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     from artlens.models import pretrained_path
+    from artlens.models.backbones import offline_checksum
     from artlens.paintings.verify import DEFAULT_VERIFIER, load_verifier
 
     shipped = pretrained_path(DEFAULT_VERIFIER)
@@ -20,7 +21,8 @@ def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     v = load_verifier()
     assert v.config.kind == "metric" and v.config.calibration is not None and 0 < v.config.blend <= 1
     assert v.config.centre and float(v.head.mean_global.abs().sum()) > 0  # centred on its training images
-    assert (v.config.pooling, v.config.signed_sqrt, v.extractor.dim) == ("stats", True, 1408)
+    assert (v.config.pooling, v.config.signed_sqrt, v.extractor.dim) == ("stats", True, 1536)
+    assert v.config.backbone == "tf_efficientnet_lite2" and v.extractor.checksum == offline_checksum(v.config.backbone)
     rng = np.random.default_rng(0)
     paths = []
     for k in range(2):

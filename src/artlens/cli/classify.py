@@ -21,6 +21,7 @@ from artlens.cli.common import (
 )
 from artlens.engine import BatchOptions
 from artlens.errors import InputNotFoundError, InvalidParameterError
+from artlens.models.backbones import LITE2
 
 app = typer.Typer(help="Classify paintings by style, genre, medium... (two-branch model: composition + brushwork).",
                   no_args_is_help=True)
@@ -40,7 +41,8 @@ def train(
     images: Path | None = typer.Option(None, "--images", help="Folder that the CSV's relative paths resolve against."),
     variant: str = choice_option("two_branch", "--variant", choices=ClassifierVariant,
                                  help="two_branch, global (whole image) or patch (tiles)."),
-    backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone", help="timm backbone name."),
+    backbone: str = typer.Option(LITE2, "--backbone",
+                                 help="timm backbone (offline: tf_efficientnet_lite2, tf_efficientnet_lite0)."),
     pretrained: bool = typer.Option(True, "--pretrained/--no-pretrained",
                                     help="ImageNet weights (offline for Lite0 and Lite2); --no-pretrained for tests."),
     feature_pooling: str = choice_option("stats", "--features", choices=FeaturePooling,

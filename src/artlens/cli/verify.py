@@ -23,6 +23,7 @@ from artlens.cli.common import (
 from artlens.devices import place_extractor, resolve_device
 from artlens.engine import BatchOptions
 from artlens.errors import InputNotFoundError, InvalidParameterError
+from artlens.models.backbones import LITE2
 
 
 def verify(
@@ -418,7 +419,8 @@ def train_verifier(
         help="Typicality bank: at most this many training images per artist (features only; 0: no bank)."),
     kind: str = choice_option("metric", "--kind", choices=VerifierKind,
                               help="metric (contrastive, multi-crop) or siamese (seed recipe)."),
-    backbone: str = typer.Option("tf_efficientnet_lite0", "--backbone"),
+    backbone: str = typer.Option(LITE2, "--backbone",
+                                 help="timm backbone (offline: tf_efficientnet_lite2, tf_efficientnet_lite0)."),
     n_patches: int = typer.Option(4, "--patches", help="Full-resolution patches per image (metric kind)."),
     epochs: int = typer.Option(8, "--epochs"),
     pairs_per_epoch: int = typer.Option(16384, "--pairs-per-epoch"),

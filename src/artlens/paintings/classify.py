@@ -57,6 +57,7 @@ from PIL import Image, ImageOps
 from torch import nn
 
 from artlens.errors import ArtlensError, InputNotFoundError, InvalidParameterError, UnreadableInputError
+from artlens.models.backbones import LITE2
 from artlens.models.heads import VARIANTS, TwoBranchHead
 from artlens.models.pooling import feature_levels
 from artlens.paintings.features import FeatureExtractor, Features, grad_cam_maps
@@ -82,7 +83,7 @@ class ClassifierConfig:
     classes: list[str]
     label_column: str = "label"
     variant: str = "two_branch"
-    backbone: str = "tf_efficientnet_lite0"
+    backbone: str = LITE2
     pretrained_backbone: bool = True
     backbone_checkpoint: str | None = None
     feature_dim: int = 0

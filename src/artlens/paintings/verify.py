@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from artlens.errors import InputNotFoundError, InvalidParameterError, UnreadableInputError
+from artlens.models.backbones import LITE2
 from artlens.models.calibration import sigmoid
 from artlens.models.heads import MetricHead, PairHead
 from artlens.paintings.features import FeatureExtractor, Features, grad_cam_maps
@@ -117,7 +118,7 @@ class VerifierConfig:
     """What rebuilds a verifier: kind, backbone, multi-crop settings, head sizes, calibration."""
 
     kind: Kind = "metric"
-    backbone: str = "tf_efficientnet_lite0"
+    backbone: str = LITE2
     backbone_checkpoint: str | None = None
     pretrained_backbone: bool = True
     n_patches: int = 4
