@@ -3,8 +3,8 @@ Grad-CAM, blends, saving and loading.
 
 A painting is seen twice (see :mod:`artlens.paintings.features`):
 
-- the **global branch** looks at the whole image resized to the backbone's input (224 × 224 px for
-  EfficientNet-Lite0): composition, colour masses, subject;
+- the **global branch** looks at the whole image resized to the backbone's input (260 × 260 px for
+  EfficientNet-Lite2, 224 for Lite0): composition, colour masses, subject;
 - the **patch branch** looks at square tiles cut from the image at its own resolution (long side
   capped at ``max_side`` px): brushwork, line, craquelure, print texture. Tile features are pooled
   by gated attention (Ilse et al. 2018) or by their mean, so any number of tiles can be given.
@@ -18,7 +18,7 @@ feature API, :class:`~artlens.paintings.features.FeatureExtractor`; the head
 (:class:`~artlens.models.heads.TwoBranchHead`) from the model registry.
 
 The backbone is a timm model (:func:`artlens.models.backbones.create_backbone`; offline
-ImageNet Lite0 by default). This module is inference only (torch, never Lightning nor
+ImageNet Lite2 by default, Lite0 offline too). This module is inference only (torch, never Lightning nor
 :mod:`artlens.train`). Training lives in :mod:`artlens.train.classify` (and
 :mod:`artlens.train.finetune`: staged unfreezing, the stacked blend's fit); evaluation in
 :mod:`artlens.paintings.evaluate`.
@@ -537,7 +537,7 @@ def save_classifier(head: nn.Module, config: ClassifierConfig, folder: str | os.
 
     With ``backbone`` (fine-tuned, or not pretrained) its weights go to ``backbone.safetensors``, the
     config points at them and records their SHA-256 (``backbone_sha256``, checked on loading);
-    otherwise the config names the stock backbone (for Lite0: the weights of the installed package)."""
+    otherwise the config names the stock backbone (for Lite0 / Lite2: the weights of the installed package)."""
     from artlens import __version__
     from artlens.models.checkpoint import save_weights
     from artlens.paintings.features import backbone_file

@@ -1,10 +1,10 @@
 """Same-artist verification of two paintings: models, calibrated scores, reference sets, Grad-CAM.
 
-Two verifier kinds share one backbone (frozen ImageNet EfficientNet-Lite0 by default):
+Two verifier kinds share one backbone (frozen ImageNet EfficientNet-Lite2 by default; Lite0 before 2026-12-07):
 
 - ``"siamese"`` — the seed project's recipe: the two images' feature maps, their absolute difference
   ``|a − b|``, global max pooling, dropout and one sigmoid unit, trained with binary cross-entropy.
-  It sees the global view (whole image at 224 px) only.
+  It sees the global view (the whole image at the backbone's input size) only.
 - ``"metric"`` — artlens' default: a projection head maps each image's multi-crop features (global
   view + mean of full-resolution patches, :mod:`artlens.paintings.features`) to a 256-d unit
   vector, trained with a contrastive loss (Hadsell et al. 2006) on balanced same/different-artist
@@ -13,7 +13,7 @@ Two verifier kinds share one backbone (frozen ImageNet EfficientNet-Lite0 by def
 Either way, the raw score (logit or cosine) is turned into a probability by Platt scaling fitted on
 held-out pairs (:func:`artlens.models.calibration.fit_platt`): ``same_artist_probability`` is for
 even prior odds. The default verifier ships with the package (``paintings/weights/verifier_default``:
-head weights only; the backbone weights come from the Lite0 dependency).
+head weights only; the backbone weights come from the Lite2 dependency).
 
 References:
     R. Hadsell, S. Chopra, Y. LeCun, "Dimensionality reduction by learning an invariant mapping",
