@@ -59,25 +59,42 @@ def trained(collection, tmp_path_factory):
 
 
 def test_train_writes_model_and_report(trained):
-    # the defaults: 5 heads (seeds 0-4), each refitted on train + val, saved as an average blend with TTA on
+    # the defaults: 5 two-branch, 5 global and 5 patch heads (seeds 0-4 each), each refitted on train + val,
+    # saved as an average blend with TTA on
     blend = json.loads((trained / "model" / "config.json").read_text())
     assert blend["model"] == "painting_classifier_blend" and blend["method"] == "average" and blend["tta"] is True
-    assert blend["members"] == [f"../heads/head-{k}" for k in range(1, 6)]
-    assert all((trained / "heads" / f"head-{k}" / "head.safetensors").is_file() for k in range(1, 6))
+    assert blend["members"] == [f"../heads/head-{k}" for k in range(1, 16)]
+    assert all((trained / "heads" / f"head-{k}" / "head.safetensors").is_file() for k in range(1, 16))
+    variants = [json.loads((trained / "heads" / f"head-{k}" / "config.json").read_text())["config"]["variant"]
+                for k in range(1, 16)]
+    assert variants == ["two_branch"] * 5 + ["global"] * 5 + ["patch"] * 5
     assert (trained / "report.html").is_file()
     ev = json.loads((trained / "evaluation.json").read_text())
-    assert ev["split_sizes"] == {"train": 9, "val": 3, "test": 6} and ev["heads"] == 5
+    assert ev["split_sizes"] == {"train": 9, "val": 3, "test": 6} and ev["heads"] == 15
     assert ev["refit_train_val"]["epochs_from_validation"] >= 1
     from artlens.paintings.classify import BlendedClassifier, load_classifier
 
     clf = load_classifier(trained)
-    assert isinstance(clf, BlendedClassifier) and clf.default_tta and len(clf.members) == 5
+    assert isinstance(clf, BlendedClassifier) and clf.default_tta and len(clf.members) == 15
+    assert [m.config.n_tiles for m in clf.members] == [2] * 5 + [0] * 5 + [2] * 5
+
+
+@pytest.mark.parametrize(("value", "message"), [("cubist", "unknown variant"), ("two_branch", "main variant"),
+                                                ("global,global", "given twice")])
+def test_bad_blend_variants_are_one_line_errors(cli, collection, tmp_path, value, message):
+    run = tmp_path / "r"
+    code, out, err = cli("classify", "train", "--data", collection / "labels.csv", "--label", "medium", "--out", run,
+                         "--epochs", "1", "--blend-variants", value, *TINY)
+    assert code != 0 and message in err and "Traceback" not in err
+    assert not run.exists()
 
 
 def test_train_one_head_without_refit_or_tta_is_the_old_single_classifier(cli, collection, tmp_path):
     run = tmp_path / "one"
     code, out, err = cli("classify", "train", "--data", collection / "labels.csv", "--label", "medium", "--out", run,
-                         "--epochs", "2", "--heads", "1", "--no-refit-train-val", "--no-tta", *TINY)
+                         "--epochs", "2", "--heads", "1", "--no-refit-train-val", "--no-tta",
+                         "--blend-variants", "none",
+                         *TINY)
     assert code == 0, err
     assert "classifier saved" in out and (run / "model" / "head.safetensors").is_file() and not (run / "heads").exists()
     ev = json.loads((run / "evaluation.json").read_text())

@@ -68,6 +68,10 @@ def train(
     patience: int = typer.Option(10, "--patience", help="Early stopping: epochs without a better val loss."),
     heads: int = typer.Option(5, "--heads", help="Heads trained with seeds SEED, SEED+1, ... (frozen backbone); "
                                                  "more than one: RUN/model is their average blend."),
+    blend_variants: str = typer.Option(
+        "auto", "--blend-variants",
+        help="Further head variants trained --heads times each on the same features and blended in: a comma "
+             "list (global,patch), none, or auto (global and patch beside two_branch heads, else none)."),
     refit: bool = typer.Option(True, "--refit-train-val/--no-refit-train-val",
                                help="Finally retrain each head on train + val for the epochs chosen on val."),
     drop_rare: bool = typer.Option(False, "--drop-rare", help="Leave out classes with fewer than 2 images."),
@@ -105,6 +109,7 @@ def train(
             balance=cast(Any, balance),
             label_smoothing=label_smoothing,
             color_jitter=color_jitter, batch_size=batch_size, refit_train_val=refit, heads=heads,
+            blend_variants=_blend_variants(blend_variants, variant, tiles),
             drop_rare=drop_rare, tta=tta, feature_cache=str(feature_cache) if feature_cache else None, seed=seed,
             workers=workers, trainer=TrainerConfig(patience=patience, accelerator=accelerator,
                                                    devices=parse_devices(devices)),
@@ -125,6 +130,16 @@ def train(
                    f"macro-F1 {_pct(m.get('macro_f1'))} on {m['n']} images")
     if result.get("report"):
         echo(f"  report: {result['report']}")
+
+
+def _blend_variants(text: str, variant: str, tiles: int) -> list[str]:
+    """``--blend-variants``: ``auto`` → global and patch heads beside two-branch ones (the measured
+    default, ``BENCHMARKS.md``), ``none`` → none, else the comma list as given."""
+    if text.strip() == "auto":
+        return ["global", "patch"] if variant == "two_branch" and tiles >= 1 else []
+    if text.strip() in ("", "none"):
+        return []
+    return [v.strip() for v in text.split(",") if v.strip()]
 
 
 @app.command("evaluate")

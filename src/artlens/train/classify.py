@@ -28,7 +28,10 @@ With ``refit_train_val`` (frozen backbone only) a fresh head is finally trained 
 the number of epochs chosen on val. With ``heads = K > 1`` (frozen backbone only) K heads are trained
 with seeds ``seed, seed + 1, ...`` (each refitted when asked), saved in ``RUN/heads/head-k/`` and
 ``RUN/model`` is their average blend (:func:`~artlens.paintings.classify.save_blend`); ``tta`` is saved
-with the model as its default for prediction and evaluation.
+with the model as its default for prediction and evaluation. ``blend_variants`` (e.g. ``["global",
+"patch"]`` beside the two-branch heads, the CLI's default) trains K heads of each further variant on
+the same cached features and adds them to the blend: global heads see no tiles, patch heads no
+mirrored views, as runs of their own would.
 
 Evaluation (:func:`~artlens.paintings.evaluate.classification_metrics`,
 :func:`~artlens.paintings.evaluate.evaluate_classifier`) lives in :mod:`artlens.paintings.evaluate`,
@@ -172,6 +175,9 @@ class ClassifierTrainConfig(TrainingConfig):
     min_per_class: int = 2
     refit_train_val: bool = False
     heads: int = Field(default=1, ge=1)  # frozen-backbone heads trained with seeds seed, seed + 1, ...; > 1: a blend
+    # further variants (global, patch, two_branch) trained `heads` times each on the same cached features
+    # and averaged with the main variant's heads (frozen backbone only)
+    blend_variants: list[str] = Field(default_factory=list)
     feature_cache: str | None = None  # folder for feature caches (default: the run folder)
     workers: int = 2  # image-decoding threads and data-loader workers of end-to-end stages
     trainer: TrainerConfig = Field(default_factory=lambda: TrainerConfig(patience=10, checkpoint_every_n_steps=200))
@@ -189,6 +195,13 @@ class ClassifierTrainConfig(TrainingConfig):
         for name, (ok, need) in ranges.items():
             if not ok:
                 raise ValueError(f"model.{name} must be {need}, got {getattr(m, name)}")
+        for v in self.blend_variants:
+            if v not in VARIANTS:
+                raise ValueError(f"blend_variants: unknown variant {v!r}; use one of {', '.join(VARIANTS)}")
+            if v == m.variant or self.blend_variants.count(v) > 1:
+                raise ValueError(f"blend_variants: {v!r} is the main variant or given twice")
+            if v != "global" and (m.variant == "global" or m.n_tiles < 1):
+                raise ValueError(f"blend_variants: the {v} variant needs tiles, which a global model does not extract")
         trained = [f"model.{k}" for k in _TRAINED_FIELDS if getattr(m, k)]
         if trained:
             raise ValueError(f"{', '.join(trained)}: set by training; leave unset")
@@ -722,23 +735,37 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
             refit["epochs_from_validation"] = epochs
             model.head = head
     heads = [head]
+    head_configs = [ccfg]
     extra_heads: list[dict[str, Any]] = []
-    if cfg.heads > 1:
+    if cfg.heads > 1 or cfg.blend_variants:
         if fine_tuned or len(cfg.stages) > 1:
             warnings.warn("several heads (a blend) apply to one frozen-backbone stage only; one head trained",
                           stacklevel=2)
         else:
-            mirrored_train = m.global_[rows(split["train"])] if m is not None else None
             both = np.concatenate([split["train"], split["val"]])
-            for j in range(1, cfg.heads):
-                h, info = _train_extra_head(ccfg, cfg.model_copy(update={"seed": cfg.seed + j}), tr, va,
-                                            data(both) if cfg.refit_train_val else None, run / f"head-{j + 1}",
-                                            mirrored_train, m.global_[rows(both)] if m is not None else None)
+            jobs = [(ccfg, j) for j in range(1, cfg.heads)]
+            jobs += [(_variant_config(ccfg, v), j) for v in cfg.blend_variants for j in range(cfg.heads)]
+            for vcfg, j in jobs:
+                # each variant sees what a run of its own would: no tiles for global heads, no mirrored
+                # views for patch heads
+                def view(d: tuple, vcfg: ClassifierConfig = vcfg) -> tuple:
+                    return (d[0], d[1][:, :0], d[2]) if not vcfg.uses_tiles else d
+
+                def flipped(idx: np.ndarray, vcfg: ClassifierConfig = vcfg) -> np.ndarray | None:
+                    return m.global_[rows(idx)] if m is not None and vcfg.uses_global else None
+
+                name = f"head-{len(heads) + 1}"
+                h, info = _train_extra_head(vcfg, cfg.model_copy(update={"seed": cfg.seed + j}), view(tr), view(va),
+                                            view(data(both)) if cfg.refit_train_val else None, run / name,
+                                            flipped(split["train"]), flipped(both))
+                info["variant"] = vcfg.variant
                 heads.append(h)
+                head_configs.append(vcfg)
                 extra_heads.append(info)
     if not is_rank_zero():  # a further DDP process: rank 0 evaluates and writes the model
         return {"run": str(run), "model": str(run / "model"), "classes": classes, "stages": history}
-    clfs = [Classifier(ccfg, h, backbone=backbone, preprocess=preprocess) for h in heads]
+    clfs = [Classifier(c, h, backbone=backbone, preprocess=preprocess)
+            for c, h in zip(head_configs, heads, strict=True)]
     clf = clfs[0]
     # evaluation: cached features when the backbone stayed frozen, fresh ones otherwise
     evaluation: dict[str, Any] = {}
@@ -752,8 +779,9 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
             ok, probs, _ = clf.predict_proba([f.paths[i] for i in r], tta=cfg.tta)
         else:
             fsub = _subset_features(f, r)
-            msub = _subset_features(m, r) if (cfg.tta and m is not None and ccfg.uses_global) else None
-            ok, probs = fsub.paths, np.mean([c.probabilities(fsub, msub) for c in clfs], axis=0)
+            msub = _subset_features(m, r) if (cfg.tta and m is not None) else None
+            ok, probs = fsub.paths, np.mean([c.probabilities(fsub, msub if c.config.uses_global else None)
+                                             for c in clfs], axis=0)
         truth = [labels_all[i] for i in idx if paths[i] in row]
         evaluation[name] = classification_metrics(truth, probs, classes)
         items[name] = {"paths": ok, "true": truth, "probs": probs}
@@ -771,9 +799,10 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
         from artlens.paintings.classify import BlendedClassifier, load_classifier, save_blend
 
         folders = []
-        for j, h in enumerate(heads):
-            member_extra = {**extra, "seed": cfg.seed + j, **({"head": extra_heads[j - 1]} if j else {})}
-            folders.append(save_classifier(h, ccfg, run / "heads" / f"head-{j + 1}", extra=member_extra,
+        for j, (c, h) in enumerate(zip(head_configs, heads, strict=True)):
+            seed = extra_heads[j - 1]["seed"] if j else cfg.seed
+            member_extra = {**extra, "seed": seed, **({"head": extra_heads[j - 1]} if j else {})}
+            folders.append(save_classifier(h, c, run / "heads" / f"head-{j + 1}", extra=member_extra,
                                            backbone=keep_backbone))
         save_blend(run / "model", folders, method="average", extra={**extra, "heads": len(heads)})
         blended = load_classifier(run / "model")
@@ -795,6 +824,11 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
                                                           "refit_train_val": refit})
         result["report"] = str(rep)
     return result
+
+
+def _variant_config(ccfg: ClassifierConfig, variant: str) -> ClassifierConfig:
+    """The trained classifier config of another head variant on the same features."""
+    return replace(ccfg, variant=variant, n_tiles=ccfg.n_tiles if variant != "global" else 0)
 
 
 def _train_extra_head(ccfg: ClassifierConfig, cfg: ClassifierTrainConfig, tr: tuple, va: tuple, both: tuple | None,
