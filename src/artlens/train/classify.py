@@ -210,8 +210,9 @@ class ClassifierTrainConfig(TrainingConfig):
 
     def classifier_config(self, classes: list[str], dim: int, levels: Sequence[str] = ()) -> ClassifierConfig:
         """``model`` with what training knows filled in: the classes, the feature length and levels."""
-        return replace(self.model, classes=list(classes), label_column=self.label_column, feature_dim=dim,
-                       feature_levels=list(levels), n_tiles=self.model.n_tiles if self.model.variant != "global" else 0)
+        trained = replace(self.model, classes=list(classes), label_column=self.label_column, feature_dim=dim,
+                          feature_levels=list(levels))
+        return _variant_config(trained, self.model.variant)
 
 
 # -- splits ---------------------------------------------------------------------------------------------------
@@ -743,21 +744,21 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
                           stacklevel=2)
         else:
             both = np.concatenate([split["train"], split["val"]])
+            # each variant sees what a run of its own would: no tiles for global heads, no mirrored
+            # views for patch heads
+            def view(d: tuple, c: ClassifierConfig) -> tuple:
+                return d if c.uses_tiles else (d[0], d[1][:, :0], d[2])
+
+            def flipped(idx: np.ndarray, c: ClassifierConfig) -> np.ndarray | None:
+                return m.global_[rows(idx)] if m is not None and c.uses_global else None
+
             jobs = [(ccfg, j) for j in range(1, cfg.heads)]
             jobs += [(_variant_config(ccfg, v), j) for v in cfg.blend_variants for j in range(cfg.heads)]
             for vcfg, j in jobs:
-                # each variant sees what a run of its own would: no tiles for global heads, no mirrored
-                # views for patch heads
-                def view(d: tuple, vcfg: ClassifierConfig = vcfg) -> tuple:
-                    return (d[0], d[1][:, :0], d[2]) if not vcfg.uses_tiles else d
-
-                def flipped(idx: np.ndarray, vcfg: ClassifierConfig = vcfg) -> np.ndarray | None:
-                    return m.global_[rows(idx)] if m is not None and vcfg.uses_global else None
-
-                name = f"head-{len(heads) + 1}"
-                h, info = _train_extra_head(vcfg, cfg.model_copy(update={"seed": cfg.seed + j}), view(tr), view(va),
-                                            view(data(both)) if cfg.refit_train_val else None, run / name,
-                                            flipped(split["train"]), flipped(both))
+                h, info = _train_extra_head(vcfg, cfg.model_copy(update={"seed": cfg.seed + j}), view(tr, vcfg),
+                                            view(va, vcfg), view(data(both), vcfg) if cfg.refit_train_val else None,
+                                            run / f"head-{len(heads) + 1}", flipped(split["train"], vcfg),
+                                            flipped(both, vcfg))
                 info["variant"] = vcfg.variant
                 heads.append(h)
                 head_configs.append(vcfg)
