@@ -42,7 +42,7 @@ def collections(tmp_path_factory):
     return main, extra / "labels.csv"
 
 
-def _config(main, extra, **kw):
+def _config(main, extra, patches=1, **kw):
     from artlens.train.verifier import VerifierTrainConfig
 
     return VerifierTrainConfig(
@@ -52,7 +52,7 @@ def _config(main, extra, **kw):
         model={
             "backbone": TINY,
             "pretrained_backbone": False,
-            "n_patches": 1,
+            "n_patches": patches,
             "max_side": 96,
             "hidden": 16,
             "embed_dim": 8,
@@ -125,6 +125,7 @@ def test_pair_scores_adapted_centre_on_the_pairs_own_images_and_restore_the_mean
         (["--extra-min-images", "5", "--extra-max-images", "4"], "--extra-max-images at least as large"),
         (["--val-from", "extra"], "--val-from extra needs --extra-data"),
         (["--val-from", "nowhere"], "--val-from must be"),
+        (["--self-supervised", "-1"], "--self-supervised must be >= 0"),
     ],
 )
 def test_bad_extra_settings_are_refused_in_one_line(collections, tmp_path, capsys, args, message):
@@ -217,3 +218,68 @@ def test_bad_calibration_settings_are_refused_in_one_line(collections, tmp_path,
     assert exc.value.code not in (0, None) and message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_patch_views_read_two_disjoint_halves_of_each_paintings_patches():
+    import torch
+
+    from artlens.models.heads import MetricHead
+    from artlens.train.verifier import patch_views
+
+    class Spy(torch.nn.Module):  # records what the views are made of: each patch is one-hot in its own slot
+        centre = False
+
+        def forward(self, g, p):
+            return torch.cat([g, p], dim=1)
+
+    patches = torch.eye(4).repeat(3, 1, 1)  # 3 paintings, 4 patches, patch k = e_k
+    a, b = patch_views(Spy(), patches, torch.Generator().manual_seed(0))
+    used_a, used_b = a[:, 4:] > 0, b[:, 4:] > 0  # the patches each half averages
+    assert used_a.sum(1).tolist() == [2, 2, 2] and used_b.sum(1).tolist() == [2, 2, 2]
+    assert not (used_a & used_b).any()  # no patch in both views
+    assert ((a[:, :4] > 0) & used_a).sum(1).tolist() == [1, 1, 1]  # the stand-in global view is one of its half's
+    head = MetricHead(4, hidden=8, embed_dim=3, centre=True).eval()
+    head.set_means(np.full(4, 2.0), np.full(4, 0.5))
+    za, zb = patch_views(head, patches, torch.Generator().manual_seed(1))
+    assert za.shape == zb.shape == (3, 3) and torch.allclose(za.norm(dim=1), torch.ones(3))
+
+
+def test_info_nce_prefers_matching_rows_and_refuses_mismatched_views():
+    import torch
+
+    from artlens.errors import InvalidParameterError
+    from artlens.models.losses import info_nce
+
+    z = torch.nn.functional.normalize(torch.randn(6, 5, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert float(info_nce(z, z)) < float(info_nce(z, z.flip(0)))
+    with pytest.raises(InvalidParameterError, match="one shape"):
+        info_nce(z, z[:3])
+    with pytest.raises(InvalidParameterError, match="temperature"):
+        info_nce(z, z, temperature=0.0)
+
+
+def test_self_supervised_loss_changes_the_head_and_is_reproducible(collections, tmp_path):
+    from safetensors.torch import load_file
+
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    heads = {}
+    for name, weight in (("off", 0.0), ("on", 1.0), ("again", 1.0)):
+        cfg = _config(main, extra, patches=2, self_supervised=weight, feature_cache=str(tmp_path / "f.npz"))
+        train_verifier(cfg, tmp_path / name)
+        heads[name] = load_file(str(tmp_path / name / "model" / "head.safetensors"))
+    w = "net.1.weight"
+    assert not np.allclose(heads["off"][w].numpy(), heads["on"][w].numpy())
+    assert np.array_equal(heads["on"][w].numpy(), heads["again"][w].numpy())
+    metrics = (tmp_path / "on" / "metrics.csv").read_text()
+    assert "train_ssl_loss" in metrics
+
+
+def test_self_supervision_needs_two_patches_and_the_metric_kind(collections):
+    from pydantic import ValidationError
+
+    main, extra = collections
+    with pytest.raises(ValidationError, match="self_supervised needs"):
+        _config(main, extra, self_supervised=0.5)  # one patch per image
+

@@ -431,6 +431,10 @@ def train_verifier(
                                          "training artists)."),
     blend: float | None = typer.Option(None, "--blend", help="Fixed weight of the trained head (metric kind)."),
     lr: float = typer.Option(1e-3, "--lr"),
+    self_supervised: float = typer.Option(
+        0.0, "--self-supervised",
+        help="Weight of a self-supervised patch-level loss (metric kind): two halves of a painting's patches are "
+             "positives, other paintings negatives (InfoNCE; artist labels unused). 0: off."),
     fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs",
                                          help="Stage 2: epochs of end-to-end fine-tuning (metric kind; slow on CPU)."),
     fine_tune_blocks: int = typer.Option(2, "--fine-tune-blocks", help="Backbone stages unfrozen in stage 2."),
@@ -466,6 +470,8 @@ def train_verifier(
     if calibrate_min_images < 1 or (calibrate_max_images is not None and calibrate_max_images < calibrate_min_images):
         raise InvalidParameterError(f"--calibrate-min-images must be >= 1 and --calibrate-max-images at least as "
                                     f"large, got {calibrate_min_images} and {calibrate_max_images}")
+    if self_supervised < 0:
+        raise InvalidParameterError(f"--self-supervised must be >= 0, got {self_supervised}")
     if bank_per_artist < 0:
         raise InvalidParameterError(f"--bank-per-artist must be >= 0, got {bank_per_artist}")
     if val_from == "extra" and not extra_data:
@@ -485,8 +491,8 @@ def train_verifier(
                               val_from=cast(Any, val_from), adapt_validation=adapt_validation,
                               calibration_data=calibration, bank_per_artist=bank_per_artist,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
-                              blend=blend, lr=lr, seed=seed, fine_tune_epochs=fine_tune_epochs,
-                              fine_tune_blocks=fine_tune_blocks,
+                              blend=blend, lr=lr, self_supervised=self_supervised, seed=seed,
+                              fine_tune_epochs=fine_tune_epochs, fine_tune_blocks=fine_tune_blocks,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               trainer=TrainerConfig(max_epochs=epochs, accelerator=accelerator,
                                                     devices=parse_devices(devices)))

@@ -66,8 +66,15 @@ def pair_distance(a: torch.Tensor, b: torch.Tensor, distance: str = "euclidean")
     raise InvalidParameterError(f"unknown distance {distance!r}; expected 'euclidean' or 'cosine'")
 
 
-def contrastive_loss(a: torch.Tensor, b: torch.Tensor | None, same: torch.Tensor, *, margin: float,
-                     distance: str = "euclidean", weight: torch.Tensor | None = None) -> torch.Tensor:
+def contrastive_loss(
+    a: torch.Tensor,
+    b: torch.Tensor | None,
+    same: torch.Tensor,
+    *,
+    margin: float,
+    distance: str = "euclidean",
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Contrastive loss of Hadsell et al. (2006):
     ``same * d^2 + (1 - same) * max(0, margin - d)^2``, averaged (weighted by ``weight`` when given).
 
@@ -105,6 +112,29 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor | None, same: torch.Tensor
     if weight is None:
         return per.mean()
     return (per * weight).sum() / weight.sum().clamp_min(1e-12)
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, *, temperature: float = 0.1) -> torch.Tensor:
+    """Symmetric InfoNCE (NT-Xent) of two views of the same items (Chen et al., SimCLR, 2020): row
+    ``i`` of ``a`` should be nearest to row ``i`` of ``b`` among all rows of ``b``, and the reverse.
+
+    Args:
+        a, b: ``(B, D)`` L2-normalised embeddings of two views of ``B`` items.
+        temperature: divides the cosines before the softmax (smaller: sharper).
+
+    >>> z = torch.eye(3)
+    >>> float(info_nce(z, z, temperature=0.1)) < float(info_nce(z, z.roll(1, 0), temperature=0.1))
+    True
+    """
+    if a.shape != b.shape or a.dim() != 2:
+        raise InvalidParameterError(
+            f"info_nce needs two (B, D) views of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+    if temperature <= 0:
+        raise InvalidParameterError(f"temperature must be positive, got {temperature}", param="temperature")
+    logits = (a @ b.T).float() / temperature
+    target = torch.arange(len(a), device=a.device)
+    return 0.5 * (nn.functional.cross_entropy(logits, target) + nn.functional.cross_entropy(logits.T, target))
 
 
 class NMAELoss(nn.Module):

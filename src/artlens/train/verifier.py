@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from artlens.devices import move_extractor
 from artlens.errors import InvalidParameterError
 from artlens.models.calibration import fit_platt, roc_auc, sigmoid
-from artlens.models.losses import contrastive_loss
+from artlens.models.losses import contrastive_loss, info_nce
 from artlens.paintings.features import FEATURE_POOLINGS, FeatureExtractor, Features, cached_features
 from artlens.paintings.verify import (
     MIN_BACKGROUND,
@@ -151,6 +151,10 @@ class VerifierTrainConfig(TrainingConfig):
     calibration_pairs: int = 20000  # at most this many balanced pairs of calibration_data
     bank_per_artist: int = 12  # typicality bank: at most this many training images per artist (0: no bank)
     blend: float | None = None  # fixed blend weight; None: chosen on validation pairs
+    # weight of a self-supervised patch-level loss (metric kind): two halves of a training painting's
+    # patches are positives, other paintings negatives (InfoNCE, patch_views); 0: off
+    self_supervised: float = Field(default=0.0, ge=0.0)
+    self_supervised_temperature: float = Field(default=0.1, gt=0.0)
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     fine_tune_epochs: int = 0
@@ -171,6 +175,11 @@ class VerifierTrainConfig(TrainingConfig):
             raise ValueError(
                 "model.blend, model.calibration and model.backbone_checkpoint are set by training; "
                 "leave them unset (fix the blend weight with blend)"
+            )
+        if self.self_supervised > 0 and (m.kind != "metric" or m.n_patches < 2):
+            raise ValueError(
+                f"self_supervised needs the metric kind with at least 2 patches per image (two halves to compare), "
+                f"got kind {m.kind!r} with {m.n_patches}"
             )
         return self
 
@@ -205,13 +214,47 @@ class _PairData(torch.utils.data.Dataset):
         return self.f.global_[i], self.pm[i], self.f.global_[j], self.pm[j], np.float32(y)
 
 
+def patch_views(
+    head: torch.nn.Module, patches: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Codes of two views of each painting that share no pixels, from its cached full-resolution patches
+    (self-supervised, patch level: crops of one painting are positives, other paintings negatives).
+
+    ``patches`` is ``(B, P, D)`` with ``P >= 2``; each painting's patches are shuffled and halved, and
+    each half is read as a whole image would be, its first patch in place of the global view and its
+    mean as the patches' mean (as multi-crop self-supervision passes local crops through the network
+    that sees global ones). A centring head centres the stand-in global view on the patches' mean.
+    """
+    b, n, _ = patches.shape
+    order = torch.argsort(torch.rand(b, n, generator=generator), dim=1).to(patches.device)
+    p = torch.gather(patches, 1, order[..., None].expand_as(patches))
+    half = n // 2
+    shift: torch.Tensor | float = 0.0
+    if getattr(head, "centre", False):
+        means = dict(head.named_buffers())
+        shift = means["mean_global"] - means["mean_patch"]  # the head subtracts mean_global from the global input
+    views = []
+    for part in (p[:, :half], p[:, half : 2 * half]):
+        views.append(head(part[:, 0] + shift, part.mean(1)))
+    return views[0], views[1]
+
+
 class HeadModule(L.LightningModule):
     """Lightning module of stage 1: the verifier head on cached features (metric kind: contrastive
-    loss on codes, accuracy at a cosine of ``1 - margin / 2``; siamese kind: BCE on the pair logit)."""
+    loss on codes, accuracy at a cosine of ``1 - margin / 2``; siamese kind: BCE on the pair logit).
 
-    def __init__(self, head: torch.nn.Module, cfg: VerifierTrainConfig) -> None:
+    With ``cfg.self_supervised`` > 0 and ``patches`` (the training images' cached patches, labels
+    unused), each training step adds that weight times the InfoNCE loss of :func:`patch_views` over
+    ``cfg.batch_size`` paintings drawn at random (seeded by ``cfg.seed`` and the step).
+    """
+
+    def __init__(self, head: torch.nn.Module, cfg: VerifierTrainConfig, patches: np.ndarray | None = None) -> None:
         super().__init__()
         self.head, self.cfg = head, cfg
+        ssl = cfg.self_supervised > 0 and patches is not None  # the config checked kind and patches
+        self.patches = (
+            torch.from_numpy(np.ascontiguousarray(patches, np.float32)) if ssl and patches is not None else None
+        )
 
     def _loss(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self.cfg.model.kind == "siamese":
@@ -227,6 +270,13 @@ class HeadModule(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, _, _ = self._loss(batch)
         self.log("train_loss", loss, on_epoch=True, sync_dist=True, on_step=False, prog_bar=False)
+        if self.patches is not None:
+            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + self.global_step)
+            idx = torch.randint(len(self.patches), (min(self.cfg.batch_size, len(self.patches)),), generator=g)
+            za, zb = patch_views(self.head, self.patches[idx].to(loss.device), g)
+            ssl = info_nce(za, zb, temperature=self.cfg.self_supervised_temperature)
+            self.log("train_ssl_loss", ssl, on_epoch=True, sync_dist=True, on_step=False, prog_bar=False)
+            loss = loss + self.cfg.self_supervised * ssl
         return loss
 
     def validation_step(self, batch: Any, _: int) -> None:
@@ -583,7 +633,7 @@ def train_verifier(
     head = make_head(vcfg, extractor.dim)
     if vcfg.centre:  # the training images' mean only: validation and test images stay unseen
         cast(Any, head).set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
-    module = HeadModule(head, cfg)
+    module = HeadModule(head, cfg, ftr.patches)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
     val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.model.kind), batch_size=cfg.batch_size)
