@@ -126,6 +126,8 @@ def test_pair_scores_adapted_centre_on_the_pairs_own_images_and_restore_the_mean
         (["--val-from", "extra"], "--val-from extra needs --extra-data"),
         (["--val-from", "nowhere"], "--val-from must be"),
         (["--self-supervised", "-1"], "--self-supervised must be >= 0"),
+        (["--unlabelled", "."], "--unlabelled needs --self-supervised"),
+        (["--self-supervised", "0.5", "--unlabelled", "no/such/folder"], "no such collection"),
     ],
 )
 def test_bad_extra_settings_are_refused_in_one_line(collections, tmp_path, capsys, args, message):
@@ -282,4 +284,26 @@ def test_self_supervision_needs_two_patches_and_the_metric_kind(collections):
     main, extra = collections
     with pytest.raises(ValidationError, match="self_supervised needs"):
         _config(main, extra, self_supervised=0.5)  # one patch per image
+
+
+def test_unlabelled_paintings_join_the_self_supervised_pool_but_labelled_ones_do_not(collections, tmp_path):
+    """``--unlabelled``: a flat folder of paintings joins the pool; a copy of the labelled collection adds
+    nothing (its images are the run's own, validation and test ones included), and is refused."""
+    from artlens.errors import InvalidParameterError
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for k in range(3):
+        _painting(loose / f"u{k}.png", 7, 500 + k)
+    result = train_verifier(_config(main, extra, patches=2, self_supervised=0.5, unlabelled_data=[str(loose)]),
+                            tmp_path / "run")
+    record = result["evaluation"]["self_supervised"]
+    assert record["paintings"][str(loose)] == 3 and record["weight"] == 0.5
+    assert record["paintings"]["training images"] == result["split_sizes"]["train"]
+    with pytest.raises(InvalidParameterError, match="no image that is not already a labelled one"):
+        train_verifier(_config(main, extra, patches=2, self_supervised=0.5, unlabelled_data=[str(main)]),
+                       tmp_path / "again")
+    assert not (tmp_path / "again").exists()
 

@@ -435,6 +435,10 @@ def train_verifier(
         0.0, "--self-supervised",
         help="Weight of a self-supervised patch-level loss (metric kind): two halves of a painting's patches are "
              "positives, other paintings negatives (InfoNCE; artist labels unused). 0: off."),
+    unlabelled: list[Path] | None = typer.Option(
+        None, "--unlabelled",
+        help="A collection without labels (folder or CSV) whose paintings join the self-supervised loss beside "
+             "the training images; repeat for several. Needs --self-supervised."),
     fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs",
                                          help="Stage 2: epochs of end-to-end fine-tuning (metric kind; slow on CPU)."),
     fine_tune_blocks: int = typer.Option(2, "--fine-tune-blocks", help="Backbone stages unfrozen in stage 2."),
@@ -472,13 +476,15 @@ def train_verifier(
                                     f"large, got {calibrate_min_images} and {calibrate_max_images}")
     if self_supervised < 0:
         raise InvalidParameterError(f"--self-supervised must be >= 0, got {self_supervised}")
+    if unlabelled and self_supervised <= 0:
+        raise InvalidParameterError("--unlabelled needs --self-supervised W with W > 0")
     if bank_per_artist < 0:
         raise InvalidParameterError(f"--bank-per-artist must be >= 0, got {bank_per_artist}")
     if val_from == "extra" and not extra_data:
         raise InvalidParameterError("--val-from extra needs --extra-data")
-    for given in [*(extra_data or []), *([calibrate_on] if calibrate_on else [])]:
+    for given in [*(extra_data or []), *([calibrate_on] if calibrate_on else []), *(unlabelled or [])]:
         if not given.exists():
-            raise InputNotFoundError(f"{given}: no such collection (a folder of artist/ subfolders or a CSV)")
+            raise InputNotFoundError(f"{given}: no such collection (a folder or a CSV)")
     def column(collection: Path, name: str) -> str:  # a folder's artists are its subfolders: column "label"
         return "label" if name == "artist" and collection.is_dir() else name
 
@@ -491,7 +497,8 @@ def train_verifier(
                               val_from=cast(Any, val_from), adapt_validation=adapt_validation,
                               calibration_data=calibration, bank_per_artist=bank_per_artist,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
-                              blend=blend, lr=lr, self_supervised=self_supervised, seed=seed,
+                              blend=blend, lr=lr, self_supervised=self_supervised,
+                              unlabelled_data=[str(u) for u in unlabelled or []], seed=seed,
                               fine_tune_epochs=fine_tune_epochs, fine_tune_blocks=fine_tune_blocks,
                               feature_cache=str(feature_cache) if feature_cache else None,
                               trainer=TrainerConfig(max_epochs=epochs, accelerator=accelerator,

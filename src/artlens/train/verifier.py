@@ -155,6 +155,9 @@ class VerifierTrainConfig(TrainingConfig):
     # patches are positives, other paintings negatives (InfoNCE, patch_views); 0: off
     self_supervised: float = Field(default=0.0, ge=0.0)
     self_supervised_temperature: float = Field(default=0.1, gt=0.0)
+    # further collections (folders or CSVs, labels unused) whose paintings join the self-supervised loss's
+    # pool beside the training images; images that are also among the run's labelled ones are left out
+    unlabelled_data: list[str] = Field(default_factory=list)
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     fine_tune_epochs: int = 0
@@ -176,6 +179,8 @@ class VerifierTrainConfig(TrainingConfig):
                 "model.blend, model.calibration and model.backbone_checkpoint are set by training; "
                 "leave them unset (fix the blend weight with blend)"
             )
+        if self.unlabelled_data and self.self_supervised <= 0:
+            raise ValueError("unlabelled_data is for the self-supervised loss: set self_supervised > 0")
         if self.self_supervised > 0 and (m.kind != "metric" or m.n_patches < 2):
             raise ValueError(
                 f"self_supervised needs the metric kind with at least 2 patches per image (two halves to compare), "
@@ -550,6 +555,49 @@ def fine_tune(
     head.eval()
 
 
+def unlabelled_paths(cfg: VerifierTrainConfig, labelled: set[str]) -> list[list[str]]:
+    """The images of each of ``cfg.unlabelled_data`` that are not among the run's ``labelled`` ones (so that
+    no validation or test image is trained on), in the collection's order.
+
+    Raises:
+        InvalidParameterError: a collection has no image left.
+    """
+    from artlens.paintings.datasets import load_dataset
+
+    known = {os.path.realpath(p) for p in labelled}  # the same file named through another folder or a link
+    out = []
+    for data in cfg.unlabelled_data:
+        paths = [p for p in load_dataset(data).paths() if os.path.realpath(p) not in known]
+        if not paths:
+            raise InvalidParameterError(
+                f"unlabelled collection {data}: no image that is not already a labelled one", param="unlabelled_data"
+            )
+        out.append(paths)
+    return out
+
+
+def self_supervised_pool(
+    cfg: VerifierTrainConfig, extractor: FeatureExtractor, run: Any, train: Features, unlabelled: list[list[str]]
+) -> tuple[np.ndarray | None, dict[str, Any] | None]:
+    """The patches the self-supervised loss draws paintings from, ``(N, P, D)``, and its record: the
+    training images' and the ``unlabelled`` images' (:func:`unlabelled_paths`; features cached in
+    ``RUN/unlabelled_features_K.npz``, unreadable images left out). ``(None, None)`` when the loss is off.
+    """
+    if cfg.self_supervised <= 0:
+        return None, None
+    parts, counts = [train.patches], {"training images": len(train.paths)}
+    for k, (data, paths) in enumerate(zip(cfg.unlabelled_data, unlabelled, strict=True)):
+        fu = cached_features(paths, extractor, run / f"unlabelled_features_{k}.npz")
+        parts.append(fu.patches)
+        counts[data] = len(fu.paths)
+    return np.concatenate(parts), {
+        "weight": cfg.self_supervised,
+        "temperature": cfg.self_supervised_temperature,
+        "loss": "InfoNCE of two disjoint halves of each painting's patches (train.verifier.patch_views)",
+        "paintings": counts,
+    }
+
+
 def train_verifier(
     cfg: VerifierTrainConfig,
     out: str | os.PathLike[str],
@@ -586,6 +634,7 @@ def train_verifier(
             f"{len(set(cal_images[1]))} new artist kept, need at least 2 for different-artist pairs",
             param="calibration_data",
         )
+    unlabelled = unlabelled_paths(cfg, set(paths_all))  # refused before the run folder is made
     run, cfg = open_run(out, cfg, resume=resume)
     device = feature_device(cfg.trainer)
     vcfg = cfg.verifier_config()
@@ -633,7 +682,8 @@ def train_verifier(
     head = make_head(vcfg, extractor.dim)
     if vcfg.centre:  # the training images' mean only: validation and test images stay unseen
         cast(Any, head).set_means(ftr.global_.mean(0), ftr.patches.mean(axis=(0, 1)) if ftr.patches.shape[1] else None)
-    module = HeadModule(head, cfg, ftr.patches)
+    ssl_pool, ssl_record = self_supervised_pool(cfg, extractor, run, ftr, unlabelled)
+    module = HeadModule(head, cfg, ssl_pool)
     g = torch.Generator().manual_seed(cfg.seed)
     train_dl = torch.utils.data.DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, generator=g)
     val_dl = torch.utils.data.DataLoader(_PairData(fva, val_pairs, cfg.model.kind), batch_size=cfg.batch_size)
@@ -712,6 +762,8 @@ def train_verifier(
             if len(pairs)
             else {"pairs": 0}
         )
+    if ssl_record is not None:
+        evaluation["self_supervised"] = ssl_record
     if blend_table is not None:
         evaluation["blend_auc_on_validation"] = blend_table
         evaluation["blend_chosen_on"] = (
