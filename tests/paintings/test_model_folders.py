@@ -103,4 +103,4 @@ def test_the_shipped_verifier_folder_still_loads():
     from artlens.paintings.verify import load_verifier
 
     v = load_verifier()
-    assert v.checksum == "feb0c4f43bf4bfb86c7e04a53d1d3c3f11ddb39c2a384c7becddf10fdf76041e"
+    assert v.checksum == "a95a06c0bf2817d4d618f994383b3c05de6ab2b318b4cec6b32b619a07d46330"

@@ -126,7 +126,8 @@ def test_pair_scores_adapted_centre_on_the_pairs_own_images_and_restore_the_mean
         (["--val-from", "extra"], "--val-from extra needs --extra-data"),
         (["--val-from", "nowhere"], "--val-from must be"),
         (["--self-supervised", "-1"], "--self-supervised must be >= 0"),
-        (["--unlabelled", "."], "--unlabelled needs --self-supervised"),
+        (["--unlabelled", ".", "--self-supervised", "0"], "--unlabelled needs the self-supervised loss"),
+        (["--self-supervised", "0.5", "--kind", "siamese"], "--self-supervised needs the metric kind"),
         (["--self-supervised", "0.5", "--unlabelled", "no/such/folder"], "no such collection"),
     ],
 )
@@ -306,4 +307,13 @@ def test_unlabelled_paintings_join_the_self_supervised_pool_but_labelled_ones_do
         train_verifier(_config(main, extra, patches=2, self_supervised=0.5, unlabelled_data=[str(main)]),
                        tmp_path / "again")
     assert not (tmp_path / "again").exists()
+
+
+def test_the_self_supervised_weight_defaults_to_0_3_where_it_applies(collections):
+    from artlens.train.verifier import SELF_SUPERVISED
+
+    main, extra = collections
+    assert _config(main, extra, patches=2).ssl_weight == SELF_SUPERVISED == 0.3
+    assert _config(main, extra, patches=1).ssl_weight == 0.0  # no two halves to compare: off, not refused
+    assert _config(main, extra, patches=2, self_supervised=0.0).ssl_weight == 0.0
 

@@ -431,10 +431,11 @@ def train_verifier(
                                          "training artists)."),
     blend: float | None = typer.Option(None, "--blend", help="Fixed weight of the trained head (metric kind)."),
     lr: float = typer.Option(1e-3, "--lr"),
-    self_supervised: float = typer.Option(
-        0.0, "--self-supervised",
+    self_supervised: float | None = typer.Option(
+        None, "--self-supervised",
         help="Weight of a self-supervised patch-level loss (metric kind): two halves of a painting's patches are "
-             "positives, other paintings negatives (InfoNCE; artist labels unused). 0: off."),
+             "positives, other paintings negatives (InfoNCE; artist labels unused). 0: off. [default: 0.3 for the "
+             "metric kind with 2 or more --patches, else 0]"),
     unlabelled: list[Path] | None = typer.Option(
         None, "--unlabelled",
         help="A collection without labels (folder or CSV) whose paintings join the self-supervised loss beside "
@@ -474,10 +475,14 @@ def train_verifier(
     if calibrate_min_images < 1 or (calibrate_max_images is not None and calibrate_max_images < calibrate_min_images):
         raise InvalidParameterError(f"--calibrate-min-images must be >= 1 and --calibrate-max-images at least as "
                                     f"large, got {calibrate_min_images} and {calibrate_max_images}")
-    if self_supervised < 0:
+    if self_supervised is not None and self_supervised < 0:
         raise InvalidParameterError(f"--self-supervised must be >= 0, got {self_supervised}")
-    if unlabelled and self_supervised <= 0:
-        raise InvalidParameterError("--unlabelled needs --self-supervised W with W > 0")
+    if self_supervised and (kind != "metric" or n_patches < 2):
+        raise InvalidParameterError(f"--self-supervised needs the metric kind with 2 or more --patches (two halves "
+                                    f"of a painting to compare), got --kind {kind} with {n_patches}")
+    if unlabelled and (self_supervised == 0 or kind != "metric" or n_patches < 2):
+        raise InvalidParameterError("--unlabelled needs the self-supervised loss: --self-supervised W > 0, the "
+                                    "metric kind and 2 or more --patches")
     if bank_per_artist < 0:
         raise InvalidParameterError(f"--bank-per-artist must be >= 0, got {bank_per_artist}")
     if val_from == "extra" and not extra_data:

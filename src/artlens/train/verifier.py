@@ -70,6 +70,12 @@ LEGACY_MODEL_KEYS = (
 """Verifier settings that older configs (and their run folders' ``config.json``) held at the top level."""
 
 
+SELF_SUPERVISED = 0.3
+"""Default weight of the self-supervised patch-level loss (metric kind, 2 or more patches): chosen among
+0.1 / 0.3 / 1 on the development artists (peopleart's 5 validation artists and the 19 RASTA calibration
+artists, mean AUC), BENCHMARKS.md."""
+
+
 def _default_model() -> VerifierConfig:
     """The verifier a training run builds unless told otherwise: metric kind, features centred on the
     training images' mean, pooled stage statistics, signed square root (the inference defaults of
@@ -152,8 +158,9 @@ class VerifierTrainConfig(TrainingConfig):
     bank_per_artist: int = 12  # typicality bank: at most this many training images per artist (0: no bank)
     blend: float | None = None  # fixed blend weight; None: chosen on validation pairs
     # weight of a self-supervised patch-level loss (metric kind): two halves of a training painting's
-    # patches are positives, other paintings negatives (InfoNCE, patch_views); 0: off
-    self_supervised: float = Field(default=0.0, ge=0.0)
+    # patches are positives, other paintings negatives (InfoNCE, patch_views); 0: off; None: SELF_SUPERVISED
+    # for the metric kind with 2 or more patches, else off (ssl_weight)
+    self_supervised: float | None = Field(default=None, ge=0.0)
     self_supervised_temperature: float = Field(default=0.1, gt=0.0)
     # further collections (folders or CSVs, labels unused) whose paintings join the self-supervised loss's
     # pool beside the training images; images that are also among the run's labelled ones are left out
@@ -179,14 +186,21 @@ class VerifierTrainConfig(TrainingConfig):
                 "model.blend, model.calibration and model.backbone_checkpoint are set by training; "
                 "leave them unset (fix the blend weight with blend)"
             )
-        if self.unlabelled_data and self.self_supervised <= 0:
+        if self.unlabelled_data and self.ssl_weight <= 0:
             raise ValueError("unlabelled_data is for the self-supervised loss: set self_supervised > 0")
-        if self.self_supervised > 0 and (m.kind != "metric" or m.n_patches < 2):
+        if self.self_supervised and (m.kind != "metric" or m.n_patches < 2):
             raise ValueError(
                 f"self_supervised needs the metric kind with at least 2 patches per image (two halves to compare), "
                 f"got kind {m.kind!r} with {m.n_patches}"
             )
         return self
+
+    @property
+    def ssl_weight(self) -> float:
+        """The self-supervised loss's weight this run uses (``self_supervised``, or its default when unset)."""
+        if self.self_supervised is not None:
+            return self.self_supervised
+        return SELF_SUPERVISED if self.model.kind == "metric" and self.model.n_patches >= 2 else 0.0
 
     def verifier_config(self) -> VerifierConfig:
         """``model`` as the chosen kind uses it (a fresh copy: training sets its blend and calibration)."""
@@ -248,7 +262,7 @@ class HeadModule(L.LightningModule):
     """Lightning module of stage 1: the verifier head on cached features (metric kind: contrastive
     loss on codes, accuracy at a cosine of ``1 - margin / 2``; siamese kind: BCE on the pair logit).
 
-    With ``cfg.self_supervised`` > 0 and ``patches`` (the training images' cached patches, labels
+    With ``cfg.ssl_weight`` > 0 and ``patches`` (the training images' cached patches, labels
     unused), each training step adds that weight times the InfoNCE loss of :func:`patch_views` over
     ``cfg.batch_size`` paintings drawn at random (seeded by ``cfg.seed`` and the step).
     """
@@ -256,7 +270,7 @@ class HeadModule(L.LightningModule):
     def __init__(self, head: torch.nn.Module, cfg: VerifierTrainConfig, patches: np.ndarray | None = None) -> None:
         super().__init__()
         self.head, self.cfg = head, cfg
-        ssl = cfg.self_supervised > 0 and patches is not None  # the config checked kind and patches
+        ssl = cfg.ssl_weight > 0 and patches is not None  # the config checked kind and patches
         self.patches = (
             torch.from_numpy(np.ascontiguousarray(patches, np.float32)) if ssl and patches is not None else None
         )
@@ -281,7 +295,7 @@ class HeadModule(L.LightningModule):
             za, zb = patch_views(self.head, self.patches[idx].to(loss.device), g)
             ssl = info_nce(za, zb, temperature=self.cfg.self_supervised_temperature)
             self.log("train_ssl_loss", ssl, on_epoch=True, sync_dist=True, on_step=False, prog_bar=False)
-            loss = loss + self.cfg.self_supervised * ssl
+            loss = loss + self.cfg.ssl_weight * ssl
         return loss
 
     def validation_step(self, batch: Any, _: int) -> None:
@@ -583,7 +597,7 @@ def self_supervised_pool(
     training images' and the ``unlabelled`` images' (:func:`unlabelled_paths`; features cached in
     ``RUN/unlabelled_features_K.npz``, unreadable images left out). ``(None, None)`` when the loss is off.
     """
-    if cfg.self_supervised <= 0:
+    if cfg.ssl_weight <= 0:
         return None, None
     parts, counts = [train.patches], {"training images": len(train.paths)}
     for k, (data, paths) in enumerate(zip(cfg.unlabelled_data, unlabelled, strict=True)):
@@ -591,7 +605,7 @@ def self_supervised_pool(
         parts.append(fu.patches)
         counts[data] = len(fu.paths)
     return np.concatenate(parts), {
-        "weight": cfg.self_supervised,
+        "weight": cfg.ssl_weight,
         "temperature": cfg.self_supervised_temperature,
         "loss": "InfoNCE of two disjoint halves of each painting's patches (train.verifier.patch_views)",
         "paintings": counts,
