@@ -37,3 +37,12 @@ def test_shipped_verifier_loads_and_scores(tmp_path, cli):
     assert row["verifier"]["blend"] == v.config.blend
     assert row["verifier"]["model_checksum"] == json.loads(
         (shipped / "config.json").read_text())["sha256"]
+    # no collection at hand: the calibration of unadapted scores, said in the record and on stderr
+    assert v.config.calibration_unadapted is not None and v.config.calibration_unadapted != v.config.calibration
+    assert row["verifier"]["calibration"] == v.config.calibration_unadapted
+    assert row["verifier"]["calibration_for"].startswith("scores centred on the training collection")
+    assert "no collection at hand to adapt to" in err
+    raw = row["score"]
+    u = v.config.calibration_unadapted
+    if row.get("typicality", {}).get("status", "typical") == "typical":
+        assert row["same_artist_probability"] == pytest.approx(1 / (1 + np.exp(-(u["a"] * raw + u["b"]))), abs=1e-6)

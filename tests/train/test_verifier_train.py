@@ -317,3 +317,47 @@ def test_the_self_supervised_weight_defaults_to_0_3_where_it_applies(collections
     assert _config(main, extra, patches=1).ssl_weight == 0.0  # no two halves to compare: off, not refused
     assert _config(main, extra, patches=2, self_supervised=0.0).ssl_weight == 0.0
 
+
+
+def test_calibration_on_a_collection_also_fits_unadapted_scores_used_until_adapted(collections, tmp_path):
+    """A calibration collection large enough to adapt to (20 images) gets a second Platt fit of the same pairs
+    scored without adapting; the loaded verifier uses it until it is adapted to a background."""
+    from artlens.paintings.verify import load_verifier
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    cal = tmp_path / "cal"
+    cal.mkdir()
+    rows = ["path,artist"]
+    for a, hue in (("c1", 3), ("c2", 4), ("c3", 5), ("c4", 6)):
+        for k in range(5):
+            _painting(cal / f"{a}_{k}.png", hue, 700 + 10 * hue + k)
+            rows.append(f"{a}_{k}.png,{a}")
+    (cal / "labels.csv").write_text("\n".join(rows) + "\n")
+    cfg = type(_config(main, extra)).model_validate(
+        _config(main, extra).model_dump()
+        | {"extra_data": [], "calibration_data": {"data": str(cal / "labels.csv")}, "val_artists": 1}
+    )
+    train_verifier(cfg, tmp_path / "run")
+    doc = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert doc["recalibration"]["images"] == 20
+    unadapted = doc["recalibration"]["unadapted"]
+    assert doc["config"]["calibration_unadapted"] == unadapted["calibration"] != doc["config"]["calibration"]
+    v = load_verifier(tmp_path / "run" / "model")
+    raw = np.array([0.2, 0.6])
+    u, c = doc["config"]["calibration_unadapted"], doc["config"]["calibration"]
+    assert np.allclose(v.probability(raw), 1 / (1 + np.exp(-(u["a"] * raw + u["b"]))))
+    assert v.record()["calibration_for"].startswith("scores centred on the training collection")
+    v.adapt(sorted(str(p) for p in cal.glob("*.png")), source="cal")
+    assert np.allclose(v.probability(raw), 1 / (1 + np.exp(-(c["a"] * raw + c["b"]))))
+    assert v.record()["calibration"] == c
+
+
+def test_calibration_is_set_by_training_not_by_the_config(collections):
+    from pydantic import ValidationError
+
+    main, extra = collections
+    cfg = _config(main, extra).model_dump()
+    cfg["model"]["calibration_unadapted"] = {"a": 1.0, "b": 0.0}
+    with pytest.raises(ValidationError, match="set by training"):
+        type(_config(main, extra)).model_validate(cfg)

@@ -113,6 +113,10 @@ def verify(
         _adapt_to_background(verifier, paths, background)
     elif adapt:
         _adapt_to_images_at_hand(verifier, a, None, pairs)
+        if verifier.background is None and verifier.config.calibration_unadapted is not None:
+            notice("no collection at hand to adapt to (20 or more images): the probability uses the calibration "
+                   "for scores centred on the training collection; --background COLLECTION (the paintings' own "
+                   "collection, no labels) sharpens it")
     record = verifier.record()
     if pairs is not None:
         from artlens.cli.common import read_pairs_csv

@@ -128,6 +128,9 @@ class VerifierConfig:
     dropout: float = 0.2
     blend: float = 1.0  # metric kind: weight of the trained head's code; 1 - blend for the frozen features
     calibration: dict[str, float] | None = None  # {"a": ..., "b": ...}
+    # metric kind with centring: Platt scaling of scores centred on the training collection (not adapted),
+    # fitted on a held-out collection scored that way; used while no background is set. None: `calibration`
+    calibration_unadapted: dict[str, float] | None = None
     centre: bool = False  # metric kind: centre features on a collection's mean (MetricHead)
     pooling: str = "avg"  # metric kind: "avg" (the backbone's pooled output) or "stats" (stage statistics)
     signed_sqrt: bool = False  # metric kind: power-normalise pooled features, sign(x)·√|x|
@@ -257,10 +260,21 @@ class Verifier:
                 return (ca @ cb.T).numpy().astype(float)
         return np.stack([self.pair_logits(ca[i : i + 1].expand(len(cb), *ca.shape[1:]), cb) for i in range(len(ca))])
 
+    def active_calibration(self) -> dict[str, float] | None:
+        """The Platt scaling that applies now: ``calibration_unadapted`` while the features are centred on
+        the training collection (no :meth:`adapt`) and the verifier has one, else ``calibration``.
+
+        A collection photographed otherwise than the training one scores every pair higher when not
+        adapted (the shared look of its photographs is not centred away), so a fit made on adapted scores
+        is overconfident there; the unadapted fit was made on a held-out collection scored unadapted."""
+        if self.background is None and self.config.calibration_unadapted is not None:
+            return self.config.calibration_unadapted
+        return self.config.calibration
+
     def probability(self, raw: np.ndarray | float) -> np.ndarray | float:
-        """Calibrated same-artist probability of raw scores (Platt); the uncalibrated sigmoid when the
-        verifier has no calibration."""
-        cal = self.config.calibration
+        """Calibrated same-artist probability of raw scores (Platt, :meth:`active_calibration`); the
+        uncalibrated sigmoid when the verifier has no calibration."""
+        cal = self.active_calibration()
         a, b = (cal["a"], cal["b"]) if cal else (1.0, 0.0)
         return sigmoid(a * np.asarray(raw, float) + b)
 
@@ -272,7 +286,9 @@ class Verifier:
         return {"kind": self.config.kind, "backbone": self.config.backbone, "model_checksum": self.checksum,
                 "backbone_checksum": self.extractor.checksum, "n_patches": self.config.n_patches,
                 "pooling": self.config.pooling, "signed_sqrt": self.config.signed_sqrt, "blend": self.config.blend,
-                "calibrated": self.config.calibration is not None, "calibration": self.config.calibration,
+                "calibrated": self.config.calibration is not None, "calibration": self.active_calibration(),
+                "calibration_for": "scores centred on the training collection (not adapted)"
+                if self.active_calibration() is not self.config.calibration else "the scores as centred",
                 "centred_on": centring, "model": self.source,
                 "background_bank": self.bank.record() if self.bank is not None else None}
 

@@ -181,9 +181,11 @@ class VerifierTrainConfig(TrainingConfig):
         m = self.model
         if m.pooling not in FEATURE_POOLINGS:
             raise ValueError(f"model.pooling {m.pooling!r}: use one of {', '.join(FEATURE_POOLINGS)}")
-        if m.backbone_checkpoint is not None or m.calibration is not None or m.blend != 1.0:
+        if (m.backbone_checkpoint is not None or m.calibration is not None or m.calibration_unadapted is not None
+                or m.blend != 1.0):
             raise ValueError(
-                "model.blend, model.calibration and model.backbone_checkpoint are set by training; "
+                "model.blend, model.calibration, model.calibration_unadapted and model.backbone_checkpoint are set "
+                "by training; "
                 "leave them unset (fix the blend weight with blend)"
             )
         if self.unlabelled_data and self.ssl_weight <= 0:
@@ -763,6 +765,8 @@ def train_verifier(
     if cfg.calibration_data is not None and cal_images is not None:
         recalibration = calibrate_on_collection(head, cfg, vcfg, extractor, run, *cal_images)
         vcfg.calibration = recalibration.pop("calibration")
+        if recalibration["unadapted"] is not None:
+            vcfg.calibration_unadapted = recalibration["unadapted"]["calibration"]
         evaluation["calibrated_on"] = (
             f"{cfg.calibration_data.data} ({len(recalibration['artists'])} artists never trained on)"
         )
@@ -835,7 +839,9 @@ def calibrate_on_collection(
     a held-out collection): ``paths`` and ``artists`` are its images whose artist none of the run's
     collections has (:func:`collection_images`); every same-artist pair and as many different-artist ones (at
     most ``cfg.calibration_pairs``, seed ``cfg.seed``), scored as ``verify --pairs`` scores by default
-    (metric kind with centring: centred on the collection's own images). Returns the record kept in the
+    (metric kind with centring: centred on the collection's own images). Then the same pairs centred on the
+    training images' mean are fitted too (``unadapted``: the scaling of :attr:`VerifierConfig.calibration_unadapted`,
+    used when a verifier scores without a collection to adapt to). Returns the record kept in the
     model's ``config.json`` → ``recalibration``, with the fit under ``calibration``.
 
     Raises:
@@ -858,8 +864,14 @@ def calibrate_on_collection(
     raw = pair_scores(head, fc, pairs, cfg.model.kind, vcfg.blend, adapt)
     previous = vcfg.calibration
     a, b = fit_platt(raw, pairs[:, 2])
+    unadapted = None
+    if adapt:  # the same pairs centred on the training images' mean: the fit for scores that are not adapted
+        raw_u = pair_scores(head, fc, pairs, cfg.model.kind, vcfg.blend, adapt=False)
+        au, bu = fit_platt(raw_u, pairs[:, 2])
+        unadapted = {"calibration": {"a": au, "b": bu}, "auc": roc_auc(raw_u, pairs[:, 2])}
     return {
         "calibration": {"a": a, "b": b},
+        "unadapted": unadapted,
         "method": "Platt scaling (artlens.models.calibration.fit_platt) of the raw pair scores"
         + (", features centred on the calibration images' own mean (the verify --pairs default)" if adapt else ""),
         "collection": col.data,
