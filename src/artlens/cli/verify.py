@@ -113,7 +113,7 @@ def verify(
         _adapt_to_background(verifier, paths, background)
     elif adapt:
         _adapt_to_images_at_hand(verifier, a, None, pairs)
-        if verifier.background is None and verifier.config.calibration_unadapted is not None:
+        if verifier.scores_unadapted():
             notice("no collection at hand to adapt to (20 or more images): the probability uses the calibration "
                    "for scores centred on the training collection; --background COLLECTION (the paintings' own "
                    "collection, no labels) sharpens it")

@@ -260,16 +260,18 @@ class Verifier:
                 return (ca @ cb.T).numpy().astype(float)
         return np.stack([self.pair_logits(ca[i : i + 1].expand(len(cb), *ca.shape[1:]), cb) for i in range(len(ca))])
 
-    def active_calibration(self) -> dict[str, float] | None:
-        """The Platt scaling that applies now: ``calibration_unadapted`` while the features are centred on
-        the training collection (no :meth:`adapt`) and the verifier has one, else ``calibration``.
+    def scores_unadapted(self) -> bool:
+        """Whether scores use ``calibration_unadapted``: the verifier has one and the features are centred on
+        the training collection (no :meth:`adapt`).
 
         A collection photographed otherwise than the training one scores every pair higher when not
         adapted (the shared look of its photographs is not centred away), so a fit made on adapted scores
         is overconfident there; the unadapted fit was made on a held-out collection scored unadapted."""
-        if self.background is None and self.config.calibration_unadapted is not None:
-            return self.config.calibration_unadapted
-        return self.config.calibration
+        return self.background is None and self.config.calibration_unadapted is not None
+
+    def active_calibration(self) -> dict[str, float] | None:
+        """The Platt scaling that applies now (:meth:`scores_unadapted`)."""
+        return self.config.calibration_unadapted if self.scores_unadapted() else self.config.calibration
 
     def probability(self, raw: np.ndarray | float) -> np.ndarray | float:
         """Calibrated same-artist probability of raw scores (Platt, :meth:`active_calibration`); the
@@ -288,7 +290,7 @@ class Verifier:
                 "pooling": self.config.pooling, "signed_sqrt": self.config.signed_sqrt, "blend": self.config.blend,
                 "calibrated": self.config.calibration is not None, "calibration": self.active_calibration(),
                 "calibration_for": "scores centred on the training collection (not adapted)"
-                if self.active_calibration() is not self.config.calibration else "the scores as centred",
+                if self.scores_unadapted() else "the scores as centred",
                 "centred_on": centring, "model": self.source,
                 "background_bank": self.bank.record() if self.bank is not None else None}
 
