@@ -129,6 +129,9 @@ def test_pair_scores_adapted_centre_on_the_pairs_own_images_and_restore_the_mean
         (["--unlabelled", ".", "--self-supervised", "0"], "--unlabelled needs the self-supervised loss"),
         (["--self-supervised", "0.5", "--kind", "siamese"], "--self-supervised needs the metric kind"),
         (["--self-supervised", "0.5", "--unlabelled", "no/such/folder"], "no such collection"),
+        (["--nuisance-dims", "-1"], "--nuisance-dims must be >= 0"),
+        (["--nuisance-dims", "4", "--no-centre"], "--nuisance-dims needs the metric kind with --centre"),
+        (["--nuisance-dims", "4", "--kind", "siamese"], "--nuisance-dims needs the metric kind with --centre"),
     ],
 )
 def test_bad_extra_settings_are_refused_in_one_line(collections, tmp_path, capsys, args, message):
@@ -359,5 +362,80 @@ def test_calibration_is_set_by_training_not_by_the_config(collections):
     main, extra = collections
     cfg = _config(main, extra).model_dump()
     cfg["model"]["calibration_unadapted"] = {"a": 1.0, "b": 0.0}
+    with pytest.raises(ValidationError, match="set by training"):
+        type(_config(main, extra)).model_validate(cfg)
+
+
+def test_nuisance_basis_finds_planted_directions_and_project_out_removes_them():
+    from artlens.paintings.nuisance import nuisance_basis, project_out
+
+    rng = np.random.default_rng(0)
+    planted = np.linalg.qr(rng.normal(size=(20, 2)))[0]  # two orthonormal directions in 20-d
+    diffs = rng.normal(size=(50, 2)) @ planted.T * 5 + rng.normal(size=(50, 20)) * 0.01
+    basis = nuisance_basis(diffs, 2)
+    assert basis.shape == (20, 2)
+    assert np.allclose(basis.T @ basis, np.eye(2), atol=1e-5)
+    assert np.linalg.norm(planted - basis @ (basis.T @ planted)) < 0.01  # the same plane
+    x = rng.normal(size=(4, 20))
+    assert np.allclose(project_out(x, basis) @ planted, 0, atol=0.01)
+    assert nuisance_basis(diffs, 0).shape == (20, 0)
+    assert np.array_equal(project_out(x, nuisance_basis(diffs, 0)), x)
+
+
+def test_photograph_again_is_seeded_and_keeps_the_size():
+    from artlens.paintings.nuisance import photograph_again
+
+    im = Image.fromarray(np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    a = photograph_again(im, np.random.default_rng(3))
+    b = photograph_again(im, np.random.default_rng(3))
+    c = photograph_again(im, np.random.default_rng(4))
+    assert a.size == im.size and a.mode == "RGB"
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+    assert not np.array_equal(np.asarray(a), np.asarray(im))
+
+
+def test_a_trained_verifier_projects_photographic_directions_until_it_is_adapted(collections, tmp_path):
+    """The run fits the nuisance directions on its training images photographed again, saves them with the head,
+    and the loaded verifier removes them from its scores while it has no collection to adapt to."""
+    import torch
+
+    from artlens.paintings.verify import load_verifier
+    from artlens.train.verifier import train_verifier
+
+    main, extra = collections
+    result = train_verifier(_config(main, extra, patches=2, nuisance_dims=2, nuisance_views=2), tmp_path / "run")
+    record = result["evaluation"]["nuisance_projection"]
+    assert record["dims"] == 2 and record["views"] == 2 and record["differences"] == 2 * record["images"]
+    assert len(list((tmp_path / "run" / "nuisance" / "view-1").glob("*.jpg"))) == record["images"]
+    v = load_verifier(tmp_path / "run" / "model")
+    basis = v.head.nuisance_global
+    assert torch.allclose(basis.T @ basis, torch.eye(2), atol=1e-4)
+    assert v.record()["nuisance_projection"] == {"dims": 2, "applied": True}
+    paths = sorted(str(p) for p in main.glob("*/*.png"))
+    _, projected, _ = v.encode(paths[:4])
+    v.head.project = False
+    _, plain, _ = v.encode(paths[:4])
+    assert not torch.allclose(projected, plain)
+    v.adapt(paths, source="main")
+    assert v.record()["nuisance_projection"] == {"dims": 2, "applied": False}
+    assert v.config.nuisance_dims == 2
+
+
+def test_nuisance_directions_default_to_8_for_centred_metric_verifiers_only(collections):
+    from pydantic import ValidationError
+
+    from artlens.train.verifier import NUISANCE_DIMS
+
+    main, extra = collections
+    assert _config(main, extra).nuisance_k == NUISANCE_DIMS == 8
+    assert _config(main, extra).verifier_config().nuisance_dims == 8
+    assert _config(main, extra, nuisance_dims=0).verifier_config().nuisance_dims == 0
+    cfg = _config(main, extra).model_dump()
+    cfg["model"]["centre"] = False
+    assert type(_config(main, extra)).model_validate(cfg).nuisance_k == 0
+    with pytest.raises(ValidationError, match="nuisance_dims needs the metric kind"):
+        type(_config(main, extra)).model_validate(cfg | {"nuisance_dims": 4})
+    cfg["model"]["centre"], cfg["model"]["nuisance_dims"] = True, 4
     with pytest.raises(ValidationError, match="set by training"):
         type(_config(main, extra)).model_validate(cfg)

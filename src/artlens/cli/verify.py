@@ -444,6 +444,11 @@ def train_verifier(
         None, "--unlabelled",
         help="A collection without labels (folder or CSV) whose paintings join the self-supervised loss beside "
              "the training images; repeat for several. Needs --self-supervised."),
+    nuisance_dims: int | None = typer.Option(
+        None, "--nuisance-dims",
+        help="Directions of photographic change (lighting, colour cast, varnish, blur, compression: training "
+             "images photographed again at random) projected out of the features while a verifier has no "
+             "collection to adapt to. 0: none. [default: 8 for the metric kind with --centre, else 0]"),
     fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs",
                                          help="Stage 2: epochs of end-to-end fine-tuning (metric kind; slow on CPU)."),
     fine_tune_blocks: int = typer.Option(2, "--fine-tune-blocks", help="Backbone stages unfrozen in stage 2."),
@@ -489,6 +494,11 @@ def train_verifier(
                                     "metric kind and 2 or more --patches")
     if bank_per_artist < 0:
         raise InvalidParameterError(f"--bank-per-artist must be >= 0, got {bank_per_artist}")
+    if nuisance_dims is not None and nuisance_dims < 0:
+        raise InvalidParameterError(f"--nuisance-dims must be >= 0, got {nuisance_dims}")
+    if nuisance_dims and not (kind == "metric" and centre):
+        raise InvalidParameterError(f"--nuisance-dims needs the metric kind with --centre (the projection acts on "
+                                    f"centred features), got --kind {kind}" + ("" if centre else " --no-centre"))
     if val_from == "extra" and not extra_data:
         raise InvalidParameterError("--val-from extra needs --extra-data")
     for given in [*(extra_data or []), *([calibrate_on] if calibrate_on else []), *(unlabelled or [])]:
@@ -506,7 +516,7 @@ def train_verifier(
                               val_from=cast(Any, val_from), adapt_validation=adapt_validation,
                               calibration_data=calibration, bank_per_artist=bank_per_artist,
                               pairs_per_epoch=pairs_per_epoch, unseen_artists=unseen_artists, val_artists=val_artists,
-                              blend=blend, lr=lr, self_supervised=self_supervised,
+                              blend=blend, lr=lr, self_supervised=self_supervised, nuisance_dims=nuisance_dims,
                               unlabelled_data=[str(u) for u in unlabelled or []], seed=seed,
                               fine_tune_epochs=fine_tune_epochs, fine_tune_blocks=fine_tune_blocks,
                               feature_cache=str(feature_cache) if feature_cache else None,

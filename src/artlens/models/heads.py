@@ -194,21 +194,36 @@ class MetricHead(nn.Module):
     share a large common component (ReLU outputs, the look of a photographed painting); cosines of
     centred features compare what differs between paintings instead.
 
+    With ``nuisance_dims`` > 0 (needs ``centre``) the head also holds ``(D, k)`` orthonormal bases
+    ``nuisance_global`` and ``nuisance_patch`` (:mod:`artlens.paintings.nuisance`): while ``project``
+    is true, the centred features lose their components along them (directions in which photography
+    moves features). :meth:`Verifier.adapt <artlens.paintings.verify.Verifier.adapt>` turns ``project``
+    off: centring on the collection at hand removes its photography itself.
+
     Shape:
         global_: ``(B, D)``; patch_mean: ``(B, D)`` or ``None`` → ``(B, embed_dim)``, L2-normalised.
     """
 
     mean_global: torch.Tensor
     mean_patch: torch.Tensor
+    nuisance_global: torch.Tensor
+    nuisance_patch: torch.Tensor
 
     def __init__(self, in_dim: int, *, use_patches: bool = True, hidden: int = 512, embed_dim: int = 256,
-                 dropout: float = 0.2, centre: bool = False) -> None:
+                 dropout: float = 0.2, centre: bool = False, nuisance_dims: int = 0) -> None:
         super().__init__()
+        if nuisance_dims and not centre:
+            raise ValueError("a nuisance projection needs centred features (centre=True)")
         self.use_patches = use_patches
         self.centre = centre
+        self.nuisance_dims = nuisance_dims
+        self.project = nuisance_dims > 0
         if centre:
             self.register_buffer("mean_global", torch.zeros(in_dim))
             self.register_buffer("mean_patch", torch.zeros(in_dim))
+        if nuisance_dims:
+            self.register_buffer("nuisance_global", torch.zeros(in_dim, nuisance_dims))
+            self.register_buffer("nuisance_patch", torch.zeros(in_dim, nuisance_dims))
         d_in = in_dim * (2 if use_patches else 1)
         self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
                                  nn.Dropout(dropout), nn.Linear(hidden, embed_dim))
@@ -221,15 +236,30 @@ class MetricHead(nn.Module):
         self.mean_patch.copy_(torch.zeros_like(self.mean_patch) if mean_patch is None
                               else torch.as_tensor(np.asarray(mean_patch, np.float32)))
 
+    def set_nuisance(self, basis_global: np.ndarray | torch.Tensor, basis_patch: np.ndarray | torch.Tensor) -> None:
+        """Project these ``(D, nuisance_dims)`` orthonormal bases out of the centred features."""
+        if not self.nuisance_dims:
+            raise ValueError("this head was built without a nuisance projection")
+        self.nuisance_global.copy_(torch.as_tensor(np.asarray(basis_global, np.float32)))
+        self.nuisance_patch.copy_(torch.as_tensor(np.asarray(basis_patch, np.float32)))
+
+    def remove_nuisance(self, centred: torch.Tensor, which: str) -> torch.Tensor:
+        """Centred ``global`` or ``patch`` features without their nuisance components (as they are while
+        ``project`` is off or there is no basis)."""
+        if not (self.project and self.nuisance_dims):
+            return centred
+        basis = self.nuisance_global if which == "global" else self.nuisance_patch
+        return centred - (centred @ basis) @ basis.T
+
     def forward(self, global_: torch.Tensor, patch_mean: torch.Tensor | None = None) -> torch.Tensor:
         if self.centre:
-            global_ = global_ - self.mean_global
+            global_ = self.remove_nuisance(global_ - self.mean_global, "global")
         x = nn.functional.normalize(global_, dim=-1)
         if self.use_patches:
             if patch_mean is None:
                 raise ValueError("this head needs patch features")
             if self.centre:
-                patch_mean = patch_mean - self.mean_patch
+                patch_mean = self.remove_nuisance(patch_mean - self.mean_patch, "patch")
             x = torch.cat([x, nn.functional.normalize(patch_mean, dim=-1)], dim=-1)
         return nn.functional.normalize(self.net(x), dim=-1)
 

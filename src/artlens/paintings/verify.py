@@ -82,6 +82,12 @@ def metric_codes(head: nn.Module, global_: np.ndarray, patches: np.ndarray, blen
         means: dict[str, torch.Tensor] = dict(head.named_buffers())
         global_ = global_ - means["mean_global"].numpy()
         patches = patches - means["mean_patch"].numpy()
+        if getattr(head, "project", False):
+            with torch.inference_mode():
+                global_ = cast(MetricHead, head).remove_nuisance(torch.from_numpy(
+                    np.ascontiguousarray(global_, np.float32)), "global").numpy()
+                patches = cast(MetricHead, head).remove_nuisance(torch.from_numpy(
+                    np.ascontiguousarray(patches, np.float32)), "patch").numpy()
     frozen = torch.from_numpy(combine_views(global_, patches))
     return torch.cat([math.sqrt(blend) * z, math.sqrt(1.0 - blend) * frozen], dim=1)
 
@@ -134,10 +140,12 @@ class VerifierConfig:
     centre: bool = False  # metric kind: centre features on a collection's mean (MetricHead)
     pooling: str = "avg"  # metric kind: "avg" (the backbone's pooled output) or "stats" (stage statistics)
     signed_sqrt: bool = False  # metric kind: power-normalise pooled features, sign(x)·√|x|
+    # metric kind with centring: photographic directions projected out while not adapted (paintings.nuisance)
+    nuisance_dims: int = 0
 
     def head_kwargs(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "embed_dim": self.embed_dim, "dropout": self.dropout,
-                "use_patches": self.n_patches > 0, "centre": self.centre}
+                "use_patches": self.n_patches > 0, "centre": self.centre, "nuisance_dims": self.nuisance_dims}
 
 
 class Verifier:
@@ -212,10 +220,21 @@ class Verifier:
             warnings.warn(f"background collection: {len(f.failures)} images could not be read and were left out "
                           f"(first: {f.failures[0][1]})", stacklevel=2)
         mean_patch = f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None
-        cast(MetricHead, self.head).set_means(f.global_.mean(0), mean_patch)
         self._memo.update(_rows(f))
-        self.background = {"images": len(f.paths), "source": source, "skipped": len(f.failures)}
-        return self.background
+        background = {"images": len(f.paths), "source": source, "skipped": len(f.failures)}
+        self.centre_on(f.global_.mean(0), mean_patch, background)
+        return background
+
+    def centre_on(self, mean_global: np.ndarray | torch.Tensor, mean_patch: np.ndarray | torch.Tensor | None,
+                  background: dict[str, Any] | None) -> None:
+        """Centre features on these means (a centring metric head); ``background`` describes the collection
+        they are the mean of, ``None`` for the training collection. The nuisance projection
+        (:mod:`artlens.paintings.nuisance`) applies only without a background: a collection's own mean
+        already removes what its photographs share."""
+        head = cast(MetricHead, self.head)
+        head.set_means(mean_global, mean_patch)
+        head.project = background is None and head.nuisance_dims > 0
+        self.background = background
 
     # codes: metric → (n, E) unit vectors; siamese → (n, D, h, w) maps
     def codes_from_features(self, f: Features) -> torch.Tensor:
@@ -292,6 +311,9 @@ class Verifier:
                 "calibration_for": "scores centred on the training collection (not adapted)"
                 if self.scores_unadapted() else "the scores as centred",
                 "centred_on": centring, "model": self.source,
+                "nuisance_projection": {"dims": self.config.nuisance_dims,
+                                        "applied": bool(getattr(self.head, "project", False))}
+                if self.config.nuisance_dims else None,
                 "background_bank": self.bank.record() if self.bank is not None else None}
 
 

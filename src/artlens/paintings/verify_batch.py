@@ -38,7 +38,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -145,8 +145,7 @@ def _adapt(verifier: Any, out: Path, paths: list[str], digests: dict[str, str], 
     if kept is not None:
         means, meta = kept
         if means is not None:
-            verifier.head.set_means(*means)
-            verifier.background = meta["info"] | {"source": source}
+            verifier.centre_on(*means, meta["info"] | {"source": source})
         return True
     prefetch(paths)
     try:
@@ -234,8 +233,8 @@ def _make_scorer(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[st
     verifier = _IN_PROCESS.get(settings["token"]) or load_verifier(settings["model"])
     place_extractor(verifier, settings["device"])
     if settings["means"] is not None:
-        cast(Any, verifier.head).set_means(*settings["means"])
-        verifier.background = settings["background"]
+        mean_global, mean_patch = settings["means"]
+        verifier.centre_on(mean_global, mean_patch, settings["background"])
 
     def score(job: dict[str, Any]) -> dict[str, Any]:
         features = job.get("features")

@@ -71,6 +71,12 @@ LEGACY_MODEL_KEYS = (
 
 
 SELF_SUPERVISED = 0.3
+# directions of photographic change projected out of a centring metric verifier's features while it has no
+# collection to adapt to (paintings.nuisance), fitted on NUISANCE_VIEWS re-photographed copies of at most
+# NUISANCE_IMAGES training images; 8 chosen among 0/4/8/16/32/64 on the RASTA calibration artists (BENCHMARKS.md)
+NUISANCE_DIMS = 8
+NUISANCE_IMAGES = 160
+NUISANCE_VIEWS = 3
 """Default weight of the self-supervised patch-level loss (metric kind, 2 or more patches): chosen among
 0.1 / 0.3 / 1 on the development artists (peopleart's 5 validation artists and the 19 RASTA calibration
 artists, mean AUC), BENCHMARKS.md."""
@@ -165,6 +171,12 @@ class VerifierTrainConfig(TrainingConfig):
     # further collections (folders or CSVs, labels unused) whose paintings join the self-supervised loss's
     # pool beside the training images; images that are also among the run's labelled ones are left out
     unlabelled_data: list[str] = Field(default_factory=list)
+    # photographic directions projected out while not adapted (metric kind with centring, paintings.nuisance):
+    # how many (0: none; None: NUISANCE_DIMS for that kind, else 0: nuisance_k), fitted on nuisance_views
+    # re-photographed copies of at most nuisance_images training images
+    nuisance_dims: int | None = Field(default=None, ge=0)
+    nuisance_images: int = Field(default=NUISANCE_IMAGES, ge=2)
+    nuisance_views: int = Field(default=NUISANCE_VIEWS, ge=1)
     val_fraction: float = 0.15
     test_fraction: float = 0.2
     fine_tune_epochs: int = 0
@@ -182,12 +194,15 @@ class VerifierTrainConfig(TrainingConfig):
         if m.pooling not in FEATURE_POOLINGS:
             raise ValueError(f"model.pooling {m.pooling!r}: use one of {', '.join(FEATURE_POOLINGS)}")
         if (m.backbone_checkpoint is not None or m.calibration is not None or m.calibration_unadapted is not None
-                or m.blend != 1.0):
+                or m.blend != 1.0 or m.nuisance_dims):
             raise ValueError(
-                "model.blend, model.calibration, model.calibration_unadapted and model.backbone_checkpoint are set "
-                "by training; "
-                "leave them unset (fix the blend weight with blend)"
+                "model.blend, model.calibration, model.calibration_unadapted, model.nuisance_dims and "
+                "model.backbone_checkpoint are set by training; "
+                "leave them unset (fix the blend weight with blend, the nuisance directions with nuisance_dims)"
             )
+        if self.nuisance_dims and not (m.kind == "metric" and m.centre):
+            raise ValueError(f"nuisance_dims needs the metric kind with centred features, got kind {m.kind!r} "
+                             f"with centre {m.centre}")
         if self.unlabelled_data and self.ssl_weight <= 0:
             raise ValueError("unlabelled_data is for the self-supervised loss: set self_supervised > 0")
         if self.self_supervised and (m.kind != "metric" or m.n_patches < 2):
@@ -204,6 +219,13 @@ class VerifierTrainConfig(TrainingConfig):
             return self.self_supervised
         return SELF_SUPERVISED if self.model.kind == "metric" and self.model.n_patches >= 2 else 0.0
 
+    @property
+    def nuisance_k(self) -> int:
+        """The nuisance directions this run fits (``nuisance_dims``, or its default when unset)."""
+        if self.nuisance_dims is not None:
+            return self.nuisance_dims
+        return NUISANCE_DIMS if self.model.kind == "metric" and self.model.centre else 0
+
     def verifier_config(self) -> VerifierConfig:
         """``model`` as the chosen kind uses it (a fresh copy: training sets its blend and calibration)."""
         metric = self.model.kind == "metric"
@@ -213,6 +235,7 @@ class VerifierTrainConfig(TrainingConfig):
             centre=self.model.centre and metric,
             pooling=self.model.pooling if metric else "avg",
             signed_sqrt=self.model.signed_sqrt and metric,
+            nuisance_dims=self.nuisance_k if metric and self.model.centre else 0,
         )
 
 
@@ -441,11 +464,14 @@ def pair_scores(
     if kind != "siamese":
         if adapt and getattr(head, "centre", False) and len(f.paths):
             saved = {k: v.clone() for k, v in head.named_buffers() if k in ("mean_global", "mean_patch")}
+            project = getattr(head, "project", False)
             cast(Any, head).set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
+            cast(Any, head).project = False  # as Verifier.adapt: no nuisance projection when adapted
             try:
                 z = metric_codes(head, f.global_, f.patches, blend).numpy()
             finally:
                 cast(Any, head).set_means(saved["mean_global"], saved["mean_patch"])
+                cast(Any, head).project = project
         else:
             z = metric_codes(head, f.global_, f.patches, blend).numpy()
         return (z[pairs[:, 0]] * z[pairs[:, 1]]).sum(-1).astype(float)
@@ -724,6 +750,8 @@ def train_verifier(
         fine_tuned = True
     if not trainer.is_global_zero:  # a further DDP process: rank 0 calibrates, evaluates and writes the model
         return {"run": str(run), "model": str(run / "model")}
+    # before the blend is chosen and the scores calibrated: every unadapted score from here on is projected
+    nuisance_record = fit_nuisance(head, cfg, extractor, run, ftr)
 
     def eval_pairs(idx: np.ndarray, max_pairs: int = 20000) -> np.ndarray:
         if len(idx) < 2 or len(set(lab[idx])) < 2:
@@ -782,6 +810,8 @@ def train_verifier(
         )
     if ssl_record is not None:
         evaluation["self_supervised"] = ssl_record
+    if nuisance_record is not None:
+        evaluation["nuisance_projection"] = nuisance_record
     if blend_table is not None:
         evaluation["blend_auc_on_validation"] = blend_table
         evaluation["blend_chosen_on"] = (
@@ -824,6 +854,64 @@ def train_verifier(
         + "\n"
     )
     return {"run": str(run), "model": str(run / "model"), "evaluation": evaluation, "split_sizes": counts}
+
+
+def fit_nuisance(
+    head: torch.nn.Module, cfg: VerifierTrainConfig, extractor: FeatureExtractor, run: Any, train: Features
+) -> dict[str, Any] | None:
+    """Fit the head's nuisance projection (:mod:`artlens.paintings.nuisance`): at most
+    ``cfg.nuisance_images`` training images (a seeded choice), each reduced to the extractor's long
+    side and photographed again ``cfg.nuisance_views`` times (:func:`~artlens.paintings.nuisance.photograph_again`,
+    kept in ``RUN/nuisance/view-K/`` with their features in ``RUN/nuisance/view-K.npz``); the top
+    ``cfg.nuisance_k`` directions of the feature differences, global and patch apart. Returns the record
+    kept in ``evaluation``; ``None`` when the run fits none."""
+    k = cfg.nuisance_k
+    if k <= 0 or not getattr(head, "nuisance_dims", 0):
+        return None
+    from artlens.paintings.images import load_rgb
+    from artlens.paintings.nuisance import nuisance_basis, photograph_again
+
+    rng = np.random.default_rng(cfg.seed)
+    n = min(cfg.nuisance_images, len(train.paths))
+    pick = np.sort(rng.choice(len(train.paths), n, replace=False))
+    folder = run / "nuisance"
+    diff_g, diff_p = [], []
+    for view in range(cfg.nuisance_views):
+        out = folder / f"view-{view}"
+        out.mkdir(parents=True, exist_ok=True)
+        rendered = []
+        for i in pick:
+            target = out / f"{i:05d}.jpg"
+            if not target.exists():
+                im = load_rgb(train.paths[i], notify=False)
+                im.thumbnail((extractor.max_side, extractor.max_side))
+                photograph_again(im, np.random.default_rng([cfg.seed, view, int(i)])).save(target, quality=95)
+            rendered.append(str(target))
+        fv = cached_features(rendered, extractor, folder / f"view-{view}.npz")
+        row = {p: j for j, p in enumerate(fv.paths)}
+        ok = [(int(i), row[p]) for i, p in zip(pick, rendered, strict=True) if p in row]
+        src, dst = np.array([a for a, _ in ok]), np.array([b for _, b in ok])
+        diff_g.append(fv.global_[dst] - train.global_[src])
+        if train.patches.shape[1]:
+            diff_p.append(fv.patches[dst].mean(1) - train.patches[src].mean(1))
+    dg = np.concatenate(diff_g)
+    used = min(k, dg.shape[1] // 2)  # never more than half the feature dimensions (tiny test backbones)
+    basis_g = nuisance_basis(dg, used)
+    basis_p = nuisance_basis(np.concatenate(diff_p), used) if diff_p else np.zeros_like(basis_g)
+    cast(Any, head).set_nuisance(_pad(basis_g, k), _pad(basis_p, k))
+    return {
+        "dims": int(basis_g.shape[1]),
+        "images": n,
+        "views": cfg.nuisance_views,
+        "differences": int(len(dg)),
+        "method": "top right singular vectors of the feature changes of training images photographed again "
+        "(artlens.paintings.nuisance), projected out of the centred features while not adapted",
+    }
+
+
+def _pad(basis: np.ndarray, k: int) -> np.ndarray:
+    """``basis`` with zero columns up to ``k`` (fewer differences than directions asked for)."""
+    return np.pad(basis, ((0, 0), (0, k - basis.shape[1])))
 
 
 def calibrate_on_collection(
