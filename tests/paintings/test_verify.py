@@ -158,9 +158,8 @@ def test_cli_pair_pairs_reference_and_report(trained, collection, cli, tmp_path)
     assert (tmp_path / "r.html").stat().st_size > 1000 and len(row["heatmaps"]) == 2
     assert row["verifier"]["calibration_for"] == "the scores as centred"  # no unadapted fit in this tiny model
     assert "The scaling used here is the one for the scores as centred" in (tmp_path / "r.html").read_text()
-    # no collection at hand: the photographic directions are projected out, and the report says so
-    assert row["verifier"]["nuisance_projection"] == {"dims": 8, "applied": True}
-    assert "feature directions that photography moves most" in (tmp_path / "r.html").read_text()
+    assert row["verifier"]["nuisance_projection"] is None  # not asked for in training (the default)
+    assert "feature directions that photography moves most" not in (tmp_path / "r.html").read_text()
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     pairs = tmp_path / "pairs.csv"
     pairs.write_text(f"a,b\n{a},{b}\n{a},bad.jpg\n")

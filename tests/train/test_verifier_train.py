@@ -395,7 +395,7 @@ def test_photograph_again_is_seeded_and_keeps_the_size():
     assert not np.array_equal(np.asarray(a), np.asarray(im))
 
 
-def test_a_trained_verifier_projects_photographic_directions_until_it_is_adapted(collections, tmp_path):
+def test_a_trained_verifier_projects_photographic_directions_until_it_is_adapted(collections, cli, tmp_path):
     """The run fits the nuisance directions on its training images photographed again, saves them with the head,
     and the loaded verifier removes them from its scores while it has no collection to adapt to."""
     import torch
@@ -420,20 +420,23 @@ def test_a_trained_verifier_projects_photographic_directions_until_it_is_adapted
     v.adapt(paths, source="main")
     assert v.record()["nuisance_projection"] == {"dims": 2, "applied": False}
     assert v.config.nuisance_dims == 2
+    # through the command line: a single pair is projected, and the report says so
+    code, out, err = cli("verify", paths[0], paths[9], "--model", tmp_path / "run" / "model", "--json",
+                         "--no-catalog", "--report", tmp_path / "r.html")
+    assert code == 0, err
+    assert json.loads(out)["verifier"]["nuisance_projection"] == {"dims": 2, "applied": True}
+    assert "feature directions that photography moves most" in (tmp_path / "r.html").read_text()
 
 
-def test_nuisance_directions_default_to_8_for_centred_metric_verifiers_only(collections):
+def test_nuisance_directions_are_off_by_default_and_need_a_centred_metric_verifier(collections):
     from pydantic import ValidationError
 
-    from artlens.train.verifier import NUISANCE_DIMS
-
     main, extra = collections
-    assert _config(main, extra).nuisance_k == NUISANCE_DIMS == 8
-    assert _config(main, extra).verifier_config().nuisance_dims == 8
-    assert _config(main, extra, nuisance_dims=0).verifier_config().nuisance_dims == 0
+    assert _config(main, extra).nuisance_dims == 0
+    assert _config(main, extra).verifier_config().nuisance_dims == 0
+    assert _config(main, extra, nuisance_dims=4).verifier_config().nuisance_dims == 4
     cfg = _config(main, extra).model_dump()
     cfg["model"]["centre"] = False
-    assert type(_config(main, extra)).model_validate(cfg).nuisance_k == 0
     with pytest.raises(ValidationError, match="nuisance_dims needs the metric kind"):
         type(_config(main, extra)).model_validate(cfg | {"nuisance_dims": 4})
     cfg["model"]["centre"], cfg["model"]["nuisance_dims"] = True, 4

@@ -444,11 +444,12 @@ def train_verifier(
         None, "--unlabelled",
         help="A collection without labels (folder or CSV) whose paintings join the self-supervised loss beside "
              "the training images; repeat for several. Needs --self-supervised."),
-    nuisance_dims: int | None = typer.Option(
-        None, "--nuisance-dims",
+    nuisance_dims: int = typer.Option(
+        0, "--nuisance-dims",
         help="Directions of photographic change (lighting, colour cast, varnish, blur, compression: training "
              "images photographed again at random) projected out of the features while a verifier has no "
-             "collection to adapt to. 0: none. [default: 8 for the metric kind with --centre, else 0]"),
+             "collection to adapt to (metric kind with --centre; 0: none). Measured: no gain on held-out "
+             "collections (BENCHMARKS.md)."),
     fine_tune_epochs: int = typer.Option(0, "--fine-tune-epochs",
                                          help="Stage 2: epochs of end-to-end fine-tuning (metric kind; slow on CPU)."),
     fine_tune_blocks: int = typer.Option(2, "--fine-tune-blocks", help="Backbone stages unfrozen in stage 2."),
@@ -494,7 +495,7 @@ def train_verifier(
                                     "metric kind and 2 or more --patches")
     if bank_per_artist < 0:
         raise InvalidParameterError(f"--bank-per-artist must be >= 0, got {bank_per_artist}")
-    if nuisance_dims is not None and nuisance_dims < 0:
+    if nuisance_dims < 0:
         raise InvalidParameterError(f"--nuisance-dims must be >= 0, got {nuisance_dims}")
     if nuisance_dims and not (kind == "metric" and centre):
         raise InvalidParameterError(f"--nuisance-dims needs the metric kind with --centre (the projection acts on "
