@@ -12,6 +12,14 @@ images again under random photographic changes (:func:`photograph_again`), take 
 singular vectors of the feature differences (:func:`nuisance_basis`) and remove them from the
 centred features (:func:`project_out`) whenever the verifier has no collection to adapt to. Nothing
 here reads labels.
+
+Off by default (``train-verifier --nuisance-dims``): on development artists under simulated
+photographic changes 8 directions halved the calibration error of unadapted scores, on the held-out
+collections they changed nothing (BENCHMARKS.md).
+
+References:
+    Solomonoff, Campbell and Boardman, "Advances in channel compensation for SVM speaker
+    recognition", ICASSP 2005 (nuisance attribute projection).
 """
 
 from __future__ import annotations
