@@ -43,6 +43,7 @@ def _plates(cfg: TrainConfig, n: int, seed: int, cache_dir: Path | None) -> tupl
     tag = ("" if cfg.yarn_texture else "_plain") + (f"_bal{cfg.thread_balance:g}" if cfg.thread_balance else "")
     tag += f"_wide{cfg.wider:g}" if cfg.wider else ""
     tag += f"_hard{cfg.harder:g}" if cfg.harder else ""
+    tag += f"_broad{cfg.broad:g}" if cfg.broad else ""
     cache = cache_dir / f"phase_plates_{n}_seed{seed}{tag}.npz" if cache_dir else None
     if cache and cache.exists():
         d = np.load(cache)
@@ -72,6 +73,8 @@ def main() -> None:
                     help="fraction of plates with an interstice lattice (+ lining canvas, banding on half of them)")
     ap.add_argument("--harder", type=float, default=0.0,
                     help="fraction of plates under thick lumpy paint (impasto), heavy blur, noise and grain")
+    ap.add_argument("--broad", type=float, default=0.0,
+                    help="fraction of plates with broad, flat-topped threads whose gaps show as thin bright lines")
     args = ap.parse_args()
     cfg = TrainConfig(model="weavephase", input_px_per_cm=200.0, crop_cm=0.64, lr=args.lr, lr_schedule="cosine",
                       batch_size=16, seed=args.seeds[0],
@@ -80,7 +83,7 @@ def main() -> None:
                       trainer={"max_epochs": args.epochs, "patience": 3, "max_time": args.max_time,
                                "checkpoint_every_n_steps": 200},
                       yarn_texture=not args.no_yarn_texture, thread_balance=args.thread_balance,
-                      wider=args.wider, harder=args.harder)
+                      wider=args.wider, harder=args.harder, broad=args.broad)
     t = time.perf_counter()
     xs: list = []
     phs: list = []

@@ -170,6 +170,31 @@ def test_yarn_texture_ply_groove_and_twist():
     np.testing.assert_array_equal(ply.truth["horizontal_density"], plain.truth["horizontal_density"])
 
 
+def test_flat_topped_broad_threads_leave_thin_bright_gaps():
+    kw = dict(height_cm=1.5, width_cm=1.5, seed=5, weave_contrast=0.0, **CLEAN)
+    plain, broad = make_plate(**kw), make_plate(flat_top=0.7, thread_width=1.25, **kw)
+    # a quarter of a thread from its centre line: the rounded yarn has fallen off, the flat-topped one not
+    flank = (np.abs(plain.thread_phase["horizontal"] % 1 - 0.25) < 0.04) & ~_on_thread_centres(plain, "vertical", 0.3)
+    assert plain.image[flank].mean() - broad.image[flank].mean() > 20  # threads are dark
+    # the gap between two threads stays brighter than the threads themselves
+    gap = (np.abs(plain.thread_phase["horizontal"] % 1 - 0.5) < 0.03) & ~_on_thread_centres(plain, "vertical", 0.3)
+    assert broad.image[gap].mean() > broad.image[_on_thread_centres(plain, "horizontal")].mean() + 10
+    np.testing.assert_array_equal(broad.truth["horizontal_density"], plain.truth["horizontal_density"])
+    # the defaults draw the plates as before
+    np.testing.assert_array_equal(make_plate(flat_top=0.0, thread_width=1.0, **kw).image, plain.image)
+
+
+def test_broad_training_plates_draw_last():
+    from artlens.train.threads import _random_weave
+
+    for seed in range(20):
+        a = _random_weave(np.random.default_rng(seed), 1.0, yarn_texture=True, wider=0.5)
+        b = _random_weave(np.random.default_rng(seed), 1.0, yarn_texture=True, wider=0.5, broad=1.0)
+        changed = {k for k in b if b[k] != a.get(k)}
+        assert changed <= {"flat_top", "thread_width", "weave_contrast", "ply_groove"}
+        assert 0.3 <= b["flat_top"] <= 0.8 and 1.0 <= b["thread_width"] <= 1.3
+
+
 def test_cell_variation_and_grain_add_texture_at_their_scales():
     from scipy import ndimage
 
@@ -270,6 +295,9 @@ def test_invalid_parameters_are_refused():
     for name in ("ply_groove", "twist", "cell_variation", "grain"):
         with pytest.raises(InvalidParameterError, match=name):
             make_plate(**{name: 1.5})
+    for name, value in (("flat_top", 0.95), ("thread_width", 0.3), ("thread_width", 2.5)):
+        with pytest.raises(InvalidParameterError, match=name):
+            make_plate(**{name: value})
 
 
 def test_write_plate_tiff_records_resolution_and_params(tmp_path):

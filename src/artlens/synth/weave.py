@@ -78,6 +78,11 @@ class WeaveParams:
             over a crossing than where it passes under; 0 gives a plain grid.
         ply_groove: 0..1, relative depth of a groove along the middle of every thread (two-ply yarn
             that shows as two thin lines per thread).
+        flat_top: 0..0.9, fraction of each thread's half-width that stays at full height (a flattened,
+            flat-topped yarn instead of a rounded one); the rest falls off as a raised cosine.
+        thread_width: 0.5..2, half-width of every thread relative to the default (0.42 of the
+            spacing): above about 1.2 the threads touch and the gaps between them show only as thin
+            bright lines where the ground fills them.
         twist: 0..1, contrast of the diagonal striation that the fibres' twist draws on a thread.
         thread_balance: -0.9..0.9, how much more visible one thread system is than the other (in
             real canvases warp and weft often differ in thickness, spin and filling): the relief of
@@ -138,6 +143,8 @@ class WeaveParams:
     slub_rate: float = 0.0
     weave_contrast: float = 0.3
     ply_groove: float = 0.0
+    flat_top: float = 0.0
+    thread_width: float = 1.0
     twist: float = 0.0
     thread_balance: float = 0.0
     density_gradient: float = 0.0
@@ -184,6 +191,8 @@ class WeaveParams:
         need(self.slub_rate >= 0, "slub_rate must be >= 0 (slubs/cm)")
         need(0 <= self.weave_contrast <= 1, "weave_contrast must lie in [0, 1]")
         need(0 <= self.ply_groove <= 1 and 0 <= self.twist <= 1, "ply_groove and twist must lie in [0, 1]")
+        need(0 <= self.flat_top <= 0.9, "flat_top must lie in [0, 0.9]")
+        need(0.5 <= self.thread_width <= 2, "thread_width must lie in [0.5, 2]")
         need(abs(self.thread_balance) <= 0.9, "thread_balance must lie in [-0.9, 0.9]")
         need(abs(self.density_gradient) < 1, "density_gradient must lie in (-1, 1)")
         need(0 <= self.cusping_amplitude < 1, "cusping_amplitude must lie in [0, 1)")
@@ -494,6 +503,8 @@ def _thread_heights(
     shift: int,
     ply: float = 0.0,
     twist: float = 0.0,
+    flat_top: float = 0.0,
+    width: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-surface height and material of one direction's threads, both ``(H, W)``.
 
@@ -503,7 +514,9 @@ def _thread_heights(
     where it passes over a thread of the other direction, down where it passes under. ``ply`` cuts a
     groove of that relative depth along the middle of every thread (two-ply yarn); ``twist`` adds
     diagonal striation of that contrast (the fibres' twist, one period per 1.4 threads along the
-    thread, S-twist for horizontal and Z-twist for vertical threads).
+    thread, S-twist for horizontal and Z-twist for vertical threads). ``flat_top`` keeps that
+    fraction of the half-width at full height (the raised cosine then spans the rest), ``width``
+    multiplies every half-width.
     """
     k_lo = int(np.floor(phi.min())) - 1
     k_hi = int(np.ceil(phi.max())) + 1
@@ -527,8 +540,12 @@ def _thread_heights(
         ki = np.clip(k.astype(np.intp), k_lo, k_hi)
         flat = (ki - k_lo) * n_v + j0
         w = flat_table[flat] * (1 - frac) + flat_table[flat + 1] * frac
-        half = np.clip(_HALF_WIDTH * family.width_scale * w, 0.08, 0.95)
-        profile = np.where(np.abs(d) < half, np.cos(0.5 * np.pi * d / half) ** 2, 0.0) * (0.75 + 0.25 * w)
+        half = np.clip(_HALF_WIDTH * family.width_scale * width * w, 0.08, 0.95)
+        if flat_top > 0:  # full height within flat_top * half, then the raised cosine over the rest
+            u = np.maximum(np.abs(d) - flat_top * half, 0.0) / ((1.0 - flat_top) * half)
+            profile = np.where(u < 1, np.cos(0.5 * np.pi * u) ** 2, 0.0) * (0.75 + 0.25 * w)
+        else:
+            profile = np.where(np.abs(d) < half, np.cos(0.5 * np.pi * d / half) ** 2, 0.0) * (0.75 + 0.25 * w)
         if ply > 0:
             profile *= 1.0 - ply * np.exp(-0.5 * (d / (0.22 * half)) ** 2)
         if twist > 0:
@@ -781,7 +798,8 @@ def render(
     # Canvas: the ground fills everything above the canvas surface, so the X-ray is bright where the
     # canvas is low (interstices) and dark on the threads, darkest where a thread passes over.
     c = params.weave_contrast
-    yarn = {"ply": params.ply_groove, "twist": params.twist}
+    yarn = {"ply": params.ply_groove, "twist": params.twist, "flat_top": params.flat_top,
+            "width": params.thread_width}
     top_h, mat_h = _thread_heights(fam_h, phi_h, geo.along["horizontal"], phi_v, c, 0, **yarn)
     top_v, mat_v = _thread_heights(fam_v, phi_v, geo.along["vertical"], phi_h, c, 1, **yarn)
     if params.thread_balance:

@@ -60,6 +60,7 @@ class TrainConfig(TrainingConfig):
     thread_balance: float = 0.0  # > 0: half the synthetic plates get |thread_balance| up to this value
     wider: float = 0.0  # > 0: this fraction of plates gets interstice lattices, lining canvases, banding
     harder: float = 0.0  # > 0: this fraction of plates gets thick lumpy paint (impasto), heavy blur and noise
+    broad: float = 0.0  # > 0: this fraction of plates gets broad, flat-topped threads with thin bright gaps
     crops_per_plate: int = 8
     subcrops_per_sample: int = 8
     val_fraction: float = 0.2
@@ -76,7 +77,8 @@ class TrainConfig(TrainingConfig):
 # -- data ------------------------------------------------------------------------------------------
 
 def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool = False,
-                  thread_balance: float = 0.0, wider: float = 0.0, harder: float = 0.0) -> dict[str, Any]:
+                  thread_balance: float = 0.0, wider: float = 0.0, harder: float = 0.0,
+                  broad: float = 0.0) -> dict[str, Any]:
     """Random plate parameters covering realistic canvases and nuisances (easy to hard).
 
     ``yarn_texture`` adds what real X-rays show and the plain renderer lacks: two-ply grooves and
@@ -91,6 +93,10 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
     lumpy paint (``impasto`` 0.3-1, which hides it where thick and adds a texture stronger than it),
     heavy smooth paint (0.5-1), blur of 0.8-2.2 px, noise of 0.02-0.1 and grain (0.3-1): the low
     signal-to-noise X-rays of thickly painted canvases.
+    ``broad`` > 0 (drawn last): that fraction of the plates has flat-topped threads (``flat_top``
+    0.3-0.8) 1.0-1.3 times as wide as usual, so that neighbours touch and the gaps show as thin
+    bright lines, a weave contrast of 0.05-0.3, and on half of them two-ply yarn (``ply_groove``
+    0.3-0.8): the broad dark bands a second simulator drew and this one did not.
     """
     level = rng.uniform()
     p: dict[str, Any] = dict(
@@ -125,6 +131,11 @@ def _random_weave(rng: np.random.Generator, crop_cm: float, yarn_texture: bool =
         p.update(impasto=float(rng.uniform(0.3, 1.0)),
                  paint=float(rng.uniform(0.5, 1.0)), blur_px=float(rng.uniform(0.8, 2.2)),
                  noise=float(rng.uniform(0.02, 0.1)), grain=float(rng.uniform(0.3, 1.0)))
+    if broad > 0 and rng.uniform() < broad:
+        p.update(flat_top=float(rng.uniform(0.3, 0.8)), thread_width=float(rng.uniform(1.0, 1.3)),
+                 weave_contrast=float(rng.uniform(0.05, 0.3)))
+        if rng.uniform() < 0.5:
+            p["ply_groove"] = float(rng.uniform(0.3, 0.8))
     return p
 
 
@@ -135,7 +146,8 @@ def synthetic_crops(n_plates: int, cfg: TrainConfig, seed: int) -> tuple[np.ndar
     rng = np.random.default_rng(seed)
     xs, ys, gs = [], [], []
     for plate_id in range(n_plates):
-        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance, cfg.wider, cfg.harder)
+        params = _random_weave(rng, cfg.crop_cm, cfg.yarn_texture, cfg.thread_balance, cfg.wider, cfg.harder,
+                               cfg.broad)
         plate = make_plate(WeaveParams(**params))
         n = int(round(cfg.crop_cm * plate.px_per_cm))
         h, w = plate.image.shape
@@ -273,7 +285,7 @@ def synthetic_phase_samples(n_plates: int, cfg: TrainConfig, seed: int
     xs, phs = [], []
     for _ in range(n_plates):
         params = _random_weave(rng, PHASE_PLATE_CM / 2.5, cfg.yarn_texture, cfg.thread_balance, cfg.wider,
-                               cfg.harder)
+                               cfg.harder, cfg.broad)
         params["px_per_cm"] = cfg.input_px_per_cm
         plate = make_plate(WeaveParams(**params))
         x, ph = _phase_sample(plate.image, [plate.thread_phase["horizontal"], plate.thread_phase["vertical"]])
