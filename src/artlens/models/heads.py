@@ -197,8 +197,8 @@ class MetricHead(nn.Module):
     With ``nuisance_dims`` > 0 (needs ``centre``) the head also holds ``(D, k)`` orthonormal bases
     ``nuisance_global`` and ``nuisance_patch`` (:mod:`artlens.paintings.nuisance`): while ``project``
     is true, the centred features lose their components along them (directions in which photography
-    moves features). :meth:`Verifier.adapt <artlens.paintings.verify.Verifier.adapt>` turns ``project``
-    off: centring on the collection at hand removes its photography itself.
+    moves features). :meth:`Verifier.centre_on <artlens.paintings.verify.Verifier.centre_on>` turns
+    ``project`` off when it centres on a background collection, whose own mean removes its photography.
 
     Shape:
         global_: ``(B, D)``; patch_mean: ``(B, D)`` or ``None`` → ``(B, embed_dim)``, L2-normalised.
