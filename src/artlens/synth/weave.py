@@ -544,7 +544,7 @@ def _thread_heights(
         if flat_top > 0:  # full height within flat_top * half, then the raised cosine over the rest
             u = np.maximum(np.abs(d) - flat_top * half, 0.0) / ((1.0 - flat_top) * half)
             profile = np.where(u < 1, np.cos(0.5 * np.pi * u) ** 2, 0.0) * (0.75 + 0.25 * w)
-        else:
+        else:  # the rounded yarn, as before flat_top existed (plates drawn bit for bit as then)
             profile = np.where(np.abs(d) < half, np.cos(0.5 * np.pi * d / half) ** 2, 0.0) * (0.75 + 0.25 * w)
         if ply > 0:
             profile *= 1.0 - ply * np.exp(-0.5 * (d / (0.22 * half)) ** 2)

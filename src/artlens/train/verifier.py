@@ -459,7 +459,7 @@ def pair_scores(
             saved = {k: v.clone() for k, v in head.named_buffers() if k in ("mean_global", "mean_patch")}
             project = getattr(head, "project", False)
             cast(Any, head).set_means(f.global_.mean(0), f.patches.mean(axis=(0, 1)) if f.patches.shape[1] else None)
-            cast(Any, head).project = False  # as Verifier.adapt: no nuisance projection when adapted
+            cast(Any, head).project = False  # as Verifier.centre_on: no nuisance projection when adapted
             try:
                 z = metric_codes(head, f.global_, f.patches, blend).numpy()
             finally:
