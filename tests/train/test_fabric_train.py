@@ -213,3 +213,34 @@ def test_yarn_recalibration_keeps_the_comparison_and_records_the_old_calibration
     code, _, err = cli("canvas", "train", "--method", "siamese", "--recalibrate", "fabric_default", "--synthetic", "4",
                        "--out", str(tmp_path / "t"))
     assert code == 7 and "--recalibrate applies to --method yarn" in err
+
+
+def test_yarn_fit_on_a_labelled_csv_with_families(tmp_path, cli):
+    """``canvas train --method yarn --data plates.csv``: a ``family`` column groups the lab's rolls into families
+    (their within-family pairs are the hard pairs); a px_per_cm that is not a number is refused clearly."""
+    from PIL import Image
+
+    from artlens.synth import Roll
+
+    lines = ["plate,roll,px_per_cm,family"]
+    for r in range(4):
+        roll = Roll(10.0 + 3 * (r // 2) + 0.1 * r, 12.0 + 3 * (r // 2), seed=40 + r, length_cm=12, width_cm=12)
+        for k in range(2):
+            img = roll.cut(1 + 5 * k, 1, 2.4, 2.4, px_per_cm=70).image
+            Image.fromarray(img).save(tmp_path / f"r{r}-{k}.png")
+            lines.append(f"r{r}-{k}.png,roll{r},70,f{r // 2}")
+    csv_path = tmp_path / "plates.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    code, _, err = cli("canvas", "train", "--method", "yarn", "--data", str(csv_path), "--out", str(out))
+    assert code == 0, err
+    mcfg = json.loads((out / "model" / "config.json").read_text())
+    assert mcfg["training"]["sources"] == ["labelled"] and mcfg["training"]["n_canvases"] == 8
+    assert len(mcfg["training"]["heldout_families"]) == 1 and mcfg["training"]["heldout_families"][0] in ("lab-f0",
+                                                                                                        "lab-f1")
+    # each family holds 2 rolls x 2 cuts: 6 within-family pairs, 2 of them same-roll
+    assert mcfg["metrics"]["fit_pairs"] == 6 and mcfg["metrics"]["fit_same_roll"] == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_text("plate,roll,px_per_cm\nr0-0.png,roll0,seventy\n")
+    code, _, err = cli("canvas", "train", "--method", "yarn", "--data", str(bad), "--out", str(tmp_path / "b"))
+    assert code != 0 and "is not a number" in err and "Traceback" not in err

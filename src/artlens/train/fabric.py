@@ -282,8 +282,8 @@ def wide_collection(n_rolls: int, canvases_per_roll: int, *, canvas_cm: tuple[fl
 
 
 def read_roll_manifest(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Rows of a lab's plate CSV (columns ``plate``, ``roll``, optional ``px_per_cm``), each with
-    ``path`` (relative paths resolved against the CSV's folder) and ``px_per_cm`` (float or None)."""
+    """Rows of a lab's plate CSV (columns ``plate``, ``roll``, optional ``px_per_cm`` and ``family``), each
+    with ``path`` (relative paths resolved against the CSV's folder) and ``px_per_cm`` (float or None)."""
     path = Path(csv_path)
     if not path.is_file():
         raise InputNotFoundError(f"{path}: no such file")
@@ -294,7 +294,11 @@ def read_roll_manifest(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]
     for r in rows:
         p = Path(r["plate"])
         r["path"] = p if p.is_absolute() else path.parent / p
-        r["px_per_cm"] = float(r["px_per_cm"]) if r.get("px_per_cm") else None
+        try:
+            r["px_per_cm"] = float(r["px_per_cm"]) if r.get("px_per_cm") else None
+        except ValueError:
+            raise InvalidParameterError(f"{path}: px_per_cm {r['px_per_cm']!r} of {r['plate']} is not a number "
+                                        "(px/cm)") from None
     return rows
 
 

@@ -199,8 +199,11 @@ def drift_densities(descs: list[Any], sd: float, seed: int) -> list[Any]:
 
 
 def describe_labelled(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Descriptors of a lab's plates (CSV ``plate,roll`` and optional ``px_per_cm``). Every plate is its
-    own hard-negative family member: all rolls of a lab's collection form one family."""
+    """Descriptors of a lab's plates (CSV ``plate,roll`` and optional ``px_per_cm`` and ``family``).
+
+    Pairs within a family are the fit's hard pairs (every within-family pair is used); a ``family`` column
+    groups rolls of similar density into families, as the synthetic rolls are. Without it all rolls of
+    the lab's collection form one family."""
     from artlens.canvas.yarn import yarn_descriptor
     from artlens.io import open_plate
     from artlens.train.fabric import read_roll_manifest
@@ -213,7 +216,8 @@ def describe_labelled(csv_path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 desc: dict[str, Any] = yarn_descriptor(plate).to_dict()
             except Exception as exc:  # noqa: BLE001
                 desc = {"error": f"{type(exc).__name__}: {exc}"}
-            rows.append({"name": p.name, "roll": f"lab-{it['roll']}", "family": "lab", "densities": None,
+            family = f"lab-{it['family']}" if it.get("family") else "lab"
+            rows.append({"name": p.name, "roll": f"lab-{it['roll']}", "family": family, "densities": None,
                          "px_per_cm": plate.require_px_per_cm(), "desc": desc})
     return rows
 
