@@ -214,7 +214,8 @@ def train(
         None, "--recalibrate", help="Yarn: keep this fitted comparison (a model folder, or a shipped one such as "
                                     "fabric_default) and refit only its calibration on the canvases given "
                                     "(--synthetic, --imaging, --data)."),
-    data: Path | None = typer.Option(None, "--data", help="CSV with columns plate,roll (optional px_per_cm; yarn: optional family, rolls of similar density)."),
+    data: Path | None = typer.Option(None, "--data", help="CSV with columns plate,roll (optional px_per_cm; yarn: "
+                                                          "optional family, rolls of similar density)."),
     model: str = typer.Option("siamese_fabric", "--model", help="Registered model name (siamese_fabric*)."),
     backbone: str | None = typer.Option(None, "--backbone", help="Encoder: multikernel or timm:NAME."),
     epochs: int = typer.Option(20, "--epochs", help="Maximum epochs (early stopping on validation loss)."),
