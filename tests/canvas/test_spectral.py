@@ -257,3 +257,24 @@ def test_lattice_fit_undoes_a_halved_direction_the_checkerboard_refutes():
     # the true pair stands: nothing to change
     assert sp.fit_lattice(power, PPC, n, p.band, {"vertical": fv, "horizontal": fh},
                           {"vertical": 0.0, "horizontal": 0.0}) is None
+
+
+def test_one_dimensional_stripes_give_way_to_the_crossings_they_cannot_explain():
+    """A strong one-dimensional pattern on the vertical threads' axis (brush marks, slubs, banding: here 6.4
+    cycles/cm and its harmonics) outweighs their own peak, so the windows read it. Only the interlacing puts
+    peaks off the axes, in mirror pairs (the crossings u ± w); the stripes' pair cannot explain them at low
+    order, the weave's can (fit_lattice, _off_axis)."""
+    yy, xx = np.mgrid[0:800, 0:800].astype(np.float64) / PPC
+    fv, fh, stripes = 14.5, 15.8, 6.4
+    img = (100 + 4 * np.cos(2 * np.pi * fv * xx) + 8 * np.cos(2 * np.pi * fh * yy)
+           + 3 * np.cos(2 * np.pi * (fv * xx + fh * yy)) + 3 * np.cos(2 * np.pi * (fv * xx - fh * yy))
+           + 20 * np.cos(2 * np.pi * stripes * xx) + 6 * np.cos(2 * np.pi * 3 * stripes * xx))
+    raw = count_threads_spectral(img, SpectralParams(resolve_fundamental=False), px_per_cm=PPC)
+    assert np.nanmedian(raw.vertical.density) == pytest.approx(stripes, abs=0.1)  # what the windows see
+    s = count_threads_spectral(img, px_per_cm=PPC).summary()
+    assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(fv, abs=0.1)
+    assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(fh, abs=0.1)
+    # the same stripes without the crossings: nothing off the axes to settle it, the windows' reading stands
+    flat = img - 3 * np.cos(2 * np.pi * (fv * xx + fh * yy)) - 3 * np.cos(2 * np.pi * (fv * xx - fh * yy))
+    s = count_threads_spectral(flat, px_per_cm=PPC).summary()
+    assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(stripes, abs=0.1)

@@ -27,8 +27,10 @@ canvas or a patch adds windows at an unrelated density. The density most windows
 half / third of it that at least half as many windows found, is the plate's fundamental
 (:func:`resolve_harmonics`); a window near k = 2, 3 times it measured its k-th harmonic: its density
 is divided by k (the angle is the same) and it is counted in ``harmonic_windows_corrected``. A
-window near no multiple is an outlier. When enough windows found a half or a double that was not
-chosen, the summary names it (``harmonic_alternative``): no window reports a harmonic silently, and
+window near no multiple is an outlier. The plate's mean spectrum then checks the pair (:func:`fit_lattice`):
+the peaks off the axes, which only the interlacing makes, must lie on its lattice (paint strokes, slubs and
+banding put theirs on the axes, where they can win the windows). When enough windows found a half or a
+double that was not chosen, the summary names it (``harmonic_alternative``): no window reports a harmonic silently, and
 no plate hides an octave doubt.
 
 Windows whose density departs from the median of their 3×3 neighbours by more than
@@ -407,6 +409,22 @@ LATTICE_DISTINCT = 0.02
 LATTICE_DISTINCT_GAIN = 2.0
 
 
+#: a peak further than this sine of the angle from both frequency axes is off-axis: only the interlacing
+#: of the two thread families puts power there (crossings u ± w, the checkerboard (u ± w) / 2)
+OFF_AXIS_SINE = 0.25
+#: an off-axis peak counts when a peak lies within this fraction of its radius of its mirror image across
+#: the frequency axes (or within 2 bins)
+OFF_AXIS_MIRROR = 0.1
+#: off-axis peaks are weighed when they hold at least this share of the peaks' power
+OFF_AXIS_MIN_SHARE = 0.02
+#: the windows' pair gives way when it explains at most this share of the off-axis power and another pair
+#: explains at least OFF_AXIS_FOUND of it (a lining's own crossings leave the windows' pair some)
+OFF_AXIS_MISS = 0.1
+OFF_AXIS_FOUND = 0.6
+#: ... unless it explains at least this share of all the peaks' power (the off-axis ones at higher orders)
+OFF_AXIS_STANDS = 0.95
+
+
 def _spectrum_peaks(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]) -> tuple[np.ndarray,
                                                                                                 np.ndarray]:
     """The strong narrow peaks of a plate's mean power spectrum (``(nk, n)``, ``[kx, kr mod n]``):
@@ -482,6 +500,38 @@ def _explained(points: np.ndarray, amp: np.ndarray, u: np.ndarray, w: np.ndarray
     return (hit * amp[None, :] ** 2).sum(axis=1) / (amp ** 2).sum()
 
 
+def _off_axis(points: np.ndarray, ppc: float, n: int) -> np.ndarray:
+    """Which peaks only the interlacing of the two thread families can make: away from both frequency axes
+    (further than :data:`OFF_AXIS_SINE`) and in mirror pairs across them (``u + w`` and ``u - w``, ``(u + w) / 2``
+    and ``(u - w) / 2``). Paint strokes, slubs, banding and stretcher bars are one-dimensional and put their
+    power on or near the axes, where it can outweigh a thread family's own peak; a stroke or a crack at an
+    angle puts a single peak off them."""
+    radius = np.hypot(points[:, 0], points[:, 1])
+    off = np.minimum(np.abs(points[:, 0]), np.abs(points[:, 1])) > OFF_AXIS_SINE * radius
+    mirror = np.hypot(points[:, 0][:, None] - points[:, 0][None, :], points[:, 1][:, None] + points[:, 1][None, :])
+    return off & (mirror <= np.maximum(2 * ppc / n, OFF_AXIS_MIRROR * radius)[:, None]).any(axis=1)
+
+
+def _crossings_decide(points: np.ndarray, tol: np.ndarray, off_axis: np.ndarray, pick: tuple,
+                      now_uw: tuple[np.ndarray, np.ndarray], current: dict[str, float]) -> bool:
+    """Whether the pair ``pick`` (``(score, vertical, horizontal, eu, ew)``), which explains the off-axis peaks
+    the windows' pair misses, replaces it. It does not when its lattice lies inside the windows' one (its
+    frequencies are multiples of theirs, so the windows' pair explains every peak it does, at higher orders)
+    and a frequency it changes shows nowhere on its own axis (at f or 2f)."""
+    _, pv, ph, pu, pw = pick
+    gen = np.stack([pv * pu + ph * pw, pv * pu - ph * pw]) / 2  # the lattice's generators
+    gen = gen * np.where(gen[:, :1] < 0, -1.0, 1.0)
+    inside = _lattice_match(gen, now_uw[0][None, :], now_uw[1][None, :],
+                            LATTICE_TOLERANCE_FRACTION * np.hypot(gen[:, 0], gen[:, 1]))[0][0].all()
+    shown = True
+    for f, now, e in ((pv, current["vertical"], pu), (ph, current["horizontal"], pw)):
+        if abs(f - now) > HARMONIC_TOLERANCE * f:
+            near = np.stack([f * e, 2 * f * e, -f * e, -2 * f * e])  # peaks are kept with f_x >= 0
+            d = np.hypot(points[None, :, 0] - near[:, None, 0], points[None, :, 1] - near[:, None, 1])
+            shown &= bool(((d <= 2 * tol[None, :]) & ~off_axis[None, :]).any())
+    return bool(shown or not inside)
+
+
 @dataclass(frozen=True)
 class Lattice:
     """What :func:`fit_lattice` found: the thread densities (threads/cm) whose lattice explains the plate
@@ -529,6 +579,15 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     only when they explain at least :data:`LATTICE_MIN_EXPLAINED` of the peaks' power: a second weave
     (a lining canvas, a patch) leaves much of it to no single lattice, and the windows' reading stands.
 
+    One rule comes first. Paint strokes, slubs and banding are one-dimensional: their power lies on the axes,
+    where it can outweigh a thread family's own peak and win both the windows and the total score. Only the
+    interlacing puts peaks off the axes in mirror pairs (:func:`_off_axis`). Where those hold at least
+    :data:`OFF_AXIS_MIN_SHARE` of the power and the windows' pair explains at most :data:`OFF_AXIS_MISS` of
+    them at low order (the checkerboard and the crossings, ``|m|, |n| <= 2``), the pair that explains most
+    of them (at least :data:`OFF_AXIS_FOUND`; then by total score, then the coarsest) replaces it, unless
+    the windows' pair explains :data:`OFF_AXIS_STANDS` of all the power or :func:`_crossings_decide` says no.
+    Developed on family C (seed 0) and family B's development draws; BENCHMARKS.md has the held-out figures.
+
     Args:
         power: mean power spectrum of windows, ``(nk, n)`` indexed ``[kx, kr mod n]``.
         ppc: px/cm; ``n``: window side in px; band: densities searched.
@@ -551,6 +610,11 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     best: tuple[float, float, float, np.ndarray, np.ndarray] | None = None  # score, vertical, horizontal, eu, ew
     score_now = 0.0
     now_uw: tuple[np.ndarray, np.ndarray] | None = None  # the windows' pair as vectors, at its best angles
+    power = amp ** 2
+    off_axis = _off_axis(points, ppc, n)
+    off_share = float(power[off_axis].sum() / power.sum())
+    crossing: tuple[float, float, float, np.ndarray, np.ndarray] | None = None  # best pair on the off-axis peaks
+    crossing_now = 0.0  # the share of the off-axis power the windows' pair explains
     for av, ah in options:
         eu = np.array([np.cos(av), -np.sin(av)])  # vertical threads' frequency direction (f_x, f_row)
         ew = np.array([np.sin(ah), np.cos(ah)])  # horizontal threads'
@@ -564,8 +628,22 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         gv, gh = np.meshgrid(candidates(coords[:, 0], current["vertical"]),
                              candidates(coords[:, 1], current["horizontal"]), indexing="ij")
         gv, gh = gv.ravel(), gh.ravel()
-        score = _explained(points, amp, gv[:, None] * eu, gh[:, None] * ew, tol)
-        now = float(score[(gv == current["vertical"]) & (gh == current["horizontal"])][0])
+        hit, mm, nn = _lattice_match(points, gv[:, None] * eu, gh[:, None] * ew, tol)
+        score = (hit * power[None, :]).sum(axis=1) / power.sum()
+        # off the axes only the interlacing's own points count: the checkerboard and the crossings (|m|, |n| <= 2);
+        # a finer lattice (a third or a half of a thread frequency) reaches them only at higher orders
+        low = hit & (np.abs(mm) <= 2) & (np.abs(nn) <= 2)
+        is_now = (gv == current["vertical"]) & (gh == current["horizontal"])
+        now = float(score[is_now][0])
+        if off_share >= OFF_AXIS_MIN_SHARE:
+            on_off = (low * (power * off_axis)[None, :]).sum(axis=1) / power[off_axis].sum()
+            crossing_now = max(crossing_now, float(on_off[is_now][0]))
+            top_off = on_off.max()
+            ok = np.flatnonzero(on_off >= top_off - LATTICE_SLACK)
+            ok = ok[score[ok] >= score[ok].max() - LATTICE_SLACK]
+            pick_off = ok[np.lexsort((-score[ok], -(gv[ok] * gh[ok])))[0]]
+            if crossing is None or top_off > crossing[0] + 1e-9:
+                crossing = (float(top_off), float(gv[pick_off]), float(gh[pick_off]), eu, ew)
         if now_uw is None or now > score_now:
             score_now, now_uw = now, (current["vertical"] * eu, current["horizontal"] * ew)
         top = score.max()
@@ -576,16 +654,21 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
             best = (float(top), float(gv[pick]), float(gh[pick]), eu, ew)
     assert best is not None and now_uw is not None
     _, cv, ch, eu, ew = best
-    if score_now >= best[0] - LATTICE_SLACK:
+    forced = (crossing is not None and crossing_now <= OFF_AXIS_MISS and crossing[0] >= OFF_AXIS_FOUND
+              and score_now < OFF_AXIS_STANDS and _crossings_decide(points, tol, off_axis, crossing, now_uw, current))
+    if forced:
+        assert crossing is not None
+        _, cv, ch, eu, ew = crossing
+    elif score_now >= best[0] - LATTICE_SLACK:
         # Within the slack the windows' pair stands, unless the two lattices differ (neither holds the
         # other) and the peaks only the best explains outweigh those only the windows' pair explains:
         # a thread frequency halved misses the checkerboard (u ± w) / 2, which the true pair explains,
         # and explains only points where the plate has no peak. A double (a coarser lattice, inside the
         # true one) explains nothing the true pair does not, so it never wins this way.
-        power = amp ** 2 / (amp ** 2).sum()
+        share = power / power.sum()
         on_now = _lattice_match(points, now_uw[0][None, :], now_uw[1][None, :], tol)[0][0]
         on_best = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)[0][0]
-        only_best, only_now = power[on_best & ~on_now].sum(), power[on_now & ~on_best].sum()
+        only_best, only_now = share[on_best & ~on_now].sum(), share[on_now & ~on_best].sum()
         if only_best < max(LATTICE_DISTINCT, LATTICE_DISTINCT_GAIN * only_now):
             return None
     hit, m, k = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)
@@ -601,7 +684,7 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         w = -w
     explained = _explained(points, amp, u[None, :], w[None, :], tol)[0]
     enough = explained >= LATTICE_MIN_SHARE and explained >= LATTICE_MIN_GAIN * score_now
-    if explained < LATTICE_MIN_EXPLAINED and not enough:
+    if explained < LATTICE_MIN_EXPLAINED and not enough and not forced:
         # no one weave explains the spectrum (a lining, a patch) and the windows' pair explains as much
         # as half of what this lattice does: the windows' reading stands
         return None
