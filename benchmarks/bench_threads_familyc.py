@@ -50,7 +50,8 @@ def main() -> None:
             w = csv.writer(fh)
             w.writerow(["path", "px_per_cm"])
             w.writerows([r["plate"], r["px_per_cm"]] for r in chosen)
-        cmd = ["artlens", "threads", "count", str(manifest), "--out", str(folder / "counts"), "--no-catalog"]
+        artlens = str(Path(sys.executable).with_name("artlens"))  # the environment's command, as a user types it
+        cmd = [artlens, "threads", "count", str(manifest), "--out", str(folder / "counts"), "--no-catalog"]
         if args.method:
             cmd += ["--method", args.method]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

@@ -586,6 +586,9 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     them at low order (the checkerboard and the crossings, ``|m|, |n| <= 2``), the pair that explains most
     of them (at least :data:`OFF_AXIS_FOUND`; then by total score, then the coarsest) replaces it, unless
     the windows' pair explains :data:`OFF_AXIS_STANDS` of all the power or :func:`_crossings_decide` says no.
+    Conversely, a best pair that explains less of that off-axis power at low order than the windows' pair
+    (by :data:`LATTICE_SLACK`) does not replace it: a half or a third of each thread frequency explains every
+    peak, strokes on the axes too, but the crossings only at high order.
     Developed on family C (seed 0) and family B's development draws; BENCHMARKS.md has the held-out figures.
 
     Args:
@@ -615,6 +618,7 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     off_share = float(power[off_axis].sum() / power.sum())
     crossing: tuple[float, float, float, np.ndarray, np.ndarray] | None = None  # best pair on the off-axis peaks
     crossing_now = 0.0  # the share of the off-axis power the windows' pair explains
+    best_off = 0.0  # ... and the best pair
     for av, ah in options:
         eu = np.array([np.cos(av), -np.sin(av)])  # vertical threads' frequency direction (f_x, f_row)
         ew = np.array([np.sin(ah), np.cos(ah)])  # horizontal threads'
@@ -635,8 +639,8 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         low = hit & (np.abs(mm) <= 2) & (np.abs(nn) <= 2)
         is_now = (gv == current["vertical"]) & (gh == current["horizontal"])
         now = float(score[is_now][0])
+        on_off = (low * (power * off_axis)[None, :]).sum(axis=1) / max(power[off_axis].sum(), 1e-30)
         if off_share >= OFF_AXIS_MIN_SHARE:
-            on_off = (low * (power * off_axis)[None, :]).sum(axis=1) / power[off_axis].sum()
             crossing_now = max(crossing_now, float(on_off[is_now][0]))
             top_off = on_off.max()
             ok = np.flatnonzero(on_off >= top_off - LATTICE_SLACK)
@@ -652,6 +656,7 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         if best is None or top > best[0] + 1e-9 or (abs(top - best[0]) <= 1e-9 and
                                                      gv[pick] * gh[pick] > best[1] * best[2]):
             best = (float(top), float(gv[pick]), float(gh[pick]), eu, ew)
+            best_off = float(on_off[pick])
     assert best is not None and now_uw is not None
     _, cv, ch, eu, ew = best
     forced = (crossing is not None and crossing_now <= OFF_AXIS_MISS and crossing[0] >= OFF_AXIS_FOUND
@@ -659,6 +664,8 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     if forced:
         assert crossing is not None
         _, cv, ch, eu, ew = crossing
+    elif off_share >= OFF_AXIS_MIN_SHARE and best_off < crossing_now - LATTICE_SLACK:
+        return None  # the best pair explains fewer of the off-axis peaks at low order: a finer lattice's chance hits
     elif score_now >= best[0] - LATTICE_SLACK:
         # Within the slack the windows' pair stands, unless the two lattices differ (neither holds the
         # other) and the peaks only the best explains outweigh those only the windows' pair explains:
