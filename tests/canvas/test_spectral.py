@@ -215,6 +215,31 @@ def test_octave_doubt_is_printed(tmp_path):
     assert text.count("check:") == 1
 
 
+def test_few_agreeing_windows_are_a_reason_to_check():
+    """A plate figure that rests on fewer than 40 % of the windows that found a peak is marked "check here" in
+    the printed summary, the report's notes and the ``check`` column of ``plates.csv``; an octave doubt and a
+    second opinion that disagrees are listed there too."""
+    from artlens.canvas.threads.batch import check_reasons
+    from artlens.canvas.threads.run import few_windows_agree, few_windows_note, summary_line
+
+    def direction(valid: int, outliers: int, alt: dict | None = None) -> dict:
+        return {"threads_per_cm": {"mean": 6.6, "std": 0.4, "median": 6.6}, "angle_deg": {"mean": 1.0, "std": 7.0},
+                "valid_windows": valid, "outlier_windows": outliers, "no_peak_windows": 0,
+                "interval_90": [5.8, 7.1], "harmonic_alternative": alt}
+
+    few, many = direction(6, 36), direction(40, 2)
+    assert few_windows_agree(few) and not few_windows_agree(many)
+    assert not few_windows_agree(direction(0, 0))  # nothing read at all: no figure to doubt
+    text = summary_line({"horizontal": few, "vertical": many})
+    assert "check: only 6 of 42 windows agree" in text and text.count("check:") == 1
+    assert "only 6 of 42 windows agree on the 6.60 threads/cm" in few_windows_note("horizontal", few)
+    alt = {"threads_per_cm": 13.2, "windows": 9, "relation": "double"}
+    assert check_reasons({"horizontal": few, "vertical": direction(40, 2, alt)}, {"plate_flagged": True}) == [
+        "second opinion", "octave doubt vertical", "few windows agree horizontal"]
+    assert check_reasons({"horizontal": many, "vertical": many}, {"plate_flagged": False}) == []
+    assert check_reasons({"horizontal": many, "vertical": many}, None) == []
+
+
 def test_interstice_lattice_fundamental_from_the_plate_spectrum():
     """A spot at every interstice puts peaks at u +- w; when the axis peak of the vertical threads is weak
     and its double strong, every window reads the double, and the plate spectrum's lattice places u."""

@@ -51,6 +51,7 @@ def check_complete(out: Path, db: Path) -> None:
         assert r["status"] == "ok" and r["method"] == "spectral" and len(r["sha256"]) == 64
         assert abs(float(r["horizontal_threads_per_cm"]) - (11.0 + k)) < 0.3
         assert abs(float(r["vertical_threads_per_cm"]) - 14.0) < 0.3
+        assert r["check"] == ""  # clean synthetic plates: nothing to look at again
         summary = json.loads((out / r["plate"] / "summary.json").read_text())  # what the single-plate command writes
         assert summary["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(float(r["horizontal_threads_per_cm"]))
         assert (out / r["plate"] / "report.html").is_file() and (out / r["plate"] / "windows.csv").is_file()

@@ -233,6 +233,7 @@ def test_threads_count_job_matches_the_cli(make_client, plate_tif, upload, wait_
     assert result["second_opinion"]["plate_flagged"] is False
     assert result["second_opinion"]["horizontal"] == expected["second_opinion"]["horizontal"]
     assert 'id="second-opinion"' in page.text and 'id="check-here"' not in page.text
+    assert 'id="check-1"' not in page.text  # nor an octave doubt or few agreeing windows on a clean plate
 
 
 def test_job_requests_are_checked(make_client, plate_tif, upload):
@@ -430,3 +431,20 @@ def test_on_a_postgresql_catalog_shared_with_the_cli(make_client, postgres_url, 
     assert code == 0, err
     assert [a["id"] for a in json.loads(out)] == [job["analysis_id"]]
     assert (tmp_path / "data" / "images" / f"{image['sha256']}.tif").is_file()
+
+
+def test_thread_count_checks_on_the_job_page():
+    """The job page lists the report's octave doubts and few-agreeing-windows notes (the second opinion has its
+    own line), for one method and for both."""
+    from artlens.web.pages import thread_checks
+
+    def direction(valid: int, outliers: int, alt: dict | None = None) -> dict:
+        return {"threads_per_cm": {"mean": 6.6, "std": 0.4, "median": 6.6}, "valid_windows": valid,
+                "outlier_windows": outliers, "harmonic_alternative": alt}
+
+    alt = {"threads_per_cm": 13.2, "windows": 9, "relation": "double"}
+    one = {"method": "spectral", "horizontal": direction(6, 36), "vertical": direction(40, 2, alt)}
+    notes = thread_checks(one)
+    assert len(notes) == 2 and "only 6 of 42 windows" in notes[0] and "13.20 threads/cm, the double" in notes[1]
+    assert thread_checks({"method": "both", "spectral": one, "cnn": {"horizontal": direction(40, 0)}}) == notes
+    assert thread_checks({"method": "spectral", "horizontal": direction(40, 2), "vertical": direction(40, 2)}) == []

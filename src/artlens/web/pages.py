@@ -244,12 +244,32 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
         extra["names"] = plates
         extra["ids"] = result.get("image_ids", {})
         report = f"/jobs/{job_id}/files/match/report.html"
+    if job["kind"] == "threads.count" and job["state"] == "done":
+        extra["checks"] = thread_checks(result)
     if job["kind"] == "paintings.map" and job["state"] == "done":
         extra["map"] = map_figure(result.get("points", []))
     if job["kind"] in ("verify", "verify.reference", "classify") and job["state"] == "done":
         extra["gradcam"] = gradcam_figures(job_id, job["kind"], result)
     return render(request, "job.html", job=status, title=KINDS[job["kind"]].title if job["kind"] in KINDS
                   else job["kind"], report=report, result=result, **extra)
+
+
+def thread_checks(result: dict[str, Any]) -> list[str]:
+    """The report's "check here" notes of a thread count other than the second opinion's (shown on its own):
+    octave doubts and directions where few windows agree."""
+    from artlens.canvas.threads.run import few_windows_agree, few_windows_note, octave_doubt
+
+    parts = [result.get("spectral", {}), result.get("cnn", {})] if result.get("method") == "both" else [result]
+    notes = []
+    for s in parts:
+        for d in ("horizontal", "vertical"):
+            if not isinstance(s.get(d), dict):
+                continue
+            if alt := s[d].get("harmonic_alternative"):
+                notes.append(octave_doubt(d, s[d]["threads_per_cm"]["mean"], alt))
+            if few_windows_agree(s[d]):
+                notes.append(few_windows_note(d, s[d]))
+    return notes
 
 
 def gradcam_figures(job_id: int, kind: str, result: dict[str, Any]) -> list[dict[str, str]]:

@@ -48,11 +48,14 @@ __all__ = ["PLATE_COLUMNS", "SKIPPED_COLUMNS", "BatchReport", "count_plates", "r
 
 PLATE_COLUMNS = ["plate", "status", "horizontal_threads_per_cm", "vertical_threads_per_cm",
                  "horizontal_interval_90", "vertical_interval_90", "horizontal_std", "vertical_std",
-                 "windows", "px_per_cm", "method", "cross_check_flagged", "out_dir", "path", "sha256",
+                 "windows", "px_per_cm", "method", "cross_check_flagged", "check", "out_dir", "path", "sha256",
                  "model_checksum", "artlens_version", "key"]
 """Columns of ``plates.csv``: densities in threads/cm (plate means of the valid windows), the 90 %
 interval of each plate mean as ``lo;hi``, ``cross_check_flagged`` true where the CNN and the spectral
-counter disagree on the plate (empty when no cross-check ran)."""
+counter disagree on the plate (empty when no cross-check ran), ``check`` every reason to look at the plate
+again, ``; ``-separated (empty when none): ``second opinion`` (the two methods disagree), ``octave doubt
+<direction>`` (``harmonic_alternative``), ``few windows agree <direction>`` (see
+:func:`~artlens.canvas.threads.run.few_windows_agree`)."""
 
 SKIPPED_COLUMNS = ["plate", "path", "sha256", "reason", "key"]
 
@@ -167,6 +170,17 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
     return count_one
 
 
+def check_reasons(summary: dict[str, Any], check: dict[str, Any] | None) -> list[str]:
+    """Why a counted plate should be looked at again (the ``check`` column of ``plates.csv``); empty when
+    nothing says so."""
+    from artlens.canvas.threads.run import few_windows_agree
+
+    out = ["second opinion"] if check is not None and check.get("plate_flagged") else []
+    out += [f"octave doubt {d}" for d in ("horizontal", "vertical") if summary[d].get("harmonic_alternative")]
+    out += [f"few windows agree {d}" for d in ("horizontal", "vertical") if few_windows_agree(summary[d])]
+    return out
+
+
 def _row(name: str, spec: PlateSpec, digest: str, key: str, out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     s = summary["cnn"] if summary.get("method") == "both" else summary
     check = summary.get("disagreement") or summary.get("cross_check") or summary.get("second_opinion")
@@ -185,6 +199,7 @@ def _row(name: str, spec: PlateSpec, digest: str, key: str, out_dir: Path, summa
         "horizontal_std": stat("horizontal", "std"), "vertical_std": stat("vertical", "std"),
         "windows": s.get("windows", ""), "px_per_cm": s.get("px_per_cm", ""), "method": summary.get("method", ""),
         "cross_check_flagged": "" if check is None else str(bool(check.get("plate_flagged"))).lower(),
+        "check": "; ".join(check_reasons(s, check)),
         "out_dir": str(out_dir), "path": str(spec.path), "sha256": digest,
         "model_checksum": s.get("model_checksum") or "", "artlens_version": s.get("artlens_version", ""), "key": key,
     }
