@@ -414,14 +414,15 @@ LATTICE_DISTINCT_GAIN = 2.0
 OFF_AXIS_SINE = 0.25
 #: an off-axis peak counts when a peak lies within this fraction of its radius of its mirror image across
 #: the frequency axes (or within 2 bins)
-OFF_AXIS_MIRROR = 0.1
+OFF_AXIS_MIRROR = 0.15
 #: off-axis peaks are weighed when they hold at least this share of the peaks' power
 OFF_AXIS_MIN_SHARE = 0.02
 #: the windows' pair gives way when it explains at most this share of the off-axis power and another pair
 #: explains at least OFF_AXIS_FOUND of it (a lining's own crossings leave the windows' pair some)
 OFF_AXIS_MISS = 0.1
 OFF_AXIS_FOUND = 0.6
-#: ... unless it explains at least this share of all the peaks' power (the off-axis ones at higher orders)
+#: ... unless it explains at least this share of all the peaks' power (the off-axis ones at higher orders) and
+#: is not a refinement of the new pair (:func:`_inside`)
 OFF_AXIS_STANDS = 0.95
 
 
@@ -512,6 +513,16 @@ def _off_axis(points: np.ndarray, ppc: float, n: int) -> np.ndarray:
     return off & (mirror <= np.maximum(2 * ppc / n, OFF_AXIS_MIRROR * radius)[:, None]).any(axis=1)
 
 
+def _inside(pick: tuple, now_uw: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether the lattice of ``pick`` (``(score, vertical, horizontal, eu, ew)``) lies inside that of the pair
+    ``now_uw`` (its frequencies multiples of theirs): its generators ``(u ± w) / 2`` are points of the other."""
+    _, pv, ph, pu, pw = pick
+    gen = np.stack([pv * pu + ph * pw, pv * pu - ph * pw]) / 2
+    gen = gen * np.where(gen[:, :1] < 0, -1.0, 1.0)
+    return bool(_lattice_match(gen, now_uw[0][None, :], now_uw[1][None, :],
+                               LATTICE_TOLERANCE_FRACTION * np.hypot(gen[:, 0], gen[:, 1]))[0][0].all())
+
+
 def _crossings_decide(points: np.ndarray, tol: np.ndarray, off_axis: np.ndarray, pick: tuple,
                       now_uw: tuple[np.ndarray, np.ndarray], current: dict[str, float]) -> bool:
     """Whether the pair ``pick`` (``(score, vertical, horizontal, eu, ew)``), which explains the off-axis peaks
@@ -519,10 +530,7 @@ def _crossings_decide(points: np.ndarray, tol: np.ndarray, off_axis: np.ndarray,
     frequencies are multiples of theirs, so the windows' pair explains every peak it does, at higher orders)
     and a frequency it changes shows nowhere on its own axis (at f or 2f)."""
     _, pv, ph, pu, pw = pick
-    gen = np.stack([pv * pu + ph * pw, pv * pu - ph * pw]) / 2  # the lattice's generators
-    gen = gen * np.where(gen[:, :1] < 0, -1.0, 1.0)
-    inside = _lattice_match(gen, now_uw[0][None, :], now_uw[1][None, :],
-                            LATTICE_TOLERANCE_FRACTION * np.hypot(gen[:, 0], gen[:, 1]))[0][0].all()
+    inside = _inside(pick, now_uw)
     shown = True
     for f, now, e in ((pv, current["vertical"], pu), (ph, current["horizontal"], pw)):
         if abs(f - now) > HARMONIC_TOLERANCE * f:
@@ -585,7 +593,8 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     :data:`OFF_AXIS_MIN_SHARE` of the power and the windows' pair explains at most :data:`OFF_AXIS_MISS` of
     them at low order (the checkerboard and the crossings, ``|m|, |n| <= 2``), the pair that explains most
     of them (at least :data:`OFF_AXIS_FOUND`; then by total score, then the coarsest) replaces it, unless
-    the windows' pair explains :data:`OFF_AXIS_STANDS` of all the power or :func:`_crossings_decide` says no.
+    the windows' pair explains :data:`OFF_AXIS_STANDS` of all the power (and the new lattice does not lie
+    inside its own: a third of a thread frequency explains every peak) or :func:`_crossings_decide` says no.
     Conversely, a best pair that explains less of that off-axis power at low order than the windows' pair
     (by :data:`LATTICE_SLACK`) does not replace it: a half or a third of each thread frequency explains every
     peak, strokes on the axes too, but the crossings only at high order.
@@ -660,7 +669,8 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     assert best is not None and now_uw is not None
     _, cv, ch, eu, ew = best
     forced = (crossing is not None and crossing_now <= OFF_AXIS_MISS and crossing[0] >= OFF_AXIS_FOUND
-              and score_now < OFF_AXIS_STANDS and _crossings_decide(points, tol, off_axis, crossing, now_uw, current))
+              and (score_now < OFF_AXIS_STANDS or _inside(crossing, now_uw))
+              and _crossings_decide(points, tol, off_axis, crossing, now_uw, current))
     if forced:
         assert crossing is not None
         _, cv, ch, eu, ew = crossing
