@@ -523,14 +523,13 @@ def _inside(pick: tuple, now_uw: tuple[np.ndarray, np.ndarray]) -> bool:
                                LATTICE_TOLERANCE_FRACTION * np.hypot(gen[:, 0], gen[:, 1]))[0][0].all())
 
 
-def _crossings_decide(points: np.ndarray, tol: np.ndarray, off_axis: np.ndarray, pick: tuple,
-                      now_uw: tuple[np.ndarray, np.ndarray], current: dict[str, float]) -> bool:
+def _crossings_decide(points: np.ndarray, tol: np.ndarray, off_axis: np.ndarray, pick: tuple, inside: bool,
+                      current: dict[str, float]) -> bool:
     """Whether the pair ``pick`` (``(score, vertical, horizontal, eu, ew)``), which explains the off-axis peaks
-    the windows' pair misses, replaces it. It does not when its lattice lies inside the windows' one (its
+    the windows' pair misses, replaces it. It does not when its lattice lies ``inside`` the windows' one (its
     frequencies are multiples of theirs, so the windows' pair explains every peak it does, at higher orders)
     and a frequency it changes shows nowhere on its own axis (at f or 2f)."""
     _, pv, ph, pu, pw = pick
-    inside = _inside(pick, now_uw)
     shown = True
     for f, now, e in ((pv, current["vertical"], pu), (ph, current["horizontal"], pw)):
         if abs(f - now) > HARMONIC_TOLERANCE * f:
@@ -668,9 +667,11 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
             best_off = float(on_off[pick])
     assert best is not None and now_uw is not None
     _, cv, ch, eu, ew = best
-    forced = (crossing is not None and crossing_now <= OFF_AXIS_MISS and crossing[0] >= OFF_AXIS_FOUND
-              and (score_now < OFF_AXIS_STANDS or _inside(crossing, now_uw))
-              and _crossings_decide(points, tol, off_axis, crossing, now_uw, current))
+    forced = False
+    if crossing is not None and crossing_now <= OFF_AXIS_MISS and crossing[0] >= OFF_AXIS_FOUND:
+        inside = _inside(crossing, now_uw)
+        forced = ((score_now < OFF_AXIS_STANDS or inside)
+                  and _crossings_decide(points, tol, off_axis, crossing, inside, current))
     if forced:
         assert crossing is not None
         _, cv, ch, eu, ew = crossing
