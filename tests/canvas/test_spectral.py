@@ -291,8 +291,8 @@ def test_one_dimensional_stripes_give_way_to_the_crossings_they_cannot_explain()
     order, the weave's can (fit_lattice, _off_axis)."""
     yy, xx = np.mgrid[0:800, 0:800].astype(np.float64) / PPC
     fv, fh, stripes = 14.5, 15.8, 6.4
-    img = (100 + 4 * np.cos(2 * np.pi * fv * xx) + 8 * np.cos(2 * np.pi * fh * yy)
-           + 3 * np.cos(2 * np.pi * (fv * xx + fh * yy)) + 3 * np.cos(2 * np.pi * (fv * xx - fh * yy))
+    img = (100 + 8 * np.cos(2 * np.pi * fv * xx) + 8 * np.cos(2 * np.pi * fh * yy)
+           + 6 * np.cos(2 * np.pi * (fv * xx + fh * yy)) + 6 * np.cos(2 * np.pi * (fv * xx - fh * yy))
            + 20 * np.cos(2 * np.pi * stripes * xx) + 6 * np.cos(2 * np.pi * 3 * stripes * xx))
     raw = count_threads_spectral(img, SpectralParams(resolve_fundamental=False), px_per_cm=PPC)
     assert np.nanmedian(raw.vertical.density) == pytest.approx(stripes, abs=0.1)  # what the windows see
@@ -300,6 +300,6 @@ def test_one_dimensional_stripes_give_way_to_the_crossings_they_cannot_explain()
     assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(fv, abs=0.1)
     assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(fh, abs=0.1)
     # the same stripes without the crossings: nothing off the axes to settle it, the windows' reading stands
-    flat = img - 3 * np.cos(2 * np.pi * (fv * xx + fh * yy)) - 3 * np.cos(2 * np.pi * (fv * xx - fh * yy))
+    flat = img - 6 * np.cos(2 * np.pi * (fv * xx + fh * yy)) - 6 * np.cos(2 * np.pi * (fv * xx - fh * yy))
     s = count_threads_spectral(flat, px_per_cm=PPC).summary()
     assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(stripes, abs=0.1)
