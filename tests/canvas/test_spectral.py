@@ -235,7 +235,7 @@ def test_few_agreeing_windows_are_a_reason_to_check():
     assert "only 6 of 42 windows agree on the 6.60 threads/cm" in few_windows_note("horizontal", few)
     alt = {"threads_per_cm": 13.2, "windows": 9, "relation": "double"}
     assert check_reasons({"horizontal": few, "vertical": direction(40, 2, alt)}, {"plate_flagged": True}) == [
-        "second opinion", "octave doubt vertical", "few windows agree horizontal"]
+        "second opinion", "few windows agree horizontal", "octave doubt vertical"]
     assert check_reasons({"horizontal": many, "vertical": many}, {"plate_flagged": False}) == []
     assert check_reasons({"horizontal": many, "vertical": many}, None) == []
 

@@ -257,19 +257,10 @@ def job_page(request: Request, job_id: int) -> HTMLResponse:
 def thread_checks(result: dict[str, Any]) -> list[str]:
     """The report's "check here" notes of a thread count other than the second opinion's (shown on its own):
     octave doubts and directions where few windows agree."""
-    from artlens.canvas.threads.run import few_windows_agree, few_windows_note, octave_doubt
+    from artlens.canvas.threads.run import check_notes
 
     parts = [result.get("spectral", {}), result.get("cnn", {})] if result.get("method") == "both" else [result]
-    notes = []
-    for s in parts:
-        for d in ("horizontal", "vertical"):
-            if not isinstance(s.get(d), dict):
-                continue
-            if alt := s[d].get("harmonic_alternative"):
-                notes.append(octave_doubt(d, s[d]["threads_per_cm"]["mean"], alt))
-            if few_windows_agree(s[d]):
-                notes.append(few_windows_note(d, s[d]))
-    return notes
+    return [note for s in parts for note in check_notes(s)]
 
 
 def gradcam_figures(job_id: int, kind: str, result: dict[str, Any]) -> list[dict[str, str]]:

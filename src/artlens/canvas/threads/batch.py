@@ -173,12 +173,10 @@ def _make_counter(settings: dict[str, Any]) -> Callable[[dict[str, Any]], dict[s
 def check_reasons(summary: dict[str, Any], check: dict[str, Any] | None) -> list[str]:
     """Why a counted plate should be looked at again (the ``check`` column of ``plates.csv``); empty when
     nothing says so."""
-    from artlens.canvas.threads.run import few_windows_agree
+    from artlens.canvas.threads.run import checks
 
     out = ["second opinion"] if check is not None and check.get("plate_flagged") else []
-    out += [f"octave doubt {d}" for d in ("horizontal", "vertical") if summary[d].get("harmonic_alternative")]
-    out += [f"few windows agree {d}" for d in ("horizontal", "vertical") if few_windows_agree(summary[d])]
-    return out
+    return out + [f"{kind} {d}" for kind, d in checks(summary)]
 
 
 def _row(name: str, spec: PlateSpec, digest: str, key: str, out_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:

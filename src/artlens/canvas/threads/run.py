@@ -112,9 +112,7 @@ def write_count_outputs(
             figure_paths={k: str(v) for k, v in files.items() if k.startswith(("density_", "angle_"))},
         )
         notes = [c["message"] for c in (cross, opinion) if c is not None and c["message"]]
-        notes += [octave_doubt(d, summary[d]["threads_per_cm"]["mean"], alt)
-                  for d in DIRECTIONS if (alt := summary[d].get("harmonic_alternative"))]
-        notes += [few_windows_note(d, summary[d]) for d in DIRECTIONS if few_windows_agree(summary[d])]
+        notes += check_notes(summary)
         files["report_html"] = write_threads_report(
             out_dir, [section], title=f"Thread count — {plate.path.name}", parameters=result.parameters,
             notes=notes, second_opinion=None if opinion is None or "skipped" in opinion else sample_text(opinion),
@@ -441,6 +439,27 @@ def few_windows_note(direction: str, s: dict[str, Any]) -> str:
             f"the {s['threads_per_cm']['mean']:.2f} threads/cm reported; the others read other densities or "
             "weak peaks (heavy paint, a lining canvas, a patch, brush marks), so the figure rests on a minority "
             "of the plate: count a few threads where the map is uniform to confirm it.")
+
+
+def checks(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """Reasons in a count's summary (one method's) to look at the plate again, other than a second reader's:
+    ``("octave doubt", direction)`` for a ``harmonic_alternative``, ``("few windows agree", direction)``
+    (:func:`few_windows_agree`)."""
+    out = []
+    for d in DIRECTIONS:
+        if not isinstance(summary.get(d), dict):
+            continue
+        if summary[d].get("harmonic_alternative"):
+            out.append(("octave doubt", d))
+        if few_windows_agree(summary[d]):
+            out.append(("few windows agree", d))
+    return out
+
+
+def check_notes(summary: dict[str, Any]) -> list[str]:
+    """The report's "check here" notes for :func:`checks`."""
+    return [octave_doubt(d, summary[d]["threads_per_cm"]["mean"], summary[d]["harmonic_alternative"])
+            if kind == "octave doubt" else few_windows_note(d, summary[d]) for kind, d in checks(summary)]
 
 
 def octave_doubt(direction: str, mean: float | None, alt: dict[str, Any]) -> str:
