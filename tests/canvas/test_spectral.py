@@ -303,3 +303,30 @@ def test_one_dimensional_stripes_give_way_to_the_crossings_they_cannot_explain()
     flat = img - 6 * np.cos(2 * np.pi * (fv * xx + fh * yy)) - 6 * np.cos(2 * np.pi * (fv * xx - fh * yy))
     s = count_threads_spectral(flat, px_per_cm=PPC).summary()
     assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(stripes, abs=0.1)
+
+
+def test_a_stroke_near_half_a_thread_frequency_does_not_halve_the_weave():
+    """A plain weave whose over/under checkerboard ((u ± w) / 2) is its strongest off-axis pattern, and a strong
+    stroke near half the horizontal threads' frequency. The half pair (u / 2, w / 2) explains every peak, the
+    stroke too (its crossings are the checkerboard); the weave's pair explains all but the stroke. The half pair's
+    own fundamentals do not show on the axes where the weave's both do, so the weave's pair is read
+    (fit_lattice, _doubled). The old rule read 12.4 / 8.6."""
+    yy, xx = np.mgrid[0:800, 0:800].astype(np.float64) / PPC
+    fv, fh, stroke = 24.8, 18.2, 8.6
+    img = (100 + 4 * np.cos(2 * np.pi * fv * xx) + 6 * np.cos(2 * np.pi * fh * yy)
+           + 6 * np.cos(np.pi * (fv * xx + fh * yy)) + 6 * np.cos(np.pi * (fv * xx - fh * yy))
+           + 14 * np.cos(2 * np.pi * stroke * yy))
+    raw = count_threads_spectral(img, SpectralParams(resolve_fundamental=False), px_per_cm=PPC)
+    assert np.nanmedian(raw.horizontal.density) == pytest.approx(stroke, abs=0.1)  # what the windows see
+    s = count_threads_spectral(img, px_per_cm=PPC).summary()
+    assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(fv, abs=0.1)
+    assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(fh, abs=0.1)
+    # crossings u ± w with the weave's own fundamentals and faint doubles: the double's checkerboard would put
+    # the same off-axis peaks there, but the axes favour the weave's pair and the windows found it: it stands
+    fv, fh = 11.5, 12.8
+    img = (100 + 1.5 * np.cos(2 * np.pi * fv * xx) + 1.5 * np.cos(2 * np.pi * fh * yy)
+           + 6 * np.cos(2 * np.pi * (fv * xx + fh * yy)) + 6 * np.cos(2 * np.pi * (fv * xx - fh * yy))
+           + 0.5 * np.cos(4 * np.pi * fv * xx) + 0.5 * np.cos(4 * np.pi * fh * yy))
+    s = count_threads_spectral(img, px_per_cm=PPC).summary()
+    assert s["vertical"]["threads_per_cm"]["mean"] == pytest.approx(fv, abs=0.1)
+    assert s["horizontal"]["threads_per_cm"]["mean"] == pytest.approx(fh, abs=0.1)

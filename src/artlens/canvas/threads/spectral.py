@@ -426,6 +426,11 @@ OFF_AXIS_FOUND = 0.6
 #: (seed0 200 000, hard) at a pair of strokes' "checkerboard" where the windows' pair explained 0.86; 0.85 keeps it
 #: and loses 3 of the family C development plates the rule had fixed
 OFF_AXIS_STANDS = 0.85
+#: a pair whose own off-axis points beyond its double's hold at most this share of the power may be the half of
+#: the weave's pair (:func:`_doubled`) ...
+DOUBLE_LEFT = 0.02
+#: ... and is, where the windows found none of the double's fundamentals, when both show with this share each
+DOUBLE_SHOWN = 0.02
 
 
 def _spectrum_peaks(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]) -> tuple[np.ndarray,
@@ -541,6 +546,44 @@ def _crossings_decide(points: np.ndarray, tol: np.ndarray, off_axis: np.ndarray,
     return bool(shown or not inside)
 
 
+def _axis_power(points: np.ndarray, share: np.ndarray, off_axis: np.ndarray, f: float, e: np.ndarray,
+                bin_: float) -> float:
+    """The share of the peaks' power at frequency ``f`` along direction ``e`` (either sign), on the axes only:
+    within :data:`LATTICE_TOLERANCE_BINS` bins or :data:`LATTICE_TOLERANCE_FRACTION` of ``f``; 0 when no peak."""
+    near = np.stack([f * e, -f * e])
+    d = np.hypot(points[None, :, 0] - near[:, None, 0], points[None, :, 1] - near[:, None, 1])
+    on = ((d <= max(LATTICE_TOLERANCE_BINS * bin_, LATTICE_TOLERANCE_FRACTION * f)) & ~off_axis[None, :]).any(axis=0)
+    return float(share[on].sum())
+
+
+def _doubled(points: np.ndarray, power: np.ndarray, tol: np.ndarray, off_axis: np.ndarray, pair: tuple,
+             hi: float, bin_: float, current: dict[str, float]) -> bool:
+    """Whether the pair ``pair`` (``(vertical, horizontal, eu, ew)``) is the half of the weave's: ``(2 v, 2 h)``.
+
+    The crossings ``u ± w`` of a pair are the checkerboard ``(U ± W) / 2`` of its double, so the off-axis peaks
+    cannot tell the two apart when the pair's own points beyond its double's hold no power (at most
+    :data:`DOUBLE_LEFT` of all of it: no checkerboard of its own). The axes then decide: the double when its
+    fundamentals show at least as often as the pair's, and either a direction of the windows found one of them,
+    or both show (each with at least :data:`DOUBLE_SHOWN` of the power) where one of the pair's does not. A
+    stroke or a slub can sit near half a thread frequency and make the half pair explain more of the spectrum;
+    an interstice lattice can hide the true fundamentals, so the double never wins on the off-axis peaks alone.
+    """
+    v, h, eu, ew = pair
+    if 2 * v > hi or 2 * h > hi:
+        return False
+    share = power / power.sum()
+    hit, _, _ = _lattice_match(points, np.stack([v * eu, 2 * v * eu]), np.stack([h * ew, 2 * h * ew]), tol)
+    if share[off_axis & hit[0] & ~hit[1]].sum() > DOUBLE_LEFT:
+        return False
+    half = [_axis_power(points, share, off_axis, f, e, bin_) for f, e in ((v, eu), (h, ew))]
+    double = [_axis_power(points, share, off_axis, 2 * f, e, bin_) for f, e in ((v, eu), (h, ew))]
+    shown_half, shown_double = sum(p > 0 for p in half), sum(p > 0 for p in double)
+    windows = any(abs(current[d] - 2 * f) <= HARMONIC_TOLERANCE * 2 * f
+                  for d, f in (("vertical", v), ("horizontal", h)))
+    return shown_double >= max(shown_half, 1) and (
+        windows or (shown_double == 2 and shown_half <= 1 and min(double) >= DOUBLE_SHOWN))
+
+
 @dataclass(frozen=True)
 class Lattice:
     """What :func:`fit_lattice` found: the thread densities (threads/cm) whose lattice explains the plate
@@ -599,6 +642,9 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
     Conversely, a best pair that explains less of that off-axis power at low order than the windows' pair
     (by :data:`LATTICE_SLACK`) does not replace it: a half or a third of each thread frequency explains every
     peak, strokes on the axes too, but the crossings only at high order.
+    Last, the pair chosen (the windows' own too) gives way to its double where :func:`_doubled` finds it the half
+    of the weave's: its crossings are then the double's checkerboard, and a stroke near half a thread frequency
+    had made it explain more.
     Developed on family C (seed 0) and family B's development draws; BENCHMARKS.md has the held-out figures.
 
     Args:
@@ -674,11 +720,12 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         inside = _inside(crossing, now_uw)
         forced = ((score_now < OFF_AXIS_STANDS or inside)
                   and _crossings_decide(points, tol, off_axis, crossing, inside, current))
+    stands = False
     if forced:
         assert crossing is not None
         _, cv, ch, eu, ew = crossing
     elif off_share >= OFF_AXIS_MIN_SHARE and best_off < crossing_now - LATTICE_SLACK:
-        return None  # the best pair explains fewer of the off-axis peaks at low order: a finer lattice's chance hits
+        stands = True  # the best pair explains fewer of the off-axis peaks at low order: a finer lattice's chance hits
     elif score_now >= best[0] - LATTICE_SLACK:
         # Within the slack the windows' pair stands, unless the two lattices differ (neither holds the
         # other) and the peaks only the best explains outweigh those only the windows' pair explains:
@@ -690,7 +737,15 @@ def fit_lattice(power: np.ndarray, ppc: float, n: int, band: tuple[float, float]
         on_best = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)[0][0]
         only_best, only_now = share[on_best & ~on_now].sum(), share[on_now & ~on_best].sum()
         if only_best < max(LATTICE_DISTINCT, LATTICE_DISTINCT_GAIN * only_now):
-            return None
+            stands = True
+    if stands:
+        cv, ch = current["vertical"], current["horizontal"]
+        eu, ew = now_uw[0] / cv, now_uw[1] / ch
+    if off_share >= OFF_AXIS_MIN_SHARE and _doubled(points, power, tol, off_axis, (cv, ch, eu, ew), hi, ppc / n,
+                                                    current):
+        cv, ch, forced = 2 * cv, 2 * ch, True  # the pair was the half of the weave's: its crossings the checkerboard
+    elif stands:
+        return None
     hit, m, k = _lattice_match(points, (cv * eu)[None, :], (ch * ew)[None, :], tol)
     hit = hit[0]
     mn = np.stack([m[0], k[0]], axis=1)[hit]
