@@ -10,7 +10,8 @@ Renders every ``--every``-th cut of a family C collection (``--rolls`` rolls × 
 ``DIR/plates.csv``: mean absolute error (threads/cm), directions off by more than 0.4, octave-like errors
 (a half, a third, a double or a triple, within 12 %), how many plates off by more than 0.4 the command
 flagged, by its second opinion (``cross_check_flagged``) and by any reason to check (``check``: the second
-opinion, an octave doubt, few windows agreeing), and how many right plates got a ``check``. Cuts with and
+opinion, an octave doubt, few windows agreeing), how many right plates got a ``check``, and the share of
+directions whose 90 % interval (``*_interval_90``) holds the true density. Cuts with and
 without a lining canvas apart (a relined painting's radiograph shows two canvases; the truth is the original's).
 
     python benchmarks/bench_threads_familyc.py [--rolls 96 --every 4 --seed 0] [--method spectral] [--json OUT]
@@ -69,10 +70,15 @@ def main() -> None:
         truth = m["densities"]
         g["err"] += [abs(a - t) for a, t in zip(got, truth, strict=True)]
         g["ratio"] += [a / t for a, t in zip(got, truth, strict=True)]
+        intervals = [[float(x) for x in r[f"{d}_interval_90"].split(";")] if r.get(f"{d}_interval_90") else None
+                     for d in ("horizontal", "vertical")]
+        g.setdefault("covered", []).extend(iv is not None and iv[0] <= t <= iv[1]
+                                           for iv, t in zip(intervals, truth, strict=True))
         g["plates"].append((max(abs(a - t) for a, t in zip(got, truth, strict=True)) > 0.4,
                             r["cross_check_flagged"] == "true", bool(r.get("check"))))
         g.setdefault("rows", []).append({"plate": Path(r["path"]).name, "truth": truth, "read": got,
-                                         "second_opinion": r["cross_check_flagged"], "check": r.get("check")})
+                                         "second_opinion": r["cross_check_flagged"], "check": r.get("check"),
+                                         "interval_90": intervals})
     out = {}
     for name, g in groups.items():
         err, ratio = np.asarray(g["err"]), np.asarray(g["ratio"])
@@ -86,13 +92,15 @@ def main() -> None:
                      "of_them_flagged": sum(f for _, f, _ in wrong),
                      "plates_flagged": sum(f for _, f, _ in g["plates"]),
                      "of_them_checked": sum(c for _, _, c in wrong),
-                     "right_plates_checked": sum(c for w, _, c in g["plates"] if not w), "rows": g["rows"]}
+                     "right_plates_checked": sum(c for w, _, c in g["plates"] if not w),
+                     "interval_90_coverage": float(np.mean(g["covered"])), "rows": g["rows"]}
         r = out[name]
         print(f"{name:10s} plates {r['plates']:3d}  MAE {r['mae']:.3f} (median {r['median_error']:.3f}) threads/cm  "
               f"directions off > 0.4: {r['directions_off_0_4']} (octave-like {r['octave_like']})  "
               f"plates off > 0.4: {r['plates_off_0_4']}, flagged by the second opinion {r['of_them_flagged']}, "
               f"by any check {r['of_them_checked']}; right plates checked {r['right_plates_checked']}; "
-              f"plates flagged by the second opinion {r['plates_flagged']}")
+              f"plates flagged by the second opinion {r['plates_flagged']}; "
+              f"90 % intervals holding the truth {r['interval_90_coverage']:.2f} of the directions")
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": out}, indent=2))
 
