@@ -333,9 +333,8 @@ def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None, 
     2. If at least :data:`SUBHARMONIC_SUPPORT` as many windows found a third, else a half, of the
        base, the base was a harmonic and that lower density is the fundamental (the lowest first).
     3. A window near ``k`` times the fundamental (k = 2, 3; within 12 %) measured its k-th harmonic.
-       A window near no multiple (more than 20 % off the fundamental, or more than 12 % off the multiple
-       nearest it, k >= 2: at 1.6 or 2.5 times the fundamental it is neither) measured something else:
-       it is flagged, kept in the maps, left out of the plate's figures.
+       A window near no multiple (more than 20 % off) measured something else: it is flagged, kept
+       in the maps, left out of the plate's figures.
     4. A half, third, double or triple of the fundamental that at least :data:`AMBIGUOUS_FRACTION`
        of the windows found is reported as an alternative: windows cannot tell which is the weave.
 
@@ -384,9 +383,7 @@ def resolve_harmonics(density: np.ndarray, confident: np.ndarray | None = None, 
         multiple = np.clip(np.rint(density / fundamental), 1, None)
         deviation = np.abs(density - multiple * fundamental) / (multiple * fundamental)
         harmonic = finite & (multiple >= 2) & (multiple <= 4) & (deviation <= 0.12)
-        # near the fundamental a window may read a real local change (up to 20 %); near a multiple it read the
-        # harmonic (12 %) or something else
-        off = finite & ~harmonic & ((deviation > 0.2) | (multiple > 4) | ((multiple >= 2) & (deviation > 0.12)))
+        off = finite & ~harmonic & ((deviation > 0.2) | (multiple > 4))
     return Fundamental(fundamental, harmonic, off, alternative)
 
 
