@@ -183,7 +183,8 @@ def main() -> None:
     ap.add_argument("--skip-a", action="store_true")
     ap.add_argument("--skip-default", action="store_true", help="measure only --method cnn")
     ap.add_argument("--seed0", type=int, default=100_000,
-                    help="first family-B seed (seeds below 10 000 were looked at while writing the counters)")
+                    help="first family-B seed (seeds below 10 000 were looked at while writing the counters; "
+                         "BENCHMARKS.md lists the draws used since: 200 000, 300 000-640 000 and 700 000-720 000)")
     ap.add_argument("--json", type=Path, default=None, help="write every row and the table here")
     args = ap.parse_args()
 

@@ -1,8 +1,8 @@
 """The default ``artlens threads count`` on family C (``benchmarks/familyc``), a third simulator written without
 reading the thread counters: per thread direction, the plate's count against the cut's true density.
 
-Seed 0 is a development draw since 2026-12-07 (the spectral counter's off-axis lattice rule was developed on it);
-measure on other seeds (``--seed 1``).
+Seed 0 is a development draw since 2026-12-07 (the spectral counter's lattice rules were developed on it); seeds 1-4
+have each been measured (BENCHMARKS.md): measure a new rule on a fresh seed (5 and up).
 
 Renders every ``--every``-th cut of a family C collection (``--rolls`` rolls × 4 cuts, ``--seed``) as
 16-bit TIFFs with a manifest (``path,px_per_cm``), runs the command a user types on it
