@@ -1,0 +1,141 @@
+"""Choosing `classify train` settings without touching test: a two-fold check on train and val.
+
+`classify train` early-stops each head on ``val`` and then refits it on train + val, so ``val`` alone
+(250 RASTA images) is the only place a setting can be chosen, and one val figure moves by about
+±2 points with the heads' seeds. This benchmark halves that noise: every setting is scored twice,
+heads trained on ``train`` and scored on ``val`` (fold 0, the figure `classify evaluate --split val`
+gives for heads trained with ``--no-refit-train-val``), then the other way round (fold 1), and the two
+are averaged (499 images scored). ``test`` is never read.
+
+The blend is what `classify train` builds by default: ``--heads`` heads of each of the three variants
+(two-branch, global-only, patch-only) with seeds ``seed0, seed0 + 1, ...``, each early-stopped on the
+other fold by :func:`artlens.train.classify.fit_head` (the code training uses), averaged, with the
+mirrored global view as TTA.
+
+Features are read from a `classify train` feature cache (``--feature-cache DIR`` of a run with the
+default backbone: ``features_stats_grid4.npz`` and ``features_stats_mirror0.npz``). Settings are
+``ClassifierTrainConfig`` fields, ``model.`` fields of its classifier config, or two feature changes
+made here: ``xform=ssqrt`` (signed square root of every feature) and ``global_size=PX`` (the global
+view, and its mirror, extracted again at PX instead of the backbone's input size; cached in the
+feature folder).
+
+    python benchmarks/bench_classify_twofold.py --cache DIR --name base
+    python benchmarks/bench_classify_twofold.py --cache DIR --name ls02 label_smoothing=0.2
+    python benchmarks/bench_classify_twofold.py --cache DIR --name g448 global_size=448
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
+VARIANTS = ("two_branch", "global", "patch")
+
+
+def _global_features(paths: list[str], size: int, backbone: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Stats features of the whole image resized to ``size`` px, and of its mirror image (cached)."""
+    from artlens.paintings.features import FeatureExtractor
+
+    cache = folder / f"twofold_global{size}.npz"
+    if cache.is_file():
+        with np.load(cache) as z:
+            if [str(p) for p in z["paths"]] == paths:
+                return z["global_"], z["mirror"]
+    out = {}
+    for view in ("grid", "mirror"):
+        ex = FeatureExtractor(backbone, n_patches=0, pooling="stats", view=view, workers=2, batch_size=8)
+        ex.size = size  # the global view is the whole image squashed to size x size px
+        f = ex.extract(paths)
+        if f.paths != paths:
+            raise SystemExit(f"some images could not be read: {f.failures[:3]}")
+        out[view] = f.global_
+    np.savez(cache, paths=np.array(paths), global_=out["grid"], mirror=out["mirror"])
+    return out["grid"], out["mirror"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cache", type=Path, required=True, help="feature-cache folder of a `classify train` run")
+    ap.add_argument("--data", type=Path, default=SHARED / "rasta_wikipaintings_small" / "labels.csv")
+    ap.add_argument("--label", default="style")
+    ap.add_argument("--name", default="run", help="name of this setting in the output")
+    ap.add_argument("--heads", type=int, default=5, help="heads per variant (the `classify train` default)")
+    ap.add_argument("--seed0", type=int, default=0)
+    ap.add_argument("--backbone", default="tf_efficientnet_lite2", help="backbone of the cached features")
+    ap.add_argument("--json", type=Path, help="append the result as one JSON line to this file")
+    ap.add_argument("settings", nargs="*", help="KEY=JSON_VALUE: a ClassifierTrainConfig field, model.FIELD, "
+                                                "xform=ssqrt or global_size=PX")
+    a = ap.parse_args()
+    warnings.filterwarnings("ignore")
+    from artlens.paintings.classify import Classifier, softmax
+    from artlens.paintings.datasets import load_dataset
+    from artlens.train.classify import ClassifierTrainConfig, _train_extra_head, _variant_config
+
+    over = dict(s.split("=", 1) for s in a.settings)
+    xform = over.pop("xform", "")
+    global_size = int(over.pop("global_size", 0))
+    with np.load(a.cache / "features_stats_grid4.npz") as z, np.load(a.cache / "features_stats_mirror0.npz") as zm:
+        paths = [str(p) for p in z["paths"]]
+        g, tiles, mirror = z["global_"], z["patches"], zm["global_"]
+    if global_size:
+        g, mirror = _global_features(paths, global_size, a.backbone, a.cache)
+    if xform == "ssqrt":
+        g, tiles, mirror = (np.sign(x) * np.sqrt(np.abs(x)) for x in (g, tiles, mirror))
+    elif xform:
+        raise SystemExit(f"unknown xform {xform!r}")
+    row = {p: i for i, p in enumerate(paths)}
+    ds = load_dataset(str(a.data), label_column=a.label)
+    labels, splits, dpaths = ds.labels(a.label), ds.labels("split"), ds.paths()
+    classes = sorted(set(labels))
+    idx = {s: np.array([row[dpaths[i]] for i in range(len(dpaths)) if splits[i] == s and dpaths[i] in row])
+           for s in ("train", "val")}
+    y = {s: np.array([classes.index(labels[i]) for i in range(len(dpaths)) if splits[i] == s and dpaths[i] in row])
+         for s in ("train", "val")}
+    model = {k[6:]: json.loads(v) for k, v in over.items() if k.startswith("model.")}
+    top = {k: json.loads(v) for k, v in over.items() if not k.startswith("model.")}
+    cfg = ClassifierTrainConfig(data=str(a.data), label_column=a.label, model=model, **top)
+    ccfg = cfg.classifier_config(classes, g.shape[1], ["cached"])
+    result: dict = {"name": a.name, "settings": a.settings, "heads_per_variant": a.heads, "seed0": a.seed0}
+    t0 = time.perf_counter()
+    work = Path(a.cache) / "twofold_runs" / a.name
+    for fold, (fit_on, score_on) in enumerate((("train", "val"), ("val", "train"))):
+        tr = (g[idx[fit_on]], tiles[idx[fit_on]], y[fit_on])
+        va = (g[idx[score_on]], tiles[idx[score_on]], y[score_on])
+        probs = []
+        for v in VARIANTS:
+            vc = _variant_config(ccfg, v)
+
+            def view(d: tuple, vc=vc) -> tuple:
+                return d if vc.uses_tiles else (d[0], d[1][:, :0], d[2])
+
+            for j in range(a.heads):
+                head, _ = _train_extra_head(vc, cfg.model_copy(update={"seed": a.seed0 + j}), view(tr), view(va), None,
+                                            work / f"fold{fold}" / f"{v}{j}",
+                                            mirror[idx[fit_on]] if vc.uses_global else None, None)
+                clf = Classifier(vc, head)
+                t = va[1] if vc.uses_tiles else None
+                p = softmax(clf.logits(va[0], t))
+                if vc.uses_global:  # TTA: the mirrored global view, tiles shared
+                    p = 0.5 * (p + softmax(clf.logits(mirror[idx[score_on]], t)))
+                probs.append(p)
+        blend = np.mean(probs, axis=0)
+        result[f"fold{fold}"] = {"fit_on": fit_on, "scored_on": score_on, "images": int(len(va[2])),
+                                 "top1": float((blend.argmax(1) == va[2]).mean()),
+                                 "single_head_top1_mean": float(np.mean([(p.argmax(1) == va[2]).mean()
+                                                                         for p in probs]))}
+    result["top1_mean"] = float(np.mean([result["fold0"]["top1"], result["fold1"]["top1"]]))
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(result))
+    if a.json:
+        with open(a.json, "a") as fh:
+            fh.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
