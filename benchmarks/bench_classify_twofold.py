@@ -15,13 +15,15 @@ mirrored global view as TTA.
 Features are read from a `classify train` feature cache (``--feature-cache DIR`` of a run with the
 default backbone: ``features_stats_grid4.npz`` and ``features_stats_mirror0.npz``). Settings are
 ``ClassifierTrainConfig`` fields, ``model.`` fields of its classifier config, or two feature changes
-made here: ``xform=ssqrt`` (signed square root of every feature) and ``global_size=PX`` (the global
-view, and its mirror, extracted again at PX instead of the backbone's input size; cached in the
-feature folder).
+made here: ``xform=ssqrt`` (signed square root of every feature), ``global_size=PX`` (the global
+view, and its mirror, extracted again at PX instead of the backbone's input size) and ``stages=N``
+(every view extracted again with the statistics of the backbone's last N block stages instead of 4);
+both are cached in the feature folder.
 
     python benchmarks/bench_classify_twofold.py --cache DIR --name base
     python benchmarks/bench_classify_twofold.py --cache DIR --name ls02 label_smoothing=0.2
     python benchmarks/bench_classify_twofold.py --cache DIR --name g448 global_size=448
+    python benchmarks/bench_classify_twofold.py --cache DIR --name stages7 stages=7
 """
 
 from __future__ import annotations
@@ -59,6 +61,27 @@ def _global_features(paths: list[str], size: int, backbone: str, folder: Path) -
     return out["grid"], out["mirror"]
 
 
+def _stage_features(paths: list[str], n: int, backbone: str, folder: Path) -> Path:
+    """A feature folder like `classify train`'s, with the statistics of the last ``n`` block stages."""
+    from artlens.paintings.features import FeatureExtractor
+
+    out = folder / f"twofold_stages{n}"
+    out.mkdir(exist_ok=True)
+    for view, tiles, name in (("grid", 4, "features_stats_grid4.npz"), ("mirror", 0, "features_stats_mirror0.npz")):
+        if (out / name).is_file():
+            continue
+        kw = dict(n_patches=tiles, pooling="stats", view=view, workers=2, batch_size=8)
+        ex = FeatureExtractor(backbone, **kw)
+        blocks = len(ex.model.blocks)
+        ex = FeatureExtractor(backbone, model=ex.model, preprocess=ex.preprocess,
+                              levels=[f"blocks.{i}" for i in range(max(0, blocks - n), blocks)], **kw)
+        f = ex.extract(paths)
+        if f.paths != paths:
+            raise SystemExit(f"some images could not be read: {f.failures[:3]}")
+        np.savez(out / name, paths=np.array(paths), global_=f.global_, patches=f.patches)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, required=True, help="feature-cache folder of a `classify train` run")
@@ -80,7 +103,12 @@ def main() -> None:
     over = dict(s.split("=", 1) for s in a.settings)
     xform = over.pop("xform", "")
     global_size = int(over.pop("global_size", 0))
-    with np.load(a.cache / "features_stats_grid4.npz") as z, np.load(a.cache / "features_stats_mirror0.npz") as zm:
+    stages = int(over.pop("stages", 0))
+    cache = a.cache
+    if stages:
+        with np.load(a.cache / "features_stats_grid4.npz") as z:
+            cache = _stage_features([str(p) for p in z["paths"]], stages, a.backbone, a.cache)
+    with np.load(cache / "features_stats_grid4.npz") as z, np.load(cache / "features_stats_mirror0.npz") as zm:
         paths = [str(p) for p in z["paths"]]
         g, tiles, mirror = z["global_"], z["patches"], zm["global_"]
     if global_size:
