@@ -40,6 +40,14 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "paintings"
 VARIANTS = ("two_branch", "global", "patch")
 
 
+def _extract(ex: object, paths: list[str]) -> object:
+    """``ex.extract(paths)``, stopping where an image could not be read (rows would no longer line up)."""
+    f = ex.extract(paths)  # type: ignore[attr-defined]
+    if f.paths != paths:
+        raise SystemExit(f"some images could not be read: {f.failures[:3]}")
+    return f
+
+
 def _global_features(paths: list[str], size: int, backbone: str, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """Stats features of the whole image resized to ``size`` px, and of its mirror image (cached)."""
     from artlens.paintings.features import FeatureExtractor
@@ -53,10 +61,7 @@ def _global_features(paths: list[str], size: int, backbone: str, folder: Path) -
     for view in ("grid", "mirror"):
         ex = FeatureExtractor(backbone, n_patches=0, pooling="stats", view=view, workers=2, batch_size=8)
         ex.size = size  # the global view is the whole image squashed to size x size px
-        f = ex.extract(paths)
-        if f.paths != paths:
-            raise SystemExit(f"some images could not be read: {f.failures[:3]}")
-        out[view] = f.global_
+        out[view] = _extract(ex, paths).global_
     np.savez(cache, paths=np.array(paths), global_=out["grid"], mirror=out["mirror"])
     return out["grid"], out["mirror"]
 
@@ -75,9 +80,7 @@ def _stage_features(paths: list[str], n: int, backbone: str, folder: Path) -> Pa
         blocks = len(ex.model.blocks)
         ex = FeatureExtractor(backbone, model=ex.model, preprocess=ex.preprocess,
                               levels=[f"blocks.{i}" for i in range(max(0, blocks - n), blocks)], **kw)
-        f = ex.extract(paths)
-        if f.paths != paths:
-            raise SystemExit(f"some images could not be read: {f.failures[:3]}")
+        f = _extract(ex, paths)
         np.savez(out / name, paths=np.array(paths), global_=f.global_, patches=f.patches)
     return out
 
@@ -93,7 +96,7 @@ def main() -> None:
     ap.add_argument("--backbone", default="tf_efficientnet_lite2", help="backbone of the cached features")
     ap.add_argument("--json", type=Path, help="append the result as one JSON line to this file")
     ap.add_argument("settings", nargs="*", help="KEY=JSON_VALUE: a ClassifierTrainConfig field, model.FIELD, "
-                                                "xform=ssqrt or global_size=PX")
+                                                "xform=ssqrt, global_size=PX or stages=N")
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
     from artlens.paintings.classify import Classifier, softmax
