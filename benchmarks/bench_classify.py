@@ -114,7 +114,7 @@ def train_heads(feats: dict, idx: dict, y: np.ndarray, classes: list[str], varia
     L.seed_everything(seed, verbose=False)
     head = ccfg.head()
     run = workdir / f"{pooling}-{variant}-s{seed}"
-    info = fit_head(head, part(idx["train"]), part(idx["val"]), cfg, run, mirrored=m[idx["train"]])
+    info = fit_head(head, part(idx["train"]), part(idx["val"]), cfg, run, alternates=m[idx["train"]])
     out = {"fit": info}
     ix, iv = idx["test"], idx["val"]
     f = Features(paths=[str(i) for i in ix], global_=g[ix], patches=t[ix])
@@ -134,7 +134,7 @@ def train_heads(feats: dict, idx: dict, y: np.ndarray, classes: list[str], varia
         L.seed_everything(seed, verbose=False)
         head2 = ccfg.head()
         out["refit"] = {**fit_head(head2, part(both), None, cfg, run / "refit",
-                                   stage=Stage(unfreeze=0, epochs=epochs, lr=args.lr), mirrored=m[both]),
+                                   stage=Stage(unfreeze=0, epochs=epochs, lr=args.lr), alternates=m[both]),
                         "epochs": epochs}
         evaluate(head2, "_refit")
     return out

@@ -18,12 +18,15 @@ default backbone: ``features_stats_grid4.npz`` and ``features_stats_mirror0.npz`
 made here: ``xform=ssqrt`` (signed square root of every feature), ``global_size=PX`` (the global
 view, and its mirror, extracted again at PX instead of the backbone's input size) and ``stages=N``
 (every view extracted again with the statistics of the backbone's last N block stages instead of 4);
-both are cached in the feature folder.
+both are cached in the feature folder. ``crops=K`` uses ``K`` crops of the whole image as further
+global views, as `classify train --crops K` does (augmentation and test-time augmentation; cached as
+`classify train` caches them, so a run with the same ``--feature-cache`` reuses them).
 
     python benchmarks/bench_classify_twofold.py --cache DIR --name base
     python benchmarks/bench_classify_twofold.py --cache DIR --name ls02 label_smoothing=0.2
     python benchmarks/bench_classify_twofold.py --cache DIR --name g448 global_size=448
     python benchmarks/bench_classify_twofold.py --cache DIR --name stages7 stages=7
+    python benchmarks/bench_classify_twofold.py --cache DIR --name crops8 crops=8
 """
 
 from __future__ import annotations
@@ -85,6 +88,18 @@ def _stage_features(paths: list[str], n: int, backbone: str, folder: Path) -> Pa
     return out
 
 
+def _crop_features(paths: list[str], k: int, backbone: str, folder: Path) -> np.ndarray:
+    """``(n, k, D)`` stats features of the ``k`` crops `classify train --crops k` extracts (its cache)."""
+    from artlens.paintings.features import FeatureExtractor, cached_features
+    from artlens.train.classify import cache_name
+
+    ex = FeatureExtractor(backbone, view="crops", n_patches=k, pooling="stats", workers=2)
+    f = cached_features(paths, ex, folder / cache_name("crops", k, "stats"))
+    if f.paths != paths:
+        raise SystemExit(f"some images could not be read: {f.failures[:3]}")
+    return f.patches
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, required=True, help="feature-cache folder of a `classify train` run")
@@ -96,7 +111,7 @@ def main() -> None:
     ap.add_argument("--backbone", default="tf_efficientnet_lite2", help="backbone of the cached features")
     ap.add_argument("--json", type=Path, help="append the result as one JSON line to this file")
     ap.add_argument("settings", nargs="*", help="KEY=JSON_VALUE: a ClassifierTrainConfig field, model.FIELD, "
-                                                "xform=ssqrt, global_size=PX or stages=N")
+                                                "xform=ssqrt, global_size=PX, stages=N or crops=K")
     a = ap.parse_args()
     warnings.filterwarnings("ignore")
     from artlens.paintings.classify import Classifier, softmax
@@ -107,6 +122,7 @@ def main() -> None:
     xform = over.pop("xform", "")
     global_size = int(over.pop("global_size", 0))
     stages = int(over.pop("stages", 0))
+    n_crops = int(over.pop("crops", 0))
     cache = a.cache
     if stages:
         with np.load(a.cache / "features_stats_grid4.npz") as z:
@@ -120,6 +136,8 @@ def main() -> None:
         g, tiles, mirror = (np.sign(x) * np.sqrt(np.abs(x)) for x in (g, tiles, mirror))
     elif xform:
         raise SystemExit(f"unknown xform {xform!r}")
+    crops = _crop_features(paths, n_crops, a.backbone, a.cache) if n_crops else np.zeros((len(paths), 0, g.shape[1]))
+    others = np.concatenate([mirror[:, None], crops], axis=1)  # the other global views, mirror first
     row = {p: i for i, p in enumerate(paths)}
     ds = load_dataset(str(a.data), label_column=a.label)
     labels, splits, dpaths = ds.labels(a.label), ds.labels("split"), ds.paths()
@@ -132,6 +150,7 @@ def main() -> None:
     top = {k: json.loads(v) for k, v in over.items() if not k.startswith("model.")}
     cfg = ClassifierTrainConfig(data=str(a.data), label_column=a.label, model=model, **top)
     ccfg = cfg.classifier_config(classes, g.shape[1], ["cached"])
+    ccfg.crops = n_crops
     result: dict = {"name": a.name, "settings": a.settings, "heads_per_variant": a.heads, "seed0": a.seed0}
     t0 = time.perf_counter()
     work = Path(a.cache) / "twofold_runs" / a.name
@@ -148,12 +167,12 @@ def main() -> None:
             for j in range(a.heads):
                 head, _ = _train_extra_head(vc, cfg.model_copy(update={"seed": a.seed0 + j}), view(tr), view(va), None,
                                             work / f"fold{fold}" / f"{v}{j}",
-                                            mirror[idx[fit_on]] if vc.uses_global else None, None)
+                                            others[idx[fit_on]] if vc.uses_global else None, None)
                 clf = Classifier(vc, head)
                 t = va[1] if vc.uses_tiles else None
                 p = softmax(clf.logits(va[0], t))
-                if vc.uses_global:  # TTA: the mirrored global view, tiles shared
-                    p = 0.5 * (p + softmax(clf.logits(mirror[idx[score_on]], t)))
+                if vc.uses_global:  # TTA: the mirrored global view (and the crops), tiles shared
+                    p = clf.augmented(va[0], t, mirror[idx[score_on]], crops[idx[score_on]])
                 probs.append(p)
         blend = np.mean(probs, axis=0)
         result[f"fold{fold}"] = {"fit_on": fit_on, "scored_on": score_on, "images": int(len(va[2])),

@@ -77,6 +77,17 @@ def test_train_writes_model_and_report(trained):
     clf = load_classifier(trained)
     assert isinstance(clf, BlendedClassifier) and clf.default_tta and len(clf.members) == 15
     assert [m.config.n_tiles for m in clf.members] == [2] * 5 + [0] * 5 + [2] * 5
+    # 8 crops of each image: cached once, augmentation of the global views, averaged by TTA
+    assert [m.config.crops for m in clf.members] == [8] * 10 + [0] * 5
+    assert (trained / "features_stats_crops8.npz").is_file()
+
+
+def test_bad_crop_count_is_a_one_line_error(cli, collection, tmp_path):
+    run = tmp_path / "r"
+    code, out, err = cli("classify", "train", "--data", collection / "labels.csv", "--label", "medium", "--out", run,
+                         "--crops", "-1", *TINY)
+    assert code != 0 and "--crops" in err and "Traceback" not in err
+    assert not run.exists()
 
 
 @pytest.mark.parametrize(("value", "message"), [("cubist", "unknown variant"), ("two_branch", "main variant"),
@@ -93,10 +104,11 @@ def test_train_one_head_without_refit_or_tta_is_the_old_single_classifier(cli, c
     run = tmp_path / "one"
     code, out, err = cli("classify", "train", "--data", collection / "labels.csv", "--label", "medium", "--out", run,
                          "--epochs", "2", "--heads", "1", "--no-refit-train-val", "--no-tta",
-                         "--blend-variants", "none",
+                         "--blend-variants", "none", "--crops", "0",
                          *TINY)
     assert code == 0, err
     assert "classifier saved" in out and (run / "model" / "head.safetensors").is_file() and not (run / "heads").exists()
+    assert not list(run.glob("features_*crops*"))
     ev = json.loads((run / "evaluation.json").read_text())
     assert ev["heads"] == 1 and ev["refit_train_val"] is None
     code, out, err = cli("classify", "evaluate", "--model", run, "--data", collection / "labels.csv", "--split",

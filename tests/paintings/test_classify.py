@@ -18,10 +18,11 @@ from artlens.paintings.classify import (  # noqa: E402
     load_classifier,
     save_blend,
     save_classifier,
+    softmax,  # noqa: E402
     stack_probabilities,
     top_predictions,
 )
-from artlens.paintings.features import tile_boxes, tile_grid_size  # noqa: E402
+from artlens.paintings.features import crop_boxes, tile_boxes, tile_grid_size  # noqa: E402
 from artlens.train.finetune import backbone_groups, fit_stacker, set_trainable  # noqa: E402
 
 TINY = "test_efficientnet"  # timm's tiny test model: random weights, no download; input 160 px
@@ -180,6 +181,44 @@ def test_predict_top_k_sorted_and_tta(clf, image):
     assert np.allclose(p_tta.sum(1), 1) and not np.allclose(p_plain, p_tta)
     ok3, p_all, _ = clf.predict_proba([image], tiles="all")
     assert p_all.shape == (1, 3) and np.isclose(p_all.sum(), 1)
+
+
+@pytest.mark.parametrize("w,h", [(230, 180), (1000, 700), (300, 1200)])
+def test_crop_boxes_stay_inside_cover_a_third_or_more_and_are_the_same_fractions_of_every_image(w, h):
+    crops = crop_boxes(w, h, 8)
+    assert [m for _, m in crops] == [False, True] * 4  # every second crop mirrored
+    for (left, top, right, bottom), _ in crops:
+        assert 0 <= left < right <= w and 0 <= top < bottom <= h
+        assert 0.33 <= (right - left) * (bottom - top) / (w * h) <= 1.0
+    assert len({box for box, _ in crops}) == 8
+    double = crop_boxes(2 * w, 2 * h, 8)
+    assert all(abs(2 * a - b) <= 2 for (box, _), (box2, _) in zip(crops, double, strict=True)
+               for a, b in zip(box, box2, strict=True))
+    assert crop_boxes(w, h, 3) == crops[:3]  # fixed draws: the first crops do not depend on how many
+
+
+def test_tta_averages_the_global_and_mirrored_views_with_the_crops(clf, image):
+    backbone, prep = _tiny_backbone()
+    torch.manual_seed(1)
+    c3 = Classifier(ClassifierConfig(**{**clf.config.__dict__, "crops": 3}), backbone=backbone, preprocess=prep)
+    c3.head.load_state_dict(clf.head.state_dict())
+    rgb = Image.open(image).convert("RGB")
+    views = c3.extractor("crops", 3).views(rgb)
+    assert views.shape[0] == 4 and np.allclose(views[0], c3.extractor("grid", 0).views(rgb)[0])
+    f = c3.extractor("grid").extract([image])
+    m = c3.extractor("mirror", 0).extract([image])
+    c = c3.extractor("crops", 3).extract([image])
+    plain = softmax(c3.logits(f.global_, f.patches))
+    flipped = softmax(c3.logits(m.global_, f.patches))
+    crops = np.mean([softmax(c3.logits(c.patches[:, k], f.patches)) for k in range(3)], axis=0)
+    _, p, _ = c3.predict_proba([image], tta=True)
+    assert np.allclose(p, 0.5 * (0.5 * (plain + flipped) + crops), atol=1e-5)
+    _, p_old, _ = clf.predict_proba([image], tta=True)  # the same head, no crops: plain and mirror only
+    assert np.allclose(p_old, 0.5 * (plain + flipped), atol=1e-5) and not np.allclose(p, p_old)
+    _, p_all, _ = c3.predict_proba([image], tta=True, tiles="all")
+    assert p_all.shape == (1, 3) and np.isclose(p_all.sum(), 1)
+    _, p_blend, _ = BlendedClassifier([c3]).predict_proba([image], tta=True)
+    assert np.allclose(p_blend, p, atol=1e-6)
 
 
 def test_predict_reports_unreadable_images_in_order(clf, image, tmp_path):

@@ -137,7 +137,7 @@ def test_split_column_is_respected_and_missing_val_is_cut_from_train():
 def test_feature_set_draws_random_tile_subsets_per_epoch():
     g = np.arange(4 * 3, dtype=np.float32).reshape(4, 3)
     t = np.arange(4 * 8 * 3, dtype=np.float32).reshape(4, 8, 3)
-    ds = FeatureSet(g, t, np.arange(4), mirrored=-g, train=True, tiles_per_step=3, seed=0)
+    ds = FeatureSet(g, t, np.arange(4), alternates=-g, train=True, tiles_per_step=3, seed=0)
     draws = set()
     for epoch in range(6):
         ds.epoch = epoch
@@ -151,6 +151,26 @@ def test_feature_set_draws_random_tile_subsets_per_epoch():
     assert all(np.array_equal(ds[1][1], ds[1][1]) for _ in range(2))  # deterministic per epoch
     ev = FeatureSet(g, t, np.arange(4), train=False)
     assert ev[2][1].shape == (8, 3) and np.array_equal(ev[2][0], g[2])
+
+
+def test_feature_set_draws_each_global_view_with_equal_chances():
+    g = np.zeros((2, 3), np.float32)
+    views = np.arange(1, 4, dtype=np.float32)[None, :, None] * np.ones((2, 3, 3), np.float32)  # mirror, 2 crops
+    ds = FeatureSet(g, np.zeros((2, 0, 3), np.float32), np.arange(2), alternates=views, train=True, seed=3)
+    seen = []
+    for epoch in range(400):
+        ds.epoch = epoch
+        seen.append(int(ds[0][0][0]))  # 0: the view itself, 1: mirror, 2 and 3: crops
+    counts = np.bincount(seen, minlength=4)
+    assert counts.sum() == 400 and (counts > 70).all() and (counts < 130).all()
+    # the mirrored view alone (the layout before crops): drawn half of the time, as it always was
+    flip = FeatureSet(g, np.zeros((2, 0, 3), np.float32), np.arange(2), alternates=g + 1, train=True, seed=3)
+    picks = []
+    for epoch in range(200):
+        flip.epoch = epoch
+        rng = np.random.default_rng([3, epoch, 0])
+        picks.append((int(flip[0][0][0]), rng.random() < 0.5))
+    assert all(got == want for got, want in picks)
 
 
 def test_image_set_training_views_are_full_resolution_tiles(tmp_path):

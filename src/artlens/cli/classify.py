@@ -49,6 +49,9 @@ def train(
                                         help="stats (channel mean/std of mid-level stages) or avg (pooled output)."),
     tiles: int = typer.Option(4, "--tiles", help="Full-resolution tiles per image (cached; all used at evaluation)."),
     tiles_per_step: int = typer.Option(2, "--tiles-per-step", help="Random tiles per image in each training step."),
+    crops: int = typer.Option(8, "--crops", help="Crops of the whole image (35-100 % of its area, cached) seen as "
+                                                 "the global view in training and averaged by test-time "
+                                                 "augmentation; 0: the mirrored view only."),
     max_side: int = typer.Option(1024, "--max-side", help="Long side (px) that images are reduced to before tiling."),
     hidden: int = typer.Option(512, "--hidden", help="Branch width (0: linear on the features)."),
     dropout: float = typer.Option(0.3, "--dropout"),
@@ -75,7 +78,7 @@ def train(
     refit: bool = typer.Option(True, "--refit-train-val/--no-refit-train-val",
                                help="Finally retrain each head on train + val for the epochs chosen on val."),
     drop_rare: bool = typer.Option(False, "--drop-rare", help="Leave out classes with fewer than 2 images."),
-    tta: bool = typer.Option(True, "--tta/--no-tta", help="Test-time augmentation (mirrored view) in the "
+    tta: bool = typer.Option(True, "--tta/--no-tta", help="Test-time augmentation (mirrored view, crops) in the "
                                                           "evaluation, and saved as the model's default."),
     feature_cache: Path | None = typer.Option(None, "--feature-cache",
                                               help="Folder for the frozen-backbone feature caches (default: RUN)."),
@@ -97,11 +100,13 @@ def train(
 
     if not data.exists():
         raise InputNotFoundError(f"{data}: no such file or folder")
-    if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1 or heads < 1:
-        raise InvalidParameterError("--epochs, --heads, --tiles-per-step and --batch-size must be >= 1, --tiles >= 0")
+    if epochs < 1 or tiles < 0 or tiles_per_step < 1 or batch_size < 1 or heads < 1 or crops < 0:
+        raise InvalidParameterError("--epochs, --heads, --tiles-per-step and --batch-size must be >= 1, --tiles and "
+                                    "--crops >= 0")
     try:
         model = ClassifierConfig(classes=[], variant=variant, backbone=backbone, pretrained_backbone=pretrained,
-                                 feature_pooling=feature_pooling, n_tiles=tiles, max_side=max_side, hidden=hidden,
+                                 feature_pooling=feature_pooling, n_tiles=tiles, crops=crops, max_side=max_side,
+                                 hidden=hidden,
                                  dropout=dropout, pooling=pooling)
         cfg = ClassifierTrainConfig(
             data=str(data), label_column=label, split_column=split_column or None,
@@ -150,8 +155,9 @@ def evaluate(
     split: str | None = typer.Option(None, "--split", help="Only the images of this split (e.g. test)."),
     split_column: str = typer.Option("split", "--split-column"),
     images: Path | None = typer.Option(None, "--images", help="Folder that the CSV's relative paths resolve against."),
-    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored "
-                                                                 "view (default: as saved with the model)."),
+    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average over the mirrored "
+                                                                 "view and the crops trained with (default: as "
+                                                                 "saved with the model)."),
     tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
     report: Path | None = typer.Option(None, "--report", help="HTML report (default: RUN/evaluation-<split>.html)."),
     no_report: bool = typer.Option(False, "--no-report", help="Write no HTML report."),
@@ -198,8 +204,9 @@ def predict(
     images: list[Path] = typer.Argument(..., help="Painting image(s), or one folder of images (with --out)."),
     model: Path = typer.Option(..., "--model", help="Training run, its model/ folder, or a blend folder."),
     top_k: int = typer.Option(5, "--top-k", help="Classes to list per image."),
-    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average with the mirrored "
-                                                                 "view (default: as saved with the model)."),
+    tta: bool | None = typer.Option(None, "--tta/--no-tta", help="Test-time augmentation: average over the mirrored "
+                                                                 "view and the crops trained with (default: as "
+                                                                 "saved with the model)."),
     tiles: str | None = typer.Option(None, "--tiles", help="Tiles per image: a number or 'all' (default: as trained)."),
     heatmap: Path | None = typer.Option(None, "--heatmap", help="Write Grad-CAM overlays (whole image, tiles) here."),
     report: Path | None = typer.Option(None, "--report", help="Write an HTML report (with Grad-CAM) to this file."),

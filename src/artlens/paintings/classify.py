@@ -90,6 +90,9 @@ class ClassifierConfig:
     feature_pooling: str = "avg"
     feature_levels: list[str] = field(default_factory=list)
     n_tiles: int = 4  # grid tiles per image at evaluation (and cached for training)
+    # crops of the whole image (features.crop_boxes) that test-time augmentation averages with the global
+    # and mirrored views; training drew its augmentation from the same crops. 0: models saved before
+    crops: int = 0
     max_side: int = 1024
     hidden: int = 512
     dropout: float = 0.3
@@ -208,7 +211,7 @@ class Classifier:
     def extractor(self, view: str = "grid", n_tiles: int | None = None, *, workers: int = 2) -> FeatureExtractor:
         """A feature extractor sharing this classifier's backbone (one per view and tile count)."""
         n = self.config.n_tiles if n_tiles is None else int(n_tiles)
-        n = n if self.config.uses_tiles else 0
+        n = n if self.config.uses_tiles or view == "crops" else 0
         key = (view, n)
         if key not in self._extractors:
             from artlens.models.backbones import OFFLINE_BACKBONES
@@ -240,24 +243,46 @@ class Classifier:
             out = [self.head(g[s:s + 1024], None if t is None else t[s:s + 1024]) for s in range(0, len(g), 1024)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.classes)), np.float32)
 
-    def probabilities(self, f: Features, mirrored: Features | None = None) -> np.ndarray:
-        """Class probabilities ``(n, K)`` of extracted features; with ``mirrored`` (the same images'
-        mirrored global views, test-time augmentation) the two views' probabilities are averaged,
-        tiles being shared."""
-        p = softmax(self.logits(f.global_, f.patches))
-        if mirrored is not None:
-            if mirrored.paths != f.paths:
-                raise InvalidParameterError("mirrored features must be of the same images, in the same order")
-            p = 0.5 * (p + softmax(self.logits(mirrored.global_, f.patches)))
-        return p
+    def probabilities(self, f: Features, alternates: Features | None = None) -> np.ndarray:
+        """Class probabilities ``(n, K)`` of extracted features; with ``alternates`` (the same images'
+        other global views, :meth:`alternate_views`: test-time augmentation) averaged over the views,
+        tiles being shared (:meth:`augmented`)."""
+        if alternates is None:
+            return softmax(self.logits(f.global_, f.patches))
+        if alternates.paths != f.paths:
+            raise InvalidParameterError("alternate views must be of the same images, in the same order")
+        return self.augmented(f.global_, f.patches, alternates.global_, alternates.patches)
+
+    def augmented(self, global_: np.ndarray, tiles: np.ndarray | None, mirrored: np.ndarray,
+                  crops: np.ndarray) -> np.ndarray:
+        """Test-time augmentation: the probabilities of the global view and of its mirror image are
+        averaged; with crops (``(n, C, D)``, ``C > 0``) that average and the crops' mean count half each.
+        Tiles ``(n, T, D)`` are shared by every view."""
+        p = 0.5 * (softmax(self.logits(global_, tiles)) + softmax(self.logits(mirrored, tiles)))
+        if crops.shape[1] == 0:
+            return p
+        return 0.5 * (p + np.mean([softmax(self.logits(crops[:, k], tiles)) for k in range(crops.shape[1])], axis=0))
+
+    def alternate_views(self, paths: Sequence[str]) -> Features:
+        """The other global views test-time augmentation averages over, as one :class:`Features`:
+        ``global_`` the mirrored global view, ``patches`` the model's ``crops`` of the whole image
+        (``(n, crops, D)``; none for models trained without them)."""
+        m = self.extractor("mirror", 0).extract(paths)
+        if not self.config.crops:
+            return m
+        c = self.extractor("crops", self.config.crops).extract(m.paths)
+        keep = set(c.paths)
+        rows = [i for i, p in enumerate(m.paths) if p in keep]
+        return Features(paths=c.paths, global_=m.global_[rows], patches=c.patches,
+                        failures=m.failures + c.failures)
 
     def predict_proba(self, paths: Sequence[str | os.PathLike[str]], *, tta: bool | None = None,
                       tiles: int | str | None = None) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
         """Probabilities of every readable image: ``(paths, (n, K) probabilities, failures)``.
 
         Args:
-            tta: average with the mirrored global view (``None``: the model's ``default_tta``, saved
-                with it by training).
+            tta: average over the mirrored global view and the model's crops (``None``: the
+                model's ``default_tta``, saved with it by training).
             tiles: tiles per image: a number (grid), ``"all"`` (tiles covering the whole image at
                 tile resolution, one image at a time), or ``None`` for the trained count.
         """
@@ -267,8 +292,8 @@ class Classifier:
             return self._predict_all_tiles(names, tta)
         n = None if tiles is None or not self.config.uses_tiles else _tile_count(tiles)
         f = self.extractor("grid", n).extract(names)
-        mirrored = self.extractor("mirror", 0).extract(f.paths) if tta and self.config.uses_global else None
-        return f.paths, self.probabilities(f, mirrored), f.failures
+        alternates = self.alternate_views(f.paths) if tta and self.config.uses_global else None
+        return f.paths, self.probabilities(f, alternates), f.failures
 
     def _predict_all_tiles(self, paths: list[str], tta: bool) -> tuple[list[str], np.ndarray, list[tuple[str, str]]]:
         from artlens.paintings.images import load_rgb
@@ -283,10 +308,15 @@ class Classifier:
             views, _, _ = self.image_views(img, None)
             feats = self._pooled(torch.from_numpy(views))
             g, t = feats[:1], feats[None, 1:]
-            prob = softmax(self.logits(g, t))
             if tta and self.config.uses_global:
                 gm = self._pooled(torch.from_numpy(self.image_views(ImageOps.mirror(img), 0)[0]))
-                prob = 0.5 * (prob + softmax(self.logits(gm, t)))
+                crops = np.zeros((1, 0, g.shape[1]), np.float32)
+                if self.config.crops:
+                    crops = self._pooled(torch.from_numpy(self.extractor("crops", self.config.crops).views(img)))
+                    crops = crops[None, 1:]
+                prob = self.augmented(g, t, gm, crops)
+            else:
+                prob = softmax(self.logits(g, t))
             ok.append(p)
             rows.append(prob[0])
         probs = np.stack(rows) if rows else np.zeros((0, len(self.classes)), np.float32)
@@ -469,22 +499,27 @@ class BlendedClassifier:
         """As :meth:`Classifier.predict_proba`, blended (``tta=None``: the blend's ``default_tta``)."""
         names = [str(p) for p in paths]
         tta = self.default_tta if tta is None else tta
-        cache: dict[tuple, tuple[Features, Features | None]] = {}
+        grids: dict[tuple, Features] = {}  # members sharing a backbone share extractions
+        others: dict[tuple, Features] = {}
         results = []
         for m in self.members:
             if tiles == "all":
                 results.append(m.predict_proba(names, tta=tta, tiles=tiles))
                 continue
             n = None if tiles is None or not m.config.uses_tiles else _tile_count(tiles)
-            key = (m.config.backbone, m.config.backbone_checkpoint, m.config.pretrained_backbone,
-                   m.config.feature_pooling, tuple(m.config.feature_levels),
-                   (m.config.n_tiles if n is None else n) if m.config.uses_tiles else 0, m.config.max_side)
-            if key not in cache:
-                f = m.extractor("grid", n).extract(names)
-                mir = m.extractor("mirror", 0).extract(f.paths) if tta else None
-                cache[key] = (f, mir)
-            f, mir = cache[key]
-            results.append((f.paths, m.probabilities(f, mir if m.config.uses_global else None), f.failures))
+            same = (m.config.backbone, m.config.backbone_checkpoint, m.config.pretrained_backbone,
+                    m.config.feature_pooling, tuple(m.config.feature_levels), m.config.max_side)
+            key = (*same, (m.config.n_tiles if n is None else n) if m.config.uses_tiles else 0)
+            if key not in grids:
+                grids[key] = m.extractor("grid", n).extract(names)
+            f = grids[key]
+            alternates = None
+            if tta and m.config.uses_global:
+                akey = (*same, m.config.crops, tuple(f.paths))
+                if akey not in others:
+                    others[akey] = m.alternate_views(f.paths)
+                alternates = others[akey]
+            results.append((f.paths, m.probabilities(f, alternates), f.failures))
         ok = [p for p in names if all(p in set(r[0]) for r in results)]
         aligned = []
         for r_paths, probs, _ in results:

@@ -22,8 +22,10 @@ This is the one feature API of artlens' painting code: classification, verificat
 the embedders) and Grad-CAM all get their features from :class:`FeatureExtractor`. Its options:
 
 - ``view``: ``"grid"`` (global view + ``n_patches`` grid patches), ``"mirror"`` (the same views of the
-  image mirrored left-right: augmentation and test-time augmentation) or ``"centre"`` (one view,
-  shorter side resized to the input, centre crop: the usual ImageNet evaluation view);
+  image mirrored left-right: augmentation and test-time augmentation), ``"crops"`` (global view +
+  ``n_patches`` crops of the whole image, :func:`crop_boxes`: further global views for augmentation
+  and test-time augmentation) or ``"centre"`` (one view, shorter side resized to the input, centre
+  crop: the usual ImageNet evaluation view);
 - ``pooling`` (:data:`FEATURE_POOLINGS`): ``"avg"``, the backbone's pooled output, or ``"stats"``,
   channel means and standard deviations of the last block stages
   (:func:`~artlens.models.pooling.forward_pooled`);
@@ -63,7 +65,7 @@ VIEWS_PER_PASS = 16
 PRECISIONS = ("fp32", "bf16")
 """Arithmetic of the forward pass: float32, or bfloat16 under ``torch.autocast`` (outputs float32)."""
 
-VIEWS = ("grid", "mirror", "centre")
+VIEWS = ("grid", "mirror", "crops", "centre")
 """Views of an image (:class:`FeatureExtractor`'s ``view``)."""
 
 FEATURE_POOLINGS = ("avg", "stats")
@@ -138,6 +140,40 @@ def patch_boxes(width: int, height: int, size: int, n: int) -> list[tuple[int, i
     return [(cells[i][0], cells[i][1], cells[i][0] + size, cells[i][1] + size) for i in pick]
 
 
+CROP_AREA = (0.35, 1.0)
+"""Fraction of the image's area a crop of :func:`crop_boxes` covers (drawn uniformly in this range)."""
+
+
+def crop_boxes(width: int, height: int, n: int) -> list[tuple[tuple[int, int, int, int], bool]]:
+    """``n`` crops of a ``width`` × ``height`` image, the same fractions of every image: the views
+    of ``view="crops"``.
+
+    Crop ``k`` covers a fraction of the image's area drawn in :data:`CROP_AREA`, with an aspect ratio
+    between 3:4 and 4:3 of the image's own (clipped to the image) and a position drawn across it;
+    every second crop is mirrored. The draws come from one fixed seed, so an image always gets the
+    same crops, whatever its file is called (training's augmentation and test-time augmentation both
+    use them: a classifier never sees a crop at test time that its training could not have drawn).
+
+    Returns:
+        ``((left, top, right, bottom), mirrored)`` per crop.
+
+    Example:
+        >>> [m for _, m in crop_boxes(400, 300, 4)]
+        [False, True, False, True]
+    """
+    rng = np.random.default_rng(20261208)
+    out = []
+    for k in range(n):
+        area = rng.uniform(*CROP_AREA)
+        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        fx, fy = rng.uniform(), rng.uniform()
+        cw = min(width, max(1, round(width * math.sqrt(area * ratio))))
+        ch = min(height, max(1, round(height * math.sqrt(area / ratio))))
+        left, top = round(fx * (width - cw)), round(fy * (height - ch))
+        out.append(((left, top, left + cw, top + ch), k % 2 == 1))
+    return out
+
+
 def tile_grid_size(width: int, height: int, max_side: int, size: int) -> tuple[int, int]:
     """Size ``(w, h)`` of the image that patches and tiles are cut from: the image itself, reduced so
     that its long side is at most ``max_side`` px, and enlarged when a side is shorter than one tile
@@ -208,8 +244,8 @@ class FeatureExtractor:
             (shared with a classifier, tests), instead of building ``backbone``.
         precision: ``"fp32"`` (default) or ``"bf16"`` (:data:`PRECISIONS`; faster on CPUs with
             bfloat16 units, see :func:`bf16_is_fast`; recorded in :meth:`config`).
-        view: ``"grid"`` (default), ``"mirror"`` or ``"centre"`` (:data:`VIEWS`; ``"centre"`` has no
-            patches).
+        view: ``"grid"`` (default), ``"mirror"``, ``"crops"`` (``n_patches`` crops of the whole image
+            instead of grid patches) or ``"centre"`` (:data:`VIEWS`; ``"centre"`` has no patches).
         pooling: ``"avg"`` (default) or ``"stats"`` (:data:`FEATURE_POOLINGS`).
         signed_sqrt: power-normalise every pooled feature, ``sign(x)·√|x|``.
         levels: the stages ``"stats"`` pooling summarises (default:
@@ -235,7 +271,7 @@ class FeatureExtractor:
         if precision not in PRECISIONS:
             raise InvalidParameterError(f"unknown precision {precision!r}; use {' or '.join(PRECISIONS)}")
         if view not in VIEWS:
-            raise InvalidParameterError(f"unknown view {view!r}; use grid, mirror or centre")
+            raise InvalidParameterError(f"unknown view {view!r}; use {', '.join(VIEWS)}")
         if view == "centre":
             n_patches = 0
         self.precision = precision
@@ -270,10 +306,16 @@ class FeatureExtractor:
 
     # -- views ------------------------------------------------------------------------------------
     def views(self, img: Image.Image) -> np.ndarray:
-        """The views of one RGB image, normalised with the backbone's mean and std: for ``"grid"`` and
-        ``"mirror"`` the global view and the patches, ``(1 + n_patches, 3, S, S)`` float32; for
-        ``"centre"`` the centre crop, ``(1, 3, S, S)``."""
+        """The views of one RGB image, normalised with the backbone's mean and std: for ``"grid"``,
+        ``"mirror"`` and ``"crops"`` the global view and the patches (crops), ``(1 + n_patches, 3, S,
+        S)`` float32; for ``"centre"`` the centre crop, ``(1, 3, S, S)``."""
         s = self.size
+        if self.view == "crops":
+            views = [img]
+            for box, mirrored in crop_boxes(img.size[0], img.size[1], self.n_patches):
+                views.append(ImageOps.mirror(img.crop(box)) if mirrored else img.crop(box))
+            return normalise_views([v.resize((s, s), Image.Resampling.BILINEAR, reducing_gap=3.0) for v in views],
+                                   self.preprocess.mean, self.preprocess.std)
         if self.view == "mirror":
             img = ImageOps.mirror(img)
         if self.view == "centre":
@@ -315,7 +357,7 @@ class FeatureExtractor:
 
     def _decode(self, path: str) -> np.ndarray | str:
         try:
-            if self.n_patches:
+            if self.n_patches and self.view != "crops":
                 img = load_rgb(path, min_side=self.size, min_long_side=self.max_side)
             else:
                 img = load_rgb(path, min_side=self.size)

@@ -9,11 +9,14 @@ cosine schedule after a linear warm-up, early stopping on the validation loss an
 checkpoint (``RUN/stage-N/``):
 
 - a stage with ``unfreeze = 0`` keeps the backbone frozen: every image's features (global view,
-  ``n_tiles`` grid tiles at full resolution and the mirrored global view; ``feature_pooling``
+  ``n_tiles`` grid tiles at full resolution, the mirrored global view and ``model.crops`` crops of the
+  whole image; ``feature_pooling``
   ``"stats"`` by default, see :data:`~artlens.paintings.features.FEATURE_POOLINGS`) are computed
   **once** and cached (``RUN/features_*.npz``, :func:`~artlens.paintings.features.cached_features`); the head
   then trains in seconds per epoch. Each step sees a random subset of ``tiles_per_step`` of an
-  image's cached tiles and, half of the time, its mirrored global view (augmentation).
+  image's cached tiles and one of its global views, drawn with equal chances: the view itself, its
+  mirror image or one of ``model.crops`` crops of the whole image (augmentation; the crops are cached
+  too, and test-time augmentation averages over the same views).
 - a stage with ``unfreeze = n > 0`` trains the backbone's last ``n`` layer groups
   (:func:`~artlens.train.finetune.set_trainable`) and the head end to end on images: random
   resized crop (area ≥ ``crop_scale``) and mirroring of the whole image, ``tiles_per_step`` tiles at
@@ -160,8 +163,8 @@ class ClassifierTrainConfig(TrainingConfig):
     tiles_per_step: int = Field(default=2, ge=1)  # random subset of model.n_tiles seen per image and step
     balance: Literal["loss", "sampler", "none"] = "loss"
     label_smoothing: float = Field(default=0.1, ge=0, lt=1)
-    mirror: bool = True  # mirrored global views: augmentation (frozen stage) and TTA
-    tta: bool = False  # evaluate with test-time augmentation (mirrored global view); saved as the model's default
+    mirror: bool = True  # mirrored global views (and model.crops crops): augmentation (frozen stage) and TTA
+    tta: bool = False  # evaluate with test-time augmentation (mirrored view, crops); saved as the model's default
     stages: list[Stage] = Field(default_factory=lambda: [Stage(unfreeze=0, epochs=60, lr=1e-3)])
     weight_decay: float = 1e-2
     warmup_epochs: int = 2
@@ -189,7 +192,8 @@ class ClassifierTrainConfig(TrainingConfig):
         for name, allowed in choices.items():
             if getattr(m, name) not in allowed:
                 raise ValueError(f"model.{name} {getattr(m, name)!r}: use one of {', '.join(allowed)}")
-        ranges = {"n_tiles": (m.n_tiles >= 0, ">= 0"), "max_side": (m.max_side >= 64, ">= 64"),
+        ranges = {"n_tiles": (m.n_tiles >= 0, ">= 0"), "crops": (m.crops >= 0, ">= 0"),
+                  "max_side": (m.max_side >= 64, ">= 64"),
                   "hidden": (m.hidden >= 0, ">= 0"), "attention_dim": (m.attention_dim >= 1, ">= 1"),
                   "dropout": (0 <= m.dropout < 1, "in [0, 1)")}
         for name, (ok, need) in ranges.items():
@@ -209,9 +213,10 @@ class ClassifierTrainConfig(TrainingConfig):
         return self
 
     def classifier_config(self, classes: list[str], dim: int, levels: Sequence[str] = ()) -> ClassifierConfig:
-        """``model`` with what training knows filled in: the classes, the feature length and levels."""
+        """``model`` with what training knows filled in: the classes, the feature length and levels
+        (and no crops without mirrored views: the crops extend them)."""
         trained = replace(self.model, classes=list(classes), label_column=self.label_column, feature_dim=dim,
-                          feature_levels=list(levels))
+                          feature_levels=list(levels), crops=self.model.crops if self.mirror else 0)
         return _variant_config(trained, self.model.variant)
 
 
@@ -286,14 +291,17 @@ def dataset_splits(labels: Sequence[str], split_values: Sequence[str] | None, cf
 class FeatureSet(torch.utils.data.Dataset):
     """Cached features of labelled images: ``(global (D,), tiles (k, D), label)`` per item.
 
-    In training mode each item gets a random subset of ``tiles_per_step`` of its cached tiles and,
-    with probability ½, its mirrored global view; the draw depends on (seed, epoch, item) only.
+    ``alternates`` are other global views of the items, ``(n, D)`` or ``(n, V, D)``: the mirrored
+    view, crops of the whole image. In training mode each item gets a random subset of
+    ``tiles_per_step`` of its cached tiles and one of its ``1 + V`` global views with equal chances
+    (with the mirrored view alone: it half of the time); the draw depends on (seed, epoch, item) only.
     In evaluation mode all tiles and the plain global view are returned.
     """
 
-    def __init__(self, global_: np.ndarray, tiles: np.ndarray, y: np.ndarray, *, mirrored: np.ndarray | None = None,
+    def __init__(self, global_: np.ndarray, tiles: np.ndarray, y: np.ndarray, *, alternates: np.ndarray | None = None,
                  train: bool = False, tiles_per_step: int = 4, seed: int = 0) -> None:
-        self.g, self.t, self.y, self.m = global_, tiles, np.asarray(y, np.int64), mirrored
+        self.g, self.t, self.y = global_, tiles, np.asarray(y, np.int64)
+        self.m = alternates[:, None] if alternates is not None and alternates.ndim == 2 else alternates
         self.train, self.k, self.seed, self.epoch = train, int(tiles_per_step), int(seed), 0
 
     def __len__(self) -> int:
@@ -303,8 +311,9 @@ class FeatureSet(torch.utils.data.Dataset):
         g, t = self.g[i], self.t[i]
         if self.train:
             rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-            if self.m is not None and rng.random() < 0.5:
-                g = self.m[i]
+            if self.m is not None:
+                j = int(rng.random() * (self.m.shape[1] + 1))  # the last index: the view itself
+                g = self.m[i, j] if j < self.m.shape[1] else g
             if t.shape[0] > self.k:
                 t = t[np.sort(rng.choice(t.shape[0], self.k, replace=False))]
         return np.asarray(g, np.float32), np.asarray(t, np.float32), self.y[i]
@@ -487,7 +496,7 @@ def _stage_trainer(cfg: ClassifierTrainConfig, epochs: int, *, end_to_end: bool 
 
 def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarray], val: tuple | None,
              cfg: ClassifierTrainConfig, run: str | os.PathLike[str], *, stage: Stage | None = None,
-             mirrored: np.ndarray | None = None, resume: bool = False) -> dict[str, Any]:
+             alternates: np.ndarray | None = None, resume: bool = False) -> dict[str, Any]:
     """Train a head on cached features with Lightning (one frozen-backbone stage).
 
     Args:
@@ -498,7 +507,8 @@ def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarra
         cfg: balance, label smoothing, batch size, tiles per step, seed, Lightning settings.
         run: folder of this stage (checkpoints, ``metrics.csv``).
         stage: epochs and learning rate (default: the config's first stage).
-        mirrored: ``(n, D)`` mirrored global views of the training images (augmentation).
+        alternates: other global views of the training images, ``(n, D)`` or ``(n, V, D)`` (the mirrored
+            view, crops: augmentation, :class:`FeatureSet`).
         resume: continue from ``run/last.ckpt``.
 
     Returns:
@@ -512,7 +522,7 @@ def fit_head(head: TwoBranchHead, train: tuple[np.ndarray, np.ndarray, np.ndarra
     cw = loss_class_weights(y, k) if cfg.balance == "loss" else None
     module = ClassifierModule(head, kind="features", lr=stage.lr, epochs=stage.epochs, weight_decay=cfg.weight_decay,
                               warmup_epochs=cfg.warmup_epochs, class_weights=cw, label_smoothing=cfg.label_smoothing)
-    train_ds = FeatureSet(g, t, y, mirrored=mirrored, train=True, tiles_per_step=cfg.tiles_per_step, seed=cfg.seed)
+    train_ds = FeatureSet(g, t, y, alternates=alternates, train=True, tiles_per_step=cfg.tiles_per_step, seed=cfg.seed)
     train_dl = _loader(train_ds, y, cfg, cfg.batch_size, train=True)
     timer = EpochTimer()
     run = Path(run)
@@ -580,8 +590,12 @@ def cache_name(view: str, n_tiles: int, pooling: str) -> str:
 
 def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, preprocess: Any, cache_dir: Path,
                 device: str = "cpu") -> tuple[Features, Features | None, FeatureExtractor]:
-    """Grid features (global + ``n_tiles`` tiles) and mirrored global features of ``paths``, cached
-    in ``cache_dir`` (:func:`cache_name`), and the grid extractor.
+    """Grid features (global + ``n_tiles`` tiles) and the other global views of ``paths``, cached in
+    ``cache_dir`` (:func:`cache_name`), and the grid extractor.
+
+    The other views come as one :class:`Features` (``None`` without ``mirror`` or for a patch-only
+    model): ``global_`` the mirrored global view, ``patches`` the ``model.crops`` crops of the whole
+    image (:func:`~artlens.paintings.features.crop_boxes`).
 
     ``device`` is where the backbone extracts them (:func:`~artlens.train.runs.feature_device`); the
     backbone is back on the CPU afterwards, where the training stages expect it."""
@@ -595,6 +609,11 @@ def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, pre
     if cfg.mirror and cfg.model.variant != "patch":
         exm = FeatureExtractor(cfg.model.backbone, view="mirror", n_patches=0, **kw)
         m = cached_features(f.paths, exm, folder / cache_name("mirror", 0, cfg.model.feature_pooling))
+        if cfg.model.crops:
+            exc = FeatureExtractor(cfg.model.backbone, view="crops", n_patches=cfg.model.crops, **kw)
+            c = cached_features(m.paths, exc, folder / cache_name("crops", cfg.model.crops, cfg.model.feature_pooling))
+            row = {p: i for i, p in enumerate(m.paths)}
+            m = Features(paths=c.paths, global_=m.global_[[row[p] for p in c.paths]], patches=c.patches)
         if m.paths != f.paths:  # an image readable once and not twice: keep the common ones
             common = set(m.paths)
             f = _subset_features(f, [i for i, p in enumerate(f.paths) if p in common])
@@ -603,6 +622,12 @@ def extract_all(paths: list[str], cfg: ClassifierTrainConfig, backbone: Any, pre
     if device != "cpu":
         ex.model, ex.device = backbone.to("cpu"), "cpu"
     return f, m, ex
+
+
+def _alternates(m: Features | None, rows: np.ndarray) -> np.ndarray | None:
+    """The other global views of some images for :class:`FeatureSet`: ``(n, 1 + crops, D)``, the
+    mirrored view first."""
+    return None if m is None else np.concatenate([m.global_[rows, None], m.patches[rows]], axis=1)
 
 
 def _subset_features(f: Features, idx: Sequence[int] | np.ndarray) -> Features:
@@ -687,7 +712,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
                 raise InvalidParameterError("a frozen stage (unfreeze 0) must come before end-to-end stages")
             set_trainable(backbone, 0)
             info = fit_head(head, tr, va, cfg, stage_dir, stage=stage, resume=stage_resume,
-                            mirrored=m.global_[rows(split["train"])] if m is not None else None)
+                            alternates=_alternates(m, rows(split["train"])))
             info["kind"] = "frozen backbone, cached features"
         else:
             if k == 0:  # no frozen stage first: set the head's input statistics from the frozen features
@@ -732,7 +757,7 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
             both_rows = rows(both)
             refit = fit_head(head, data(both), None, cfg, run / "refit",
                              stage=Stage(unfreeze=0, epochs=epochs, lr=cfg.stages[0].lr),
-                             mirrored=m.global_[both_rows] if m is not None else None)
+                             alternates=_alternates(m, both_rows))
             refit["epochs_from_validation"] = epochs
             model.head = head
     heads = [head]
@@ -749,16 +774,16 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
             def view(d: tuple, c: ClassifierConfig) -> tuple:
                 return d if c.uses_tiles else (d[0], d[1][:, :0], d[2])
 
-            def flipped(idx: np.ndarray, c: ClassifierConfig) -> np.ndarray | None:
-                return m.global_[rows(idx)] if m is not None and c.uses_global else None
+            def other_views(idx: np.ndarray, c: ClassifierConfig) -> np.ndarray | None:
+                return _alternates(m, rows(idx)) if c.uses_global else None
 
             jobs = [(ccfg, j) for j in range(1, cfg.heads)]
             jobs += [(_variant_config(ccfg, v), j) for v in cfg.blend_variants for j in range(cfg.heads)]
             for vcfg, j in jobs:
                 h, info = _train_extra_head(vcfg, cfg.model_copy(update={"seed": cfg.seed + j}), view(tr, vcfg),
                                             view(va, vcfg), view(data(both), vcfg) if cfg.refit_train_val else None,
-                                            run / f"head-{len(heads) + 1}", flipped(split["train"], vcfg),
-                                            flipped(both, vcfg))
+                                            run / f"head-{len(heads) + 1}", other_views(split["train"], vcfg),
+                                            other_views(both, vcfg))
                 info["variant"] = vcfg.variant
                 heads.append(h)
                 head_configs.append(vcfg)
@@ -829,17 +854,18 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike[str], *,
 
 def _variant_config(ccfg: ClassifierConfig, variant: str) -> ClassifierConfig:
     """The trained classifier config of another head variant on the same features."""
-    return replace(ccfg, variant=variant, n_tiles=ccfg.n_tiles if variant != "global" else 0)
+    return replace(ccfg, variant=variant, n_tiles=ccfg.n_tiles if variant != "global" else 0,
+                   crops=ccfg.crops if variant != "patch" else 0)
 
 
 def _train_extra_head(ccfg: ClassifierConfig, cfg: ClassifierTrainConfig, tr: tuple, va: tuple, both: tuple | None,
-                      folder: Path, mirrored_train: np.ndarray | None, mirrored_both: np.ndarray | None
+                      folder: Path, alternates_train: np.ndarray | None, alternates_both: np.ndarray | None
                       ) -> tuple[TwoBranchHead, dict[str, Any]]:
     """One more head of a blend (its own seed, ``cfg.seed``): trained on train with early stopping on val
     and, when ``both`` (train + val) is given, refitted on it for the epoch count chosen on val."""
     torch.manual_seed(cfg.seed)
     head = ccfg.head()
-    info = fit_head(head, tr, va, cfg, folder / "stage-1", mirrored=mirrored_train)
+    info = fit_head(head, tr, va, cfg, folder / "stage-1", alternates=alternates_train)
     info["seed"] = cfg.seed
     if both is not None:
         best = info.get("best_epoch")
@@ -847,7 +873,7 @@ def _train_extra_head(ccfg: ClassifierConfig, cfg: ClassifierTrainConfig, tr: tu
         torch.manual_seed(cfg.seed)
         head = ccfg.head()
         refit = fit_head(head, both, None, cfg, folder / "refit",
-                         stage=Stage(unfreeze=0, epochs=epochs, lr=cfg.stages[0].lr), mirrored=mirrored_both)
+                         stage=Stage(unfreeze=0, epochs=epochs, lr=cfg.stages[0].lr), alternates=alternates_both)
         info["refit_train_val"] = {**refit, "epochs_from_validation": epochs}
     return head, info
 
