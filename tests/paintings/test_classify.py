@@ -18,7 +18,7 @@ from artlens.paintings.classify import (  # noqa: E402
     load_classifier,
     save_blend,
     save_classifier,
-    softmax,  # noqa: E402
+    softmax,
     stack_probabilities,
     top_predictions,
 )
