@@ -9,11 +9,13 @@ are averaged (499 images scored). ``test`` is never read.
 
 The blend is what `classify train` builds by default: ``--heads`` heads of each of the three variants
 (two-branch, global-only, patch-only) with seeds ``seed0, seed0 + 1, ...``, each early-stopped on the
-other fold by :func:`artlens.train.classify.fit_head` (the code training uses), averaged, with the
-mirrored global view as TTA.
+other fold by :func:`artlens.train.classify.fit_head` (the code training uses), averaged, with 8
+crops of the whole image and the mirrored global view as further global views in training and as
+TTA (``crops=K``: another number, ``crops=0`` the defaults before 2026-12-08).
 
 Features are read from a `classify train` feature cache (``--feature-cache DIR`` of a run with the
-default backbone: ``features_stats_grid4.npz`` and ``features_stats_mirror0.npz``). Settings are
+default backbone: ``features_stats_grid4.npz``, ``features_stats_mirror0.npz`` and
+``features_stats_crops8.npz``, extracted here when missing). Settings are
 ``ClassifierTrainConfig`` fields, ``model.`` fields of its classifier config, or two feature changes
 made here: ``xform=ssqrt`` (signed square root of every feature), ``global_size=PX`` (the global
 view, and its mirror, extracted again at PX instead of the backbone's input size) and ``stages=N``
@@ -22,11 +24,14 @@ both are cached in the feature folder. ``crops=K`` uses ``K`` crops of the whole
 global views, as `classify train --crops K` does (augmentation and test-time augmentation; cached as
 `classify train` caches them, so a run with the same ``--feature-cache`` reuses them).
 
+Before 2026-12-08 the base had no crops: the figures of BENCHMARKS.md's earlier screening row are
+``crops=0`` runs.
+
     python benchmarks/bench_classify_twofold.py --cache DIR --name base
     python benchmarks/bench_classify_twofold.py --cache DIR --name ls02 label_smoothing=0.2
     python benchmarks/bench_classify_twofold.py --cache DIR --name g448 global_size=448
     python benchmarks/bench_classify_twofold.py --cache DIR --name stages7 stages=7
-    python benchmarks/bench_classify_twofold.py --cache DIR --name crops8 crops=8
+    python benchmarks/bench_classify_twofold.py --cache DIR --name mirror_only crops=0
 """
 
 from __future__ import annotations
@@ -122,7 +127,7 @@ def main() -> None:
     xform = over.pop("xform", "")
     global_size = int(over.pop("global_size", 0))
     stages = int(over.pop("stages", 0))
-    n_crops = int(over.pop("crops", 0))
+    n_crops = int(over.pop("crops", 8))  # the `classify train` default
     cache = a.cache
     if stages:
         with np.load(a.cache / "features_stats_grid4.npz") as z:
