@@ -106,8 +106,7 @@ def train(
     try:
         model = ClassifierConfig(classes=[], variant=variant, backbone=backbone, pretrained_backbone=pretrained,
                                  feature_pooling=feature_pooling, n_tiles=tiles, crops=crops, max_side=max_side,
-                                 hidden=hidden,
-                                 dropout=dropout, pooling=pooling)
+                                 hidden=hidden, dropout=dropout, pooling=pooling)
         cfg = ClassifierTrainConfig(
             data=str(data), label_column=label, split_column=split_column or None,
             images_dir=str(images) if images else None, model=model, tiles_per_step=tiles_per_step,
